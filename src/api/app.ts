@@ -1,0 +1,72 @@
+import { bodyLimit } from "hono/body-limit";
+import { swaggerUI } from "@hono/swagger-ui";
+import type { AppEnv } from "./env";
+import { ApiError, handleError } from "./errors";
+import { bearerAuth, idempotency, notFoundHandler, requestContext, requireScope } from "./middleware";
+import { newRouter } from "./openapi";
+import { registerSourceRoutes } from "../routes/sources";
+import { registerModelRoutes } from "../routes/models";
+import { registerDestinationRoutes } from "../routes/destinations";
+import { registerTokenRoutes } from "../routes/tokens";
+import { registerSyncRoutes } from "../routes/syncs";
+import { registerHookRoutes } from "../routes/hooks";
+
+/** Largest request body the API accepts. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Builds the HTTP API: middleware, every /api/v1 route, the OpenAPI document and /docs. */
+export function createApp() {
+  const app = newRouter();
+  app.use("*", requestContext());
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError("payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use("/api/*", async function jsonOnly(c, next) {
+    const type = c.req.header("content-type");
+    if (["POST", "PUT", "PATCH"].includes(c.req.method) && type && !/^application\/json\b/i.test(type)) {
+      throw new ApiError("unsupported_media_type", `Content-Type must be application/json, not "${type}"`);
+    }
+    await next();
+  });
+
+  // Trigger webhooks authenticate with their own secret, not a Bearer token.
+  registerHookRoutes(app);
+
+  for (const path of ["/api/v1/sources", "/api/v1/models", "/api/v1/destinations", "/api/v1/syncs", "/api/v1/tokens"]) {
+    // "/x/*" also matches "/x" itself.
+    app.use(`${path}/*`, bearerAuth(), idempotency());
+  }
+  app.use("/api/v1/tokens/*", requireScope("admin"));
+
+  registerSourceRoutes(app);
+  registerModelRoutes(app);
+  registerDestinationRoutes(app);
+  registerTokenRoutes(app);
+  registerSyncRoutes(app);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc31("/api/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Edge reverse ETL API",
+      version: "1.0.0",
+      description: "Syncs warehouse models to business tools. Authenticate with `Authorization: Bearer <token>`.",
+    },
+    security: [{ bearer: [] }],
+  });
+  app.get("/docs", swaggerUI({ url: "/api/v1/openapi.json" }));
+  app.get("/", (c) => c.redirect("/docs"));
+
+  app.notFound(notFoundHandler);
+  app.onError(handleError);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;
+export type { AppEnv };

@@ -1,0 +1,128 @@
+import type { MiddlewareHandler } from "hono";
+import { and, eq, isNull, lt } from "drizzle-orm";
+import { createDb } from "../db/client";
+import { apiTokens, idempotencyKeys, type TokenScope } from "../db/schema";
+import { newId } from "../lib/ids";
+import { sha256Hex, timingSafeEqual } from "../lib/crypto";
+import { ApiError, errorBody } from "./errors";
+import type { AppEnv } from "./env";
+
+export const DEFAULT_WORKSPACE_ID = "wsp_default";
+
+/** Sets `requestId` (honouring a sane incoming X-Request-Id) and echoes it in the response. */
+export function requestContext(): MiddlewareHandler<AppEnv> {
+  return async function requestContext(c, next) {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : newId("request");
+    c.set("requestId", requestId);
+    c.set("db", createDb(c.env.DB));
+    c.header("X-Request-Id", requestId);
+    await next();
+  };
+}
+
+const rank: Record<TokenScope, number> = { read: 0, write: 1, admin: 2 };
+
+/**
+ * Bearer authentication. Tokens are looked up by SHA-256 hash; ADMIN_TOKEN is the bootstrap admin of
+ * the default workspace. Reads need `read`, any other method `write`; routes may demand more.
+ */
+export function bearerAuth(): MiddlewareHandler<AppEnv> {
+  return async function bearerAuth(c, next) {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) {
+      throw new ApiError("unauthorized", "missing Authorization: Bearer <token> header");
+    }
+    const token = match[1];
+    const hash = await sha256Hex(token);
+    if (c.env.ADMIN_TOKEN && timingSafeEqual(hash, await sha256Hex(c.env.ADMIN_TOKEN))) {
+      c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null });
+    } else {
+      const row = await c.var.db.query.apiTokens.findFirst({
+        where: and(eq(apiTokens.tokenHash, hash), isNull(apiTokens.revokedAt)),
+      });
+      if (!row) throw new ApiError("unauthorized", "invalid or revoked API token");
+      c.set("principal", { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id });
+    }
+    const needed: TokenScope = c.req.method === "GET" || c.req.method === "HEAD" ? "read" : "write";
+    requireScopeOf(c.var.principal.scope, needed);
+    await next();
+  };
+}
+
+export function requireScopeOf(have: TokenScope, need: TokenScope): void {
+  if (rank[have] < rank[need]) {
+    throw new ApiError("forbidden", `this token has scope "${have}"; this request needs "${need}"`);
+  }
+}
+
+/** Demands a scope above the method's default (e.g. admin for token management). */
+export function requireScope(need: TokenScope): MiddlewareHandler<AppEnv> {
+  return async function requireScope(c, next) {
+    requireScopeOf(c.var.principal.scope, need);
+    await next();
+  };
+}
+
+const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Idempotency-Key on POST: the first response (below 500) is stored and replayed for 24 hours to
+ * retries with the same key, endpoint and body. A different body or endpoint under the same key,
+ * or a retry while the first request is still running, answers 409.
+ */
+export function idempotency(): MiddlewareHandler<AppEnv> {
+  return async function idempotency(c, next) {
+    const key = c.req.header("idempotency-key");
+    if (c.req.method !== "POST" || key === undefined) return next();
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new ApiError("bad_request", "Idempotency-Key must be 1-255 visible ASCII characters");
+    }
+    const db = c.var.db;
+    const workspaceId = c.var.principal.workspaceId;
+    const endpoint = `POST ${c.req.path}`;
+    const requestHash = await sha256Hex(await c.req.text());
+    const where = and(eq(idempotencyKeys.workspaceId, workspaceId), eq(idempotencyKeys.key, key));
+    const now = new Date();
+    await db.delete(idempotencyKeys).where(and(where, lt(idempotencyKeys.createdAt, new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString())));
+    // Claim the key (status 0 = in progress); losing the race means another request holds it.
+    const claimed = await db
+      .insert(idempotencyKeys)
+      .values({ workspaceId, key, endpoint, requestHash, status: 0, body: "", createdAt: now.toISOString() })
+      .onConflictDoNothing()
+      .returning({ key: idempotencyKeys.key });
+    if (claimed.length === 0) {
+      const prior = await db.query.idempotencyKeys.findFirst({ where });
+      if (!prior || prior.status === 0) {
+        throw new ApiError("idempotency_conflict", "a request with this Idempotency-Key is still in progress");
+      }
+      if (prior.endpoint !== endpoint || prior.requestHash !== requestHash) {
+        throw new ApiError(
+          "idempotency_conflict",
+          "this Idempotency-Key was already used with a different request; use a new key for a new request",
+        );
+      }
+      return new Response(prior.body, {
+        status: prior.status,
+        headers: { "content-type": "application/json", "idempotent-replayed": "true", "x-request-id": c.var.requestId },
+      });
+    }
+    try {
+      await next();
+    } finally {
+      const res = c.res;
+      if (res.status >= 500) {
+        await db.delete(idempotencyKeys).where(where);
+      } else {
+        const body = await res.clone().text();
+        await db.update(idempotencyKeys).set({ status: res.status, body }).where(where);
+      }
+    }
+  };
+}
+
+/** JSON 404 for unknown routes. */
+export function notFoundHandler(c: Parameters<MiddlewareHandler<AppEnv>>[0]) {
+  return c.json(errorBody(c, "not_found", `no route for ${c.req.method} ${c.req.path}`), 404);
+}

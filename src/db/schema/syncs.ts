@@ -1,0 +1,39 @@
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { SyncMode } from "../../sync/mode";
+import type { Schedule } from "../../sync/schedule";
+import { SYNC_STATUSES } from "../../sync/lifecycle";
+import type { FieldMapping } from "../../sync/mapping";
+import { timestamps } from "./columns";
+import { destinations } from "./destinations";
+import { models } from "./models";
+import { workspaces } from "./workspaces";
+
+/** The catalogue row of a sync. Its live run state is owned by its SyncObject. */
+export const syncs = sqliteTable(
+  "syncs",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    name: text("name").notNull(),
+    modelId: text("model_id").notNull().references(() => models.id),
+    destinationId: text("destination_id").notNull().references(() => destinations.id),
+    mode: text("mode").$type<SyncMode>().notNull(),
+    schedule: text("schedule", { mode: "json" }).$type<Schedule>().notNull(),
+    fieldMappings: text("field_mappings", { mode: "json" }).$type<FieldMapping[]>().notNull(),
+    status: text("status", { enum: SYNC_STATUSES }).notNull(),
+    statusReason: text("status_reason"),
+    nextRunAt: text("next_run_at"),
+    lastRunId: text("last_run_id"),
+    /** AES-GCM ciphertext of the secret in the sync's trigger webhook URL. */
+    triggerSecretCiphertext: text("trigger_secret_ciphertext").notNull(),
+    /** Percent of destination rows a mirror run may delete without confirmation. */
+    massDeleteThresholdPct: integer("mass_delete_threshold_pct").notNull().default(50),
+    archivedAt: text("archived_at"),
+    ...timestamps,
+  },
+  (t) => [
+    index("syncs_workspace_idx").on(t.workspaceId, t.id),
+    index("syncs_model_idx").on(t.modelId),
+    index("syncs_destination_idx").on(t.destinationId),
+  ],
+);

@@ -1,0 +1,3 @@
+import type { Router } from "../../api/openapi";
+
+export function registerDestinationRoutes(_app: Router) {}

@@ -1,0 +1,35 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { decryptSecret } from "../../lib/secrets";
+import { testConnection, warehouseOptions } from "../../source/postgres";
+import { loadSource } from "./schema";
+
+const TestResult = z
+  .object({
+    ok: z.boolean(),
+    latency_ms: z.number().optional(),
+    server_version: z.string().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .openapi("SourceTestResult");
+
+const route = createRoute({
+  operationId: "testSource",
+  tags: ["sources"],
+  method: "post",
+  path: "/api/v1/sources/{id}/test",
+  request: { params: z.object({ id: idParam("src") }) },
+  responses: {
+    200: jsonResponse(TestResult, "Whether the warehouse accepted a connection; a failure is a result, not an error."),
+    ...openApiErrorResponses,
+  },
+});
+
+export function registerTestSource(app: Router) {
+  app.openapi(route, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await loadSource(c.var.db, c.var.principal.workspaceId, id);
+    const connectionString = await decryptSecret(c.env.ENCRYPTION_KEY, row.connectionCiphertext, row.id);
+    return c.json(await testConnection(connectionString, warehouseOptions(c.env)), 200);
+  });
+}

@@ -1,0 +1,3 @@
+import type { Router } from "../../api/openapi";
+
+export function registerSyncRoutes(_app: Router) {}
