@@ -1,3 +1,298 @@
 import { DurableObject } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
+import { createDb } from "../src/db/client";
+import { syncs } from "../src/db/schema";
+import { newId } from "../src/lib/ids";
+import { log } from "../src/lib/log";
+import { manualRunAllowed, nextStatus, scheduleArmed, type SyncAction, type SyncStatus } from "../src/sync/lifecycle";
+import { nextRunAt, type Schedule } from "../src/sync/schedule";
+import { saveRun, ZERO_COUNTS, type RunOptions, type RunRecord } from "../src/run/record";
+import type { RunTrigger } from "../src/run/status";
+import { advanceRun, discardRunData, purgeSyncData } from "../src/run/runner";
 
-export class SyncObject extends DurableObject<Env> {}
+/** Failed runs in a row after which the engine puts the sync in `error`. */
+export const MAX_CONSECUTIVE_FAILURES = 3;
+
+/** What the SyncObject keeps about its sync, in its own storage. */
+interface SyncState {
+  syncId: string;
+  workspaceId: string;
+  schedule: Schedule;
+  status: SyncStatus;
+  /** Epoch ms of the next scheduled run, or null. */
+  nextRunAt: number | null;
+  /** The run in flight (queued until its first step, then running). */
+  current: RunRecord | null;
+  /** At most one follow-up run, coalescing triggers that arrive during `current`. */
+  queued: RunRecord | null;
+  consecutiveFailures: number;
+}
+
+export interface SyncSetup {
+  syncId: string;
+  workspaceId: string;
+  schedule: Schedule;
+  status: SyncStatus;
+}
+
+export type TransitionResult = { ok: true; status: SyncStatus; next_run_at: string | null } | { ok: false; status: SyncStatus };
+export type TriggerResult = { ok: true; run: RunRecord } | { ok: false; status: SyncStatus };
+
+/** The state `kv` key; the engine keeps its checkpoints under other keys. */
+const STATE_KEY = "sync";
+
+/**
+ * One per sync: the only writer of its schedule, lifecycle status and run state. Its alarm is both
+ * the scheduler (next fire time) and the run loop (one checkpointed step per alarm while a run is in
+ * flight), so eviction or a crash resumes where the last step left off.
+ */
+export class SyncObject extends DurableObject<Env> {
+  private state: SyncState | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => {
+      this.state = ctx.storage.kv.get<SyncState>(STATE_KEY);
+    });
+  }
+
+  /** Takes charge of a new sync: stores its schedule and status and arms the alarm. */
+  async setup(setup: SyncSetup): Promise<TransitionResult> {
+    this.state = {
+      ...setup,
+      nextRunAt: null,
+      current: null,
+      queued: null,
+      consecutiveFailures: 0,
+    };
+    return this.rearmSchedule();
+  }
+
+  /** The schedule changed: recompute the next run from now and re-arm. */
+  async reschedule(schedule: Schedule): Promise<TransitionResult> {
+    const s = this.requireState();
+    s.schedule = schedule;
+    return this.rearmSchedule();
+  }
+
+  /** A user lifecycle action (pause, resume, archive, restore), checked against the transition table. */
+  async transition(action: Extract<SyncAction, "pause" | "resume" | "archive" | "restore">): Promise<TransitionResult> {
+    const s = this.requireState();
+    const to = nextStatus(s.status, action);
+    if (!to) return { ok: false, status: s.status };
+    s.status = to;
+    if (action === "resume") s.consecutiveFailures = 0;
+    if (to === "archived" && s.queued) {
+      await this.finishRun(s.queued, "cancelled", { code: "sync_archived", message: "the sync was archived before this run started" });
+      s.queued = null;
+    }
+    await this.writeSync({ status: to, statusReason: null, ...(to === "archived" ? { archivedAt: new Date().toISOString() } : {}) });
+    if (action === "restore") await this.writeSync({ archivedAt: null });
+    return this.rearmSchedule();
+  }
+
+  /**
+   * Starts a run, or coalesces: with a run in flight, at most one follow-up is queued and later
+   * triggers get that same queued run (its options widened by theirs).
+   */
+  async trigger(trigger: RunTrigger, options: RunOptions = {}): Promise<TriggerResult> {
+    const s = this.requireState();
+    if (!manualRunAllowed(s.status)) return { ok: false, status: s.status };
+    const run = this.enqueue(trigger, options);
+    await saveRun(this.db(), run);
+    this.persist();
+    await this.arm();
+    return { ok: true, run };
+  }
+
+  /** Current live state, for the API and tests. */
+  async describe(): Promise<{ status: SyncStatus; next_run_at: string | null; current: RunRecord | null; queued: RunRecord | null }> {
+    const s = this.requireState();
+    return { status: s.status, next_run_at: iso(s.nextRunAt), current: s.current, queued: s.queued };
+  }
+
+  /** Permanent delete: cancels runs, stops the alarm, removes snapshots and all stored state. */
+  async destroy(): Promise<void> {
+    const s = this.state;
+    if (s) {
+      for (const run of [s.current, s.queued]) {
+        if (run) await this.finishRun(run, "cancelled", { code: "sync_deleted", message: "the sync was deleted" });
+      }
+      await purgeSyncData(this.env, s.syncId);
+    }
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.state = undefined;
+  }
+
+  /** Scheduler tick and run loop. Throwing makes the runtime retry the alarm with backoff. */
+  override async alarm(): Promise<void> {
+    const s = this.state;
+    if (!s) return;
+    const now = Date.now();
+    if (s.nextRunAt !== null && s.nextRunAt <= now) {
+      if (scheduleArmed(s.status)) {
+        const run = this.enqueue("schedule", {});
+        await saveRun(this.db(), run);
+      }
+      // Ticks missed while the object was down collapse into the one run above.
+      s.nextRunAt = scheduleArmed(s.status) ? (nextRunAt(s.schedule, new Date(now))?.getTime() ?? null) : null;
+      await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+      this.persist();
+    }
+    if (!s.current && s.queued) {
+      s.current = s.queued;
+      s.queued = null;
+    }
+    const run = s.current;
+    if (run) {
+      if (run.status === "queued") await this.startRun(run);
+      const step = await advanceRun(this.ctx, this.env, run);
+      if (step.done) await this.completeRun(run);
+      else {
+        await saveRun(this.db(), run);
+        this.persist();
+      }
+    }
+    await this.arm();
+  }
+
+  // ---- internals ----
+
+  private enqueue(trigger: RunTrigger, options: RunOptions): RunRecord {
+    const s = this.requireState();
+    if (!s.current) {
+      s.current = newRun(s, trigger, options);
+      return s.current;
+    }
+    if (s.queued) {
+      s.queued.options = { ...s.queued.options, ...onlyTrue(options) };
+      return s.queued;
+    }
+    s.queued = newRun(s, trigger, options);
+    return s.queued;
+  }
+
+  private async startRun(run: RunRecord): Promise<void> {
+    const s = this.requireState();
+    run.status = "running";
+    run.phase = "extract";
+    run.started_at = new Date().toISOString();
+    const to = nextStatus(s.status, "run_started") ?? s.status;
+    if (to !== s.status) {
+      s.status = to;
+      await this.writeSync({ status: to });
+    }
+    await saveRun(this.db(), run);
+    this.persist();
+    log("run_started", { sync_id: s.syncId, run_id: run.id, trigger: run.trigger });
+  }
+
+  /** The engine finished the run: record the outcome and apply the error policy. */
+  private async completeRun(run: RunRecord): Promise<void> {
+    const s = this.requireState();
+    if (run.status === "failed") s.consecutiveFailures += 1;
+    else s.consecutiveFailures = 0;
+    await this.finishRun(run, run.status === "running" ? "succeeded" : run.status, run.error);
+    s.current = null;
+    const authFailed = run.error?.code === "auth_failed";
+    if (run.status === "failed" && (authFailed || s.consecutiveFailures >= MAX_CONSECUTIVE_FAILURES)) {
+      const to = nextStatus(s.status, "fail");
+      if (to && to !== s.status) {
+        s.status = to;
+        const reason = authFailed
+          ? `authentication failed: ${run.error?.message ?? ""}`
+          : `${s.consecutiveFailures} consecutive runs failed; last error: ${run.error?.message ?? "unknown"}`;
+        await this.writeSync({ status: to, statusReason: reason });
+        if (!scheduleArmed(to)) s.nextRunAt = null;
+        await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+      }
+    }
+    this.persist();
+  }
+
+  private async finishRun(run: RunRecord, status: RunRecord["status"], error: RunRecord["error"]): Promise<void> {
+    const s = this.requireState();
+    const finished = Date.now();
+    run.status = status;
+    run.phase = "done";
+    run.error = error;
+    run.finished_at = new Date(finished).toISOString();
+    run.duration_ms = run.started_at ? finished - Date.parse(run.started_at) : 0;
+    await saveRun(this.db(), run);
+    await discardRunData(this.ctx, this.env, run);
+    await this.writeSync({ lastRunId: run.id });
+    log("run_finished", { sync_id: s.syncId, run_id: run.id, status, ...countsOf(run), error: error?.code });
+  }
+
+  /** Recomputes the next fire time for the current status and schedule, mirrors it to D1, arms the alarm. */
+  private async rearmSchedule(): Promise<TransitionResult> {
+    const s = this.requireState();
+    s.nextRunAt = scheduleArmed(s.status) ? (nextRunAt(s.schedule, new Date())?.getTime() ?? null) : null;
+    await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+    this.persist();
+    await this.arm();
+    return { ok: true, status: s.status, next_run_at: iso(s.nextRunAt) };
+  }
+
+  /** One alarm for the earliest due work: now while a run is in flight, else the next fire time. */
+  private async arm(): Promise<void> {
+    const s = this.state;
+    if (s && (s.current || s.queued)) await this.ctx.storage.setAlarm(Date.now());
+    else if (s?.nextRunAt != null) await this.ctx.storage.setAlarm(s.nextRunAt);
+    else await this.ctx.storage.deleteAlarm();
+  }
+
+  private persist(): void {
+    if (this.state) this.ctx.storage.kv.put(STATE_KEY, this.state);
+  }
+
+  private requireState(): SyncState {
+    if (!this.state) throw new Error("SyncObject has no sync: call setup() first");
+    return this.state;
+  }
+
+  private db() {
+    return createDb(this.env.DB);
+  }
+
+  private async writeSync(fields: Partial<typeof syncs.$inferInsert>): Promise<void> {
+    const s = this.requireState();
+    await this.db()
+      .update(syncs)
+      .set({ ...fields, updatedAt: new Date().toISOString() })
+      .where(eq(syncs.id, s.syncId));
+  }
+}
+
+function newRun(s: SyncState, trigger: RunTrigger, options: RunOptions): RunRecord {
+  return {
+    id: newId("run"),
+    sync_id: s.syncId,
+    workspace_id: s.workspaceId,
+    status: "queued",
+    trigger,
+    phase: "queued",
+    progress: {},
+    options: onlyTrue(options),
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    ...ZERO_COUNTS,
+    error: null,
+    created_at: new Date().toISOString(),
+  };
+}
+
+function onlyTrue(options: RunOptions): RunOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v === true));
+}
+
+function countsOf(run: RunRecord) {
+  const { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed } = run;
+  return { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed };
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { apiTokens, workspaces, type TokenScope } from "../src/db/schema";
+import { apiTokens, destinations, models, sources, workspaces, type TokenScope } from "../src/db/schema";
 import { createDb } from "../src/db/client";
 import { newId } from "../src/lib/ids";
 import { sha256Hex } from "../src/lib/crypto";
@@ -88,4 +88,63 @@ export async function createSource(token: string = ADMIN, connection_string: str
   const res = await call("POST", "/api/v1/sources", { token, body: { name: "warehouse", type: "postgres", connection_string } });
   expectStatus(res, 201);
   return res.body.id;
+}
+
+/**
+ * A model and a webhook destination written straight to D1, for tests of syncs that must not depend
+ * on the warehouse. The model's columns are id, email, first_name, plan.
+ */
+export async function seedModelAndDestination(workspaceId = "wsp_default"): Promise<{ modelId: string; destinationId: string }> {
+  const db = createDb(env.DB);
+  const now = new Date().toISOString();
+  const sourceId = newId("source");
+  const modelId = newId("model");
+  const destinationId = newId("destination");
+  await db.insert(sources).values({
+    id: sourceId,
+    workspaceId,
+    name: "seeded",
+    type: "postgres",
+    connectionCiphertext: "v1.x.y",
+    connectionMasked: "postgres://seed@127.0.0.1/test",
+    createdAt: now,
+    updatedAt: now,
+  });
+  await db.insert(models).values({
+    id: modelId,
+    workspaceId,
+    sourceId,
+    name: "customers",
+    sql: "SELECT id, email, first_name, plan FROM customers",
+    primaryKey: "id",
+    columns: ["id", "email", "first_name", "plan"].map((name) => ({ name, type: "text" })),
+    createdAt: now,
+    updatedAt: now,
+  });
+  await db.insert(destinations).values({
+    id: destinationId,
+    workspaceId,
+    name: "hook",
+    type: "webhook",
+    config: { url: "http://127.0.0.1:9/hook" },
+    createdAt: now,
+    updatedAt: now,
+  });
+  return { modelId, destinationId };
+}
+
+/** A valid create-sync body for the seeded model and destination. */
+export function syncBody(ids: { modelId: string; destinationId: string }, extra: Record<string, unknown> = {}) {
+  return {
+    name: "Active Customers to CRM",
+    model_id: ids.modelId,
+    destination_id: ids.destinationId,
+    mode: "upsert",
+    schedule: { type: "interval", interval_minutes: 60 },
+    field_mappings: [
+      { source: "email", destination: "Email" },
+      { source: "first_name", destination: "FirstName" },
+    ],
+    ...extra,
+  };
 }

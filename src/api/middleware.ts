@@ -4,6 +4,7 @@ import { createDb } from "../db/client";
 import { apiTokens, idempotencyKeys, type TokenScope } from "../db/schema";
 import { newId } from "../lib/ids";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
+import { decryptSecret, encryptSecret } from "../lib/secrets";
 import { ApiError, errorBody } from "./errors";
 import type { AppEnv } from "./env";
 
@@ -22,6 +23,7 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
 }
 
 const rank: Record<TokenScope, number> = { read: 0, write: 1, admin: 2 };
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
  * Bearer authentication. Tokens are looked up by SHA-256 hash; ADMIN_TOKEN is the bootstrap admin of
@@ -44,6 +46,13 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
       });
       if (!row) throw new ApiError("unauthorized", "invalid or revoked API token");
       c.set("principal", { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id });
+      // last_used_at at minute resolution: at most one write per token per minute, off the response path.
+      const now = new Date();
+      if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
+        c.executionCtx.waitUntil(
+          c.var.db.update(apiTokens).set({ lastUsedAt: now.toISOString() }).where(eq(apiTokens.id, row.id)).then(() => undefined),
+        );
+      }
     }
     const needed: TokenScope = c.req.method === "GET" || c.req.method === "HEAD" ? "read" : "write";
     requireScopeOf(c.var.principal.scope, needed);
@@ -70,7 +79,7 @@ const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /**
  * Idempotency-Key on POST: the first response (below 500) is stored and replayed for 24 hours to
  * retries with the same key, endpoint and body. A different body or endpoint under the same key,
- * or a retry while the first request is still running, answers 409.
+ * or a retry while the first request is still running, answers 409. Stored bodies are encrypted.
  */
 export function idempotency(): MiddlewareHandler<AppEnv> {
   return async function idempotency(c, next) {
@@ -103,7 +112,9 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
           "this Idempotency-Key was already used with a different request; use a new key for a new request",
         );
       }
-      return new Response(prior.body, {
+      // Stored sealed: a replayed response may carry a secret shown once (a new API token).
+      const replay = await decryptSecret(c.env.ENCRYPTION_KEY, prior.body, `${workspaceId}/${key}`);
+      return new Response(replay, {
         status: prior.status,
         headers: { "content-type": "application/json", "idempotent-replayed": "true", "x-request-id": c.var.requestId },
       });
@@ -116,7 +127,8 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
         await db.delete(idempotencyKeys).where(where);
       } else {
         const body = await res.clone().text();
-        await db.update(idempotencyKeys).set({ status: res.status, body }).where(where);
+        const sealed = await encryptSecret(c.env.ENCRYPTION_KEY, body, `${workspaceId}/${key}`);
+        await db.update(idempotencyKeys).set({ status: res.status, body: sealed }).where(where);
       }
     }
   };

@@ -1,5 +1,6 @@
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { RUN_PHASES, RUN_STATUSES, RUN_TRIGGERS } from "../../run/status";
+import type { RunOptions } from "../../run/record";
 import { syncs } from "./syncs";
 import { workspaces } from "./workspaces";
 
@@ -16,7 +17,7 @@ export const syncRuns = sqliteTable(
     /** Progress of the current phase: rows read, partitions diffed, batches acknowledged. */
     progress: text("progress", { mode: "json" }).$type<Record<string, number>>(),
     /** Options given at trigger time (full_resync, allow_mass_delete). */
-    options: text("options", { mode: "json" }).$type<Record<string, boolean>>(),
+    options: text("options", { mode: "json" }).$type<RunOptions>(),
     startedAt: text("started_at"),
     finishedAt: text("finished_at"),
     durationMs: integer("duration_ms"),

@@ -1,3 +1,15 @@
 import type { Router } from "../../api/openapi";
+import { registerCreateDestination } from "./create";
+import { registerDeleteDestination } from "./delete";
+import { registerGetDestination } from "./get";
+import { registerListDestinations } from "./list";
+import { registerUpdateDestination } from "./update";
 
-export function registerDestinationRoutes(_app: Router) {}
+/** `/api/v1/destinations`: list, create, get, update and delete (connectors and their test come later). */
+export function registerDestinationRoutes(app: Router) {
+  registerListDestinations(app);
+  registerCreateDestination(app);
+  registerGetDestination(app);
+  registerUpdateDestination(app);
+  registerDeleteDestination(app);
+}

@@ -1,3 +1,76 @@
-import type { Router } from "../../api/openapi";
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { syncs } from "../../db/schema";
+import { ApiError } from "../../api/errors";
+import { jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import type { Database } from "../../db/client";
+import { hmacSha256Hex, timingSafeEqual } from "../../lib/crypto";
+import { decryptSecret } from "../../lib/secrets";
+import { syncObject } from "../syncs/schema";
+import { RunSchema, serializeRun } from "../syncs/run-schema";
 
-export function registerHookRoutes(_app: Router) {}
+/** Signed requests older or newer than this are refused (replay window). */
+const MAX_SKEW_SECONDS = 300;
+
+const Params = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" } }) });
+
+const secretRoute = createRoute({
+  operationId: "triggerSyncBySecretUrl",
+  tags: ["hooks"],
+  method: "post",
+  path: "/api/v1/hooks/syncs/{id}/{secret}",
+  security: [],
+  description: "Starts a run (trigger `webhook`) for dbt, CI or Airflow, authenticated by the secret in the URL.",
+  request: { params: Params.extend({ secret: z.string().max(128).openapi({ param: { name: "secret", in: "path" } }) }) },
+  responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
+});
+
+const signedRoute = createRoute({
+  operationId: "triggerSyncBySignature",
+  tags: ["hooks"],
+  method: "post",
+  path: "/api/v1/hooks/syncs/{id}",
+  security: [],
+  description:
+    "Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\" under the trigger secret>`; timestamps older than 5 minutes are refused.",
+  request: { params: Params },
+  responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
+});
+
+const refused = () => new ApiError("unauthorized", "invalid trigger secret or signature");
+
+async function triggerSecretOf(db: Database, env: Env, id: string): Promise<string> {
+  const row = await db.query.syncs.findFirst({ where: eq(syncs.id, id), columns: { triggerSecretCiphertext: true } });
+  // Unknown sync and wrong secret answer alike, so the hook does not reveal which syncs exist.
+  if (!row) throw refused();
+  return decryptSecret(env.ENCRYPTION_KEY, row.triggerSecretCiphertext, id);
+}
+
+async function startWebhookRun(env: Env, id: string) {
+  const result = await syncObject(env, id).trigger("webhook", {});
+  if (!result.ok) throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"`, { status: result.status });
+  return serializeRun(result.run);
+}
+
+/** Trigger webhooks: a secret URL, or an HMAC-signed request to the bare URL. */
+export function registerHookRoutes(app: Router) {
+  app.openapi(secretRoute, async (c) => {
+    const { id, secret } = c.req.valid("param");
+    const expected = await triggerSecretOf(c.var.db, c.env, id);
+    if (!timingSafeEqual(secret, expected)) throw refused();
+    return c.json(await startWebhookRun(c.env, id), 202);
+  });
+
+  app.openapi(signedRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const timestamp = c.req.header("x-timestamp") ?? "";
+    const signature = c.req.header("x-signature") ?? "";
+    if (!/^\d{1,12}$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_SKEW_SECONDS) {
+      throw new ApiError("unauthorized", "X-Timestamp missing or more than 5 minutes away from now");
+    }
+    const expected = await triggerSecretOf(c.var.db, c.env, id);
+    const mac = await hmacSha256Hex(expected, `${timestamp}.${await c.req.text()}`);
+    if (!timingSafeEqual(signature, `sha256=${mac}`)) throw refused();
+    return c.json(await startWebhookRun(c.env, id), 202);
+  });
+}

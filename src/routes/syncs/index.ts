@@ -1,3 +1,22 @@
 import type { Router } from "../../api/openapi";
+import { registerCreateSync } from "./create";
+import { registerDeleteSync } from "./delete";
+import { registerGetSync } from "./get";
+import { registerLifecycleActions } from "./lifecycle";
+import { registerListSyncs } from "./list";
+import { registerRotateTriggerSecret } from "./rotate-trigger-secret";
+import { registerRunRoutes } from "./runs";
+import { registerTriggerSync } from "./trigger";
+import { registerUpdateSync } from "./update";
 
-export function registerSyncRoutes(_app: Router) {}
+export function registerSyncRoutes(app: Router) {
+  registerListSyncs(app);
+  registerCreateSync(app);
+  registerGetSync(app);
+  registerUpdateSync(app);
+  registerDeleteSync(app);
+  registerTriggerSync(app);
+  registerLifecycleActions(app);
+  registerRotateTriggerSecret(app);
+  registerRunRoutes(app);
+}

@@ -1,0 +1,103 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import type { Database } from "../../db/client";
+import { destinations, DESTINATION_TYPES, syncs, type DestinationType } from "../../db/schema";
+import { ApiError, notFound, validationError } from "../../api/errors";
+import { Name } from "../../api/openapi";
+import { destinationSettings, privateAddressProblems, type SettingsProblem } from "../../destination/config";
+
+export const DestinationSchema = z
+  .object({
+    id: z.string().openapi({ example: "dst_01jd2x3y4z5a6b7c8d9e0f1g2h" }),
+    name: z.string(),
+    type: z.enum(DESTINATION_TYPES),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's settings, defaults filled in." }),
+    credentials: z
+      .record(z.string(), z.string())
+      .nullable()
+      .openapi({
+        description: "Which credentials are set, each value masked; null when there are none. Secrets are never returned.",
+        example: { access_token: "****f00d" },
+      }),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Destination");
+
+// One body per type, so the OpenAPI document shows each type's fields and errors name e.g. "config.url".
+const createBodyOf = <T extends DestinationType>(type: T) => {
+  const settings = destinationSettings[type];
+  return z.strictObject({
+    name: Name,
+    type: z.literal(type),
+    config: settings.config,
+    credentials: settings.credentialsRequired ? settings.credentials : settings.credentials.nullable().optional(),
+  });
+};
+
+export const CreateDestinationBody = z
+  .discriminatedUnion("type", [createBodyOf("webhook"), createBodyOf("postgres"), createBodyOf("salesforce"), createBodyOf("hubspot")])
+  .openapi("CreateDestination");
+
+export const UpdateDestinationBody = z
+  .strictObject({
+    name: Name.optional(),
+    type: z.enum(DESTINATION_TYPES).optional().openapi({ description: "Immutable; accepted only when unchanged." }),
+    config: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "Replaces the whole config; validated against the destination's type." }),
+    credentials: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .optional()
+      .openapi({ description: "Replaces all credentials; null removes them where the type allows none." }),
+  })
+  .openapi("UpdateDestination");
+
+export type DestinationRow = typeof destinations.$inferSelect;
+
+export function serializeDestination(row: DestinationRow): z.infer<typeof DestinationSchema> {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    config: row.config,
+    credentials: row.credentialsMasked ?? null,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+  };
+}
+
+/** The destination `id` of the workspace, or a 404. */
+export async function loadDestination(db: Database, workspaceId: string, id: string): Promise<DestinationRow> {
+  const row = await db.query.destinations.findFirst({
+    where: and(eq(destinations.id, id), eq(destinations.workspaceId, workspaceId)),
+  });
+  if (!row) throw notFound("destination", id);
+  return row;
+}
+
+/** Refuses literal private addresses unless the deployment allows them (local development, tests). */
+export function checkReachable(
+  env: Env,
+  type: DestinationType,
+  config: Record<string, unknown>,
+  credentials: Record<string, unknown> | null,
+): void {
+  if (env.ALLOW_PRIVATE_DESTINATIONS === "true") return;
+  const problems: SettingsProblem[] = privateAddressProblems(type, config, credentials);
+  if (problems.length > 0) throw validationError(problems);
+}
+
+/** A 409 when a sync still writes to the destination. */
+export async function assertUnused(db: Database, id: string): Promise<void> {
+  const used = await db.query.syncs.findFirst({ where: eq(syncs.destinationId, id), columns: { id: true } });
+  if (used) {
+    throw new ApiError(
+      "conflict",
+      `destination ${id} is used by sync ${used.id}; delete that sync permanently (DELETE /api/v1/syncs/${used.id}?permanent=true) first`,
+      { sync_id: used.id },
+    );
+  }
+}

@@ -1,0 +1,55 @@
+import { createRoute } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { syncs } from "../../db/schema";
+import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { newId } from "../../lib/ids";
+import { randomSecret } from "../../lib/crypto";
+import { encryptSecret } from "../../lib/secrets";
+import { checkSyncReferences, CreateSyncBody, syncObject, syncResponse, SyncSchema } from "./schema";
+
+const route = createRoute({
+  operationId: "createSync",
+  tags: ["syncs"],
+  method: "post",
+  path: "/api/v1/syncs",
+  request: { body: jsonBody(CreateSyncBody) },
+  responses: {
+    201: jsonResponse(SyncSchema, "The sync; `trigger_url` carries its secret this once. Its schedule is armed unless created paused."),
+    ...openApiErrorResponses,
+  },
+});
+
+export function registerCreateSync(app: Router) {
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const { workspaceId } = c.var.principal;
+    await checkSyncReferences(c.var.db, workspaceId, body);
+    const id = newId("sync");
+    const secret = randomSecret(24);
+    const now = new Date().toISOString();
+    const status = body.paused ? "paused" : "created";
+    await c.var.db.insert(syncs).values({
+      id,
+      workspaceId,
+      name: body.name,
+      modelId: body.model_id,
+      destinationId: body.destination_id,
+      mode: body.mode,
+      schedule: body.schedule,
+      fieldMappings: body.field_mappings,
+      massDeleteThresholdPct: body.mass_delete_threshold_pct ?? 50,
+      status,
+      triggerSecretCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
+      createdAt: now,
+      updatedAt: now,
+    });
+    try {
+      await syncObject(c.env, id).setup({ syncId: id, workspaceId, schedule: body.schedule, status });
+    } catch (err) {
+      // Without its object the sync could never run: do not leave it half-created.
+      await c.var.db.delete(syncs).where(eq(syncs.id, id));
+      throw err;
+    }
+    return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin, secret), 201);
+  });
+}

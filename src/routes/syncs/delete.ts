@@ -1,0 +1,43 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { syncs } from "../../db/schema";
+import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { illegalTransition, loadSync, syncObject, syncResponse, SyncSchema } from "./schema";
+
+const route = createRoute({
+  operationId: "deleteSync",
+  tags: ["syncs"],
+  method: "delete",
+  path: "/api/v1/syncs/{id}",
+  request: {
+    params: z.object({ id: idParam("syn") }),
+    query: z.object({
+      permanent: z
+        .enum(["true", "false"])
+        .optional()
+        .openapi({ description: "true: remove the sync, its runs and its snapshots for good." }),
+    }),
+  },
+  responses: {
+    200: jsonResponse(SyncSchema, "Archived: the schedule is stopped; `restore` brings it back paused."),
+    204: { description: "Permanently deleted." },
+    ...openApiErrorResponses,
+  },
+});
+
+export function registerDeleteSync(app: Router) {
+  app.openapi(route, async (c) => {
+    const { id } = c.req.valid("param");
+    const { workspaceId } = c.var.principal;
+    await loadSync(c.var.db, workspaceId, id);
+    const stub = syncObject(c.env, id);
+    if (c.req.valid("query").permanent === "true") {
+      await stub.destroy();
+      await c.var.db.delete(syncs).where(eq(syncs.id, id));
+      return c.body(null, 204);
+    }
+    const result = await stub.transition("archive");
+    if (!result.ok) throw illegalTransition("archive", result.status);
+    return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin), 200);
+  });
+}

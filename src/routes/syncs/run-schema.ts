@@ -1,0 +1,31 @@
+import { z } from "@hono/zod-openapi";
+import { RUN_PHASES, RUN_STATUSES, RUN_TRIGGERS } from "../../run/status";
+import type { RunRecord } from "../../run/record";
+
+export const RunSchema = z
+  .object({
+    id: z.string().openapi({ example: "run_01jd2x3y4z5a6b7c8d9e0f1g2h" }),
+    sync_id: z.string(),
+    status: z.enum(RUN_STATUSES),
+    trigger: z.enum(RUN_TRIGGERS),
+    phase: z.enum(RUN_PHASES),
+    progress: z.record(z.string(), z.number()).openapi({ description: "Rows read, partitions diffed, batches acknowledged." }),
+    options: z.object({ full_resync: z.boolean().optional(), allow_mass_delete: z.boolean().optional() }),
+    started_at: z.string().nullable(),
+    finished_at: z.string().nullable(),
+    duration_ms: z.number().nullable(),
+    rows_processed: z.number(),
+    rows_created: z.number(),
+    rows_updated: z.number(),
+    rows_deleted: z.number(),
+    rows_unchanged: z.number(),
+    rows_failed: z.number(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    created_at: z.string(),
+  })
+  .openapi("Run");
+
+export function serializeRun(run: RunRecord): z.infer<typeof RunSchema> {
+  const { workspace_id: _ws, ...rest } = run;
+  return rest;
+}

@@ -1,0 +1,106 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { runRowErrors, syncRuns } from "../../db/schema";
+import { notFound } from "../../api/errors";
+import { idParam, jsonResponse, ListQuery, listOf, openApiErrorResponses, page, type Router } from "../../api/openapi";
+import { RUN_STATUSES } from "../../run/status";
+import { runFromRow } from "../../run/record";
+import { loadSync } from "./schema";
+import { RunSchema, serializeRun } from "./run-schema";
+
+const listRoute = createRoute({
+  operationId: "listSyncRuns",
+  tags: ["runs"],
+  method: "get",
+  path: "/api/v1/syncs/{id}/runs",
+  request: {
+    params: z.object({ id: idParam("syn") }),
+    query: ListQuery.extend({ status: z.enum(RUN_STATUSES).optional() }),
+  },
+  responses: { 200: jsonResponse(listOf(RunSchema, "RunList"), "Runs, newest first."), ...openApiErrorResponses },
+});
+
+const RunParams = z.object({
+  id: idParam("syn"),
+  run_id: z.string().max(64).openapi({ param: { name: "run_id", in: "path" } }),
+});
+
+const getRoute = createRoute({
+  operationId: "getSyncRun",
+  tags: ["runs"],
+  method: "get",
+  path: "/api/v1/syncs/{id}/runs/{run_id}",
+  request: { params: RunParams },
+  responses: { 200: jsonResponse(RunSchema, "The run, with live progress while it runs."), ...openApiErrorResponses },
+});
+
+const RowError = z
+  .object({
+    primary_key: z.string().nullable(),
+    operation: z.string(),
+    message: z.string().openapi({ description: "The destination's own error text, or why the row was not sent." }),
+    created_at: z.string(),
+  })
+  .openapi("RowError");
+
+const errorsRoute = createRoute({
+  operationId: "listSyncRunErrors",
+  tags: ["runs"],
+  method: "get",
+  path: "/api/v1/syncs/{id}/runs/{run_id}/errors",
+  request: { params: RunParams, query: ListQuery },
+  responses: { 200: jsonResponse(listOf(RowError, "RowErrorList"), "Failed rows of the run, page by page."), ...openApiErrorResponses },
+});
+
+export function registerRunRoutes(app: Router) {
+  app.openapi(listRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const q = c.req.valid("query");
+    await loadSync(c.var.db, c.var.principal.workspaceId, id);
+    const rows = await c.var.db
+      .select()
+      .from(syncRuns)
+      .where(and(eq(syncRuns.syncId, id), q.status ? eq(syncRuns.status, q.status) : undefined, q.cursor ? lt(syncRuns.id, q.cursor) : undefined))
+      .orderBy(desc(syncRuns.id))
+      .limit(q.limit + 1);
+    const { items, nextCursor } = page(rows, q.limit);
+    return c.json({ data: items.map((r) => serializeRun(runFromRow(r))), next_cursor: nextCursor }, 200);
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const { id, run_id } = c.req.valid("param");
+    await loadSync(c.var.db, c.var.principal.workspaceId, id);
+    const row = await c.var.db.query.syncRuns.findFirst({ where: and(eq(syncRuns.id, run_id), eq(syncRuns.syncId, id)) });
+    if (!row) throw notFound("run", run_id);
+    return c.json(serializeRun(runFromRow(row)), 200);
+  });
+
+  app.openapi(errorsRoute, async (c) => {
+    const { id, run_id } = c.req.valid("param");
+    const q = c.req.valid("query");
+    await loadSync(c.var.db, c.var.principal.workspaceId, id);
+    const run = await c.var.db.query.syncRuns.findFirst({
+      where: and(eq(syncRuns.id, run_id), eq(syncRuns.syncId, id)),
+      columns: { id: true },
+    });
+    if (!run) throw notFound("run", run_id);
+    const after = q.cursor && /^\d+$/.test(q.cursor) ? Number(q.cursor) : 0;
+    const rows = await c.var.db
+      .select()
+      .from(runRowErrors)
+      .where(and(eq(runRowErrors.runId, run_id), gt(runRowErrors.seq, after)))
+      .orderBy(asc(runRowErrors.seq))
+      .limit(q.limit + 1);
+    const { items, nextCursor } = page(
+      rows.map((r) => ({ ...r, id: String(r.seq) })),
+      q.limit,
+    );
+    return c.json(
+      {
+        data: items.map((r) => ({ primary_key: r.primaryKey, operation: r.operation, message: r.message, created_at: r.createdAt })),
+        next_cursor: nextCursor,
+      },
+      200,
+    );
+  });
+}

@@ -1,0 +1,176 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq, inArray } from "drizzle-orm";
+import type { Database } from "../../db/client";
+import { destinations, models, syncRuns, syncs } from "../../db/schema";
+import { ApiError, notFound, validationError, type ErrorDetail } from "../../api/errors";
+import { Name } from "../../api/openapi";
+import { SYNC_MODES } from "../../sync/mode";
+import { SYNC_STATUSES } from "../../sync/lifecycle";
+import { checkFieldMappings, type FieldMapping } from "../../sync/mapping";
+import { cronProblem, isTimeZone } from "../../sync/schedule";
+import { runFromRow, type RunRecord } from "../../run/record";
+import { RunSchema, serializeRun } from "./run-schema";
+
+export const ScheduleSchema = z
+  .discriminatedUnion("type", [
+    z.strictObject({ type: z.literal("manual") }),
+    z.strictObject({
+      type: z.literal("interval"),
+      interval_minutes: z.number().int().min(1).max(525_600).openapi({ example: 60 }),
+    }),
+    z.strictObject({
+      type: z.literal("cron"),
+      expression: z
+        .string()
+        .max(120)
+        .superRefine((expr, ctx) => {
+          const problem = cronProblem(expr);
+          if (problem) ctx.addIssue({ code: "custom", message: `invalid cron expression: ${problem}` });
+        })
+        .openapi({ example: "0 6 * * *" }),
+      timezone: z
+        .string()
+        .max(64)
+        .default("UTC")
+        .refine(isTimeZone, { message: "must be an IANA time zone such as Europe/Berlin or UTC" })
+        .openapi({ example: "Europe/Berlin" }),
+    }),
+  ])
+  .openapi("Schedule");
+
+export const FieldMappingSchema = z
+  .strictObject({ source: z.string().min(1).max(256), destination: z.string().min(1).max(256) })
+  .openapi("FieldMapping");
+
+const FieldMappings = z.array(FieldMappingSchema).min(1).max(500);
+const MassDeleteThreshold = z.number().int().min(0).max(100).openapi({
+  description: "Percent of the destination's synced rows a mirror run may delete without confirmation.",
+});
+
+export const CreateSyncBody = z
+  .strictObject({
+    name: Name,
+    model_id: z.string().max(64),
+    destination_id: z.string().max(64),
+    mode: z.enum(SYNC_MODES),
+    schedule: ScheduleSchema,
+    field_mappings: FieldMappings,
+    paused: z.boolean().optional().openapi({ description: "Create without arming the schedule." }),
+    mass_delete_threshold_pct: MassDeleteThreshold.optional(),
+  })
+  .openapi("CreateSync");
+
+export const UpdateSyncBody = z
+  .strictObject({
+    name: Name.optional(),
+    model_id: z.string().max(64).optional(),
+    destination_id: z.string().max(64).optional(),
+    mode: z.enum(SYNC_MODES).optional(),
+    schedule: ScheduleSchema.optional(),
+    field_mappings: FieldMappings.optional(),
+    mass_delete_threshold_pct: MassDeleteThreshold.optional(),
+  })
+  .openapi("UpdateSync");
+
+export const SyncSchema = z
+  .object({
+    id: z.string().openapi({ example: "syn_01jd2x3y4z5a6b7c8d9e0f1g2h" }),
+    name: z.string(),
+    model_id: z.string(),
+    destination_id: z.string(),
+    mode: z.enum(SYNC_MODES),
+    schedule: ScheduleSchema,
+    field_mappings: z.array(FieldMappingSchema),
+    mass_delete_threshold_pct: z.number(),
+    status: z.enum(SYNC_STATUSES),
+    status_reason: z.string().nullable(),
+    next_run_at: z.string().nullable(),
+    last_run: RunSchema.nullable(),
+    trigger_url: z.string().openapi({
+      description: "Webhook that starts a run without an API token. Its secret is shown only at creation and rotation.",
+    }),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Sync");
+
+export type SyncRow = typeof syncs.$inferSelect;
+
+/** The trigger webhook URL; `secret` only right after creation or rotation, masked otherwise. */
+export function triggerUrl(origin: string, syncId: string, secret?: string): string {
+  return `${origin}/api/v1/hooks/syncs/${syncId}/${secret ?? "****"}`;
+}
+
+export function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: string, secret?: string): z.infer<typeof SyncSchema> {
+  return {
+    id: row.id,
+    name: row.name,
+    model_id: row.modelId,
+    destination_id: row.destinationId,
+    mode: row.mode,
+    schedule: row.schedule,
+    field_mappings: row.fieldMappings,
+    mass_delete_threshold_pct: row.massDeleteThresholdPct,
+    status: row.status,
+    status_reason: row.statusReason,
+    next_run_at: row.nextRunAt,
+    last_run: lastRun ? serializeRun(lastRun) : null,
+    trigger_url: triggerUrl(origin, row.id, secret),
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+  };
+}
+
+/** Last runs of several syncs in one query. */
+export async function lastRuns(db: Database, rows: SyncRow[]): Promise<Map<string, RunRecord>> {
+  const ids = rows.map((r) => r.lastRunId).filter((id): id is string => id !== null);
+  if (ids.length === 0) return new Map();
+  const runs = await db.select().from(syncRuns).where(inArray(syncRuns.id, ids));
+  return new Map(runs.map((r) => [r.syncId, runFromRow(r)]));
+}
+
+export async function loadSync(db: Database, workspaceId: string, id: string): Promise<SyncRow> {
+  const row = await db.query.syncs.findFirst({ where: and(eq(syncs.id, id), eq(syncs.workspaceId, workspaceId)) });
+  if (!row) throw notFound("sync", id);
+  return row;
+}
+
+/** The sync with its last run, serialized. */
+export async function syncResponse(db: Database, workspaceId: string, id: string, origin: string, secret?: string) {
+  const row = await loadSync(db, workspaceId, id);
+  const runs = await lastRuns(db, [row]);
+  return serializeSync(row, runs.get(row.id), origin, secret);
+}
+
+/**
+ * Checks the references and mappings of a sync body: model and destination in the workspace,
+ * mapping sources among the model's columns. Throws one 400 listing every problem.
+ */
+export async function checkSyncReferences(
+  db: Database,
+  workspaceId: string,
+  body: { model_id: string; destination_id: string; field_mappings: FieldMapping[] },
+): Promise<void> {
+  const problems: ErrorDetail[] = [];
+  const [model, destination] = await Promise.all([
+    db.query.models.findFirst({ where: and(eq(models.id, body.model_id), eq(models.workspaceId, workspaceId)) }),
+    db.query.destinations.findFirst({
+      where: and(eq(destinations.id, body.destination_id), eq(destinations.workspaceId, workspaceId)),
+      columns: { id: true },
+    }),
+  ]);
+  if (!model) problems.push({ path: "model_id", message: `model ${body.model_id} not found in this workspace` });
+  if (!destination) problems.push({ path: "destination_id", message: `destination ${body.destination_id} not found in this workspace` });
+  if (model) problems.push(...checkFieldMappings(body.field_mappings, model.columns.map((c) => c.name)));
+  if (problems.length) throw validationError(problems);
+}
+
+/** The sync's Durable Object. */
+export function syncObject(env: Env, syncId: string) {
+  return env.SYNC.get(env.SYNC.idFromName(syncId));
+}
+
+/** 409 for an action the sync's current status does not allow. */
+export function illegalTransition(action: string, status: string): ApiError {
+  return new ApiError("conflict", `cannot ${action} a sync whose status is "${status}"`, { status });
+}

@@ -1,0 +1,39 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { ApiError } from "../../api/errors";
+import { loadSync, syncObject } from "./schema";
+import { RunSchema, serializeRun } from "./run-schema";
+
+export const TriggerBody = z
+  .strictObject({
+    full_resync: z.boolean().optional().openapi({ description: "Ignore the previous snapshot and send every row again." }),
+    allow_mass_delete: z
+      .boolean()
+      .optional()
+      .openapi({ description: "Confirm a mirror run that would delete more than the sync's threshold." }),
+  })
+  .openapi("TriggerRun");
+
+const route = createRoute({
+  operationId: "triggerSync",
+  tags: ["syncs"],
+  method: "post",
+  path: "/api/v1/syncs/{id}/trigger",
+  description:
+    "Starts a run. With a run in flight, one follow-up run is queued and further triggers return that same queued run.",
+  request: {
+    params: z.object({ id: idParam("syn") }),
+    body: { required: false, content: { "application/json": { schema: TriggerBody } } },
+  },
+  responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
+});
+
+export function registerTriggerSync(app: Router) {
+  app.openapi(route, async (c) => {
+    const { id } = c.req.valid("param");
+    await loadSync(c.var.db, c.var.principal.workspaceId, id);
+    const result = await syncObject(c.env, id).trigger("manual", c.req.valid("json") ?? {});
+    if (!result.ok) throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
+    return c.json(serializeRun(result.run), 202);
+  });
+}

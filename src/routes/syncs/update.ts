@@ -1,0 +1,45 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { syncs } from "../../db/schema";
+import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { checkSyncReferences, illegalTransition, loadSync, syncObject, syncResponse, SyncSchema, UpdateSyncBody } from "./schema";
+
+const route = createRoute({
+  operationId: "updateSync",
+  tags: ["syncs"],
+  method: "put",
+  path: "/api/v1/syncs/{id}",
+  request: { params: z.object({ id: idParam("syn") }), body: jsonBody(UpdateSyncBody) },
+  responses: { 200: jsonResponse(SyncSchema, "The updated sync; a new schedule is re-armed from now."), ...openApiErrorResponses },
+});
+
+export function registerUpdateSync(app: Router) {
+  app.openapi(route, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const { workspaceId } = c.var.principal;
+    const row = await loadSync(c.var.db, workspaceId, id);
+    if (row.status === "archived") throw illegalTransition("update", row.status);
+    const merged = {
+      model_id: body.model_id ?? row.modelId,
+      destination_id: body.destination_id ?? row.destinationId,
+      field_mappings: body.field_mappings ?? row.fieldMappings,
+    };
+    await checkSyncReferences(c.var.db, workspaceId, merged);
+    await c.var.db
+      .update(syncs)
+      .set({
+        ...(body.name === undefined ? {} : { name: body.name }),
+        ...(body.mode === undefined ? {} : { mode: body.mode }),
+        ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
+        ...(body.mass_delete_threshold_pct === undefined ? {} : { massDeleteThresholdPct: body.mass_delete_threshold_pct }),
+        modelId: merged.model_id,
+        destinationId: merged.destination_id,
+        fieldMappings: merged.field_mappings,
+        updatedAt: new Date().toISOString(),
+      })
+      .where(eq(syncs.id, id));
+    if (body.schedule) await syncObject(c.env, id).reschedule(body.schedule);
+    return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin), 200);
+  });
+}

@@ -1,0 +1,111 @@
+import { eq } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { syncRuns } from "../db/schema";
+import type { RunPhase, RunStatus, RunTrigger } from "./status";
+
+/** Options a trigger may set for one run. */
+export interface RunOptions {
+  /** Ignore the previous snapshot: every row is sent again. */
+  full_resync?: boolean;
+  /** Confirm a mirror run that would delete more than the sync's threshold. */
+  allow_mass_delete?: boolean;
+}
+
+/** Counters a run accumulates. */
+export interface RunCounts {
+  rows_processed: number;
+  rows_created: number;
+  rows_updated: number;
+  rows_deleted: number;
+  rows_unchanged: number;
+  rows_failed: number;
+}
+
+export const ZERO_COUNTS: RunCounts = {
+  rows_processed: 0,
+  rows_created: 0,
+  rows_updated: 0,
+  rows_deleted: 0,
+  rows_unchanged: 0,
+  rows_failed: 0,
+};
+
+/** A run as the API shows it; the SyncObject keeps this and mirrors it into D1. */
+export interface RunRecord extends RunCounts {
+  id: string;
+  sync_id: string;
+  workspace_id: string;
+  status: RunStatus;
+  trigger: RunTrigger;
+  phase: RunPhase;
+  progress: Record<string, number>;
+  options: RunOptions;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  error: { code: string; message: string } | null;
+  created_at: string;
+}
+
+type RunRow = typeof syncRuns.$inferSelect;
+
+export function runFromRow(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    sync_id: row.syncId,
+    workspace_id: row.workspaceId,
+    status: row.status,
+    trigger: row.trigger,
+    phase: row.phase,
+    progress: row.progress ?? {},
+    options: row.options ?? {},
+    started_at: row.startedAt,
+    finished_at: row.finishedAt,
+    duration_ms: row.durationMs,
+    rows_processed: row.rowsProcessed,
+    rows_created: row.rowsCreated,
+    rows_updated: row.rowsUpdated,
+    rows_deleted: row.rowsDeleted,
+    rows_unchanged: row.rowsUnchanged,
+    rows_failed: row.rowsFailed,
+    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? "" } : null,
+    created_at: row.createdAt,
+  };
+}
+
+function rowFromRun(run: RunRecord): RunRow {
+  return {
+    id: run.id,
+    syncId: run.sync_id,
+    workspaceId: run.workspace_id,
+    status: run.status,
+    trigger: run.trigger,
+    phase: run.phase,
+    progress: run.progress,
+    options: run.options,
+    startedAt: run.started_at,
+    finishedAt: run.finished_at,
+    durationMs: run.duration_ms,
+    rowsProcessed: run.rows_processed,
+    rowsCreated: run.rows_created,
+    rowsUpdated: run.rows_updated,
+    rowsDeleted: run.rows_deleted,
+    rowsUnchanged: run.rows_unchanged,
+    rowsFailed: run.rows_failed,
+    errorCode: run.error?.code ?? null,
+    errorMessage: run.error?.message ?? null,
+    createdAt: run.created_at,
+  };
+}
+
+/** Writes the run's current state to the D1 catalogue (insert or full update). */
+export async function saveRun(db: Database, run: RunRecord): Promise<void> {
+  const row = rowFromRun(run);
+  const { id: _id, ...rest } = row;
+  await db.insert(syncRuns).values(row).onConflictDoUpdate({ target: syncRuns.id, set: rest });
+}
+
+export async function loadRun(db: Database, id: string): Promise<RunRecord | undefined> {
+  const row = await db.query.syncRuns.findFirst({ where: eq(syncRuns.id, id) });
+  return row ? runFromRow(row) : undefined;
+}

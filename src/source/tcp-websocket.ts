@@ -1,0 +1,236 @@
+import { connect } from "cloudflare:sockets";
+
+/**
+ * How the Postgres connection is encrypted on a plain TCP route (libpq's `sslmode`, reduced):
+ * - `disable`: no TLS.
+ * - `prefer`: ask the server for TLS; use it if offered, stay plain if the server declines.
+ * - `require`: TLS or fail.
+ * Certificates are always verified (hostname and public CA) by the Workers runtime: it offers no way
+ * to skip verification, so `require` here behaves like libpq's `verify-full`.
+ */
+export type TlsMode = "disable" | "prefer" | "require";
+
+/** Where a {@link TcpWebSocket} connects; the URL the driver passes to the constructor is ignored. */
+export interface TcpTarget {
+  hostname: string;
+  port: number;
+  tls: TlsMode;
+}
+
+/** Why the TCP socket under the driver failed; `code` lets callers classify without parsing text. */
+export class TcpSocketError extends Error {
+  override readonly name = "TcpSocketError";
+  /** `connect_failed`: refused, DNS or routing; `tls_refused`: server declined TLS under `require`;
+   *  `tls_failed`: handshake or certificate error; `socket_error`: the connection broke later. */
+  readonly code: "connect_failed" | "tls_refused" | "tls_failed" | "socket_error";
+
+  constructor(code: TcpSocketError["code"], message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+type Listener = (event: unknown) => void;
+type EventName = "open" | "message" | "close" | "error";
+
+// Postgres SSLRequest: length 8, code 80877103.
+const SSL_REQUEST = new Uint8Array([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/**
+ * A WebSocket-shaped class over a `cloudflare:sockets` TCP socket, for the Neon driver's
+ * `webSocketConstructor` option: the driver believes it talks to a WebSocket proxy, but every
+ * `send()` goes straight to Postgres and every chunk read comes back as a `message` event.
+ * Use with `wsProxy = (h, p) => h + ":" + p`, `useSecureWebSocket = false`, `pipelineConnect = false`,
+ * `pipelineTLS = false` and `coalesceWrites = false` (this class coalesces writes itself, so a
+ * graceful close can flush the Terminate message first).
+ */
+export function tcpWebSocketClass(target: TcpTarget) {
+  return class BoundTcpWebSocket extends TcpWebSocket {
+    constructor(_url: string) {
+      super(target);
+    }
+  };
+}
+
+/** See {@link tcpWebSocketClass}; construct through it so the target is bound. */
+export class TcpWebSocket {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+
+  readyState = TcpWebSocket.CONNECTING;
+  binaryType = "arraybuffer";
+
+  private readonly listeners = new Map<EventName, Listener[]>();
+  private socket: Socket | undefined;
+  private writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  private pending: Uint8Array[] = [];
+  private flushScheduled = false;
+  private writes: Promise<void> = Promise.resolve();
+  private closeEmitted = false;
+
+  constructor(private readonly target: TcpTarget) {
+    void this.open();
+  }
+
+  addEventListener(type: EventName, listener: Listener): void {
+    const list = this.listeners.get(type) ?? [];
+    list.push(listener);
+    this.listeners.set(type, list);
+  }
+
+  removeEventListener(type: EventName, listener: Listener): void {
+    const list = this.listeners.get(type);
+    if (list) this.listeners.set(type, list.filter((l) => l !== listener));
+  }
+
+  /** Queues bytes; everything sent in one tick goes out as one socket write. */
+  send(data: Uint8Array | ArrayBuffer | string): void {
+    if (this.readyState >= TcpWebSocket.CLOSING) return;
+    const bytes =
+      typeof data === "string" ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
+    this.pending.push(bytes);
+    if (this.readyState === TcpWebSocket.OPEN) this.scheduleFlush();
+  }
+
+  /** Flushes queued bytes, then closes the socket and fires `close` once. */
+  close(): void {
+    if (this.readyState >= TcpWebSocket.CLOSING) return;
+    const wasOpen = this.readyState === TcpWebSocket.OPEN;
+    this.readyState = TcpWebSocket.CLOSING;
+    if (wasOpen) this.flush();
+    const socket = this.socket;
+    void this.writes
+      .catch(() => undefined)
+      .then(() => socket?.close())
+      .catch(() => undefined)
+      .finally(() => this.finish());
+  }
+
+  private async open(): Promise<void> {
+    const { hostname, port, tls } = this.target;
+    try {
+      let socket = connect({ hostname, port }, { secureTransport: tls === "disable" ? "off" : "starttls", allowHalfOpen: false });
+      this.socket = socket;
+      try {
+        await socket.opened;
+      } catch (err) {
+        throw new TcpSocketError("connect_failed", `could not connect to ${hostname}:${port}: ${messageOf(err)}`, { cause: err });
+      }
+      if (tls !== "disable") socket = await this.negotiateTls(socket);
+      if (this.readyState !== TcpWebSocket.CONNECTING) {
+        // closed while connecting (e.g. the caller's connect timeout fired)
+        await socket.close().catch(() => undefined);
+        return;
+      }
+      this.socket = socket;
+      this.writer = socket.writable.getWriter();
+      this.readyState = TcpWebSocket.OPEN;
+      this.emit("open", { type: "open" });
+      if (this.pending.length > 0) this.scheduleFlush();
+      await this.readLoop(socket);
+    } catch (err) {
+      this.fail(err instanceof TcpSocketError ? err : new TcpSocketError("socket_error", messageOf(err), { cause: err }));
+    }
+  }
+
+  /** Postgres' in-band TLS upgrade: SSLRequest, one byte of answer, then the TLS handshake. */
+  private async negotiateTls(socket: Socket): Promise<Socket> {
+    const { hostname, tls } = this.target;
+    const writer = socket.writable.getWriter();
+    const reader = socket.readable.getReader();
+    let answer: number | undefined;
+    try {
+      await writer.write(SSL_REQUEST);
+      const { value } = await reader.read();
+      // More than one byte would be a man-in-the-middle injecting plaintext (CVE-2021-23222).
+      if (value instanceof Uint8Array && value.byteLength === 1) answer = value[0];
+      else if (value instanceof Uint8Array && value.byteLength > 1)
+        throw new TcpSocketError("tls_failed", "unexpected data after the server's answer to the TLS request");
+    } finally {
+      writer.releaseLock();
+      reader.releaseLock();
+    }
+    if (answer === 0x53 /* S */) {
+      const secure = socket.startTls({ expectedServerHostname: hostname });
+      try {
+        await secure.opened;
+      } catch (err) {
+        throw new TcpSocketError("tls_failed", `TLS handshake with ${hostname} failed: ${messageOf(err)}`, { cause: err });
+      }
+      return secure;
+    }
+    if (answer === 0x4e /* N */ && tls === "prefer") return socket;
+    if (answer === 0x4e) throw new TcpSocketError("tls_refused", `${hostname} does not accept TLS connections (sslmode=require)`);
+    throw new TcpSocketError("tls_failed", `unexpected answer to the TLS request from ${hostname}`);
+  }
+
+  private async readLoop(socket: Socket): Promise<void> {
+    const reader = socket.readable.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array) || value.byteLength === 0) continue;
+      // The driver wraps `data` in a Buffer view: hand over the whole ArrayBuffer when we can (no copy).
+      const data =
+        value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value.buffer : value.slice().buffer;
+      this.emit("message", { type: "message", data });
+    }
+    this.readyState = TcpWebSocket.CLOSED;
+    this.finish();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const writer = this.writer;
+    if (!writer || this.pending.length === 0) return;
+    const chunks = this.pending;
+    this.pending = [];
+    const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
+    if (!bytes) return;
+    this.writes = this.writes.then(() => writer.write(bytes));
+    this.writes.catch((err: unknown) => this.fail(new TcpSocketError("socket_error", messageOf(err), { cause: err })));
+  }
+
+  private fail(err: TcpSocketError): void {
+    if (this.closeEmitted) return;
+    this.readyState = TcpWebSocket.CLOSED;
+    this.emit("error", err);
+    void this.socket?.close().catch(() => undefined);
+    this.finish();
+  }
+
+  private finish(): void {
+    this.readyState = TcpWebSocket.CLOSED;
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    this.emit("close", { type: "close", code: 1000, reason: "" });
+  }
+
+  private emit(type: EventName, event: unknown): void {
+    for (const listener of this.listeners.get(type) ?? []) listener.call(this, event);
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const c of chunks) length += c.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

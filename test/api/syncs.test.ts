@@ -1,0 +1,338 @@
+import { env } from "cloudflare:workers";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, expectError, expectStatus, newWorkspace, seedModelAndDestination, syncBody, tokenFor } from "../harness";
+import { hmacSha256Hex } from "../../src/lib/crypto";
+
+const stubOf = (id: string) => env.SYNC.get(env.SYNC.idFromName(id));
+const alarmOf = (id: string) => runInDurableObject(stubOf(id), (_o, state) => state.storage.getAlarm());
+
+let ids: { modelId: string; destinationId: string };
+beforeAll(async () => {
+  ids = await seedModelAndDestination();
+});
+
+async function createSync(extra: Record<string, unknown> = {}, token?: string, seeded = ids) {
+  const res = await call("POST", "/api/v1/syncs", { body: syncBody(seeded, extra), token });
+  expectStatus(res, 201);
+  return res.body;
+}
+
+describe("POST /api/v1/syncs", () => {
+  it("creates a sync in `created` with its interval schedule armed", async () => {
+    const before = Date.now();
+    const sync = await createSync();
+    expect(sync.id).toMatch(/^syn_[0-9a-z]{26}$/);
+    expect(sync).toMatchObject({ status: "created", mode: "upsert", status_reason: null, last_run: null, mass_delete_threshold_pct: 50 });
+    const next = Date.parse(sync.next_run_at);
+    expect(next).toBeGreaterThanOrEqual(before + 60 * 60_000);
+    expect(next).toBeLessThanOrEqual(Date.now() + 60 * 60_000);
+    expect(await alarmOf(sync.id)).toBe(next);
+    expect(sync.trigger_url).toMatch(new RegExp(`/api/v1/hooks/syncs/${sync.id}/[\\w-]{20,}$`));
+    const again = await call("GET", `/api/v1/syncs/${sync.id}`);
+    expect(again.body.trigger_url.endsWith("/****")).toBe(true);
+  });
+
+  it("arms a cron schedule at the next 06:00 Berlin time", async () => {
+    const sync = await createSync({ schedule: { type: "cron", expression: "0 6 * * *", timezone: "Europe/Berlin" } });
+    const at = new Date(sync.next_run_at);
+    const berlin = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit" }).format(at);
+    expect(berlin).toBe("06:00");
+    expect(await alarmOf(sync.id)).toBe(at.getTime());
+  });
+
+  it("creates paused or manual syncs without an alarm", async () => {
+    const paused = await createSync({ paused: true });
+    expect(paused.status).toBe("paused");
+    expect(paused.next_run_at).toBeNull();
+    expect(await alarmOf(paused.id)).toBeNull();
+    const manual = await createSync({ schedule: { type: "manual" } });
+    expect(manual.next_run_at).toBeNull();
+    expect(await alarmOf(manual.id)).toBeNull();
+  });
+
+  it("names each bad field", async () => {
+    const bad = (extra: Record<string, unknown>) => call("POST", "/api/v1/syncs", { body: syncBody(ids, extra) });
+    expectError(await bad({ field_mappings: [{ source: "nope", destination: "X" }] }), 400, "validation_failed", "field_mappings.0.source");
+    expectError(
+      await bad({ field_mappings: [{ source: "email", destination: "X" }, { source: "plan", destination: "X" }] }),
+      400,
+      "validation_failed",
+      "field_mappings.1.destination",
+    );
+    expectError(await bad({ field_mappings: [] }), 400, "validation_failed", "field_mappings");
+    expectError(await bad({ schedule: { type: "cron", expression: "0 25 * * *", timezone: "UTC" } }), 400, "validation_failed", "schedule.expression");
+    expectError(await bad({ schedule: { type: "cron", expression: "0 6 * * *", timezone: "Mars/Base" } }), 400, "validation_failed", "schedule.timezone");
+    expectError(await bad({ schedule: { type: "interval", interval_minutes: 0 } }), 400, "validation_failed", "schedule.interval_minutes");
+    expectError(await bad({ schedule: { type: "hourly" } }), 400, "validation_failed", "schedule.type");
+    expectError(await bad({ mode: "merge" }), 400, "validation_failed", "mode");
+    expectError(await bad({ model_id: "mod_missing" }), 400, "validation_failed", "model_id");
+    expectError(await bad({ destination_id: "dst_missing" }), 400, "validation_failed", "destination_id");
+    expectError(await bad({ name: 42 }), 400, "validation_failed", "name");
+    const unknown = await bad({ colour: "red" });
+    expectError(unknown, 400, "validation_failed");
+    expect(JSON.stringify(unknown.body.error.details)).toContain("colour");
+    expectError(await call("POST", "/api/v1/syncs", { raw: "[1,2" }), 400, "bad_request");
+  });
+
+  it("does not let a workspace use another workspace's model", async () => {
+    const other = await newWorkspace();
+    const res = await call("POST", "/api/v1/syncs", { body: syncBody(ids), token: other.token });
+    expectError(res, 400, "validation_failed", "model_id");
+  });
+});
+
+describe("GET/PUT /api/v1/syncs", () => {
+  it("lists newest first, hides archived unless asked, and filters by status", async () => {
+    const { workspaceId, token } = await newWorkspace();
+    const seeded = await seedModelAndDestination(workspaceId);
+    const a = await createSync({}, token, seeded);
+    const b = await createSync({ paused: true }, token, seeded);
+    expectStatus(await call("DELETE", `/api/v1/syncs/${a.id}`, { token }), 200);
+    const list = await call("GET", "/api/v1/syncs", { token });
+    expect(list.body.data.map((s: { id: string }) => s.id)).toEqual([b.id]);
+    const archived = await call("GET", "/api/v1/syncs?status=archived", { token });
+    expect(archived.body.data.map((s: { id: string }) => s.id)).toEqual([a.id]);
+    expectError(await call("GET", "/api/v1/syncs?status=gone", { token }), 400, "validation_failed", "status");
+    expectError(await call("GET", "/api/v1/syncs?limit=0", { token }), 400, "validation_failed", "limit");
+  });
+
+  it("updates fields, re-checks mappings and re-arms a changed schedule", async () => {
+    const sync = await createSync();
+    const res = await call("PUT", `/api/v1/syncs/${sync.id}`, {
+      body: { name: "renamed", mode: "mirror", schedule: { type: "interval", interval_minutes: 5 } },
+    });
+    expectStatus(res, 200);
+    expect(res.body).toMatchObject({ name: "renamed", mode: "mirror", schedule: { type: "interval", interval_minutes: 5 } });
+    expect(Date.parse(res.body.next_run_at)).toBeLessThanOrEqual(Date.now() + 5 * 60_000);
+    expect(await alarmOf(sync.id)).toBe(Date.parse(res.body.next_run_at));
+    expectError(
+      await call("PUT", `/api/v1/syncs/${sync.id}`, { body: { field_mappings: [{ source: "missing", destination: "A" }] } }),
+      400,
+      "validation_failed",
+      "field_mappings.0.source",
+    );
+    expectError(await call("PUT", `/api/v1/syncs/${sync.id}`, { body: { status: "active" } }), 400, "validation_failed");
+    expectError(await call("PUT", "/api/v1/syncs/syn_nope", { body: { name: "x" } }), 404, "not_found");
+  });
+});
+
+describe("sync lifecycle over the API", () => {
+  it("pauses, resumes, archives and restores, arming and clearing the alarm", async () => {
+    const sync = await createSync();
+    const paused = await call("POST", `/api/v1/syncs/${sync.id}/pause`);
+    expectStatus(paused, 200);
+    expect(paused.body).toMatchObject({ status: "paused", next_run_at: null });
+    expect(await alarmOf(sync.id)).toBeNull();
+
+    const again = await call("POST", `/api/v1/syncs/${sync.id}/pause`);
+    expectError(again, 409, "conflict");
+    expect(again.body.error.details.status).toBe("paused");
+
+    const resumed = await call("POST", `/api/v1/syncs/${sync.id}/resume`);
+    expect(resumed.body.status).toBe("active");
+    expect(await alarmOf(sync.id)).toBe(Date.parse(resumed.body.next_run_at));
+
+    const archived = await call("DELETE", `/api/v1/syncs/${sync.id}`);
+    expect(archived.body).toMatchObject({ status: "archived", next_run_at: null });
+    expect(await alarmOf(sync.id)).toBeNull();
+    expectError(await call("POST", `/api/v1/syncs/${sync.id}/resume`), 409, "conflict");
+    expectError(await call("POST", `/api/v1/syncs/${sync.id}/trigger`), 409, "conflict");
+    expectError(await call("PUT", `/api/v1/syncs/${sync.id}`, { body: { name: "x" } }), 409, "conflict");
+
+    const restored = await call("POST", `/api/v1/syncs/${sync.id}/restore`);
+    expect(restored.body).toMatchObject({ status: "paused", next_run_at: null });
+    expectError(await call("POST", `/api/v1/syncs/${sync.id}/restore`), 409, "conflict");
+  });
+
+  it("deletes permanently: the sync, its runs and its snapshots", async () => {
+    const sync = await createSync();
+    const run = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+    expectStatus(run, 202);
+    await env.SNAPSHOTS.put(`syncs/${sync.id}/snapshot/part-0`, "x");
+    expectStatus(await call("DELETE", `/api/v1/syncs/${sync.id}?permanent=true`), 204);
+    expectError(await call("GET", `/api/v1/syncs/${sync.id}`), 404, "not_found");
+    expect((await env.SNAPSHOTS.list({ prefix: `syncs/${sync.id}/` })).objects).toHaveLength(0);
+    const runs = await env.DB.prepare("SELECT count(*) AS n FROM sync_runs WHERE sync_id = ?").bind(sync.id).first<{ n: number }>();
+    expect(runs?.n).toBe(0);
+    expect(await alarmOf(sync.id)).toBeNull();
+  });
+});
+
+describe("runs and triggers", () => {
+  it("answers 202 with a queued manual run and coalesces triggers during a run", async () => {
+    const sync = await createSync();
+    const first = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+    expectStatus(first, 202);
+    expect(first.body).toMatchObject({ status: "queued", trigger: "manual", sync_id: sync.id, phase: "queued" });
+    expect(first.body.id).toMatch(/^run_/);
+    const second = await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { body: { full_resync: true } });
+    const third = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+    expect(second.body.id).not.toBe(first.body.id);
+    expect(third.body.id).toBe(second.body.id);
+    expect(third.body.options).toEqual({ full_resync: true });
+    const state = await stubOf(sync.id).describe();
+    expect(state.current?.id).toBe(first.body.id);
+    expect(state.queued?.id).toBe(second.body.id);
+    // The run is handed to the object's run loop: its alarm is due now.
+    expect(await alarmOf(sync.id)).toBeLessThanOrEqual(Date.now());
+
+    const runs = await call("GET", `/api/v1/syncs/${sync.id}/runs`);
+    expect(runs.body.data.map((r: { id: string }) => r.id)).toEqual([second.body.id, first.body.id]);
+    const one = await call("GET", `/api/v1/syncs/${sync.id}/runs/${first.body.id}`);
+    expect(one.body.id).toBe(first.body.id);
+    expectError(await call("GET", `/api/v1/syncs/${sync.id}/runs/run_nope`), 404, "not_found");
+    const errors = await call("GET", `/api/v1/syncs/${sync.id}/runs/${first.body.id}/errors`);
+    expect(errors.body).toEqual({ data: [], next_cursor: null });
+  });
+
+  it("validates the trigger body", async () => {
+    const sync = await createSync();
+    expectError(await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { body: { full_resync: "yes" } }), 400, "validation_failed", "full_resync");
+    expectError(await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { body: { now: true } }), 400, "validation_failed");
+  });
+
+  it("replays a trigger sent twice with one Idempotency-Key", async () => {
+    const sync = await createSync();
+    const headers = { "idempotency-key": crypto.randomUUID() };
+    const a = await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { headers });
+    const b = await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { headers });
+    expect(b.body.id).toBe(a.body.id);
+    const state = await stubOf(sync.id).describe();
+    expect(state.queued).toBeNull();
+  });
+
+  it("starts a due scheduled run from the alarm, once for many missed ticks", async () => {
+    const sync = await createSync({ schedule: { type: "interval", interval_minutes: 1 } });
+    const stub = stubOf(sync.id);
+    // The object slept through ten ticks.
+    await runInDurableObject(stub, (_o, state) => {
+      const s = state.storage.kv.get<Record<string, unknown>>("sync");
+      state.storage.kv.put("sync", { ...s, nextRunAt: Date.now() - 10 * 60_000 });
+    });
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const runs = await call("GET", `/api/v1/syncs/${sync.id}/runs`);
+    expect(runs.body.data).toHaveLength(1);
+    expect(runs.body.data[0].trigger).toBe("schedule");
+    const after = await call("GET", `/api/v1/syncs/${sync.id}`);
+    expect(Date.parse(after.body.next_run_at)).toBeGreaterThan(Date.now());
+    expect(after.body.last_run.id).toBe(runs.body.data[0].id);
+  });
+
+  it("runs one run at a time: the queued run starts only after the first finishes", async () => {
+    const sync = await createSync({ schedule: { type: "manual" } });
+    const first = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+    const second = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+    const stub = stubOf(sync.id);
+    for (let i = 0; i < 50 && ((await stub.describe()).current || (await stub.describe()).queued); i++) {
+      const state = await stub.describe();
+      // Never two runs in flight: the queued one has not started while the first is current.
+      if (state.current?.id === first.body.id) expect(state.queued?.status ?? "queued").toBe("queued");
+      await runDurableObjectAlarm(stub);
+    }
+    const runs = await call("GET", `/api/v1/syncs/${sync.id}/runs`);
+    const [b, a] = runs.body.data;
+    expect([b.id, a.id]).toEqual([second.body.id, first.body.id]);
+    expect(Date.parse(b.started_at)).toBeGreaterThanOrEqual(Date.parse(a.finished_at));
+  });
+
+  it("puts the sync in error after three failed runs and stops its schedule until resume", async () => {
+    // The seeded source cannot be reached, so every run fails.
+    const sync = await createSync();
+    const stub = stubOf(sync.id);
+    for (let n = 0; n < 3; n++) {
+      await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+      while ((await stub.describe()).current) await runDurableObjectAlarm(stub);
+    }
+    const after = await call("GET", `/api/v1/syncs/${sync.id}`);
+    expect(after.body.last_run.status).toBe("failed");
+    expect(after.body).toMatchObject({ status: "error", next_run_at: null });
+    expect(after.body.status_reason).toMatch(/3 consecutive runs failed/);
+    expect(await alarmOf(sync.id)).toBeNull();
+    // Manual runs are still allowed in error; resume re-arms the schedule.
+    expectStatus(await call("POST", `/api/v1/syncs/${sync.id}/trigger`), 202);
+    const resumed = await call("POST", `/api/v1/syncs/${sync.id}/resume`);
+    expect(resumed.body.status).toBe("active");
+    expect(resumed.body.next_run_at).not.toBeNull();
+  });
+});
+
+describe("trigger webhooks", () => {
+  it("starts a webhook run from the secret URL and refuses a wrong or rotated secret", async () => {
+    const sync = await createSync();
+    const path = new URL(sync.trigger_url).pathname;
+    const res = await call("POST", path, { token: null });
+    expectStatus(res, 202);
+    expect(res.body.trigger).toBe("webhook");
+    expectError(await call("POST", `/api/v1/hooks/syncs/${sync.id}/wrong-secret-wrong-secret`, { token: null }), 401, "unauthorized");
+    expectError(await call("POST", `/api/v1/hooks/syncs/syn_unknown/abc`, { token: null }), 401, "unauthorized");
+    const rotated = await call("POST", `/api/v1/syncs/${sync.id}/trigger-secret`);
+    expectStatus(rotated, 200);
+    expectError(await call("POST", path, { token: null }), 401, "unauthorized");
+    expectStatus(await call("POST", new URL(rotated.body.trigger_url).pathname, { token: null }), 202);
+  });
+
+  it("accepts an HMAC-signed request and refuses a bad or stale signature", async () => {
+    const sync = await createSync();
+    const rotated = await call("POST", `/api/v1/syncs/${sync.id}/trigger-secret`);
+    const secret: string = rotated.body.secret;
+    const body = JSON.stringify({ source: "dbt", job: "nightly" });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sig = `sha256=${await hmacSha256Hex(secret, `${ts}.${body}`)}`;
+    const ok = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": ts, "x-signature": sig } });
+    expectStatus(ok, 202);
+    expect(ok.body.trigger).toBe("webhook");
+    const tampered = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, {
+      token: null,
+      raw: body.replace("nightly", "hourly"),
+      headers: { "x-timestamp": ts, "x-signature": sig },
+    });
+    expectError(tampered, 401, "unauthorized");
+    const old = String(Math.floor(Date.now() / 1000) - 3600);
+    const oldSig = `sha256=${await hmacSha256Hex(secret, `${old}.${body}`)}`;
+    expectError(
+      await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": old, "x-signature": oldSig } }),
+      401,
+      "unauthorized",
+    );
+  });
+
+  it("keeps the trigger secret encrypted in D1", async () => {
+    const sync = await createSync();
+    const secret = sync.trigger_url.split("/").at(-1);
+    const row = await env.DB.prepare("SELECT * FROM syncs WHERE id = ?").bind(sync.id).first();
+    expect(JSON.stringify(row)).not.toContain(secret);
+  });
+});
+
+describe("sync security", () => {
+  it("needs a token, a write scope to change, and hides other workspaces' syncs", async () => {
+    const sync = await createSync();
+    expectError(await call("GET", "/api/v1/syncs", { token: null }), 401, "unauthorized");
+    expectError(await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { token: "retl_bogus" }), 401, "unauthorized");
+    const reader = await tokenFor("wsp_default", "read");
+    expectStatus(await call("GET", `/api/v1/syncs/${sync.id}`, { token: reader }), 200);
+    for (const [method, path] of [
+      ["POST", `/api/v1/syncs/${sync.id}/trigger`],
+      ["POST", `/api/v1/syncs/${sync.id}/pause`],
+      ["PUT", `/api/v1/syncs/${sync.id}`],
+      ["DELETE", `/api/v1/syncs/${sync.id}`],
+    ] as const) {
+      expectError(await call(method, path, { token: reader, body: method === "PUT" ? { name: "x" } : undefined }), 403, "forbidden");
+    }
+    const other = await newWorkspace();
+    for (const [method, path] of [
+      ["GET", `/api/v1/syncs/${sync.id}`],
+      ["GET", `/api/v1/syncs/${sync.id}/runs`],
+      ["POST", `/api/v1/syncs/${sync.id}/trigger`],
+      ["POST", `/api/v1/syncs/${sync.id}/pause`],
+      ["POST", `/api/v1/syncs/${sync.id}/trigger-secret`],
+      ["DELETE", `/api/v1/syncs/${sync.id}?permanent=true`],
+    ] as const) {
+      expectError(await call(method, path, { token: other.token }), 404, "not_found");
+    }
+    const list = await call("GET", "/api/v1/syncs", { token: other.token });
+    expect(list.body.data).toEqual([]);
+  });
+});
