@@ -9,10 +9,11 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
     plugins: [
-      cloudflareTest({
+      cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {
+            WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${inject("webhookPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             ADMIN_TOKEN: "test_admin_token",
@@ -21,9 +22,10 @@ export default defineConfig(async () => {
             ALLOW_PRIVATE_DESTINATIONS: "true",
           },
         },
-      }),
+      })),
     ],
     test: {
+      globalSetup: ["./test/setup/global.ts"],
       setupFiles: ["./test/setup/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,

@@ -5,6 +5,7 @@ declare global {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       TEST_WAREHOUSE_URL: string;
+      WEBHOOK_RECEIVER_URL: string;
     }
   }
 }

@@ -1,0 +1,45 @@
+import { createRoute } from "@hono/zod-openapi";
+import { models } from "../../db/schema";
+import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { newId } from "../../lib/ids";
+import { CreateModelBody, ModelSchema, serializeModel, sourceErrorResponse } from "./schema";
+import { learnColumns, sourceConnection } from "./warehouse";
+
+const route = createRoute({
+  operationId: "createModel",
+  tags: ["models"],
+  method: "post",
+  path: "/api/v1/models",
+  request: { body: jsonBody(CreateModelBody) },
+  responses: {
+    201: jsonResponse(ModelSchema, "The model, with the columns its SQL returns."),
+    ...openApiErrorResponses,
+    ...sourceErrorResponse,
+  },
+});
+
+export function registerCreateModel(app: Router) {
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const { workspaceId } = c.var.principal;
+    const connectionString = await sourceConnection(c.var.db, c.env, workspaceId, body.source_id);
+    const columns = await learnColumns(c.env, connectionString, body.source_id, body.sql, body.primary_key);
+    const now = new Date().toISOString();
+    const [row] = await c.var.db
+      .insert(models)
+      .values({
+        id: newId("model"),
+        workspaceId,
+        sourceId: body.source_id,
+        name: body.name,
+        sql: body.sql,
+        primaryKey: body.primary_key,
+        columns,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning();
+    if (!row) throw new Error("insert returned no row");
+    return c.json(serializeModel(row), 201);
+  });
+}
