@@ -341,7 +341,20 @@ const sslModes: Record<string, TlsMode | undefined> = {
   "no-verify": "require",
 };
 
-/** Opens a connected client, or throws a {@link WarehouseError}. */
+/**
+ * A connected read-write session with the same routing, TLS and error rules as the model
+ * functions (no transaction, no timeouts set): for tests and database destinations. Close it
+ * with {@link closePostgres}. Throws {@link WarehouseError}.
+ */
+export function connectPostgres(connectionString: string, opts: WarehouseOptions): Promise<Client> {
+  return openClient(connectionString, opts);
+}
+
+/** Ends a session from {@link connectPostgres}; never throws and gives up waiting after 2 s. */
+export function closePostgres(client: Client): Promise<void> {
+  return closeClient(client);
+}
+
 async function openClient(connectionString: string, opts: WarehouseOptions): Promise<Client> {
   const target = parseConnectionString(connectionString);
   if (!opts.allowPrivate && isPrivateHost(target.host))
@@ -372,7 +385,7 @@ async function openClient(connectionString: string, opts: WarehouseOptions): Pro
   const timeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const connecting = client.connect();
   connecting.catch(() => undefined);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: ReturnType<typeof setTimeout> | null = null;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new WarehouseError("unreachable", `could not connect to ${target.host}:${target.port} within ${timeoutMs} ms`)),
@@ -392,7 +405,7 @@ async function openClient(connectionString: string, opts: WarehouseOptions): Pro
 
 /** Ends the session (the server rolls back any open transaction); never throws or hangs. */
 async function closeClient(client: Client): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: ReturnType<typeof setTimeout> | null = null;
   // end() waits for an 'end' event that a connection which failed early has already sent.
   const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000)));
   await Promise.race([client.end().catch(() => undefined), gaveUp]);
