@@ -1,12 +1,12 @@
 import { createApp } from "./api/app";
 import { handleDeliveries } from "./delivery/queue";
-import type { DeliveryMessage } from "./delivery/queue";
 
 export { SyncObject } from "../durable-objects/sync-object";
+export { DestinationLimiter } from "../durable-objects/destination-limiter";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
   queue: handleDeliveries,
-} satisfies ExportedHandler<Env, DeliveryMessage>;
+} satisfies ExportedHandler<Env, unknown>;

@@ -1,7 +1,159 @@
-/** PLACEHOLDER until delivery lands. */
-export interface DeliveryMessage {
-  batch_id: string;
+import { and, eq } from "drizzle-orm";
+import { createDb } from "../db/client";
+import { destinations } from "../db/schema";
+import type { Operation, RowResult } from "../destination/connector";
+import { connectorFor } from "../destination/connectors";
+import { log } from "../lib/log";
+import { decryptSecret } from "../lib/secrets";
+import { retryDelaySeconds } from "./backoff";
+import { DeliveryMessageSchema, type DeliveryMessage } from "./message";
+import type { RateLimit } from "../../durable-objects/destination-limiter";
+
+export type { DeliveryMessage };
+
+/** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
+const MAX_INLINE_WAIT_MS = 5_000;
+
+function syncStub(env: Env, syncId: string) {
+  return env.SYNC.get(env.SYNC.idFromName(syncId));
 }
-export async function handleDeliveries(batch: MessageBatch<DeliveryMessage>, _env: Env): Promise<void> {
-  batch.ackAll();
+
+/** The queue() handler: `deliveries` sends batches; `deliveries-dlq` turns exhausted batches into failed rows. */
+export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const deadLetters = batch.queue.endsWith("-dlq");
+  await Promise.all(
+    batch.messages.map(async (msg) => {
+      try {
+        if (deadLetters) await settleDeadLetter(msg, env);
+        else await deliver(msg, env);
+      } catch (err) {
+        // Our own failure (RPC, D1, R2): the batch is unharmed; try it again later.
+        log("delivery_error", { error: String(err), attempts: msg.attempts }, "error");
+        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+      }
+    }),
+  );
+}
+
+function parse(msg: Message<unknown>): DeliveryMessage | undefined {
+  const parsed = DeliveryMessageSchema.safeParse(msg.body);
+  if (!parsed.success) {
+    log("delivery_message_invalid", { id: msg.id, issues: parsed.error.issues.map((i) => i.message) }, "error");
+    msg.ack();
+    return undefined;
+  }
+  return parsed.data;
+}
+
+async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] | undefined> {
+  if (m.operations) return m.operations;
+  if (!m.operations_key) return undefined;
+  const object = await env.SNAPSHOTS.get(m.operations_key);
+  return object ? ((await object.json()) as Operation[]) : undefined;
+}
+
+async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
+  const m = parse(msg);
+  if (!m) return;
+  const sync = syncStub(env, m.sync_id);
+  // A redelivery of a batch already settled (reported, then the ack was lost) must not send again.
+  if (await sync.batchSettled(m.run_id, m.batch_id)) return msg.ack();
+  const operations = await operationsOf(env, m);
+  if (!operations) return msg.ack(); // the run is gone (sync deleted): nothing to settle
+
+  const db = createDb(env.DB);
+  const row = await db.query.destinations.findFirst({
+    where: and(eq(destinations.id, m.destination_id), eq(destinations.workspaceId, m.workspace_id)),
+  });
+  if (!row) {
+    await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, "the destination was deleted"));
+    return msg.ack();
+  }
+  const connector = connectorFor(row.type);
+  const config = row.config;
+  const credentials = row.credentialsCiphertext
+    ? (JSON.parse(await decryptSecret(env.ENCRYPTION_KEY, row.credentialsCiphertext, row.id)) as Record<string, unknown>)
+    : {};
+  const limit = rateLimitOf(config, connector.defaultRateLimit);
+  const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(row.id));
+
+  const started = Date.now();
+  let permit = await limiter.acquire(limit);
+  while (!permit.granted) {
+    if (Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
+      return msg.retry({ delaySeconds: Math.max(1, Math.ceil(permit.waitMs / 1000)) });
+    }
+    await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
+    permit = await limiter.acquire(limit);
+  }
+  let outcome;
+  try {
+    outcome = await connector.send(
+      { config, credentials, allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true", fetch: globalThis.fetch.bind(globalThis) },
+      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations },
+    );
+  } finally {
+    await limiter.release(permit.leaseId);
+  }
+
+  const fields = { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length, attempts: msg.attempts };
+  switch (outcome.kind) {
+    case "results": {
+      await sync.reportBatch(m.run_id, m.batch_id, outcome.results);
+      log("batch_delivered", { ...fields, failed: outcome.results.filter((r) => !r.ok).length });
+      return msg.ack();
+    }
+    case "retry": {
+      await sync.noteBatchError(m.run_id, m.batch_id, outcome.error);
+      const delaySeconds = retryDelaySeconds(msg.attempts, outcome.retryAfterSeconds);
+      log("batch_retry", { ...fields, error: outcome.error, delay_seconds: delaySeconds }, "warn");
+      return msg.retry({ delaySeconds });
+    }
+    case "rejected": {
+      if (operations.length > 1) {
+        // One bad record can sink a whole batch: split it so the good rows still go through.
+        const half = Math.ceil(operations.length / 2);
+        await sync.splitBatch(m.run_id, m.batch_id, [operations.slice(0, half), operations.slice(half)]);
+        log("batch_split", { ...fields, error: outcome.error }, "warn");
+      } else {
+        await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, outcome.error));
+        log("batch_rejected", { ...fields, error: outcome.error }, "warn");
+      }
+      return msg.ack();
+    }
+    case "auth_failed": {
+      await sync.reportAuthFailure(m.run_id, m.batch_id, outcome.error);
+      log("batch_auth_failed", { ...fields, error: outcome.error }, "error");
+      return msg.ack();
+    }
+  }
+}
+
+/** A batch that used up its retries: every row fails with the last error the destination gave. */
+async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> {
+  const m = parse(msg);
+  if (!m) return;
+  const sync = syncStub(env, m.sync_id);
+  if (await sync.batchSettled(m.run_id, m.batch_id)) return msg.ack();
+  const operations = (await operationsOf(env, m)) ?? [];
+  const last = await sync.lastBatchError(m.run_id, m.batch_id);
+  await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`));
+  log("batch_dead_lettered", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length }, "error");
+  msg.ack();
+}
+
+function failAll(operations: Operation[], error: string): RowResult[] {
+  return operations.map((o) => ({ key: o.key, ok: false, error }));
+}
+
+function rateLimitOf(config: Record<string, unknown>, fallback: { requestsPerSecond: number; concurrency: number }): RateLimit {
+  const rl = config.rate_limit;
+  if (rl && typeof rl === "object") {
+    const r = rl as { requests_per_second?: unknown; concurrency?: unknown };
+    return {
+      requestsPerSecond: typeof r.requests_per_second === "number" ? r.requests_per_second : fallback.requestsPerSecond,
+      concurrency: typeof r.concurrency === "number" ? r.concurrency : fallback.concurrency,
+    };
+  }
+  return fallback;
 }

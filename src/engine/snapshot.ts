@@ -36,7 +36,7 @@ const SNAPSHOT_HEADER = 16;
 
 const encoder = new TextEncoder();
 // ignoreBOM: keep a leading U+FEFF of the first key or value, or every offset after it shifts.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /** The rows of one partition of a run: keys, hashes, and the mapped values delivery needs. */
 export interface RunRows {
@@ -245,7 +245,7 @@ export class RunChunk implements RunRows {
   private valueLengths: Uint8Array | null;
   private valueBytes: Uint8Array | null;
   private valueText = "";
-  private valueStarts = new Uint32Array(1);
+  private valueStarts: Uint32Array = new Uint32Array(1);
   private valueNulls: Uint8Array | null = null;
 
   /** Decodes chunk bytes (views into them; keep them unmodified while the chunk is used). */
@@ -316,9 +316,12 @@ class JoinedRows implements RunRows {
   /** firsts[c] = index of chunk c's first row; firsts[chunks.length] = count. */
   private readonly firsts: Uint32Array;
 
-  constructor(private readonly chunks: readonly RunChunk[]) {
+  constructor(
+    private readonly chunks: readonly RunChunk[],
+    columnsIfEmpty: number,
+  ) {
     const first = chunks[0];
-    this.columns = first === undefined ? 0 : first.columns;
+    this.columns = first === undefined ? columnsIfEmpty : first.columns;
     const n = chunks.reduce((sum, c) => sum + c.count, 0);
     this.count = n;
     this.keyHashes = new BigUint64Array(n);
@@ -364,10 +367,151 @@ class JoinedRows implements RunRows {
   }
 }
 
-/** The rows of one partition from its chunks (any number, in any order). */
+/**
+ * The rows of one partition from its chunks (any number, in any order). Hashes and keys are copied
+ * into one column (24 bytes a row plus key text); values stay in their chunks. `columns` is
+ * used when there are no chunks.
+ */
 export function joinRunChunks(chunks: readonly RunChunk[], columns = 0): RunRows {
   const only = chunks[0];
   if (chunks.length === 1 && only !== undefined) return only;
-  if (chunks.length === 0) return new JoinedRows([]).withColumns(columns);
-  return new JoinedRows(chunks);
+  return new JoinedRows(chunks, columns);
+}
+
+/** A snapshot partition with no entries (first run). */
+export function emptySnapshot(): SnapshotPartition {
+  return { count: 0, keyHashes: new BigUint64Array(0), rowHashes: new BigUint64Array(0), keys: { text: "", starts: new Uint32Array(1), nulls: null } };
+}
+
+/**
+ * Builds a snapshot partition from entries appended in (key hash, key) order. Hashes are copied as
+ * u32 words from other snapshots or run rows, so no BigInt is made per entry.
+ */
+export class SnapshotBuilder {
+  private n = 0;
+  private readonly keyHashes: BigUint64Array;
+  private readonly rowHashes: BigUint64Array;
+  private readonly kw: Uint32Array;
+  private readonly rw: Uint32Array;
+  private readonly starts: Uint32Array;
+  private readonly parts: string[] = [];
+  private offset = 0;
+
+  /** `capacity`: the most entries that will be appended. */
+  constructor(capacity: number) {
+    this.keyHashes = new BigUint64Array(capacity);
+    this.rowHashes = new BigUint64Array(capacity);
+    this.kw = words(this.keyHashes);
+    this.rw = words(this.rowHashes);
+    this.starts = new Uint32Array(capacity + 1);
+  }
+
+  /** Appends key i of `keys` with key hash i of `keyWords` and row hash j of `rowWords`. */
+  append(keys: KeyColumn, keyWords: Uint32Array, i: number, rowWords: Uint32Array, j: number): void {
+    const n = this.n;
+    if (n >= this.keyHashes.length) throw new RangeError("snapshot builder capacity exceeded");
+    this.kw[2 * n] = keyWords[2 * i] ?? 0;
+    this.kw[2 * n + 1] = keyWords[2 * i + 1] ?? 0;
+    this.rw[2 * n] = rowWords[2 * j] ?? 0;
+    this.rw[2 * n + 1] = rowWords[2 * j + 1] ?? 0;
+    const from = keys.starts[i] ?? 0;
+    const to = keys.starts[i + 1] ?? 0;
+    this.parts.push(keys.text.slice(from, to));
+    this.offset += to - from;
+    this.starts[n + 1] = this.offset;
+    this.n = n + 1;
+  }
+
+  /** The snapshot of the entries appended so far. */
+  build(): SnapshotPartition {
+    const n = this.n;
+    return {
+      count: n,
+      keyHashes: this.keyHashes.subarray(0, n),
+      rowHashes: this.rowHashes.subarray(0, n),
+      keys: { text: this.parts.join(""), starts: this.starts.subarray(0, n + 1), nulls: null },
+    };
+  }
+}
+
+/** The bytes of a snapshot partition. */
+export function encodeSnapshot(snapshot: SnapshotPartition): Uint8Array {
+  const n = snapshot.count;
+  const { text, starts } = snapshot.keys;
+  const lengths = new Varints();
+  for (let i = 0; i < n; i++) lengths.push((starts[i + 1] ?? 0) - (starts[i] ?? 0));
+  const first = starts[0] ?? 0;
+  const keyText = encoder.encode(first === 0 && (starts[n] ?? 0) === text.length ? text : text.slice(first, starts[n] ?? 0));
+  const out = new Uint8Array(SNAPSHOT_HEADER + 16 * n + lengths.length + keyText.length);
+  new Uint32Array(out.buffer, 0, SNAPSHOT_HEADER / 4).set([SNAPSHOT_MAGIC, n, lengths.length, keyText.length]);
+  new BigUint64Array(out.buffer, SNAPSHOT_HEADER, n).set(snapshot.keyHashes.subarray(0, n));
+  new BigUint64Array(out.buffer, SNAPSHOT_HEADER + 8 * n, n).set(snapshot.rowHashes.subarray(0, n));
+  out.set(lengths.bytes.subarray(0, lengths.length), SNAPSHOT_HEADER + 16 * n);
+  out.set(keyText, SNAPSHOT_HEADER + 16 * n + lengths.length);
+  return out;
+}
+
+/** Decodes a snapshot partition (hash arrays are views into the bytes). */
+export function decodeSnapshot(input: Uint8Array): SnapshotPartition {
+  const bytes = aligned(input);
+  const h = header(bytes, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, "snapshot");
+  const [n, kl, kt] = [h[1] ?? 0, h[2] ?? 0, h[3] ?? 0];
+  const lengthsAt = SNAPSHOT_HEADER + 16 * n;
+  if (bytes.length !== lengthsAt + kl + kt) throw new FormatError("snapshot: size does not match its header");
+  const { starts } = readLengths(bytes, lengthsAt, lengthsAt + kl, n, false, "snapshot keys");
+  const text = decoder.decode(bytes.subarray(lengthsAt + kl));
+  checkText(text, starts, "snapshot keys");
+  return {
+    count: n,
+    keyHashes: new BigUint64Array(bytes.buffer, bytes.byteOffset + SNAPSHOT_HEADER, n),
+    rowHashes: new BigUint64Array(bytes.buffer, bytes.byteOffset + SNAPSHOT_HEADER + 8 * n, n),
+    keys: { text, starts, nulls: null },
+  };
+}
+
+/** First entry whose key hash is >= `bound` (as high/low words), by binary search. */
+function lowerBound(w: Uint32Array, n: number, high: number, low: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const mh = w[2 * mid + 1] ?? 0;
+    if (mh < high || (mh === high && (w[2 * mid] ?? 0) < low)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Partition p of P cut from snapshot partitions written with another P, given in partition order
+ * (see `sourcePartitions`): their entries in p's hash range, concatenated. Sorted input stays sorted.
+ */
+export function restrictSnapshot(parts: readonly SnapshotPartition[], p: number, partitions: number): SnapshotPartition {
+  const { start, end } = partitionRange(p, partitions);
+  const startHigh = Number(start >> 32n);
+  const ranges = parts.map((s) => {
+    const w = words(s.keyHashes);
+    const from = lowerBound(w, s.count, startHigh, 0);
+    // end is 2^64 for the last partition: everything up to the end of the array.
+    const to = end >= 1n << 64n ? s.count : lowerBound(w, s.count, Number(end >> 32n), 0);
+    return { s, from, to };
+  });
+  const n = ranges.reduce((sum, r) => sum + (r.to - r.from), 0);
+  const keyHashes = new BigUint64Array(n);
+  const rowHashes = new BigUint64Array(n);
+  const starts = new Uint32Array(n + 1);
+  const texts: string[] = [];
+  let at = 0;
+  let offset = 0;
+  for (const { s, from, to } of ranges) {
+    keyHashes.set(s.keyHashes.subarray(from, to), at);
+    rowHashes.set(s.rowHashes.subarray(from, to), at);
+    const base = s.keys.starts[from] ?? 0;
+    for (let i = from; i < to; i++) starts[at + i - from + 1] = offset + (s.keys.starts[i + 1] ?? 0) - base;
+    const text = s.keys.text.slice(base, s.keys.starts[to] ?? 0);
+    texts.push(text);
+    offset += text.length;
+    at += to - from;
+  }
+  return { count: n, keyHashes, rowHashes, keys: { text: texts.join(""), starts, nulls: null } };
 }

@@ -21,8 +21,7 @@ export async function sourceConnection(db: Database, env: Env, workspaceId: stri
 export function warehouseApiError(err: WarehouseError, sourceId: string, sqlInRequest: boolean): ApiError {
   const queryProblem = err.code === "query_failed" || err.code === "read_only" || err.code === "permission_denied";
   if (queryProblem && sqlInRequest) {
-    const message = err.code === "read_only" ? `must only read: ${err.message}` : err.message;
-    return validationError([{ path: "sql", message }]);
+    return validationError([{ path: "sql", message: err.message }]);
   }
   return new ApiError("source_error", `source ${sourceId}: ${err.message}`, { source_id: sourceId, warehouse_error: err.code });
 }

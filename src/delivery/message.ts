@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { OPERATION_KINDS } from "../destination/connector";
+
+export const OperationSchema = z.object({
+  op: z.enum(OPERATION_KINDS),
+  key: z.string(),
+  fields: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * One queue message per destination batch. Operations travel inline, or in R2 under `operations_key`
+ * when they would exceed the queue's message size limit.
+ */
+export const DeliveryMessageSchema = z
+  .object({
+    sync_id: z.string(),
+    run_id: z.string(),
+    batch_id: z.string(),
+    destination_id: z.string(),
+    workspace_id: z.string(),
+    operations: z.array(OperationSchema).optional(),
+    operations_key: z.string().optional(),
+  })
+  .refine((m) => (m.operations === undefined) !== (m.operations_key === undefined), {
+    message: "exactly one of operations or operations_key",
+  });
+export type DeliveryMessage = z.infer<typeof DeliveryMessageSchema>;
+
+/** Queue messages are limited to 128 KB; leave headroom for the envelope. */
+export const MAX_INLINE_BYTES = 100 * 1024;

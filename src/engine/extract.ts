@@ -1,0 +1,142 @@
+import type { Hasher, RawValue } from "./hash";
+import { partitionBits, partitionOfHigh } from "./partition";
+import { RunChunkBuilder } from "./snapshot";
+
+/** A mapped column (or the primary key) is not in the model's result. */
+export class MissingColumnError extends Error {
+  override name = "MissingColumnError";
+  constructor(readonly missing: string[], readonly fields: readonly string[]) {
+    super(`column${missing.length > 1 ? "s" : ""} ${missing.map((m) => JSON.stringify(m)).join(", ")} not in the model's result (columns: ${fields.join(", ")})`);
+  }
+}
+
+/** Positions in a result row of the primary key and of the mapped columns (mapping order). */
+export interface ColumnPositions {
+  key: number;
+  values: number[];
+}
+
+/** Finds the primary key and mapped columns among a result's field names; throws {@link MissingColumnError}. */
+export function resolveColumns(fields: readonly string[], primaryKey: string, mapped: readonly string[]): ColumnPositions {
+  const at = new Map<string, number>();
+  fields.forEach((f, i) => {
+    if (!at.has(f)) at.set(f, i);
+  });
+  const missing = [primaryKey, ...mapped].filter((c, i, all) => !at.has(c) && all.indexOf(c) === i);
+  if (missing.length > 0) throw new MissingColumnError(missing, fields);
+  return { key: at.get(primaryKey) ?? 0, values: mapped.map((m) => at.get(m) ?? 0) };
+}
+
+/** A finished chunk to store as `…/part-{partition}-{seq}`. */
+export interface ReadyChunk {
+  partition: number;
+  /** 0, 1, 2… per partition. */
+  seq: number;
+  rows: number;
+  bytes: Uint8Array;
+}
+
+/** Chunk and memory limits of a {@link PartitionWriter}. */
+export interface WriterLimits {
+  /** A partition's chunk is finished once this big (default 8 MiB). */
+  maxChunkBytes?: number;
+  /** Beyond this many buffered bytes over all partitions, the biggest is finished (default 24 MiB). */
+  maxBufferedBytes?: number;
+}
+
+/**
+ * Extraction's core: hashes each row's key and mapped values and routes it to its partition's chunk.
+ * Memory stays within `maxBufferedBytes` plus one chunk being encoded, whatever P and the model size.
+ */
+export class PartitionWriter {
+  private readonly builders: RunChunkBuilder[];
+  private readonly seqs: number[];
+  private readonly bits: number;
+  private readonly maxChunk: number;
+  private readonly maxBuffered: number;
+  private readonly ready: ReadyChunk[] = [];
+  private readonly hw = new Uint32Array(2);
+  private readonly hb = new BigUint64Array(this.hw.buffer);
+  private buffered = 0;
+  /** Rows added so far. */
+  rows = 0;
+  /** Rows added so far per partition. */
+  readonly partitionRows: number[];
+
+  constructor(
+    private readonly hasher: Hasher,
+    readonly partitions: number,
+    private readonly columns: ColumnPositions,
+    private readonly rowSeed?: bigint,
+    limits: WriterLimits = {},
+  ) {
+    this.bits = partitionBits(partitions);
+    this.maxChunk = limits.maxChunkBytes ?? 8 * 1024 * 1024;
+    this.maxBuffered = limits.maxBufferedBytes ?? 24 * 1024 * 1024;
+    this.builders = Array.from({ length: partitions }, () => new RunChunkBuilder(columns.values.length));
+    this.seqs = new Array<number>(partitions).fill(0);
+    this.partitionRows = new Array<number>(partitions).fill(0);
+  }
+
+  /** Adds one result row (raw text values in result column order). */
+  add(row: readonly RawValue[]): void {
+    const key = row[this.columns.key] ?? null;
+    const positions = this.columns.values;
+    const values = new Array<RawValue>(positions.length);
+    for (let k = 0; k < positions.length; k++) values[k] = row[positions[k] ?? 0] ?? null;
+    // Null keys go to partition 0, where the diff reports them as failed.
+    const keyHash = key === null ? 0n : this.hasher.hashKey(key);
+    const rowHash = this.hasher.hashRow(values, this.rowSeed);
+    this.hb[0] = keyHash;
+    const p = partitionOfHigh(this.hw[1] ?? 0, this.bits);
+    const builder = this.builders[p];
+    if (builder === undefined) throw new RangeError(`partition ${p} out of range`);
+    const before = builder.approxBytes;
+    builder.add(key, keyHash, rowHash, values);
+    this.buffered += builder.approxBytes - before;
+    this.rows++;
+    this.partitionRows[p] = (this.partitionRows[p] ?? 0) + 1;
+    if (builder.approxBytes >= this.maxChunk) this.finish(p);
+    else if (this.buffered > this.maxBuffered) this.finishBiggest();
+  }
+
+  /** Chunks finished since the last call; store them, then keep adding. */
+  takeReady(): ReadyChunk[] {
+    return this.ready.splice(0, this.ready.length);
+  }
+
+  /** Finishes every partition's pending rows and returns all chunks not yet taken. */
+  finishAll(): ReadyChunk[] {
+    for (let p = 0; p < this.partitions; p++) if ((this.builders[p]?.count ?? 0) > 0) this.finish(p);
+    return this.takeReady();
+  }
+
+  /** Chunks written per partition so far (the `seq` of the next one). */
+  chunkCounts(): number[] {
+    return [...this.seqs];
+  }
+
+  private finishBiggest(): void {
+    let best = 0;
+    let bestBytes = -1;
+    this.builders.forEach((b, p) => {
+      if (b.approxBytes > bestBytes) {
+        best = p;
+        bestBytes = b.approxBytes;
+      }
+    });
+    this.finish(best);
+  }
+
+  private finish(p: number): void {
+    const builder = this.builders[p];
+    if (builder === undefined || builder.count === 0) return;
+    this.buffered -= builder.approxBytes;
+    const rows = builder.count;
+    const bytes = builder.encode();
+    this.buffered += builder.approxBytes;
+    const seq = this.seqs[p] ?? 0;
+    this.seqs[p] = seq + 1;
+    this.ready.push({ partition: p, seq, rows, bytes });
+  }
+}
