@@ -53,7 +53,11 @@ const headers = (allowSecret: boolean) =>
 const httpUrl = z
   .string()
   .max(2048)
-  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { message: "must be an http:// or https:// URL" });
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { message: "must be an http:// or https:// URL" })
+  // config is returned as is, so a password in the URL would leak.
+  .refine((s) => !URL.canParse(s) || (new URL(s).username === "" && new URL(s).password === ""), {
+    message: "must not carry a user or password; put an Authorization header in credentials.headers",
+  });
 
 /** Webhook: rows are POSTed as JSON batches to `url`. */
 export const WebhookConfig = z
@@ -65,6 +69,7 @@ export const WebhookConfig = z
   })
   .openapi("WebhookConfig");
 
+/** Webhook secrets: a body-signing secret and secret headers, both optional. */
 export const WebhookCredentials = z
   .strictObject({
     signing_secret: secret(16)
@@ -84,6 +89,7 @@ export const PostgresConfig = z
   })
   .openapi("PostgresDestinationConfig");
 
+/** Postgres destination secrets: the connection string of a role that may write the table. */
 export const PostgresCredentials = z
   .strictObject({
     connection_string: z
@@ -166,6 +172,7 @@ export const HubspotConfig = z
   })
   .openapi("HubspotConfig");
 
+/** HubSpot secrets: a private app token with write scopes on the object. */
 export const HubspotCredentials = z
   .strictObject({ access_token: secret().openapi({ description: "A private app access token (pat-…)." }) })
   .openapi("HubspotCredentials");
@@ -178,7 +185,9 @@ export const destinationSettings = {
   hubspot: { config: HubspotConfig, credentials: HubspotCredentials, credentialsRequired: true },
 } as const satisfies Record<DestinationType, { config: z.ZodType; credentials: z.ZodType; credentialsRequired: boolean }>;
 
+/** Parsed config of a destination type, defaults applied: what its connector receives. */
 export type DestinationConfig<T extends DestinationType> = z.infer<(typeof destinationSettings)[T]["config"]>;
+/** Parsed credentials of a destination type, after decryption: what its connector receives. */
 export type DestinationCredentials<T extends DestinationType> = z.infer<(typeof destinationSettings)[T]["credentials"]>;
 
 /** A bad field, with its dotted path from the request body (e.g. "config.url"). */

@@ -4,6 +4,8 @@ import { isPrivateHost } from "../../src/destination/config";
 import { createDb } from "../../src/db/client";
 import { models, sources, syncs } from "../../src/db/schema";
 import { newId } from "../../src/lib/ids";
+import type { ApiError } from "../../src/api/errors";
+import { checkReachable } from "../../src/routes/destinations/schema";
 import { call, expectError, expectStatus, newWorkspace, tokenFor } from "../harness";
 
 const HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555566667777";
@@ -137,6 +139,7 @@ describe("destinations", () => {
       call("POST", "/api/v1/destinations", { body: { name: "hook", type: "webhook", config, credentials } });
     expectError(await bad({ url: "ftp://files.example.com/in" }), 400, "validation_failed", "config.url");
     expectError(await bad({ url: "not a url" }), 400, "validation_failed", "config.url");
+    expectError(await bad({ url: "https://user:pw@h.example.com/in" }), 400, "validation_failed", "config.url");
     expectError(await bad({}), 400, "validation_failed", "config.url");
     expectError(await bad({ url: "https://h.example.com", batch_size: 0 }), 400, "validation_failed", "config.batch_size");
     expectError(await bad({ url: "https://h.example.com", batch_size: 1001 }), 400, "validation_failed", "config.batch_size");
@@ -268,6 +271,25 @@ describe("destinations", () => {
     expectError(await call("PUT", `/api/v1/destinations/${id}`, { token: other.token, body: { name: "mine" } }), 404, "not_found");
     expectError(await call("DELETE", `/api/v1/destinations/${id}`, { token: other.token }), 404, "not_found");
     expect((await call("GET", "/api/v1/destinations", { token: other.token })).body.data).toEqual([]);
+  });
+
+  it("refuses private addresses unless ALLOW_PRIVATE_DESTINATIONS (on in these tests)", () => {
+    const strict = { ...env, ALLOW_PRIVATE_DESTINATIONS: "false" };
+    const refusal = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        return err as ApiError;
+      }
+      return undefined;
+    };
+    const hook = refusal(() => checkReachable(strict, "webhook", { url: "http://169.254.169.254/latest" }, null));
+    expect(hook?.code).toBe("validation_failed");
+    expect(hook?.details).toEqual([expect.objectContaining({ path: "config.url" })]);
+    const db = refusal(() => checkReachable(strict, "postgres", {}, { connection_string: "postgres://u:p@10.0.0.5/db" }));
+    expect(db?.details).toEqual([expect.objectContaining({ path: "credentials.connection_string" })]);
+    expect(refusal(() => checkReachable(strict, "webhook", { url: "https://hooks.example.com" }, null))).toBeUndefined();
+    expect(refusal(() => checkReachable(env, "webhook", { url: "http://127.0.0.1:9/x" }, null))).toBeUndefined();
   });
 
   it("recognises literal private, loopback and link-local hosts", () => {

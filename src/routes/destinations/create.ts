@@ -15,6 +15,7 @@ const route = createRoute({
   responses: { 201: jsonResponse(DestinationSchema, "The destination, its credentials masked."), ...openApiErrorResponses },
 });
 
+/** POST /api/v1/destinations: credentials are sealed with the destination id as additional data. */
 export function registerCreateDestination(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");

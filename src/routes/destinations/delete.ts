@@ -13,6 +13,7 @@ const route = createRoute({
   responses: { 204: { description: "Deleted." }, ...openApiErrorResponses },
 });
 
+/** DELETE /api/v1/destinations/{id}: refused (409) while a sync writes to it. */
 export function registerDeleteDestination(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

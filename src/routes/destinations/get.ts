@@ -11,6 +11,7 @@ const route = createRoute({
   responses: { 200: jsonResponse(DestinationSchema, "The destination."), ...openApiErrorResponses },
 });
 
+/** GET /api/v1/destinations/{id}. */
 export function registerGetDestination(app: Router) {
   app.openapi(route, async (c) => {
     const row = await loadDestination(c.var.db, c.var.principal.workspaceId, c.req.valid("param").id);

@@ -16,6 +16,7 @@ const route = createRoute({
   },
 });
 
+/** GET /api/v1/destinations, newest first. */
 export function registerListDestinations(app: Router) {
   app.openapi(route, async (c) => {
     const { limit, cursor } = c.req.valid("query");

@@ -6,6 +6,7 @@ import { ApiError, notFound, validationError } from "../../api/errors";
 import { Name } from "../../api/openapi";
 import { destinationSettings, privateAddressProblems, type SettingsProblem } from "../../destination/config";
 
+/** A destination as the API returns it: config in full, credentials masked. */
 export const DestinationSchema = z
   .object({
     id: z.string().openapi({ example: "dst_01jd2x3y4z5a6b7c8d9e0f1g2h" }),
@@ -35,10 +36,12 @@ const createBodyOf = <T extends DestinationType>(type: T) => {
   });
 };
 
+/** POST body: `type` selects the config and credentials schemas. */
 export const CreateDestinationBody = z
   .discriminatedUnion("type", [createBodyOf("webhook"), createBodyOf("postgres"), createBodyOf("salesforce"), createBodyOf("hubspot")])
   .openapi("CreateDestination");
 
+/** PUT body; config and credentials are checked against the stored type by the handler. */
 export const UpdateDestinationBody = z
   .strictObject({
     name: Name.optional(),
@@ -55,8 +58,10 @@ export const UpdateDestinationBody = z
   })
   .openapi("UpdateDestination");
 
+/** A row of the destinations table. */
 export type DestinationRow = typeof destinations.$inferSelect;
 
+/** The API shape of a destination row; the ciphertext never leaves. */
 export function serializeDestination(row: DestinationRow): z.infer<typeof DestinationSchema> {
   return {
     id: row.id,

@@ -16,6 +16,7 @@ const route = createRoute({
   responses: { 200: jsonResponse(DestinationSchema, "The updated destination."), ...openApiErrorResponses },
 });
 
+/** PUT /api/v1/destinations/{id}: replaces name, config and/or credentials; the type is fixed. */
 export function registerUpdateDestination(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

@@ -18,6 +18,7 @@ const route = createRoute({
   },
 });
 
+/** POST /api/v1/models: learns the query's columns on the warehouse before saving. */
 export function registerCreateModel(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");

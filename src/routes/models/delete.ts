@@ -14,6 +14,7 @@ const route = createRoute({
   responses: { 204: { description: "Deleted." }, ...openApiErrorResponses },
 });
 
+/** DELETE /api/v1/models/{id}: refused (409) while a sync uses the model. */
 export function registerDeleteModel(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

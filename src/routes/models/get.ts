@@ -11,6 +11,7 @@ const route = createRoute({
   responses: { 200: jsonResponse(ModelSchema, "The model."), ...openApiErrorResponses },
 });
 
+/** GET /api/v1/models/{id}. */
 export function registerGetModel(app: Router) {
   app.openapi(route, async (c) => {
     const row = await loadModel(c.var.db, c.var.principal.workspaceId, c.req.valid("param").id);

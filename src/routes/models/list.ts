@@ -13,6 +13,7 @@ const route = createRoute({
   responses: { 200: jsonResponse(listOf(ModelSchema, "ModelList"), "Models, newest first."), ...openApiErrorResponses },
 });
 
+/** GET /api/v1/models, newest first. */
 export function registerListModels(app: Router) {
   app.openapi(route, async (c) => {
     const { limit, cursor } = c.req.valid("query");

@@ -35,6 +35,7 @@ const route = createRoute({
 
 const DEFAULT_LIMIT = 10;
 
+/** POST /api/v1/models/{id}/preview: the first rows, read-only. */
 export function registerPreviewModel(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

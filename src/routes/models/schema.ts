@@ -5,6 +5,7 @@ import { models } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { ErrorSchema, Name } from "../../api/openapi";
 
+/** One column of a model's query. */
 export const ModelColumnSchema = z
   .object({
     name: z.string(),
@@ -12,6 +13,7 @@ export const ModelColumnSchema = z
   })
   .openapi("ModelColumn");
 
+/** A model as the API returns it. */
 export const ModelSchema = z
   .object({
     id: z.string().openapi({ example: "mod_01jd2x3y4z5a6b7c8d9e0f1g2h" }),
@@ -34,16 +36,20 @@ const Sql = z
 const PrimaryKey = z.string().min(1).max(255).openapi({ description: "The column that identifies a row.", example: "id" });
 const SourceId = z.string().max(64).openapi({ example: "src_01jd2x3y4z5a6b7c8d9e0f1g2h" });
 
+/** POST body; unknown fields are refused. */
 export const CreateModelBody = z
   .strictObject({ name: Name, source_id: SourceId, sql: Sql, primary_key: PrimaryKey })
   .openapi("CreateModel");
 
+/** PUT body: any subset of the create fields. */
 export const UpdateModelBody = z
   .strictObject({ name: Name.optional(), source_id: SourceId.optional(), sql: Sql.optional(), primary_key: PrimaryKey.optional() })
   .openapi("UpdateModel");
 
+/** A row of the models table. */
 export type ModelRow = typeof models.$inferSelect;
 
+/** The API shape of a model row. */
 export function serializeModel(row: ModelRow): z.infer<typeof ModelSchema> {
   return {
     id: row.id,

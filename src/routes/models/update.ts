@@ -20,6 +20,7 @@ const route = createRoute({
   },
 });
 
+/** PUT /api/v1/models/{id}: a changed query is described again and must still fit the model's syncs. */
 export function registerUpdateModel(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

@@ -20,6 +20,7 @@ const route = createRoute({
   },
 });
 
+/** POST /api/v1/tokens: the only response that carries the secret. */
 export function registerCreateToken(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");

@@ -11,6 +11,7 @@ const route = createRoute({
   responses: { 200: jsonResponse(TokenSchema, "The token, without its secret."), ...openApiErrorResponses },
 });
 
+/** GET /api/v1/tokens/{id}. */
 export function registerGetToken(app: Router) {
   app.openapi(route, async (c) => {
     const row = await loadToken(c.var.db, c.var.principal.workspaceId, c.req.valid("param").id);

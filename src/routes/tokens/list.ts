@@ -16,6 +16,7 @@ const route = createRoute({
   },
 });
 
+/** GET /api/v1/tokens, newest first. */
 export function registerListTokens(app: Router) {
   app.openapi(route, async (c) => {
     const { limit, cursor } = c.req.valid("query");

@@ -18,6 +18,7 @@ const route = createRoute({
   },
 });
 
+/** DELETE /api/v1/tokens/{id}: revokes; the row stays for the audit trail. */
 export function registerRevokeToken(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");

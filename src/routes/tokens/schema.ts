@@ -5,6 +5,7 @@ import { apiTokens, TOKEN_SCOPES } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { Name } from "../../api/openapi";
 
+/** A token's metadata as the API returns it: never the secret or its hash. */
 export const TokenSchema = z
   .object({
     id: z.string().openapi({ example: "tok_01jd2x3y4z5a6b7c8d9e0f1g2h" }),
@@ -17,10 +18,12 @@ export const TokenSchema = z
   })
   .openapi("Token");
 
+/** The create response: the metadata plus the secret, this once. */
 export const CreatedTokenSchema = TokenSchema.extend({
   token: z.string().openapi({ description: "The secret. Shown only in this response; store it now." }),
 }).openapi("CreatedToken");
 
+/** POST body; unknown fields are refused. */
 export const CreateTokenBody = z
   .strictObject({
     name: Name,
@@ -28,6 +31,7 @@ export const CreateTokenBody = z
   })
   .openapi("CreateToken");
 
+/** A row of the api_tokens table. */
 export type TokenRow = typeof apiTokens.$inferSelect;
 
 /** The token's metadata; the secret and its hash never leave the database. */
