@@ -8,7 +8,8 @@ import { manualRunAllowed, nextStatus, scheduleArmed, type SyncAction, type Sync
 import { nextRunAt, type Schedule } from "../src/sync/schedule";
 import { saveRun, ZERO_COUNTS, type RunOptions, type RunRecord } from "../src/run/record";
 import type { RunTrigger } from "../src/run/status";
-import { advanceRun, discardRunData, purgeSyncData } from "../src/run/runner";
+import { purgeSyncData, RunEngine, type BatchRowResult } from "../src/run/runner";
+import type { Operation } from "../src/destination/connector";
 
 /** Failed runs in a row after which the engine puts the sync in `error`. */
 export const MAX_CONSECUTIVE_FAILURES = 3;
@@ -48,6 +49,8 @@ const STATE_KEY = "sync";
  */
 export class SyncObject extends DurableObject<Env> {
   private state: SyncState | undefined;
+  /** When the run loop should look again while batches are out (epoch ms), else null. */
+  private wakeAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -147,7 +150,8 @@ export class SyncObject extends DurableObject<Env> {
     const run = s.current;
     if (run) {
       if (run.status === "queued") await this.startRun(run);
-      const step = await advanceRun(this.ctx, this.env, run);
+      const step = await this.engine().advance(run);
+      this.wakeAt = step.waitMs === undefined ? null : Date.now() + step.waitMs;
       if (step.done) await this.completeRun(run);
       else {
         await saveRun(this.db(), run);
@@ -157,7 +161,57 @@ export class SyncObject extends DurableObject<Env> {
     await this.arm();
   }
 
+  // ---- delivery reports, from the queue consumer (idempotent by batch id) ----
+
+  /** Whether the batch needs no (more) sending: already reported, or its run stopped or is gone. */
+  async batchSettled(runId: string, batchId: string): Promise<boolean> {
+    if (this.state?.current?.id !== runId) return true;
+    return this.engine().batchSettled(runId, batchId);
+  }
+
+  /** Per-row results of a batch. The last open batch wakes the run loop to commit. */
+  async reportBatch(runId: string, batchId: string, results: BatchRowResult[]): Promise<void> {
+    const run = this.state?.current;
+    if (run?.id !== runId) return;
+    const last = this.engine().reportBatch(runId, batchId, results);
+    if (last) await this.wake();
+  }
+
+  /** A batch the destination refused as a whole, replaced by its halves. */
+  async splitBatch(runId: string, batchId: string, parts: Operation[][]): Promise<void> {
+    if (this.state?.current?.id !== runId) return;
+    await this.engine().splitBatch(runId, batchId, parts);
+  }
+
+  /** The destination refused the credentials: the run stops sending and fails; the sync goes to `error`. */
+  async reportAuthFailure(runId: string, batchId: string, error: string): Promise<void> {
+    if (this.state?.current?.id !== runId) return;
+    if (this.engine().abort(runId, batchId, "auth_failed", `the destination refused the credentials: ${error}`)) await this.wake();
+  }
+
+  /** Remembers a batch's last transient error, for the dead-letter message. */
+  async noteBatchError(runId: string, batchId: string, error: string): Promise<void> {
+    if (this.state?.current?.id === runId) this.engine().ledger.noteError(batchId, error);
+  }
+
+  async lastBatchError(runId: string, batchId: string): Promise<string | null> {
+    return this.state?.current?.id === runId ? this.engine().ledger.lastError(batchId) : null;
+  }
+
   // ---- internals ----
+
+  private runEngine: RunEngine | undefined;
+
+  private engine(): RunEngine {
+    this.runEngine ??= new RunEngine(this.ctx, this.env, this.requireState().syncId);
+    return this.runEngine;
+  }
+
+  /** Continue the run now (a report settled its last batch). */
+  private async wake(): Promise<void> {
+    this.wakeAt = null;
+    await this.ctx.storage.setAlarm(Date.now());
+  }
 
   private enqueue(trigger: RunTrigger, options: RunOptions): RunRecord {
     const s = this.requireState();
@@ -220,7 +274,7 @@ export class SyncObject extends DurableObject<Env> {
     run.finished_at = new Date(finished).toISOString();
     run.duration_ms = run.started_at ? finished - Date.parse(run.started_at) : 0;
     await saveRun(this.db(), run);
-    await discardRunData(this.ctx, this.env, run);
+    await this.engine().discard(run.id);
     await this.writeSync({ lastRunId: run.id });
     log("run_finished", { sync_id: s.syncId, run_id: run.id, status, ...countsOf(run), error: error?.code });
   }
@@ -235,10 +289,15 @@ export class SyncObject extends DurableObject<Env> {
     return { ok: true, status: s.status, next_run_at: iso(s.nextRunAt) };
   }
 
-  /** One alarm for the earliest due work: now while a run is in flight, else the next fire time. */
+  /**
+   * One alarm for the earliest due work: now while a run has steps to do, the poll time while it
+   * waits for batch reports (which wake it sooner), else the next fire time.
+   */
   private async arm(): Promise<void> {
     const s = this.state;
-    if (s && (s.current || s.queued)) await this.ctx.storage.setAlarm(Date.now());
+    if (s?.current && this.wakeAt !== null) {
+      await this.ctx.storage.setAlarm(Math.min(this.wakeAt, s.nextRunAt ?? Number.POSITIVE_INFINITY));
+    } else if (s && (s.current || s.queued)) await this.ctx.storage.setAlarm(Date.now());
     else if (s?.nextRunAt != null) await this.ctx.storage.setAlarm(s.nextRunAt);
     else await this.ctx.storage.deleteAlarm();
   }

@@ -6,6 +6,10 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       TEST_WAREHOUSE_URL: string;
       WEBHOOK_RECEIVER_URL: string;
+      /** Fake Salesforce (test/servers/salesforce.ts); orgs under /t/{name}. */
+      SALESFORCE_URL: string;
+      /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
+      HUBSPOT_URL: string;
     }
   }
 }

@@ -1,7 +1,8 @@
 import { and, eq } from "drizzle-orm";
 import { createDb } from "../db/client";
 import { destinations } from "../db/schema";
-import type { Operation, RowResult } from "../destination/connector";
+import type { Operation } from "../destination/connector";
+import type { BatchRowResult } from "../run/runner";
 import { connectorFor } from "../destination/connectors";
 import { log } from "../lib/log";
 import { decryptSecret } from "../lib/secrets";
@@ -99,7 +100,12 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   const fields = { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length, attempts: msg.attempts };
   switch (outcome.kind) {
     case "results": {
-      await sync.reportBatch(m.run_id, m.batch_id, outcome.results);
+      const opOf = new Map(operations.map((o) => [o.key, o.op]));
+      await sync.reportBatch(
+        m.run_id,
+        m.batch_id,
+        outcome.results.map((r) => ({ ...r, op: opOf.get(r.key) ?? "upsert" })),
+      );
       log("batch_delivered", { ...fields, failed: outcome.results.filter((r) => !r.ok).length });
       return msg.ack();
     }
@@ -142,8 +148,8 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> 
   msg.ack();
 }
 
-function failAll(operations: Operation[], error: string): RowResult[] {
-  return operations.map((o) => ({ key: o.key, ok: false, error }));
+function failAll(operations: Operation[], error: string): BatchRowResult[] {
+  return operations.map((o) => ({ key: o.key, op: o.op, ok: false, error }));
 }
 
 function rateLimitOf(config: Record<string, unknown>, fallback: { requestsPerSecond: number; concurrency: number }): RateLimit {

@@ -1,5 +1,6 @@
 import { Client, DatabaseError, type FieldDef, type QueryArrayResult } from "@neondatabase/serverless";
 import type { ModelColumn } from "../db/schema";
+import { blockedHostReason } from "../destination/ssrf";
 import { TcpSocketError, tcpWebSocketClass, type TlsMode } from "./tcp-websocket";
 
 /**
@@ -120,7 +121,7 @@ export interface StreamPage {
 
 /** Options of {@link streamQuery}. */
 export interface StreamOptions {
-  /** Rows per `FETCH`, and so per page; default 1000. */
+  /** Rows per `FETCH`, and so per page; default 5000 (about 20% faster than 1000 in workerd). */
   pageSize?: number;
 }
 
@@ -202,12 +203,32 @@ export async function previewQuery(
 }
 
 /**
+ * The planner's row estimate for a model (`EXPLAIN` of `SELECT * FROM (<sql>) AS model`, nothing
+ * is run), e.g. to size a run's partitions before the first row arrives: cheap, but only as good
+ * as the warehouse's statistics. Same read-only transaction rules. Throws {@link WarehouseError}.
+ */
+export async function estimateRows(connectionString: string, sql: string, opts: WarehouseOptions): Promise<number> {
+  const model = modelSql(sql);
+  const prefix = "EXPLAIN (FORMAT JSON) SELECT * FROM (\n";
+  return withReadOnlyTransaction(connectionString, opts, { start: prefix.length, length: model.length }, async (client) => {
+    const result = await client.query<[unknown]>({ name: "retl_estimate", text: `${prefix}${model}\n) AS model`, rowMode: "array" });
+    const cell: unknown = result.rows[0]?.[0];
+    const plan: unknown = typeof cell === "string" ? JSON.parse(cell) : cell;
+    const top = Array.isArray(plan) ? (plan[0] as { Plan?: { "Plan Rows"?: unknown } } | undefined) : undefined;
+    const rows = top?.Plan?.["Plan Rows"];
+    return typeof rows === "number" ? rows : 0;
+  });
+}
+
+/**
  * Streams a model's rows page by page through a server-side cursor (`DECLARE … NO SCROLL CURSOR`
  * + `FETCH n`) in a read-only REPEATABLE READ transaction, so at most two pages are in memory (the
  * next page is fetched while the caller works on the current one). The first page is always
  * yielded, even when empty, so `fields` is known; later pages are never empty. The transaction and
  * connection are closed when the generator finishes, throws, or is closed early (`return()`,
- * `break` out of `for await`). Throws {@link WarehouseError}.
+ * `break` out of `for await`); a generator dropped without either keeps its session until the
+ * Worker's request ends or the server's 10-minute idle-in-transaction timeout. Throws
+ * {@link WarehouseError}.
  */
 export async function* streamQuery(
   connectionString: string,
@@ -216,10 +237,11 @@ export async function* streamQuery(
   stream: StreamOptions = {},
 ): AsyncGenerator<StreamPage, void, undefined> {
   const model = modelSql(sql);
-  const pageSize = Math.max(1, Math.floor(stream.pageSize ?? 1000) || 1000);
+  const pageSize = Math.max(1, Math.floor(stream.pageSize ?? 5000) || 5000);
   const prefix = "DECLARE model_cursor NO SCROLL CURSOR FOR SELECT * FROM (\n";
   const client = await openClient(connectionString, opts);
   let next: Promise<QueryArrayResult<RawRow>> | undefined;
+  let atYield = false;
   try {
     await beginReadOnly(client, opts);
     await client.query({ name: "retl_stream", text: `${prefix}${model}\n) AS model` });
@@ -234,14 +256,17 @@ export async function* streamQuery(
         // Awaited below or in `finally`; this only keeps an early close from reporting it unhandled.
         next.catch(() => undefined);
       }
+      atYield = true;
       yield { fields, rows };
+      atYield = false;
       if (!next) return;
       rows = (await next).rows;
       next = undefined;
       if (rows.length === 0) return;
     }
   } catch (err) {
-    throw toWarehouseError(err, "query", { start: prefix.length, length: model.length });
+    // An error the caller threw in through `throw()` is theirs, not the warehouse's.
+    throw atYield ? err : toWarehouseError(err, "query", { start: prefix.length, length: model.length });
   } finally {
     if (next) await next.catch(() => undefined);
     await closeClient(client);
@@ -343,7 +368,8 @@ const sslModes: Record<string, TlsMode | undefined> = {
 
 /**
  * A connected read-write session with the same routing, TLS and error rules as the model
- * functions (no transaction, no timeouts set): for tests and database destinations. Close it
+ * functions, `statementTimeoutMs` as its `statement_timeout` and no transaction open: for tests
+ * and database destinations. Close it
  * with {@link closePostgres}. Throws {@link WarehouseError}.
  */
 export function connectPostgres(connectionString: string, opts: WarehouseOptions): Promise<Client> {
@@ -357,8 +383,8 @@ export function closePostgres(client: Client): Promise<void> {
 
 async function openClient(connectionString: string, opts: WarehouseOptions): Promise<Client> {
   const target = parseConnectionString(connectionString);
-  if (!opts.allowPrivate && isPrivateHost(target.host))
-    throw new WarehouseError("host_not_allowed", `connecting to the private or loopback host ${target.host} is not allowed`);
+  const blocked = opts.allowPrivate ? undefined : blockedHostReason(target.host);
+  if (blocked) throw new WarehouseError("host_not_allowed", `${blocked}; private and local hosts are not allowed`);
   const client = new Client({
     host: target.host,
     port: target.port,
@@ -367,6 +393,7 @@ async function openClient(connectionString: string, opts: WarehouseOptions): Pro
     database: target.database,
     options: target.options,
     application_name: opts.applicationName ?? DEFAULT_APPLICATION_NAME,
+    statement_timeout: statementTimeout(opts),
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
   });
   if (!target.neon) {
@@ -396,7 +423,8 @@ async function openClient(connectionString: string, opts: WarehouseOptions): Pro
     await Promise.race([connecting, timedOut]);
     return client;
   } catch (err) {
-    void closeClient(client);
+    // Drop the socket without a Terminate message: after a FATAL the server has already hung up.
+    client.neonConfig.destroy();
     throw toWarehouseError(err, "connect");
   } finally {
     clearTimeout(timer);
@@ -413,7 +441,7 @@ async function closeClient(client: Client): Promise<void> {
 }
 
 async function beginReadOnly(client: Client, opts: WarehouseOptions): Promise<void> {
-  const timeout = Math.max(1, Math.floor(opts.statementTimeoutMs) || 1);
+  const timeout = statementTimeout(opts);
   // DateStyle and bytea_output fix the text form of values (DateStyle 'ISO' keeps the input order).
   await client.query(
     `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${timeout}; ` +
@@ -439,29 +467,8 @@ async function withReadOnlyTransaction<T>(
   }
 }
 
-function isPrivateHost(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === "localhost" || h.endsWith(".localhost") || h.endsWith(".local") || h.endsWith(".internal")) return true;
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      a >= 224
-    );
-  }
-  if (h.includes(":")) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    if (mapped?.[1]) return isPrivateHost(mapped[1]);
-    return h === "::" || h === "::1" || /^f[cd]/.test(h) || /^fe[89ab]/.test(h);
-  }
-  return false;
+function statementTimeout(opts: WarehouseOptions): number {
+  return Math.max(1, Math.floor(opts.statementTimeoutMs) || 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,6 +621,7 @@ function toWarehouseError(err: unknown, phase: "connect" | "query", span?: SqlSp
   if (err instanceof WarehouseError) return err;
   if (err instanceof TcpSocketError) {
     if (err.code === "connect_failed") return new WarehouseError("unreachable", err.message, { cause: err });
+    if (err.code === "not_postgres") return new WarehouseError("unreachable", err.message, { cause: err, retryable: false });
     if (err.code === "tls_refused" || err.code === "tls_failed") return new WarehouseError("tls_failed", err.message, { cause: err });
     return new WarehouseError(phase === "connect" ? "unreachable" : "connection_lost", err.message, { cause: err });
   }
@@ -655,8 +663,9 @@ function fromSqlState(err: DatabaseError, span: SqlSpan | undefined): WarehouseE
   const inModel = span !== undefined && Number.isInteger(sent) && sent > span.start && sent <= span.start + span.length;
   const position = inModel ? sent - span.start : undefined;
   const where = position === undefined ? "" : ` (at character ${position} of the model SQL)`;
+  const detail = err.detail ? `; ${err.detail}` : "";
   const hint = err.hint ? `; hint: ${err.hint}` : "";
   // Serialization failures, deadlocks and resource shortages may pass on a second try.
   const retryable = sqlstate.startsWith("40") || sqlstate.startsWith("53");
-  return new WarehouseError("query_failed", `${err.message}${where}${hint}`, { ...extra, position, retryable });
+  return new WarehouseError("query_failed", `${err.message}${where}${detail}${hint}`, { ...extra, position, retryable });
 }

@@ -20,9 +20,10 @@ export interface TcpTarget {
 /** Why the TCP socket under the driver failed; `code` lets callers classify without parsing text. */
 export class TcpSocketError extends Error {
   override readonly name = "TcpSocketError";
-  /** `connect_failed`: refused, DNS or routing; `tls_refused`: server declined TLS under `require`;
-   *  `tls_failed`: handshake or certificate error; `socket_error`: the connection broke later. */
-  readonly code: "connect_failed" | "tls_refused" | "tls_failed" | "socket_error";
+  /** `connect_failed`: refused, DNS or routing; `not_postgres`: something else answered;
+   *  `tls_refused`: server declined TLS under `require`; `tls_failed`: handshake or certificate
+   *  error; `socket_error`: the connection broke later. */
+  readonly code: "connect_failed" | "not_postgres" | "tls_refused" | "tls_failed" | "socket_error";
 
   constructor(code: TcpSocketError["code"], message: string, options?: ErrorOptions) {
     super(message, options);
@@ -144,9 +145,11 @@ export class TcpWebSocket {
     try {
       await writer.write(SSL_REQUEST);
       const { value } = await reader.read();
-      // More than one byte would be a man-in-the-middle injecting plaintext (CVE-2021-23222).
-      if (value instanceof Uint8Array && value.byteLength === 1) answer = value[0];
-      else if (value instanceof Uint8Array && value.byteLength > 1)
+      if (value instanceof Uint8Array && value.byteLength > 0) answer = value[0];
+      if (answer !== 0x53 && answer !== 0x4e)
+        throw new TcpSocketError("not_postgres", `${hostname}:${this.target.port} did not answer like a Postgres server`);
+      // More bytes after the answer would be a man-in-the-middle injecting plaintext (CVE-2021-23222).
+      if (value instanceof Uint8Array && value.byteLength > 1)
         throw new TcpSocketError("tls_failed", "unexpected data after the server's answer to the TLS request");
     } finally {
       writer.releaseLock();
@@ -157,13 +160,18 @@ export class TcpWebSocket {
       try {
         await secure.opened;
       } catch (err) {
-        throw new TcpSocketError("tls_failed", `TLS handshake with ${hostname} failed: ${messageOf(err)}`, { cause: err });
+        // An untrusted certificate shows up as a bare "internal error" locally, so say what to check.
+        throw new TcpSocketError(
+          "tls_failed",
+          `TLS handshake with ${hostname} failed (${messageOf(err)}); the server certificate must be valid for ` +
+            `this host name and issued by a public CA, or use sslmode=disable to connect without TLS`,
+          { cause: err },
+        );
       }
       return secure;
     }
-    if (answer === 0x4e /* N */ && tls === "prefer") return socket;
-    if (answer === 0x4e) throw new TcpSocketError("tls_refused", `${hostname} does not accept TLS connections (sslmode=require)`);
-    throw new TcpSocketError("tls_failed", `unexpected answer to the TLS request from ${hostname}`);
+    if (tls === "prefer") return socket;
+    throw new TcpSocketError("tls_refused", `${hostname} does not accept TLS connections (sslmode=require)`);
   }
 
   private async readLoop(socket: Socket): Promise<void> {

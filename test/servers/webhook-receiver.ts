@@ -1,4 +1,32 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
+
+/** A canned answer for the next hook request(s): a status (with Retry-After / body) and/or a delay. */
+interface Fault {
+  /** Answer with this status instead of applying the batch; without it the batch is applied after the delay. */
+  status?: number;
+  retry_after?: string;
+  body?: unknown;
+  /** Wait this long before answering (timeouts). */
+  delay_ms?: number;
+  /** How many requests this fault answers; default 1. */
+  times?: number;
+}
+
+/** What a hook request carried, for idempotency and signature checks. */
+interface Delivery {
+  batch_id: string | null;
+  idempotency_key: string | null;
+  signature: string | null;
+  /** Whether `signature` is the HMAC of the exact body under the configured secret (null: no secret set). */
+  signature_valid: boolean | null;
+  content_type: string | null;
+  /** Every request header, lower-cased names. */
+  headers: Record<string, string>;
+  /** Status the receiver answered with. */
+  status: number;
+  at: number;
+}
 
 /** What one named endpoint of the receiver holds: the destination's current rows and its history. */
 interface Endpoint {
@@ -9,6 +37,12 @@ interface Endpoint {
   batchIds: string[];
   /** Keys the receiver rejects per record, with the message it gives. */
   failKeys: Map<string, string>;
+  /** Secret to verify X-Signature with (set through /config). */
+  signingSecret: string | null;
+  /** Canned answers consumed in order by the next hook requests (set through /config). */
+  faults: Fault[];
+  /** Every hook request, faulted or not. */
+  deliveries: Delivery[];
 }
 
 /**
@@ -20,7 +54,17 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
   const endpoint = (name: string) => {
     let e = endpoints.get(name);
     if (!e) {
-      e = { rows: new Map(), requests: 0, operations: 0, creates: new Map(), batchIds: [], failKeys: new Map() };
+      e = {
+        rows: new Map(),
+        requests: 0,
+        operations: 0,
+        creates: new Map(),
+        batchIds: [],
+        failKeys: new Map(),
+        signingSecret: null,
+        faults: [],
+        deliveries: [],
+      };
       endpoints.set(name, e);
     }
     return e;
@@ -40,15 +84,43 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
           operations: e.operations,
           creates: Object.fromEntries(e.creates),
           batch_ids: e.batchIds,
+          deliveries: e.deliveries,
         });
       }
       if (req.method === "POST" && kind === "config") {
-        const cfg = JSON.parse(await readBody(req)) as { fail_keys?: Record<string, string> };
+        const cfg = JSON.parse(await readBody(req)) as {
+          fail_keys?: Record<string, string>;
+          signing_secret?: string;
+          faults?: Fault[];
+        };
         e.failKeys = new Map(Object.entries(cfg.fail_keys ?? {}));
+        e.signingSecret = cfg.signing_secret ?? null;
+        e.faults = (cfg.faults ?? []).map((f) => ({ ...f }));
         return send(200, { ok: true });
       }
+      if (kind === "redirect") {
+        // A hook URL that bounces elsewhere: destinations must not follow it.
+        res.writeHead(302, { location: `/hook/${name}` });
+        return res.end();
+      }
       if (req.method === "POST" && kind === "hook") {
-        const body = JSON.parse(await readBody(req)) as {
+        const raw = await readBody(req);
+        const delivery = recordDelivery(e, req, raw);
+        if (delivery.signature_valid === false) {
+          // A receiver with a secret refuses unsigned or wrongly signed requests.
+          delivery.status = 401;
+          return send(401, { error: "invalid signature" });
+        }
+        const fault = nextFault(e);
+        if (fault?.delay_ms) await new Promise((r) => setTimeout(r, fault.delay_ms));
+        if (fault?.status) {
+          delivery.status = fault.status;
+          const headers: Record<string, string> = { "content-type": "application/json" };
+          if (fault.retry_after !== undefined) headers["retry-after"] = fault.retry_after;
+          res.writeHead(fault.status, headers);
+          return res.end(JSON.stringify(fault.body ?? { error: `simulated ${fault.status}` }));
+        }
+        const body = JSON.parse(raw) as {
           batch_id: string;
           operations: { op: string; key: string; fields?: Record<string, unknown> }[];
         };
@@ -82,6 +154,46 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
       resolve({ server, port: typeof address === "object" && address ? address.port : port });
     });
   });
+}
+
+function recordDelivery(e: Endpoint, req: IncomingMessage, raw: string): Delivery {
+  const header = (name: string) => {
+    const v = req.headers[name];
+    return typeof v === "string" ? v : null;
+  };
+  let batchId: string | null = null;
+  try {
+    batchId = (JSON.parse(raw) as { batch_id?: string }).batch_id ?? null;
+  } catch {
+    // not JSON; the hook handler answers 400
+  }
+  const signature = header("x-signature");
+  let valid: boolean | null = null;
+  if (e.signingSecret !== null) {
+    const expected = Buffer.from(`sha256=${createHmac("sha256", e.signingSecret).update(raw, "utf8").digest("hex")}`);
+    const given = Buffer.from(signature ?? "");
+    valid = given.length === expected.length && timingSafeEqual(given, expected);
+  }
+  const delivery: Delivery = {
+    batch_id: batchId,
+    idempotency_key: header("idempotency-key"),
+    signature,
+    signature_valid: valid,
+    content_type: header("content-type"),
+    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")])),
+    status: 200,
+    at: Date.now(),
+  };
+  e.deliveries.push(delivery);
+  return delivery;
+}
+
+function nextFault(e: Endpoint): Fault | undefined {
+  const fault = e.faults[0];
+  if (!fault) return undefined;
+  fault.times = (fault.times ?? 1) - 1;
+  if (fault.times <= 0) e.faults.shift();
+  return fault;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

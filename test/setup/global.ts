@@ -1,9 +1,13 @@
 import type { TestProject } from "vitest/node";
+import { startFakeHubspot } from "../servers/hubspot";
+import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
 
 declare module "vitest" {
   export interface ProvidedContext {
     webhookPort: number;
+    salesforcePort: number;
+    hubspotPort: number;
   }
 }
 
@@ -11,5 +15,10 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   const receiver = await startWebhookReceiver();
   project.provide("webhookPort", receiver.port);
-  return () => new Promise<void>((resolve) => receiver.server.close(() => resolve()));
+  const salesforce = await startFakeSalesforce();
+  project.provide("salesforcePort", salesforce.port);
+  const hubspot = await startFakeHubspot();
+  project.provide("hubspotPort", hubspot.port);
+  const servers = [receiver.server, salesforce.server, hubspot.server];
+  return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

@@ -5,6 +5,7 @@ import {
   connectPostgres,
   describeQuery,
   jsonValue,
+  estimateRows,
   previewQuery,
   streamQuery,
   testConnection,
@@ -60,6 +61,7 @@ beforeAll(async () => {
              g % 2 = 0 AS c5, 'customer-' || g AS c6, g::float8 / 3 AS c7, (date '2020-01-01' + g % 1000) AS c8, g % 13 AS c9
         FROM generate_series(1, 200000) g;
     ALTER TABLE ${big} ADD PRIMARY KEY (id);
+    ANALYZE ${big};
     CREATE SEQUENCE ${seq};`);
 });
 
@@ -88,6 +90,27 @@ describe("testConnection", () => {
     expect(db.error?.message).toContain(`no_such_db_${suffix}`);
     const role = await testConnection(`postgres://no_such_role_${suffix}@127.0.0.1:5432/test`, opts);
     expect(role.error?.code, JSON.stringify(role)).toBe("auth_failed");
+  });
+
+  it("gives up after connectTimeoutMs when the server does not answer", async () => {
+    // A backend connecting to a database blocks on the lock of an uncommitted ALTER DATABASE.
+    const db = `wh_test_lock_${suffix}`;
+    await admin(`CREATE DATABASE ${db}`);
+    const holder = await connectPostgres(URL_, opts);
+    try {
+      await holder.query(`BEGIN; ALTER DATABASE ${db} RENAME TO ${db}_x`);
+      const url = new URL(URL_);
+      url.pathname = `/${db}`;
+      const started = Date.now();
+      const res = await testConnection(url.toString(), { ...opts, connectTimeoutMs: 300 });
+      expect(res.error?.code, JSON.stringify(res)).toBe("unreachable");
+      expect(res.error?.message).toContain("within 300 ms");
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await holder.query("ROLLBACK").catch(() => undefined);
+      await closePostgres(holder);
+      await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    }
   });
 
   it("refuses private hosts unless allowed, and TLS the server does not offer under sslmode=require", async () => {
@@ -129,7 +152,7 @@ describe("describeQuery", () => {
   });
 
   it("looks up non-built-in types and refuses duplicate column names", async () => {
-    const columns = await describeQuery(URL_, "SELECT 'pg_class'::regclass AS r, '1'::int4range AS rng", opts);
+    const columns = await describeQuery(URL_, "SELECT 'pg_class'::regclass AS r, '[1,2)'::int4range AS rng", opts);
     expect(columns).toEqual([
       { name: "r", type: "regclass" },
       { name: "rng", type: "int4range" },
@@ -155,6 +178,16 @@ describe("describeQuery", () => {
   });
 });
 
+describe("estimateRows", () => {
+  it("returns the planner's estimate without running the query", async () => {
+    const estimate = await estimateRows(URL_, `SELECT * FROM ${big} WHERE pg_sleep(1) IS NOT NULL`, { ...opts, statementTimeoutMs: 500 });
+    expect(estimate).toBeGreaterThan(500);
+    expect(await estimateRows(URL_, `SELECT * FROM ${big}`, opts)).toBe(200_000);
+    const smuggled = `SELECT 1) AS model; COMMIT; CREATE TABLE wh_test_evil_${suffix} (id int); SELECT * FROM (SELECT 1`;
+    expect((await warehouseError(estimateRows(URL_, smuggled, opts))).code).toBe("query_failed");
+  });
+});
+
 describe("previewQuery", () => {
   it("returns JSON-safe values", async () => {
     const { columns, rows } = await previewQuery(URL_, `SELECT * FROM ${table} ORDER BY id DESC`, 10, opts);
@@ -175,6 +208,27 @@ describe("previewQuery", () => {
     });
     expect(rows[1]).toMatchObject({ id: "2", name: null, ratio: "NaN", payload: null, tags: null });
     expect(JSON.parse(JSON.stringify(rows))).toEqual(rows);
+  });
+
+  it("runs in a read-only repeatable-read transaction with the session settings asked for", async () => {
+    const url = new URL(URL_);
+    url.searchParams.set("options", "-c search_path=wh_custom,public");
+    const settings = ["transaction_read_only", "transaction_isolation", "statement_timeout", "idle_in_transaction_session_timeout"]
+      .concat(["application_name", "DateStyle", "bytea_output", "search_path"])
+      .map((name) => `current_setting('${name}') AS "${name}"`);
+    const { rows } = await previewQuery(url.toString(), `SELECT ${settings.join(", ")}`, 1, { ...opts, applicationName: "wh_test_app" });
+    expect(rows).toEqual([
+      {
+        transaction_read_only: "on",
+        transaction_isolation: "repeatable read",
+        statement_timeout: "10s",
+        idle_in_transaction_session_timeout: "10min",
+        application_name: "wh_test_app",
+        DateStyle: expect.stringMatching(/^ISO,/),
+        bytea_output: "hex",
+        search_path: "wh_custom,public",
+      },
+    ]);
   });
 
   it("returns at most `limit` rows", async () => {
@@ -296,6 +350,17 @@ describe("streamQuery", () => {
       if (seen >= 300) break;
     }
     expect(seen).toBe(300);
+    await expect
+      .poll(() => admin(`SELECT pid FROM pg_stat_activity WHERE application_name = '${applicationName}'`), { timeout: 5_000 })
+      .toEqual([]);
+  });
+
+  it("passes an error thrown in by the caller through unchanged, and still cleans up", async () => {
+    const applicationName = `wh_test_throw_${suffix}`;
+    const stream = streamQuery(URL_, `SELECT id FROM ${big}`, { ...opts, applicationName }, { pageSize: 10 });
+    await stream.next();
+    const mine = new Error("caller gave up");
+    await expect(stream.throw(mine)).rejects.toBe(mine);
     await expect
       .poll(() => admin(`SELECT pid FROM pg_stat_activity WHERE application_name = '${applicationName}'`), { timeout: 5_000 })
       .toEqual([]);

@@ -1,0 +1,164 @@
+/**
+ * Bench worker: runs the engine (src/engine) and the warehouse client (src/source/postgres.ts)
+ * inside workerd, with a local R2 bucket standing in for the snapshot store. Driven by bench/run.mjs
+ * through `unstable_startWorker`; one POST per phase so the caller can time each from outside
+ * (inside workerd the clock only advances on I/O).
+ */
+import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
+import { diffPartition } from "../src/engine/diff";
+import { PartitionWriter, type ReadyChunk, resolveColumns } from "../src/engine/extract";
+import { loadHasher } from "../src/engine/hash";
+import { checkMassDelete, operationBatches, planPartition } from "../src/engine/plan";
+import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
+import { streamQuery, type WarehouseOptions } from "../src/source/postgres";
+import type { SyncMode } from "../src/sync/mode";
+
+interface BenchEnv {
+  BENCH: R2Bucket;
+}
+
+interface Job {
+  connectionString: string;
+  sql: string;
+  primaryKey: string;
+  mapped: string[];
+  partitions: number;
+  pageSize: number;
+  run: string;
+  /** Snapshot generation to read (null on the first run) and to write. */
+  prevGen: string | null;
+  nextGen: string;
+  /** Chunks per partition, from /extract. */
+  chunkCounts?: number[];
+  mode: SyncMode;
+  batchSize: number;
+}
+
+const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
+// Chunk puts in flight during extraction: overlaps R2 latency with reading.
+const MAX_PUTS_IN_FLIGHT = 4;
+
+/** Reads the model only (driver ceiling). */
+async function drain(job: Job) {
+  let rows = 0;
+  let chars = 0;
+  for await (const page of streamQuery(job.connectionString, job.sql, opts, { pageSize: job.pageSize })) {
+    rows += page.rows.length;
+    const last = page.rows[page.rows.length - 1];
+    if (last !== undefined) chars += last.length;
+  }
+  return { rows, chars };
+}
+
+/** Reads the model, hashes and partitions it, writes run chunks to R2. */
+async function extract(env: BenchEnv, job: Job) {
+  const hasher = await loadHasher();
+  let writer: PartitionWriter | null = null;
+  const inFlight = new Set<Promise<unknown>>();
+  let bytes = 0;
+  let chunks = 0;
+  let maxChunk = 0;
+  const put = async (c: ReadyChunk) => {
+    bytes += c.bytes.length;
+    chunks++;
+    maxChunk = Math.max(maxChunk, c.bytes.length);
+    const p = env.BENCH.put(`runs/${job.run}/part-${c.partition}-${c.seq}`, c.bytes);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= MAX_PUTS_IN_FLIGHT) await Promise.race(inFlight);
+  };
+  for await (const page of streamQuery(job.connectionString, job.sql, opts, { pageSize: job.pageSize })) {
+    writer ??= new PartitionWriter(
+      hasher,
+      job.partitions,
+      resolveColumns(
+        page.fields.map((f) => f.name),
+        job.primaryKey,
+        job.mapped,
+      ),
+      hasher.mappingSeed(job.mapped),
+    );
+    for (const row of page.rows) writer.add(row);
+    for (const c of writer.takeReady()) await put(c);
+  }
+  if (writer === null) throw new Error("no result");
+  for (const c of writer.finishAll()) await put(c);
+  await Promise.all(inFlight);
+  return { rows: writer.rows, chunks, bytes, maxChunk, chunkCounts: writer.chunkCounts(), partitionRows: writer.partitionRows };
+}
+
+/** Diff, plan (every operation materialized in batches), all-acknowledged commit, per partition. */
+async function diffAll(env: BenchEnv, job: Job) {
+  const counts = { rows: 0, new: 0, updated: 0, unchanged: 0, gone: 0, failed: 0, operations: 0, batches: 0, payloadChars: 0, previous: 0 };
+  const chunkCounts = job.chunkCounts ?? [];
+  let snapshotBytes = 0;
+  for (let p = 0; p < job.partitions; p++) {
+    const n = chunkCounts[p] ?? 0;
+    const [prevObj, ...chunkObjs] = await Promise.all([
+      job.prevGen === null ? null : env.BENCH.get(`snap/${job.prevGen}/part-${p}`),
+      ...Array.from({ length: n }, (_, i) => env.BENCH.get(`runs/${job.run}/part-${p}-${i}`)),
+    ]);
+    const prev = prevObj ? decodeSnapshot(new Uint8Array(await prevObj.arrayBuffer())) : emptySnapshot();
+    const chunks = [];
+    for (const o of chunkObjs) {
+      if (!o) throw new Error(`missing chunk of partition ${p}`);
+      chunks.push(decodeRunChunk(new Uint8Array(await o.arrayBuffer())));
+    }
+    const rows = joinRunChunks(chunks, job.mapped.length);
+    const diff = diffPartition(prev, rows);
+    const plan = planPartition(diff, job.mode);
+    const results = new Uint8Array(plan.count);
+    for (const batch of operationBatches(plan, rows, prev, { maxOperations: job.batchSize })) {
+      counts.batches++;
+      for (const op of batch) {
+        counts.payloadChars += op.key.length + (op.values?.length ?? 0);
+        results[op.index] = RESULT_ACKNOWLEDGED;
+      }
+    }
+    const { snapshot } = commitPartition(prev, rows, diff, plan, results);
+    const encoded = encodeSnapshot(snapshot);
+    snapshotBytes += encoded.length;
+    await env.BENCH.put(`snap/${job.nextGen}/part-${p}`, encoded);
+    counts.rows += diff.counts.rows;
+    counts.new += diff.counts.new;
+    counts.updated += diff.counts.updated;
+    counts.unchanged += diff.counts.unchanged;
+    counts.gone += diff.counts.gone;
+    counts.failed += diff.failed.length;
+    counts.operations += plan.count;
+    counts.previous += prev.count;
+  }
+  const guard = checkMassDelete({ deletes: counts.gone, previousRows: counts.previous, currentRows: counts.rows });
+  return { ...counts, snapshotBytes, massDeleteStop: guard.stop };
+}
+
+/** Deletes a run's chunks and an old snapshot generation (not timed). */
+async function cleanup(env: BenchEnv, prefixes: string[]) {
+  for (const prefix of prefixes) {
+    let cursor: string | undefined;
+    do {
+      const list = await env.BENCH.list({ prefix, cursor });
+      if (list.objects.length > 0) await env.BENCH.delete(list.objects.map((o) => o.key));
+      cursor = list.truncated ? list.cursor : undefined;
+    } while (cursor !== undefined);
+  }
+  return { ok: true };
+}
+
+export default {
+  async fetch(request: Request, env: BenchEnv): Promise<Response> {
+    const path = new URL(request.url).pathname;
+    const job = (await request.json()) as Job & { prefixes?: string[] };
+    try {
+      let out: unknown;
+      if (path === "/drain") out = await drain(job);
+      else if (path === "/extract") out = await extract(env, job);
+      else if (path === "/diff") out = await diffAll(env, job);
+      else if (path === "/cleanup") out = await cleanup(env, job.prefixes ?? []);
+      else return new Response("not found", { status: 404 });
+      return Response.json(out);
+    } catch (err) {
+      return Response.json({ error: err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ""}` : String(err) }, { status: 500 });
+    }
+  },
+};

@@ -1,0 +1,136 @@
+import type { SendOutcome } from "../connector";
+import { checkOutboundUrl } from "../ssrf";
+
+/**
+ * The HTTP plumbing the API connectors share: the SSRF guard, no redirects, a timeout, and the
+ * classification of failures into {@link SendOutcome}s.
+ */
+
+/** A send outcome other than per-row results: something went wrong with the whole request. */
+export type FailureOutcome = Exclude<SendOutcome, { kind: "results" }>;
+
+/** One outbound request. */
+export interface HttpRequest {
+  method: "GET" | "POST" | "PATCH" | "DELETE";
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+}
+
+/** A response that arrived (any status but 3xx), with its body read as text. */
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** What {@link httpRequest} needs from the connector context. */
+export interface HttpContext {
+  fetch: typeof fetch;
+  allowPrivate: boolean;
+}
+
+/**
+ * Sends a request with `redirect: "manual"` and a timeout. A response comes back as
+ * `{ response }`; anything that prevents one comes back as a classified `{ outcome }`: a refused
+ * URL or a redirect is `rejected` (redirects are not followed, so a public URL cannot bounce the
+ * request to a private one), a network error or timeout is `retry`. Never throws.
+ */
+export async function httpRequest(
+  ctx: HttpContext,
+  req: HttpRequest,
+): Promise<{ response: HttpResponse; outcome?: undefined } | { response?: undefined; outcome: FailureOutcome }> {
+  const verdict = checkOutboundUrl(req.url, { allowPrivate: ctx.allowPrivate });
+  if (!verdict.ok) return { outcome: { kind: "rejected", error: `destination URL refused: ${verdict.reason}` } };
+  // Unbound: workerd's fetch throws "Illegal invocation" when called as a method of another object.
+  const doFetch = ctx.fetch;
+  try {
+    const res = await doFetch(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(req.timeoutMs),
+    });
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      const location = res.headers.get("location");
+      return {
+        outcome: {
+          kind: "rejected",
+          error: `redirects are not followed: HTTP ${res.status}${location ? ` to ${truncate(location, 200)}` : ""}`,
+        },
+      };
+    }
+    const text = await res.text();
+    return { response: { status: res.status, headers: res.headers, text } };
+  } catch (err) {
+    if (isTimeout(err)) return { outcome: { kind: "retry", error: `no response within ${req.timeoutMs} ms` } };
+    return { outcome: { kind: "retry", error: `network error: ${messageOf(err)}` } };
+  }
+}
+
+/**
+ * The usual classification of a non-2xx response: 401/403 `auth_failed`; 408, 429 and 5xx
+ * `retry` (honouring Retry-After); any other status `rejected`. `detail` is the vendor's message.
+ */
+export function classifyStatus(res: HttpResponse, detail: string): FailureOutcome {
+  const error = `HTTP ${res.status}${detail ? `: ${detail}` : ""}`;
+  if (res.status === 401 || res.status === 403) return { kind: "auth_failed", error };
+  if (isTransientStatus(res.status)) return retryOutcome(error, retryAfterSeconds(res.headers));
+  return { kind: "rejected", error };
+}
+
+/** 408, 429 and 5xx: worth trying again later. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** A `retry` outcome, with `retryAfterSeconds` only when known. */
+export function retryOutcome(error: string, retryAfter: number | undefined): FailureOutcome {
+  return retryAfter === undefined ? { kind: "retry", error } : { kind: "retry", error, retryAfterSeconds: retryAfter };
+}
+
+/**
+ * Seconds to wait from a `Retry-After` header: delay-seconds (`120`) or an HTTP date
+ * (`Wed, 21 Oct 2015 07:28:00 GMT`, counted from `now`, 0 when past). `undefined` if absent or unreadable.
+ */
+export function retryAfterSeconds(headers: Headers, now: number = Date.now()): number | undefined {
+  const value = headers.get("retry-after")?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value));
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** JSON of a response body, or `undefined` when it is not JSON. */
+export function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A plain object (not an array), for narrowing parsed JSON. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Shortens text for an error message. */
+export function truncate(text: string, max = 500): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+/** The message of anything thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === "TimeoutError" || (err.name === "AbortError" && /timeout|timed out/i.test(err.message)));
+}

@@ -1,0 +1,259 @@
+import type { DestinationConfig, DestinationCredentials } from "../config";
+import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
+import {
+  classifyStatus,
+  httpRequest,
+  isRecord,
+  parseJson,
+  retryAfterSeconds,
+  retryOutcome,
+  truncate,
+  type FailureOutcome,
+  type HttpResponse,
+} from "./http";
+
+/**
+ * The HubSpot config as the connector reads it. Two internal fields, not in the API schema (so
+ * users cannot set them): `api_base` replaces `https://api.hubapi.com`, honoured only when
+ * private destinations are allowed (local dev and tests point it at a fake HubSpot; in
+ * production the token can only ever go to HubSpot); `timeout_ms` is the per-request timeout,
+ * default 30 s.
+ */
+export type HubspotConnectorConfig = DestinationConfig<"hubspot"> & { api_base?: string; timeout_ms?: number };
+type HubspotCredentials = DestinationCredentials<"hubspot">;
+type Ctx = ConnectorContext<HubspotConnectorConfig, HubspotCredentials>;
+
+/** HubSpot's public API. */
+export const HUBSPOT_API_BASE = "https://api.hubapi.com";
+/** CRM v3 batch endpoints take at most 100 inputs. */
+export const HUBSPOT_MAX_INPUTS = 100;
+const DEFAULT_TIMEOUT_MS = 30_000;
+// A 400 naming bad inputs means nothing was written: resend without them, a bounded number of times.
+const MAX_UPSERT_ROUNDS = 3;
+
+/**
+ * HubSpot destination (CRM v3 objects, private-app token as Bearer).
+ *
+ * - create, update and upsert: `POST /crm/v3/objects/{type}/batch/upsert` with
+ *   `{"inputs":[{"idProperty","id":key,"properties","objectWriteTraceId":key}]}`, up to 100.
+ *   Property values are sent as HubSpot's strings (null clears a property: ""). A 207 lists
+ *   the failed inputs in `errors[].context` (by objectWriteTraceId or id), the rest succeeded. A 400
+ *   that names inputs wrote nothing: they fail with HubSpot's message and the others are resent.
+ * - delete (mirror mode): `batch/read` by `idProperty` finds the record ids (a key HubSpot does not
+ *   know counts as deleted), then `batch/archive`.
+ * - 429 `retry` after `Retry-After`, else the `X-HubSpot-RateLimit-*` window; 5xx `retry`;
+ *   401/403 `auth_failed`; other 4xx `rejected`.
+ */
+export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredentials> = {
+  type: "hubspot",
+  maxBatchSize: (config) => Math.min(config.batch_size ?? HUBSPOT_MAX_INPUTS, HUBSPOT_MAX_INPUTS),
+  // Private apps get 100 requests per 10 s on Free/Starter portals (more on Pro/Enterprise).
+  defaultRateLimit: { requestsPerSecond: 10, concurrency: 5 },
+
+  /** Reads the `id_property` definition: the token must work and the property must be unique. */
+  async testConnection(ctx) {
+    const invalid = checkConfig(ctx.config);
+    if (invalid) return { ok: false, error: invalid };
+    const { object_type: type, id_property: prop } = ctx.config;
+    const { response, outcome } = await call(ctx, "GET", `/crm/v3/properties/${type}/${prop}`);
+    if (outcome) return { ok: false, error: outcome.error };
+    if (response.status === 404) return { ok: false, error: `HubSpot has no property ${prop} on ${type}: ${errorText(response)}` };
+    if (response.status !== 200) return { ok: false, error: failure(response).error };
+    const body = parseJson(response.text);
+    // Contacts upsert by email although email is not flagged unique.
+    const unique = isRecord(body) && body.hasUniqueValue === true;
+    if (!unique && !(type === "contacts" && prop === "email")) {
+      return { ok: false, error: `${type}.${prop} does not require unique values, so upserts cannot match on it` };
+    }
+    return { ok: true };
+  },
+
+  async send(ctx, batch) {
+    const invalid = checkConfig(ctx.config);
+    if (invalid) return { kind: "rejected", error: invalid };
+    if (batch.operations.length > HUBSPOT_MAX_INPUTS) {
+      return { kind: "rejected", error: `a batch may carry at most ${HUBSPOT_MAX_INPUTS} inputs` };
+    }
+    const results = new Map<number, RowResult>();
+    const upserts: Indexed[] = [];
+    const deletes: Indexed[] = [];
+    batch.operations.forEach((op, index) => (op.op === "delete" ? deletes : upserts).push({ index, op }));
+    if (upserts.length > 0) {
+      const outcome = await upsert(ctx, upserts, results);
+      if (outcome) return outcome;
+    }
+    if (deletes.length > 0) {
+      const outcome = await archive(ctx, deletes, results);
+      if (outcome) return outcome;
+    }
+    return { kind: "results", results: batch.operations.map((op, i) => results.get(i) ?? { key: op.key, ok: true }) };
+  },
+};
+
+interface Indexed {
+  index: number;
+  op: Operation;
+}
+
+function checkConfig(config: HubspotConnectorConfig): string | undefined {
+  // Both go into URL paths; config.ts allows narrower forms, but the connector may get any object.
+  if (!/^[A-Za-z0-9_-]+$/.test(config.object_type)) return `invalid object type ${JSON.stringify(config.object_type)}`;
+  if (!/^[a-z][a-z0-9_]*$/.test(config.id_property)) return `invalid id property ${JSON.stringify(config.id_property)}`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upsert
+
+async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
+  const { object_type: type, id_property: idProperty } = ctx.config;
+  let pending = items;
+  for (let round = 1; pending.length > 0; round++) {
+    const inputs = pending.map(({ op }) => ({
+      idProperty,
+      id: op.key,
+      properties: properties(op.fields, idProperty),
+      objectWriteTraceId: op.key,
+    }));
+    const { response, outcome } = await call(ctx, "POST", `/crm/v3/objects/${type}/batch/upsert`, { inputs });
+    if (outcome) return outcome;
+    const body = parseJson(response.text);
+    if (response.status === 200 || response.status === 201 || response.status === 207) {
+      const failed = failedInputs(body, pending);
+      for (const { index, op } of pending) results.set(index, failed.get(op.key) ?? { key: op.key, ok: true });
+      return undefined;
+    }
+    const failed = response.status === 400 ? failedInputs(body, pending) : new Map<string, RowResult>();
+    if (failed.size === 0 || round >= MAX_UPSERT_ROUNDS) return failure(response);
+    for (const { index, op } of pending) {
+      const result = failed.get(op.key);
+      if (result) results.set(index, result);
+    }
+    pending = pending.filter(({ op }) => !failed.has(op.key));
+  }
+  return undefined;
+}
+
+/** HubSpot stores property values as strings; "" clears one. The key sits in `id`, not here. */
+function properties(fields: Record<string, unknown>, idProperty: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (name === idProperty) continue;
+    if (value === null || value === undefined) out[name] = "";
+    else if (typeof value === "string") out[name] = value;
+    else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") out[name] = String(value);
+    else out[name] = JSON.stringify(value);
+  }
+  return out;
+}
+
+/**
+ * The inputs a response's `errors` name, by key, with HubSpot's message. An error points at
+ * inputs through `context.objectWriteTraceId` (set to the key) or `context.ids` (the key, as the
+ * idProperty value); HubSpot may lower-case emails, so keys match case-insensitively too.
+ */
+function failedInputs(body: unknown, items: Indexed[]): Map<string, RowResult> {
+  const failed = new Map<string, RowResult>();
+  if (!isRecord(body)) return failed;
+  const exact = new Set(items.map(({ op }) => op.key));
+  const folded = new Map(items.map(({ op }) => [op.key.toLowerCase(), op.key]));
+  const errors = Array.isArray(body.errors) ? body.errors.filter(isRecord) : [];
+  for (const err of errors) {
+    const context = isRecord(err.context) ? err.context : {};
+    const named = [context.objectWriteTraceId, context.ids, context.id].flatMap((v) => (Array.isArray(v) ? v : [v]));
+    const message = truncate([err.category, err.message].filter((v) => typeof v === "string").join(": ") || "rejected by HubSpot", 1000);
+    for (const ref of named) {
+      if (typeof ref !== "string") continue;
+      const key = exact.has(ref) ? ref : folded.get(ref.toLowerCase());
+      if (key !== undefined && !failed.has(key)) failed.set(key, { key, ok: false, error: message });
+    }
+  }
+  return failed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delete
+
+async function archive(ctx: Ctx, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
+  const { object_type: type, id_property: idProperty } = ctx.config;
+  const keys = [...new Set(items.map(({ op }) => op.key))];
+  const read = await call(ctx, "POST", `/crm/v3/objects/${type}/batch/read`, {
+    idProperty,
+    inputs: keys.map((id) => ({ id })),
+    properties: [idProperty],
+  });
+  if (read.outcome) return read.outcome;
+  // 207 lists the keys HubSpot does not know (OBJECT_NOT_FOUND): already deleted.
+  if (read.response.status !== 200 && read.response.status !== 207) return failure(read.response);
+  const body = parseJson(read.response.text);
+  const records = isRecord(body) && Array.isArray(body.results) ? body.results.filter(isRecord) : [];
+  const exact = new Map<string, string>();
+  const folded = new Map<string, string>();
+  for (const record of records) {
+    const props = isRecord(record.properties) ? record.properties : {};
+    const value = props[idProperty];
+    if (typeof record.id !== "string" || typeof value !== "string") continue;
+    exact.set(value, record.id);
+    folded.set(value.toLowerCase(), record.id);
+  }
+  const ids = new Set<string>();
+  for (const { index, op } of items) {
+    const id = exact.get(op.key) ?? folded.get(op.key.toLowerCase());
+    if (id !== undefined) ids.add(id);
+    results.set(index, { key: op.key, ok: true });
+  }
+  if (ids.size === 0) return undefined;
+  const { response, outcome } = await call(ctx, "POST", `/crm/v3/objects/${type}/batch/archive`, {
+    inputs: [...ids].map((id) => ({ id })),
+  });
+  if (outcome) return outcome;
+  // 204 No Content on success; archive has no per-input results.
+  if (response.status < 200 || response.status >= 300) return failure(response);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP and errors
+
+function call(ctx: Ctx, method: "GET" | "POST", path: string, body?: unknown) {
+  const base = ctx.allowPrivate && ctx.config.api_base ? ctx.config.api_base.replace(/\/+$/, "") : HUBSPOT_API_BASE;
+  return httpRequest(ctx, {
+    method,
+    url: `${base}${path}`,
+    headers: {
+      Authorization: `Bearer ${ctx.credentials.access_token}`,
+      Accept: "application/json",
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    timeoutMs: ctx.config.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+  });
+}
+
+/** `CATEGORY: message` of a HubSpot error body, or the raw text. */
+function errorText(res: HttpResponse): string {
+  const body = parseJson(res.text);
+  if (isRecord(body)) {
+    const text = [body.category ?? body.errorType, body.message].filter((v) => typeof v === "string").join(": ");
+    if (text) return truncate(text, 500);
+  }
+  return truncate(res.text, 500);
+}
+
+function failure(res: HttpResponse): FailureOutcome {
+  if (res.status === 429) return retryOutcome(`HTTP 429: ${errorText(res)}`, hubspotRetryAfter(res.headers));
+  return classifyStatus(res, errorText(res));
+}
+
+/**
+ * Seconds to wait after a 429: `Retry-After` when given; else when the per-second window is spent,
+ * 1 s; else when the rolling window (`X-HubSpot-RateLimit-Interval-Milliseconds`, 10 s) is spent, its length.
+ */
+export function hubspotRetryAfter(headers: Headers): number | undefined {
+  const explicit = retryAfterSeconds(headers);
+  if (explicit !== undefined) return explicit;
+  if (headers.get("x-hubspot-ratelimit-secondly-remaining") === "0") return 1;
+  const interval = Number(headers.get("x-hubspot-ratelimit-interval-milliseconds"));
+  if (headers.get("x-hubspot-ratelimit-remaining") === "0" && interval > 0) return Math.ceil(interval / 1000);
+  return undefined;
+}

@@ -1,0 +1,50 @@
+import { decodeRunChunk, decodeSnapshot, emptySnapshot, joinRunChunks, restrictSnapshot, type RunRows, type SnapshotPartition } from "../engine/snapshot";
+import { sourcePartitions } from "../engine/partition";
+
+/** Where a sync's objects live in the SNAPSHOTS bucket. */
+export const paths = {
+  sync: (syncId: string) => `syncs/${syncId}/`,
+  run: (syncId: string, runId: string) => `syncs/${syncId}/runs/${runId}/`,
+  chunk: (syncId: string, runId: string, p: number, n: number) => `syncs/${syncId}/runs/${runId}/part-${p}-${n}`,
+  batch: (syncId: string, runId: string, batchId: string) => `syncs/${syncId}/runs/${runId}/batch-${batchId}.json`,
+  snapshots: (syncId: string, runId: string) => `syncs/${syncId}/snapshots/${runId}/`,
+  snapshot: (syncId: string, runId: string, p: number) => `syncs/${syncId}/snapshots/${runId}/part-${p}`,
+};
+
+/** The committed snapshot a sync's next run compares against: written by run `runId` with P partitions. */
+export interface SnapshotPointer {
+  runId: string;
+  partitions: number;
+  /** Entries over all partitions: rows the destination holds from this sync. */
+  rows: number;
+}
+
+async function bytesOf(bucket: R2Bucket, key: string): Promise<Uint8Array> {
+  const object = await bucket.get(key);
+  if (!object) throw new Error(`R2 object ${key} is missing`);
+  return new Uint8Array(await object.arrayBuffer());
+}
+
+/** This run's rows of partition p, from its chunks. */
+export async function loadRunRows(bucket: R2Bucket, syncId: string, runId: string, p: number, chunks: number, columns: number): Promise<RunRows> {
+  const parts = await Promise.all(Array.from({ length: chunks }, (_, n) => bytesOf(bucket, paths.chunk(syncId, runId, p, n))));
+  return joinRunChunks(parts.map(decodeRunChunk), columns);
+}
+
+/** Partition p (of `partitions`) of the committed snapshot, cut from the pointer's layout when P changed. */
+export async function loadSnapshot(bucket: R2Bucket, syncId: string, pointer: SnapshotPointer | null, p: number, partitions: number): Promise<SnapshotPartition> {
+  if (!pointer) return emptySnapshot();
+  const sources = sourcePartitions(p, partitions, pointer.partitions);
+  const parts = await Promise.all(sources.map(async (q) => decodeSnapshot(await bytesOf(bucket, paths.snapshot(syncId, pointer.runId, q)))));
+  return pointer.partitions === partitions ? (parts[0] ?? emptySnapshot()) : restrictSnapshot(parts, p, partitions);
+}
+
+/** Deletes every object under `prefix`. */
+export async function deletePrefix(bucket: R2Bucket, prefix: string): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list({ prefix, cursor });
+    if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+}

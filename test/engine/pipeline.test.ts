@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import { commitPartition, RESULT_ACKNOWLEDGED } from "../../src/engine/commit";
+import { diffPartition } from "../../src/engine/diff";
+import { MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
+import { loadHasher, type RawValue } from "../../src/engine/hash";
+import { partitionOf, sourcePartitions } from "../../src/engine/partition";
+import { checkMassDelete, operationBatches, planPartition } from "../../src/engine/plan";
+import { decodeRunChunk, emptySnapshot, joinRunChunks, restrictSnapshot, type SnapshotPartition } from "../../src/engine/snapshot";
+import type { SyncMode } from "../../src/sync/mode";
+import { entries } from "./helpers";
+
+const FIELDS = ["id", "email", "name", "score"];
+
+describe("resolveColumns", () => {
+  it("finds the key and mapped columns, or names the missing ones", () => {
+    expect(resolveColumns(FIELDS, "id", ["name", "email"])).toEqual({ key: 0, values: [2, 1] });
+    expect(() => resolveColumns(FIELDS, "id", ["name", "phone", "fax"])).toThrow(MissingColumnError);
+    try {
+      resolveColumns(FIELDS, "pk", ["phone"]);
+    } catch (e) {
+      expect(e).toBeInstanceOf(MissingColumnError);
+      expect((e as MissingColumnError).missing).toEqual(["pk", "phone"]);
+      expect((e as Error).message).toContain("columns: id, email, name, score");
+    }
+  });
+});
+
+describe("PartitionWriter", () => {
+  it("routes rows by key hash and keeps buffers within limits", async () => {
+    const h = await loadHasher();
+    const w = new PartitionWriter(h, 8, resolveColumns(FIELDS, "id", ["email", "score"]), undefined, {
+      maxChunkBytes: 4096,
+      maxBufferedBytes: 16_384,
+    });
+    const chunks: ReadyChunk[] = [];
+    for (let i = 0; i < 5000; i++) {
+      w.add([String(i), `u${i}@x.io`, `User ${i}`, i % 3 === 0 ? null : String(i)]);
+      chunks.push(...w.takeReady());
+    }
+    chunks.push(...w.finishAll());
+    expect(w.rows).toBe(5000);
+    expect(chunks.reduce((s, c) => s + c.rows, 0)).toBe(5000);
+    for (const c of chunks) expect(c.bytes.length).toBeLessThan(4096 + 200);
+    const seqs = new Map<number, number[]>();
+    for (const c of chunks) {
+      const rows = decodeRunChunk(c.bytes);
+      expect(rows.count).toBe(c.rows);
+      for (let i = 0; i < rows.count; i++) {
+        const key = rows.key(i) ?? "";
+        expect(partitionOf(rows.keyHashes[i] ?? 0n, 8)).toBe(c.partition);
+        expect(rows.keyHashes[i]).toBe(h.hashKey(key));
+        expect(rows.values(i)).toEqual([`u${key}@x.io`, Number(key) % 3 === 0 ? null : key]);
+      }
+      seqs.set(c.partition, [...(seqs.get(c.partition) ?? []), c.seq]);
+    }
+    for (const [p, s] of seqs) {
+      expect(s).toEqual(s.map((_, i) => i));
+      expect(w.chunkCounts()[p]).toBe(s.length);
+    }
+    expect(w.partitionRows.reduce((a, b) => a + b, 0)).toBe(5000);
+  });
+});
+
+/** In-memory stand-in for R2 and the run loop: extract → diff all → guard → deliver → commit, per partition. */
+class FakeSync {
+  snapshots: SnapshotPartition[] = [emptySnapshot()];
+  partitions = 1;
+
+  constructor(readonly mode: SyncMode) {}
+
+  async run(model: RawValue[][], partitions: number, reject: (key: string) => boolean = () => false) {
+    const h = await loadHasher();
+    const w = new PartitionWriter(h, partitions, resolveColumns(FIELDS, "id", ["email", "name"]), h.mappingSeed(["email", "name"]), {
+      maxChunkBytes: 2048,
+    });
+    const chunks: ReadyChunk[] = [];
+    for (const row of model) {
+      w.add(row);
+      chunks.push(...w.takeReady());
+    }
+    chunks.push(...w.finishAll());
+    const next: SnapshotPartition[] = [];
+    const sent: string[] = [];
+    let deletes = 0;
+    const work = Array.from({ length: partitions }, (_, p) => {
+      const rows = joinRunChunks(
+        chunks.filter((c) => c.partition === p).map((c) => decodeRunChunk(c.bytes)),
+        2,
+      );
+      const prevParts = sourcePartitions(p, partitions, this.partitions).map((q) => this.snapshots[q] ?? emptySnapshot());
+      const prev = restrictSnapshot(prevParts, p, partitions);
+      const diff = diffPartition(prev, rows);
+      const plan = planPartition(diff, this.mode);
+      deletes += plan.counts.delete;
+      return { rows, prev, diff, plan };
+    });
+    const previousRows = this.snapshots.reduce((s, x) => s + x.count, 0);
+    const guard = checkMassDelete({ deletes, previousRows, currentRows: model.length });
+    if (guard.stop) return { stopped: guard.reason, sent };
+    for (const { rows, prev, diff, plan } of work) {
+      const results = new Uint8Array(plan.count);
+      for (const batch of operationBatches(plan, rows, prev, { maxOperations: 50 })) {
+        for (const op of batch) {
+          sent.push(`${op.kind} ${op.key}`);
+          results[op.index] = reject(op.key) ? 2 : RESULT_ACKNOWLEDGED;
+        }
+      }
+      next.push(commitPartition(prev, rows, diff, plan, results).snapshot);
+    }
+    this.snapshots = next;
+    this.partitions = partitions;
+    return { stopped: null, sent };
+  }
+
+  keys(): string[] {
+    return this.snapshots.flatMap((s) => [...entries(s).keys()]).sort();
+  }
+}
+
+const people = (n: number, suffix = "") =>
+  Array.from({ length: n }, (_, i): RawValue[] => [String(i), `p${i}@x.io`, `Person ${i}${suffix}`, String(i * 7)]);
+
+describe("a sync over several runs and partitions", () => {
+  it("diffs per partition while P changes between runs", async () => {
+    const sync = new FakeSync("mirror");
+    const first = await sync.run(people(3000), 4);
+    expect(first.sent.length).toBe(3000);
+    expect(sync.keys().length).toBe(3000);
+
+    // P grows to 8: 1% changed, 1% deleted, 20 new.
+    const model = people(3000)
+      .filter((_, i) => i % 100 !== 1)
+      .map((r, i) => (i % 100 === 5 ? [r[0] ?? null, "changed@x.io", r[2] ?? null, r[3] ?? null] : r));
+    for (let i = 3000; i < 3020; i++) model.push([String(i), `p${i}@x.io`, "New", "0"]);
+    const second = await sync.run(model, 8);
+    const kinds = second.sent.reduce<Record<string, number>>((m, s) => ({ ...m, [s.split(" ")[0] ?? ""]: (m[s.split(" ")[0] ?? ""] ?? 0) + 1 }), {});
+    expect(kinds).toEqual({ delete: 30, update: 30, create: 20 });
+    expect(sync.keys().length).toBe(2990);
+
+    // P shrinks to 2, no change: nothing sent; a column outside the mapping changes: still nothing.
+    const third = await sync.run(model.map((r) => [r[0] ?? null, r[1] ?? null, r[2] ?? null, "999"]), 2);
+    expect(third.sent).toEqual([]);
+    expect(sync.keys().length).toBe(2990);
+  });
+
+  it("stops before sending when the model comes back empty, and sends nothing", async () => {
+    const sync = new FakeSync("mirror");
+    await sync.run(people(100), 1);
+    const before = sync.keys();
+    const empty = await sync.run([], 1);
+    expect(empty.stopped).toContain("returned no rows");
+    expect(empty.sent).toEqual([]);
+    expect(sync.keys()).toEqual(before);
+  });
+
+  it("sends a failed row again on the next run", async () => {
+    const sync = new FakeSync("upsert");
+    const r1 = await sync.run(people(50), 2, (k) => k === "7");
+    expect(r1.sent.length).toBe(50);
+    expect(sync.keys()).not.toContain("7");
+    const r2 = await sync.run(people(50), 2);
+    expect(r2.sent).toEqual(["upsert 7"]);
+    const r3 = await sync.run(people(50), 2);
+    expect(r3.sent).toEqual([]);
+  });
+});

@@ -1,0 +1,374 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+/**
+ * A fake Salesforce org for connector tests, implementing the documented shapes of:
+ * - `PATCH /services/data/vXX.X/composite/sobjects/{object}/{externalIdField}` (sObject Collections
+ *   upsert, `allOrNone: false`, ≤200 records, per-record `{id, success, errors, created}` in order);
+ * - `GET /services/data/vXX.X/query?q=SELECT Id, Ext FROM Obj WHERE Ext IN ('…')` (with paging
+ *   through `nextRecordsUrl`);
+ * - `DELETE /services/data/vXX.X/composite/sobjects?ids=…&allOrNone=false` (≤200 ids);
+ * - `GET /services/data/vXX.X/sobjects/{object}/describe`;
+ * - `POST /services/oauth2/token` (`grant_type=refresh_token`).
+ *
+ * Every path is under `/t/{org}/…`: each org (a test's namespace) has its own records, config
+ * and faults, so test files running in parallel never see each other. Control endpoints:
+ * `GET /t/{org}/_state` and `POST /t/{org}/_config` (a partial {@link OrgConfig}; unspecified
+ * fields go back to their defaults, records are kept).
+ *
+ * Per-record failures: any field whose value is `"INVALID"` fails with
+ * `FIELD_CUSTOM_VALIDATION_EXCEPTION`; a new record without a `required_fields` field fails
+ * with `REQUIRED_FIELD_MISSING`; a delete of a record whose external id is in `undeletable`
+ * fails with `DELETE_FAILED`.
+ */
+export interface OrgConfig {
+  /** The only access token accepted. */
+  access_token: string;
+  refresh_token: string;
+  client_id: string;
+  client_secret: string;
+  /** sObjects that exist (describe, upsert, query). */
+  objects: string[];
+  /** Fields flagged External ID on every object. */
+  external_id_fields: string[];
+  /** Fields a new record must have. */
+  required_fields: string[];
+  /** External ids whose records refuse deletion. */
+  undeletable: string[];
+  /** Records per query page before `nextRecordsUrl`. */
+  query_page_size: number;
+  /** At most `max` API requests per `interval_ms`; beyond, `status` with REQUEST_LIMIT_EXCEEDED (and Retry-After on 429). */
+  rate_limit: { max: number; interval_ms?: number; status?: number } | null;
+  /** Canned answers for the next API requests, in order. */
+  faults: Fault[];
+}
+
+interface Fault {
+  status?: number;
+  body?: unknown;
+  retry_after?: string;
+  headers?: Record<string, string>;
+  delay_ms?: number;
+  times?: number;
+}
+
+interface RequestLog {
+  method: string;
+  path: string;
+  /** Records or ids the request carried. */
+  size?: number;
+  status: number;
+  at: number;
+}
+
+interface Org {
+  config: OrgConfig;
+  /** object → Id → record (fields, with Id). */
+  records: Map<string, Map<string, Record<string, unknown>>>;
+  requests: RequestLog[];
+  hits: number[];
+  tokensIssued: number;
+  nextId: number;
+  cursors: Map<string, Record<string, unknown>[]>;
+}
+
+const defaults = (): OrgConfig => ({
+  access_token: "sf-test-token",
+  refresh_token: "sf-refresh-token",
+  client_id: "sf-client-id",
+  client_secret: "sf-client-secret",
+  objects: ["Contact", "Account", "Lead"],
+  external_id_fields: ["External_Id__c"],
+  required_fields: [],
+  undeletable: [],
+  query_page_size: 2000,
+  rate_limit: null,
+  faults: [],
+});
+
+const MAX_RECORDS = 200;
+
+/** Starts the fake org server on 127.0.0.1. */
+export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: number }> {
+  const orgs = new Map<string, Org>();
+  const orgOf = (name: string) => {
+    let org = orgs.get(name);
+    if (!org) {
+      org = { config: defaults(), records: new Map(), requests: [], hits: [], tokensIssued: 0, nextId: 1, cursors: new Map() };
+      orgs.set(name, org);
+    }
+    return org;
+  };
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
+    if (!match?.[1] || !match[2]) return json(res, 404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
+    const org = orgOf(match[1]);
+    const path = match[2];
+    try {
+      const raw = await readBody(req);
+      if (path === "/_state" && req.method === "GET") {
+        return json(res, 200, {
+          records: Object.fromEntries([...org.records].map(([object, rows]) => [object, [...rows.values()]])),
+          requests: org.requests,
+          tokens_issued: org.tokensIssued,
+          access_token: org.config.access_token,
+        });
+      }
+      if (path === "/_config" && req.method === "POST") {
+        org.config = { ...defaults(), ...(JSON.parse(raw || "{}") as Partial<OrgConfig>) };
+        org.config.faults = org.config.faults.map((f) => ({ ...f }));
+        return json(res, 200, { ok: true });
+      }
+      if (path === "/services/oauth2/token" && req.method === "POST") return token(org, raw, res);
+
+      const log: RequestLog = { method: req.method ?? "GET", path, status: 200, at: Date.now() };
+      org.requests.push(log);
+      const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        log.status = status;
+        json(res, status, body, headers);
+      };
+
+      const fault = org.config.faults[0];
+      if (fault) {
+        fault.times = (fault.times ?? 1) - 1;
+        if (fault.times <= 0) org.config.faults.shift();
+        if (fault.delay_ms) await new Promise((r) => setTimeout(r, fault.delay_ms));
+        if (fault.status) {
+          return reply(fault.status, fault.body ?? [{ errorCode: "SERVER_UNAVAILABLE", message: `simulated ${fault.status}` }], {
+            ...(fault.retry_after === undefined ? {} : { "retry-after": fault.retry_after }),
+            ...fault.headers,
+          });
+        }
+      }
+      if (req.headers.authorization !== `Bearer ${org.config.access_token}`) {
+        return reply(401, [{ message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID" }]);
+      }
+      const limit = org.config.rate_limit;
+      if (limit) {
+        const now = Date.now();
+        const interval = limit.interval_ms ?? 1000;
+        org.hits = org.hits.filter((t) => t > now - interval);
+        if (org.hits.length >= limit.max) {
+          const status = limit.status ?? 429;
+          const wait = Math.max(1, Math.ceil(((org.hits[0] ?? now) + interval - now) / 1000));
+          return reply(status, [{ message: "TotalRequests Limit exceeded.", errorCode: "REQUEST_LIMIT_EXCEEDED" }], {
+            ...(status === 429 ? { "retry-after": String(wait) } : {}),
+          });
+        }
+        org.hits.push(now);
+      }
+
+      const api = /^\/services\/data\/(v\d+\.\d)(\/.*)$/.exec(path);
+      if (!api?.[1] || !api[2]) return reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
+      const version = api[1];
+      const rest = api[2];
+      let m: RegExpExecArray | null;
+
+      if (req.method === "PATCH" && (m = /^\/composite\/sobjects\/(\w+)\/(\w+)$/.exec(rest)) && m[1] && m[2]) {
+        const body = JSON.parse(raw) as { allOrNone?: boolean; records?: Record<string, unknown>[] };
+        const records = body.records ?? [];
+        log.size = records.length;
+        return upsert(org, m[1], m[2], records, reply);
+      }
+      if (req.method === "DELETE" && rest === "/composite/sobjects") {
+        const ids = (url.searchParams.get("ids") ?? "").split(",").filter(Boolean);
+        log.size = ids.length;
+        if (ids.length > MAX_RECORDS) {
+          return reply(400, [{ message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${ids.length}`, errorCode: "EXCEEDED_ID_LIMIT" }]);
+        }
+        return reply(200, ids.map((id) => remove(org, id)));
+      }
+      if (req.method === "GET" && rest === "/query") return query(org, version, url.searchParams.get("q") ?? "", reply);
+      if (req.method === "GET" && (m = /^\/query\/([\w-]+)$/.exec(rest)) && m[1]) {
+        const remaining = org.cursors.get(m[1]);
+        if (!remaining) return reply(404, [{ errorCode: "INVALID_QUERY_LOCATOR", message: "invalid query locator" }]);
+        org.cursors.delete(m[1]);
+        return reply(200, page(org, version, remaining));
+      }
+      if (req.method === "GET" && (m = /^\/sobjects\/(\w+)\/describe$/.exec(rest)) && m[1]) {
+        const object = m[1];
+        if (!org.config.objects.includes(object)) {
+          return reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
+        }
+        const fields = [
+          { name: "Id", type: "id", externalId: false, idLookup: true },
+          { name: "LastName", type: "string", externalId: false, idLookup: false },
+          { name: "Email", type: "email", externalId: false, idLookup: true },
+          ...org.config.external_id_fields.map((name) => ({ name, type: "string", externalId: true, idLookup: true })),
+        ];
+        return reply(200, { name: object, createable: true, updateable: true, deletable: true, fields });
+      }
+      reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
+    } catch (err) {
+      json(res, 400, [{ errorCode: "JSON_PARSER_ERROR", message: String(err) }]);
+    }
+  });
+
+  return new Promise((resolve) => {
+    server.listen(port, "127.0.0.1", () => {
+      const address = server.address();
+      resolve({ server, port: typeof address === "object" && address ? address.port : port });
+    });
+  });
+}
+
+type Reply = (status: number, body: unknown, headers?: Record<string, string>) => void;
+
+function token(org: Org, raw: string, res: ServerResponse) {
+  const form = new URLSearchParams(raw);
+  const c = org.config;
+  if (
+    form.get("grant_type") !== "refresh_token" ||
+    form.get("refresh_token") !== c.refresh_token ||
+    form.get("client_id") !== c.client_id ||
+    form.get("client_secret") !== c.client_secret
+  ) {
+    return json(res, 400, { error: "invalid_grant", error_description: "expired access/refresh token" });
+  }
+  org.tokensIssued += 1;
+  c.access_token = `sf-refreshed-${org.tokensIssued}-${randomUUID()}`;
+  json(res, 200, {
+    access_token: c.access_token,
+    instance_url: "https://example.my.salesforce.com",
+    id: "https://login.salesforce.com/id/00Dxx0000000001/005xx0000000001",
+    token_type: "Bearer",
+    issued_at: String(Date.now()),
+    signature: "fake",
+  });
+}
+
+function upsert(org: Org, object: string, ext: string, records: Record<string, unknown>[], reply: Reply) {
+  if (!org.config.objects.includes(object)) {
+    return reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
+  }
+  if (!org.config.external_id_fields.includes(ext)) {
+    return reply(400, [{ errorCode: "INVALID_FIELD", message: `Provided external ID field does not exist or is not accessible: ${ext}` }]);
+  }
+  if (records.length > MAX_RECORDS) {
+    return reply(400, [{ message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${records.length}`, errorCode: "EXCEEDED_ID_LIMIT" }]);
+  }
+  const table = tableOf(org, object);
+  const results = records.map((input) => {
+    const { attributes: _attributes, ...fields } = input;
+    const key = fields[ext];
+    if (typeof key !== "string" || key === "") {
+      return failure("MISSING_ARGUMENT", `${ext} not specified`, [ext]);
+    }
+    const invalid = Object.entries(fields).find(([, v]) => v === "INVALID");
+    if (invalid) {
+      return failure("FIELD_CUSTOM_VALIDATION_EXCEPTION", `${invalid[0]}: value "INVALID" is not allowed`, [invalid[0]]);
+    }
+    const existing = [...table.values()].find((r) => String(r[ext]).toLowerCase() === key.toLowerCase());
+    if (!existing) {
+      const missing = org.config.required_fields.filter((f) => fields[f] === undefined || fields[f] === null || fields[f] === "");
+      if (missing.length > 0) return failure("REQUIRED_FIELD_MISSING", `Required fields are missing: [${missing.join(", ")}]`, missing);
+      const id = `003${String(org.nextId++).padStart(15, "0")}`;
+      table.set(id, { Id: id, ...fields });
+      return { id, success: true, errors: [], created: true };
+    }
+    Object.assign(existing, fields);
+    return { id: existing.Id, success: true, errors: [], created: false };
+  });
+  reply(200, results);
+}
+
+function remove(org: Org, id: string) {
+  for (const table of org.records.values()) {
+    const record = table.get(id);
+    if (!record) continue;
+    if (org.config.undeletable.some((k) => Object.values(record).includes(k))) {
+      return failure("DELETE_FAILED", "Your attempt to delete this record could not be completed because it is associated with other records", []);
+    }
+    table.delete(id);
+    return { id, success: true, errors: [] };
+  }
+  return { id, ...failure("ENTITY_IS_DELETED", "entity is deleted", []) };
+}
+
+function query(org: Org, version: string, soql: string, reply: Reply) {
+  const m = /^SELECT\s+Id\s*,\s*(\w+)\s+FROM\s+(\w+)\s+WHERE\s+(\w+)\s+IN\s*\((.*)\)\s*$/is.exec(soql);
+  if (!m?.[1] || !m[2] || !m[3] || m[4] === undefined || m[1] !== m[3]) {
+    return reply(400, [{ errorCode: "MALFORMED_QUERY", message: `unexpected query: ${soql}` }]);
+  }
+  const [field, object, values] = [m[1], m[2], parseLiterals(m[4])];
+  if (!values) return reply(400, [{ errorCode: "MALFORMED_QUERY", message: `bad IN list: ${m[4]}` }]);
+  if (!org.config.objects.includes(object)) {
+    return reply(400, [{ errorCode: "INVALID_TYPE", message: `sObject type '${object}' is not supported.` }]);
+  }
+  const wanted = new Set(values.map((v) => v.toLowerCase()));
+  const found = [...tableOf(org, object).values()]
+    .filter((r) => typeof r[field] === "string" && wanted.has(String(r[field]).toLowerCase()))
+    .map((r) => ({ attributes: { type: object, url: `/services/data/${version}/sobjects/${object}/${String(r.Id)}` }, Id: r.Id, [field]: r[field] }));
+  reply(200, page(org, version, found));
+}
+
+function page(org: Org, version: string, rows: Record<string, unknown>[]) {
+  const size = org.config.query_page_size;
+  const head = rows.slice(0, size);
+  const rest = rows.slice(size);
+  const body: Record<string, unknown> = { totalSize: rows.length, done: rest.length === 0, records: head };
+  if (rest.length > 0) {
+    const locator = `01g${randomUUID().replaceAll("-", "").slice(0, 12)}-${size}`;
+    org.cursors.set(locator, rest);
+    body.nextRecordsUrl = `/services/data/${version}/query/${locator}`;
+  }
+  return body;
+}
+
+/** The values of a SOQL `IN (…)` list of string literals, unescaped; `undefined` if malformed. */
+function parseLiterals(list: string): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  const escapes: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f" };
+  while (i < list.length) {
+    while (list[i] === " " || list[i] === ",") i++;
+    if (i >= list.length) break;
+    if (list[i] !== "'") return undefined;
+    i++;
+    let value = "";
+    while (i < list.length && list[i] !== "'") {
+      if (list[i] === "\\") {
+        i++;
+        const c = list[i] ?? "";
+        value += escapes[c] ?? c;
+      } else {
+        value += list[i];
+      }
+      i++;
+    }
+    if (list[i] !== "'") return undefined;
+    i++;
+    out.push(value);
+  }
+  return out;
+}
+
+function failure(statusCode: string, message: string, fields: string[]) {
+  return { success: false, errors: [{ statusCode, message, fields }] };
+}
+
+function tableOf(org: Org, object: string) {
+  let table = org.records.get(object);
+  if (!table) {
+    table = new Map();
+    org.records.set(object, table);
+  }
+  return table;
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json;charset=UTF-8", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => (data += chunk));
+    req.on("end", () => resolve(data));
+    req.on("error", reject);
+  });
+}
