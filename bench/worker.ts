@@ -32,6 +32,8 @@ interface Job {
   chunkCounts?: number[];
   mode: SyncMode;
   batchSize: number;
+  /** Profiling: skip R2 puts ("noput") or everything after reading but the writer ("nowriter"). */
+  skip?: "noput" | "nowriter";
 }
 
 const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
@@ -62,6 +64,7 @@ async function extract(env: BenchEnv, job: Job) {
     bytes += c.bytes.length;
     chunks++;
     maxChunk = Math.max(maxChunk, c.bytes.length);
+    if (job.skip === "noput") return;
     const p = env.BENCH.put(`runs/${job.run}/part-${c.partition}-${c.seq}`, c.bytes);
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -78,6 +81,7 @@ async function extract(env: BenchEnv, job: Job) {
       ),
       hasher.mappingSeed(job.mapped),
     );
+    if (job.skip === "nowriter") continue;
     for (const row of page.rows) writer.add(row);
     for (const c of writer.takeReady()) await put(c);
   }

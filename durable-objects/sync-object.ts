@@ -11,6 +11,12 @@ import type { RunTrigger } from "../src/run/status";
 import { purgeSyncData, RunEngine, type BatchRowResult } from "../src/run/runner";
 import type { Operation } from "../src/destination/connector";
 
+/**
+ * While a step runs, an alarm stands this far ahead: if the object dies mid-step, it fires and the
+ * run resumes from its last checkpoint instead of hanging.
+ */
+const WATCHDOG_MS = 5 * 60_000;
+
 /** Failed runs in a row after which the engine puts the sync in `error`. */
 export const MAX_CONSECUTIVE_FAILURES = 3;
 
@@ -149,6 +155,7 @@ export class SyncObject extends DurableObject<Env> {
     }
     const run = s.current;
     if (run) {
+      await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
       if (run.status === "queued") await this.startRun(run);
       const step = await this.engine().advance(run);
       this.wakeAt = step.waitMs === undefined ? null : Date.now() + step.waitMs;

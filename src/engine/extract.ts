@@ -38,15 +38,19 @@ export interface ReadyChunk {
 
 /** Chunk and memory limits of a {@link PartitionWriter}. */
 export interface WriterLimits {
-  /** A partition's chunk is finished once this big (default 8 MiB). */
+  /** A partition's chunk is finished once its encoding reaches this size (default 8 MiB). */
   maxChunkBytes?: number;
-  /** Beyond this many buffered bytes over all partitions, the biggest is finished (default 24 MiB). */
+  /**
+   * Beyond this many bytes held by all partitions' buffers (capacity, not just use), the biggest
+   * is finished (default 24 MiB).
+   */
   maxBufferedBytes?: number;
 }
 
 /**
- * Extraction's core: hashes each row's key and mapped values and routes it to its partition's chunk.
- * Memory stays within `maxBufferedBytes` plus one chunk being encoded, whatever P and the model size.
+ * Extraction's core: hashes each row's key and routes the row to its partition's chunk builder,
+ * which encodes and hashes it. Memory stays within `maxBufferedBytes` plus one chunk being
+ * encoded, whatever P and the model size; finished chunks wait in {@link PartitionWriter.takeReady}.
  */
 export class PartitionWriter {
   private readonly builders: RunChunkBuilder[];
@@ -57,47 +61,52 @@ export class PartitionWriter {
   private readonly ready: ReadyChunk[] = [];
   private readonly hw = new Uint32Array(2);
   private readonly hb = new BigUint64Array(this.hw.buffer);
+  private readonly values: RawValue[];
   private buffered = 0;
   /** Rows added so far. */
   rows = 0;
   /** Rows added so far per partition. */
   readonly partitionRows: number[];
 
+  /** `rowSeed`: from `hasher.mappingSeed(destination fields)`. */
   constructor(
     private readonly hasher: Hasher,
     readonly partitions: number,
     private readonly columns: ColumnPositions,
-    private readonly rowSeed?: bigint,
+    rowSeed?: bigint,
     limits: WriterLimits = {},
   ) {
     this.bits = partitionBits(partitions);
     this.maxChunk = limits.maxChunkBytes ?? 8 * 1024 * 1024;
     this.maxBuffered = limits.maxBufferedBytes ?? 24 * 1024 * 1024;
-    this.builders = Array.from({ length: partitions }, () => new RunChunkBuilder(columns.values.length));
+    const hashRow = (utf8: Uint8Array) => hasher.hashEncodedRow(utf8, rowSeed);
+    this.builders = Array.from({ length: partitions }, () => new RunChunkBuilder(columns.values.length, hashRow));
+    this.buffered = this.builders.reduce((sum, b) => sum + b.heldBytes, 0);
     this.seqs = new Array<number>(partitions).fill(0);
     this.partitionRows = new Array<number>(partitions).fill(0);
+    this.values = new Array<RawValue>(columns.values.length).fill(null);
   }
 
   /** Adds one result row (raw text values in result column order). */
   add(row: readonly RawValue[]): void {
     const key = row[this.columns.key] ?? null;
     const positions = this.columns.values;
-    const values = new Array<RawValue>(positions.length);
+    // One values array reused: the builder encodes it before returning.
+    const values = this.values;
     for (let k = 0; k < positions.length; k++) values[k] = row[positions[k] ?? 0] ?? null;
     // Null keys go to partition 0, where the diff reports them as failed.
     const keyHash = key === null ? 0n : this.hasher.hashKey(key);
-    const rowHash = this.hasher.hashRow(values, this.rowSeed);
     this.hb[0] = keyHash;
     const p = partitionOfHigh(this.hw[1] ?? 0, this.bits);
     const builder = this.builders[p];
     if (builder === undefined) throw new RangeError(`partition ${p} out of range`);
-    const before = builder.approxBytes;
-    builder.add(key, keyHash, rowHash, values);
-    this.buffered += builder.approxBytes - before;
+    const before = builder.heldBytes;
+    builder.add(key, keyHash, values);
+    this.buffered += builder.heldBytes - before;
     this.rows++;
     this.partitionRows[p] = (this.partitionRows[p] ?? 0) + 1;
-    if (builder.approxBytes >= this.maxChunk) this.finish(p);
-    else if (this.buffered > this.maxBuffered) this.finishBiggest();
+    if (builder.encodedBytes >= this.maxChunk) this.finish(p);
+    while (this.buffered > this.maxBuffered && this.finishBiggest());
   }
 
   /** Chunks finished since the last call; store them, then keep adding. */
@@ -107,7 +116,7 @@ export class PartitionWriter {
 
   /** Finishes every partition's pending rows and returns all chunks not yet taken. */
   finishAll(): ReadyChunk[] {
-    for (let p = 0; p < this.partitions; p++) if ((this.builders[p]?.count ?? 0) > 0) this.finish(p);
+    for (let p = 0; p < this.partitions; p++) this.finish(p);
     return this.takeReady();
   }
 
@@ -116,25 +125,33 @@ export class PartitionWriter {
     return [...this.seqs];
   }
 
-  private finishBiggest(): void {
-    let best = 0;
+  /** Bytes held by the partition buffers now. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Finishes the partition holding the most; false when none holds a row. */
+  private finishBiggest(): boolean {
+    let best = -1;
     let bestBytes = -1;
     this.builders.forEach((b, p) => {
-      if (b.approxBytes > bestBytes) {
+      if (b.count > 0 && b.heldBytes > bestBytes) {
         best = p;
-        bestBytes = b.approxBytes;
+        bestBytes = b.heldBytes;
       }
     });
+    if (best < 0) return false;
     this.finish(best);
+    return true;
   }
 
   private finish(p: number): void {
     const builder = this.builders[p];
     if (builder === undefined || builder.count === 0) return;
-    this.buffered -= builder.approxBytes;
+    this.buffered -= builder.heldBytes;
     const rows = builder.count;
     const bytes = builder.encode();
-    this.buffered += builder.approxBytes;
+    this.buffered += builder.heldBytes;
     const seq = this.seqs[p] ?? 0;
     this.seqs[p] = seq + 1;
     this.ready.push({ partition: p, seq, rows, bytes });

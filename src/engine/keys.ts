@@ -12,15 +12,22 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
 }
 
 /**
- * Keys as one string plus offsets: key i is `text.slice(starts[i], starts[i + 1])` (UTF-16 units),
- * or null when `nulls[i]` is 1. One string instead of a string per key saves ~40 bytes a key.
+ * Keys as ranges of one string: key i is `text.slice(starts[i], ends[i])` (UTF-16 units), or null
+ * when `nulls[i]` is 1. One string instead of a string per key saves ~30 bytes a key. In
+ * snapshots keys are adjacent (`ends` is `starts` shifted by one); in run chunks they sit inside
+ * each row's text.
  */
 export interface KeyColumn {
   readonly text: string;
-  /** count + 1 offsets into `text`. */
   readonly starts: Uint32Array;
+  readonly ends: Uint32Array;
   /** 1 where the key is null; null when no key is. */
   readonly nulls: Uint8Array | null;
+}
+
+/** A key column of adjacent keys from count + 1 offsets. */
+export function adjacentKeys(text: string, offsets: Uint32Array, nulls: Uint8Array | null = null): KeyColumn {
+  return { text, starts: offsets.subarray(0, Math.max(0, offsets.length - 1)), ends: offsets.subarray(1), nulls };
 }
 
 /** The u32 words of a BigUint64Array (same memory). */
@@ -31,21 +38,21 @@ export function words(hashes: BigUint64Array): Uint32Array {
 /** Key i of a column. */
 export function keyAt(keys: KeyColumn, i: number): string | null {
   if (keys.nulls !== null && keys.nulls[i] === 1) return null;
-  return keys.text.slice(keys.starts[i] ?? 0, keys.starts[i + 1] ?? 0);
+  return keys.text.slice(keys.starts[i] ?? 0, keys.ends[i] ?? 0);
 }
 
-/** Whether key i of `a` is null or empty (such keys never become operations). */
+/** Whether key i is null or empty (such keys never become operations). */
 export function keyIsBlank(keys: KeyColumn, i: number): boolean {
   if (keys.nulls !== null && keys.nulls[i] === 1) return true;
-  return keys.starts[i] === keys.starts[i + 1];
+  return keys.starts[i] === keys.ends[i];
 }
 
 /** Code-unit order of key i of `a` and key j of `b` (non-null keys), without slicing. */
 export function compareKeys(a: KeyColumn, i: number, b: KeyColumn, j: number): number {
   const as = a.starts[i] ?? 0;
-  const al = (a.starts[i + 1] ?? 0) - as;
+  const al = (a.ends[i] ?? 0) - as;
   const bs = b.starts[j] ?? 0;
-  const bl = (b.starts[j + 1] ?? 0) - bs;
+  const bl = (b.ends[j] ?? 0) - bs;
   const n = al < bl ? al : bl;
   const at = a.text;
   const bt = b.text;
@@ -60,8 +67,8 @@ export function compareKeys(a: KeyColumn, i: number, b: KeyColumn, j: number): n
 export function keysEqual(a: KeyColumn, i: number, b: KeyColumn, j: number): boolean {
   const as = a.starts[i] ?? 0;
   const bs = b.starts[j] ?? 0;
-  const len = (a.starts[i + 1] ?? 0) - as;
-  if ((b.starts[j + 1] ?? 0) - bs !== len) return false;
+  const len = (a.ends[i] ?? 0) - as;
+  if ((b.ends[j] ?? 0) - bs !== len) return false;
   const at = a.text;
   const bt = b.text;
   for (let k = 0; k < len; k++) if (at.charCodeAt(as + k) !== bt.charCodeAt(bs + k)) return false;

@@ -28,8 +28,9 @@ const PAGE_SIZE = 2_000;
 const PROGRESS_EVERY_ROWS = 50_000;
 /** While batches are out, the alarm checks back this often (a safety net; reports wake the run). */
 const AWAIT_POLL_MS = 60_000;
-/** Queue sendBatch accepts up to 100 messages. */
+/** Queue sendBatch accepts up to 100 messages and 256 KB in all. */
 const SEND_BATCH_MESSAGES = 100;
+const SEND_BATCH_BYTES = 200 * 1024;
 
 type Step = "extract" | "diff" | "deliver" | "await" | "commit" | "report";
 
@@ -318,8 +319,10 @@ export class RunEngine {
       const p = s.partition;
       const { prev, rows, plan } = await this.partitionPlan(run, s, p);
       const messages: MessageSendRequest<DeliveryMessage>[] = [];
+      let bytes = 0;
       const flush = async (nextOperation: number) => {
         if (messages.length) await this.env.DELIVERIES.sendBatch(messages.splice(0, messages.length));
+        bytes = 0;
         s.operation = nextOperation;
         this.save(s);
       };
@@ -329,7 +332,11 @@ export class RunEngine {
         if (!first) continue;
         const batchId = `${run.id}.${p}.${first.index}`;
         const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: this.fields(s, op.values) }));
-        messages.push({ body: await this.message(run.id, s, batchId, operations) });
+        const body = await this.message(run.id, s, batchId, operations);
+        const size = JSON.stringify(body).length;
+        if (bytes + size > SEND_BATCH_BYTES) await flush(first.index);
+        messages.push({ body });
+        bytes += size;
         this.ledger.addBatch(run.id, batchId, p, first.index, first.index + batch.length - 1);
         s.totals.batches += 1;
         next = (batch.at(-1)?.index ?? first.index) + 1;

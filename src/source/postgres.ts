@@ -166,6 +166,7 @@ export async function describeQuery(connectionString: string, sql: string, opts:
   const model = modelSql(sql);
   const prefix = "SELECT * FROM (\n";
   return withReadOnlyTransaction(connectionString, opts, { start: prefix.length, length: model.length }, async (client) => {
+    // Named, so it goes through the extended protocol, which refuses a second statement.
     const result = await client.query({ name: "retl_describe", text: `${prefix}${model}\n) AS model LIMIT 0`, rowMode: "array" });
     const fields = await fieldTypes(client, result.fields);
     return fields.map(({ name, type }) => ({ name, type }));

@@ -209,6 +209,8 @@ export class TcpWebSocket {
 
   private fail(err: TcpSocketError): void {
     if (this.closeEmitted) return;
+    // A read ending badly after our own close() is the close, not an error.
+    if (this.readyState === TcpWebSocket.CLOSING) return this.finish();
     this.readyState = TcpWebSocket.CLOSED;
     this.emit("error", err);
     void this.socket?.close().catch(() => undefined);

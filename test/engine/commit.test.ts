@@ -9,7 +9,8 @@ import { describe as ops, entries, rowsOf, runOnce, type Row } from "./helpers";
 
 const MODES: SyncMode[] = ["upsert", "mirror", "append"];
 
-async function rowHash(values: string[]): Promise<bigint> {
+/** Row hash of a row's values, as committed for `key` (the key is not part of it). */
+async function rowHashOf(_key: string, values: string[]): Promise<bigint> {
   return (await loadHasher()).hashRow(values);
 }
 
@@ -19,7 +20,7 @@ describe("commitPartition", () => {
       const r = await runOnce(emptySnapshot(), [["1", "a"], ["2", "b"]], mode);
       expect(ops(r.ops)).toEqual(mode === "upsert" ? ["upsert 1", "upsert 2"] : ["create 1", "create 2"]);
       expect(r.counts).toEqual({ created: 2, updated: 0, deleted: 0, failed: 0, pending: 0 });
-      expect(entries(r.snapshot)).toEqual(new Map([["1", await rowHash(["a"])], ["2", await rowHash(["b"])]]));
+      expect(entries(r.snapshot)).toEqual(new Map([["1", await rowHashOf("1", ["a"])], ["2", await rowHashOf("2", ["b"])]]));
     }
   });
 
@@ -29,7 +30,7 @@ describe("commitPartition", () => {
     expect(ops(r2.ops)).toEqual(["create 4", "delete 3", "update 2"]);
     expect(r2.counts).toEqual({ created: 1, updated: 1, deleted: 1, failed: 0, pending: 0 });
     expect([...entries(r2.snapshot).keys()].sort()).toEqual(["1", "2", "4"]);
-    expect(entries(r2.snapshot).get("2")).toBe(await rowHash(["B"]));
+    expect(entries(r2.snapshot).get("2")).toBe(await rowHashOf("2", ["B"]));
     const r3 = await runOnce(r2.snapshot, [["1", "a"], ["2", "B"], ["4", "d"]], "mirror");
     expect(r3.ops).toEqual([]);
     expect(entries(r3.snapshot)).toEqual(entries(r2.snapshot));
@@ -51,7 +52,7 @@ describe("commitPartition", () => {
     const r2 = await runOnce(r1.snapshot, [["1", "A"], ["3", "c"]], "append");
     expect(ops(r2.ops)).toEqual(["create 3"]);
     // The update of 1 was not sent, so the snapshot keeps what the destination has; 2 is forgotten.
-    expect(entries(r2.snapshot)).toEqual(new Map([["1", await rowHash(["a"])], ["3", await rowHash(["c"])]]));
+    expect(entries(r2.snapshot)).toEqual(new Map([["1", await rowHashOf("1", ["a"])], ["3", await rowHashOf("3", ["c"])]]));
     const r3 = await runOnce(r2.snapshot, [["1", "A"], ["3", "c"], ["2", "b"]], "append");
     expect(ops(r3.ops)).toEqual(["create 2"]);
   });
@@ -71,10 +72,10 @@ describe("commitPartition", () => {
     // A failed update keeps the old hash, so the change is planned again.
     const m1 = await runOnce(emptySnapshot(), [["1", "a"]], "mirror");
     const m2 = await runOnce(m1.snapshot, [["1", "b"]], "mirror", { reject: () => true });
-    expect(entries(m2.snapshot).get("1")).toBe(await rowHash(["a"]));
+    expect(entries(m2.snapshot).get("1")).toBe(await rowHashOf("1", ["a"]));
     const m3 = await runOnce(m2.snapshot, [["1", "b"]], "mirror");
     expect(ops(m3.ops)).toEqual(["update 1"]);
-    expect(entries(m3.snapshot).get("1")).toBe(await rowHash(["b"]));
+    expect(entries(m3.snapshot).get("1")).toBe(await rowHashOf("1", ["b"]));
   });
 
   it("retries failed deletes", async () => {
@@ -100,7 +101,7 @@ describe("commitPartition", () => {
     results[0] = RESULT_ACKNOWLEDGED;
     const { snapshot, counts } = commitPartition(prev, rows, diff, plan, results);
     expect(counts).toEqual({ created: 0, updated: 0, deleted: 1, failed: 0, pending: 2 });
-    expect(entries(snapshot)).toEqual(new Map([["1", await rowHash(["a"])]]));
+    expect(entries(snapshot)).toEqual(new Map([["1", await rowHashOf("1", ["a"])]]));
     expect(() => commitPartition(prev, rows, diff, plan, new Uint8Array(1))).toThrow(RangeError);
   });
 
@@ -142,7 +143,7 @@ describe("commitPartition", () => {
     });
     expect(ops(r2.ops)).toEqual(["create 1", "create 2", "delete 3"]);
     expect(r2.counts).toMatchObject({ created: 1, deleted: 1, failed: 1 });
-    expect(entries(r2.snapshot)).toEqual(new Map([["1", await rowHash(["a"])], ["2", await rowHash(["b"])]]));
+    expect(entries(r2.snapshot)).toEqual(new Map([["1", await rowHashOf("1", ["a"])], ["2", await rowHashOf("2", ["b"])]]));
     const r3 = await runOnce(r2.snapshot, [["1", "a"], ["2", "B"]], "mirror");
     expect(ops(r3.ops)).toEqual(["update 2"]);
   });

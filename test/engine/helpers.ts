@@ -12,11 +12,10 @@ export type Row = [key: string | null, ...values: RawValue[]];
 export async function rowsOf(rows: readonly Row[], keyHash?: (key: string | null) => bigint | undefined): Promise<RunRows> {
   const hasher = await loadHasher();
   const columns = rows[0] === undefined ? 0 : rows[0].length - 1;
-  const b = new RunChunkBuilder(columns);
+  const b = new RunChunkBuilder(columns, (utf8) => hasher.hashEncodedRow(utf8));
   for (const [key, ...values] of rows) {
     const forced = keyHash?.(key);
-    const kh = forced ?? (key === null ? 0n : hasher.hashKey(key));
-    b.add(key, kh, hasher.hashRow(values), values);
+    b.add(key, forced ?? (key === null ? 0n : hasher.hashKey(key)), values);
   }
   return decodeRunChunk(b.encode());
 }
@@ -24,9 +23,7 @@ export async function rowsOf(rows: readonly Row[], keyHash?: (key: string | null
 /** Key → row hash of a snapshot, for assertions. */
 export function entries(s: SnapshotPartition): Map<string, bigint> {
   const m = new Map<string, bigint>();
-  for (let i = 0; i < s.count; i++) {
-    m.set(s.keys.text.slice(s.keys.starts[i] ?? 0, s.keys.starts[i + 1] ?? 0), s.rowHashes[i] ?? 0n);
-  }
+  for (let i = 0; i < s.count; i++) m.set(s.keys.text.slice(s.keys.starts[i] ?? 0, s.keys.ends[i] ?? 0), s.rowHashes[i] ?? 0n);
   return m;
 }
 

@@ -130,7 +130,7 @@ const emptyRowsPlaceholder = {
   columns: 0,
   keyHashes: new BigUint64Array(0),
   rowHashes: new BigUint64Array(0),
-  keys: { text: "", starts: new Uint32Array(1), nulls: null },
+  keys: { text: "", starts: new Uint32Array(0), ends: new Uint32Array(0), nulls: null },
   key: () => null,
   values: () => [],
 };

@@ -20,7 +20,7 @@ import { entries } from "./helpers";
 async function snapshotOf(keys: string[]): Promise<SnapshotPartition> {
   const h = await loadHasher();
   const b = new RunChunkBuilder(0);
-  for (const k of keys) b.add(k, h.hashKey(k), h.hashKey(k) + 1n, []);
+  for (const k of keys) b.add(k, h.hashKey(k), [], h.hashKey(k) + 1n);
   const rows = decodeRunChunk(b.encode());
   const order = sortByKey(rows.keyHashes, rows.keys);
   const out = new SnapshotBuilder(keys.length);
@@ -32,7 +32,7 @@ async function snapshotOf(keys: string[]): Promise<SnapshotPartition> {
 
 describe("run chunks", () => {
   it("round-trip keys, hashes, nulls, empty strings and any Unicode", () => {
-    const b = new RunChunkBuilder(3, 1);
+    const b = new RunChunkBuilder(3);
     const rows: [string | null, bigint, bigint, (string | null)[]][] = [
       ["\uFEFFbom-first", 1n, 2n, ["\uFEFF", "", null]],
       ["k2", 0xffff_ffff_ffff_ffffn, 0n, [null, null, null]],
@@ -40,7 +40,7 @@ describe("run chunks", () => {
       ["", 5n, 6n, ["multi\nline", "tab\t", "quote\"'"]],
       ["日本", 9n, 10n, ["\u0000", "\uD83D\uDE00", "z"]],
     ];
-    for (const [k, kh, rh, v] of rows) b.add(k, kh, rh, v);
+    for (const [k, kh, rh, v] of rows) b.add(k, kh, v, rh);
     expect(b.count).toBe(5);
     const bytes = b.encode();
     expect(b.count).toBe(0);
@@ -57,9 +57,10 @@ describe("run chunks", () => {
 
   it("decodes from unaligned bytes and rejects damaged ones", () => {
     const b = new RunChunkBuilder(1);
-    b.add("a", 1n, 2n, ["x"]);
+    b.add("a", 1n, ["x"], 2n);
     const bytes = b.encode();
     const shifted = new Uint8Array(bytes.length + 3);
+    expect(() => new RunChunkBuilder(1).add("x", 1n, ["y"])).toThrow(/row hash/);
     shifted.set(bytes, 3);
     const c = decodeRunChunk(shifted.subarray(3));
     expect(c.key(0)).toBe("a");
@@ -67,15 +68,15 @@ describe("run chunks", () => {
     expect(() => decodeRunChunk(bytes.subarray(0, bytes.length - 1))).toThrow(FormatError);
     expect(() => decodeRunChunk(new Uint8Array(8))).toThrow(FormatError);
     expect(() => decodeSnapshot(bytes)).toThrow(FormatError);
-    expect(() => b.add("b", 1n, 2n, ["x", "y"])).toThrow(RangeError);
+    expect(() => b.add("b", 1n, ["x", "y"], 2n)).toThrow(RangeError);
   });
 
   it("encodes an empty chunk and keeps its size estimate honest", () => {
     const b = new RunChunkBuilder(2);
     const empty = decodeRunChunk(b.encode());
     expect(empty.count).toBe(0);
-    for (let i = 0; i < 1000; i++) b.add(`key-${i}`, BigInt(i), BigInt(i), [`value ${i}`, null]);
-    const estimate = b.approxBytes;
+    for (let i = 0; i < 1000; i++) b.add(`key-${i}`, BigInt(i), [`value ${i}`, null], BigInt(i));
+    const estimate = b.encodedBytes;
     const bytes = b.encode();
     expect(bytes.length).toBe(estimate);
   });
@@ -83,7 +84,7 @@ describe("run chunks", () => {
   it("joins the chunks of one partition", () => {
     const chunks = [0, 1, 2].map((c) => {
       const b = new RunChunkBuilder(1);
-      for (let i = 0; i < c + 1; i++) b.add(c === 1 && i === 0 ? null : `c${c}-${i}`, BigInt(c * 10 + i), 0n, [`v${c}-${i}`]);
+      for (let i = 0; i < c + 1; i++) b.add(c === 1 && i === 0 ? null : `c${c}-${i}`, BigInt(c * 10 + i), [`v${c}-${i}`], 0n);
       return decodeRunChunk(b.encode());
     });
     const rows = joinRunChunks(chunks);
@@ -109,10 +110,10 @@ describe("snapshot partitions", () => {
 
   it("sorts colliding hashes by key", () => {
     const b = new RunChunkBuilder(0);
-    b.add("zeta", 5n, 1n, []);
-    b.add("alpha", 5n, 2n, []);
-    b.add("mid", 3n, 3n, []);
-    b.add("beta", (5n << 32n) | 1n, 4n, []);
+    b.add("zeta", 5n, [], 1n);
+    b.add("alpha", 5n, [], 2n);
+    b.add("mid", 3n, [], 3n);
+    b.add("beta", (5n << 32n) | 1n, [], 4n);
     const rows = decodeRunChunk(b.encode());
     const order = Array.from(sortByKey(rows.keyHashes, rows.keys)).map((i) => keyAt(rows.keys, i));
     expect(order).toEqual(["mid", "alpha", "zeta", "beta"]);

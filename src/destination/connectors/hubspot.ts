@@ -120,7 +120,14 @@ async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult
     const body = parseJson(response.text);
     if (response.status === 200 || response.status === 201 || response.status === 207) {
       const failed = failedInputs(body, pending);
-      for (const { index, op } of pending) results.set(index, failed.get(op.key) ?? { key: op.key, ok: true });
+      const unplaced = unmappedError(body, pending);
+      const confirmed = unplaced === undefined ? undefined : confirmedKeys(body, pending, idProperty);
+      for (const { index, op } of pending) {
+        // An error HubSpot did not tie to an input: only rows its results confirm are known to be written.
+        const unconfirmed = confirmed !== undefined && !confirmed.has(op.key) && unplaced !== undefined;
+        const result = failed.get(op.key) ?? (unconfirmed ? { key: op.key, ok: false, error: unplaced } : { key: op.key, ok: true });
+        results.set(index, result);
+      }
       return undefined;
     }
     const failed = response.status === 400 ? failedInputs(body, pending) : new Map<string, RowResult>();
@@ -147,6 +154,34 @@ function properties(fields: Record<string, unknown>, idProperty: string): Record
   return out;
 }
 
+/** The message of the first error in `errors` that names none of the inputs, if any. */
+function unmappedError(body: unknown, items: Indexed[]): string | undefined {
+  if (!isRecord(body) || !Array.isArray(body.errors)) return undefined;
+  for (const err of body.errors.filter(isRecord)) {
+    if (failedInputs({ errors: [err] }, items).size === 0) return errorMessage(err);
+  }
+  return undefined;
+}
+
+/** Keys a response's `results` confirm, by objectWriteTraceId or the idProperty value. */
+function confirmedKeys(body: unknown, items: Indexed[], idProperty: string): Set<string> {
+  const confirmed = new Set<string>();
+  if (!isRecord(body) || !Array.isArray(body.results)) return confirmed;
+  const folded = new Map(items.map(({ op }) => [op.key.toLowerCase(), op.key]));
+  for (const result of body.results.filter(isRecord)) {
+    const props = isRecord(result.properties) ? result.properties : {};
+    for (const ref of [result.objectWriteTraceId, props[idProperty]]) {
+      const key = typeof ref === "string" ? folded.get(ref.toLowerCase()) : undefined;
+      if (key !== undefined) confirmed.add(key);
+    }
+  }
+  return confirmed;
+}
+
+function errorMessage(err: Record<string, unknown>): string {
+  return truncate([err.category, err.message].filter((v) => typeof v === "string").join(": ") || "rejected by HubSpot", 1000);
+}
+
 /**
  * The inputs a response's `errors` name, by key, with HubSpot's message. An error points at
  * inputs through `context.objectWriteTraceId` (set to the key) or `context.ids` (the key, as the
@@ -161,7 +196,7 @@ function failedInputs(body: unknown, items: Indexed[]): Map<string, RowResult> {
   for (const err of errors) {
     const context = isRecord(err.context) ? err.context : {};
     const named = [context.objectWriteTraceId, context.ids, context.id].flatMap((v) => (Array.isArray(v) ? v : [v]));
-    const message = truncate([err.category, err.message].filter((v) => typeof v === "string").join(": ") || "rejected by HubSpot", 1000);
+    const message = errorMessage(err);
     for (const ref of named) {
       if (typeof ref !== "string") continue;
       const key = exact.has(ref) ? ref : folded.get(ref.toLowerCase());

@@ -14,16 +14,20 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const APPLICATION_NAME = "edge-reverse-etl destination";
 
 /**
- * Postgres destination: rows are written into `config.schema.config.table`, matched on
+ * Postgres destination: rows are written into the table `config.schema`.`config.table`, matched on
  * `config.key_column` (which needs a unique index or constraint).
  *
- * - create, update and upsert are all `INSERT … ON CONFLICT (key) DO UPDATE`: a redelivered
- *   create (at-least-once queues) is absorbed instead of failing on the duplicate key, and an
- *   update of a row someone deleted puts it back, as the model says it should be.
+ * - create and upsert are `INSERT … ON CONFLICT (key) DO UPDATE`: a redelivered create
+ *   (at-least-once queues) is absorbed instead of failing on the duplicate key.
+ * - update is an `UPDATE` of the rows that exist, then the same upsert for those that do not (an
+ *   update of a row someone deleted puts it back, as the model says it should be). A plain
+ *   upsert would not do: Postgres checks NOT NULL on the proposed insert row before it looks
+ *   for the conflict, so an update that omits a NOT NULL column would fail.
  * - delete is `DELETE … WHERE key IN (…)`; a key already absent counts as deleted.
  * - Values are JSON from the model; `json_populate_recordset(NULL::table, $1)` turns them into
  *   the table's row type, so Postgres casts each one to its column's type (text to int, ISO
- *   strings to timestamptz, objects to jsonb, arrays to arrays) in one statement per batch.
+ *   strings to timestamptz, objects to jsonb, arrays to arrays), one statement per batch (per run of
+ *   operations with the same kind and fields).
  * - A batch runs in one transaction. When its statement fails on data (SQLSTATE class 22 or 23),
  *   the rows are retried one by one, each in a savepoint, so each bad row is reported with
  *   Postgres' own message and the others are still written.
@@ -145,14 +149,36 @@ class Target {
   /** One upsert of rows that all carry `columns` (the key column first). */
   upsertSql(columns: string[]): string {
     const cols = columns.map(quoteIdent).join(", ");
-    const updates = columns
-      .filter((c) => c !== this.config.key_column)
-      .map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
-    const onConflict = updates.length > 0 ? `DO UPDATE SET ${updates.join(", ")}` : "DO NOTHING";
     return (
       `INSERT INTO ${this.relation} (${cols}) SELECT ${cols} ` +
-      `FROM json_populate_recordset(NULL::${this.relation}, $1::json) ON CONFLICT (${this.key}) ${onConflict}`
+      `FROM json_populate_recordset(NULL::${this.relation}, $1::json) ${this.onConflict(columns)}`
     );
+  }
+
+  /** Updates the rows that exist, then upserts those that do not (see the connector's notes). */
+  updateSql(columns: string[]): string {
+    const fields = this.fieldsOf(columns);
+    if (fields.length === 0) return this.upsertSql(columns);
+    const cols = columns.map(quoteIdent).join(", ");
+    const sets = fields.map((c) => `${c} = input.${c}`).join(", ");
+    return (
+      `WITH input AS (SELECT ${cols} FROM json_populate_recordset(NULL::${this.relation}, $1::json)), ` +
+      `updated AS (UPDATE ${this.relation} AS t SET ${sets} FROM input ` +
+      `WHERE t.${this.key} = input.${this.key} RETURNING t.${this.key}) ` +
+      `INSERT INTO ${this.relation} (${cols}) SELECT ${cols} FROM input ` +
+      `WHERE NOT EXISTS (SELECT 1 FROM updated WHERE updated.${this.key} = input.${this.key}) ${this.onConflict(columns)}`
+    );
+  }
+
+  /** The quoted non-key columns. */
+  private fieldsOf(columns: string[]): string[] {
+    return columns.filter((c) => c !== this.config.key_column).map(quoteIdent);
+  }
+
+  private onConflict(columns: string[]): string {
+    const fields = this.fieldsOf(columns);
+    if (fields.length === 0) return `ON CONFLICT (${this.key}) DO NOTHING`;
+    return `ON CONFLICT (${this.key}) DO UPDATE SET ${fields.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`;
   }
 
   /** Deletes by key; the keys are cast to the key column's type through the row type too. */
@@ -164,9 +190,9 @@ class Target {
   }
 }
 
-/** Consecutive operations that one statement can apply: all deletes, or writes with the same columns. */
+/** Consecutive operations that one statement can apply: same kind (upsert, update, delete) and same columns. */
 interface Segment {
-  kind: "write" | "delete";
+  kind: "upsert" | "update" | "delete";
   /** Key column first, then the field names. */
   columns: string[];
   items: { index: number; op: Operation }[];
@@ -181,7 +207,7 @@ function segments(batch: Batch, keyColumn: string): Segment[] {
   const out: Segment[] = [];
   let current: (Segment & { signature: string; keys: Set<string> }) | undefined;
   batch.operations.forEach((op, index) => {
-    const kind = op.op === "delete" ? "delete" : "write";
+    const kind = op.op === "delete" ? "delete" : op.op === "update" ? "update" : "upsert";
     const fields = kind === "delete" ? [] : Object.keys(op.fields).filter((f) => f !== keyColumn).sort();
     const signature = `${kind}\u0000${fields.join("\u0000")}`;
     if (!current || current.signature !== signature || current.keys.has(op.key)) {
@@ -204,7 +230,12 @@ function rowsJson(segment: Segment, keyColumn: string, items = segment.items): s
 /** Runs one segment; on a data error finds the failing rows one by one. Other errors propagate. */
 async function applySegment(client: Client, target: Target, segment: Segment, results: Map<number, RowResult>): Promise<void> {
   const keyColumn = target.config.key_column;
-  const sql = segment.kind === "delete" ? target.deleteSql() : target.upsertSql(segment.columns);
+  const sql =
+    segment.kind === "delete"
+      ? target.deleteSql()
+      : segment.kind === "update"
+        ? target.updateSql(segment.columns)
+        : target.upsertSql(segment.columns);
   await client.query("SAVEPOINT retl_batch");
   try {
     await client.query(sql, [rowsJson(segment, keyColumn)]);

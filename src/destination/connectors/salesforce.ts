@@ -201,7 +201,8 @@ async function lookUpIds(
         add(folded, value.toLowerCase(), record.Id);
       }
       // More pages: nextRecordsUrl is a server-relative path (/services/data/vXX.X/query/01g…-2000).
-      path = body.done === false && typeof body.nextRecordsUrl === "string" ? body.nextRecordsUrl : undefined;
+      const next = body.nextRecordsUrl;
+      path = body.done === false && typeof next === "string" && next.startsWith("/services/data/") ? next : undefined;
       absolute = true;
     }
   }
@@ -373,9 +374,4 @@ function failure(res: HttpResponse): FailureOutcome {
     return retryOutcome(`HTTP ${res.status}: ${detail}`, retryAfterSeconds(res.headers));
   }
   return classifyStatus(res, detail);
-}
-
-/** Exposed for tests: forget access tokens obtained by refreshing. */
-export function clearSalesforceTokenCache(): void {
-  refreshedTokens.clear();
 }

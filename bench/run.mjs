@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- --rows 1000000 --rows 10000000 --mode mirror --page-size 5000 --no-memory]`
+ *
+ * Builds a model of N rows × 10 columns in the local Postgres (schema retl_bench, dropped and
+ * rebuilt each time), syncs it once, changes 1% of it (0.8% updated, 0.1% deleted, 0.1% new) and
+ * prints, for the second run:
+ *   baselines  COPY (model) TO STDOUT to /dev/null; the in-database diff a user would write
+ *              (FULL OUTER JOIN on md5 of each row against the previous snapshot table) and the
+ *              refresh of that table;
+ *   ours       in workerd (bench/worker.ts via wrangler's unstable_startWorker, local R2):
+ *              driver-only read, extraction (read + hash + partition + chunks to R2), and the
+ *              diff = whole change plan (R2 reads, diff, every operation materialized in batches,
+ *              commit of the new snapshot to R2), each timed from outside the worker;
+ *              peak memory of extraction and diff from bench/memory.ts (same modules in Node).
+ * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { unstable_startWorker } from "wrangler";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dataDir = join(here, ".data");
+const connectionString = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
+const url = new URL(connectionString);
+const psqlArgs = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username) || "postgres", "-d", url.pathname.slice(1) || "postgres"];
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(`--${name}`);
+const values = (name) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
+const rowCounts = (values("rows").length > 0 ? values("rows") : ["1000000"]).map((v) => Math.round(Number(v.replaceAll("_", ""))));
+const mode = values("mode")[0] ?? "mirror";
+const pageSize = Number(values("page-size")[0] ?? 5000);
+const batchSize = Number(values("batch-size")[0] ?? 500);
+const withMemory = !flag("no-memory");
+
+const FIELDS = ["id", "email", "name", "city", "score", "amount", "active", "created_at", "plan", "token"];
+const MAPPED = FIELDS.slice(1);
+const MODEL = `SELECT ${FIELDS.join(", ")} FROM retl_bench.people`;
+
+function psql(sql, { quiet = true } = {}) {
+  // SQL on stdin: statements run one by one (-c would wrap them in one transaction, refusing VACUUM).
+  const r = spawnSync("psql", [...psqlArgs, ...(quiet ? ["-At"] : []), "-f", "-"], { input: sql, encoding: "utf8", maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}\n${sql}`);
+  return r.stdout.trim();
+}
+
+/** Wall time of a psql command whose output goes to /dev/null. */
+function timedPsql(sql) {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn("psql", [...psqlArgs, "-c", sql], { stdio: ["ignore", "ignore", "inherit"] });
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve(performance.now() - t) : reject(new Error(`psql exited ${code}: ${sql}`))));
+  });
+}
+
+const rowExpr = (i) => `${i} AS id,
+  'user' || ${i} || '@example.com' AS email,
+  'Person ' || ${i} AS name,
+  (ARRAY['Paris','Berlin','Lisbon','Oslo','Rome'])[1 + ${i} % 5] AS city,
+  (${i} * 7919) % 1000 AS score,
+  round(((${i} * 104729) % 100000) / 100.0, 2) AS amount,
+  (${i} % 3 = 0) AS active,
+  timestamptz '2024-01-01 00:00:00+00' + (${i} % 100000) * interval '1 minute' AS created_at,
+  CASE WHEN ${i} % 10 = 0 THEN NULL ELSE 'plan-' || (${i} % 50) END AS plan,
+  md5(${i}::text) AS token`;
+
+function setup(n) {
+  psql(`DROP SCHEMA IF EXISTS retl_bench CASCADE; CREATE SCHEMA retl_bench;
+    CREATE UNLOGGED TABLE retl_bench.people AS SELECT ${rowExpr("i")} FROM generate_series(1::bigint, ${n}) i;
+    ALTER TABLE retl_bench.people ADD PRIMARY KEY (id); VACUUM ANALYZE retl_bench.people;`);
+}
+
+/** The previous-snapshot table the in-database diff compares against (what its last refresh left). */
+function snapshotTable() {
+  psql(`CREATE UNLOGGED TABLE retl_bench.snap AS SELECT m.id, md5(m::text) AS h FROM (${MODEL}) m;
+    ALTER TABLE retl_bench.snap ADD PRIMARY KEY (id); VACUUM ANALYZE retl_bench.snap;`);
+}
+
+function change(n) {
+  const inserts = Math.floor(n / 1000);
+  psql(`UPDATE retl_bench.people SET score = score + 1, plan = coalesce(plan, 'none') || '+' WHERE id % 125 = 7;
+    DELETE FROM retl_bench.people WHERE id % 1000 = 3;
+    INSERT INTO retl_bench.people SELECT ${rowExpr("i")} FROM generate_series(${n + 1}::bigint, ${n + inserts}) i;
+    VACUUM ANALYZE retl_bench.people;`);
+  // Warm the cache for every reader alike.
+  psql(`SELECT count(*) FROM (${MODEL}) m`);
+}
+
+const IN_DB_DIFF = `CREATE TEMP TABLE changes AS
+  SELECT CASE WHEN s.id IS NULL THEN 'create' WHEN c.id IS NULL THEN 'delete' ELSE 'update' END AS op,
+         coalesce(c.id, s.id) AS key, c.*
+  FROM (SELECT m.*, md5(m::text) AS h FROM (${MODEL}) m) c
+  FULL OUTER JOIN retl_bench.snap s ON s.id = c.id
+  WHERE c.h IS DISTINCT FROM s.h`;
+const IN_DB_REFRESH = `BEGIN; TRUNCATE retl_bench.snap;
+  INSERT INTO retl_bench.snap SELECT m.id, md5(m::text) FROM (${MODEL}) m; COMMIT`;
+
+async function call(worker, path, job) {
+  const t = performance.now();
+  const res = await worker.fetch(`http://bench${path}`, { method: "POST", body: JSON.stringify(job) });
+  const body = await res.json();
+  const ms = performance.now() - t;
+  if (!res.ok) throw new Error(`${path}: ${body.error ?? res.status}`);
+  return { ...body, ms };
+}
+
+async function memoryRun(script, job) {
+  const r = spawnSync(process.execPath, ["--expose-gc", script, JSON.stringify(job)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`memory run failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop());
+}
+
+const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
+const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
+const rate = (rows, ms) => `${Math.round(rows / (ms / 1000)).toLocaleString("en-US")} rows/s`;
+
+async function main() {
+  process.env.WRANGLER_SEND_METRICS = "false";
+  process.env.PGOPTIONS = "-c client_min_messages=warning";
+  psql("SELECT 1");
+  mkdirSync(dataDir, { recursive: true });
+  const memoryScript = join(dataDir, "memory.mjs");
+  if (withMemory) {
+    await build({ entryPoints: [join(here, "memory.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: memoryScript, logLevel: "warning" });
+  }
+  const persist = join(dataDir, "wrangler-state");
+  rmSync(persist, { recursive: true, force: true });
+  const worker = await unstable_startWorker({
+    config: join(here, "wrangler.toml"),
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, logLevel: "error", watch: false },
+  });
+  await worker.ready;
+  await build({ entryPoints: [join(here, "../src/engine/partition.ts")], bundle: true, platform: "node", format: "esm", outfile: join(dataDir, "partition.mjs"), logLevel: "warning" });
+  const { choosePartitionCount } = await import(join(dataDir, "partition.mjs"));
+
+  try {
+    for (const n of rowCounts) {
+      console.log(`\n=== ${n.toLocaleString("en-US")} rows × ${FIELDS.length} columns, mode ${mode} ===`);
+      let t = performance.now();
+      setup(n);
+      const bytes = Number(psql(`SELECT sum(pg_column_size(m.*)) FROM retl_bench.people m`));
+      console.log(`setup: ${sec(performance.now() - t)} (table data ≈ ${Math.round(bytes / n)} B/row)`);
+      const partitions = choosePartitionCount(n);
+      const base = { connectionString, sql: MODEL, primaryKey: "id", mapped: MAPPED, partitions, pageSize, mode, batchSize };
+
+      // Run 1: everything new (timed for information).
+      const ex1 = await call(worker, "/extract", { ...base, run: "r1" });
+      const df1 = await call(worker, "/diff", { ...base, run: "r1", prevGen: null, nextGen: "g1", chunkCounts: ex1.chunkCounts });
+      await call(worker, "/cleanup", { prefixes: ["runs/r1/"] });
+      console.log(`first run: extract ${sec(ex1.ms)}, diff+commit ${sec(df1.ms)} (${df1.operations.toLocaleString("en-US")} creates), P = ${partitions}`);
+      const memDir = join(dataDir, "mem");
+      rmSync(memDir, { recursive: true, force: true });
+      const memJob = { psql: psqlArgs, sql: MODEL, fields: FIELDS, primaryKey: "id", mapped: MAPPED, partitions, dir: memDir, mode, batchSize };
+      if (withMemory) await memoryRun(memoryScript, { ...memJob, phase: "1", prevPhase: null });
+      snapshotTable();
+
+      t = performance.now();
+      change(n);
+      const rows2 = Number(psql(`SELECT count(*) FROM retl_bench.people`));
+      console.log(`changed 1% in ${sec(performance.now() - t)}; model now ${rows2.toLocaleString("en-US")} rows`);
+
+      // Baselines.
+      const copyMs = await timedPsql(`COPY (${MODEL}) TO STDOUT`);
+      const inDbDiffMs = await timedPsql(IN_DB_DIFF);
+      const inDbRefreshMs = await timedPsql(IN_DB_REFRESH);
+
+      // Ours, run 2.
+      const drain = await call(worker, "/drain", base);
+      const ex = await call(worker, "/extract", { ...base, run: "r2" });
+      const df = await call(worker, "/diff", { ...base, run: "r2", prevGen: "g1", nextGen: "g2", chunkCounts: ex.chunkCounts });
+      await call(worker, "/cleanup", { prefixes: ["runs/r2/", "snap/g1/", "snap/g2/"] });
+      const mem = withMemory ? await memoryRun(memoryScript, { ...memJob, phase: "2", prevPhase: "1" }) : null;
+      rmSync(memDir, { recursive: true, force: true });
+
+      const inDb = inDbDiffMs + inDbRefreshMs;
+      console.log(`\nbaselines (Postgres ${psql("SHOW server_version")})`);
+      console.log(`  COPY (model) TO STDOUT      ${sec(copyMs).padStart(8)}  ${rate(rows2, copyMs)}`);
+      console.log(`  in-database diff (md5 join) ${sec(inDbDiffMs).padStart(8)}`);
+      console.log(`  + refresh snapshot table    ${sec(inDbRefreshMs).padStart(8)}  = ${sec(inDb)}  ${rate(rows2, inDb)}`);
+      console.log(`ours, in workerd (${partitions} partitions, page size ${pageSize})`);
+      console.log(`  driver only (streamQuery)   ${sec(drain.ms).padStart(8)}  ${rate(drain.rows, drain.ms)}`);
+      console.log(`  extraction → R2 chunks      ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)}, largest ${mb(ex.maxChunk)})`);
+      console.log(`  diff = whole change plan    ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
+      console.log(`    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`);
+      if (mem) {
+        console.log(`peak memory (Node, same modules; heap + ArrayBuffers over the phase's start)`);
+        console.log(`  extraction  live ${mb(mem.extract.liveBytes)}, with garbage ${mb(mem.extract.withGarbageBytes)}`);
+        console.log(`  diff        live ${mb(mem.diff.liveBytes)}, with garbage ${mb(mem.diff.withGarbageBytes)}  (largest partition ${mem.diff.biggestPartition.toLocaleString("en-US")} rows)`);
+        console.log(`  process max RSS ${mb(mem.maxRssBytes)} (includes Node itself)`);
+      }
+      console.log(`ratios`);
+      console.log(`  extraction rows/s vs COPY rows/s          ${(copyMs / ex.ms).toFixed(2)}  (target ≥ 0.5)`);
+      console.log(`  driver-only rows/s vs COPY rows/s         ${(copyMs / drain.ms).toFixed(2)}`);
+      console.log(`  change plan time vs in-db diff + refresh  ${(df.ms / inDb).toFixed(2)}  (target ≤ 1)`);
+      console.log(`  change plan time vs in-db diff alone      ${(df.ms / inDbDiffMs).toFixed(2)}`);
+    }
+  } finally {
+    await worker.dispose();
+    rmSync(persist, { recursive: true, force: true });
+    psql("DROP SCHEMA IF EXISTS retl_bench CASCADE");
+  }
+}
+
+await main();

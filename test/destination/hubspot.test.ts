@@ -1,0 +1,305 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { DestinationCredentials } from "../../src/destination/config";
+import type { ConnectorContext, Operation } from "../../src/destination/connector";
+import { hubspotConnector, hubspotRetryAfter, type HubspotConnectorConfig } from "../../src/destination/connectors/hubspot";
+import { batchOf, control, expectKind, forbiddenFetch, rowsOf, stateOf, uniqueName } from "./helpers";
+
+type Credentials = DestinationCredentials<"hubspot">;
+
+interface PortalState {
+  objects: Record<string, { id: string; properties: Record<string, string> }[]>;
+  requests: { method: string; path: string; size?: number; status: number }[];
+}
+
+const TOKEN = "hubspot-test-token";
+
+/** A fresh fake portal and a context pointing at it. */
+function setup(config: Partial<HubspotConnectorConfig> = {}, credentials: Credentials = { access_token: TOKEN }) {
+  const portal = `${env.HUBSPOT_URL}/t/${uniqueName("portal")}`;
+  const ctx: ConnectorContext<HubspotConnectorConfig, Credentials> = {
+    config: { object_type: "contacts", id_property: "email", batch_size: 100, api_base: portal, timeout_ms: 5_000, ...config },
+    credentials,
+    allowPrivate: true,
+    fetch,
+  };
+  const state = () => stateOf<PortalState>(`${portal}/_state`);
+  return {
+    ctx,
+    portal,
+    state,
+    configure: (body: unknown) => control(`${portal}/_config`, body),
+    records: async (type = "contacts", by = "email") =>
+      Object.fromEntries(((await state()).objects[type] ?? []).map((r) => [r.properties[by] ?? "", r.properties])),
+  };
+}
+
+const contacts = (n: number, from = 0): Operation[] =>
+  Array.from({ length: n }, (_, i) => ({ op: "upsert", key: `user${from + i}@example.com`, fields: { firstname: `User ${from + i}`, lastname: "Test" } }));
+
+describe("hubspot connector: upserts", () => {
+  it("batch-upserts by idProperty, creating then updating, with values as HubSpot strings", async () => {
+    const { ctx, records, state } = setup();
+    const first = await hubspotConnector.send(
+      ctx,
+      batchOf([
+        { op: "create", key: "ada@example.com", fields: { firstname: "Ada", lastname: "Lovelace", age: 36, vip: true, tags: ["a"] } },
+        { op: "upsert", key: "bob@example.com", fields: { firstname: "Bob", phone: null } },
+      ]),
+    );
+    expect([...rowsOf(first).values()]).toEqual([{ ok: true }, { ok: true }]);
+    const second = await hubspotConnector.send(ctx, batchOf([{ op: "update", key: "ada@example.com", fields: { firstname: "Augusta Ada", age: null } }]));
+    expect(rowsOf(second).get("ada@example.com")).toEqual({ ok: true });
+    const r = await records();
+    expect(r["ada@example.com"]).toMatchObject({ firstname: "Augusta Ada", lastname: "Lovelace", age: "", vip: "true", tags: '["a"]', email: "ada@example.com" });
+    expect(r["bob@example.com"]).toMatchObject({ firstname: "Bob", phone: "" });
+    expect((await state()).requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual([
+      "POST /crm/v3/objects/contacts/batch/upsert 200",
+      "POST /crm/v3/objects/contacts/batch/upsert 200",
+    ]);
+  });
+
+  it("sends inputs as {idProperty, id, properties, objectWriteTraceId} with the token as Bearer", async () => {
+    const { ctx } = setup({ object_type: "companies", id_property: "external_id" });
+    let seen: { url: string; auth: string | null; body: unknown } | undefined;
+    const spy: typeof fetch = async (input, init) => {
+      seen = { url: String(input), auth: new Headers(init?.headers).get("authorization"), body: JSON.parse(String(init?.body)) };
+      return Response.json({ status: "COMPLETE", results: [] });
+    };
+    rowsOf(await hubspotConnector.send({ ...ctx, fetch: spy }, batchOf([{ op: "upsert", key: "co-1", fields: { name: "Acme", external_id: "ignored" } }])));
+    expect(seen?.url).toMatch(/\/crm\/v3\/objects\/companies\/batch\/upsert$/);
+    expect(seen?.auth).toBe(`Bearer ${TOKEN}`);
+    expect(seen?.body).toEqual({ inputs: [{ idProperty: "external_id", id: "co-1", properties: { name: "Acme" }, objectWriteTraceId: "co-1" }] });
+  });
+
+  it("maps a 207's errors back to rows by objectWriteTraceId, with HubSpot's message; the rest succeed", async () => {
+    const { ctx, configure, records } = setup();
+    await configure({ required_properties: ["lastname"] });
+    const outcome = await hubspotConnector.send(
+      ctx,
+      batchOf([
+        { op: "upsert", key: "good@example.com", fields: { lastname: "Good" } },
+        { op: "upsert", key: "bad@example.com", fields: { lastname: "Bad", lifecyclestage: "INVALID" } },
+        { op: "create", key: "noname@example.com", fields: { firstname: "No" } },
+        { op: "upsert", key: "fine@example.com", fields: { lastname: "Fine" } },
+      ]),
+    );
+    const results = rowsOf(outcome);
+    expect(results.get("good@example.com")).toEqual({ ok: true });
+    expect(results.get("fine@example.com")).toEqual({ ok: true });
+    expect(results.get("bad@example.com")?.error).toMatch(/^VALIDATION_ERROR: Property values were not valid: .*INVALID was not one of the allowed options for lifecyclestage/);
+    expect(results.get("noname@example.com")?.error).toMatch(/^VALIDATION_ERROR: .*Property \\"lastname\\" is required/);
+    expect(Object.keys(await records()).sort()).toEqual(["fine@example.com", "good@example.com"]);
+  });
+
+  it("a 207 error tied to no input fails only the rows its results do not confirm", async () => {
+    const { ctx } = setup();
+    const spy: typeof fetch = async () =>
+      Response.json(
+        {
+          status: "COMPLETE",
+          results: [{ id: "1", properties: { email: "a@example.com" }, objectWriteTraceId: "a@example.com" }],
+          numErrors: 1,
+          errors: [{ status: "error", category: "VALIDATION_ERROR", message: "something about one record", context: {} }],
+        },
+        { status: 207 },
+      );
+    const outcome = await hubspotConnector.send(
+      { ...ctx, fetch: spy },
+      batchOf([
+        { op: "upsert", key: "a@example.com", fields: {} },
+        { op: "upsert", key: "b@example.com", fields: {} },
+      ]),
+    );
+    expect(rowsOf(outcome)).toEqual(
+      new Map([
+        ["a@example.com", { ok: true }],
+        ["b@example.com", { ok: false, error: "VALIDATION_ERROR: something about one record" }],
+      ]),
+    );
+  });
+
+  it("on a 400 that names bad inputs (nothing written), fails those and resends the others", async () => {
+    const { ctx, configure, records, state } = setup();
+    await configure({ multi_status: false });
+    const outcome = await hubspotConnector.send(
+      ctx,
+      batchOf([
+        { op: "upsert", key: "a@example.com", fields: { lastname: "A" } },
+        { op: "upsert", key: "b@example.com", fields: { lastname: "INVALID" } },
+        { op: "upsert", key: "c@example.com", fields: { lastname: "C" } },
+      ]),
+    );
+    const results = rowsOf(outcome);
+    expect(results.get("a@example.com")).toEqual({ ok: true });
+    expect(results.get("c@example.com")).toEqual({ ok: true });
+    expect(results.get("b@example.com")?.error).toMatch(/VALIDATION_ERROR: .*INVALID was not one of the allowed options for lastname/);
+    expect(Object.keys(await records()).sort()).toEqual(["a@example.com", "c@example.com"]);
+    expect((await state()).requests.map((r) => [r.status, r.size])).toEqual([
+      [400, 3],
+      [200, 2],
+    ]);
+  });
+
+  it("a 400 that names no input (e.g. a non-unique idProperty) → rejected", async () => {
+    const { ctx } = setup({ id_property: "firstname" });
+    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "rejected").error).toMatch(
+      /HTTP 400: VALIDATION_ERROR: Unable to perform update\/upsert by non-unique contacts property firstname/,
+    );
+  });
+
+  it("caps batches at 100 inputs, the limit the portal enforces", async () => {
+    const { ctx, portal, records } = setup();
+    expect(hubspotConnector.maxBatchSize({ ...ctx.config, batch_size: 500 })).toBe(100);
+    expect(hubspotConnector.maxBatchSize({ ...ctx.config, batch_size: 20 })).toBe(20);
+    rowsOf(await hubspotConnector.send(ctx, batchOf(contacts(100))));
+    expect(Object.keys(await records())).toHaveLength(100);
+    const res = await fetch(`${portal}/crm/v3/objects/contacts/batch/upsert`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ inputs: contacts(101).map((o) => ({ idProperty: "email", id: o.key, properties: {} })) }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ status: "error", category: "VALIDATION_ERROR" });
+    expect(expectKind(await hubspotConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(contacts(101))), "rejected").error).toMatch(/at most 100/);
+  });
+});
+
+describe("hubspot connector: deletes", () => {
+  it("reads record ids by idProperty, archives them, and counts unknown keys as deleted", async () => {
+    const { ctx, records, state } = setup({ object_type: "companies", id_property: "external_id" });
+    const keys = ["co-1", "co-2", "co-3"];
+    rowsOf(await hubspotConnector.send(ctx, batchOf(keys.map((key) => ({ op: "create", key, fields: { name: key } })))));
+    const outcome = await hubspotConnector.send(
+      ctx,
+      batchOf([
+        { op: "delete", key: "co-1", fields: {} },
+        { op: "upsert", key: "co-4", fields: { name: "new" } },
+        { op: "delete", key: "co-3", fields: {} },
+        { op: "delete", key: "co-missing", fields: {} },
+      ]),
+    );
+    expect(rowsOf(outcome)).toEqual(
+      new Map([
+        ["co-1", { ok: true }],
+        ["co-4", { ok: true }],
+        ["co-3", { ok: true }],
+        ["co-missing", { ok: true }],
+      ]),
+    );
+    expect(Object.keys(await records("companies", "external_id")).sort()).toEqual(["co-2", "co-4"]);
+    expect((await state()).requests.slice(-3).map((r) => `${r.path} ${r.status}`)).toEqual([
+      "/crm/v3/objects/companies/batch/upsert 200",
+      "/crm/v3/objects/companies/batch/read 207",
+      "/crm/v3/objects/companies/batch/archive 204",
+    ]);
+  });
+
+  it("matches emails case-insensitively and skips the archive when nothing is found", async () => {
+    const { ctx, records, state } = setup();
+    rowsOf(await hubspotConnector.send(ctx, batchOf([{ op: "create", key: "Mixed@Example.com", fields: { lastname: "M" } }])));
+    rowsOf(await hubspotConnector.send(ctx, batchOf([{ op: "delete", key: "mixed@example.com", fields: {} }])));
+    expect(await records()).toEqual({});
+    rowsOf(await hubspotConnector.send(ctx, batchOf([{ op: "delete", key: "nobody@example.com", fields: {} }])));
+    expect((await state()).requests.at(-1)?.path).toBe("/crm/v3/objects/contacts/batch/read");
+  });
+});
+
+describe("hubspot connector: failures", () => {
+  it("429 from the rolling window → retry after the X-HubSpot-RateLimit interval", async () => {
+    const { ctx, configure } = setup();
+    await configure({ rate_limit: { max: 1, interval_ms: 10_000 } });
+    rowsOf(await hubspotConnector.send(ctx, batchOf(contacts(1))));
+    const outcome = expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1, 1))), "retry");
+    expect(outcome.error).toMatch(/HTTP 429: RATE_LIMIT: You have reached your ten_secondly_rolling limit/);
+    expect(outcome.retryAfterSeconds).toBe(10);
+  });
+
+  it("429 with Retry-After → retry honouring it", async () => {
+    const { ctx, configure } = setup();
+    await configure({ rate_limit: { max: 1, interval_ms: 3_000, retry_after: true } });
+    rowsOf(await hubspotConnector.send(ctx, batchOf(contacts(1))));
+    const outcome = expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1, 1))), "retry");
+    expect(outcome.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(outcome.retryAfterSeconds).toBeLessThanOrEqual(3);
+  });
+
+  it("reads HubSpot's rate-limit headers", () => {
+    expect(hubspotRetryAfter(new Headers({ "retry-after": "4", "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" }))).toBe(4);
+    expect(hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-secondly-remaining": "0" }))).toBe(1);
+    expect(hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" }))).toBe(10);
+    expect(hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "5", "x-hubspot-ratelimit-interval-milliseconds": "10000" }))).toBeUndefined();
+  });
+
+  it("401 (a wrong private-app token) → auth_failed with HubSpot's message", async () => {
+    const { ctx } = setup({}, { access_token: "pat-wrong" });
+    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "auth_failed").error).toMatch(
+      /HTTP 401: INVALID_AUTHENTICATION: Authentication credentials not found/,
+    );
+  });
+
+  it("403 (missing scopes) → auth_failed", async () => {
+    const { ctx, configure } = setup();
+    await configure({ faults: [{ status: 403, body: { status: "error", category: "MISSING_SCOPES", message: "This app hasn't been granted all required scopes" } }] });
+    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "auth_failed").error).toMatch(/MISSING_SCOPES/);
+  });
+
+  it.each([500, 502, 503, 504])("%i → retry", async (status) => {
+    const { ctx, configure } = setup();
+    await configure({ faults: [{ status }] });
+    expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "retry");
+  });
+
+  it("a slow response → retry after timeout_ms", async () => {
+    const { ctx, configure } = setup({ timeout_ms: 200 });
+    await configure({ faults: [{ delay_ms: 1_500 }] });
+    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "retry").error).toMatch(/no response within 200 ms/);
+  });
+
+  it("a failing read before archive → retry", async () => {
+    const { ctx, configure } = setup();
+    await configure({ faults: [{ status: 502 }] });
+    expectKind(await hubspotConnector.send(ctx, batchOf([{ op: "delete", key: "x@example.com", fields: {} }])), "retry");
+  });
+});
+
+describe("hubspot connector: SSRF, base URL and testConnection", () => {
+  it("ignores api_base unless private destinations are allowed: the token only goes to api.hubapi.com", async () => {
+    const { ctx } = setup();
+    const urls: string[] = [];
+    const spy: typeof fetch = async (input) => {
+      urls.push(String(input));
+      return Response.json({ status: "error", category: "INVALID_AUTHENTICATION", message: "nope" }, { status: 401 });
+    };
+    expectKind(await hubspotConnector.send({ ...ctx, allowPrivate: false, fetch: spy }, batchOf(contacts(1))), "auth_failed");
+    expect(urls).toEqual(["https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"]);
+  });
+
+  it("does not follow redirects", async () => {
+    const { ctx, configure } = setup();
+    await configure({ faults: [{ status: 301, headers: { location: "https://evil.example/" } }] });
+    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "rejected").error).toMatch(/redirects are not followed: HTTP 301/);
+  });
+
+  it("refuses object types that would change the URL path", async () => {
+    const { ctx } = setup({ object_type: "contacts/../../oauth" });
+    expect(expectKind(await hubspotConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(contacts(1))), "rejected").error).toMatch(/invalid object type/);
+  });
+
+  it("testConnection checks the token and that id_property is unique", async () => {
+    expect(await hubspotConnector.testConnection(setup().ctx)).toEqual({ ok: true });
+    expect(await hubspotConnector.testConnection(setup({ object_type: "companies", id_property: "external_id" }).ctx)).toEqual({ ok: true });
+    expect(await hubspotConnector.testConnection(setup({ id_property: "firstname" }).ctx)).toEqual({
+      ok: false,
+      error: expect.stringMatching(/contacts.firstname does not require unique values/),
+    });
+    expect(await hubspotConnector.testConnection(setup({ id_property: "no_such_prop" }).ctx)).toEqual({
+      ok: false,
+      error: expect.stringMatching(/HubSpot has no property no_such_prop on contacts/),
+    });
+    expect(await hubspotConnector.testConnection(setup({}, { access_token: "pat-wrong" }).ctx)).toEqual({
+      ok: false,
+      error: expect.stringMatching(/401: INVALID_AUTHENTICATION/),
+    });
+  });
+});
