@@ -1,6 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, expectStatus } from "../harness";
+import { call, expectStatus, WAREHOUSE_URL } from "../harness";
 import { configureReceiver, customersTable, modelRows, pg, receiver, runSync, stubOf, waitForRun, webhookSync } from "./harness";
 
 const N = 3_000;
@@ -186,6 +186,21 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     expect(state.rows).toEqual(await modelRows(table));
     // A batch sent just before a kill may be sent again; the receiver saw it under the same Idempotency-Key.
     expect(Object.keys(state.creates)).toHaveLength(N);
+  });
+
+  it("puts the sync in error at once when the warehouse refuses its credentials", async () => {
+    const table = await customersTable(10);
+    const { syncId } = await webhookSync(table, "upsert", { schedule: { type: "interval", interval_minutes: 30 } });
+    const sync = await call("GET", `/api/v1/syncs/${syncId}`);
+    const model = await call("GET", `/api/v1/models/${sync.body.model_id}`);
+    const badRole = WAREHOUSE_URL.replace("postgres@", "no_such_role_retl@");
+    expectStatus(await call("PUT", `/api/v1/sources/${model.body.source_id}`, { body: { connection_string: badRole } }), 200);
+    const run = await runSync(syncId);
+    expect(run.status).toBe("failed");
+    expect(run.error.code).toBe("auth_failed");
+    const after = await call("GET", `/api/v1/syncs/${syncId}`);
+    expect(after.body).toMatchObject({ status: "error", next_run_at: null });
+    expect(after.body.status_reason).toMatch(/authentication failed/);
   });
 
   it("fails a run whose query breaks, with the warehouse's message, and keeps the snapshot", async () => {
