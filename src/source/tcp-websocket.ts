@@ -70,6 +70,7 @@ export class TcpWebSocket {
   private flushScheduled = false;
   private writes: Promise<void> = Promise.resolve();
   private closeEmitted = false;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 
   constructor(private readonly target: TcpTarget) {
     void this.open();
@@ -105,6 +106,9 @@ export class TcpWebSocket {
     void this.writes
       .catch(() => undefined)
       .then(() => socket?.close())
+      .catch(() => undefined)
+      // A read still pending on a closed socket would keep the isolate (and a Durable Object) busy forever.
+      .then(() => this.reader?.cancel())
       .catch(() => undefined)
       .finally(() => this.finish());
   }
@@ -176,6 +180,7 @@ export class TcpWebSocket {
 
   private async readLoop(socket: Socket): Promise<void> {
     const reader = socket.readable.getReader();
+    this.reader = reader;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
