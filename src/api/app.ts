@@ -27,9 +27,10 @@ export function createApp() {
       },
     }),
   );
+  // Exactly application/json: other JSON types (a JSON Patch, vendor +json) would be misread as the body.
   app.use("/api/*", async function jsonOnly(c, next) {
     const type = c.req.header("content-type");
-    if (["POST", "PUT", "PATCH"].includes(c.req.method) && type && !/^application\/json\b/i.test(type)) {
+    if (["POST", "PUT", "PATCH"].includes(c.req.method) && type && !/^application\/json\s*(;|$)/i.test(type)) {
       throw new ApiError("unsupported_media_type", `Content-Type must be application/json, not "${type}"`);
     }
     await next();

@@ -1,19 +1,26 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "./env";
-import { validationError } from "./errors";
+import { validationError, type ErrorDetail } from "./errors";
+
+/**
+ * Zod issues as error details. An unknown key is reported at its own path ("config.extra"), not at
+ * its parent object's, so every detail names the offending field.
+ */
+export function issueDetails(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ErrorDetail[] {
+  return issues.flatMap((issue) => {
+    const at = [...prefix, ...issue.path].map(String);
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({ path: [...at, key].join("."), message: "unknown field" }));
+    }
+    return [{ path: at.join("."), message: issue.message }];
+  });
+}
 
 /** A router whose zod validation failures become 400s that name every bad field. */
 export function newRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        throw validationError(
-          result.error.issues.map((issue) => ({
-            path: issue.path.map(String).join("."),
-            message: issue.message,
-          })),
-        );
-      }
+      if (!result.success) throw validationError(issueDetails(result.error.issues));
     },
   });
 }

@@ -144,7 +144,7 @@ describe("destinations", () => {
     expectError(await bad({ url: "https://h.example.com", batch_size: 0 }), 400, "validation_failed", "config.batch_size");
     expectError(await bad({ url: "https://h.example.com", batch_size: 1001 }), 400, "validation_failed", "config.batch_size");
     expectError(await bad({ url: "https://h.example.com", timeout_ms: "fast" }), 400, "validation_failed", "config.timeout_ms");
-    expectError(await bad({ url: "https://h.example.com", method: "GET" }), 400, "validation_failed", "config");
+    expectError(await bad({ url: "https://h.example.com", method: "GET" }), 400, "validation_failed", "config.method");
     const secretHeader = await bad({ url: "https://h.example.com", headers: { Authorization: "Bearer x" } });
     expectError(secretHeader, 400, "validation_failed", "config.headers.Authorization");
     expect(secretHeader.body.error.message).toContain("credentials.headers");
@@ -157,7 +157,7 @@ describe("destinations", () => {
     expectError(await bad({ url: "https://h.example.com", headers: { Host: "evil" } }), 400, "validation_failed", "config.headers.Host");
     expectError(await bad({ url: "https://h.example.com", headers: { "X-A": "a\r\nX-B: b" } }), 400, "validation_failed", "config.headers.X-A");
     expectError(await bad({ url: "https://h.example.com" }, { signing_secret: "short" }), 400, "validation_failed", "credentials.signing_secret");
-    expectError(await bad({ url: "https://h.example.com" }, { password: "x" }), 400, "validation_failed", "credentials");
+    expectError(await bad({ url: "https://h.example.com" }, { password: "x" }), 400, "validation_failed", "credentials.password");
   });
 
   it("validates postgres, salesforce and hubspot settings per field", async () => {
