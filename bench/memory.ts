@@ -1,8 +1,9 @@
 /**
  * Memory of the engine's extraction and diff, measured in Node (workerd reports no memory figures):
  * the same src/engine modules, bundled by bench/run.mjs with esbuild, run as the bench worker runs
- * them, with a directory standing in for R2. Rows come from `psql -c "COPY (model) TO STDOUT"`
- * (text format) so that no driver buffers are counted.
+ * them, with a directory standing in for R2. Rows come from `psql -c "COPY (…) TO STDOUT"` as
+ * byte lines into PartitionWriter.addCopyLine, as the worker's COPY path feeds it; no driver
+ * buffers are counted.
  *
  * Memory = V8 heap used + ArrayBuffers, minus the same figure before the phase starts. "live" is
  * sampled after a forced GC (what the phase holds), "with garbage" just before it (what it held
@@ -14,11 +15,10 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
-import { PartitionWriter, resolveColumns } from "../src/engine/extract";
-import { loadHasher, type RawValue } from "../src/engine/hash";
+import { copyColumns, copySelect, PartitionWriter } from "../src/engine/extract";
+import { loadHasher } from "../src/engine/hash";
 import { operationBatches, planPartition } from "../src/engine/plan";
 import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
 import type { SyncMode } from "../src/sync/mode";
@@ -26,7 +26,6 @@ import type { SyncMode } from "../src/sync/mode";
 interface Job {
   psql: string[];
   sql: string;
-  fields: string[];
   primaryKey: string;
   mapped: string[];
   partitions: number;
@@ -40,36 +39,35 @@ interface Job {
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --expose-gc");
 
+/** Full GC, then a pause so ArrayBuffer backing stores freed by it are swept before reading. */
+async function settle(): Promise<NodeJS.MemoryUsage> {
+  gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  return process.memoryUsage();
+}
+
 class Meter {
   private base = 0;
   private baseRaw = 0;
   live = 0;
   raw = 0;
-  start(): void {
-    gc?.();
-    const m = process.memoryUsage();
+  async start(): Promise<void> {
+    const m = await settle();
+    if (process.env.BENCH_DEBUG) console.error(`start: heap ${(m.heapUsed / 1048576).toFixed(1)} MB, ArrayBuffers ${(m.arrayBuffers / 1048576).toFixed(1)} MB`);
     this.base = m.heapUsed + m.arrayBuffers;
     this.baseRaw = this.base;
     this.live = 0;
     this.raw = 0;
   }
-  sample(): void {
+  async sample(label = ""): Promise<void> {
     const before = process.memoryUsage();
     this.raw = Math.max(this.raw, before.heapUsed + before.arrayBuffers - this.baseRaw);
-    gc?.();
-    const m = process.memoryUsage();
+    const m = await settle();
     this.live = Math.max(this.live, m.heapUsed + m.arrayBuffers - this.base);
+    if (process.env.BENCH_DEBUG) console.error(`${label}: heap ${(m.heapUsed / 1048576).toFixed(1)} MB, ArrayBuffers ${(m.arrayBuffers / 1048576).toFixed(1)} MB (start ${(this.base / 1048576).toFixed(1)} MB)`);
   }
-}
-
-/** Unescapes one field of COPY's text format. */
-function unescape(s: string): string {
-  if (!s.includes("\\")) return s;
-  return s.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/g, (_m, oct: string | undefined, hex: string | undefined, c: string | undefined) => {
-    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
-    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
-    return ({ b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" } as Record<string, string>)[c ?? ""] ?? c ?? "";
-  });
 }
 
 async function extract(job: Job, meter: Meter) {
@@ -77,29 +75,41 @@ async function extract(job: Job, meter: Meter) {
   const runDir = join(job.dir, `run-${job.phase}`);
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
-  const writer = new PartitionWriter(hasher, job.partitions, resolveColumns(job.fields, job.primaryKey, job.mapped), hasher.mappingSeed(job.mapped));
-  meter.start();
-  const child = spawn("psql", [...job.psql, "-c", `COPY (${job.sql}) TO STDOUT`], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped));
+  await meter.start();
+  const sql = `COPY (${copySelect(job.sql, job.primaryKey, job.mapped)}) TO STDOUT`;
+  const child = spawn("psql", [...job.psql, "-c", sql], { stdio: ["ignore", "pipe", "inherit"] });
   let n = 0;
+  let rest: Uint8Array = new Uint8Array(0);
   const started = performance.now();
-  for await (const line of lines) {
-    const row: RawValue[] = line.split("\t").map((f) => (f === "\\N" ? null : unescape(f)));
-    writer.add(row);
+  // Lines as byte views, as the worker gets them from CopyData messages.
+  for await (const data of child.stdout as AsyncIterable<Uint8Array>) {
+    let buf = data;
+    if (rest.length > 0) {
+      buf = new Uint8Array(rest.length + data.length);
+      buf.set(rest);
+      buf.set(data, rest.length);
+    }
+    let from = 0;
+    for (let nl = buf.indexOf(10, from); nl >= 0; nl = buf.indexOf(10, from)) {
+      writer.addCopyLine(buf.subarray(from, nl + 1));
+      from = nl + 1;
+      if (++n % 50_000 === 0) await meter.sample();
+    }
+    rest = buf.slice(from);
     for (const c of writer.takeReady()) writeFileSync(join(runDir, `part-${c.partition}-${c.seq}`), c.bytes);
-    if (++n % 50_000 === 0) meter.sample();
   }
   for (const c of writer.finishAll()) writeFileSync(join(runDir, `part-${c.partition}-${c.seq}`), c.bytes);
-  meter.sample();
+  await meter.sample();
   return { rows: writer.rows, ms: performance.now() - started, chunkCounts: writer.chunkCounts() };
 }
 
-function diff(job: Job, chunkCounts: number[], meter: Meter) {
+async function diff(job: Job, chunkCounts: number[], meter: Meter) {
   const runDir = join(job.dir, `run-${job.phase}`);
   const snapDir = join(job.dir, `snap-${job.phase}`);
   rmSync(snapDir, { recursive: true, force: true });
   mkdirSync(snapDir, { recursive: true });
-  meter.start();
+  await meter.start();
   let biggest = 0;
   let operations = 0;
   const started = performance.now();
@@ -109,19 +119,19 @@ function diff(job: Job, chunkCounts: number[], meter: Meter) {
     const chunks = Array.from({ length: chunkCounts[p] ?? 0 }, (_, i) => decodeRunChunk(new Uint8Array(readFileSync(join(runDir, `part-${p}-${i}`)))));
     const rows = joinRunChunks(chunks, job.mapped.length);
     biggest = Math.max(biggest, rows.count);
-    meter.sample();
+    await meter.sample(`p${p} loaded ${rows.count}+${prev.count}`);
     const d = diffPartition(prev, rows);
-    meter.sample();
+    await meter.sample("diffed");
     const plan = planPartition(d, job.mode);
     const results = new Uint8Array(plan.count);
     for (const batch of operationBatches(plan, rows, prev, { maxOperations: job.batchSize })) {
       for (const op of batch) results[op.index] = RESULT_ACKNOWLEDGED;
     }
     operations += plan.count;
-    meter.sample();
+    await meter.sample("planned");
     const { snapshot } = commitPartition(prev, rows, d, plan, results);
     writeFileSync(join(snapDir, `part-${p}`), encodeSnapshot(snapshot));
-    meter.sample();
+    await meter.sample("committed");
   }
   return { ms: performance.now() - started, biggestPartition: biggest, operations };
 }
@@ -130,7 +140,7 @@ const job = JSON.parse(process.argv[2] ?? "{}") as Job;
 const em = new Meter();
 const ex = await extract(job, em);
 const dm = new Meter();
-const df = diff(job, ex.chunkCounts, dm);
+const df = await diff(job, ex.chunkCounts, dm);
 if (job.prevPhase !== null) rmSync(join(job.dir, `snap-${job.prevPhase}`), { recursive: true, force: true });
 rmSync(join(job.dir, `run-${job.phase}`), { recursive: true, force: true });
 console.log(

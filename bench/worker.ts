@@ -6,11 +6,11 @@
  */
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
-import { PartitionWriter, type ReadyChunk, resolveColumns } from "../src/engine/extract";
+import { copyColumns, copySelect, PartitionWriter, type ReadyChunk, resolveColumns } from "../src/engine/extract";
 import { loadHasher } from "../src/engine/hash";
 import { checkMassDelete, operationBatches, planPartition } from "../src/engine/plan";
 import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
-import { streamQuery, type WarehouseOptions } from "../src/source/postgres";
+import { closePostgres, connectPostgres, streamQuery, type WarehouseOptions } from "../src/source/postgres";
 import type { SyncMode } from "../src/sync/mode";
 
 interface BenchEnv {
@@ -136,6 +136,116 @@ async function diffAll(env: BenchEnv, job: Job) {
   return { ...counts, snapshotBytes, massDeleteStop: guard.stop };
 }
 
+/** The pg Submittable shape the driver accepts for COPY … TO STDOUT (as pg-copy-streams does). */
+interface CopyMessage {
+  chunk: Uint8Array;
+}
+
+/**
+ * Streams `COPY (sql) TO STDOUT` through the driver's Client: each CopyData message (one row of
+ * COPY text, with its newline) goes to `onLine` as it is parsed. Prototype for the warehouse client.
+ */
+async function copyOut(connectionString: string, sql: string, onLine: (line: Uint8Array) => void): Promise<number> {
+  const client = await connectPostgres(connectionString, opts);
+  try {
+    // Same session settings as streamQuery, so both paths see the same text of every value.
+    await client.query(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 3600000; SET LOCAL DateStyle = 'ISO'; SET LOCAL bytea_output = 'hex'",
+    );
+    let lines = 0;
+    await new Promise<void>((resolve, reject) => {
+      let failed: unknown = null;
+      const submittable = {
+        submit(connection: { query(text: string): void }) {
+          connection.query(`COPY (${sql}) TO STDOUT`);
+        },
+        handleCopyData(msg: CopyMessage) {
+          lines++;
+          onLine(msg.chunk);
+        },
+        handleCommandComplete() {},
+        handleReadyForQuery() {
+          if (failed === null) resolve();
+          else reject(failed);
+        },
+        handleError(err: unknown) {
+          failed = err;
+        },
+        handleEmptyQuery() {},
+        handleRowDescription() {},
+        handleDataRow() {},
+      };
+      (client as unknown as { query(s: unknown): void }).query(submittable);
+    });
+    await client.query("COMMIT");
+    return lines;
+  } finally {
+    await closePostgres(client);
+  }
+}
+
+/** Extraction through COPY: lines hashed and chunked as bytes (PartitionWriter.addCopyLine). */
+async function extractCopy(env: BenchEnv, job: Job) {
+  const hasher = await loadHasher();
+  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped));
+  const puts: Promise<unknown>[] = [];
+  let bytes = 0;
+  let chunks = 0;
+  let maxChunk = 0;
+  // The COPY handler is synchronous: puts start as chunks finish and are awaited at the end.
+  const put = (c: ReadyChunk) => {
+    bytes += c.bytes.length;
+    chunks++;
+    maxChunk = Math.max(maxChunk, c.bytes.length);
+    if (job.skip !== "noput") puts.push(env.BENCH.put(`runs/${job.run}/part-${c.partition}-${c.seq}`, c.bytes));
+  };
+  await copyOut(job.connectionString, copySelect(job.sql, job.primaryKey, job.mapped), (line) => {
+    writer.addCopyLine(line);
+    for (const c of writer.takeReady()) put(c);
+  });
+  for (const c of writer.finishAll()) put(c);
+  await Promise.all(puts);
+  return { rows: writer.rows, chunks, bytes, maxChunk, chunkCounts: writer.chunkCounts(), partitionRows: writer.partitionRows };
+}
+
+/**
+ * Row hashes by key from both extraction paths (cursor pages as strings, COPY lines as bytes) over
+ * the same query: they must agree for the paths to be interchangeable.
+ */
+async function verifyPaths(job: Job) {
+  const hasher = await loadHasher();
+  const seed = hasher.mappingSeed(job.mapped);
+  const viaRows = new Map<string, bigint>();
+  for await (const page of streamQuery(job.connectionString, job.sql, opts, { pageSize: job.pageSize })) {
+    const cols = resolveColumns(
+      page.fields.map((f) => f.name),
+      job.primaryKey,
+      job.mapped,
+    );
+    for (const row of page.rows) viaRows.set(String(row[cols.key]), hasher.hashRow(cols.values.map((c) => row[c] ?? null), seed));
+  }
+  const mismatches: string[] = [];
+  let lines = 0;
+  const decoder = new TextDecoder();
+  await copyOut(job.connectionString, copySelect(job.sql, job.primaryKey, job.mapped), (line) => {
+    lines++;
+    const text = decoder.decode(line);
+    const key = text.slice(0, text.indexOf("\t"));
+    const end = text.endsWith("\n") ? text.length - 1 : text.length;
+    const copyHash = hasher.hashEncodedRow(line.subarray(line.indexOf(9) + 1, line[line.length - 1] === 10 ? line.length - 1 : line.length), seed);
+    if (viaRows.get(key) !== copyHash && mismatches.length < 5) mismatches.push(text.slice(0, end));
+  });
+  return { rows: viaRows.size, lines, mismatches };
+}
+
+async function drainCopy(job: Job) {
+  let bytes = 0;
+  const rows = await copyOut(job.connectionString, job.sql, (line) => {
+    bytes += line.length;
+  });
+  return { rows, bytes };
+}
+
 /** Deletes a run's chunks and an old snapshot generation (not timed). */
 async function cleanup(env: BenchEnv, prefixes: string[]) {
   for (const prefix of prefixes) {
@@ -156,6 +266,9 @@ export default {
     try {
       let out: unknown;
       if (path === "/drain") out = await drain(job);
+      else if (path === "/drain-copy") out = await drainCopy(job);
+      else if (path === "/extract-copy") out = await extractCopy(env, job);
+      else if (path === "/verify") out = await verifyPaths(job);
       else if (path === "/extract") out = await extract(env, job);
       else if (path === "/diff") out = await diffAll(env, job);
       else if (path === "/cleanup") out = await cleanup(env, job.prefixes ?? []);

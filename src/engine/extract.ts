@@ -1,4 +1,5 @@
 import type { Hasher, RawValue } from "./hash";
+import { unescapeCopy, utf16Length } from "./row";
 import { partitionBits, partitionOfHigh } from "./partition";
 import { RunChunkBuilder } from "./snapshot";
 
@@ -27,6 +28,31 @@ export function resolveColumns(fields: readonly string[], primaryKey: string, ma
   return { key: at.get(primaryKey) ?? 0, values: mapped.map((m) => at.get(m) ?? 0) };
 }
 
+/** Positions for rows laid out as {@link copySelect} lays them out: the key, then `mapped` values. */
+export function copyColumns(mapped: number): ColumnPositions {
+  return { key: 0, values: Array.from({ length: mapped }, (_, i) => i + 1) };
+}
+
+/** A double-quoted SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The query whose COPY text lines {@link PartitionWriter.addCopyLine} takes: the primary key, then
+ * the mapped columns in mapping order, from the model as a subquery. Run it as
+ * `COPY (<this>) TO STDOUT` in the read-only transaction. A missing column fails it in Postgres.
+ */
+export function copySelect(modelSql: string, primaryKey: string, mapped: readonly string[]): string {
+  return `SELECT ${[primaryKey, ...mapped].map(quoteIdent).join(", ")} FROM (\n${modelSql}\n) AS model`;
+}
+
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
 /** A finished chunk to store as `…/part-{partition}-{seq}`. */
 export interface ReadyChunk {
   partition: number;
@@ -35,6 +61,8 @@ export interface ReadyChunk {
   rows: number;
   bytes: Uint8Array;
 }
+
+const NONE_READY: ReadyChunk[] = [];
 
 /** Chunk and memory limits of a {@link PartitionWriter}. */
 export interface WriterLimits {
@@ -80,7 +108,10 @@ export class PartitionWriter {
     this.maxChunk = limits.maxChunkBytes ?? 8 * 1024 * 1024;
     this.maxBuffered = limits.maxBufferedBytes ?? 24 * 1024 * 1024;
     const hashRow = (utf8: Uint8Array) => hasher.hashEncodedRow(utf8, rowSeed);
-    this.builders = Array.from({ length: partitions }, () => new RunChunkBuilder(columns.values.length, hashRow));
+    // Start each buffer at a quarter of its share of the budget (at most 1 MiB): few regrowth copies, little waste.
+    const share = Math.min(this.maxChunk, this.maxBuffered / partitions / 4, 1 << 20);
+    const initial = Math.max(4096, 2 ** Math.floor(Math.log2(share)));
+    this.builders = Array.from({ length: partitions }, () => new RunChunkBuilder(columns.values.length, hashRow, initial));
     this.buffered = this.builders.reduce((sum, b) => sum + b.heldBytes, 0);
     this.seqs = new Array<number>(partitions).fill(0);
     this.partitionRows = new Array<number>(partitions).fill(0);
@@ -94,24 +125,68 @@ export class PartitionWriter {
     // One values array reused: the builder encodes it before returning.
     const values = this.values;
     for (let k = 0; k < positions.length; k++) values[k] = row[positions[k] ?? 0] ?? null;
-    // Null keys go to partition 0, where the diff reports them as failed.
     const keyHash = key === null ? 0n : this.hasher.hashKey(key);
-    this.hb[0] = keyHash;
-    const p = partitionOfHigh(this.hw[1] ?? 0, this.bits);
-    const builder = this.builders[p];
-    if (builder === undefined) throw new RangeError(`partition ${p} out of range`);
+    const p = this.partitionFor(keyHash);
+    const builder = this.builder(p);
     const before = builder.heldBytes;
     builder.add(key, keyHash, values);
-    this.buffered += builder.heldBytes - before;
+    this.added(p, builder, before);
+  }
+
+  /** Partition of a key hash (null keys hash to 0: partition 0, where the diff fails them). */
+  private partitionFor(keyHash: bigint): number {
+    this.hb[0] = keyHash;
+    return partitionOfHigh(this.hw[1] ?? 0, this.bits);
+  }
+
+  private builder(p: number): RunChunkBuilder {
+    const builder = this.builders[p];
+    if (builder === undefined) throw new RangeError(`partition ${p} out of range`);
+    return builder;
+  }
+
+  /** Accounting after a row went into partition p; finishes chunks over the limits. */
+  private added(p: number, builder: RunChunkBuilder, heldBefore: number): void {
+    this.buffered += builder.heldBytes - heldBefore;
     this.rows++;
     this.partitionRows[p] = (this.partitionRows[p] ?? 0) + 1;
     if (builder.encodedBytes >= this.maxChunk) this.finish(p);
     while (this.buffered > this.maxBuffered && this.finishBiggest());
   }
 
+  /**
+   * Adds one row as a line of `COPY (copySelect(…)) TO STDOUT` (text format, with or without its
+   * newline): the bytes are hashed and stored as they are, no string is made per value. The line
+   * must hold the key then the mapped values, as {@link copySelect} orders them.
+   */
+  addCopyLine(line: Uint8Array): void {
+    let end = line.length;
+    if (end > 0 && line[end - 1] === NEWLINE) end--;
+    let tab = 0;
+    let escaped = false;
+    while (tab < end && line[tab] !== TAB) {
+      if (line[tab] === BACKSLASH) escaped = true;
+      tab++;
+    }
+    if (tab === end && this.columns.values.length > 0) throw new RangeError("COPY line has no values after its key");
+    let key: Uint8Array | null = line.subarray(0, tab);
+    if (escaped) {
+      // \N is null; other escapes are rare in keys: decode, unescape, encode back.
+      key = tab === 2 && line[1] === 0x4e ? null : encoder.encode(unescapeCopy(decoder.decode(key)));
+    }
+    const keyHash = key === null ? 0n : this.hasher.hashKeyBytes(key);
+    const values = line.subarray(Math.min(tab + 1, end), end);
+    const p = this.partitionFor(keyHash);
+    const builder = this.builder(p);
+    const before = builder.heldBytes;
+    builder.addEncoded(key, key === null ? 0 : utf16Length(key), keyHash, values);
+    this.added(p, builder, before);
+  }
+
   /** Chunks finished since the last call; store them, then keep adding. */
   takeReady(): ReadyChunk[] {
-    return this.ready.splice(0, this.ready.length);
+    // Called per row by COPY handlers: no new array unless something is ready.
+    return this.ready.length === 0 ? NONE_READY : this.ready.splice(0, this.ready.length);
   }
 
   /** Finishes every partition's pending rows and returns all chunks not yet taken. */

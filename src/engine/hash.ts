@@ -9,7 +9,8 @@ export type { RawValue } from "./row";
  * xxhash-wasm ships a `workerd` build that imports its `.wasm` as a module, so it loads inside
  * workerd, where compiling wasm from bytes at run time is refused. Hashes are persisted in
  * committed snapshots, so the seeds and the row encoding (row.ts) are part of the snapshot format:
- * changing them makes the next run see every row as updated.
+ * changing them makes the next run see every row as updated. xxhash-wasm returns BigInts; callers
+ * store them in BigUint64Arrays and compare u32 words, never BigInts, in hot loops.
  */
 
 /** Seed of primary-key hashes (partitioning and snapshot lookup). */
@@ -21,12 +22,14 @@ export const ROW_SEED = 0x9e3779b97f4a7c15n;
 export interface Hasher {
   /** XXH64 of a primary key's UTF-8. */
   hashKey(key: string): bigint;
+  /** {@link Hasher.hashKey} of a key given as its UTF-8 bytes. */
+  hashKeyBytes(utf8: Uint8Array): bigint;
   /**
-   * XXH64 of a row's mapped values (mapping order) in row text form (row.ts), as UTF-8: null
-   * differs from "", and ["a","bc"] from ["ab","c"]. `seed` comes from {@link Hasher.mappingSeed}.
+   * XXH64 of a row's mapped values (mapping order) as COPY text (row.ts) in UTF-8: null differs
+   * from "", and ["a","bc"] from ["ab","c"]. `seed` comes from {@link Hasher.mappingSeed}.
    */
   hashRow(values: readonly RawValue[], seed?: bigint): bigint;
-  /** XXH64 of values already in row text form as UTF-8 (run chunks hash the bytes they store). */
+  /** XXH64 of values already in COPY text UTF-8 (run chunks hash the bytes they store). */
   hashEncodedRow(utf8: Uint8Array, seed?: bigint): bigint;
   /**
    * Seed for row hashes from the destination field names in mapping order, so a renamed or
@@ -43,6 +46,7 @@ export function loadHasher(): Promise<Hasher> {
     const { h64, h64Raw } = api;
     return {
       hashKey: (key) => h64(key, KEY_SEED),
+      hashKeyBytes: (utf8) => h64Raw(utf8, KEY_SEED),
       hashRow: (values, seed = ROW_SEED) => h64(encodeRow(values), seed),
       hashEncodedRow: (utf8, seed = ROW_SEED) => h64Raw(utf8, seed),
       mappingSeed: (fields) => h64(encodeRow(fields), ROW_SEED),

@@ -5,9 +5,13 @@
  * merge by slicing sorted arrays instead of rehashing (see {@link sourcePartitions}).
  */
 
-/** Rows per partition the chooser aims at: ~64k rows keep one partition's diff near 16 MB. */
-export const TARGET_ROWS_PER_PARTITION = 65_536;
-/** Upper bound on P: 64k-row partitions up to ~67M rows; bigger models get bigger partitions. */
+/**
+ * Rows per partition the chooser aims at. A diff holds ~250 bytes a row for ~150-byte rows
+ * (values as bytes, keys, hashes, the previous snapshot, the new one), so 128k rows stay near 32 MB;
+ * pass an expected count with headroom (e.g. twice the last run's rows) so growth stays inside.
+ */
+export const TARGET_ROWS_PER_PARTITION = 131_072;
+/** Upper bound on P: 128k-row partitions up to ~134M rows; bigger models get bigger partitions. */
 export const MAX_PARTITIONS = 1024;
 
 /** Partition count for an expected number of rows: a power of two in [1, MAX_PARTITIONS]. */

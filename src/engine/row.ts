@@ -1,82 +1,85 @@
 /**
- * The text form of a row's values shared by row hashes and run chunks: each field as
- * `<length>:<text>` (length in UTF-16 code units), null as `~`. A field starts with a digit or `~`,
- * so a row decodes one way only: null differs from "", and ["a","bc"] from ["ab","c"]. One string
- * per row is encoded to UTF-8 once, and that same byte run is both hashed and stored.
+ * The text form of a row's mapped values, shared by row hashes and run chunks: PostgreSQL's COPY
+ * text format (the line `COPY … TO STDOUT` sends): values separated by tabs, null as `\N`, and
+ * backslash, tab, newline, carriage return, backspace, form feed and vertical tab escaped with a
+ * backslash. Unambiguous for a given number of values (null differs from "", ["a","bc"] from
+ * ["ab","c"]; every row of a sync has its mapping's arity), and it is what
+ * Postgres sends, so extraction through COPY hashes and stores the bytes it receives without
+ * decoding them; rows read as strings are encoded to the same bytes (same hashes).
  */
 
 /** A field as read from the warehouse: raw text, or null for SQL NULL. */
 export type RawValue = string | null;
 
-/** The text form of a sequence of fields. */
-export function encodeRow(fields: readonly RawValue[]): string {
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+const N_UPPER = 0x4e;
+
+/** Escape letter for the control characters COPY escapes, by code (0 = none). */
+const ESCAPES = new Uint8Array(128);
+ESCAPES[0x08] = 0x62; // \b
+ESCAPES[0x09] = 0x74; // \t
+ESCAPES[0x0a] = 0x6e; // \n
+ESCAPES[0x0b] = 0x76; // \v
+ESCAPES[0x0c] = 0x66; // \f
+ESCAPES[0x0d] = 0x72; // \r
+ESCAPES[BACKSLASH] = BACKSLASH;
+
+const UNESCAPES: Record<string, string> = { b: "\b", t: "\t", n: "\n", v: "\v", f: "\f", r: "\r" };
+
+/** One value as COPY text. */
+function escapeValue(v: string): string {
+  return v.replace(/[\\\b\t\n\v\f\r]/g, (c) => `\\${String.fromCharCode(ESCAPES[c.charCodeAt(0)] ?? 0)}`);
+}
+
+/** The COPY text of a row's values (without the trailing newline). */
+export function encodeRow(values: readonly RawValue[]): string {
   let s = "";
-  for (const v of fields) s += v === null ? "~" : `${v.length}:${v}`;
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k] ?? null;
+    if (k > 0) s += "\t";
+    s += v === null ? "\\N" : escapeValue(v);
+  }
   return s;
 }
 
-const TILDE = 0x7e;
-const COLON = 0x3a;
-const ZERO = 0x30;
-
-/** Thrown when text is not in the row form (a damaged chunk). */
+/** Thrown when text is not a row of the expected shape (a damaged chunk). */
 export class RowFormatError extends Error {
   override name = "RowFormatError";
 }
 
-/**
- * Reads one field of `text` starting at `at`: returns the offset after it and writes the field's
- * [start, end) into `range` (start = -1 for null). No allocation, for hot loops.
- */
-export function readField(text: string, at: number, range: Int32Array): number {
-  const c = text.charCodeAt(at);
-  if (c === TILDE) {
-    range[0] = -1;
-    range[1] = -1;
-    return at + 1;
-  }
-  let len = 0;
-  let i = at;
-  for (;;) {
-    const d = text.charCodeAt(i);
-    if (d === COLON && i > at) break;
-    if (!(d >= ZERO && d <= ZERO + 9)) throw new RowFormatError(`bad field header at ${at}`);
-    len = len * 10 + (d - ZERO);
-    i++;
-  }
-  const start = i + 1;
-  if (start + len > text.length) throw new RowFormatError(`field at ${at} runs past the text`);
-  range[0] = start;
-  range[1] = start + len;
-  return start + len;
+/** Reverses COPY text escapes: `\b \t \n \v \f \r \\`, octal `\ooo` and hex `\xhh`; another `\c` is `c`. */
+export function unescapeCopy(s: string): string {
+  if (!s.includes("\\")) return s;
+  return s.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|([\s\S]))/g, (_m, oct: string | undefined, hex: string | undefined, c: string | undefined) => {
+    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    return UNESCAPES[c ?? ""] ?? c ?? "";
+  });
 }
 
-/** Decodes `count` fields of text form from `text` at [from, to). */
-export function decodeRow(text: string, from: number, to: number, count: number): RawValue[] {
-  const out = new Array<RawValue>(count);
-  const range = new Int32Array(2);
-  let at = from;
-  for (let k = 0; k < count; k++) {
-    at = readField(text, at, range);
-    const start = range[0] ?? -1;
-    out[k] = start < 0 ? null : text.slice(start, range[1] ?? start);
-  }
-  if (at !== to) throw new RowFormatError(`row has more than ${count} fields`);
-  return out;
+/** Decodes `count` values from COPY text `text` (no trailing newline). */
+export function decodeRow(text: string, count: number): RawValue[] {
+  const fields = count === 0 && text === "" ? [] : text.split("\t");
+  if (fields.length !== count) throw new RowFormatError(`row has ${fields.length} values, expected ${count}`);
+  return fields.map((f) => (f === "\\N" ? null : unescapeCopy(f)));
 }
 
 /**
  * Writes the UTF-8 of `s` into `buf` at `at` and returns the end; `buf` must have 3 bytes per
- * code unit free. Same bytes as TextEncoder (a lone surrogate becomes U+FFFD); a plain loop beats
- * a TextEncoder call per short field and allocates nothing.
+ * code unit free. Same bytes as TextEncoder (a lone surrogate becomes U+FFFD). With `escape`,
+ * characters COPY escapes are written escaped. A plain loop beats a TextEncoder call per short
+ * field and allocates nothing.
  */
-export function writeUtf8(s: string, buf: Uint8Array, at: number): number {
+export function writeUtf8(s: string, buf: Uint8Array, at: number, escape = false): number {
   let p = at;
   const n = s.length;
   for (let i = 0; i < n; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) {
-      buf[p++] = c;
+      const e = escape ? (ESCAPES[c] ?? 0) : 0;
+      if (e !== 0) buf[p++] = BACKSLASH;
+      buf[p++] = e !== 0 ? e : c;
     } else if (c < 0x800) {
       buf[p++] = 0xc0 | (c >> 6);
       buf[p++] = 0x80 | (c & 0x3f);
@@ -102,39 +105,36 @@ export function writeUtf8(s: string, buf: Uint8Array, at: number): number {
   return p;
 }
 
-/** Writes a decimal non-negative integer as ASCII at `at`; returns the end. */
-function writeDecimal(v: number, buf: Uint8Array, at: number): number {
-  if (v < 10) {
-    buf[at] = ZERO + v;
-    return at + 1;
-  }
-  const digits = v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : Math.floor(Math.log10(v)) + 1;
-  let p = at + digits;
-  for (let x = v; p > at; x = Math.floor(x / 10)) buf[--p] = ZERO + (x % 10);
-  return at + digits;
-}
-
 /** Bytes {@link writeRowUtf8} may need for `values`. */
 export function maxRowUtf8(values: readonly RawValue[]): number {
   let n = 0;
-  for (const v of values) n += v === null ? 1 : 3 * v.length + 11;
+  for (const v of values) n += v === null ? 3 : 3 * v.length + 1;
   return n;
 }
 
-/**
- * Writes the UTF-8 of `encodeRow(values)` into `buf` at `at` (room: {@link maxRowUtf8}) and
- * returns the end, without building the string.
- */
+/** Writes the UTF-8 of `encodeRow(values)` into `buf` at `at` (room: {@link maxRowUtf8}); returns the end. */
 export function writeRowUtf8(values: readonly RawValue[], buf: Uint8Array, at: number): number {
   let p = at;
-  for (const v of values) {
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k] ?? null;
+    if (k > 0) buf[p++] = TAB;
     if (v === null) {
-      buf[p++] = TILDE;
+      buf[p++] = BACKSLASH;
+      buf[p++] = N_UPPER;
     } else {
-      p = writeDecimal(v.length, buf, p);
-      buf[p++] = COLON;
-      p = writeUtf8(v, buf, p);
+      p = writeUtf8(v, buf, p, true);
     }
   }
   return p;
+}
+
+/** UTF-16 length of valid UTF-8 bytes (what the decoded string's `.length` will be). */
+export function utf16Length(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] ?? 0;
+    // Count lead bytes; a 4-byte sequence decodes to a surrogate pair.
+    if ((b & 0xc0) !== 0x80) n += b >= 0xf0 ? 2 : 1;
+  }
+  return n;
 }

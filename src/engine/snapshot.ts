@@ -14,12 +14,13 @@ import { decodeRow, maxRowUtf8, type RawValue, writeRowUtf8, writeUtf8 } from ".
  *   varint  n key lengths: 0 for a null key, else its UTF-16 length + 1
  *   varint  n value lengths: bytes of each row's values
  *   UTF-8   non-null keys, concatenated
- *   UTF-8   each row's values in row text form (row.ts: `<len>:<text>` or `~` per value)
+ *   UTF-8   each row's values as COPY text (row.ts): tab-separated, `\N` for null, escaped
  * The row hash is XXH64 of exactly that row's value bytes, computed as they are written (one
  * encoding per row serves both). Values stay bytes after decoding and are decoded per row only for
  * rows that become operations, so a diff holds ~1 byte per byte of values, plus its keys.
- * Chosen over NDJSON, which costs as much to encode, ~5x more to decode for the diff (every row
- * parsed, a string per field kept) and cannot be hashed as stored (bench/README.md).
+ * Rows extracted with COPY are stored as the bytes Postgres sent. Chosen over NDJSON, which
+ * needs every value as a JS string to encode, a parse of every row to read back, and cannot be
+ * hashed as stored (bench/README.md has the figures).
  *
  * Snapshot partition ("ERS1"): what the destination holds for one partition, sorted by key hash
  * then key (code units), keys unique and non-empty.
@@ -101,7 +102,14 @@ class Bytes {
     this.length = writeUtf8(s, this.buf, this.length);
   }
 
-  /** Appends `values` in row text form as UTF-8; returns the bytes written. */
+  /** Appends bytes. */
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  /** Appends `values` as COPY text UTF-8; returns the bytes written. */
   row(values: readonly RawValue[]): number {
     this.ensure(maxRowUtf8(values));
     const start = this.length;
@@ -124,17 +132,21 @@ export class RunChunkBuilder {
   private keyLengths = new Bytes(INITIAL_ROWS);
   private valueLengths = new Bytes(INITIAL_ROWS);
   private keyText = new Bytes(INITIAL_TEXT / 4);
-  private valueText = new Bytes(INITIAL_TEXT);
+  private valueText: Bytes;
 
   /**
    * `columns`: mapped values per row. `hashRow` hashes a row's value bytes (normally
    * `hasher.hashEncodedRow` with the mapping seed); without it, {@link RunChunkBuilder.add} needs
-   * an explicit row hash.
+   * an explicit row hash. `initialBytes`: starting capacity of the value buffer (it doubles as
+   * needed; starting near the expected chunk size saves the copies).
    */
   constructor(
     readonly columns: number,
     private readonly hashRow: ((utf8: Uint8Array) => bigint) | null = null,
-  ) {}
+    private readonly initialBytes = INITIAL_TEXT,
+  ) {
+    this.valueText = new Bytes(initialBytes);
+  }
 
   /** Rows added since the last {@link RunChunkBuilder.encode}. */
   get count(): number {
@@ -163,14 +175,7 @@ export class RunChunkBuilder {
       throw new RangeError(`row has ${values.length} values, chunk has ${this.columns} columns`);
     }
     const n = this.n;
-    if (n === this.keyHashes.length) {
-      const kh = new BigUint64Array(n * 2);
-      kh.set(this.keyHashes);
-      this.keyHashes = kh;
-      const rh = new BigUint64Array(n * 2);
-      rh.set(this.rowHashes);
-      this.rowHashes = rh;
-    }
+    if (n === this.keyHashes.length) this.growHashes();
     if (key === null) {
       this.keyLengths.varint(0);
     } else {
@@ -189,6 +194,42 @@ export class RunChunkBuilder {
     this.rowHashes[n] = hash;
     this.n = n + 1;
     return hash;
+  }
+
+  /**
+   * Adds one row given as bytes: the key's UTF-8 (null for a null key) with its UTF-16 length, and
+   * the values as COPY text UTF-8 (see row.ts). Returns the row hash (`rowHash` if given).
+   */
+  addEncoded(key: Uint8Array | null, keyUnits: number, keyHash: bigint, values: Uint8Array, rowHash?: bigint): bigint {
+    const n = this.n;
+    if (n === this.keyHashes.length) this.growHashes();
+    if (key === null) {
+      this.keyLengths.varint(0);
+    } else {
+      this.keyLengths.varint(keyUnits + 1);
+      this.keyText.bytes(key);
+    }
+    this.valueText.bytes(values);
+    this.valueLengths.varint(values.length);
+    let hash = rowHash;
+    if (hash === undefined) {
+      if (this.hashRow === null) throw new Error("RunChunkBuilder needs a row hash function or an explicit row hash");
+      hash = this.hashRow(values);
+    }
+    this.keyHashes[n] = keyHash;
+    this.rowHashes[n] = hash;
+    this.n = n + 1;
+    return hash;
+  }
+
+  private growHashes(): void {
+    const n = this.n;
+    const kh = new BigUint64Array(n * 2);
+    kh.set(this.keyHashes);
+    this.keyHashes = kh;
+    const rh = new BigUint64Array(n * 2);
+    rh.set(this.rowHashes);
+    this.rowHashes = rh;
   }
 
   /** The chunk's bytes; the builder is empty afterwards and releases its buffers. */
@@ -210,7 +251,7 @@ export class RunChunkBuilder {
     this.keyLengths = new Bytes(INITIAL_ROWS);
     this.valueLengths = new Bytes(INITIAL_ROWS);
     this.keyText = new Bytes(INITIAL_TEXT / 4);
-    this.valueText = new Bytes(INITIAL_TEXT);
+    this.valueText = new Bytes(this.initialBytes);
     return out;
   }
 }
@@ -300,13 +341,14 @@ class ChunkRows implements RunRows {
     if (section === undefined) throw new RangeError(`row ${i} has no values`);
     const r = i - (this.firsts[lo] ?? 0);
     const text = decoder.decode(section.bytes.subarray(section.offsets[r] ?? 0, section.offsets[r + 1] ?? 0));
-    return decodeRow(text, 0, text.length, this.columns);
+    return decodeRow(text, this.columns);
   }
 }
 
 /**
- * Decodes a run chunk written by {@link RunChunkBuilder.encode}. Everything is copied out of
- * `bytes` (values as bytes), so they can be dropped.
+ * Decodes a run chunk written by {@link RunChunkBuilder.encode}. Hashes and keys are copied out;
+ * values stay a view into `bytes` (no second copy of the bulk of the chunk), so keep `bytes`
+ * unmodified while the rows are used.
  */
 export function decodeRunChunk(bytes: Uint8Array): RunRows {
   const h = header(bytes, CHUNK_HEADER, CHUNK_MAGIC, "run chunk");
@@ -326,7 +368,7 @@ export function decodeRunChunk(bytes: Uint8Array): RunRows {
     u64s(bytes, CHUNK_HEADER, n),
     u64s(bytes, CHUNK_HEADER + 8 * n, n),
     adjacentKeys(text, keys.offsets, keys.nulls),
-    [{ bytes: bytes.slice(valuesAt), offsets: values.offsets }],
+    [{ bytes: bytes.subarray(valuesAt), offsets: values.offsets }],
     [0],
   );
 }

@@ -16,8 +16,8 @@ describe("partition", () => {
     expect(choosePartitionCount(Number.NaN)).toBe(1);
     expect(choosePartitionCount(TARGET_ROWS_PER_PARTITION)).toBe(1);
     expect(choosePartitionCount(TARGET_ROWS_PER_PARTITION + 1)).toBe(2);
-    expect(choosePartitionCount(1_000_000)).toBe(16);
-    expect(choosePartitionCount(10_000_000)).toBe(256);
+    expect(choosePartitionCount(1_000_000)).toBe(8);
+    expect(choosePartitionCount(10_000_000)).toBe(128);
     expect(choosePartitionCount(1e12)).toBe(MAX_PARTITIONS);
     expect(choosePartitionCount(1000, 100)).toBe(16);
     for (const rows of [1, 5e4, 3e5, 2e6, 5e7]) {

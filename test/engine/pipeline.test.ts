@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../../src/engine/commit";
 import { diffPartition } from "../../src/engine/diff";
-import { MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
+import { copyColumns, copySelect, MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
+import { encodeRow } from "../../src/engine/row";
 import { loadHasher, type RawValue } from "../../src/engine/hash";
 import { partitionOf, sourcePartitions } from "../../src/engine/partition";
 import { checkMassDelete, operationBatches, planPartition } from "../../src/engine/plan";
@@ -58,6 +59,48 @@ describe("PartitionWriter", () => {
       expect(w.chunkCounts()[p]).toBe(s.length);
     }
     expect(w.partitionRows.reduce((a, b) => a + b, 0)).toBe(5000);
+  });
+});
+
+describe("PartitionWriter.addCopyLine", () => {
+  it("stores and hashes COPY lines exactly as the same rows given as strings", async () => {
+    const h = await loadHasher();
+    const rows: RawValue[][] = [
+      ["1", "plain", null, ""],
+      ["2", "tab\there", "new\nline", "back\\slash"],
+      ["k\tey", "日本😀", "\\N", "x"],
+      [null, "null key", "a", "b"],
+      ["\\N", "key is the text \\N", "a", "b"],
+      ["", "empty key", "a", "b"],
+    ];
+    const seed = h.mappingSeed(["a", "b", "c"]);
+    const byRows = new PartitionWriter(h, 2, copyColumns(3), seed);
+    const byLines = new PartitionWriter(h, 2, copyColumns(3), seed);
+    const te = new TextEncoder();
+    for (const r of rows) {
+      byRows.add(r);
+      // What COPY sends: key and values as COPY text, newline-terminated.
+      byLines.addCopyLine(te.encode(`${encodeRow(r)}\n`));
+    }
+    const a = byRows.finishAll();
+    const b = byLines.finishAll();
+    expect(b.map((c) => c.bytes)).toEqual(a.map((c) => c.bytes));
+    const all = a.map((c) => decodeRunChunk(c.bytes));
+    const keys = all.flatMap((c) => Array.from({ length: c.count }, (_, i) => c.key(i)));
+    expect(keys.sort()).toEqual(rows.map((r) => r[0] ?? null).sort());
+    for (const c of all) {
+      for (let i = 0; i < c.count; i++) {
+        const original = rows.find((r) => (r[0] ?? null) === c.key(i));
+        expect(c.values(i)).toEqual(original?.slice(1));
+        expect(c.rowHashes[i]).toBe(h.hashRow(original?.slice(1) ?? [], seed));
+      }
+    }
+  });
+
+  it("selects the key and mapped columns for COPY", () => {
+    expect(copySelect("SELECT * FROM users -- all", "id", ["email", 'we"ird'])).toBe(
+      'SELECT "id", "email", "we""ird" FROM (\nSELECT * FROM users -- all\n) AS model',
+    );
   });
 });
 

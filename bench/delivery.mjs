@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+/**
+ * Delivery figure: `node bench/delivery.mjs [--rows 10000] [--rps 5 --rps 20] [--batch-size 100]`
+ *
+ * For each N (--rps): a local webhook that accepts at most N requests per second (429 with
+ * Retry-After beyond; test/servers/delivery-sink.ts) and a webhook destination rate-limited to N
+ * requests/s with `--batch-size` rows per request. One upsert run of a fresh `--rows`-row model
+ * through the real Worker (wrangler's unstable_startWorker: API, SyncObject, Queues, limiter), then:
+ *   rows/s over the delivery window (first request's arrival to the last answer at the webhook),
+ *   against the ceiling N × batch size; the run's own wall time; requests refused with 429.
+ * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { unstable_startWorker } from "wrangler";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const dataDir = join(here, ".data");
+const connectionString = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
+const url = new URL(connectionString);
+const psqlArgs = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username) || "postgres", "-d", url.pathname.slice(1) || "postgres"];
+
+const args = process.argv.slice(2);
+const values = (name) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
+const rows = Number((values("rows")[0] ?? "10000").replaceAll("_", ""));
+const rates = (values("rps").length > 0 ? values("rps") : ["5", "20"]).map(Number);
+const batchSize = Number(values("batch-size")[0] ?? 100);
+
+const ADMIN = "bench_admin_token";
+// 32 bytes, base64: a throwaway key for the bench's own local state.
+const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
+const TABLE = "retl_bench_delivery.people";
+
+function psql(sql) {
+  const r = spawnSync("psql", [...psqlArgs, "-At", "-f", "-"], { input: sql, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}\n${sql}`);
+  return r.stdout.trim();
+}
+
+function npx(cmd) {
+  const r = spawnSync("npx", cmd, { cwd: root, encoding: "utf8", env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
+  if (r.status !== 0) throw new Error(`npx ${cmd.join(" ")} failed: ${r.stderr}`);
+}
+
+async function api(worker, method, path, body) {
+  const res = await worker.fetch(`http://bench${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function sinkState(base, name) {
+  const res = await fetch(`${base}/state/${name}`);
+  return res.json();
+}
+
+async function main() {
+  process.env.WRANGLER_SEND_METRICS = "false";
+  process.env.PGOPTIONS = "-c client_min_messages=warning";
+  mkdirSync(dataDir, { recursive: true });
+  const sinkModule = join(dataDir, "delivery-sink.mjs");
+  await build({ entryPoints: [join(root, "test/servers/delivery-sink.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: sinkModule, logLevel: "warning" });
+  const { startDeliverySink } = await import(sinkModule);
+  const sink = await startDeliverySink();
+  const sinkBase = `http://127.0.0.1:${sink.port}`;
+
+  psql(`DROP SCHEMA IF EXISTS retl_bench_delivery CASCADE; CREATE SCHEMA retl_bench_delivery;
+    CREATE TABLE ${TABLE} AS SELECT g::text AS id, 'user' || g || '@example.com' AS email, 'Person ' || g AS name,
+      (ARRAY['free','pro','enterprise'])[1 + g % 3] AS plan, g % 1000 AS score FROM generate_series(1, ${rows}) g;
+    ALTER TABLE ${TABLE} ADD PRIMARY KEY (id);`);
+
+  const persist = join(dataDir, "delivery-state");
+  rmSync(persist, { recursive: true, force: true });
+  npx(["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
+  const worker = await unstable_startWorker({
+    config: join(root, "wrangler.toml"),
+    bindings: {
+      ADMIN_TOKEN: { type: "plain_text", value: ADMIN },
+      ENCRYPTION_KEY: { type: "plain_text", value: ENCRYPTION_KEY },
+      ALLOW_PRIVATE_DESTINATIONS: { type: "plain_text", value: "true" },
+    },
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, logLevel: "error", watch: false },
+  });
+  await worker.ready;
+
+  const results = [];
+  try {
+    const source = await api(worker, "POST", "/api/v1/sources", { name: "bench", type: "postgres", connection_string: connectionString });
+    const model = await api(worker, "POST", "/api/v1/models", {
+      name: "bench people",
+      source_id: source.id,
+      sql: `SELECT id, email, name, plan, score FROM ${TABLE}`,
+      primary_key: "id",
+    });
+    for (const rps of rates) {
+      const name = `bench_${rps}_${batchSize}_${Date.now()}`;
+      await fetch(`${sinkBase}/config/${name}`, { method: "POST", body: JSON.stringify({ accept_rps: rps }) });
+      const destination = await api(worker, "POST", "/api/v1/destinations", {
+        name: `sink ${rps} req/s`,
+        type: "webhook",
+        config: { url: `${sinkBase}/hook/${name}`, batch_size: batchSize, rate_limit: { requests_per_second: rps, concurrency: 10 } },
+      });
+      const sync = await api(worker, "POST", "/api/v1/syncs", {
+        name: `bench ${rps}`,
+        model_id: model.id,
+        destination_id: destination.id,
+        mode: "upsert",
+        schedule: { type: "manual" },
+        field_mappings: ["email", "name", "plan", "score"].map((c) => ({ source: c, destination: c })),
+      });
+      const run = await api(worker, "POST", `/api/v1/syncs/${sync.id}/trigger`);
+      let final;
+      for (;;) {
+        final = await api(worker, "GET", `/api/v1/syncs/${sync.id}/runs/${run.id}`);
+        if (["succeeded", "partial", "failed", "cancelled"].includes(final.status)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const state = await sinkState(sinkBase, name);
+      if (process.env.BENCH_DEBUG) {
+        const t0 = Math.min(...state.requests.map((r) => r.at));
+        console.error(`N=${rps}: ${state.requests.map((r) => `${r.at - t0}${r.status === 429 ? "!" : ""}`).join(" ")}`);
+      }
+      const applied = state.requests.filter((r) => r.status === 200);
+      const first = Math.min(...state.requests.map((r) => r.at));
+      const last = Math.max(...state.requests.map((r) => r.end));
+      const windowMs = Math.max(1, last - first);
+      const delivered = Object.keys(state.rows).length;
+      results.push({
+        rps,
+        status: final.status,
+        delivered,
+        windowMs,
+        runMs: final.duration_ms,
+        requests: state.requests.length,
+        applied: applied.length,
+        throttled: state.requests.filter((r) => r.status === 429).length,
+      });
+    }
+  } finally {
+    await worker.dispose();
+    await new Promise((resolve) => sink.server.close(resolve));
+    rmSync(persist, { recursive: true, force: true });
+    psql("DROP SCHEMA IF EXISTS retl_bench_delivery CASCADE");
+  }
+
+  console.log(`\n=== delivery: ${rows.toLocaleString("en-US")} rows, upsert, webhook batch size ${batchSize} ===`);
+  console.log("webhook accepts N req/s; destination rate_limit N req/s; ceiling = N × batch size");
+  for (const r of results) {
+    const rate = r.delivered / (r.windowMs / 1000);
+    const ceiling = r.rps * batchSize;
+    console.log(
+      `  N = ${String(r.rps).padStart(3)} req/s: ${Math.round(rate).toLocaleString("en-US").padStart(6)} rows/s vs ceiling ${ceiling.toLocaleString("en-US").padStart(6)} ` +
+        `(${((100 * rate) / ceiling).toFixed(0)}%); ${r.delivered.toLocaleString("en-US")} rows in ${(r.windowMs / 1000).toFixed(1)} s of delivery, ` +
+        `run ${(r.runMs / 1000).toFixed(1)} s (${r.status}); ${r.applied} requests applied, ${r.throttled} refused with 429`,
+    );
+  }
+}
+
+await main();
