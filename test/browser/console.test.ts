@@ -1,0 +1,230 @@
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import type { BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startWebhookReceiver } from "../servers/webhook-receiver";
+import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, type Worker } from "./harness";
+
+if (!hasChromium) {
+  console.warn("test/browser skipped: /usr/bin/chromium not found (install it with `apt-get install -y chromium`; .ci/run does).");
+}
+
+const TOKEN = "browser_admin_token";
+const ROWS = 30;
+// Keys the receiver refuses, with its message: they become the run's row errors.
+const FAIL_KEYS = { "7": "email address is invalid", "17": "duplicate record in CRM" };
+
+interface Fixture {
+  worker: Worker;
+  receiver: { server: Server; port: number };
+  context: BrowserContext;
+  page: Page;
+  cleanups: (() => Promise<void>)[];
+}
+
+describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", () => {
+  let f: Fixture;
+  let syncId = "";
+  let runId = "";
+
+  beforeAll(async () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      const table = await createCustomersTable(ROWS);
+      cleanups.push(table.drop);
+      const receiver = await startWebhookReceiver();
+      cleanups.push(() => new Promise<void>((resolve) => receiver.server.close(() => resolve())));
+      // The first batch is held 4 s, so the console can be seen showing a run in progress.
+      await fetch(`http://127.0.0.1:${receiver.port}/config/browser`, {
+        method: "POST",
+        body: JSON.stringify({ fail_keys: FAIL_KEYS, faults: [{ delay_ms: 4000 }] }),
+      });
+      const worker = await startWorker(TOKEN);
+      cleanups.push(worker.stop);
+
+      // What `npm start` seeds: a source, a model and a webhook destination.
+      const source = await apiCall<{ id: string }>(worker, "POST", "/sources", {
+        name: "Test warehouse",
+        type: "postgres",
+        connection_string: process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+      });
+      await apiCall(worker, "POST", "/models", {
+        name: "Browser customers",
+        source_id: source.id,
+        sql: `SELECT id, email, first_name, plan, lifetime_value FROM ${table.table}`,
+        primary_key: "id",
+      });
+      await apiCall(worker, "POST", "/destinations", {
+        name: "Test CRM",
+        type: "webhook",
+        config: { url: `http://127.0.0.1:${receiver.port}/hook/browser` },
+      });
+
+      const browser = await launchChromium();
+      cleanups.push(browser.close);
+      const page = await browser.context.newPage();
+      page.setDefaultTimeout(15_000);
+      f = { worker, receiver, context: browser.context, page, cleanups };
+    } catch (err) {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      throw err;
+    }
+  });
+
+  afterAll(async () => {
+    if (!f) return;
+    for (const c of f.cleanups.reverse()) await c().catch(() => undefined);
+  });
+
+  it("asks for the token once, refuses a wrong one with the API's message, and keeps the right one", async () => {
+    const { page, worker } = f;
+    await page.goto(`${worker.base}/`);
+    await page.fill("input[name=token]", "not-a-token");
+    await page.click("text=Save token");
+    await expect.poll(() => page.locator("[role=alert]").innerText()).toContain("invalid or revoked API token");
+
+    await page.fill("input[name=token]", TOKEN);
+    await page.click("text=Save token");
+    await page.waitForSelector("h1:has-text('Syncs')");
+    await page.waitForSelector("text=No syncs yet");
+
+    await page.reload();
+    await page.waitForSelector("h1:has-text('Syncs')");
+    expect(await page.locator("input[name=token]").count()).toBe(0);
+  });
+
+  it("creates a sync through the form, offering the model's columns for the field mapping", async () => {
+    const { page } = f;
+    await page.click("nav >> text=New sync");
+    await page.fill("#name", "Customers to CRM");
+    // The model's columns are offered; the mapping starts with every non-key column.
+    await expect.poll(() => page.locator("#mappings select[name=mapping-source]").count()).toBe(4);
+    const offered = await page.locator("#mappings select[name=mapping-source]").first().locator("option").allInnerTexts();
+    expect(offered).toEqual(expect.arrayContaining(["id (int4)", "email (text)", "first_name (text)", "plan (text)", "lifetime_value (numeric)"]));
+    // Rename one destination field, drop one mapping, add one back by hand.
+    await page.locator("#mappings input[name=mapping-destination]").nth(1).fill("firstName");
+    await page.locator("#mappings tr").nth(3).locator("text=remove").click();
+    await page.click("#add-mapping");
+    await page.locator("#mappings select[name=mapping-source]").nth(3).selectOption("lifetime_value");
+    await page.locator("#mappings input[name=mapping-destination]").nth(3).fill("ltv");
+
+    // An invalid cron expression: the API's validation message is shown.
+    await page.selectOption("#schedule-type", "cron");
+    await page.fill("#cron", "61 * * * *");
+    await page.click("button[type=submit]");
+    await expect.poll(() => page.locator("[role=alert]").innerText()).toContain("invalid cron expression");
+
+    await page.selectOption("#schedule-type", "interval");
+    await page.fill("#interval", "60");
+    expect(await page.locator("#schedule-words").innerText()).toBe("→ every 60 minutes");
+    await page.click("button[type=submit]");
+
+    await page.waitForSelector("#sync-name:has-text('Customers to CRM')");
+    syncId = /#\/syncs\/(syn_[a-z0-9]+)/.exec(page.url())?.[1] ?? "";
+    expect(syncId).toMatch(/^syn_/);
+    expect(await page.locator("#sync-status").innerText()).toBe("created");
+    expect(await page.locator("#sync-schedule").innerText()).toBe("every 60 minutes");
+    expect(await page.locator("#sync-mode").innerText()).toContain("upsert");
+    const sync = await apiCall<{ field_mappings: { source: string; destination: string }[] }>(f.worker, "GET", `/syncs/${syncId}`);
+    expect(sync.field_mappings).toEqual([
+      { source: "email", destination: "email" },
+      { source: "first_name", destination: "firstName" },
+      { source: "plan", destination: "plan" },
+      { source: "lifetime_value", destination: "ltv" },
+    ]);
+  });
+
+  it("triggers a run, shows its live progress, then its counts", async () => {
+    const { page } = f;
+    await page.click("button[name=trigger]");
+    const row = page.locator("#runs tbody tr").first();
+    await row.waitFor();
+    // While the receiver holds the batch: the running run's phase and batches, polled.
+    await expect.poll(() => row.innerText(), { timeout: 20_000, interval: 200 }).toContain("sending · 0/1 batches");
+    expect(await row.locator(".badge").innerText()).toBe("running");
+    await expect.poll(() => row.locator(".badge").innerText(), { timeout: 45_000, interval: 250 }).toBe("partial");
+    expect(await row.locator("[data-count=created]").innerText()).toBe(String(ROWS - 2));
+    expect(await row.locator("[data-count=failed]").innerText()).toBe("2");
+    runId = (await row.getAttribute("data-run-id")) ?? "";
+    // The destination really got the rows, with the mapped field names.
+    const state = (await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as { rows: Record<string, Record<string, unknown>> };
+    expect(Object.keys(state.rows)).toHaveLength(ROWS - 2);
+    expect(state.rows["1"]).toEqual({ email: "customer1@example.com", firstName: "Name 1", plan: "pro", ltv: "10.50" });
+    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("active");
+  });
+
+  it("pauses and resumes, enabling only the legal buttons", async () => {
+    const { page } = f;
+    expect(await page.locator("button[name=resume]").isDisabled()).toBe(true);
+    await page.click("button[name=pause]");
+    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("paused");
+    expect(await page.locator("button[name=pause]").isDisabled()).toBe(true);
+    expect(await page.locator("button[name=resume]").isEnabled()).toBe(true);
+    expect(await page.locator("#sync-next-run").innerText()).toContain("not scheduled while paused");
+
+    await page.click("button[name=resume]");
+    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("active");
+    expect(await page.locator("button[name=pause]").isEnabled()).toBe(true);
+    expect(await page.locator("button[name=resume]").isDisabled()).toBe(true);
+    expect(await page.locator("#sync-next-run").innerText()).toMatch(/\(in (59|60) min\)/);
+  });
+
+  it("shows the run's failed rows, searchable by key, and downloads them as CSV", async () => {
+    const { page } = f;
+    await page.locator(`#runs tr[data-run-id="${runId}"] a`).click();
+    await page.waitForSelector("#run-status:has-text('partial')");
+    expect(await page.locator("#run-counts [data-count=failed] b").innerText()).toBe("2");
+    await expect.poll(() => page.locator("#errors tbody tr").count()).toBe(2);
+    expect(await page.locator("#errors tbody").innerText()).toContain("duplicate record in CRM");
+
+    await page.fill("#error-search", "17");
+    await expect.poll(() => page.locator("#errors tbody tr").count()).toBe(1);
+    expect(await page.locator("#errors tbody tr").first().getAttribute("data-key")).toBe("17");
+    expect(await page.locator("#errors-note").innerText()).toContain("1 of 2 failed rows");
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
+    expect(download.suggestedFilename()).toBe(`${runId}-errors.csv`);
+    const csv = readFileSync((await download.path()) ?? "", "utf8").trim().split("\r\n");
+    expect(csv[0]).toBe("primary_key,operation,message,created_at");
+    expect(csv.slice(1).map((line) => line.split(",").slice(0, 3).join(",")).sort()).toEqual([
+      "17,upsert,duplicate record in CRM",
+      "7,upsert,email address is invalid",
+    ]);
+  });
+
+  it("lists the sync with its status badge and last run", async () => {
+    const { page } = f;
+    await page.click("nav >> text=Syncs");
+    const row = page.locator(`#syncs tr[data-sync-id="${syncId}"]`);
+    await row.waitFor();
+    expect(await row.locator("td").nth(1).innerText()).toBe("active");
+    const lastRun = await row.locator("td").nth(5).innerText();
+    expect(lastRun).toContain("partial");
+    expect(lastRun).toContain(`${ROWS - 2} created`);
+    expect(await row.locator("td").nth(4).innerText()).toBe("every 60 minutes");
+  });
+
+  it("edits the schedule to a cron in a time zone and shows it in words", async () => {
+    const { page } = f;
+    await page.goto(`${f.worker.base}/#/syncs/${syncId}/edit`);
+    await page.waitForSelector("#schedule-type");
+    await expect.poll(() => page.locator("#mappings select[name=mapping-source]").count()).toBe(4);
+    await page.selectOption("#schedule-type", "cron");
+    await page.fill("#cron", "0 6 * * *");
+    await page.fill("#timezone", "Europe/Berlin");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#sync-schedule:has-text('every day at 06:00 Europe/Berlin')");
+    expect(await page.locator("#sync-next-run").innerText()).toMatch(/\(in \d+ (min|h)\)/);
+  });
+
+  it("archives and restores, with the run button disabled while archived", async () => {
+    const { page } = f;
+    await page.click("button[name=archive]");
+    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("archived");
+    expect(await page.locator("button[name=trigger]").isDisabled()).toBe(true);
+    expect(await page.locator("button[name=restore]").isEnabled()).toBe(true);
+    await page.click("button[name=restore]");
+    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("paused");
+    expect(await page.locator("button[name=trigger]").isEnabled()).toBe(true);
+  });
+});
