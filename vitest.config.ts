@@ -16,12 +16,16 @@ export default defineConfig(async () => {
             WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${inject("webhookPort")}`,
             SALESFORCE_URL: `http://127.0.0.1:${inject("salesforcePort")}`,
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
+            DELIVERY_SINK_URL: `http://127.0.0.1:${inject("deliverySinkPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             ADMIN_TOKEN: "test_admin_token",
             // 32 zero-free test bytes, base64; production keys come from `wrangler secret put`.
             ENCRYPTION_KEY: "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy4uLi4uLi4uLi4=",
             ALLOW_PRIVATE_DESTINATIONS: "true",
+            // Queue retry delays are real seconds in miniflare: keep the backoff short (production: 2 s … 15 min).
+            DELIVERY_RETRY_BASE_SECONDS: "1",
+            DELIVERY_RETRY_MAX_SECONDS: "1",
           },
         },
       })),
@@ -30,6 +34,8 @@ export default defineConfig(async () => {
       globalSetup: ["./test/setup/global.ts"],
       setupFiles: ["./test/setup/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
+      // The console's browser tests run in Node with their own config (vitest.browser.config.ts).
+      exclude: ["**/node_modules/**", "test/browser/**"],
       testTimeout: 30_000,
       hookTimeout: 60_000,
     },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * Delivery figure: `node bench/delivery.mjs [--rows 10000] [--rps 5 --rps 20] [--batch-size 100]`
+ * (each also as `--delivery-rows` etc., which win: for forwarding from bench/run.mjs).
  *
  * For each N (--rps): a local webhook that accepts at most N requests per second (429 with
  * Retry-After beyond; test/servers/delivery-sink.ts) and a webhook destination rate-limited to N
@@ -25,7 +26,9 @@ const url = new URL(connectionString);
 const psqlArgs = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username) || "postgres", "-d", url.pathname.slice(1) || "postgres"];
 
 const args = process.argv.slice(2);
-const values = (name) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
+const valuesOf = (name) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
+// `--delivery-rows` etc. win, so bench/run.mjs can forward its arguments without its own --rows applying here.
+const values = (name) => (valuesOf(`delivery-${name}`).length > 0 ? valuesOf(`delivery-${name}`) : valuesOf(name));
 const rows = Number((values("rows")[0] ?? "10000").replaceAll("_", ""));
 const rates = (values("rps").length > 0 ? values("rps") : ["5", "20"]).map(Number);
 const batchSize = Number(values("batch-size")[0] ?? 100);

@@ -10,33 +10,36 @@ export type Permit = { granted: true; leaseId: string } | { granted: false; wait
 
 /** A lease not released within this time (a crashed consumer) frees its slot anyway. */
 const LEASE_MS = 120_000;
+/**
+ * Requests do not reach the destination exactly as spaced here: N of them span one second plus this
+ * much, so trip-time jitter does not push N + 1 into a vendor's one-second window (2% at most).
+ */
+const JITTER_ALLOWANCE_MS = 20;
 
 /**
- * One per destination: a token bucket (requests per second, bursting up to one second's worth) plus
- * a cap on requests in flight, shared by every sync and queue consumer that writes to it.
- * State lives in memory: losing it on eviction only forgets a second of history.
+ * One per destination: spaces requests at least 1/rps apart (so no window of one second ever
+ * holds more than the configured requests per second, which is how vendors count) and caps the
+ * requests in flight, for every sync and queue consumer that writes to it.
+ * State lives in memory: losing it on eviction allows at most one request early.
  */
 export class DestinationLimiter extends DurableObject<Env> {
-  private tokens = 0;
-  private refilledAt = 0;
+  /** Earliest time (epoch ms) of the next grant. */
+  private nextAt = 0;
   private readonly leases = new Map<string, number>();
 
   /** Takes one request slot, or says how long to wait for one. */
   async acquire(limit: RateLimit): Promise<Permit> {
     const now = Date.now();
-    const burst = Math.max(1, limit.requestsPerSecond);
-    if (this.refilledAt === 0) this.tokens = burst;
-    else this.tokens = Math.min(burst, this.tokens + ((now - this.refilledAt) / 1000) * limit.requestsPerSecond);
-    this.refilledAt = now;
     for (const [id, expires] of this.leases) if (expires <= now) this.leases.delete(id);
 
     if (this.leases.size >= limit.concurrency) {
       return { granted: false, waitMs: 50 };
     }
-    if (this.tokens < 1) {
-      return { granted: false, waitMs: Math.ceil(((1 - this.tokens) / limit.requestsPerSecond) * 1000) };
+    if (now < this.nextAt) {
+      return { granted: false, waitMs: Math.ceil(this.nextAt - now) };
     }
-    this.tokens -= 1;
+    // A token bucket holding a second's worth would allow twice the rate within one second: space instead.
+    this.nextAt = now + (1000 + JITTER_ALLOWANCE_MS) / limit.requestsPerSecond;
     const leaseId = crypto.randomUUID();
     this.leases.set(leaseId, now + LEASE_MS);
     return { granted: true, leaseId };

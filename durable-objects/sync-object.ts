@@ -57,6 +57,10 @@ export class SyncObject extends DurableObject<Env> {
   private state: SyncState | undefined;
   /** When the run loop should look again while batches are out (epoch ms), else null. */
   private wakeAt: number | null = null;
+  /** An alarm() is running in this instance. */
+  private stepping = false;
+  /** Another pass was asked for while a step ran (an overlapping alarm or a wake-up). */
+  private passRequested = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -134,8 +138,29 @@ export class SyncObject extends DurableObject<Env> {
     this.state = undefined;
   }
 
-  /** Scheduler tick and run loop. Throwing makes the runtime retry the alarm with backoff. */
+  /**
+   * Scheduler tick and run loop. Throwing makes the runtime retry the alarm with backoff.
+   * Never two at once: an alarm delivered while a step runs (the watchdog forced early, as tests
+   * do) would run the same step twice concurrently; it only asks for another pass afterwards.
+   */
   override async alarm(): Promise<void> {
+    if (this.stepping) {
+      this.passRequested = true;
+      return;
+    }
+    this.stepping = true;
+    try {
+      await this.tick();
+    } finally {
+      this.stepping = false;
+    }
+    if (this.passRequested) {
+      this.passRequested = false;
+      await this.ctx.storage.setAlarm(Date.now());
+    }
+  }
+
+  private async tick(): Promise<void> {
     const s = this.state;
     if (!s) return;
     const now = Date.now();
@@ -217,6 +242,8 @@ export class SyncObject extends DurableObject<Env> {
   /** Continue the run now (a report settled its last batch). */
   private async wake(): Promise<void> {
     this.wakeAt = null;
+    // A running step re-arms the alarm when it ends, possibly for later: make it look again now.
+    if (this.stepping) this.passRequested = true;
     await this.ctx.storage.setAlarm(Date.now());
   }
 

@@ -10,6 +10,8 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Delivery sink (test/servers/delivery-sink.ts); destinations under /hook/{name}. */
+      DELIVERY_SINK_URL: string;
     }
   }
 }

@@ -20,6 +20,11 @@ export const DeliveryMessageSchema = z
     workspace_id: z.string(),
     operations: z.array(OperationSchema).optional(),
     operations_key: z.string().optional(),
+    /**
+     * Failed attempts before this message was (re-)enqueued: a batch deferred by the rate limiter
+     * is sent again as a new message, which must not restart its backoff.
+     */
+    failures: z.number().int().min(0).optional(),
   })
   .refine((m) => (m.operations === undefined) !== (m.operations_key === undefined), {
     message: "exactly one of operations or operations_key",

@@ -6,7 +6,7 @@ import type { BatchRowResult } from "../run/runner";
 import { connectorFor } from "../destination/connectors";
 import { log } from "../lib/log";
 import { decryptSecret } from "../lib/secrets";
-import { retryDelaySeconds } from "./backoff";
+import { backoffPolicy, retryDelaySeconds } from "./backoff";
 import { DeliveryMessageSchema, type DeliveryMessage } from "./message";
 import type { RateLimit } from "../../durable-objects/destination-limiter";
 
@@ -30,7 +30,7 @@ export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env): 
       } catch (err) {
         // Our own failure (RPC, D1, R2): the batch is unharmed; try it again later.
         log("delivery_error", { error: String(err), attempts: msg.attempts }, "error");
-        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, undefined, backoffPolicy(env)) });
       }
     }),
   );
@@ -78,14 +78,26 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   const limit = rateLimitOf(config, connector.defaultRateLimit);
   const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(row.id));
 
+  // Attempts of this batch that failed before this one, across re-enqueued copies of the message.
+  const failures = (m.failures ?? 0) + msg.attempts - 1;
   const started = Date.now();
   let permit = await limiter.acquire(limit);
+  const waited = !permit.granted;
   while (!permit.granted) {
     if (Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
-      return msg.retry({ delaySeconds: Math.max(1, Math.ceil(permit.waitMs / 1000)) });
+      // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
+      // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.
+      await env.DELIVERIES.send({ ...m, failures }, { delaySeconds: Math.max(1, Math.ceil(permit.waitMs / 1000)) });
+      log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: permit.waitMs });
+      return msg.ack();
     }
     await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
     permit = await limiter.acquire(limit);
+  }
+  // While this batch waited for a slot its run may have stopped (credentials refused): don't send it.
+  if (waited && (await sync.batchSettled(m.run_id, m.batch_id))) {
+    await limiter.release(permit.leaseId);
+    return msg.ack();
   }
   let outcome;
   try {
@@ -111,7 +123,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     }
     case "retry": {
       await sync.noteBatchError(m.run_id, m.batch_id, outcome.error);
-      const delaySeconds = retryDelaySeconds(msg.attempts, outcome.retryAfterSeconds);
+      const delaySeconds = retryDelaySeconds(failures + 1, outcome.retryAfterSeconds, backoffPolicy(env));
       log("batch_retry", { ...fields, error: outcome.error, delay_seconds: delaySeconds }, "warn");
       return msg.retry({ delaySeconds });
     }

@@ -5,7 +5,7 @@ import { maskCredentials } from "../lib/secrets";
 /**
  * What each destination type needs: a plain `config` (returned as is) and secret `credentials`
  * (encrypted at rest, only ever returned masked). The body's `type` picks the pair of schemas.
- * The connectors that use these settings live next to this file (a later step).
+ * The connectors that use these settings live in ./connectors.
  */
 
 /** A field or object name in a vendor API: letters, digits and underscores, starting with a letter. */
@@ -59,6 +59,22 @@ const httpUrl = z
     message: "must not carry a user or password; put an Authorization header in credentials.headers",
   });
 
+/**
+ * Requests per second and requests in flight allowed against the destination account, shared by
+ * every sync that writes to it (enforced per destination by the DestinationLimiter). Each field
+ * left out takes the vendor's documented limit (the connector's default).
+ */
+export const RateLimitConfig = z
+  .strictObject({
+    requests_per_second: z.number().min(0.1).max(1000).optional().openapi({ description: "0.1-1000; bursts up to one second's worth." }),
+    concurrency: z.number().int().min(1).max(100).optional().openapi({ description: "Requests in flight at once, 1-100." }),
+  })
+  .openapi("DestinationRateLimit");
+
+const rateLimit = RateLimitConfig.optional().openapi({
+  description: "Overrides the vendor's default rate limit for this destination account.",
+});
+
 /** Webhook: rows are POSTed as JSON batches to `url`. */
 export const WebhookConfig = z
   .strictObject({
@@ -66,6 +82,7 @@ export const WebhookConfig = z
     headers: headers(false).optional().openapi({ description: "Extra non-secret headers; secret ones go in credentials.headers." }),
     batch_size: z.number().int().min(1).max(1000).default(100).openapi({ description: "Rows per request, 1-1000." }),
     timeout_ms: z.number().int().min(100).max(60_000).default(10_000).openapi({ description: "Per-request timeout." }),
+    rate_limit: rateLimit,
   })
   .openapi("WebhookConfig");
 
@@ -86,6 +103,7 @@ export const PostgresConfig = z
     table: pgIdentifier("customers"),
     key_column: pgIdentifier("id").openapi({ description: "Column with a unique constraint that upserts match on." }),
     batch_size: z.number().int().min(1).max(5000).default(500).openapi({ description: "Rows per statement, 1-5000." }),
+    rate_limit: rateLimit,
   })
   .openapi("PostgresDestinationConfig");
 
@@ -104,15 +122,33 @@ export const PostgresCredentials = z
 // Only Salesforce's own domains may receive the OAuth token (My Domain, sandboxes, Government Cloud).
 const SALESFORCE_HOST = /(^|\.)(salesforce\.com|force\.com|salesforce\.mil|cloudforce\.com)$/i;
 
+function isSalesforceUrl(s: string): boolean {
+  return URL.canParse(s) && new URL(s).protocol === "https:" && SALESFORCE_HOST.test(new URL(s).hostname);
+}
+
+/** An http(s) URL on a literal private/loopback host: where local fakes of vendor APIs live. */
+function isLocalUrl(s: string): boolean {
+  if (!URL.canParse(s)) return false;
+  const url = new URL(s);
+  return /^https?:$/.test(url.protocol) && url.username === "" && url.password === "" && isPrivateHost(url.hostname);
+}
+
+const localUrl = z
+  .string()
+  .max(2048)
+  .refine(isLocalUrl, { message: "must be an http(s) URL on a private or loopback host (local development only)" });
+
 /** Salesforce: rows are upserted into an sObject by an External ID field (sObject Collections, 200 per call). */
 export const SalesforceConfig = z
   .strictObject({
     instance_url: z
       .string()
       .max(2048)
-      .refine((s) => URL.canParse(s) && new URL(s).protocol === "https:" && SALESFORCE_HOST.test(new URL(s).hostname), {
+      // A private/loopback URL is a local stand-in (a fake org); checkReachable refuses it unless ALLOW_PRIVATE_DESTINATIONS.
+      .refine((s) => isSalesforceUrl(s) || isLocalUrl(s), {
         message: "must be your https:// Salesforce instance URL, e.g. https://acme.my.salesforce.com",
-      }),
+      })
+      .openapi({ description: "https://…salesforce.com (or force.com). In local development, also a private/loopback http(s) URL." }),
     object: apiName("an sObject API name", "Contact").openapi({ example: "Contact", description: "Custom objects end in __c." }),
     external_id_field: apiName("a field API name", "External_Id__c").openapi({
       description: "External ID field the upsert matches on.",
@@ -122,6 +158,7 @@ export const SalesforceConfig = z
       .regex(/^v\d{2,3}\.0$/, { message: 'must look like "v60.0"' })
       .default("v60.0"),
     batch_size: z.number().int().min(1).max(200).default(200).openapi({ description: "Records per call, 1-200." }),
+    rate_limit: rateLimit,
   })
   .openapi("SalesforceConfig");
 
@@ -169,6 +206,11 @@ export const HubspotConfig = z
       .regex(/^[a-z][a-z0-9_]*$/, { message: 'must be a property\'s internal name, e.g. "email"' })
       .openapi({ description: "Unique property the upsert matches on (email for contacts, or a unique custom property)." }),
     batch_size: z.number().int().min(1).max(100).default(100).openapi({ description: "Records per call, 1-100." }),
+    api_base: localUrl.optional().openapi({
+      description:
+        "Local development only: a private/loopback base URL replacing https://api.hubapi.com (e.g. a fake HubSpot). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
+    }),
+    rate_limit: rateLimit,
   })
   .openapi("HubspotConfig");
 
@@ -239,9 +281,10 @@ export function maskDestinationCredentials(credentials: Record<string, unknown>)
 }
 
 /**
- * Where this destination would send data that is a private, loopback or link-local address, as
- * problems to refuse at save time (unless ALLOW_PRIVATE_DESTINATIONS). The connector re-checks the
- * resolved address at send time; this only catches literal hosts early.
+ * Where this destination would send data that is a private, loopback or link-local address (and
+ * a HubSpot `api_base` override, which exists only for local fakes), as problems to refuse at save
+ * time unless ALLOW_PRIVATE_DESTINATIONS. The connector re-checks the resolved address at send
+ * time; this only catches literal hosts early.
  */
 export function privateAddressProblems(
   type: DestinationType,
@@ -251,11 +294,16 @@ export function privateAddressProblems(
   const targets: { path: string; url: unknown }[] = [];
   if (type === "webhook") targets.push({ path: "config.url", url: config.url });
   if (type === "postgres" && credentials) targets.push({ path: "credentials.connection_string", url: credentials.connection_string });
+  if (type === "salesforce") targets.push({ path: "config.instance_url", url: config.instance_url });
   const problems: SettingsProblem[] = [];
   for (const { path, url } of targets) {
     if (typeof url === "string" && URL.canParse(url) && isPrivateHost(new URL(url).hostname)) {
       problems.push({ path, message: "points at a private, loopback or link-local address, which destinations may not use" });
     }
+  }
+  // The token may only ever go to HubSpot itself outside local development.
+  if (type === "hubspot" && config.api_base !== undefined) {
+    problems.push({ path: "config.api_base", message: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://api.hubapi.com" });
   }
   return problems;
 }

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 
 /** A canned answer for the next hook request(s): a status (with Retry-After / body) and/or a delay. */
@@ -11,6 +11,13 @@ interface Fault {
   delay_ms?: number;
   /** How many requests this fault answers; default 1. */
   times?: number;
+  /**
+   * Connection reset: destroy the socket instead of answering, either before applying the batch
+   * ("before": nothing applied) or after applying it ("after": applied, the client never hears).
+   */
+  reset?: "before" | "after";
+  /** Name under which /state counts the requests this fault answered (`faults_served`). */
+  label?: string;
 }
 
 /** What a hook request carried, for idempotency and signature checks. */
@@ -43,6 +50,33 @@ interface Endpoint {
   faults: Fault[];
   /** Every hook request, faulted or not. */
   deliveries: Delivery[];
+  /**
+   * With `idempotent` (set through /config) the receiver honours Idempotency-Key like a careful API:
+   * a key whose request was applied is answered again from the stored answer, never applied twice.
+   */
+  idempotent: boolean;
+  /** Stored answers and body hashes by Idempotency-Key (idempotent mode). */
+  answered: Map<string, { body: unknown; hash: string }>;
+  /** A batch holding any of these keys is refused whole: 400, nothing applied (set through /config). */
+  rejectKeys: Map<string, string>;
+  /** A fault is not spent on a request whose Idempotency-Key was already faulted this often (0: no cap). */
+  maxFaultsPerKey: number;
+  faultsPerKey: Map<string, number>;
+  /** Counters since the endpoint was created (never reset by /config). */
+  stats: {
+    faults_served: Record<string, number>;
+    replays: number;
+    /** Same Idempotency-Key with a different body: a sender reusing a key for other data. */
+    idempotency_conflicts: number;
+    record_rejections: number;
+    batch_rejections: number;
+    /** `create` applied to a key the receiver already held. */
+    duplicate_creates: number;
+    /** `update` applied to a key the receiver did not hold. */
+    updates_of_missing: number;
+    /** `delete` applied to a key the receiver did not hold. */
+    deletes_of_missing: number;
+  };
 }
 
 /**
@@ -64,13 +98,31 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
         signingSecret: null,
         faults: [],
         deliveries: [],
+        idempotent: false,
+        answered: new Map(),
+        rejectKeys: new Map(),
+        maxFaultsPerKey: 0,
+        faultsPerKey: new Map(),
+        stats: {
+          faults_served: {},
+          replays: 0,
+          idempotency_conflicts: 0,
+          record_rejections: 0,
+          batch_rejections: 0,
+          duplicate_creates: 0,
+          updates_of_missing: 0,
+          deletes_of_missing: 0,
+        },
       };
       endpoints.set(name, e);
     }
     return e;
   };
   const server = createServer(async (req, res) => {
-    const [, kind, name = "default"] = (req.url ?? "/").split("/");
+    // `?summary=1` on /state leaves out rows and deliveries (large endpoints).
+    const [pathname = "/", query = ""] = (req.url ?? "/").split("?");
+    const [, kind, name = "default"] = pathname.split("/");
+    const summary = new URLSearchParams(query).get("summary") === "1";
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
@@ -78,6 +130,9 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
     try {
       const e = endpoint(name);
       if (req.method === "GET" && kind === "state") {
+        if (summary) {
+          return send(200, { requests: e.requests, operations: e.operations, row_count: e.rows.size, faults_pending: e.faults.length, stats: e.stats });
+        }
         return send(200, {
           rows: Object.fromEntries(e.rows),
           requests: e.requests,
@@ -85,6 +140,8 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
           creates: Object.fromEntries(e.creates),
           batch_ids: e.batchIds,
           deliveries: e.deliveries,
+          faults_pending: e.faults.length,
+          stats: e.stats,
         });
       }
       if (req.method === "POST" && kind === "config") {
@@ -92,10 +149,16 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
           fail_keys?: Record<string, string>;
           signing_secret?: string;
           faults?: Fault[];
+          idempotent?: boolean;
+          reject_keys?: Record<string, string>;
+          max_faults_per_key?: number;
         };
         e.failKeys = new Map(Object.entries(cfg.fail_keys ?? {}));
         e.signingSecret = cfg.signing_secret ?? null;
         e.faults = (cfg.faults ?? []).map((f) => ({ ...f }));
+        e.idempotent = cfg.idempotent === true;
+        e.rejectKeys = new Map(Object.entries(cfg.reject_keys ?? {}));
+        e.maxFaultsPerKey = cfg.max_faults_per_key ?? 0;
         return send(200, { ok: true });
       }
       if (kind === "redirect") {
@@ -111,8 +174,30 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
           delivery.status = 401;
           return send(401, { error: "invalid signature" });
         }
-        const fault = nextFault(e);
+        const key = delivery.idempotency_key;
+        const hash = createHash("sha256").update(raw).digest("hex");
+        /** The stored answer for this request's key (idempotent mode), counting a reuse for other data. */
+        const replayOf = () => {
+          const stored = e.idempotent && key !== null ? e.answered.get(key) : undefined;
+          if (stored && stored.hash !== hash) e.stats.idempotency_conflicts += 1;
+          return stored;
+        };
+        const early = replayOf();
+        if (early) {
+          e.stats.replays += 1;
+          return send(200, early.body);
+        }
+        const fault = nextFault(e, key);
+        if (fault && (fault.status || fault.delay_ms || fault.reset)) {
+          const label = fault.label ?? (fault.reset ? `reset_${fault.reset}` : fault.status ? `status_${fault.status}` : "delay");
+          e.stats.faults_served[label] = (e.stats.faults_served[label] ?? 0) + 1;
+          if (key !== null) e.faultsPerKey.set(key, (e.faultsPerKey.get(key) ?? 0) + 1);
+        }
         if (fault?.delay_ms) await new Promise((r) => setTimeout(r, fault.delay_ms));
+        if (fault?.reset === "before") {
+          delivery.status = 0;
+          return req.socket.destroy();
+        }
         if (fault?.status) {
           delivery.status = fault.status;
           const headers: Record<string, string> = { "content-type": "application/json" };
@@ -124,6 +209,18 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
           batch_id: string;
           operations: { op: string; key: string; fields?: Record<string, unknown> }[];
         };
+        // After a delay another copy of this batch may have been applied meanwhile: look again.
+        const late = fault?.delay_ms ? replayOf() : undefined;
+        if (late) {
+          e.stats.replays += 1;
+          return send(200, late.body);
+        }
+        const rejected = body.operations.find((op) => e.rejectKeys.has(op.key));
+        if (rejected) {
+          delivery.status = 400;
+          e.stats.batch_rejections += 1;
+          return send(400, { error: e.rejectKeys.get(rejected.key) });
+        }
         e.requests += 1;
         e.batchIds.push(body.batch_id);
         const results: { key: string; ok: boolean; error?: string }[] = [];
@@ -131,17 +228,28 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
           e.operations += 1;
           const failure = e.failKeys.get(op.key);
           if (failure) {
+            e.stats.record_rejections += 1;
             results.push({ key: op.key, ok: false, error: failure });
             continue;
           }
+          const held = e.rows.has(op.key);
+          if (op.op === "create" && held) e.stats.duplicate_creates += 1;
+          if (op.op === "update" && !held) e.stats.updates_of_missing += 1;
+          if (op.op === "delete" && !held) e.stats.deletes_of_missing += 1;
           if (op.op === "delete") e.rows.delete(op.key);
           else {
-            if (op.op === "create" || !e.rows.has(op.key)) e.creates.set(op.key, (e.creates.get(op.key) ?? 0) + 1);
+            if (op.op === "create" || !held) e.creates.set(op.key, (e.creates.get(op.key) ?? 0) + 1);
             e.rows.set(op.key, op.fields ?? {});
           }
           results.push({ key: op.key, ok: true });
         }
-        return send(200, { results });
+        const answer = { results };
+        if (e.idempotent && key !== null) e.answered.set(key, { body: answer, hash });
+        if (fault?.reset === "after") {
+          delivery.status = 0;
+          return req.socket.destroy();
+        }
+        return send(200, answer);
       }
       send(404, { error: "unknown path" });
     } catch (err) {
@@ -188,9 +296,11 @@ function recordDelivery(e: Endpoint, req: IncomingMessage, raw: string): Deliver
   return delivery;
 }
 
-function nextFault(e: Endpoint): Fault | undefined {
+function nextFault(e: Endpoint, key: string | null): Fault | undefined {
   const fault = e.faults[0];
   if (!fault) return undefined;
+  // A capped key passes unfaulted and the fault waits for the next request.
+  if (e.maxFaultsPerKey > 0 && key !== null && (e.faultsPerKey.get(key) ?? 0) >= e.maxFaultsPerKey) return undefined;
   fault.times = (fault.times ?? 1) - 1;
   if (fault.times <= 0) e.faults.shift();
   return fault;

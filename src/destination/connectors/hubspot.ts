@@ -13,11 +13,10 @@ import {
 } from "./http";
 
 /**
- * The HubSpot config as the connector reads it. Two internal fields, not in the API schema (so
- * users cannot set them): `api_base` replaces `https://api.hubapi.com`, honoured only when
- * private destinations are allowed (local dev and tests point it at a fake HubSpot; in
- * production the token can only ever go to HubSpot); `timeout_ms` is the per-request timeout,
- * default 30 s.
+ * The HubSpot config as the connector reads it. `api_base` replaces `https://api.hubapi.com`,
+ * honoured only when private destinations are allowed (local dev and tests point it at a fake
+ * HubSpot; the API refuses it otherwise, so in production the token can only ever go to HubSpot).
+ * `timeout_ms` is internal (not in the API schema): the per-request timeout, default 30 s.
  */
 export type HubspotConnectorConfig = DestinationConfig<"hubspot"> & { api_base?: string; timeout_ms?: number };
 type HubspotCredentials = DestinationCredentials<"hubspot">;

@@ -3,13 +3,15 @@ import { registerCreateDestination } from "./create";
 import { registerDeleteDestination } from "./delete";
 import { registerGetDestination } from "./get";
 import { registerListDestinations } from "./list";
+import { registerTestDestination } from "./test";
 import { registerUpdateDestination } from "./update";
 
-/** `/api/v1/destinations`: list, create, get, update and delete (connectors and their test come later). */
+/** `/api/v1/destinations`: list, create, get, update, delete, and a connection test. */
 export function registerDestinationRoutes(app: Router) {
   registerListDestinations(app);
   registerCreateDestination(app);
   registerGetDestination(app);
   registerUpdateDestination(app);
   registerDeleteDestination(app);
+  registerTestDestination(app);
 }

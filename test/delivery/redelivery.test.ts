@@ -1,0 +1,115 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import type { DeliveryMessage } from "../../src/delivery/message";
+import { call, expectStatus } from "../harness";
+import { customersTable } from "../run/harness";
+import { configureSink, createDestination, createSync, modelNow, modelOf, runErrors, sinkRows, sinkState, sinkUrl, uniqueName, waitForRun, WEBHOOK_FIELDS } from "./harness";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Hands one message to the Worker's queue() handler, as the queue would, and returns what it acked or retried. */
+async function deliver(queue: "deliveries" | "deliveries-dlq", id: string, body: unknown, attempts = 1) {
+  const batch = createMessageBatch(queue, [{ id, timestamp: new Date(), attempts, body }]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env);
+  return getQueueResult(batch, ctx);
+}
+
+/**
+ * A run whose only batch the sink answered with a 503 (Retry-After `retryAfter`), so it waits for
+ * the queue's retry; returns the batch's message as the engine enqueued it (rebuilt from the request).
+ */
+async function runWithPendingBatch(rows: number, retryAfter: string, config: Record<string, unknown> = {}) {
+  const table = await customersTable(rows);
+  const name = uniqueName("redeliver");
+  await configureSink(name, { keep_bodies: true, always: { status: 503, retry_after: retryAfter, body: { error: "busy" } } });
+  const destinationId = await createDestination({ type: "webhook", config: { url: sinkUrl(name), batch_size: 100, ...config } });
+  const syncId = await createSync(await modelOf(table), destinationId, "mirror", WEBHOOK_FIELDS);
+  const trigger = await call("POST", `/api/v1/syncs/${syncId}/trigger`);
+  expectStatus(trigger, 202);
+  let first;
+  for (let i = 0; i < 150 && !first; i++) {
+    first = (await sinkState(name, true)).requests[0];
+    if (!first) await sleep(100);
+  }
+  if (!first) throw new Error("the batch never reached the sink");
+  const sent = first.body as { sync_id: string; run_id: string; batch_id: string; operations: DeliveryMessage["operations"] };
+  const message: DeliveryMessage = { ...sent, destination_id: destinationId, workspace_id: "wsp_default" };
+  return { table, name, syncId, destinationId, runId: trigger.body.id as string, message, firstAt: first.at };
+}
+
+describe("at-least-once redelivery", () => {
+  it.concurrent("a batch delivered twice (ack lost) is sent once and counted once", async () => {
+    const rows = 25;
+    const { table, name, syncId, runId, message, firstAt } = await runWithPendingBatch(rows, "5");
+    await configureSink(name, { keep_bodies: true });
+
+    const once = await deliver("deliveries", "copy-1", message, 2);
+    expect(once, JSON.stringify(once)).toMatchObject({ explicitAcks: ["copy-1"], retryMessages: [] });
+    const twice = await deliver("deliveries", "copy-2", message, 2);
+    expect(twice, JSON.stringify(twice)).toMatchObject({ explicitAcks: ["copy-2"], retryMessages: [] });
+
+    const run = await waitForRun(syncId, runId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: rows, rows_failed: 0 });
+    // After the run: the queue's own retry of the 503 (due 5 s after it) and one more copy must not send either.
+    await sleep(Math.max(0, firstAt + 7_000 - Date.now()));
+    const late = await deliver("deliveries", "copy-3", message, 3);
+    expect(late, JSON.stringify(late)).toMatchObject({ explicitAcks: ["copy-3"] });
+
+    const state = await sinkState(name);
+    expect(state.requests.map((r) => `${r.status} ${r.outcome}`), "the 503, then one applied send").toEqual(["503 refused", "200 applied"]);
+    expect(sinkRows(state)).toEqual(await modelNow(table));
+    const after = await call("GET", `/api/v1/syncs/${syncId}/runs/${runId}`);
+    expect(after.body, "the finished run's counts did not move").toMatchObject({ rows_created: rows, rows_failed: 0 });
+  }, 60_000);
+
+  it.concurrent("the dead-letter consumer fails the batch's rows with the last error, once", async () => {
+    const rows = 8;
+    const { name, syncId, runId, message } = await runWithPendingBatch(rows, "60");
+
+    const dead = await deliver("deliveries-dlq", "dead-1", message, 9);
+    expect(dead, JSON.stringify(dead)).toMatchObject({ explicitAcks: ["dead-1"], retryMessages: [] });
+    const run = await waitForRun(syncId, runId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "partial", rows_created: 0, rows_failed: rows });
+    const errors = await runErrors(syncId, runId);
+    expect(errors.map((e) => e.message)).toEqual(Array(rows).fill('retries exhausted; last error: HTTP 503: {"error":"busy"}'));
+
+    // A second dead letter of the same batch changes nothing.
+    const again = await deliver("deliveries-dlq", "dead-2", message, 9);
+    expect(again, JSON.stringify(again)).toMatchObject({ explicitAcks: ["dead-2"] });
+    expect((await runErrors(syncId, runId)).length).toBe(rows);
+    expect((await sinkState(name)).requests).toHaveLength(1);
+  }, 60_000);
+
+  it.concurrent("a batch kept waiting by the rate limiter is enqueued again, without spending its retries", async () => {
+    const rows = 12;
+    const { table, name, syncId, destinationId, runId, message } = await runWithPendingBatch(rows, "60", { rate_limit: { concurrency: 1 } });
+    await configureSink(name, {});
+    // Another request holds the destination's only slot for longer than the consumer waits in-process.
+    const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destinationId));
+    const held = await limiter.acquire({ requestsPerSecond: 10, concurrency: 1 });
+    expect(held.granted).toBe(true);
+
+    // The batch's last allowed attempt (max_retries 8): retry() here would dead-letter it.
+    const result = await deliver("deliveries", "last-attempt", message, 9);
+    expect(result, JSON.stringify(result)).toMatchObject({ explicitAcks: ["last-attempt"], retryMessages: [] });
+    expect((await sinkState(name)).requests, "nothing was sent while the slot was taken").toHaveLength(1);
+
+    // Its copy goes out once the slot is free, and the run completes.
+    if (held.granted) await limiter.release(held.leaseId);
+    const run = await waitForRun(syncId, runId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: rows, rows_failed: 0 });
+    const state = await sinkState(name);
+    expect(state.requests.map((r) => `${r.status} ${r.outcome}`)).toEqual(["503 refused", "200 applied"]);
+    expect(sinkRows(state)).toEqual(await modelNow(table));
+  }, 60_000);
+
+  it("acks (drops) a malformed message instead of retrying it forever", async () => {
+    for (const queue of ["deliveries", "deliveries-dlq"] as const) {
+      const result = await deliver(queue, "junk", { sync_id: "syn_x", operations: "nope" });
+      expect(result, JSON.stringify(result)).toMatchObject({ explicitAcks: ["junk"], retryMessages: [] });
+    }
+  });
+});
