@@ -251,3 +251,9 @@ async function main() {
 }
 
 await main();
+
+// Delivery: rows/s to a local webhook accepting N requests/s, against N × batch size (bench/delivery.mjs).
+// Its flags are passed as --delivery-rows, --delivery-rps, --delivery-batch-size.
+const deliveryArgs = args.filter((a, i) => a.startsWith("--delivery-") || args[i - 1]?.startsWith("--delivery-"));
+const delivery = spawnSync(process.execPath, [join(here, "delivery.mjs"), ...deliveryArgs], { stdio: "inherit" });
+if (delivery.status !== 0) process.exit(delivery.status ?? 1);

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { DestinationType } from "../db/schema";
 import { maskCredentials } from "../lib/secrets";
+import { blockedHostReason } from "./ssrf";
 
 /**
  * What each destination type needs: a plain `config` (returned as is) and secret `credentials`
@@ -308,39 +309,10 @@ export function privateAddressProblems(
   return problems;
 }
 
-/** Whether a URL hostname is a literal private/loopback/link-local address or a local-only name. */
+/**
+ * Whether a URL hostname is a private/loopback/link-local address or a local-only name: the same
+ * judgement as the send-time SSRF guard, so nothing saved here is refused later (or the reverse).
+ */
 export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
-  // Single-label names resolve only on a private network.
-  const singleLabel = !host.includes(".") && !host.includes(":");
-  if (host === "localhost" || singleLabel || /\.(localhost|local|internal)$/.test(host)) {
-    return true;
-  }
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  if (v4) {
-    const [a = 0, b = 0] = v4.slice(1, 3).map(Number);
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) || // carrier-grade NAT
-      (a === 169 && b === 254) || // link-local, cloud metadata
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      a >= 224 // multicast and reserved
-    );
-  }
-  if (host.includes(":")) {
-    // IPv4-mapped (::ffff:10.0.0.1 or its hex form) answers like the IPv4 address it carries.
-    const mapped = /^::ffff:(.+)$/.exec(host);
-    if (mapped?.[1]) {
-      const rest = mapped[1];
-      if (rest.includes(".")) return isPrivateHost(rest);
-      const [hi = "", lo = ""] = rest.split(":");
-      const n = (parseInt(hi, 16) << 16) | parseInt(lo, 16);
-      return isPrivateHost([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."));
-    }
-    return host === "::" || host === "::1" || /^f[cd][0-9a-f]{2}:/.test(host) || /^fe[89ab][0-9a-f]:/.test(host);
-  }
-  return false;
+  return blockedHostReason(hostname) !== undefined;
 }

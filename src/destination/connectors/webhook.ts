@@ -30,9 +30,9 @@ export const webhookConnector: Connector<WebhookConfig, WebhookCredentials> = {
   // Receivers are often small services: stay gentle unless the destination sets its own limit.
   defaultRateLimit: { requestsPerSecond: 10, concurrency: 4 },
 
-  /** POSTs an empty batch (`batch_id: "connection_test"`); any 2xx passes. */
+  /** POSTs an empty batch with a fresh batch id (a receiver deduplicating by Idempotency-Key must not replay an old answer); any 2xx passes. */
   async testConnection(ctx) {
-    const outcome = await post(ctx, { sync_id: "connection_test", run_id: "connection_test", batch_id: "connection_test", operations: [] });
+    const outcome = await post(ctx, { sync_id: "connection_test", run_id: "connection_test", batch_id: `connection_test_${crypto.randomUUID()}`, operations: [] });
     return outcome.kind === "results" ? { ok: true } : { ok: false, error: outcome.error };
   },
 
