@@ -220,7 +220,7 @@ describe("webhook connector: failures", () => {
   it("testConnection posts an empty batch and reports the receiver's refusal", async () => {
     const { ctx, state, configure } = setup();
     expect(await webhookConnector.testConnection(ctx)).toEqual({ ok: true });
-    expect((await state()).batch_ids).toEqual(["connection_test"]);
+    expect((await state()).batch_ids).toEqual([expect.stringMatching(/^connection_test_[0-9a-f-]{36}$/)]);
     await configure({ faults: [{ status: 401, body: { error: "who are you" } }] });
     const failed = await webhookConnector.testConnection(ctx);
     expect(failed.ok).toBe(false);
