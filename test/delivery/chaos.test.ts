@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CHAOS_KINDS } from "../servers/delivery-sink";
+import { CHAOS_KINDS } from "../servers/delivery-sink-types";
 import { customersTable } from "../run/harness";
 import {
   changeModel,

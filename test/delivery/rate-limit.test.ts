@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { SinkRequest } from "../servers/delivery-sink";
+import type { SinkRequest } from "../servers/delivery-sink-types";
 import { customersTable } from "../run/harness";
 import { configureSink, createDestination, createSync, modelNow, modelOf, runSync, sinkRows, sinkState, sinkUrl, uniqueName, WEBHOOK_FIELDS } from "./harness";
 
