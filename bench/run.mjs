@@ -10,13 +10,13 @@
  *              refresh of that table;
  *   ours       in workerd (bench/worker.ts via wrangler's unstable_startWorker, local R2):
  *              reading only (cursor pages via streamQuery; COPY through the same driver);
- *              extraction = read + hash + partition + chunks, by cursor pages (rows as strings,
- *              PartitionWriter.add) and by COPY (lines as bytes, PartitionWriter.addCopyLine),
- *              with and without the puts to local R2 (miniflare's R2 runs on the same cores);
+ *              extraction = the engine's step (src/run/extraction.ts): read + hash + partition +
+ *              chunks to local R2 (miniflare's R2 runs on the same cores), by COPY (the engine's
+ *              route) and by cursor pages (the route for Neon's WebSocket);
  *              the diff = whole change plan (R2 reads, diff, every operation materialized in
  *              batches, commit of the new snapshot to R2), each timed from outside the worker;
  *              peak memory of extraction and diff from bench/memory.ts (same modules in Node).
- *              Before timing, both extraction paths are checked to give the same row hashes.
+ *              Before timing, cursor rows and COPY lines are checked to give the same row hashes.
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -184,7 +184,7 @@ async function main() {
       if (check.mismatches.length > 0 || check.rows !== check.lines) throw new Error(`extraction paths disagree: ${JSON.stringify(check)}`);
 
       // Run 1: everything new (timed for information).
-      const ex1 = await call(worker, "/extract-copy", { ...base, run: "r1" });
+      const ex1 = await call(worker, "/extract", { ...base, run: "r1" });
       const df1 = await call(worker, "/diff", { ...base, run: "r1", prevGen: null, nextGen: "g1", chunkCounts: ex1.chunkCounts });
       await call(worker, "/cleanup", { prefixes: ["runs/r1/"] });
       console.log(`first run: extract ${sec(ex1.ms)}, diff+commit ${sec(df1.ms)} (${df1.operations.toLocaleString("en-US")} creates), P = ${partitions}`);
@@ -207,10 +207,10 @@ async function main() {
       // Ours, run 2.
       const drain = await call(worker, "/drain", base);
       const drainCopy = await call(worker, "/drain-copy", { ...base, sql: `SELECT ${["id", ...MAPPED].join(", ")} FROM (${MODEL}) AS model` });
-      const exRows = await call(worker, "/extract", { ...base, run: "r2rows" });
-      await call(worker, "/cleanup", { prefixes: ["runs/r2rows/"] });
-      const exCopyNoPut = await call(worker, "/extract-copy", { ...base, run: "r2x", skip: "noput" });
-      const ex = await call(worker, "/extract-copy", { ...base, run: "r2" });
+      const exCursor = await call(worker, "/extract", { ...base, run: "r2cursor", via: "cursor" });
+      await call(worker, "/cleanup", { prefixes: ["runs/r2cursor/"] });
+      const exDiscard = await call(worker, "/extract", { ...base, run: "r2x", discardChunks: true });
+      const ex = await call(worker, "/extract", { ...base, run: "r2" });
       const df = await call(worker, "/diff", { ...base, run: "r2", prevGen: "g1", nextGen: "g2", chunkCounts: ex.chunkCounts });
       await call(worker, "/cleanup", { prefixes: ["runs/r2/", "snap/g1/", "snap/g2/"] });
       const mem = withMemory ? await memoryRun(memoryScript, { ...memJob, phase: "2", prevPhase: "1" }) : null;
@@ -224,9 +224,9 @@ async function main() {
       console.log(`ours, in workerd (${partitions} partitions)`);
       console.log(`  read only, cursor pages (streamQuery, ${pageSize}/page) ${sec(drain.ms).padStart(8)}  ${rate(drain.rows, drain.ms)}`);
       console.log(`  read only, COPY via the same driver          ${sec(drainCopy.ms).padStart(8)}  ${rate(drainCopy.rows, drainCopy.ms)}`);
-      console.log(`  extraction, cursor pages → local R2          ${sec(exRows.ms).padStart(8)}  ${rate(exRows.rows, exRows.ms)}`);
-      console.log(`  extraction, COPY → chunks (puts skipped)     ${sec(exCopyNoPut.ms).padStart(8)}  ${rate(exCopyNoPut.rows, exCopyNoPut.ms)}`);
-      console.log(`  extraction, COPY → local R2                  ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)}, largest ${mb(ex.maxChunk)})`);
+      console.log(`  extraction as the engine runs it: COPY → local R2 ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)})`);
+      console.log(`  same, chunks discarded (no local R2 writes)  ${sec(exDiscard.ms).padStart(8)}  ${rate(exDiscard.rows, exDiscard.ms)}`);
+      console.log(`  extraction, cursor route (Neon) → local R2   ${sec(exCursor.ms).padStart(8)}  ${rate(exCursor.rows, exCursor.ms)}`);
       console.log(`  diff = whole change plan (R2 in and out)     ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
       console.log(`    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`);
       if (mem) {
@@ -236,9 +236,9 @@ async function main() {
         console.log(`  process max RSS ${mb(mem.maxRssBytes)} (includes Node itself)`);
       }
       console.log(`ratios`);
-      console.log(`  extraction rows/s vs COPY rows/s, COPY path, puts skipped   ${(copyMs / exCopyNoPut.ms).toFixed(2)}  (target ≥ 0.5)`);
-      console.log(`  extraction rows/s vs COPY rows/s, COPY path, local R2       ${(copyMs / ex.ms).toFixed(2)}`);
-      console.log(`  extraction rows/s vs COPY rows/s, cursor pages, local R2    ${(copyMs / exRows.ms).toFixed(2)}`);
+      console.log(`  extraction rows/s vs COPY rows/s (engine, COPY route)        ${(copyMs / ex.ms).toFixed(2)}  (target ≥ 0.5)`);
+      console.log(`  same, chunks discarded (no local R2 writes)                  ${(copyMs / exDiscard.ms).toFixed(2)}`);
+      console.log(`  extraction rows/s vs COPY rows/s (cursor route)              ${(copyMs / exCursor.ms).toFixed(2)}`);
       console.log(`  read-only cursor pages rows/s vs COPY rows/s                ${(copyMs / drain.ms).toFixed(2)}`);
       console.log(`  change plan time vs in-db diff + refresh                    ${(df.ms / inDb).toFixed(2)}  (target ≤ 1)`);
       console.log(`  change plan time vs in-db diff alone                        ${(df.ms / inDbDiffMs).toFixed(2)}`);

@@ -6,11 +6,12 @@
  */
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
-import { copyColumns, copySelect, PartitionWriter, type ReadyChunk, resolveColumns } from "../src/engine/extract";
+import { resolveColumns } from "../src/engine/extract";
 import { loadHasher } from "../src/engine/hash";
 import { checkMassDelete, operationBatches, planPartition } from "../src/engine/plan";
 import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
-import { closePostgres, connectPostgres, streamQuery, type WarehouseOptions } from "../src/source/postgres";
+import { extractModel } from "../src/run/extraction";
+import { copyQuery, type CopyVia, streamQuery, type WarehouseOptions } from "../src/source/postgres";
 import type { SyncMode } from "../src/sync/mode";
 
 interface BenchEnv {
@@ -32,13 +33,13 @@ interface Job {
   chunkCounts?: number[];
   mode: SyncMode;
   batchSize: number;
-  /** Profiling: skip R2 puts ("noput") or everything after reading but the writer ("nowriter"). */
-  skip?: "noput" | "nowriter";
+  /** Extraction route: COPY (the engine's default) or cursor pages (Neon's route). */
+  via?: CopyVia;
+  /** Extraction without the R2 writes: local R2 shares this machine's two cores with workerd. */
+  discardChunks?: boolean;
 }
 
 const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
-// Chunk puts in flight during extraction: overlaps R2 latency with reading.
-const MAX_PUTS_IN_FLIGHT = 4;
 
 /** Reads the model only (driver ceiling). */
 async function drain(job: Job) {
@@ -52,43 +53,26 @@ async function drain(job: Job) {
   return { rows, chars };
 }
 
-/** Reads the model, hashes and partitions it, writes run chunks to R2. */
+/** A bucket whose puts store nothing. */
+const discarding = { put: () => Promise.resolve(null) } as unknown as R2Bucket;
+
+/** The run engine's extraction step (src/run/extraction.ts): read, hash, partition, chunks to R2. */
 async function extract(env: BenchEnv, job: Job) {
   const hasher = await loadHasher();
-  let writer: PartitionWriter | null = null;
-  const inFlight = new Set<Promise<unknown>>();
-  let bytes = 0;
-  let chunks = 0;
-  let maxChunk = 0;
-  const put = async (c: ReadyChunk) => {
-    bytes += c.bytes.length;
-    chunks++;
-    maxChunk = Math.max(maxChunk, c.bytes.length);
-    if (job.skip === "noput") return;
-    const p = env.BENCH.put(`runs/${job.run}/part-${c.partition}-${c.seq}`, c.bytes);
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-    if (inFlight.size >= MAX_PUTS_IN_FLIGHT) await Promise.race(inFlight);
-  };
-  for await (const page of streamQuery(job.connectionString, job.sql, opts, { pageSize: job.pageSize })) {
-    writer ??= new PartitionWriter(
-      hasher,
-      job.partitions,
-      resolveColumns(
-        page.fields.map((f) => f.name),
-        job.primaryKey,
-        job.mapped,
-      ),
-      hasher.mappingSeed(job.mapped),
-    );
-    if (job.skip === "nowriter") continue;
-    for (const row of page.rows) writer.add(row);
-    for (const c of writer.takeReady()) await put(c);
-  }
-  if (writer === null) throw new Error("no result");
-  for (const c of writer.finishAll()) await put(c);
-  await Promise.all(inFlight);
-  return { rows: writer.rows, chunks, bytes, maxChunk, chunkCounts: writer.chunkCounts(), partitionRows: writer.partitionRows };
+  const out = await extractModel({
+    connectionString: job.connectionString,
+    sql: job.sql,
+    opts,
+    primaryKey: job.primaryKey,
+    mapped: job.mapped,
+    hasher,
+    rowSeed: hasher.mappingSeed(job.mapped),
+    partitions: job.partitions,
+    bucket: job.discardChunks ? discarding : env.BENCH,
+    chunkKey: (c) => `runs/${job.run}/part-${c.partition}-${c.seq}`,
+    via: job.via,
+  });
+  return { rows: out.rows, bytes: out.bytes, chunkCounts: out.chunkCounts, chunks: out.chunkCounts.reduce((a, b) => a + b, 0) };
 }
 
 /** Diff, plan (every operation materialized in batches), all-acknowledged commit, per partition. */
@@ -136,81 +120,9 @@ async function diffAll(env: BenchEnv, job: Job) {
   return { ...counts, snapshotBytes, massDeleteStop: guard.stop };
 }
 
-/** The pg Submittable shape the driver accepts for COPY … TO STDOUT (as pg-copy-streams does). */
-interface CopyMessage {
-  chunk: Uint8Array;
-}
-
 /**
- * Streams `COPY (sql) TO STDOUT` through the driver's Client: each CopyData message (one row of
- * COPY text, with its newline) goes to `onLine` as it is parsed. Prototype for the warehouse client.
- */
-async function copyOut(connectionString: string, sql: string, onLine: (line: Uint8Array) => void): Promise<number> {
-  const client = await connectPostgres(connectionString, opts);
-  try {
-    // Same session settings as streamQuery, so both paths see the same text of every value.
-    await client.query(
-      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 3600000; SET LOCAL DateStyle = 'ISO'; SET LOCAL bytea_output = 'hex'",
-    );
-    let lines = 0;
-    await new Promise<void>((resolve, reject) => {
-      let failed: unknown = null;
-      const submittable = {
-        submit(connection: { query(text: string): void }) {
-          connection.query(`COPY (${sql}) TO STDOUT`);
-        },
-        handleCopyData(msg: CopyMessage) {
-          lines++;
-          onLine(msg.chunk);
-        },
-        handleCommandComplete() {},
-        handleReadyForQuery() {
-          if (failed === null) resolve();
-          else reject(failed);
-        },
-        handleError(err: unknown) {
-          failed = err;
-        },
-        handleEmptyQuery() {},
-        handleRowDescription() {},
-        handleDataRow() {},
-      };
-      (client as unknown as { query(s: unknown): void }).query(submittable);
-    });
-    await client.query("COMMIT");
-    return lines;
-  } finally {
-    await closePostgres(client);
-  }
-}
-
-/** Extraction through COPY: lines hashed and chunked as bytes (PartitionWriter.addCopyLine). */
-async function extractCopy(env: BenchEnv, job: Job) {
-  const hasher = await loadHasher();
-  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped));
-  const puts: Promise<unknown>[] = [];
-  let bytes = 0;
-  let chunks = 0;
-  let maxChunk = 0;
-  // The COPY handler is synchronous: puts start as chunks finish and are awaited at the end.
-  const put = (c: ReadyChunk) => {
-    bytes += c.bytes.length;
-    chunks++;
-    maxChunk = Math.max(maxChunk, c.bytes.length);
-    if (job.skip !== "noput") puts.push(env.BENCH.put(`runs/${job.run}/part-${c.partition}-${c.seq}`, c.bytes));
-  };
-  await copyOut(job.connectionString, copySelect(job.sql, job.primaryKey, job.mapped), (line) => {
-    writer.addCopyLine(line);
-    for (const c of writer.takeReady()) put(c);
-  });
-  for (const c of writer.finishAll()) put(c);
-  await Promise.all(puts);
-  return { rows: writer.rows, chunks, bytes, maxChunk, chunkCounts: writer.chunkCounts(), partitionRows: writer.partitionRows };
-}
-
-/**
- * Row hashes by key from both extraction paths (cursor pages as strings, COPY lines as bytes) over
- * the same query: they must agree for the paths to be interchangeable.
+ * Row hashes by key from cursor pages (values as strings, hashed as the rows' text) and from COPY
+ * lines (hashed as bytes) over the same query: they must agree, or a switch of route would resend rows.
  */
 async function verifyPaths(job: Job) {
   const hasher = await loadHasher();
@@ -227,21 +139,24 @@ async function verifyPaths(job: Job) {
   const mismatches: string[] = [];
   let lines = 0;
   const decoder = new TextDecoder();
-  await copyOut(job.connectionString, copySelect(job.sql, job.primaryKey, job.mapped), (line) => {
+  const line = (line: Uint8Array) => {
     lines++;
     const text = decoder.decode(line);
     const key = text.slice(0, text.indexOf("\t"));
     const end = text.endsWith("\n") ? text.length - 1 : text.length;
     const copyHash = hasher.hashEncodedRow(line.subarray(line.indexOf(9) + 1, line[line.length - 1] === 10 ? line.length - 1 : line.length), seed);
     if (viaRows.get(key) !== copyHash && mismatches.length < 5) mismatches.push(text.slice(0, end));
-  });
+  };
+  await copyQuery(job.connectionString, job.sql, opts, { columns: () => [job.primaryKey, ...job.mapped], line });
   return { rows: viaRows.size, lines, mismatches };
 }
 
+/** Reads the model through COPY only (the engine's reading ceiling). */
 async function drainCopy(job: Job) {
   let bytes = 0;
-  const rows = await copyOut(job.connectionString, job.sql, (line) => {
-    bytes += line.length;
+  const { rows } = await copyQuery(job.connectionString, job.sql, opts, {
+    columns: (fields) => fields.map((f) => f.name),
+    line: (line) => void (bytes += line.length),
   });
   return { rows, bytes };
 }
@@ -267,7 +182,6 @@ export default {
       let out: unknown;
       if (path === "/drain") out = await drain(job);
       else if (path === "/drain-copy") out = await drainCopy(job);
-      else if (path === "/extract-copy") out = await extractCopy(env, job);
       else if (path === "/verify") out = await verifyPaths(job);
       else if (path === "/extract") out = await extract(env, job);
       else if (path === "/diff") out = await diffAll(env, job);

@@ -6,24 +6,23 @@ import { connectorFor } from "../destination/connectors";
 import { MAX_INLINE_BYTES, type DeliveryMessage } from "../delivery/message";
 import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED } from "../engine/commit";
 import { diffPartition, type PartitionDiff } from "../engine/diff";
-import { MissingColumnError, PartitionWriter, resolveColumns } from "../engine/extract";
+import { MissingColumnError } from "../engine/extract";
 import { loadHasher } from "../engine/hash";
 import { choosePartitionCount } from "../engine/partition";
 import { checkMassDelete, operationAt, operationBatches, planPartition, type PartitionPlan } from "../engine/plan";
 import { encodeSnapshot, type RunRows, type SnapshotPartition } from "../engine/snapshot";
 import { log } from "../lib/log";
 import { decryptSecret } from "../lib/secrets";
-import { estimateRows, jsonValue, streamQuery, WarehouseError, warehouseOptions } from "../source/postgres";
+import { estimateRows, jsonValue, WarehouseError, warehouseOptions } from "../source/postgres";
 import type { FieldMapping } from "../sync/mapping";
 import type { SyncMode } from "../sync/mode";
+import { extractModel } from "./extraction";
 import { RunLedger, type FailedRowRecord } from "./ledger";
 import { saveRun, type RunRecord } from "./record";
 import { deletePrefix, loadRunRows, loadSnapshot, paths, type SnapshotPointer } from "./storage";
 
 /** Work one alarm does before checkpointing and yielding (wall time). */
 const STEP_BUDGET_MS = 10_000;
-/** Rows per warehouse FETCH. */
-const PAGE_SIZE = 2_000;
 /** How often extraction writes its progress to the run record. */
 const PROGRESS_EVERY_ROWS = 50_000;
 /** While batches are out, the alarm checks back this often (a safety net; reports wake the run). */
@@ -197,7 +196,7 @@ export class RunEngine {
   }
 
   /**
-   * Streams the model into partitioned R2 chunks in one go: a warehouse cursor cannot outlive the
+   * Streams the model into partitioned R2 chunks in one go: a warehouse read cannot outlive the
    * invocation, so an interrupted extraction starts over (its chunks are overwritten, nothing counted twice).
    */
   private async extract(run: RunRecord, s: RunState): Promise<StepResult> {
@@ -213,40 +212,37 @@ export class RunEngine {
     const estimate = await estimateRows(connectionString, s.config.sql, opts).catch(() => 0);
     const partitions = choosePartitionCount(Math.max(estimate, pointer?.rows ?? 0));
     const hasher = await loadHasher();
-    const seed = hasher.mappingSeed(s.config.mappings.map((m) => m.destination));
-    let writer: PartitionWriter | undefined;
-    let fieldTypes: number[] = [];
-    let nextProgress = PROGRESS_EVERY_ROWS;
     await deletePrefix(this.bucket, paths.run(this.syncId, run.id));
-    for await (const page of streamQuery(connectionString, s.config.sql, opts, { pageSize: PAGE_SIZE })) {
-      if (!writer) {
-        const names = page.fields.map((f) => f.name);
-        const columns = resolveColumns(names, s.config.primaryKey, s.config.mappings.map((m) => m.source));
-        fieldTypes = columns.values.map((i) => page.fields[i]?.typeId ?? 25);
-        writer = new PartitionWriter(hasher, partitions, columns, seed);
-      }
-      for (const row of page.rows) writer.add(row);
-      await this.putChunks(run.id, writer.takeReady());
-      if (writer.rows >= nextProgress) {
-        nextProgress += PROGRESS_EVERY_ROWS;
-        run.progress = { rows_read: writer.rows };
-        run.rows_processed = writer.rows;
+    const extraction = await extractModel({
+      connectionString,
+      sql: s.config.sql,
+      opts,
+      primaryKey: s.config.primaryKey,
+      mapped: s.config.mappings.map((m) => m.source),
+      hasher,
+      rowSeed: hasher.mappingSeed(s.config.mappings.map((m) => m.destination)),
+      partitions,
+      bucket: this.bucket,
+      chunkKey: (c) => paths.chunk(this.syncId, run.id, c.partition, c.seq),
+      progressEvery: PROGRESS_EVERY_ROWS,
+      onProgress: async (rows) => {
+        run.progress = { rows_read: rows };
+        run.rows_processed = rows;
         await this.publish(run);
-      }
-    }
-    if (!writer) throw new RunFailure("query_failed", "the model returned no result description");
-    await this.putChunks(run.id, writer.finishAll());
+      },
+    });
+    const rows = extraction.rows;
     s.partitions = partitions;
-    s.chunks = writer.chunkCounts();
-    s.fieldTypes = fieldTypes;
-    s.totals.rows = writer.rows;
+    s.chunks = extraction.chunkCounts;
+    s.fieldTypes = extraction.fieldTypes;
+    s.totals.rows = rows;
     s.step = "diff";
     s.partition = 0;
-    run.rows_processed = writer.rows;
-    run.progress = { rows_read: writer.rows, partitions: partitions };
+    run.rows_processed = rows;
+    run.progress = { rows_read: rows, partitions: partitions };
     run.phase = "diff";
     this.save(s);
-    log("run_extracted", { sync_id: this.syncId, run_id: run.id, rows: writer.rows, partitions });
+    log("run_extracted", { sync_id: this.syncId, run_id: run.id, rows, partitions });
     return { done: false };
   }
 
@@ -255,9 +251,6 @@ export class RunEngine {
     await saveRun(createDb(this.env.DB), run);
   }
 
-  private async putChunks(runId: string, chunks: { partition: number; seq: number; bytes: Uint8Array }[]): Promise<void> {
-    await Promise.all(chunks.map((c) => this.bucket.put(paths.chunk(this.syncId, runId, c.partition, c.seq), c.bytes)));
-  }
 
   /** Diff of partition p against the committed snapshot, and its plan. */
   private async partitionPlan(run: RunRecord, s: RunState, p: number): Promise<{ prev: SnapshotPartition; rows: RunRows; diff: PartitionDiff; plan: PartitionPlan }> {
@@ -449,6 +442,17 @@ export class RunEngine {
       if (Date.now() - started >= STEP_BUDGET_MS) return { done: false };
     }
     const failures = this.ledger.failureCount(run.id);
+    // The progress figures a step wrote to the run record are lost if the object dies before the
+    // record is persisted (the step's checkpoint survives): rebuild the final ones from the checkpoint.
+    run.progress = {
+      ...run.progress,
+      rows_read: s.totals.rows,
+      partitions: s.partitions,
+      partitions_diffed: s.partitions,
+      operations_planned: s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete,
+      batches_sent: s.totals.batches,
+      partitions_committed: s.partitions,
+    };
     run.rows_processed = s.totals.rows;
     run.rows_created = s.committed.created;
     run.rows_updated = s.committed.updated;

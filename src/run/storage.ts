@@ -1,4 +1,5 @@
 import { decodeRunChunk, decodeSnapshot, emptySnapshot, joinRunChunks, restrictSnapshot, type RunRows, type SnapshotPartition } from "../engine/snapshot";
+import type { ReadyChunk } from "../engine/extract";
 import { sourcePartitions } from "../engine/partition";
 
 /** Where a sync's objects live in the SNAPSHOTS bucket. */
@@ -47,4 +48,51 @@ export async function deletePrefix(bucket: R2Bucket, prefix: string): Promise<vo
     if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
+}
+
+/**
+ * R2 puts of finished run chunks, in flight while extraction reads on. Past `maxBytes` in flight,
+ * {@link ChunkUploads.add} returns a promise to wait on (the reader pauses the warehouse meanwhile),
+ * so memory stays bounded however fast rows arrive. The first failed put fails the extraction.
+ */
+export class ChunkUploads {
+  private readonly inflight = new Set<Promise<void>>();
+  private bytes = 0;
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    private readonly key: (chunk: ReadyChunk) => string,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Starts the chunks' puts; returns a promise when the caller should wait before adding more. */
+  add(chunks: readonly ReadyChunk[]): Promise<void> | undefined {
+    for (const chunk of chunks) {
+      const size = chunk.bytes.length;
+      this.bytes += size;
+      const put: Promise<void> = this.bucket.put(this.key(chunk), chunk.bytes).then(
+        () => undefined,
+        (error: unknown) => void (this.failure ??= { error }),
+      );
+      this.inflight.add(put);
+      void put.finally(() => {
+        this.inflight.delete(put);
+        this.bytes -= size;
+      });
+    }
+    if (this.failure) return Promise.reject(this.failure.error);
+    return this.bytes > this.maxBytes ? this.belowLimit() : undefined;
+  }
+
+  /** Waits for every put; throws the first failure. */
+  async drain(): Promise<void> {
+    await Promise.all(this.inflight);
+    if (this.failure) throw this.failure.error;
+  }
+
+  private async belowLimit(): Promise<void> {
+    while (this.bytes > this.maxBytes && this.inflight.size > 0) await Promise.race(this.inflight);
+    if (this.failure) throw this.failure.error;
+  }
 }

@@ -1,7 +1,8 @@
 import { Client, DatabaseError, type FieldDef, type QueryArrayResult } from "@neondatabase/serverless";
 import type { ModelColumn } from "../db/schema";
 import { blockedHostReason } from "../destination/ssrf";
-import { TcpSocketError, tcpWebSocketClass, type TlsMode } from "./tcp-websocket";
+import { encodeRow } from "../engine/row";
+import { ReadGate, TcpSocketError, tcpWebSocketClass, type TlsMode } from "./tcp-websocket";
 
 /**
  * The warehouse client: connection tests, model description, previews and row streaming from a
@@ -274,6 +275,164 @@ export async function* streamQuery(
   }
 }
 
+/** What {@link copyQuery} does with a model's result. */
+export interface CopyHandler {
+  /**
+   * The result columns to read, in order, chosen once the model's fields are known (a column may
+   * be named twice). What it throws (e.g. a missing mapped column) is rethrown as it is.
+   */
+  columns(fields: readonly StreamField[]): readonly string[];
+  /**
+   * One row as a line of COPY text: the chosen columns' values separated by tabs, `\N` for null,
+   * escapes as `COPY … TO STDOUT` writes them, a newline at the end. The bytes are valid during
+   * the call only. While a returned promise is pending, reading from the warehouse stops.
+   * What it throws or rejects with is rethrown as it is, once the query has ended.
+   */
+  line(bytes: Uint8Array): void | Promise<void>;
+}
+
+/** How {@link copyQuery} reads: `copy` needs a connection it can pause, so Neon's WebSocket uses `cursor`. */
+export type CopyVia = "copy" | "cursor";
+
+/**
+ * Reads a model's rows as COPY text lines, the fastest way out of Postgres: in one read-only
+ * REPEATABLE READ transaction, the model is described (`LIMIT 0`, extended protocol, so a second
+ * statement is refused), `handler.columns` picks the columns, and `COPY (SELECT <columns> FROM
+ * (<sql>) AS model) TO STDOUT` streams every row (extended protocol again). Over TCP the socket is
+ * paused while the handler's promise is pending, so memory stays bounded; over Neon's WebSocket,
+ * which cannot be paused, the same lines come from cursor pages (`via: "cursor"`, also for tests).
+ * Throws {@link WarehouseError}, or what the handler threw.
+ */
+export async function copyQuery(
+  connectionString: string,
+  sql: string,
+  opts: WarehouseOptions,
+  handler: CopyHandler,
+  via: CopyVia = parseConnectionString(connectionString).neon ? "cursor" : "copy",
+): Promise<{ fields: StreamField[]; rows: number }> {
+  const model = modelSql(sql);
+  const gate = new ReadGate();
+  const describePrefix = "SELECT * FROM (\n";
+  let span: SqlSpan = { start: describePrefix.length, length: model.length };
+  const handlerFailure: { error?: unknown } = {};
+  const client = await openClient(connectionString, opts, gate);
+  try {
+    await beginReadOnly(client, opts);
+    const described = await client.query({ name: "retl_copy_describe", text: `${describePrefix}${model}\n) AS model LIMIT 0`, rowMode: "array" });
+    const fields = await fieldTypes(client, described.fields);
+    let columns: readonly string[];
+    try {
+      columns = handler.columns(fields);
+    } catch (err) {
+      handlerFailure.error = err;
+      throw err;
+    }
+    const select = `SELECT ${columns.map(quoteIdent).join(", ")} FROM (\n`;
+    let rows: number;
+    if (via === "copy") {
+      const prefix = `COPY (${select}`;
+      span = { start: prefix.length, length: model.length };
+      rows = await copyOut(client, `${prefix}${model}\n) AS model) TO STDOUT`, handler, gate, handlerFailure);
+    } else {
+      const prefix = `DECLARE model_copy NO SCROLL CURSOR FOR ${select}`;
+      span = { start: prefix.length, length: model.length };
+      rows = await cursorLines(client, `${prefix}${model}\n) AS model`, handler, handlerFailure);
+    }
+    await client.query("COMMIT");
+    return { fields, rows };
+  } catch (err) {
+    throw "error" in handlerFailure ? handlerFailure.error : toWarehouseError(err, "query", span);
+  } finally {
+    gate.open();
+    await closeClient(client);
+  }
+}
+
+/** The driver's hook for protocol flows it does not know (a "submittable", as pg-copy-streams uses). */
+interface CopyConnection {
+  parse(q: { text: string; name: string; types: number[] }): void;
+  bind(b: { portal: string; statement: string; values: unknown[]; binary: boolean }): void;
+  execute(e: { portal: string; rows: number }): void;
+  sync(): void;
+}
+
+/** Runs a `COPY … TO STDOUT` statement, handing each CopyData message (one row) to the handler. */
+function copyOut(client: Client, text: string, handler: CopyHandler, gate: ReadGate, failure: { error?: unknown }): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let rows = 0;
+    const waits = new Set<Promise<void>>();
+    // A handler failure ends the read at once: the caller closes the connection, which stops the COPY.
+    const fail = (err: unknown) => {
+      if (!("error" in failure)) failure.error = err;
+      gate.open();
+      reject(err);
+    };
+    const submittable = {
+      submit(connection: CopyConnection) {
+        // Unnamed statement and portal through Parse/Bind/Execute: exactly one statement or an error.
+        connection.parse({ text, name: "", types: [] });
+        connection.bind({ portal: "", statement: "", values: [], binary: false });
+        connection.execute({ portal: "", rows: 0 });
+        connection.sync();
+      },
+      handleCopyData(msg: { chunk: Uint8Array }) {
+        if ("error" in failure) return;
+        rows++;
+        try {
+          const wait = handler.line(msg.chunk);
+          if (!wait) return;
+          gate.close();
+          const tracked: Promise<void> = wait.then(() => {
+            waits.delete(tracked);
+            if (waits.size === 0) gate.open();
+          }, fail);
+          waits.add(tracked);
+        } catch (err) {
+          fail(err);
+        }
+      },
+      handleCommandComplete() {},
+      handleEmptyQuery() {},
+      handleRowDescription() {},
+      handleDataRow() {},
+      handlePortalSuspended() {},
+      handleCopyInResponse() {},
+      // The driver drops the query on an error, before the server's ReadyForQuery.
+      handleError: (err: unknown) => reject(err),
+      handleReadyForQuery() {
+        // Rows count as read once the handler's pending work has settled.
+        void Promise.all(waits).then(() => ("error" in failure ? undefined : resolve(rows)));
+      },
+    };
+    (client as unknown as { query(submittable: unknown): void }).query(submittable);
+  });
+}
+
+/** The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. */
+async function cursorLines(client: Client, declare: string, handler: CopyHandler, failure: { error?: unknown }): Promise<number> {
+  const encoder = new TextEncoder();
+  await client.query({ name: "retl_copy_cursor", text: declare });
+  let rows = 0;
+  for (;;) {
+    const page = await client.query<RawRow>({ text: "FETCH FORWARD 5000 FROM model_copy", rowMode: "array", types: rawTextTypes });
+    for (const row of page.rows) {
+      rows++;
+      try {
+        await handler.line(encoder.encode(`${encodeRow(row)}\n`));
+      } catch (err) {
+        failure.error = err;
+        throw err;
+      }
+    }
+    if (page.rows.length < 5000) return rows;
+  }
+}
+
+/** A double-quoted SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
 /**
  * One text value from Postgres as JSON: booleans and 2/4-byte integers and finite floats as
  * numbers; int8, numeric and money as strings (no precision loss); json/jsonb parsed; timestamps
@@ -382,7 +541,7 @@ export function closePostgres(client: Client): Promise<void> {
   return closeClient(client);
 }
 
-async function openClient(connectionString: string, opts: WarehouseOptions): Promise<Client> {
+async function openClient(connectionString: string, opts: WarehouseOptions, gate?: ReadGate): Promise<Client> {
   const target = parseConnectionString(connectionString);
   const blocked = opts.allowPrivate ? undefined : blockedHostReason(target.host);
   if (blocked) throw new WarehouseError("host_not_allowed", `${blocked}; private and local hosts are not allowed`);
@@ -399,7 +558,7 @@ async function openClient(connectionString: string, opts: WarehouseOptions): Pro
   });
   if (!target.neon) {
     const config = client.neonConfig;
-    config.webSocketConstructor = tcpWebSocketClass({ hostname: target.host, port: target.port, tls: target.tls });
+    config.webSocketConstructor = tcpWebSocketClass({ hostname: target.host, port: target.port, tls: target.tls, gate });
     config.wsProxy = (host, port) => `${host}:${port}`;
     config.useSecureWebSocket = false;
     config.pipelineConnect = false;

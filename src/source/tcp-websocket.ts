@@ -15,6 +15,33 @@ export interface TcpTarget {
   hostname: string;
   port: number;
   tls: TlsMode;
+  /** While this gate is closed, nothing more is read from the socket (TCP backpressure reaches the server). */
+  gate?: ReadGate;
+}
+
+/**
+ * Lets a consumer that cannot keep up stop the reading: the driver parses what it already has,
+ * then the socket is not read again until {@link ReadGate.open}. Postgres then blocks on a full
+ * send buffer, so a fast warehouse cannot fill the isolate's memory.
+ */
+export class ReadGate {
+  private waiting: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  close(): void {
+    if (this.waiting) return;
+    this.waiting = new Promise<void>((resolve) => (this.release = resolve));
+  }
+
+  open(): void {
+    this.release?.();
+    this.waiting = this.release = undefined;
+  }
+
+  /** Resolves once the gate is open (undefined when it is open already). */
+  passed(): Promise<void> | undefined {
+    return this.waiting;
+  }
 }
 
 /** Why the TCP socket under the driver failed; `code` lets callers classify without parsing text. */
@@ -101,6 +128,7 @@ export class TcpWebSocket {
     if (this.readyState >= TcpWebSocket.CLOSING) return;
     const wasOpen = this.readyState === TcpWebSocket.OPEN;
     this.readyState = TcpWebSocket.CLOSING;
+    this.target.gate?.open();
     if (wasOpen) this.flush();
     const socket = this.socket;
     void this.writes
@@ -182,6 +210,8 @@ export class TcpWebSocket {
     const reader = socket.readable.getReader();
     this.reader = reader;
     for (;;) {
+      const closed = this.target.gate?.passed();
+      if (closed) await closed;
       const { value, done } = await reader.read();
       if (done) break;
       if (!(value instanceof Uint8Array) || value.byteLength === 0) continue;

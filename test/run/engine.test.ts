@@ -1,5 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { RunEngine } from "../../src/run/runner";
 import { call, expectStatus, WAREHOUSE_URL } from "../harness";
 import { configureReceiver, customersTable, modelRows, pg, receiver, runSync, stubOf, waitForRun, webhookSync } from "./harness";
 
@@ -165,6 +166,8 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     }
     const run = await waitForRun(syncId, res.body.id);
     expect(run).toMatchObject({ status: "succeeded", rows_created: 5, rows_updated: 10, rows_deleted: 7, rows_processed: N - 2 });
+    // Final progress comes from the checkpoint, not from a run record a kill may have lost.
+    expect(run.progress).toMatchObject({ rows_read: N - 2, operations_planned: 22, partitions_diffed: run.progress.partitions, partitions_committed: run.progress.partitions });
     const state = await receiver(endpoint);
     expect(state.rows).toEqual(await modelRows(table));
     expect(Math.max(...Object.values(state.creates))).toBe(1);
@@ -182,10 +185,35 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     }
     const run = await waitForRun(syncId, res.body.id);
     expect(run).toMatchObject({ status: "succeeded", rows_processed: N, rows_created: N, rows_failed: 0 });
+    expect(run.progress).toMatchObject({ rows_read: N, operations_planned: N, partitions_diffed: run.progress.partitions });
     const state = await receiver(endpoint);
     expect(state.rows).toEqual(await modelRows(table));
     // A batch sent just before a kill may be sent again; the receiver saw it under the same Idempotency-Key.
     expect(Object.keys(state.creates)).toHaveLength(N);
+  });
+
+  it("reports final progress from the checkpoint when every step dies before the run record is saved", async () => {
+    const table = await customersTable(N);
+    const { syncId } = await webhookSync(table, "mirror");
+    const res = await call("POST", `/api/v1/syncs/${syncId}/trigger`);
+    // Each step saves its checkpoint, then the handler throws: the progress it set on the run is lost.
+    const advance = RunEngine.prototype.advance;
+    RunEngine.prototype.advance = async function (this: RunEngine, ...args: Parameters<RunEngine["advance"]>) {
+      const result = await advance.apply(this, args);
+      if (!result.done) throw new Error("injected: the step's run record is never saved");
+      return result;
+    };
+    try {
+      for (let i = 0; i < 12; i++) {
+        await runDurableObjectAlarm(stubOf(syncId)).catch(() => false);
+        await abortAllDurableObjects(); // and nothing of the step stays in memory
+      }
+    } finally {
+      RunEngine.prototype.advance = advance;
+    }
+    const run = await waitForRun(syncId, res.body.id);
+    expect(run).toMatchObject({ status: "succeeded", rows_processed: N, rows_created: N });
+    expect(run.progress).toMatchObject({ rows_read: N, operations_planned: N, partitions_diffed: run.progress.partitions });
   });
 
   it("puts the sync in error at once when the warehouse refuses its credentials", async () => {

@@ -1,0 +1,82 @@
+import { copyColumns, PartitionWriter, resolveColumns, type ReadyChunk } from "../engine/extract";
+import type { Hasher } from "../engine/hash";
+import { copyQuery, type CopyVia, type WarehouseOptions } from "../source/postgres";
+import { ChunkUploads } from "./storage";
+
+/** Chunk bytes on their way to R2 before extraction pauses the warehouse. */
+const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
+
+/** What {@link extractModel} reads and where it writes. */
+export interface ExtractionJob {
+  connectionString: string;
+  sql: string;
+  opts: WarehouseOptions;
+  primaryKey: string;
+  /** Source columns of the mapping, in mapping order. */
+  mapped: readonly string[];
+  hasher: Hasher;
+  /** `hasher.mappingSeed(destination fields)`: a changed mapping changes every row hash. */
+  rowSeed: bigint;
+  partitions: number;
+  bucket: R2Bucket;
+  /** R2 key of a finished chunk. */
+  chunkKey: (chunk: ReadyChunk) => string;
+  /** Called every `progressEvery` rows; reading waits for it. */
+  onProgress?: (rows: number) => Promise<void>;
+  progressEvery?: number;
+  /** Default: COPY, or cursor pages for Neon (see copyQuery). */
+  via?: CopyVia;
+}
+
+/** What extraction wrote: rows and chunks per partition, and the mapped columns' type OIDs. */
+export interface Extraction {
+  rows: number;
+  chunkCounts: number[];
+  partitionRows: number[];
+  /** Postgres type OIDs of the mapped columns, in mapping order. */
+  fieldTypes: number[];
+  bytes: number;
+}
+
+/**
+ * Step 1 of a run: the model's rows, as COPY text lines of the key and the mapped values, hashed
+ * and routed to partitions as bytes (no string per value) and stored as R2 chunks while reading
+ * goes on. Memory: the writer's buffers plus at most 16 MiB of uploads, then the warehouse waits.
+ * Throws WarehouseError, MissingColumnError, or the R2 error.
+ */
+export async function extractModel(job: ExtractionJob): Promise<Extraction> {
+  const uploads = new ChunkUploads(job.bucket, job.chunkKey, MAX_UPLOAD_BYTES);
+  const writer = new PartitionWriter(job.hasher, job.partitions, copyColumns(job.mapped.length), job.rowSeed);
+  const every = job.progressEvery ?? 50_000;
+  let nextProgress = every;
+  let fieldTypes: number[] = [];
+  let bytes = 0;
+  const store = (chunks: readonly ReadyChunk[]) => {
+    for (const c of chunks) bytes += c.bytes.length;
+    return uploads.add(chunks);
+  };
+  await copyQuery(
+    job.connectionString,
+    job.sql,
+    job.opts,
+    {
+      columns: (fields) => {
+        const columns = resolveColumns(fields.map((f) => f.name), job.primaryKey, job.mapped);
+        fieldTypes = columns.values.map((i) => fields[i]?.typeId ?? 25);
+        return [job.primaryKey, ...job.mapped];
+      },
+      line: (line) => {
+        writer.addCopyLine(line);
+        const backlog = store(writer.takeReady());
+        if (writer.rows < nextProgress || !job.onProgress) return backlog;
+        nextProgress += every;
+        return Promise.all([backlog, job.onProgress(writer.rows)]).then(() => undefined);
+      },
+    },
+    job.via,
+  );
+  // Its failure, if any, is the one drain() throws.
+  store(writer.finishAll())?.catch(() => undefined);
+  await uploads.drain();
+  return { rows: writer.rows, chunkCounts: writer.chunkCounts(), partitionRows: [...writer.partitionRows], fieldTypes, bytes };
+}
