@@ -89,7 +89,12 @@ describe("at-least-once redelivery", () => {
     await configureSink(name, {});
     // Another request holds the destination's only slot for longer than the consumer waits in-process.
     const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destinationId));
-    const held = await limiter.acquire({ requestsPerSecond: 10, concurrency: 1 });
+    // The consumer that got the 503 frees its slot just after the sink saw the request: wait for it.
+    let held = await limiter.acquire({ requestsPerSecond: 10, concurrency: 1 });
+    for (let i = 0; i < 50 && !held.granted; i++) {
+      await sleep(100);
+      held = await limiter.acquire({ requestsPerSecond: 10, concurrency: 1 });
+    }
     expect(held.granted).toBe(true);
 
     // The batch's last allowed attempt (max_retries 8): retry() here would dead-letter it.
