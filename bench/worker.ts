@@ -37,6 +37,8 @@ interface Job {
   via?: CopyVia;
   /** Extraction without the R2 writes: local R2 shares this machine's two cores with workerd. */
   discardChunks?: boolean;
+  /** Chunks to bench/r2-host.ts at this URL (R2 in another process, as it is in production). */
+  remoteBucket?: string;
 }
 
 const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
@@ -56,6 +58,16 @@ async function drain(job: Job) {
 /** A bucket whose puts store nothing. */
 const discarding = { put: () => Promise.resolve(null) } as unknown as R2Bucket;
 
+/** A bucket whose puts go to bench/r2-host.ts over HTTP. */
+function remote(base: string): R2Bucket {
+  const put = async (key: string, body: Uint8Array) => {
+    const res = await fetch(`${base}/${encodeURIComponent(key)}`, { method: "PUT", body });
+    if (!res.ok) throw new Error(`remote put ${key}: HTTP ${res.status}`);
+    return null;
+  };
+  return { put } as unknown as R2Bucket;
+}
+
 /** The run engine's extraction step (src/run/extraction.ts): read, hash, partition, chunks to R2. */
 async function extract(env: BenchEnv, job: Job) {
   const hasher = await loadHasher();
@@ -68,7 +80,7 @@ async function extract(env: BenchEnv, job: Job) {
     hasher,
     rowSeed: hasher.mappingSeed(job.mapped),
     partitions: job.partitions,
-    bucket: job.discardChunks ? discarding : env.BENCH,
+    bucket: job.discardChunks ? discarding : job.remoteBucket ? remote(job.remoteBucket) : env.BENCH,
     chunkKey: (c) => `runs/${job.run}/part-${c.partition}-${c.seq}`,
     via: job.via,
   });

@@ -201,11 +201,14 @@ export class SyncObject extends DurableObject<Env> {
     return this.engine().batchSettled(runId, batchId);
   }
 
-  /** Per-row results of a batch. The last open batch wakes the run loop to commit. */
-  async reportBatch(runId: string, batchId: string, results: BatchRowResult[]): Promise<void> {
+  /**
+   * Per-row results of a batch; `exhausted` when it failed by running out of retries (dead letter).
+   * The last open batch wakes the run loop to commit.
+   */
+  async reportBatch(runId: string, batchId: string, results: BatchRowResult[], exhausted = false): Promise<void> {
     const run = this.state?.current;
     if (run?.id !== runId) return;
-    const last = this.engine().reportBatch(runId, batchId, results);
+    const last = this.engine().reportBatch(runId, batchId, results, exhausted);
     if (last) await this.wake();
   }
 

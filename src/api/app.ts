@@ -61,7 +61,8 @@ export function createApp() {
     },
     security: [{ bearer: [] }],
   });
-  app.get("/docs", swaggerUI({ url: "/api/v1/openapi.json" }));
+  // Swagger UI from the console's own assets (scripts/vendor-docs.mjs), not a CDN: /docs works offline.
+  app.get("/docs", swaggerUI({ url: "/api/v1/openapi.json", baseUrl: "/vendor", title: "Edge reverse ETL API" }));
   app.get("/", (c) => c.redirect("/docs"));
 
   app.notFound(notFoundHandler);

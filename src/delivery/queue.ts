@@ -155,7 +155,7 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> 
   if (await sync.batchSettled(m.run_id, m.batch_id)) return msg.ack();
   const operations = (await operationsOf(env, m)) ?? [];
   const last = await sync.lastBatchError(m.run_id, m.batch_id);
-  await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`));
+  await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`), true);
   log("batch_dead_lettered", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length }, "error");
   msg.ack();
 }

@@ -35,6 +35,26 @@ export class RunLedger {
       step TEXT NOT NULL DEFAULT 'deliver'
     )`);
     sql.exec("CREATE INDEX IF NOT EXISTS failures_run_partition ON failures (run_id, partition)");
+    // Batches that ran out of retries (dead-lettered), as opposed to records the destination rejected.
+    sql.exec("CREATE TABLE IF NOT EXISTS exhausted (batch_id TEXT PRIMARY KEY, run_id TEXT NOT NULL)");
+  }
+
+  /** Notes that a batch failed because its retries ran out (the destination never answered it usefully). */
+  markExhausted(runId: string, batchId: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO exhausted (batch_id, run_id) VALUES (?, ?)", batchId, runId);
+  }
+
+  /** Batches of the run that ran out of retries. */
+  exhaustedCount(runId: string): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM exhausted WHERE run_id = ?", runId).one().n;
+  }
+
+  /** The first error the destination gave in this run, if any. */
+  firstDeliveryError(runId: string): string | null {
+    const rows = this.sql
+      .exec<{ message: string }>("SELECT message FROM failures WHERE run_id = ? AND step = 'deliver' ORDER BY seq LIMIT 1", runId)
+      .toArray();
+    return rows[0]?.message ?? null;
   }
 
   /**
@@ -151,5 +171,6 @@ export class RunLedger {
   clear(runId: string): void {
     this.sql.exec("DELETE FROM batches WHERE run_id = ?", runId);
     this.sql.exec("DELETE FROM failures WHERE run_id = ?", runId);
+    this.sql.exec("DELETE FROM exhausted WHERE run_id = ?", runId);
   }
 }

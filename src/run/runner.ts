@@ -459,9 +459,21 @@ export class RunEngine {
     run.rows_deleted = s.committed.deleted;
     run.rows_unchanged = s.totals.unchanged;
     run.rows_failed = failures;
+    const planned = s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete;
+    const accepted = s.committed.created + s.committed.updated + s.committed.deleted;
+    const exhausted = this.ledger.exhaustedCount(run.id);
     if (s.abort) {
       run.status = "failed";
       run.error = s.abort;
+    } else if (planned > 0 && accepted === 0 && exhausted > 0) {
+      // Nothing got through and batches ran out of retries: the destination is down, not a few bad
+      // records. The run fails (three in a row put the sync in error); its rows are retried next run.
+      run.status = "failed";
+      const first = this.ledger.firstDeliveryError(run.id);
+      run.error = {
+        code: "delivery_failed",
+        message: `the destination accepted none of the ${planned} operations; ${exhausted} batch${exhausted === 1 ? "" : "es"} ran out of retries${first ? ` (${first})` : ""}`,
+      };
     } else {
       run.status = failures > 0 ? "partial" : "succeeded";
       run.error = null;
@@ -477,9 +489,10 @@ export class RunEngine {
   }
 
   /** Records a batch's per-row results; true when it was the last open batch of the run. Repeats are ignored. */
-  reportBatch(runId: string, batchId: string, results: BatchRowResult[]): boolean {
+  reportBatch(runId: string, batchId: string, results: BatchRowResult[], exhausted = false): boolean {
     const batch = this.ledger.pendingBatch(runId, batchId);
     if (!batch) return false;
+    if (exhausted) this.ledger.markExhausted(runId, batchId);
     const failed: FailedRowRecord[] = [];
     for (const r of results) {
       if (!r.ok) failed.push({ partition: batch.partition, key: r.key, operation: r.op, message: r.error });

@@ -1,4 +1,5 @@
 import { connect } from "cloudflare:sockets";
+import type { CopyDataSplitter } from "./copy-data";
 
 /**
  * How the Postgres connection is encrypted on a plain TCP route (libpq's `sslmode`, reduced):
@@ -15,18 +16,20 @@ export interface TcpTarget {
   hostname: string;
   port: number;
   tls: TlsMode;
-  /** While this gate is closed, nothing more is read from the socket (TCP backpressure reaches the server). */
-  gate?: ReadGate;
+  /** Pauses reading, and takes COPY rows out of what is read (see {@link ReadControl}). */
+  control?: ReadControl;
 }
 
 /**
- * Lets a consumer that cannot keep up stop the reading: the driver parses what it already has,
- * then the socket is not read again until {@link ReadGate.open}. Postgres then blocks on a full
- * send buffer, so a fast warehouse cannot fill the isolate's memory.
+ * The reader's controls. `close()` lets a consumer that cannot keep up stop the reading: what was
+ * read is still handled, then the socket is not read again until `open()`, Postgres blocks on a
+ * full send buffer, and a fast warehouse cannot fill the isolate's memory. While `splitter` is set,
+ * every chunk read goes through it first and only what it passes on reaches the driver.
  */
-export class ReadGate {
+export class ReadControl {
   private waiting: Promise<void> | undefined;
   private release: (() => void) | undefined;
+  splitter: CopyDataSplitter | null = null;
 
   close(): void {
     if (this.waiting) return;
@@ -128,7 +131,7 @@ export class TcpWebSocket {
     if (this.readyState >= TcpWebSocket.CLOSING) return;
     const wasOpen = this.readyState === TcpWebSocket.OPEN;
     this.readyState = TcpWebSocket.CLOSING;
-    this.target.gate?.open();
+    this.target.control?.open();
     if (wasOpen) this.flush();
     const socket = this.socket;
     void this.writes
@@ -210,11 +213,18 @@ export class TcpWebSocket {
     const reader = socket.readable.getReader();
     this.reader = reader;
     for (;;) {
-      const closed = this.target.gate?.passed();
+      const control = this.target.control;
+      const closed = control?.passed();
       if (closed) await closed;
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (!(value instanceof Uint8Array) || value.byteLength === 0) continue;
+      const read = await reader.read();
+      if (read.done) break;
+      let value: Uint8Array | null = read.value instanceof Uint8Array ? read.value : null;
+      const splitter = control?.splitter;
+      if (splitter && value) {
+        value = splitter.feed(value);
+        if (splitter.done) control.splitter = null;
+      }
+      if (!value || value.byteLength === 0) continue;
       // The driver wraps `data` in a Buffer view: hand over the whole ArrayBuffer when we can (no copy).
       const data =
         value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value.buffer : value.slice().buffer;

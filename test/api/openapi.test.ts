@@ -31,6 +31,9 @@ describe("OpenAPI", () => {
     const docs = await call("GET", "/docs", { token: null });
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain("/api/v1/openapi.json");
+    // Swagger UI comes from our own static assets, never a CDN (the reference must work offline).
+    expect(String(docs.body)).toContain('src="/vendor/swagger-ui-dist/swagger-ui-bundle.js"');
+    expect(String(docs.body)).not.toMatch(/https?:\/\//);
     const missing = await call("GET", "/api/v1/nothing-here");
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe("not_found");

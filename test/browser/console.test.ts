@@ -227,4 +227,22 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await expect.poll(() => page.locator("#sync-status").innerText()).toBe("paused");
     expect(await page.locator("button[name=trigger]").isEnabled()).toBe(true);
   });
+
+  it("renders the API reference at /docs from its own assets, with no request leaving the machine", async () => {
+    const { page } = f;
+    const elsewhere: string[] = [];
+    const onRequest = (request: { url(): string }) => {
+      const host = new URL(request.url()).hostname;
+      if (host !== "127.0.0.1" && host !== "localhost") elsewhere.push(request.url());
+    };
+    page.on("request", onRequest);
+    try {
+      await page.goto(`${f.worker.base}/docs`);
+      await page.waitForSelector(".opblock-summary-path:has-text('/api/v1/syncs')");
+      expect(await page.locator(".opblock").count()).toBeGreaterThan(20);
+    } finally {
+      page.off("request", onRequest);
+    }
+    expect(elsewhere).toEqual([]);
+  });
 });

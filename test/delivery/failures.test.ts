@@ -113,7 +113,9 @@ describe("delivery failures, end to end", () => {
     const syncId = await createSync(await modelOf(table), destinationId, "mirror", WEBHOOK_FIELDS);
 
     const run = await runSync(syncId);
-    expect(run, JSON.stringify(run)).toMatchObject({ status: "partial", rows_created: 0, rows_failed: rows });
+    // Nothing got through and the batch ran out of retries: the run failed, naming the destination's error.
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "failed", rows_created: 0, rows_failed: rows, error: { code: "delivery_failed" } });
+    expect(run.error?.message).toMatch(/accepted none of the 6 operations; 1 batch ran out of retries \(retries exhausted; last error: HTTP 503/);
     const errors = await runErrors(syncId, run.id);
     expect(errors).toHaveLength(rows);
     for (const e of errors) expect(e.message, JSON.stringify(e)).toMatch(/^retries exhausted; last error: HTTP 503: .*down for maintenance/);

@@ -72,7 +72,7 @@ describe("at-least-once redelivery", () => {
     const dead = await deliver("deliveries-dlq", "dead-1", message, 9);
     expect(dead, JSON.stringify(dead)).toMatchObject({ explicitAcks: ["dead-1"], retryMessages: [] });
     const run = await waitForRun(syncId, runId);
-    expect(run, JSON.stringify(run)).toMatchObject({ status: "partial", rows_created: 0, rows_failed: rows });
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "failed", rows_created: 0, rows_failed: rows, error: { code: "delivery_failed" } });
     const errors = await runErrors(syncId, runId);
     expect(errors.map((e) => e.message)).toEqual(Array(rows).fill('retries exhausted; last error: HTTP 503: {"error":"busy"}'));
 

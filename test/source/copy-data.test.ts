@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { CopyDataSplitter } from "../../src/source/copy-data";
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+/** One backend message: type byte, int32 length (itself included), payload. */
+function message(type: string, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = type.charCodeAt(0);
+  new DataView(out.buffer).setInt32(1, 4 + payload.length);
+  out.set(payload, 5);
+  return out;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}
+
+const rows = ["1\tada@example.com\n", "2\t\\N\n", `3\t${"x".repeat(3000)}\n`, "4\tzoë ✓ 😀\n", "5\t\n"];
+const before = [message("1"), message("2"), message("H", new Uint8Array([0, 0, 2, 0, 0, 0, 0]))];
+const notice = message("N", te.encode("Snotice\0\0"));
+const after = [message("c"), message("C", te.encode("COPY 5\0")), message("Z", te.encode("I"))];
+const next = message("T", new Uint8Array([0, 0])); // bytes of a later query, for the driver
+const stream = concat([...before, message("d", te.encode(rows[0] ?? "")), notice, ...rows.slice(1).map((r) => message("d", te.encode(r))), ...after, next]);
+const forwarded = concat([...before, notice, ...after, next]);
+
+/** Feeds `chunks` and returns the rows taken out and the bytes passed on. */
+function split(chunks: Uint8Array[]) {
+  const seen: string[] = [];
+  const splitter = new CopyDataSplitter((payload) => seen.push(td.decode(payload)));
+  const out: Uint8Array[] = [];
+  for (const c of chunks) {
+    const passed = splitter.feed(c);
+    if (passed) out.push(passed);
+  }
+  return { seen, passed: concat(out), done: splitter.done };
+}
+
+describe("CopyDataSplitter", () => {
+  it("takes out the rows and passes every other message on, in order, however the bytes are cut", () => {
+    const whole = split([stream]);
+    expect(whole).toEqual({ seen: rows, passed: forwarded, done: true });
+    for (let cut = 1; cut < stream.length; cut++) {
+      const two = split([stream.subarray(0, cut), stream.subarray(cut)]);
+      expect(two.seen, `cut at ${cut}`).toEqual(rows);
+      expect(two.passed, `cut at ${cut}`).toEqual(forwarded);
+    }
+    const bytes = split(Array.from(stream, (b) => new Uint8Array([b])));
+    expect(bytes).toEqual({ seen: rows, passed: forwarded, done: true });
+  });
+
+  it("passes everything on untouched once ReadyForQuery has gone by", () => {
+    const splitter = new CopyDataSplitter(() => {
+      throw new Error("no rows expected");
+    });
+    expect(splitter.feed(concat(after))).toEqual(concat(after));
+    const later = message("d", te.encode("not a COPY row any more"));
+    expect(splitter.feed(later)).toBe(later);
+  });
+
+  it("passes on an error in the middle of the rows", () => {
+    const error = message("E", te.encode("SERROR\0C22012\0Mdivision by zero\0\0"));
+    const out = split([concat([...before, message("d", te.encode("1\n")), error, message("Z", te.encode("I"))])]);
+    expect(out).toEqual({ seen: ["1\n"], passed: concat([...before, error, message("Z", te.encode("I"))]), done: true });
+  });
+});
