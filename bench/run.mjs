@@ -20,7 +20,8 @@
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -171,6 +172,16 @@ async function main() {
     dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: join(dataDir, "r2-host-state"), logLevel: "error", watch: false },
   });
   const remoteBucket = (await r2Host.url).origin;
+  // A plain HTTP object store: each PUT body streamed to a file. Stands in for a storage service on
+  // other machines, so what is measured is the isolate's cost of shipping the chunks, not storing them.
+  const objectsDir = join(dataDir, "objects");
+  mkdirSync(objectsDir, { recursive: true });
+  const fileStore = createServer((req, res) => {
+    const file = createWriteStream(join(objectsDir, encodeURIComponent(req.url.slice(1))));
+    req.pipe(file).on("finish", () => res.writeHead(204).end());
+  });
+  await new Promise((resolve) => fileStore.listen(0, "127.0.0.1", resolve));
+  const fileBucket = `http://127.0.0.1:${fileStore.address().port}`;
   await build({ entryPoints: [join(here, "../src/engine/partition.ts")], bundle: true, platform: "node", format: "esm", outfile: join(dataDir, "partition.mjs"), logLevel: "warning" });
   const { choosePartitionCount } = await import(join(dataDir, "partition.mjs"));
 
@@ -216,6 +227,9 @@ async function main() {
       await call(worker, "/cleanup", { prefixes: ["runs/r2cursor/"] });
       const exDiscard = await call(worker, "/extract", { ...base, run: "r2x", discardChunks: true });
       const exRemote = await call(worker, "/extract", { ...base, run: "r2remote", remoteBucket });
+      const exFiles = await call(worker, "/extract", { ...base, run: "r2files", remoteBucket: fileBucket });
+      rmSync(objectsDir, { recursive: true, force: true });
+      mkdirSync(objectsDir, { recursive: true });
       const ex = await call(worker, "/extract", { ...base, run: "r2" });
       const df = await call(worker, "/diff", { ...base, run: "r2", prevGen: "g1", nextGen: "g2", chunkCounts: ex.chunkCounts });
       await call(worker, "/cleanup", { prefixes: ["runs/r2/", "snap/g1/", "snap/g2/"] });
@@ -232,6 +246,7 @@ async function main() {
       console.log(`  read only, COPY via the same driver          ${sec(drainCopy.ms).padStart(8)}  ${rate(drainCopy.rows, drainCopy.ms)}`);
       console.log(`  extraction as the engine runs it: COPY → local R2 ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)})`);
       console.log(`  same, chunks to R2 in another workerd process ${sec(exRemote.ms).padStart(7)}  ${rate(exRemote.rows, exRemote.ms)}`);
+      console.log(`  same, chunks over HTTP to a file store       ${sec(exFiles.ms).padStart(8)}  ${rate(exFiles.rows, exFiles.ms)}`);
       console.log(`  same, chunks discarded (no R2 writes)        ${sec(exDiscard.ms).padStart(8)}  ${rate(exDiscard.rows, exDiscard.ms)}`);
       console.log(`  extraction, cursor route (Neon) → local R2   ${sec(exCursor.ms).padStart(8)}  ${rate(exCursor.rows, exCursor.ms)}`);
       console.log(`  diff = whole change plan (R2 in and out)     ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
@@ -245,6 +260,7 @@ async function main() {
       console.log(`ratios`);
       console.log(`  extraction rows/s vs COPY rows/s (engine, COPY route)        ${(copyMs / ex.ms).toFixed(2)}  (target ≥ 0.5)`);
       console.log(`  same, chunks to R2 in another workerd process                ${(copyMs / exRemote.ms).toFixed(2)}`);
+      console.log(`  same, chunks over HTTP to a file store                       ${(copyMs / exFiles.ms).toFixed(2)}`);
       console.log(`  same, chunks discarded (no R2 writes)                        ${(copyMs / exDiscard.ms).toFixed(2)}`);
       console.log(`  extraction rows/s vs COPY rows/s (cursor route)              ${(copyMs / exCursor.ms).toFixed(2)}`);
       console.log(`  read-only cursor pages rows/s vs COPY rows/s                ${(copyMs / drain.ms).toFixed(2)}`);
@@ -254,6 +270,8 @@ async function main() {
   } finally {
     await worker.dispose();
     await r2Host.dispose();
+    fileStore.close();
+    rmSync(objectsDir, { recursive: true, force: true });
     rmSync(join(dataDir, "r2-host-state"), { recursive: true, force: true });
     rmSync(persist, { recursive: true, force: true });
     psql("DROP SCHEMA IF EXISTS retl_bench CASCADE");

@@ -37,7 +37,7 @@ interface Job {
   via?: CopyVia;
   /** Extraction without the R2 writes: local R2 shares this machine's two cores with workerd. */
   discardChunks?: boolean;
-  /** Chunks to bench/r2-host.ts at this URL (R2 in another process, as it is in production). */
+  /** Chunks PUT over HTTP to this base URL: bench/r2-host.ts (R2 in a second workerd) or run.mjs's file store. */
   remoteBucket?: string;
 }
 
@@ -58,7 +58,7 @@ async function drain(job: Job) {
 /** A bucket whose puts store nothing. */
 const discarding = { put: () => Promise.resolve(null) } as unknown as R2Bucket;
 
-/** A bucket whose puts go to bench/r2-host.ts over HTTP. */
+/** A bucket whose puts are HTTP PUTs of `<base>/<key>`. */
 function remote(base: string): R2Bucket {
   const put = async (key: string, body: Uint8Array) => {
     const res = await fetch(`${base}/${encodeURIComponent(key)}`, { method: "PUT", body });
