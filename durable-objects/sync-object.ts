@@ -164,15 +164,18 @@ export class SyncObject extends DurableObject<Env> {
     const s = this.state;
     if (!s) return;
     const now = Date.now();
-    if (s.nextRunAt !== null && s.nextRunAt <= now) {
-      if (scheduleArmed(s.status)) {
-        const run = this.enqueue("schedule", {});
-        await saveRun(this.db(), run);
-      }
+    const due = s.nextRunAt !== null && s.nextRunAt <= now;
+    // Before any D1 write that may fail: if this pass throws and the runtime gives up retrying it,
+    // this alarm still fires, so neither the schedule nor a run is ever left without one.
+    if (due || s.current || s.queued) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+    if (due) {
+      const run = scheduleArmed(s.status) ? this.enqueue("schedule", {}) : null;
       // Ticks missed while the object was down collapse into the one run above.
       s.nextRunAt = scheduleArmed(s.status) ? (nextRunAt(s.schedule, new Date(now))?.getTime() ?? null) : null;
-      await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+      // The object's storage first: a failure below repeats D1's copy, never the tick (no twin run).
       this.persist();
+      if (run) await saveRun(this.db(), run);
+      await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
     }
     if (!s.current && s.queued) {
       s.current = s.queued;
@@ -180,7 +183,6 @@ export class SyncObject extends DurableObject<Env> {
     }
     const run = s.current;
     if (run) {
-      await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
       if (run.status === "queued") await this.startRun(run);
       const step = await this.engine().advance(run);
       this.wakeAt = step.waitMs === undefined ? null : Date.now() + step.waitMs;

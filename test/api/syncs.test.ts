@@ -220,6 +220,34 @@ describe("runs and triggers", () => {
     expect(after.body.last_run.id).toBe(runs.body.data[0].id);
   });
 
+  it("keeps an alarm and starts exactly one run when a schedule tick's D1 writes fail", async () => {
+    const sync = await createSync({ schedule: { type: "interval", interval_minutes: 1 } });
+    const stub = stubOf(sync.id);
+    await runInDurableObject(stub, (_o, state) => {
+      const s = state.storage.kv.get<Record<string, unknown>>("sync");
+      state.storage.kv.put("sync", { ...s, nextRunAt: Date.now() - 60_000 });
+    });
+    await evictDurableObject(stub);
+    // D1 refuses every write to sync_runs and syncs during the tick.
+    const d1 = Object.getPrototypeOf(env.DB) as D1Database;
+    const prepare = d1.prepare;
+    d1.prepare = function (this: D1Database, query: string) {
+      if (/^(insert into|update) "(sync_runs|syncs)"/i.test(query)) throw new Error("injected: D1 unavailable");
+      return prepare.call(this, query);
+    };
+    try {
+      await runDurableObjectAlarm(stub).catch(() => false);
+    } finally {
+      d1.prepare = prepare;
+    }
+    // The pass failed, yet an alarm is left to retry it (were the runtime's own retries to run out).
+    expect(await alarmOf(sync.id)).not.toBeNull();
+    await evictDurableObject(stub);
+    for (let i = 0; i < 3; i++) await runDurableObjectAlarm(stub);
+    const runs = await call("GET", `/api/v1/syncs/${sync.id}/runs`);
+    expect(runs.body.data.map((r: { trigger: string }) => r.trigger)).toEqual(["schedule"]);
+  });
+
   it("runs one run at a time: the queued run starts only after the first finishes", async () => {
     const sync = await createSync({ schedule: { type: "manual" } });
     const first = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
