@@ -18,9 +18,10 @@ import { join } from "node:path";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
 import { copyColumns, copySelect, PartitionWriter } from "../src/engine/extract";
+import { KnownRows } from "../src/engine/known-rows";
 import { loadHasher } from "../src/engine/hash";
 import { operationBatches, planPartition } from "../src/engine/plan";
-import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
+import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks, snapshotHashWords } from "../src/engine/snapshot";
 import type { SyncMode } from "../src/sync/mode";
 
 interface Job {
@@ -75,8 +76,19 @@ async function extract(job: Job, meter: Meter) {
   const runDir = join(job.dir, `run-${job.phase}`);
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
-  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped));
   await meter.start();
+  // As the engine does: the last snapshot's pairs (in memory during extraction), when it has one.
+  const snapFiles = job.prevPhase === null ? [] : Array.from({ length: job.partitions }, (_, p) => join(job.dir, `snap-${job.prevPhase}`, `part-${p}`));
+  const entries = snapFiles.reduce((n, f) => n + (existsSync(f) ? readFileSync(f).readUInt32LE(4) : 0), 0);
+  let known: KnownRows | null = null;
+  if (entries > 0 && entries <= KnownRows.MAX_ROWS) {
+    known = new KnownRows(entries);
+    for (const f of snapFiles) {
+      const { keyWords, rowWords } = snapshotHashWords(new Uint8Array(readFileSync(f)));
+      known.addWords(keyWords, rowWords);
+    }
+  }
+  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped), {}, known);
   const sql = `COPY (${copySelect(job.sql, job.primaryKey, job.mapped)}) TO STDOUT`;
   const child = spawn("psql", [...job.psql, "-c", sql], { stdio: ["ignore", "pipe", "inherit"] });
   let n = 0;

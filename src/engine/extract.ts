@@ -1,6 +1,7 @@
 import type { Hasher, RawValue } from "./hash";
 import { unescapeCopy, utf16Length } from "./row";
 import { partitionBits, partitionOfHigh } from "./partition";
+import type { KnownRows } from "./known-rows";
 import { RunChunkBuilder } from "./snapshot";
 
 /** A mapped column (or the primary key) is not in the model's result. */
@@ -90,24 +91,32 @@ export class PartitionWriter {
   private readonly hw = new Uint32Array(2);
   private readonly hb = new BigUint64Array(this.hw.buffer);
   private readonly values: RawValue[];
+  private readonly hashRow: (utf8: Uint8Array) => bigint;
   private buffered = 0;
   /** Rows added so far. */
   rows = 0;
+  /** Rows stored without values: the last snapshot holds them unchanged. */
+  unchanged = 0;
   /** Rows added so far per partition. */
   readonly partitionRows: number[];
 
-  /** `rowSeed`: from `hasher.mappingSeed(destination fields)`. */
+  /**
+   * `rowSeed`: from `hasher.mappingSeed(destination fields)`. `known`: the last snapshot's pairs;
+   * COPY lines it holds are stored without their values (see {@link KnownRows}).
+   */
   constructor(
     private readonly hasher: Hasher,
     readonly partitions: number,
     private readonly columns: ColumnPositions,
     rowSeed?: bigint,
     limits: WriterLimits = {},
+    private readonly known: KnownRows | null = null,
   ) {
     this.bits = partitionBits(partitions);
     this.maxChunk = limits.maxChunkBytes ?? 8 * 1024 * 1024;
     this.maxBuffered = limits.maxBufferedBytes ?? 24 * 1024 * 1024;
     const hashRow = (utf8: Uint8Array) => hasher.hashEncodedRow(utf8, rowSeed);
+    this.hashRow = hashRow;
     // Start each buffer at a quarter of its share of the budget (at most 1 MiB): few regrowth copies, little waste.
     const share = Math.min(this.maxChunk, this.maxBuffered / partitions / 4, 1 << 20);
     const initial = Math.max(4096, 2 ** Math.floor(Math.log2(share)));
@@ -179,7 +188,14 @@ export class PartitionWriter {
     const p = this.partitionFor(keyHash);
     const builder = this.builder(p);
     const before = builder.heldBytes;
-    builder.addEncoded(key, key === null ? 0 : utf16Length(key), keyHash, values);
+    if (this.known !== null && key !== null) {
+      const rowHash = this.hashRow(values);
+      const unchanged = this.known.has(keyHash, rowHash);
+      if (unchanged) this.unchanged++;
+      builder.addEncoded(key, utf16Length(key), keyHash, unchanged ? null : values, rowHash);
+    } else {
+      builder.addEncoded(key, key === null ? 0 : utf16Length(key), keyHash, values);
+    }
     this.added(p, builder, before);
   }
 

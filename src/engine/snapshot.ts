@@ -7,12 +7,13 @@ import { decodeRow, maxRowUtf8, type RawValue, writeRowUtf8, writeUtf8 } from ".
  * without parsing; keys are one UTF-8 blob that one TextDecoder call turns into one string that
  * offsets index into (a string per key would cost ~30 bytes of overhead each).
  *
- * Run chunk ("ERC1"): rows of one partition of one run, in extraction order.
- *   header  u32 magic 0x31435245 ("ERC1"), u32 rows n, u32 columns c, u32 keyLengthsBytes,
+ * Run chunk ("ERC2"): rows of one partition of one run, in extraction order.
+ *   header  u32 magic 0x32435245 ("ERC2"), u32 rows n, u32 columns c, u32 keyLengthsBytes,
  *           u32 valueLengthsBytes, u32 keyTextBytes, u32 valueBytes, u32 0       (32 bytes)
  *   u64[n]  key hashes      u64[n]  row hashes
  *   varint  n key lengths: 0 for a null key, else its UTF-16 length + 1
- *   varint  n value lengths: bytes of each row's values
+ *   varint  n value lengths: 0 when the row's values were not kept (the last snapshot holds its
+ *           key with the same row hash: unchanged, never an operation), else its bytes + 1
  *   UTF-8   non-null keys, concatenated
  *   UTF-8   each row's values as COPY text (row.ts): tab-separated, `\N` for null, escaped
  * The row hash is XXH64 of exactly that row's value bytes, computed as they are written (one
@@ -32,7 +33,7 @@ import { decodeRow, maxRowUtf8, type RawValue, writeRowUtf8, writeUtf8 } from ".
  * between two different keys harmless (both entries coexist under one hash).
  */
 
-const CHUNK_MAGIC = 0x31435245;
+const CHUNK_MAGIC = 0x32435245;
 const SNAPSHOT_MAGIC = 0x31535245;
 const CHUNK_HEADER = 32;
 const SNAPSHOT_HEADER = 16;
@@ -184,7 +185,7 @@ export class RunChunkBuilder {
     }
     const start = this.valueText.length;
     const written = this.valueText.row(values);
-    this.valueLengths.varint(written);
+    this.valueLengths.varint(written + 1);
     let hash = rowHash;
     if (hash === undefined) {
       if (this.hashRow === null) throw new Error("RunChunkBuilder needs a row hash function or an explicit row hash");
@@ -198,9 +199,10 @@ export class RunChunkBuilder {
 
   /**
    * Adds one row given as bytes: the key's UTF-8 (null for a null key) with its UTF-16 length, and
-   * the values as COPY text UTF-8 (see row.ts). Returns the row hash (`rowHash` if given).
+   * the values as COPY text UTF-8 (see row.ts), or null to keep only the row hash (then required)
+   * for a row known to be unchanged. Returns the row hash (`rowHash` if given).
    */
-  addEncoded(key: Uint8Array | null, keyUnits: number, keyHash: bigint, values: Uint8Array, rowHash?: bigint): bigint {
+  addEncoded(key: Uint8Array | null, keyUnits: number, keyHash: bigint, values: Uint8Array | null, rowHash?: bigint): bigint {
     const n = this.n;
     if (n === this.keyHashes.length) this.growHashes();
     if (key === null) {
@@ -209,12 +211,17 @@ export class RunChunkBuilder {
       this.keyLengths.varint(keyUnits + 1);
       this.keyText.bytes(key);
     }
-    this.valueText.bytes(values);
-    this.valueLengths.varint(values.length);
     let hash = rowHash;
-    if (hash === undefined) {
-      if (this.hashRow === null) throw new Error("RunChunkBuilder needs a row hash function or an explicit row hash");
-      hash = this.hashRow(values);
+    if (values === null) {
+      if (hash === undefined) throw new Error("a row without its values needs an explicit row hash");
+      this.valueLengths.varint(0);
+    } else {
+      this.valueText.bytes(values);
+      this.valueLengths.varint(values.length + 1);
+      if (hash === undefined) {
+        if (this.hashRow === null) throw new Error("RunChunkBuilder needs a row hash function or an explicit row hash");
+        hash = this.hashRow(values);
+      }
     }
     this.keyHashes[n] = keyHash;
     this.rowHashes[n] = hash;
@@ -308,6 +315,8 @@ function readLengths(
 interface ValueSection {
   bytes: Uint8Array;
   offsets: Uint32Array;
+  /** 1 for rows whose values were not kept. */
+  omitted: Uint8Array | null;
 }
 
 /** Rows of one or more decoded run chunks. */
@@ -340,6 +349,7 @@ class ChunkRows implements RunRows {
     const section = this.sections[lo];
     if (section === undefined) throw new RangeError(`row ${i} has no values`);
     const r = i - (this.firsts[lo] ?? 0);
+    if (section.omitted?.[r]) throw new RangeError(`row ${i}: its values were not kept (unchanged since the last snapshot)`);
     const text = decoder.decode(section.bytes.subarray(section.offsets[r] ?? 0, section.offsets[r + 1] ?? 0));
     return decodeRow(text, this.columns);
   }
@@ -358,7 +368,7 @@ export function decodeRunChunk(bytes: Uint8Array): RunRows {
   const valuesAt = keyTextAt + kt;
   if (bytes.length !== valuesAt + vt) throw new FormatError("run chunk: size does not match its header");
   const keys = readLengths(bytes, lengthsAt, lengthsAt + kl, n, true, "run chunk keys");
-  const values = readLengths(bytes, lengthsAt + kl, keyTextAt, n, false, "run chunk values");
+  const values = readLengths(bytes, lengthsAt + kl, keyTextAt, n, true, "run chunk values");
   if (values.offsets[n] !== vt) throw new FormatError("run chunk: value lengths do not add up");
   const text = decoder.decode(bytes.subarray(keyTextAt, valuesAt));
   if (text.length !== keys.offsets[n]) throw new FormatError("run chunk: key text does not match its lengths");
@@ -368,7 +378,7 @@ export function decodeRunChunk(bytes: Uint8Array): RunRows {
     u64s(bytes, CHUNK_HEADER, n),
     u64s(bytes, CHUNK_HEADER + 8 * n, n),
     adjacentKeys(text, keys.offsets, keys.nulls),
-    [{ bytes: bytes.subarray(valuesAt), offsets: values.offsets }],
+    [{ bytes: bytes.subarray(valuesAt), offsets: values.offsets, omitted: values.nulls }],
     [0],
   );
 }
@@ -405,6 +415,17 @@ export function joinRunChunks(chunks: readonly RunRows[], columns = 0): RunRows 
   }
   const text = chunks.map((c) => c.keys.text).join("");
   return new ChunkRows(n, cols, keyHashes, rowHashes, adjacentKeys(text, offsets, nulls), sections, firsts);
+}
+
+/**
+ * Only the key and row hashes of an encoded snapshot partition, as 32-bit word pairs (keys are not
+ * decoded): what extraction needs to recognise unchanged rows (see KnownRows).
+ */
+export function snapshotHashWords(bytes: Uint8Array): { keyWords: Uint32Array; rowWords: Uint32Array } {
+  const n = header(bytes, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, "snapshot")[1] ?? 0;
+  if (bytes.length < SNAPSHOT_HEADER + 16 * n) throw new FormatError("snapshot: shorter than its hashes");
+  const words = new Uint32Array(bytes.slice(SNAPSHOT_HEADER, SNAPSHOT_HEADER + 16 * n).buffer);
+  return { keyWords: words.subarray(0, 2 * n), rowWords: words.subarray(2 * n, 4 * n) };
 }
 
 /** A snapshot partition with no entries (first run). */

@@ -1,5 +1,6 @@
 import { copyColumns, PartitionWriter, resolveColumns, type ReadyChunk } from "../engine/extract";
 import type { Hasher } from "../engine/hash";
+import type { KnownRows } from "../engine/known-rows";
 import { copyQuery, type CopyVia, type WarehouseOptions } from "../source/postgres";
 import { ChunkUploads } from "./storage";
 
@@ -26,11 +27,15 @@ export interface ExtractionJob {
   progressEvery?: number;
   /** Default: COPY, or cursor pages for Neon (see copyQuery). */
   via?: CopyVia;
+  /** The last snapshot's (key hash, row hash) pairs: rows it holds are stored without values. */
+  known?: KnownRows | null;
 }
 
 /** What extraction wrote: rows and chunks per partition, and the mapped columns' type OIDs. */
 export interface Extraction {
   rows: number;
+  /** Rows stored without values (unchanged since the last snapshot). */
+  unchanged: number;
   chunkCounts: number[];
   partitionRows: number[];
   /** Postgres type OIDs of the mapped columns, in mapping order. */
@@ -46,7 +51,7 @@ export interface Extraction {
  */
 export async function extractModel(job: ExtractionJob): Promise<Extraction> {
   const uploads = new ChunkUploads(job.bucket, job.chunkKey, MAX_UPLOAD_BYTES);
-  const writer = new PartitionWriter(job.hasher, job.partitions, copyColumns(job.mapped.length), job.rowSeed);
+  const writer = new PartitionWriter(job.hasher, job.partitions, copyColumns(job.mapped.length), job.rowSeed, {}, job.known ?? null);
   const every = job.progressEvery ?? 50_000;
   let nextProgress = every;
   let fieldTypes: number[] = [];
@@ -78,5 +83,5 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
   // Its failure, if any, is the one drain() throws.
   store(writer.finishAll())?.catch(() => undefined);
   await uploads.drain();
-  return { rows: writer.rows, chunkCounts: writer.chunkCounts(), partitionRows: [...writer.partitionRows], fieldTypes, bytes };
+  return { rows: writer.rows, unchanged: writer.unchanged, chunkCounts: writer.chunkCounts(), partitionRows: [...writer.partitionRows], fieldTypes, bytes };
 }

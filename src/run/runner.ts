@@ -19,7 +19,7 @@ import type { SyncMode } from "../sync/mode";
 import { extractModel } from "./extraction";
 import { RunLedger, type FailedRowRecord } from "./ledger";
 import { saveRun, type RunRecord } from "./record";
-import { deletePrefix, loadRunRows, loadSnapshot, paths, type SnapshotPointer } from "./storage";
+import { deletePrefix, loadKnownRows, loadRunRows, loadSnapshot, paths, type SnapshotPointer } from "./storage";
 
 /** Work one alarm does before checkpointing and yielding (wall time). */
 const STEP_BUDGET_MS = 10_000;
@@ -212,6 +212,8 @@ export class RunEngine {
     const estimate = await estimateRows(connectionString, s.config.sql, opts).catch(() => 0);
     const partitions = choosePartitionCount(Math.max(estimate, pointer?.rows ?? 0));
     const hasher = await loadHasher();
+    // Rows the last snapshot holds unchanged are stored without values (a full resync sends them all).
+    const known = run.options.full_resync === true ? null : await loadKnownRows(this.bucket, this.syncId, pointer);
     await deletePrefix(this.bucket, paths.run(this.syncId, run.id));
     const extraction = await extractModel({
       connectionString,
@@ -224,6 +226,7 @@ export class RunEngine {
       partitions,
       bucket: this.bucket,
       chunkKey: (c) => paths.chunk(this.syncId, run.id, c.partition, c.seq),
+      known,
       progressEvery: PROGRESS_EVERY_ROWS,
       onProgress: async (rows) => {
         run.progress = { rows_read: rows };
@@ -242,7 +245,7 @@ export class RunEngine {
     run.progress = { rows_read: rows, partitions: partitions };
     run.phase = "diff";
     this.save(s);
-    log("run_extracted", { sync_id: this.syncId, run_id: run.id, rows, partitions });
+    log("run_extracted", { sync_id: this.syncId, run_id: run.id, rows, partitions, stored_without_values: extraction.unchanged });
     return { done: false };
   }
 

@@ -1,5 +1,6 @@
-import { decodeRunChunk, decodeSnapshot, emptySnapshot, joinRunChunks, restrictSnapshot, type RunRows, type SnapshotPartition } from "../engine/snapshot";
+import { decodeRunChunk, decodeSnapshot, emptySnapshot, joinRunChunks, restrictSnapshot, snapshotHashWords, type RunRows, type SnapshotPartition } from "../engine/snapshot";
 import type { ReadyChunk } from "../engine/extract";
+import { KnownRows } from "../engine/known-rows";
 import { sourcePartitions } from "../engine/partition";
 
 /** Where a sync's objects live in the SNAPSHOTS bucket. */
@@ -38,6 +39,27 @@ export async function loadSnapshot(bucket: R2Bucket, syncId: string, pointer: Sn
   const sources = sourcePartitions(p, partitions, pointer.partitions);
   const parts = await Promise.all(sources.map(async (q) => decodeSnapshot(await bytesOf(bucket, paths.snapshot(syncId, pointer.runId, q)))));
   return pointer.partitions === partitions ? (parts[0] ?? emptySnapshot()) : restrictSnapshot(parts, p, partitions);
+}
+
+/**
+ * The committed snapshot's (key hash, row hash) pairs, for extraction to store unchanged rows
+ * without their values; null without a snapshot or when it is too big to hold (see KnownRows).
+ */
+export async function loadKnownRows(bucket: R2Bucket, syncId: string, pointer: SnapshotPointer | null): Promise<KnownRows | null> {
+  if (!pointer) return null;
+  const keys = Array.from({ length: pointer.partitions }, (_, p) => paths.snapshot(syncId, pointer.runId, p));
+  return knownRowsOf(bucket, keys, pointer.rows);
+}
+
+/** {@link loadKnownRows} from the snapshot partitions at `keys`, holding `rows` entries in all. */
+export async function knownRowsOf(bucket: R2Bucket, keys: readonly string[], rows: number): Promise<KnownRows | null> {
+  if (rows === 0 || rows > KnownRows.MAX_ROWS) return null;
+  const known = new KnownRows(rows);
+  for (const key of keys) {
+    const { keyWords, rowWords } = snapshotHashWords(await bytesOf(bucket, key));
+    known.addWords(keyWords, rowWords);
+  }
+  return known;
 }
 
 /** Deletes every object under `prefix`. */
