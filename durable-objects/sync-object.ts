@@ -16,6 +16,8 @@ import type { Operation } from "../src/destination/connector";
  * run resumes from its last checkpoint instead of hanging.
  */
 const WATCHDOG_MS = 5 * 60_000;
+/** Storage keys of signed-trigger signatures already used (see claimSignature). */
+const SIGNATURE_PREFIX = "signature:";
 
 /** Failed runs in a row after which the engine puts the sync in `error`. */
 export const MAX_CONSECUTIVE_FAILURES = 3;
@@ -116,6 +118,20 @@ export class SyncObject extends DurableObject<Env> {
     this.persist();
     await this.arm();
     return { ok: true, run };
+  }
+
+  /**
+   * Records a signed trigger's signature until `expiresAt` (ms); false when it was already used,
+   * so a captured signed request cannot be replayed inside its timestamp window.
+   */
+  async claimSignature(signature: string, expiresAt: number): Promise<boolean> {
+    const kv = this.ctx.storage.kv;
+    const now = Date.now();
+    for (const [key, until] of kv.list<number>({ prefix: SIGNATURE_PREFIX })) if (until <= now) kv.delete(key);
+    const key = `${SIGNATURE_PREFIX}${signature}`;
+    if (kv.get<number>(key) !== undefined) return false;
+    kv.put(key, expiresAt);
+    return true;
   }
 
   /** Current live state, for the API and tests. */

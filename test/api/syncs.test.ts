@@ -311,6 +311,11 @@ describe("trigger webhooks", () => {
     const ok = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": ts, "x-signature": sig } });
     expectStatus(ok, 202);
     expect(ok.body.trigger).toBe("webhook");
+    // The same signed request captured and sent again inside its 5 minutes starts nothing.
+    const replay = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": ts, "x-signature": sig } });
+    expectError(replay, 409, "conflict");
+    expect(replay.body.error.message).toContain("already used");
+    expect((await call("GET", `/api/v1/syncs/${sync.id}/runs`)).body.data).toHaveLength(1);
     const tampered = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, {
       token: null,
       raw: body.replace("nightly", "hourly"),

@@ -32,7 +32,7 @@ const signedRoute = createRoute({
   path: "/api/v1/hooks/syncs/{id}",
   security: [],
   description:
-    "Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\" under the trigger secret>`; timestamps older than 5 minutes are refused.",
+    "Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\" under the trigger secret>`; timestamps more than 5 minutes away are refused, and so is a signed request sent a second time (409).",
   request: { params: Params },
   responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
 });
@@ -71,6 +71,11 @@ export function registerHookRoutes(app: Router) {
     const expected = await triggerSecretOf(c.var.db, c.env, id);
     const mac = await hmacSha256Hex(expected, `${timestamp}.${await c.req.text()}`);
     if (!timingSafeEqual(signature, `sha256=${mac}`)) throw refused();
+    // Each signed request starts one run: a copy sent again inside the window is refused.
+    const expiresAt = (Number(timestamp) + MAX_SKEW_SECONDS + 1) * 1000;
+    if (!(await syncObject(c.env, id).claimSignature(mac, expiresAt))) {
+      throw new ApiError("conflict", "this signed request was already used; sign each trigger with a new X-Timestamp");
+    }
     return c.json(await startWebhookRun(c.env, id), 202);
   });
 }
