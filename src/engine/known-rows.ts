@@ -8,7 +8,7 @@
  * uniform XXH64), so a changed row is mistaken for a known one with probability ~n / 2^64.
  */
 export class KnownRows {
-  /** Most pairs a set holds (16 MiB of slots); of a bigger snapshot, only some partitions' pairs are held. */
+  /** Largest snapshot a set is built for (16 MiB of slots); beyond it extraction keeps every value. */
   static readonly MAX_ROWS = 1 << 20;
 
   private readonly slots: Uint32Array;
