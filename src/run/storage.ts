@@ -43,8 +43,7 @@ export async function loadSnapshot(bucket: R2Bucket, syncId: string, pointer: Sn
 
 /**
  * The committed snapshot's (key hash, row hash) pairs, for extraction to store unchanged rows
- * without their values; null without a snapshot. A snapshot too big to hold (see KnownRows) gives
- * the pairs of its first partitions only: rows of the others keep their values.
+ * without their values; null without a snapshot or when it is too big to hold (see KnownRows).
  */
 export async function loadKnownRows(bucket: R2Bucket, syncId: string, pointer: SnapshotPointer | null): Promise<KnownRows | null> {
   if (!pointer) return null;
@@ -53,17 +52,13 @@ export async function loadKnownRows(bucket: R2Bucket, syncId: string, pointer: S
 }
 
 /** {@link loadKnownRows} from the snapshot partitions at `keys`, holding `rows` entries in all. */
-export async function knownRowsOf(bucket: R2Bucket, keys: readonly string[], rows: number, maxRows = KnownRows.MAX_ROWS): Promise<KnownRows | null> {
-  if (rows === 0) return null;
-  const room = Math.min(rows, maxRows);
-  const known = new KnownRows(room);
+export async function knownRowsOf(bucket: R2Bucket, keys: readonly string[], rows: number): Promise<KnownRows | null> {
+  if (rows === 0 || rows > KnownRows.MAX_ROWS) return null;
+  const known = new KnownRows(rows);
   for (const key of keys) {
     const { keyWords, rowWords } = snapshotHashWords(await bytesOf(bucket, key));
-    if (known.size + keyWords.length / 2 > room) {
-      // More entries than the pointer said: store every value rather than trust it.
-      if (rows <= maxRows) return null;
-      break;
-    }
+    // More entries than the pointer said: store every value rather than fail the run.
+    if (known.size + keyWords.length / 2 > rows) return null;
     known.addWords(keyWords, rowWords);
   }
   return known;
