@@ -52,8 +52,10 @@ export async function loadKnownRows(bucket: R2Bucket, syncId: string, pointer: S
 }
 
 /** {@link loadKnownRows} from the snapshot partitions at `keys`, holding `rows` entries in all. */
-export async function knownRowsOf(bucket: R2Bucket, keys: readonly string[], rows: number): Promise<KnownRows | null> {
-  if (rows === 0 || rows > KnownRows.MAX_ROWS) return null;
+export async function knownRowsOf(bucket: R2Bucket, keys: readonly string[], rows: number, maxRows = KnownRows.MAX_ROWS): Promise<KnownRows | null> {
+  // Above maxRows every value is stored: a partial set (some partitions' pairs) was tried, and its
+  // one 10M-row bench ran at 0.29× COPY against 0.49× without a set; the cause is not found yet.
+  if (rows === 0 || rows > maxRows) return null;
   const known = new KnownRows(rows);
   for (const key of keys) {
     const { keyWords, rowWords } = snapshotHashWords(await bytesOf(bucket, key));
