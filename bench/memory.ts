@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node
 import { join } from "node:path";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
-import { copyColumns, copySelect, PartitionWriter } from "../src/engine/extract";
+import { copyColumns, copySelect, PartitionWriter, type ReadyChunk } from "../src/engine/extract";
 import { KnownRows } from "../src/engine/known-rows";
 import { loadHasher } from "../src/engine/hash";
 import { operationBatches, planPartition } from "../src/engine/plan";
@@ -91,6 +91,22 @@ async function extract(job: Job, meter: Meter) {
   const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped), {}, known);
   const sql = `COPY (${copySelect(job.sql, job.primaryKey, job.mapped)}) TO STDOUT`;
   const child = spawn("psql", [...job.psql, "-c", sql], { stdio: ["ignore", "pipe", "inherit"] });
+  // Finished chunks stay in memory until 16 MiB are "uploading", as ChunkUploads lets them
+  // (src/run/storage.ts); then the oldest are written out, as their puts would complete.
+  const uploading: ReadyChunk[] = [];
+  let uploadingBytes = 0;
+  const flush = (limit: number) => {
+    while (uploadingBytes > limit) {
+      const c = uploading.shift();
+      if (!c) break;
+      uploadingBytes -= c.bytes.length;
+      writeFileSync(join(runDir, `part-${c.partition}-${c.seq}`), c.bytes);
+    }
+  };
+  const upload = (chunks: readonly ReadyChunk[]) => {
+    for (const c of chunks) (uploading.push(c), (uploadingBytes += c.bytes.length));
+    flush(16 * 1024 * 1024);
+  };
   let n = 0;
   let rest: Uint8Array = new Uint8Array(0);
   const started = performance.now();
@@ -109,10 +125,11 @@ async function extract(job: Job, meter: Meter) {
       if (++n % 50_000 === 0) await meter.sample();
     }
     rest = buf.slice(from);
-    for (const c of writer.takeReady()) writeFileSync(join(runDir, `part-${c.partition}-${c.seq}`), c.bytes);
+    upload(writer.takeReady());
   }
-  for (const c of writer.finishAll()) writeFileSync(join(runDir, `part-${c.partition}-${c.seq}`), c.bytes);
+  upload(writer.finishAll());
   await meter.sample();
+  flush(0);
   return { rows: writer.rows, ms: performance.now() - started, chunkCounts: writer.chunkCounts() };
 }
 
