@@ -89,7 +89,7 @@ async function extract(job: Job, meter: Meter) {
     }
   }
   const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped), {}, known);
-  const sql = `COPY (${copySelect(job.sql, job.primaryKey, job.mapped)}) TO STDOUT`;
+  const sql = `COPY (${copySelect(job.sql, [job.primaryKey, ...job.mapped]).text}) TO STDOUT`;
   const child = spawn("psql", [...job.psql, "-c", sql], { stdio: ["ignore", "pipe", "inherit"] });
   // Finished chunks stay in memory until 16 MiB are "uploading", as ChunkUploads lets them
   // (src/run/storage.ts); then the oldest are written out, as their puts would complete.

@@ -40,12 +40,14 @@ function quoteIdent(name: string): string {
 }
 
 /**
- * The query whose COPY text lines {@link PartitionWriter.addCopyLine} takes: the primary key, then
- * the mapped columns in mapping order, from the model as a subquery. Run it as
- * `COPY (<this>) TO STDOUT` in the read-only transaction. A missing column fails it in Postgres.
+ * The query whose COPY text lines {@link PartitionWriter.addCopyLine} takes, given `columns` =
+ * the primary key, then the mapped columns in mapping order: the model as a subquery. Run it as
+ * `COPY (<text>) TO STDOUT` in the read-only transaction. `modelAt` is where the model's SQL starts
+ * in `text` (to map error positions back onto it). A missing column fails it in Postgres.
  */
-export function copySelect(modelSql: string, primaryKey: string, mapped: readonly string[]): string {
-  return `SELECT ${[primaryKey, ...mapped].map(quoteIdent).join(", ")} FROM (\n${modelSql}\n) AS model`;
+export function copySelect(modelSql: string, columns: readonly string[]): { text: string; modelAt: number } {
+  const prefix = `SELECT ${columns.map(quoteIdent).join(", ")} FROM (\n`;
+  return { text: `${prefix}${modelSql}\n) AS model`, modelAt: prefix.length };
 }
 
 const TAB = 0x09;

@@ -26,9 +26,7 @@ export class KnownRows {
   }
 
   add(keyHash: bigint, rowHash: bigint): void {
-    this.pair[0] = keyHash;
-    this.pair[1] = rowHash;
-    const w = this.words;
+    const w = this.wordsOf(keyHash, rowHash);
     this.insert(fingerprintLo(w[0] ?? 0, w[3] ?? 0), (w[1] ?? 0) ^ (w[2] ?? 0));
   }
 
@@ -43,9 +41,7 @@ export class KnownRows {
   }
 
   has(keyHash: bigint, rowHash: bigint): boolean {
-    this.pair[0] = keyHash;
-    this.pair[1] = rowHash;
-    const w = this.words;
+    const w = this.wordsOf(keyHash, rowHash);
     const at = this.slotOf(fingerprintLo(w[0] ?? 0, w[3] ?? 0), ((w[1] ?? 0) ^ (w[2] ?? 0)) >>> 0);
     return this.slots[at] !== 0 || this.slots[at + 1] !== 0;
   }
@@ -53,6 +49,13 @@ export class KnownRows {
   /** Bytes held. */
   get bytes(): number {
     return this.slots.byteLength;
+  }
+
+  /** The pair's four 32-bit words (key lo, key hi, row lo, row hi), in a reused array. */
+  private wordsOf(keyHash: bigint, rowHash: bigint): Uint32Array {
+    this.pair[0] = keyHash;
+    this.pair[1] = rowHash;
+    return this.words;
   }
 
   private insert(lo: number, hiSigned: number): void {

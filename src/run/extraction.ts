@@ -31,13 +31,12 @@ export interface ExtractionJob {
   known?: KnownRows | null;
 }
 
-/** What extraction wrote: rows and chunks per partition, and the mapped columns' type OIDs. */
+/** What extraction wrote: rows, chunks per partition, bytes, and the mapped columns' type OIDs. */
 export interface Extraction {
   rows: number;
   /** Rows stored without values (unchanged since the last snapshot). */
   unchanged: number;
   chunkCounts: number[];
-  partitionRows: number[];
   /** Postgres type OIDs of the mapped columns, in mapping order. */
   fieldTypes: number[];
   bytes: number;
@@ -83,5 +82,5 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
   // Its failure, if any, is the one drain() throws.
   store(writer.finishAll())?.catch(() => undefined);
   await uploads.drain();
-  return { rows: writer.rows, unchanged: writer.unchanged, chunkCounts: writer.chunkCounts(), partitionRows: [...writer.partitionRows], fieldTypes, bytes };
+  return { rows: writer.rows, unchanged: writer.unchanged, chunkCounts: writer.chunkCounts(), fieldTypes, bytes };
 }

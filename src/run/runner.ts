@@ -70,6 +70,11 @@ interface RunState {
   reportedSeq: number;
 }
 
+/** Operations the diff planned over all partitions so far. */
+function plannedOperations(s: RunState): number {
+  return s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete;
+}
+
 /** A row's result as the consumer reports it, with the operation it was. */
 export type BatchRowResult = RowResult & { op: OperationKind };
 
@@ -254,7 +259,6 @@ export class RunEngine {
     await saveRun(createDb(this.env.DB), run);
   }
 
-
   /** Diff of partition p against the committed snapshot, and its plan. */
   private async partitionPlan(run: RunRecord, s: RunState, p: number): Promise<{ prev: SnapshotPartition; rows: RunRows; diff: PartitionDiff; plan: PartitionPlan }> {
     const [prev, rows] = await Promise.all([
@@ -303,7 +307,7 @@ export class RunEngine {
     s.partition = 0;
     s.operation = 0;
     run.phase = "deliver";
-    run.progress = { ...run.progress, operations_planned: s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete };
+    run.progress = { ...run.progress, operations_planned: plannedOperations(s) };
     this.save(s);
     return { done: false };
   }
@@ -445,6 +449,7 @@ export class RunEngine {
       if (Date.now() - started >= STEP_BUDGET_MS) return { done: false };
     }
     const failures = this.ledger.failureCount(run.id);
+    const planned = plannedOperations(s);
     // The progress figures a step wrote to the run record are lost if the object dies before the
     // record is persisted (the step's checkpoint survives): rebuild the final ones from the checkpoint.
     run.progress = {
@@ -452,7 +457,7 @@ export class RunEngine {
       rows_read: s.totals.rows,
       partitions: s.partitions,
       partitions_diffed: s.partitions,
-      operations_planned: s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete,
+      operations_planned: planned,
       batches_sent: s.totals.batches,
       partitions_committed: s.partitions,
     };
@@ -462,7 +467,6 @@ export class RunEngine {
     run.rows_deleted = s.committed.deleted;
     run.rows_unchanged = s.totals.unchanged;
     run.rows_failed = failures;
-    const planned = s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete;
     const accepted = s.committed.created + s.committed.updated + s.committed.deleted;
     const exhausted = this.ledger.exhaustedCount(run.id);
     if (s.abort) {

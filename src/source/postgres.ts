@@ -1,6 +1,7 @@
 import { Client, DatabaseError, type FieldDef, type QueryArrayResult } from "@neondatabase/serverless";
 import type { ModelColumn } from "../db/schema";
 import { blockedHostReason } from "../destination/ssrf";
+import { copySelect } from "../engine/extract";
 import { encodeRow } from "../engine/row";
 import { CopyDataSplitter } from "./copy-data";
 import { ReadControl, TcpSocketError, tcpWebSocketClass, type TlsMode } from "./tcp-websocket";
@@ -329,16 +330,16 @@ export async function copyQuery(
       handlerFailure.error = err;
       throw err;
     }
-    const select = `SELECT ${columns.map(quoteIdent).join(", ")} FROM (\n`;
+    const select = copySelect(model, columns);
     let rows: number;
     if (via === "copy") {
-      const prefix = `COPY (${select}`;
-      span = { start: prefix.length, length: model.length };
-      rows = await copyOut(client, `${prefix}${model}\n) AS model) TO STDOUT`, handler, control, handlerFailure);
+      const prefix = "COPY (";
+      span = { start: prefix.length + select.modelAt, length: model.length };
+      rows = await copyOut(client, `${prefix}${select.text}) TO STDOUT`, handler, control, handlerFailure);
     } else {
-      const prefix = `DECLARE model_copy NO SCROLL CURSOR FOR ${select}`;
-      span = { start: prefix.length, length: model.length };
-      rows = await cursorLines(client, `${prefix}${model}\n) AS model`, handler, handlerFailure);
+      const prefix = "DECLARE model_copy NO SCROLL CURSOR FOR ";
+      span = { start: prefix.length + select.modelAt, length: model.length };
+      rows = await cursorLines(client, `${prefix}${select.text}`, handler, handlerFailure);
     }
     await client.query("COMMIT");
     return { fields, rows };
@@ -438,11 +439,6 @@ async function cursorLines(client: Client, declare: string, handler: CopyHandler
     }
     if (page.rows.length < 5000) return rows;
   }
-}
-
-/** A double-quoted SQL identifier. */
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /**
