@@ -218,7 +218,7 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
 
   it("puts the sync in error at once when the warehouse refuses its credentials", async () => {
     const table = await customersTable(10);
-    const { syncId } = await webhookSync(table, "upsert", { schedule: { type: "interval", interval_minutes: 30 } });
+    const { syncId } = await webhookSync(table, "upsert", { sync: { schedule: { type: "interval", interval_minutes: 30 } } });
     const sync = await call("GET", `/api/v1/syncs/${syncId}`);
     const model = await call("GET", `/api/v1/models/${sync.body.model_id}`);
     const badRole = WAREHOUSE_URL.replace("postgres@", "no_such_role_retl@");

@@ -34,16 +34,26 @@ export interface SyncFixture {
   endpoint: string;
 }
 
+/** Optional parts of a {@link webhookSync}. */
+export interface WebhookSyncOptions {
+  /** More fields of the sync's body (e.g. a schedule). */
+  sync?: Record<string, unknown>;
+  /** More fields of the webhook destination's config (batch size, timeout, rate limit). */
+  destination?: Record<string, unknown>;
+  /** The receiver endpoint's name (default: the table's). */
+  endpoint?: string;
+}
+
 /** A source, a model over `table`, a webhook destination on the receiver and a manual sync in `mode`. */
-export async function webhookSync(table: string, mode: "upsert" | "mirror" | "append", extra: Record<string, unknown> = {}): Promise<SyncFixture> {
+export async function webhookSync(table: string, mode: "upsert" | "mirror" | "append", options: WebhookSyncOptions = {}): Promise<SyncFixture> {
   const sourceId = await createSource();
   const model = await call("POST", "/api/v1/models", {
     body: { name: table, source_id: sourceId, sql: `SELECT id, email, name, plan, score FROM ${table}`, primary_key: "id" },
   });
   expectStatus(model, 201);
-  const endpoint = table;
+  const endpoint = options.endpoint ?? table;
   const destination = await call("POST", "/api/v1/destinations", {
-    body: { name: "receiver", type: "webhook", config: { url: `${env.WEBHOOK_RECEIVER_URL}/hook/${endpoint}`, batch_size: 250 } },
+    body: { name: "receiver", type: "webhook", config: { url: `${env.WEBHOOK_RECEIVER_URL}/hook/${endpoint}`, batch_size: 250, ...options.destination } },
   });
   expectStatus(destination, 201);
   const sync = await call("POST", "/api/v1/syncs", {
@@ -59,7 +69,7 @@ export async function webhookSync(table: string, mode: "upsert" | "mirror" | "ap
         { source: "plan", destination: "Plan" },
         { source: "score", destination: "Score" },
       ],
-      ...extra,
+      ...options.sync,
     },
   });
   expectStatus(sync, 201);

@@ -19,6 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 
 export { CHAOS_KINDS, type ChaosKind, type SinkConfig, type SinkRequest } from "./delivery-sink-types";
 import { CHAOS_KINDS, type ChaosKind, type SinkConfig, type SinkRequest } from "./delivery-sink-types";
+import { seeded } from "./seeded";
 
 interface Operation {
   op: string;
@@ -38,17 +39,6 @@ interface Endpoint {
   arrivals: number[];
 }
 
-/** mulberry32: a small seeded generator, so a chaos run draws the same sequence every time. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Starts the sink on 127.0.0.1 (port 0: any free port). */
 export function startDeliverySink(port = 0): Promise<{ server: Server; port: number }> {

@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { ReceiverStats } from "./webhook-receiver-types";
 
 /** A canned answer for the next hook request(s): a status (with Retry-After / body) and/or a delay. */
 interface Fault {
@@ -63,20 +64,7 @@ interface Endpoint {
   maxFaultsPerKey: number;
   faultsPerKey: Map<string, number>;
   /** Counters since the endpoint was created (never reset by /config). */
-  stats: {
-    faults_served: Record<string, number>;
-    replays: number;
-    /** Same Idempotency-Key with a different body: a sender reusing a key for other data. */
-    idempotency_conflicts: number;
-    record_rejections: number;
-    batch_rejections: number;
-    /** `create` applied to a key the receiver already held. */
-    duplicate_creates: number;
-    /** `update` applied to a key the receiver did not hold. */
-    updates_of_missing: number;
-    /** `delete` applied to a key the receiver did not hold. */
-    deletes_of_missing: number;
-  };
+  stats: ReceiverStats;
 }
 
 /**

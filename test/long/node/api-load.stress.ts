@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebhookReceiver } from "../../servers/webhook-receiver";
+import { startWranglerDev, type WranglerDev } from "../../servers/wrangler-dev";
+import { percentile, table as textTable } from "../lib";
 
 /**
  * Load (b): API throughput and latency under a load generator (autocannon) against a real
@@ -27,7 +25,6 @@ import { startWebhookReceiver } from "../../servers/webhook-receiver";
  * requests/s, p50 and p99 over every response are printed next to the baseline's, with the ratio.
  */
 
-const ROOT = path.join(import.meta.dirname, "../../..");
 const CONFIG = path.join(import.meta.dirname, "../bench/wrangler.toml");
 const WAREHOUSE_URL = process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SECONDS = Number(process.env.STRESS_API_SECONDS ?? 10);
@@ -36,58 +33,7 @@ const ROUNDS = 3;
 const ADMIN = `bench_admin_${process.pid}`;
 const SYNCS = 20;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function npx(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("npx", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`npx ${args.join(" ")} exited with ${code}:\n${out}`))));
-  });
-}
-
-/** SIGTERM to the process group, SIGKILL after 5 s; resolves when it is gone. */
-async function stopGroup(child: ChildProcess): Promise<void> {
-  const pgid = child.pid;
-  if (pgid === undefined) return;
-  const alive = () => {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(-pgid, s);
-    } catch {
-      // already gone
-    }
-  };
-  signal("SIGTERM");
-  const deadline = Date.now() + 5_000;
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (alive()) signal("SIGKILL");
-  while (alive()) await new Promise((r) => setTimeout(r, 50));
-}
-
-let child: ChildProcess | undefined;
-let output = "";
-let state = "";
+let worker: WranglerDev | undefined;
 let base = "";
 let receiverServer: import("node:http").Server | undefined;
 let table = "";
@@ -122,13 +68,6 @@ interface Figure {
   statuses: Record<string, number>;
   errors: number;
   timeouts: number;
-}
-
-/** Percentile (nearest rank) of unsorted numbers. */
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
 
 /** What one route collected over all its slices: every response time and status. */
@@ -170,13 +109,6 @@ async function slice(sample: Sample, seconds: number, opts: Partial<autocannon.O
   sample.timeouts += result.timeouts;
 }
 
-function printTable(rows: (string | number)[][]): string {
-  const cells = rows.map((r) => r.map(String));
-  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length))) ?? [];
-  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
-  return [line(cells[0] ?? []), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.slice(1).map(line)].join("\n");
-}
-
 describe("load: API throughput and p99 against wrangler dev, next to a bare Hono route", () => {
   let token = "";
   const syncIds: string[] = [];
@@ -184,33 +116,14 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
   beforeAll(async () => {
     const receiver = await startWebhookReceiver();
     receiverServer = receiver.server;
-    state = mkdtempSync(path.join(tmpdir(), "retl-api-load-"));
-    await npx(["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state, "-c", CONFIG]);
-    const [port, inspector] = [await freePort(), await freePort()];
-    child = spawn(
-      "npx",
-      [
-        "wrangler", "dev", "-c", CONFIG, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
-        "--persist-to", state, "--show-interactive-dev-session=false", "--log-level", "warn",
-        "--var", `ADMIN_TOKEN:${ADMIN}`,
-        "--var", "ENCRYPTION_KEY:YmVuY2gtdGVzdC1rZXktMzItYnl0ZXMtbG9uZy4uLi4=",
-      ],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-    );
-    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-    base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
-      try {
-        if ((await fetch(`${base}/__bare/hello`)).ok && (await fetch(`${base}/api/v1/openapi.json`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not answer within 90 s:\n${output}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    worker = await startWranglerDev({
+      config: CONFIG,
+      vars: { ADMIN_TOKEN: ADMIN, ENCRYPTION_KEY: "YmVuY2gtdGVzdC1rZXktMzItYnl0ZXMtbG9uZy4uLi4=" },
+      args: ["--log-level", "warn"],
+      ready: ["/__bare/hello", "/api/v1/openapi.json"],
+      timeoutMs: 90_000,
+    });
+    base = worker.base;
 
     // A tiny model, a webhook destination on the receiver, 20 manual syncs, a write-scoped token.
     table = `api_load_${process.pid}_${Date.now()}`;
@@ -238,8 +151,7 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
   }, 180_000);
 
   afterAll(async () => {
-    if (child) await stopGroup(child);
-    if (state) rmSync(state, { recursive: true, force: true });
+    if (worker) await worker.stop();
     if (table) await warehouse(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     await new Promise<void>((resolve) => (receiverServer ? receiverServer.close(() => resolve()) : resolve()));
   }, 60_000);
@@ -296,7 +208,7 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
       [
         "",
         `LOAD (b) — wrangler dev (local workerd), autocannon, ${CONNECTIONS} connections (unless noted), ${ROUNDS * sliceSeconds} s per route (read routes in ${ROUNDS} alternating slices), same process and isolate as the baseline`,
-        printTable([
+        textTable([
           ["route", "requests/s", "p50 ms", "p99 ms", "requests", "statuses", "errors", "req/s vs baseline", "p99 vs baseline"],
           ...figures.map((f) => [
             f.name,

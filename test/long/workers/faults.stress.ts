@@ -5,9 +5,11 @@ import worker from "../../../src/index";
 import { SyncObject } from "../../../durable-objects/sync-object";
 import { RunEngine } from "../../../src/run/runner";
 import type { DeliveryMessage } from "../../../src/delivery/message";
-import { call, createSource, expectStatus, type CallResult } from "../../harness";
-import { customersTable, modelRows, pg, stubOf } from "../../run/harness";
-import { between, sample, seeded, setting, sleep, table, weighted } from "./lib";
+import { call, expectStatus, type CallResult } from "../../harness";
+import { customersTable, modelRows, pg, stubOf, webhookSync } from "../../run/harness";
+import type { ReceiverStats } from "../../servers/webhook-receiver-types";
+import { between, sample, seeded, sleep, table, weighted } from "../lib";
+import { setting } from "./lib";
 
 /**
  * Faults: a mirror sync of tens of thousands of rows, run again and again while the model changes
@@ -186,17 +188,6 @@ function removeWraps(): void {
 // ---- the destination ----
 
 const receiverUrl = (path: string) => `${env.WEBHOOK_RECEIVER_URL}${path}`;
-
-interface ReceiverStats {
-  faults_served: Record<string, number>;
-  replays: number;
-  idempotency_conflicts: number;
-  record_rejections: number;
-  batch_rejections: number;
-  duplicate_creates: number;
-  updates_of_missing: number;
-  deletes_of_missing: number;
-}
 
 async function receiverSummary(endpoint: string): Promise<{ requests: number; row_count: number; stats: ReceiverStats }> {
   const res = await fetch(receiverUrl(`/state/${endpoint}?summary=1`));
@@ -503,41 +494,10 @@ describe("faults: a mirror sync of tens of thousands of rows under a seeded faul
     const tableName = await customersTable(ROWS);
     const model = new Model(tableName, ROWS);
     const endpoint = `faults_${tableName}`;
-    const sourceId = await createSource();
-    const modelRes = await call("POST", "/api/v1/models", {
-      body: { name: tableName, source_id: sourceId, sql: `SELECT id, email, name, plan, score FROM ${tableName}`, primary_key: "id" },
+    const { syncId } = await webhookSync(tableName, "mirror", {
+      endpoint,
+      destination: { batch_size: BATCH_SIZE, timeout_ms: TIMEOUT_MS, rate_limit: { requests_per_second: 500, concurrency: 25 } },
     });
-    expectStatus(modelRes, 201);
-    const destination = await call("POST", "/api/v1/destinations", {
-      body: {
-        name: "faulty receiver",
-        type: "webhook",
-        config: {
-          url: receiverUrl(`/hook/${endpoint}`),
-          batch_size: BATCH_SIZE,
-          timeout_ms: TIMEOUT_MS,
-          rate_limit: { requests_per_second: 500, concurrency: 25 },
-        },
-      },
-    });
-    expectStatus(destination, 201);
-    const sync = await call("POST", "/api/v1/syncs", {
-      body: {
-        name: "faults",
-        model_id: modelRes.body.id,
-        destination_id: destination.body.id,
-        mode: "mirror",
-        schedule: { type: "manual" },
-        field_mappings: [
-          { source: "email", destination: "Email" },
-          { source: "name", destination: "Name" },
-          { source: "plan", destination: "Plan" },
-          { source: "score", destination: "Score" },
-        ],
-      },
-    });
-    expectStatus(sync, 201);
-    const syncId: string = sync.body.id;
 
     installWraps();
     const perRun: (string | number)[][] = [["run", "ops planned", "created", "updated", "deleted", "failed", "status", "faults", "s"]];

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createSource, expectStatus, type CallResult } from "../../harness";
 import { customersTable, pg, stubOf } from "../../run/harness";
-import { between, percentile, sample, seeded, setting, sleep, table } from "./lib";
+import { between, percentile, sample, seeded, sleep, table } from "../lib";
+import { setting } from "./lib";
 
 /**
  * Load (a): hundreds of syncs at once, each its own SyncObject, with overlapping schedules (half on
