@@ -17,12 +17,16 @@ export class CopyDataSplitter {
 
   constructor(private readonly onRow: (payload: Uint8Array) => void) {}
 
-  /** Splits one chunk read from the socket; returns the bytes for the driver (null when none). */
+  /**
+   * Splits one chunk read from the socket; returns the bytes for the driver (null when none).
+   * The chunk, the rows handed out and the bytes returned are valid until the next call (the
+   * reader reuses its buffer): what is carried over to the next chunk is copied.
+   */
   feed(chunk: Uint8Array): Uint8Array | null {
     if (this.done) return chunk;
     let buf = chunk;
     if (this.carried > 0) {
-      this.carry.push(chunk);
+      this.carry.push(chunk.slice());
       this.carried += chunk.length;
       if (this.needed === 0 && this.carried >= 5) this.needed = messageLength(joined(this.carry, 5), 0);
       if (this.needed === 0 || this.carried < this.needed) return null;

@@ -2,7 +2,7 @@ import { Client, DatabaseError, type FieldDef, type QueryArrayResult } from "@ne
 import type { ModelColumn } from "../db/schema";
 import { blockedHostReason } from "../destination/ssrf";
 import { copySelect } from "../engine/extract";
-import { encodeRow } from "../engine/row";
+import { maxRowUtf8, writeRowUtf8 } from "../engine/row";
 import { CopyDataSplitter } from "./copy-data";
 import { ReadControl, TcpSocketError, tcpWebSocketClass, type TlsMode } from "./tcp-websocket";
 
@@ -245,36 +245,53 @@ export async function* streamQuery(
   const pageSize = Math.max(1, Math.floor(stream.pageSize ?? 5000) || 5000);
   const prefix = "DECLARE model_cursor NO SCROLL CURSOR FOR SELECT * FROM (\n";
   const client = await openClient(connectionString, opts);
-  let next: Promise<QueryArrayResult<RawRow>> | undefined;
   let atYield = false;
   try {
     await beginReadOnly(client, opts);
-    await client.query({ name: "retl_stream", text: `${prefix}${model}\n) AS model` });
-    const fetchPage = () =>
-      client.query<RawRow>({ text: `FETCH FORWARD ${pageSize} FROM model_cursor`, rowMode: "array", types: rawTextTypes });
-    const first = await fetchPage();
-    const fields = await fieldTypes(client, first.fields);
-    let rows = first.rows;
-    for (;;) {
-      if (rows.length === pageSize) {
-        next = fetchPage();
-        // Awaited below or in `finally`; this only keeps an early close from reporting it unhandled.
-        next.catch(() => undefined);
-      }
+    let fields: StreamField[] | undefined;
+    for await (const page of cursorPages(client, { name: "retl_stream", text: `${prefix}${model}\n) AS model` }, "model_cursor", pageSize)) {
+      fields ??= await fieldTypes(client, page.fields);
       atYield = true;
-      yield { fields, rows };
+      yield { fields, rows: page.rows };
       atYield = false;
-      if (!next) return;
-      rows = (await next).rows;
-      next = undefined;
-      if (rows.length === 0) return;
     }
   } catch (err) {
     // An error the caller threw in through `throw()` is theirs, not the warehouse's.
     throw atYield ? err : toWarehouseError(err, "query", { start: prefix.length, length: model.length });
   } finally {
-    if (next) await next.catch(() => undefined);
     await closeClient(client);
+  }
+}
+
+/**
+ * Declares a cursor and yields its pages, the next one fetched while the caller handles the
+ * current one (two pages in memory at most). The first page is yielded even when empty (it
+ * carries the fields); the loop ends at the first page shorter than `pageSize`.
+ */
+async function* cursorPages(
+  client: Client,
+  declare: { name: string; text: string },
+  cursor: string,
+  pageSize: number,
+): AsyncGenerator<QueryArrayResult<RawRow>, void, undefined> {
+  await client.query(declare);
+  const fetchPage = () => client.query<RawRow>({ text: `FETCH FORWARD ${pageSize} FROM ${cursor}`, rowMode: "array", types: rawTextTypes });
+  let next: Promise<QueryArrayResult<RawRow>> | undefined = fetchPage();
+  let first = true;
+  try {
+    while (next) {
+      const page: QueryArrayResult<RawRow> = await next;
+      next = undefined;
+      if (page.rows.length === pageSize) {
+        next = fetchPage();
+        // Awaited above or in `finally`; this only keeps an early close from reporting it unhandled.
+        next.catch(() => undefined);
+      }
+      if (page.rows.length > 0 || first) yield page;
+      first = false;
+    }
+  } finally {
+    if (next) await next.catch(() => undefined);
   }
 }
 
@@ -421,24 +438,31 @@ function copyOut(client: Client, text: string, handler: CopyHandler, control: Re
   });
 }
 
+/** Rows per page of {@link copyQuery}'s cursor route. */
+const CURSOR_PAGE_ROWS = 5000;
+
 /** The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. */
 async function cursorLines(client: Client, declare: string, handler: CopyHandler, failure: { error?: unknown }): Promise<number> {
-  const encoder = new TextEncoder();
-  await client.query({ name: "retl_copy_cursor", text: declare });
   let rows = 0;
-  for (;;) {
-    const page = await client.query<RawRow>({ text: "FETCH FORWARD 5000 FROM model_copy", rowMode: "array", types: rawTextTypes });
+  let line = new Uint8Array(4096);
+  for await (const page of cursorPages(client, { name: "retl_copy_cursor", text: declare }, "model_copy", CURSOR_PAGE_ROWS)) {
     for (const row of page.rows) {
       rows++;
+      // One buffer for every line: the handler may use the bytes during the call only.
+      const room = maxRowUtf8(row) + 1;
+      if (room > line.length) line = new Uint8Array(Math.max(room, 2 * line.length));
+      const end = writeRowUtf8(row, line, 0);
+      line[end] = 0x0a;
       try {
-        await handler.line(encoder.encode(`${encodeRow(row)}\n`));
+        const wait = handler.line(line.subarray(0, end + 1));
+        if (wait) await wait;
       } catch (err) {
         failure.error = err;
         throw err;
       }
     }
-    if (page.rows.length < 5000) return rows;
   }
+  return rows;
 }
 
 /**

@@ -28,14 +28,24 @@ const next = message("T", new Uint8Array([0, 0])); // bytes of a later query, fo
 const stream = concat([...before, message("d", te.encode(rows[0] ?? "")), notice, ...rows.slice(1).map((r) => message("d", te.encode(r))), ...after, next]);
 const forwarded = concat([...before, notice, ...after, next]);
 
-/** Feeds `chunks` and returns the rows taken out and the bytes passed on. */
-function split(chunks: Uint8Array[]) {
+/**
+ * Feeds `chunks` and returns the rows taken out and the bytes passed on. With `reuse`, every chunk
+ * is fed from one buffer that is overwritten after each call, as the socket reader does.
+ */
+function split(chunks: Uint8Array[], reuse = false) {
   const seen: string[] = [];
   const splitter = new CopyDataSplitter((payload) => seen.push(td.decode(payload)));
   const out: Uint8Array[] = [];
+  const buffer = new Uint8Array(Math.max(0, ...chunks.map((c) => c.length)));
   for (const c of chunks) {
-    const passed = splitter.feed(c);
-    if (passed) out.push(passed);
+    let chunk = c;
+    if (reuse) {
+      buffer.set(c);
+      chunk = buffer.subarray(0, c.length);
+    }
+    const passed = splitter.feed(chunk);
+    if (passed) out.push(passed.slice());
+    if (reuse) buffer.fill(0xff);
   }
   return { seen, passed: concat(out), done: splitter.done };
 }
@@ -51,6 +61,15 @@ describe("CopyDataSplitter", () => {
     }
     const bytes = split(Array.from(stream, (b) => new Uint8Array([b])));
     expect(bytes).toEqual({ seen: rows, passed: forwarded, done: true });
+  });
+
+  it("keeps nothing of a chunk after feeding it: the reader reuses its buffer", () => {
+    const bytes = split(Array.from(stream, (b) => new Uint8Array([b])), true);
+    expect(bytes).toEqual({ seen: rows, passed: forwarded, done: true });
+    for (const size of [2, 3, 7, 64, 1000]) {
+      const chunks = Array.from({ length: Math.ceil(stream.length / size) }, (_, i) => stream.subarray(i * size, (i + 1) * size));
+      expect(split(chunks, true), `chunks of ${size} bytes`).toEqual({ seen: rows, passed: forwarded, done: true });
+    }
   });
 
   it("passes everything on untouched once ReadyForQuery has gone by", () => {
