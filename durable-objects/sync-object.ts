@@ -113,10 +113,24 @@ export class SyncObject extends DurableObject<Env> {
   async trigger(trigger: RunTrigger, options: RunOptions = {}): Promise<TriggerResult> {
     const s = this.requireState();
     if (!manualRunAllowed(s.status)) return { ok: false, status: s.status };
+    const created = s.current === null ? "current" : s.queued === null ? "queued" : null;
     const run = this.enqueue(trigger, options);
-    await saveRun(this.db(), run);
+    // The object's storage first, as in the tick: whatever happens to the D1 write, the object
+    // knows the run it answers for.
     this.persist();
-    await this.arm();
+    const recorded = saveRun(this.db(), run);
+    this.recording = recorded.catch(() => undefined);
+    try {
+      await recorded;
+    } catch (err) {
+      // The caller gets an error, so no run was started: take a new run back (a coalesced one
+      // existed before this trigger and stays).
+      if (created !== null && s[created] === run) s[created] = null;
+      this.persist();
+      throw err;
+    } finally {
+      await this.arm();
+    }
     return { ok: true, run };
   }
 
@@ -193,6 +207,9 @@ export class SyncObject extends DurableObject<Env> {
       if (run) await saveRun(this.db(), run);
       await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
     }
+    // A trigger still writing its new run to D1 goes first: started now, the run would be recorded
+    // running, then queued again by that write (or started after the trigger took it back).
+    await this.recording;
     if (!s.current && s.queued) {
       s.current = s.queued;
       s.queued = null;
@@ -254,6 +271,8 @@ export class SyncObject extends DurableObject<Env> {
   // ---- internals ----
 
   private runEngine: RunEngine | undefined;
+  /** The last trigger's D1 write of its run (settled, never rejected); see {@link SyncObject.tick}. */
+  private recording: Promise<unknown> = Promise.resolve();
 
   private engine(): RunEngine {
     this.runEngine ??= new RunEngine(this.ctx, this.env, this.requireState().syncId);

@@ -3,9 +3,41 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { beforeAll, describe, expect, it } from "vitest";
 import { call, expectError, expectStatus, newWorkspace, seedModelAndDestination, syncBody, tokenFor } from "../harness";
 import { hmacSha256Hex } from "../../src/lib/crypto";
+import type { SyncObject } from "../../durable-objects/sync-object";
 
 const stubOf = (id: string) => env.SYNC.get(env.SYNC.idFromName(id));
 const alarmOf = (id: string) => runInDurableObject(stubOf(id), (_o, state) => state.storage.getAlarm());
+
+/**
+ * Routes every D1 statement of this isolate (the Worker's and the objects') through `handle`
+ * until the returned function is called: `statement()` runs it as usual (its result settles
+ * when the statement ran), throwing or delaying stands for a D1 outage or a slow write.
+ */
+function interceptD1(handle: (query: string, statement: () => Promise<unknown>) => Promise<unknown>): () => void {
+  const d1 = Object.getPrototypeOf(env.DB) as D1Database;
+  const prepare = d1.prepare;
+  d1.prepare = function (this: D1Database, query: string) {
+    return gated(prepare.call(this, query), query, handle);
+  };
+  return () => {
+    d1.prepare = prepare;
+  };
+}
+
+/** A prepared statement whose executions go through `handle`. */
+function gated(statement: D1PreparedStatement, query: string, handle: Parameters<typeof interceptD1>[0]): D1PreparedStatement {
+  return new Proxy(statement, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "bind") return (...args: unknown[]) => gated(target.bind(...args), query, handle);
+      if (prop === "run" || prop === "all" || prop === "raw" || prop === "first") {
+        return (...args: unknown[]) => handle(query, () => Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)));
+      }
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
 
 let ids: { modelId: string; destinationId: string };
 beforeAll(async () => {
@@ -229,16 +261,14 @@ describe("runs and triggers", () => {
     });
     await evictDurableObject(stub);
     // D1 refuses every write to sync_runs and syncs during the tick.
-    const d1 = Object.getPrototypeOf(env.DB) as D1Database;
-    const prepare = d1.prepare;
-    d1.prepare = function (this: D1Database, query: string) {
+    const restore = interceptD1((query, statement) => {
       if (/^(insert into|update) "(sync_runs|syncs)"/i.test(query)) throw new Error("injected: D1 unavailable");
-      return prepare.call(this, query);
-    };
+      return statement();
+    });
     try {
       await runDurableObjectAlarm(stub).catch(() => false);
     } finally {
-      d1.prepare = prepare;
+      restore();
     }
     // The pass failed, yet an alarm is left to retry it (were the runtime's own retries to run out).
     expect(await alarmOf(sync.id)).not.toBeNull();
@@ -246,6 +276,62 @@ describe("runs and triggers", () => {
     for (let i = 0; i < 3; i++) await runDurableObjectAlarm(stub);
     const runs = await call("GET", `/api/v1/syncs/${sync.id}/runs`);
     expect(runs.body.data.map((r: { trigger: string }) => r.trigger)).toEqual(["schedule"]);
+  });
+
+  it("answers an error and starts no run when a trigger cannot record its run in D1", async () => {
+    const sync = await createSync({ schedule: { type: "manual" } });
+    const stub = stubOf(sync.id);
+    const restore = interceptD1((query, statement) => {
+      if (/^insert into "sync_runs"/i.test(query)) throw new Error("injected: D1 unavailable");
+      return statement();
+    });
+    let res: Awaited<ReturnType<typeof call>>;
+    try {
+      res = await call("POST", `/api/v1/syncs/${sync.id}/trigger`);
+    } finally {
+      restore();
+    }
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect((res.body as { error: { code: string } }).error.code).toEqual(expect.any(String));
+    // Nothing was started behind the error: the object holds no run and its alarm starts none.
+    expect(await stub.describe()).toMatchObject({ current: null, queued: null });
+    await evictDurableObject(stub);
+    await runDurableObjectAlarm(stub);
+    expect((await call("GET", `/api/v1/syncs/${sync.id}/runs`)).body.data).toEqual([]);
+    // Once D1 is back, the same trigger works.
+    expectStatus(await call("POST", `/api/v1/syncs/${sync.id}/trigger`), 202);
+  });
+
+  it("lets a trigger record its run in D1 before an alarm starts that run", async () => {
+    const sync = await createSync({ schedule: { type: "manual" } });
+    const stub = stubOf(sync.id);
+    // The trigger's write of its new run is slow, and the alarm runs meanwhile. (Both inside the
+    // object: D1 may only be called from the context that made the call.)
+    let reached = () => {};
+    const writing = new Promise<void>((resolve) => (reached = resolve));
+    let delayed = false;
+    const restore = interceptD1((query, statement) => {
+      if (delayed || !/^insert into "sync_runs"/i.test(query)) return statement();
+      delayed = true;
+      reached();
+      return new Promise((resolve) => setTimeout(resolve, 500)).then(statement);
+    });
+    try {
+      const runId = await runInDurableObject(stub, async (object: SyncObject) => {
+        const triggered = object.trigger("manual", {});
+        await writing;
+        const alarm = object.alarm();
+        const result = await triggered;
+        await alarm;
+        return result.ok ? result.run.id : null;
+      });
+      // D1 must not hold the run as queued (the trigger's late write) once the alarm has started it.
+      const run = await call("GET", `/api/v1/syncs/${sync.id}/runs/${runId}`);
+      expect(run.body.status).not.toBe("queued");
+      expect(run.body.started_at).not.toBeNull();
+    } finally {
+      restore();
+    }
   });
 
   it("runs one run at a time: the queued run starts only after the first finishes", async () => {
