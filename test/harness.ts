@@ -91,15 +91,14 @@ export async function createSource(token: string = ADMIN, connection_string: str
 }
 
 /**
- * A model and a webhook destination written straight to D1, for tests of syncs that must not depend
- * on the warehouse. The model's columns are id, email, first_name, plan.
+ * A model (on a source of its own) written straight to D1, for tests that must not depend on the
+ * warehouse. Its columns are id, email, first_name, plan.
  */
-export async function seedModelAndDestination(workspaceId = "wsp_default"): Promise<{ modelId: string; destinationId: string }> {
+export async function seedModel(workspaceId = "wsp_default"): Promise<string> {
   const db = createDb(env.DB);
   const now = new Date().toISOString();
   const sourceId = newId("source");
   const modelId = newId("model");
-  const destinationId = newId("destination");
   await db.insert(sources).values({
     id: sourceId,
     workspaceId,
@@ -121,7 +120,15 @@ export async function seedModelAndDestination(workspaceId = "wsp_default"): Prom
     createdAt: now,
     updatedAt: now,
   });
-  await db.insert(destinations).values({
+  return modelId;
+}
+
+/** {@link seedModel} and a webhook destination, both straight to D1. */
+export async function seedModelAndDestination(workspaceId = "wsp_default"): Promise<{ modelId: string; destinationId: string }> {
+  const modelId = await seedModel(workspaceId);
+  const destinationId = newId("destination");
+  const now = new Date().toISOString();
+  await createDb(env.DB).insert(destinations).values({
     id: destinationId,
     workspaceId,
     name: "hook",

@@ -2,11 +2,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { isPrivateHost } from "../../src/destination/config";
 import { createDb } from "../../src/db/client";
-import { models, sources, syncs } from "../../src/db/schema";
+import { syncs } from "../../src/db/schema";
 import { newId } from "../../src/lib/ids";
 import type { ApiError } from "../../src/api/errors";
 import { checkReachable } from "../../src/routes/destinations/schema";
-import { call, expectError, expectStatus, newWorkspace, tokenFor } from "../harness";
+import { call, expectError, expectStatus, newWorkspace, seedModel, tokenFor } from "../harness";
 
 const HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555566667777";
 
@@ -306,30 +306,8 @@ describe("destinations", () => {
 async function seedSyncTo(destinationId: string, workspaceId = "wsp_default"): Promise<string> {
   const db = createDb(env.DB);
   const now = new Date().toISOString();
-  const sourceId = newId("source");
-  const modelId = newId("model");
+  const modelId = await seedModel(workspaceId);
   const syncId = newId("sync");
-  await db.insert(sources).values({
-    id: sourceId,
-    workspaceId,
-    name: "seeded",
-    type: "postgres",
-    connectionCiphertext: "v1.x.y",
-    connectionMasked: "postgres://seed@db.example.com/x",
-    createdAt: now,
-    updatedAt: now,
-  });
-  await db.insert(models).values({
-    id: modelId,
-    workspaceId,
-    sourceId,
-    name: "seeded",
-    sql: "SELECT 1 AS id",
-    primaryKey: "id",
-    columns: [{ name: "id", type: "int4" }],
-    createdAt: now,
-    updatedAt: now,
-  });
   await db.insert(syncs).values({
     id: syncId,
     workspaceId,
