@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 export { CHAOS_KINDS, type ChaosKind, type SinkConfig, type SinkRequest } from "./delivery-sink-types";
 import { CHAOS_KINDS, type ChaosKind, type SinkConfig, type SinkRequest } from "./delivery-sink-types";
 import { seeded } from "./seeded";
+import { json, readBody } from "./http";
 
 interface Operation {
   op: string;
@@ -174,17 +175,3 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => (data += chunk));
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
-}

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { json as sendJson, readBody } from "./http";
 
 /**
  * A fake Salesforce org for connector tests, implementing the documented shapes of:
@@ -358,17 +359,7 @@ function tableOf(org: Org, object: string) {
   return table;
 }
 
+/** Salesforce's JSON answers (its content-type spelling). */
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  res.writeHead(status, { "content-type": "application/json;charset=UTF-8", ...headers });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => (data += chunk));
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
+  sendJson(res, status, body, { "content-type": "application/json;charset=UTF-8", ...headers });
 }

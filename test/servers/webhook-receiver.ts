@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { ReceiverStats } from "./webhook-receiver-types";
+import { readBody } from "./http";
 
 /** A canned answer for the next hook request(s): a status (with Retry-After / body) and/or a delay. */
 interface Fault {
@@ -292,14 +293,4 @@ function nextFault(e: Endpoint, key: string | null): Fault | undefined {
   fault.times = (fault.times ?? 1) - 1;
   if (fault.times <= 0) e.faults.shift();
   return fault;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => (data += chunk));
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
 }
