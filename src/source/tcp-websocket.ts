@@ -65,7 +65,7 @@ type Listener = (event: unknown) => void;
 type EventName = "open" | "message" | "close" | "error";
 
 /** Largest socket read: reads take what has arrived, so a fast warehouse fills them (fewer, cheaper reads). */
-const READ_BYTES = 256 * 1024;
+const READ_BYTES = 64 * 1024;
 
 // Postgres SSLRequest: length 8, code 80877103.
 const SSL_REQUEST = new Uint8Array([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
