@@ -119,7 +119,11 @@ export class SyncObject extends DurableObject<Env> {
     // knows the run it answers for.
     this.persist();
     const recorded = saveRun(this.db(), run);
-    this.recording = recorded.catch(() => undefined);
+    const tracked: Promise<void> = recorded.then(
+      () => void this.recording.delete(tracked),
+      () => void this.recording.delete(tracked),
+    );
+    this.recording.add(tracked);
     try {
       await recorded;
     } catch (err) {
@@ -209,7 +213,7 @@ export class SyncObject extends DurableObject<Env> {
     }
     // A trigger still writing its new run to D1 goes first: started now, the run would be recorded
     // running, then queued again by that write (or started after the trigger took it back).
-    await this.recording;
+    if (this.recording.size > 0) await Promise.all(this.recording);
     if (!s.current && s.queued) {
       s.current = s.queued;
       s.queued = null;
@@ -271,8 +275,8 @@ export class SyncObject extends DurableObject<Env> {
   // ---- internals ----
 
   private runEngine: RunEngine | undefined;
-  /** The last trigger's D1 write of its run (settled, never rejected); see {@link SyncObject.tick}. */
-  private recording: Promise<unknown> = Promise.resolve();
+  /** Triggers' D1 writes of their runs still in flight (never rejecting); see {@link SyncObject.tick}. */
+  private readonly recording = new Set<Promise<void>>();
 
   private engine(): RunEngine {
     this.runEngine ??= new RunEngine(this.ctx, this.env, this.requireState().syncId);
