@@ -45,7 +45,8 @@ export interface SyncSetup {
 }
 
 export type TransitionResult = { ok: true; status: SyncStatus; next_run_at: string | null } | { ok: false; status: SyncStatus };
-export type TriggerResult = { ok: true; run: RunRecord } | { ok: false; status: SyncStatus };
+/** `busy`: a dry run was asked for while a run is in flight or queued (a dry run never queues). */
+export type TriggerResult = { ok: true; run: RunRecord } | { ok: false; status: SyncStatus; busy?: true };
 
 /** The state `kv` key; the engine keeps its checkpoints under other keys. */
 const STATE_KEY = "sync";
@@ -113,6 +114,9 @@ export class SyncObject extends DurableObject<Env> {
   async trigger(trigger: RunTrigger, options: RunOptions = {}): Promise<TriggerResult> {
     const s = this.requireState();
     if (!manualRunAllowed(s.status)) return { ok: false, status: s.status };
+    // A dry run would otherwise coalesce with a real one: a real trigger would get a preview, or a
+    // preview request would send data.
+    if (options.dry_run === true && (s.current || s.queued)) return { ok: false, status: s.status, busy: true };
     const created = s.current === null ? "current" : s.queued === null ? "queued" : null;
     const run = this.enqueue(trigger, options);
     // The object's storage first, as in the tick: whatever happens to the D1 write, the object

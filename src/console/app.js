@@ -359,6 +359,16 @@ async function viewSync(ctx, id) {
             act("trigger", () => api("POST", `/syncs/${id}/trigger`, { full_resync: true }));
           }
         }),
+        button("trigger-dry", "Dry run", async () => {
+          // A preview: counts what a run would send; opens the run to show its plan.
+          put(problem);
+          try {
+            const run = await api("POST", `/syncs/${id}/trigger`, { dry_run: true });
+            location.hash = `#/syncs/${id}/runs/${run.id}`;
+          } catch (err) {
+            put(problem, errorBox(err));
+          }
+        }),
         button("pause", "Pause", () => act("pause", () => api("POST", `/syncs/${id}/pause`))),
         button("resume", "Resume", () => act("resume", () => api("POST", `/syncs/${id}/resume`))),
         can.edit ? h("a", { class: "button", href: `#/syncs/${id}/edit` }, "Edit") : h("button", { type: "button", disabled: true }, "Edit"),
@@ -530,6 +540,16 @@ async function viewRun(ctx, syncId, runId) {
           )
         : null,
       running ? h("p", {}, progressCell(run, 0)) : null,
+      run.options?.dry_run && !running && run.status !== "failed"
+        ? h(
+            "div",
+            { class: "alert", id: "run-plan" },
+            h("strong", {}, "Dry run: nothing was sent. "),
+            `A run now would create ${count(run.progress.planned_creates ?? 0)}, update ${count(run.progress.planned_updates ?? 0)}, ` +
+              `upsert ${count(run.progress.planned_upserts ?? 0)} and delete ${count(run.progress.planned_deletes ?? 0)} rows.`,
+            run.progress.mass_delete_blocked ? " The mass-delete guard would stop it before sending." : "",
+          )
+        : null,
       h(
         "div",
         { class: "counts", id: "run-counts" },
@@ -545,7 +565,7 @@ async function viewRun(ctx, syncId, runId) {
       h(
         "dl",
         { class: "grid" },
-        h("dt", {}, "Trigger"), h("dd", {}, run.trigger, run.options?.full_resync ? " (full resync)" : "", run.options?.allow_mass_delete ? " (mass delete allowed)" : ""),
+        h("dt", {}, "Trigger"), h("dd", {}, run.trigger, run.options?.full_resync ? " (full resync)" : "", run.options?.allow_mass_delete ? " (mass delete allowed)" : "", run.options?.dry_run ? " (dry run)" : ""),
         h("dt", {}, "Phase"), h("dd", {}, run.phase),
         h("dt", {}, "Started"), h("dd", {}, localTime(run.started_at)),
         h("dt", {}, "Finished"), h("dd", {}, localTime(run.finished_at)),

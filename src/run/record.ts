@@ -9,6 +9,8 @@ export interface RunOptions {
   full_resync?: boolean;
   /** Confirm a mirror run that would delete more than the sync's threshold. */
   allow_mass_delete?: boolean;
+  /** Extract and diff only: the plan is counted, nothing is sent and the last snapshot stays. */
+  dry_run?: boolean;
 }
 
 /** Counters a run accumulates. */

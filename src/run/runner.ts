@@ -297,6 +297,22 @@ export class RunEngine {
       thresholdPercent: s.config.massDeleteThresholdPct,
       allowMassDelete: run.options.allow_mass_delete === true,
     });
+    if (run.options.dry_run === true) {
+      // A preview ends here: the plan is counted, nothing is sent, the last snapshot stays.
+      run.progress = {
+        ...run.progress,
+        operations_planned: plannedOperations(s),
+        planned_creates: s.totals.create,
+        planned_updates: s.totals.update,
+        planned_upserts: s.totals.upsert,
+        planned_deletes: s.totals.delete,
+        mass_delete_blocked: verdict.stop ? 1 : 0,
+      };
+      s.step = "report";
+      s.reportedSeq = 0;
+      this.save(s);
+      return { done: false };
+    }
     if (verdict.stop) {
       throw new RunFailure(
         "mass_delete_blocked",
@@ -459,7 +475,7 @@ export class RunEngine {
       partitions_diffed: s.partitions,
       operations_planned: planned,
       batches_sent: s.totals.batches,
-      partitions_committed: s.partitions,
+      partitions_committed: run.options.dry_run === true ? 0 : s.partitions,
     };
     run.rows_processed = s.totals.rows;
     run.rows_created = s.committed.created;

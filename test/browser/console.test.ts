@@ -228,6 +228,17 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     expect(await page.locator("button[name=trigger]").isEnabled()).toBe(true);
   });
 
+  it("previews a run with Dry run: its plan shown, nothing sent", async () => {
+    const { page } = f;
+    const requests = async () => ((await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as { requests: number }).requests;
+    const before = await requests();
+    await page.click("button[name=trigger-dry]");
+    await page.waitForSelector("#run-status:has-text('succeeded')", { timeout: 45_000 });
+    // The two rows the CRM refused in the first run are all a run would send again.
+    expect(await page.locator("#run-plan").innerText()).toContain("A run now would create 0, update 0, upsert 2 and delete 0 rows.");
+    expect(await requests()).toBe(before);
+  });
+
   it("renders the API reference at /docs from its own assets, with no request leaving the machine", async () => {
     const { page } = f;
     const elsewhere: string[] = [];

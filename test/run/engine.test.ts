@@ -50,6 +50,52 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     expect((await receiver(endpoint)).operations).toBe(state.operations);
   });
 
+  it("dry run: counts the plan, sends nothing, keeps the snapshot; the next run sends exactly that plan", async () => {
+    const table = await customersTable(N);
+    const { syncId, endpoint } = await webhookSync(table, "mirror");
+    await runSync(syncId);
+    await change(table);
+    const before = await receiver(endpoint);
+    const dry = await runSync(syncId, { dry_run: true });
+    expect(dry).toMatchObject({
+      status: "succeeded",
+      options: { dry_run: true },
+      rows_processed: N - 2,
+      rows_unchanged: N - 7 - 10,
+      rows_created: 0,
+      rows_updated: 0,
+      rows_deleted: 0,
+      rows_failed: 0,
+    });
+    expect(dry.progress).toMatchObject({ planned_creates: 5, planned_updates: 10, planned_upserts: 0, planned_deletes: 7, operations_planned: 22, mass_delete_blocked: 0, batches_sent: 0, partitions_committed: 0 });
+    expect((await receiver(endpoint)).requests).toBe(before.requests);
+    // The snapshot is the one before the preview: the real run finds the same changes.
+    const real = await runSync(syncId);
+    expect(real).toMatchObject({ status: "succeeded", rows_created: 5, rows_updated: 10, rows_deleted: 7 });
+    const afterReal = await receiver(endpoint);
+    expect(afterReal.rows).toEqual(await modelRows(table));
+
+    // A model that lost most of its rows: the preview says the mass-delete guard would stop the run.
+    await pg(`DELETE FROM ${table} WHERE id::int > 100`);
+    const guarded = await runSync(syncId, { dry_run: true });
+    expect(guarded.status).toBe("succeeded");
+    expect(guarded.progress).toMatchObject({ planned_deletes: N + 5 - 7 - 100, mass_delete_blocked: 1 });
+    expect((await receiver(endpoint)).requests).toBe(afterReal.requests);
+  });
+
+  it("refuses a dry run while a run is in flight or queued, and takes it once the sync is idle", async () => {
+    const table = await customersTable(50);
+    const { syncId } = await webhookSync(table, "upsert");
+    const res = await call("POST", `/api/v1/syncs/${syncId}/trigger`);
+    expectStatus(res, 202);
+    const refused = await call("POST", `/api/v1/syncs/${syncId}/trigger`, { body: { dry_run: true } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: "conflict", message: expect.stringMatching(/dry run/) });
+    await waitForRun(syncId, res.body.id);
+    const dry = await runSync(syncId, { dry_run: true });
+    expect(dry).toMatchObject({ status: "succeeded", options: { dry_run: true }, rows_processed: 50 });
+  });
+
   it("upsert: sends new and changed rows as upserts and never deletes", async () => {
     const table = await customersTable(N);
     const { syncId, endpoint } = await webhookSync(table, "upsert");

@@ -9,8 +9,10 @@ export const RunSchema = z
     status: z.enum(RUN_STATUSES),
     trigger: z.enum(RUN_TRIGGERS),
     phase: z.enum(RUN_PHASES),
-    progress: z.record(z.string(), z.number()).openapi({ description: "Rows read, partitions diffed, batches acknowledged." }),
-    options: z.object({ full_resync: z.boolean().optional(), allow_mass_delete: z.boolean().optional() }),
+    progress: z
+      .record(z.string(), z.number())
+      .openapi({ description: "Rows read, partitions diffed, operations planned, batches sent; a dry run's planned_* counts." }),
+    options: z.object({ full_resync: z.boolean().optional(), allow_mass_delete: z.boolean().optional(), dry_run: z.boolean().optional() }),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),
     duration_ms: z.number().nullable(),

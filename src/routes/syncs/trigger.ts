@@ -11,6 +11,11 @@ export const TriggerBody = z
       .boolean()
       .optional()
       .openapi({ description: "Confirm a mirror run that would delete more than the sync's threshold." }),
+    dry_run: z.boolean().optional().openapi({
+      description:
+        "Preview: read the model and compute the change plan (progress.planned_creates, planned_updates, planned_upserts, planned_deletes; " +
+        "mass_delete_blocked = 1 when the guard would stop it), send nothing and keep the last snapshot. Refused (409) while a run is in flight or queued.",
+    }),
   })
   .openapi("TriggerRun");
 
@@ -20,7 +25,8 @@ const route = createRoute({
   method: "post",
   path: "/api/v1/syncs/{id}/trigger",
   description:
-    "Starts a run. With a run in flight, one follow-up run is queued and further triggers return that same queued run.",
+    "Starts a run. With a run in flight, one follow-up run is queued and further triggers return that same queued run. " +
+    "A dry run (`dry_run: true`) computes the change plan without sending anything.",
   request: {
     params: z.object({ id: idParam("syn") }),
     body: { required: false, content: { "application/json": { schema: TriggerBody } } },
@@ -33,6 +39,7 @@ export function registerTriggerSync(app: Router) {
     const { id } = c.req.valid("param");
     await loadSync(c.var.db, c.var.principal.workspaceId, id);
     const result = await syncObject(c.env, id).trigger("manual", c.req.valid("json") ?? {});
+    if (!result.ok && result.busy) throw new ApiError("conflict", "a dry run starts only when the sync has no run in flight or queued; try again when it is idle");
     if (!result.ok) throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
     return c.json(serializeRun(result.run), 202);
   });
