@@ -193,7 +193,9 @@ async function catalogue() {
 function lastRunCell(sync) {
   const run = sync.last_run;
   if (!run) return h("span", { class: "muted" }, "never run");
-  const counts = FINAL.has(run.status)
+  const counts = FINAL.has(run.status) && run.options?.dry_run
+    ? h("span", { class: "muted" }, " dry run, nothing sent")
+    : FINAL.has(run.status)
     ? h("span", { class: "muted" }, ` ${count(run.rows_created)} created · ${count(run.rows_updated)} updated · ${count(run.rows_deleted)} deleted${run.rows_failed ? ` · ${count(run.rows_failed)} failed` : ""}`)
     : h("span", { class: "muted" }, ` ${runProgress(run).label}`);
   return h("span", {}, badge(run.status), " ", timeCell(run.finished_at ?? run.started_at ?? run.created_at), h("br"), counts);
@@ -299,7 +301,7 @@ function runRow(syncId, run, expectedRows) {
     { class: "clickable", dataset: { runId: run.id }, onclick: () => (location.hash = `#/syncs/${syncId}/runs/${run.id}`) },
     h("td", {}, h("a", { href: `#/syncs/${syncId}/runs/${run.id}`, class: "mono" }, run.id)),
     h("td", {}, badge(run.status)),
-    h("td", {}, run.trigger),
+    h("td", {}, run.trigger, run.options?.dry_run ? " (dry run)" : ""),
     h("td", {}, timeCell(run.started_at ?? run.created_at)),
     running
       ? h("td", { colspan: 6 }, progressCell(run, expectedRows))

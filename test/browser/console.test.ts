@@ -237,6 +237,9 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     // The two rows the CRM refused in the first run are all a run would send again.
     expect(await page.locator("#run-plan").innerText()).toContain("A run now would create 0, update 0, upsert 2 and delete 0 rows.");
     expect(await requests()).toBe(before);
+    // Listed as a dry run, not as a run that sent nothing.
+    await page.click(`.crumb a[href="#/syncs/${syncId}"]`);
+    await expect.poll(() => page.locator("#runs tbody tr").first().locator("td").nth(2).innerText()).toBe("manual (dry run)");
   });
 
   it("renders the API reference at /docs from its own assets, with no request leaving the machine", async () => {
