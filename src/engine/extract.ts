@@ -99,8 +99,6 @@ export class PartitionWriter {
   rows = 0;
   /** Rows stored without values: the last snapshot holds them unchanged. */
   unchanged = 0;
-  /** Rows added so far per partition. */
-  readonly partitionRows: number[];
 
   /**
    * `rowSeed`: from `hasher.mappingSeed(destination fields)`. `known`: the last snapshot's pairs;
@@ -125,7 +123,6 @@ export class PartitionWriter {
     this.builders = Array.from({ length: partitions }, () => new RunChunkBuilder(columns.values.length, hashRow, initial));
     this.buffered = this.builders.reduce((sum, b) => sum + b.heldBytes, 0);
     this.seqs = new Array<number>(partitions).fill(0);
-    this.partitionRows = new Array<number>(partitions).fill(0);
     this.values = new Array<RawValue>(columns.values.length).fill(null);
   }
 
@@ -160,7 +157,6 @@ export class PartitionWriter {
   private added(p: number, builder: RunChunkBuilder, heldBefore: number): void {
     this.buffered += builder.heldBytes - heldBefore;
     this.rows++;
-    this.partitionRows[p] = (this.partitionRows[p] ?? 0) + 1;
     if (builder.encodedBytes >= this.maxChunk) this.finish(p);
     while (this.buffered > this.maxBuffered && this.finishBiggest());
   }

@@ -58,7 +58,15 @@ describe("PartitionWriter", () => {
       expect(s).toEqual(s.map((_, i) => i));
       expect(w.chunkCounts()[p]).toBe(s.length);
     }
-    expect(w.partitionRows.reduce((a, b) => a + b, 0)).toBe(5000);
+    // Every partition's chunks hold exactly the rows whose keys hash to it.
+    const perPartition = new Map<number, number>();
+    for (let i = 0; i < 5000; i++) {
+      const p = partitionOf(h.hashKey(String(i)), 8);
+      perPartition.set(p, (perPartition.get(p) ?? 0) + 1);
+    }
+    const stored = new Map<number, number>();
+    for (const c of chunks) stored.set(c.partition, (stored.get(c.partition) ?? 0) + c.rows);
+    expect(stored).toEqual(perPartition);
   });
 });
 
