@@ -68,6 +68,8 @@ interface RunState {
   abort: { code: string; message: string } | null;
   /** Last failure copied to D1 by the report step. */
   reportedSeq: number;
+  /** A dry run's verdict: the mass-delete guard would have stopped a real run. */
+  massDeleteBlocked?: boolean;
 }
 
 /** Operations the diff planned over all partitions so far. */
@@ -298,16 +300,8 @@ export class RunEngine {
       allowMassDelete: run.options.allow_mass_delete === true,
     });
     if (run.options.dry_run === true) {
-      // A preview ends here: the plan is counted, nothing is sent, the last snapshot stays.
-      run.progress = {
-        ...run.progress,
-        operations_planned: plannedOperations(s),
-        planned_creates: s.totals.create,
-        planned_updates: s.totals.update,
-        planned_upserts: s.totals.upsert,
-        planned_deletes: s.totals.delete,
-        mass_delete_blocked: verdict.stop ? 1 : 0,
-      };
+      // A preview ends here: the plan is counted (the report shows it), nothing is sent, the last snapshot stays.
+      s.massDeleteBlocked = verdict.stop;
       s.step = "report";
       s.reportedSeq = 0;
       this.save(s);
@@ -476,6 +470,15 @@ export class RunEngine {
       operations_planned: planned,
       batches_sent: s.totals.batches,
       partitions_committed: run.options.dry_run === true ? 0 : s.partitions,
+      ...(run.options.dry_run === true
+        ? {
+            planned_creates: s.totals.create,
+            planned_updates: s.totals.update,
+            planned_upserts: s.totals.upsert,
+            planned_deletes: s.totals.delete,
+            mass_delete_blocked: s.massDeleteBlocked ? 1 : 0,
+          }
+        : {}),
     };
     run.rows_processed = s.totals.rows;
     run.rows_created = s.committed.created;
