@@ -72,7 +72,7 @@ function messageLength(buf: Uint8Array, at: number): number {
 }
 
 /** The first `length` bytes of the parts, as one array (the part itself when there is one). */
-function joined(parts: Uint8Array[], length: number): Uint8Array {
+export function joined(parts: Uint8Array[], length: number): Uint8Array {
   const first = parts[0];
   if (first && first.length >= length) return first.subarray(0, length);
   const out = new Uint8Array(length);

@@ -1,5 +1,5 @@
 import { connect } from "cloudflare:sockets";
-import type { CopyDataSplitter } from "./copy-data";
+import { type CopyDataSplitter, joined } from "./copy-data";
 
 /**
  * How the Postgres connection is encrypted on a plain TCP route (libpq's `sslmode`, reduced):
@@ -254,8 +254,7 @@ export class TcpWebSocket {
     if (!writer || this.pending.length === 0) return;
     const chunks = this.pending;
     this.pending = [];
-    const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
-    if (!bytes) return;
+    const bytes = joined(chunks, chunks.reduce((n, c) => n + c.byteLength, 0));
     this.writes = this.writes.then(() => writer.write(bytes));
     this.writes.catch((err: unknown) => this.fail(new TcpSocketError("socket_error", messageOf(err), { cause: err })));
   }
@@ -280,18 +279,6 @@ export class TcpWebSocket {
   private emit(type: EventName, event: unknown): void {
     for (const listener of this.listeners.get(type) ?? []) listener.call(this, event);
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const c of chunks) length += c.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
 }
 
 function messageOf(err: unknown): string {
