@@ -361,16 +361,13 @@ async function viewSync(ctx, id) {
             act("trigger", () => api("POST", `/syncs/${id}/trigger`, { full_resync: true }));
           }
         }),
-        button("trigger-dry", "Dry run", async () => {
-          // A preview: counts what a run would send; opens the run to show its plan.
-          put(problem);
-          try {
+        // A preview: counts what a run would send; opens the run to show its plan.
+        button("trigger-dry", "Dry run", () =>
+          act("trigger", async () => {
             const run = await api("POST", `/syncs/${id}/trigger`, { dry_run: true });
             location.hash = `#/syncs/${id}/runs/${run.id}`;
-          } catch (err) {
-            put(problem, errorBox(err));
-          }
-        }),
+          }),
+        ),
         button("pause", "Pause", () => act("pause", () => api("POST", `/syncs/${id}/pause`))),
         button("resume", "Resume", () => act("resume", () => api("POST", `/syncs/${id}/resume`))),
         can.edit ? h("a", { class: "button", href: `#/syncs/${id}/edit` }, "Edit") : h("button", { type: "button", disabled: true }, "Edit"),
