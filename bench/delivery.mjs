@@ -23,10 +23,24 @@ const root = join(here, "..");
 const dataDir = join(here, ".data");
 const connectionString = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
 const url = new URL(connectionString);
-const psqlArgs = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username) || "postgres", "-d", url.pathname.slice(1) || "postgres"];
+const psqlArgs = [
+  "-X",
+  "-q",
+  "-v",
+  "ON_ERROR_STOP=1",
+  "-h",
+  url.hostname,
+  "-p",
+  url.port || "5432",
+  "-U",
+  decodeURIComponent(url.username) || "postgres",
+  "-d",
+  url.pathname.slice(1) || "postgres",
+];
 
 const args = process.argv.slice(2);
-const valuesOf = (name) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
+const valuesOf = (name) =>
+  args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
 // `--delivery-rows` etc. win, so bench/run.mjs can forward its arguments without its own --rows applying here.
 const values = (name) => (valuesOf(`delivery-${name}`).length > 0 ? valuesOf(`delivery-${name}`) : valuesOf(name));
 const rows = Number((values("rows")[0] ?? "10000").replaceAll("_", ""));
@@ -70,7 +84,15 @@ async function main() {
   process.env.PGOPTIONS = "-c client_min_messages=warning";
   mkdirSync(dataDir, { recursive: true });
   const sinkModule = join(dataDir, "delivery-sink.mjs");
-  await build({ entryPoints: [join(root, "test/servers/delivery-sink.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: sinkModule, logLevel: "warning" });
+  await build({
+    entryPoints: [join(root, "test/servers/delivery-sink.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: sinkModule,
+    logLevel: "warning",
+  });
   const { startDeliverySink } = await import(sinkModule);
   const sink = await startDeliverySink();
   const sinkBase = `http://127.0.0.1:${sink.port}`;

@@ -13,7 +13,18 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 const rows: RawValue[][] = [];
 for (let i = 1; i <= N; i++) {
-  rows.push([String(i), `user${i}@example.com`, `Person ${i}`, "Paris", String(i % 1000), "123.45", "f", "2024-01-01 00:00:00+00", i % 10 ? "plan-3" : null, "0123456789abcdef0123456789abcdef"]);
+  rows.push([
+    String(i),
+    `user${i}@example.com`,
+    `Person ${i}`,
+    "Paris",
+    String(i % 1000),
+    "123.45",
+    "f",
+    "2024-01-01 00:00:00+00",
+    i % 10 ? "plan-3" : null,
+    "0123456789abcdef0123456789abcdef",
+  ]);
 }
 const lines = rows.map((r) => te.encode(`${r.map((v) => (v === null ? "\\N" : v)).join("\t")}\n`));
 
@@ -43,10 +54,17 @@ for (let round = 0; round < 3; round++) {
     return n + (c.key(0)?.length ?? 0);
   });
   const [ndjson, encJson] = time(() =>
-    te.encode(rows.map((r) => JSON.stringify([r[0], hasher.hashKey(r[0] ?? "").toString(16), hasher.hashRow(r.slice(1)).toString(16), ...r.slice(1)])).join("\n")),
+    te.encode(
+      rows
+        .map((r) => JSON.stringify([r[0], hasher.hashKey(r[0] ?? "").toString(16), hasher.hashRow(r.slice(1)).toString(16), ...r.slice(1)]))
+        .join("\n"),
+    ),
   );
   const [, decJson] = time(() => {
-    const parsed = td.decode(ndjson).split("\n").map((l) => JSON.parse(l) as RawValue[]);
+    const parsed = td
+      .decode(ndjson)
+      .split("\n")
+      .map((l) => JSON.parse(l) as RawValue[]);
     return parsed.length;
   });
   if (round === 2) {

@@ -56,7 +56,8 @@ class Meter {
   raw = 0;
   async start(): Promise<void> {
     const m = await settle();
-    if (process.env.BENCH_DEBUG) console.error(`start: heap ${(m.heapUsed / 1048576).toFixed(1)} MB, ArrayBuffers ${(m.arrayBuffers / 1048576).toFixed(1)} MB`);
+    if (process.env.BENCH_DEBUG)
+      console.error(`start: heap ${(m.heapUsed / 1048576).toFixed(1)} MB, ArrayBuffers ${(m.arrayBuffers / 1048576).toFixed(1)} MB`);
     this.base = m.heapUsed + m.arrayBuffers;
     this.baseRaw = this.base;
     this.live = 0;
@@ -67,7 +68,10 @@ class Meter {
     this.raw = Math.max(this.raw, before.heapUsed + before.arrayBuffers - this.baseRaw);
     const m = await settle();
     this.live = Math.max(this.live, m.heapUsed + m.arrayBuffers - this.base);
-    if (process.env.BENCH_DEBUG) console.error(`${label}: heap ${(m.heapUsed / 1048576).toFixed(1)} MB, ArrayBuffers ${(m.arrayBuffers / 1048576).toFixed(1)} MB (start ${(this.base / 1048576).toFixed(1)} MB)`);
+    if (process.env.BENCH_DEBUG)
+      console.error(
+        `${label}: heap ${(m.heapUsed / 1048576).toFixed(1)} MB, ArrayBuffers ${(m.arrayBuffers / 1048576).toFixed(1)} MB (start ${(this.base / 1048576).toFixed(1)} MB)`,
+      );
   }
 }
 
@@ -78,7 +82,8 @@ async function extract(job: Job, meter: Meter) {
   mkdirSync(runDir, { recursive: true });
   await meter.start();
   // As the engine does: the last snapshot's pairs (in memory during extraction), when it has one.
-  const snapFiles = job.prevPhase === null ? [] : Array.from({ length: job.partitions }, (_, p) => join(job.dir, `snap-${job.prevPhase}`, `part-${p}`));
+  const snapFiles =
+    job.prevPhase === null ? [] : Array.from({ length: job.partitions }, (_, p) => join(job.dir, `snap-${job.prevPhase}`, `part-${p}`));
   const entries = snapFiles.reduce((n, f) => n + (existsSync(f) ? readFileSync(f).readUInt32LE(4) : 0), 0);
   let known: KnownRows | null = null;
   if (entries > 0 && entries <= KnownRows.MAX_ROWS) {
@@ -104,7 +109,7 @@ async function extract(job: Job, meter: Meter) {
     }
   };
   const upload = (chunks: readonly ReadyChunk[]) => {
-    for (const c of chunks) (uploading.push(c), (uploadingBytes += c.bytes.length));
+    for (const c of chunks) uploading.push(c), (uploadingBytes += c.bytes.length);
     flush(16 * 1024 * 1024);
   };
   let n = 0;
@@ -145,7 +150,9 @@ async function diff(job: Job, chunkCounts: number[], meter: Meter) {
   for (let p = 0; p < job.partitions; p++) {
     const prevFile = job.prevPhase === null ? null : join(job.dir, `snap-${job.prevPhase}`, `part-${p}`);
     const prev = prevFile !== null && existsSync(prevFile) ? decodeSnapshot(new Uint8Array(readFileSync(prevFile))) : emptySnapshot();
-    const chunks = Array.from({ length: chunkCounts[p] ?? 0 }, (_, i) => decodeRunChunk(new Uint8Array(readFileSync(join(runDir, `part-${p}-${i}`)))));
+    const chunks = Array.from({ length: chunkCounts[p] ?? 0 }, (_, i) =>
+      decodeRunChunk(new Uint8Array(readFileSync(join(runDir, `part-${p}-${i}`)))),
+    );
     const rows = joinRunChunks(chunks, job.mapped.length);
     biggest = Math.max(biggest, rows.count);
     await meter.sample(`p${p} loaded ${rows.count}+${prev.count}`);

@@ -32,11 +32,25 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = join(here, ".data");
 const connectionString = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
 const url = new URL(connectionString);
-const psqlArgs = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username) || "postgres", "-d", url.pathname.slice(1) || "postgres"];
+const psqlArgs = [
+  "-X",
+  "-q",
+  "-v",
+  "ON_ERROR_STOP=1",
+  "-h",
+  url.hostname,
+  "-p",
+  url.port || "5432",
+  "-U",
+  decodeURIComponent(url.username) || "postgres",
+  "-d",
+  url.pathname.slice(1) || "postgres",
+];
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
-const values = (name) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
+const values = (name) =>
+  args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
 const rowCounts = (values("rows").length > 0 ? values("rows") : ["1000000"]).map((v) => Math.round(Number(v.replaceAll("_", ""))));
 const mode = values("mode")[0] ?? "mirror";
 const pageSize = Number(values("page-size")[0] ?? 5000);
@@ -141,7 +155,8 @@ async function memoryRun(script, job) {
 const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
 const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 /** ", best of N (min–max)" when a figure is the best of several samples. */
-const spread = (samples) => (samples.length > 1 ? `, best of ${samples.length} (${sec(Math.min(...samples))}–${sec(Math.max(...samples))})` : "");
+const spread = (samples) =>
+  samples.length > 1 ? `, best of ${samples.length} (${sec(Math.min(...samples))}–${sec(Math.max(...samples))})` : "";
 const rate = (rows, ms) => `${Math.round(rows / (ms / 1000)).toLocaleString("en-US")} rows/s`;
 
 async function main() {
@@ -151,16 +166,34 @@ async function main() {
   mkdirSync(dataDir, { recursive: true });
   const memoryScript = join(dataDir, "memory.mjs");
   if (withMemory) {
-    await build({ entryPoints: [join(here, "memory.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: memoryScript, logLevel: "warning" });
+    await build({
+      entryPoints: [join(here, "memory.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: memoryScript,
+      logLevel: "warning",
+    });
   }
   // Chunk format against NDJSON (Node, synthetic rows).
   const formatsScript = join(dataDir, "formats.mjs");
-  await build({ entryPoints: [join(here, "formats.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: formatsScript, logLevel: "warning" });
+  await build({
+    entryPoints: [join(here, "formats.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: formatsScript,
+    logLevel: "warning",
+  });
   const fr = spawnSync(process.execPath, [formatsScript], { encoding: "utf8" });
   if (fr.status !== 0) throw new Error(`formats bench failed: ${fr.stderr}`);
   console.log("run-chunk formats, 200,000 rows × 10 columns (Node): encode incl. hashes / decode keys+hashes+1% of values / size");
   for (const [name, r] of Object.entries(JSON.parse(fr.stdout.trim().split("\n").pop()))) {
-    console.log(`  ${name.padEnd(44)} ${String(Math.round(r.encodeMs)).padStart(5)} ms  ${String(Math.round(r.decodeMs)).padStart(5)} ms  ${mb(r.bytes)}`);
+    console.log(
+      `  ${name.padEnd(44)} ${String(Math.round(r.encodeMs)).padStart(5)} ms  ${String(Math.round(r.decodeMs)).padStart(5)} ms  ${mb(r.bytes)}`,
+    );
   }
 
   const persist = join(dataDir, "wrangler-state");
@@ -172,7 +205,13 @@ async function main() {
   await worker.ready;
   const r2Host = await unstable_startWorker({
     config: join(here, "r2-host.toml"),
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: join(dataDir, "r2-host-state"), logLevel: "error", watch: false },
+    dev: {
+      server: { hostname: "127.0.0.1", port: 0 },
+      inspector: false,
+      persist: join(dataDir, "r2-host-state"),
+      logLevel: "error",
+      watch: false,
+    },
   });
   const remoteBucket = (await r2Host.url).origin;
   // A plain HTTP object store: each PUT body streamed to a file. Stands in for a storage service on
@@ -185,7 +224,14 @@ async function main() {
   });
   await new Promise((resolve) => fileStore.listen(0, "127.0.0.1", resolve));
   const fileBucket = `http://127.0.0.1:${fileStore.address().port}`;
-  await build({ entryPoints: [join(here, "../src/engine/partition.ts")], bundle: true, platform: "node", format: "esm", outfile: join(dataDir, "partition.mjs"), logLevel: "warning" });
+  await build({
+    entryPoints: [join(here, "../src/engine/partition.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile: join(dataDir, "partition.mjs"),
+    logLevel: "warning",
+  });
   const { choosePartitionCount } = await import(join(dataDir, "partition.mjs"));
 
   try {
@@ -206,7 +252,9 @@ async function main() {
       const ex1 = await call(worker, "/extract", { ...base, run: "r1" });
       const df1 = await call(worker, "/diff", { ...base, run: "r1", prevGen: null, nextGen: "g1", chunkCounts: ex1.chunkCounts });
       await call(worker, "/cleanup", { prefixes: ["runs/r1/"] });
-      console.log(`first run: extract ${sec(ex1.ms)}, diff+commit ${sec(df1.ms)} (${df1.operations.toLocaleString("en-US")} creates), P = ${partitions}`);
+      console.log(
+        `first run: extract ${sec(ex1.ms)}, diff+commit ${sec(df1.ms)} (${df1.operations.toLocaleString("en-US")} creates), P = ${partitions}`,
+      );
       const memDir = join(dataDir, "mem");
       rmSync(memDir, { recursive: true, force: true });
       const memJob = { psql: psqlArgs, sql: MODEL, primaryKey: "id", mapped: MAPPED, partitions, dir: memDir, mode, batchSize };
@@ -232,7 +280,10 @@ async function main() {
       // stored without values.
       const prev = { knownGen: "g1", knownRows: n };
       const drain = await call(worker, "/drain", base);
-      const drainCopy = await call(worker, "/drain-copy", { ...base, sql: `SELECT ${["id", ...MAPPED].join(", ")} FROM (${MODEL}) AS model` });
+      const drainCopy = await call(worker, "/drain-copy", {
+        ...base,
+        sql: `SELECT ${["id", ...MAPPED].join(", ")} FROM (${MODEL}) AS model`,
+      });
       const exCursor = await call(worker, "/extract", { ...base, ...prev, run: "r2cursor", via: "cursor" });
       await call(worker, "/cleanup", { prefixes: ["runs/r2cursor/"] });
       const exDiscard = await call(worker, "/extract", { ...base, ...prev, run: "r2x", discardChunks: true });
@@ -260,17 +311,23 @@ async function main() {
       console.log(`ours, in workerd (${partitions} partitions)`);
       console.log(`  read only, cursor pages (streamQuery, ${pageSize}/page) ${sec(drain.ms).padStart(8)}  ${rate(drain.rows, drain.ms)}`);
       console.log(`  read only, COPY via the same driver          ${sec(drainCopy.ms).padStart(8)}  ${rate(drainCopy.rows, drainCopy.ms)}`);
-      console.log(`  extraction as the engine runs it: COPY → local R2 ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)}; ${ex.unchanged.toLocaleString("en-US")} unchanged rows stored without values; last snapshot's pairs loaded in ${sec(ex.knownMs)})${spread(exSamples.map((e) => e.ms))}`);
+      console.log(
+        `  extraction as the engine runs it: COPY → local R2 ${sec(ex.ms).padStart(8)}  ${rate(ex.rows, ex.ms)}  (${ex.chunks} chunks, ${mb(ex.bytes)}; ${ex.unchanged.toLocaleString("en-US")} unchanged rows stored without values; last snapshot's pairs loaded in ${sec(ex.knownMs)})${spread(exSamples.map((e) => e.ms))}`,
+      );
       console.log(`  same, chunks to R2 in another workerd process ${sec(exRemote.ms).padStart(7)}  ${rate(exRemote.rows, exRemote.ms)}`);
       console.log(`  same, chunks over HTTP to a file store       ${sec(exFiles.ms).padStart(8)}  ${rate(exFiles.rows, exFiles.ms)}`);
       console.log(`  same, chunks discarded (no R2 writes)        ${sec(exDiscard.ms).padStart(8)}  ${rate(exDiscard.rows, exDiscard.ms)}`);
       console.log(`  extraction, cursor route (Neon) → local R2   ${sec(exCursor.ms).padStart(8)}  ${rate(exCursor.rows, exCursor.ms)}`);
       console.log(`  diff = whole change plan (R2 in and out)     ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
-      console.log(`    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`);
+      console.log(
+        `    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`,
+      );
       if (mem) {
         console.log(`peak memory (Node, same modules; heap + ArrayBuffers over the phase's start)`);
         console.log(`  extraction  live ${mb(mem.extract.liveBytes)}, with garbage ${mb(mem.extract.withGarbageBytes)}`);
-        console.log(`  diff        live ${mb(mem.diff.liveBytes)}, with garbage ${mb(mem.diff.withGarbageBytes)}  (largest partition ${mem.diff.biggestPartition.toLocaleString("en-US")} rows)`);
+        console.log(
+          `  diff        live ${mb(mem.diff.liveBytes)}, with garbage ${mb(mem.diff.withGarbageBytes)}  (largest partition ${mem.diff.biggestPartition.toLocaleString("en-US")} rows)`,
+        );
         console.log(`  process max RSS ${mb(mem.maxRssBytes)} (includes Node itself)`);
       }
       console.log(`ratios`);

@@ -78,7 +78,11 @@ async function extract(env: BenchEnv, job: Job) {
   // As the run engine does: the last snapshot's pairs are loaded first (timed with the extraction).
   const loadStarted = Date.now();
   const known = job.knownGen
-    ? await knownRowsOf(env.BENCH, Array.from({ length: job.partitions }, (_, p) => `snap/${job.knownGen}/part-${p}`), job.knownRows ?? 0)
+    ? await knownRowsOf(
+        env.BENCH,
+        Array.from({ length: job.partitions }, (_, p) => `snap/${job.knownGen}/part-${p}`),
+        job.knownRows ?? 0,
+      )
     : null;
   // The clock moves only on I/O in workerd: this is the R2 reads plus the decoding before them.
   const knownMs = Date.now() - loadStarted;
@@ -96,7 +100,14 @@ async function extract(env: BenchEnv, job: Job) {
     via: job.via,
     known,
   });
-  return { rows: out.rows, unchanged: out.unchanged, knownMs, bytes: out.bytes, chunkCounts: out.chunkCounts, chunks: out.chunkCounts.reduce((a, b) => a + b, 0) };
+  return {
+    rows: out.rows,
+    unchanged: out.unchanged,
+    knownMs,
+    bytes: out.bytes,
+    chunkCounts: out.chunkCounts,
+    chunks: out.chunkCounts.reduce((a, b) => a + b, 0),
+  };
 }
 
 /** Diff, plan (every operation materialized in batches), all-acknowledged commit, per partition. */
@@ -158,7 +169,14 @@ async function verifyPaths(job: Job) {
       job.primaryKey,
       job.mapped,
     );
-    for (const row of page.rows) viaRows.set(String(row[cols.key]), hasher.hashRow(cols.values.map((c) => row[c] ?? null), seed));
+    for (const row of page.rows)
+      viaRows.set(
+        String(row[cols.key]),
+        hasher.hashRow(
+          cols.values.map((c) => row[c] ?? null),
+          seed,
+        ),
+      );
   }
   const mismatches: string[] = [];
   let lines = 0;
@@ -168,7 +186,10 @@ async function verifyPaths(job: Job) {
     const text = decoder.decode(line);
     const key = text.slice(0, text.indexOf("\t"));
     const end = text.endsWith("\n") ? text.length - 1 : text.length;
-    const copyHash = hasher.hashEncodedRow(line.subarray(line.indexOf(9) + 1, line[line.length - 1] === 10 ? line.length - 1 : line.length), seed);
+    const copyHash = hasher.hashEncodedRow(
+      line.subarray(line.indexOf(9) + 1, line[line.length - 1] === 10 ? line.length - 1 : line.length),
+      seed,
+    );
     if (viaRows.get(key) !== copyHash && mismatches.length < 5) mismatches.push(text.slice(0, end));
   };
   await copyQuery(job.connectionString, job.sql, opts, { columns: () => [job.primaryKey, ...job.mapped], line });
@@ -213,7 +234,10 @@ export default {
       else return new Response("not found", { status: 404 });
       return Response.json(out);
     } catch (err) {
-      return Response.json({ error: err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ""}` : String(err) }, { status: 500 });
+      return Response.json(
+        { error: err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ""}` : String(err) },
+        { status: 500 },
+      );
     }
   },
 };

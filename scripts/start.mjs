@@ -117,8 +117,16 @@ async function startWorker() {
   wrangler = spawn(
     "npx",
     [
-      "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port),
-      "--var", `ADMIN_TOKEN:${adminToken}`, "--var", "ALLOW_PRIVATE_DESTINATIONS:true",
+      "wrangler",
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--var",
+      `ADMIN_TOKEN:${adminToken}`,
+      "--var",
+      "ALLOW_PRIVATE_DESTINATIONS:true",
     ],
     // Its own process group, so stopping it also stops workerd; no stdin (a background group may not read the terminal).
     { stdio: ["ignore", "inherit", "inherit"], detached: true },

@@ -128,15 +128,17 @@ export async function seedModelAndDestination(workspaceId = "wsp_default"): Prom
   const modelId = await seedModel(workspaceId);
   const destinationId = newId("destination");
   const now = new Date().toISOString();
-  await createDb(env.DB).insert(destinations).values({
-    id: destinationId,
-    workspaceId,
-    name: "hook",
-    type: "webhook",
-    config: { url: "http://127.0.0.1:9/hook" },
-    createdAt: now,
-    updatedAt: now,
-  });
+  await createDb(env.DB)
+    .insert(destinations)
+    .values({
+      id: destinationId,
+      workspaceId,
+      name: "hook",
+      type: "webhook",
+      config: { url: "http://127.0.0.1:9/hook" },
+      createdAt: now,
+      updatedAt: now,
+    });
   return { modelId, destinationId };
 }
 

@@ -36,7 +36,10 @@ try {
   );
   const churned = await pickIds(counts.churned, `status <> 'churned' AND NOT id = ANY('{${updated.join(",")}}'::bigint[])`);
   await client.query("UPDATE customers SET status = 'churned', updated_at = now() WHERE id = ANY($1::bigint[])", [churned]);
-  const deleted = await pickIds(counts.deleted, `status <> 'churned' AND NOT id = ANY('{${[...updated, ...churned].join(",")}}'::bigint[])`);
+  const deleted = await pickIds(
+    counts.deleted,
+    `status <> 'churned' AND NOT id = ANY('{${[...updated, ...churned].join(",")}}'::bigint[])`,
+  );
   await client.query("DELETE FROM customers WHERE id = ANY($1::bigint[])", [deleted]);
   await client.query("COMMIT");
   const total = (await client.query("SELECT count(*)::int AS n FROM customers")).rows[0].n;

@@ -20,17 +20,113 @@ CREATE TABLE customers (
 CREATE INDEX customers_updated_at ON customers (updated_at);
 `;
 
-const FIRST = ["Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Elias", "Sofia", "Leon", "Amelia", "Mateo",
-  "Hannah", "Jonas", "Chloe", "Felix", "Zoe", "Oscar", "Lea", "Hugo", "Nora", "Arthur", "Ines", "Theo", "Yuki",
-  "Ravi", "Aisha", "Kwame", "Lina", "Diego", "Freya", "Omar", "Ingrid", "Mei", "Tomás", "Priya", "Lars", "Camille"];
-const LAST = ["Müller", "Smith", "García", "Rossi", "Dubois", "Kowalski", "Jensen", "Silva", "Novak", "Schmidt",
-  "Johnson", "Martin", "Bernard", "Costa", "Fischer", "Lindqvist", "O'Brien", "Tanaka", "Patel", "Nguyen",
-  "Kim", "Hansen", "Weber", "Moreau", "Romano", "Santos", "Meyer", "Brown", "Lopez", "Wagner", "Okafor", "Ivanova"];
-const COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises", "Tyrell",
-  "Soylent", "Cyberdyne", "Vandelay", "Wonka", "Gringotts", "Aperture", "Monarch", "Pied Piper", null, null, null];
+const FIRST = [
+  "Emma",
+  "Liam",
+  "Olivia",
+  "Noah",
+  "Ava",
+  "Lucas",
+  "Mia",
+  "Elias",
+  "Sofia",
+  "Leon",
+  "Amelia",
+  "Mateo",
+  "Hannah",
+  "Jonas",
+  "Chloe",
+  "Felix",
+  "Zoe",
+  "Oscar",
+  "Lea",
+  "Hugo",
+  "Nora",
+  "Arthur",
+  "Ines",
+  "Theo",
+  "Yuki",
+  "Ravi",
+  "Aisha",
+  "Kwame",
+  "Lina",
+  "Diego",
+  "Freya",
+  "Omar",
+  "Ingrid",
+  "Mei",
+  "Tomás",
+  "Priya",
+  "Lars",
+  "Camille",
+];
+const LAST = [
+  "Müller",
+  "Smith",
+  "García",
+  "Rossi",
+  "Dubois",
+  "Kowalski",
+  "Jensen",
+  "Silva",
+  "Novak",
+  "Schmidt",
+  "Johnson",
+  "Martin",
+  "Bernard",
+  "Costa",
+  "Fischer",
+  "Lindqvist",
+  "O'Brien",
+  "Tanaka",
+  "Patel",
+  "Nguyen",
+  "Kim",
+  "Hansen",
+  "Weber",
+  "Moreau",
+  "Romano",
+  "Santos",
+  "Meyer",
+  "Brown",
+  "Lopez",
+  "Wagner",
+  "Okafor",
+  "Ivanova",
+];
+const COMPANIES = [
+  "Acme",
+  "Globex",
+  "Initech",
+  "Umbrella",
+  "Hooli",
+  "Stark Industries",
+  "Wayne Enterprises",
+  "Tyrell",
+  "Soylent",
+  "Cyberdyne",
+  "Vandelay",
+  "Wonka",
+  "Gringotts",
+  "Aperture",
+  "Monarch",
+  "Pied Piper",
+  null,
+  null,
+  null,
+];
 const COUNTRIES = ["US", "US", "US", "DE", "DE", "GB", "FR", "NL", "SE", "ES", "IT", "PL", "BR", "IN", "JP", "CA", "AU"];
-const PLANS = [["free", 45], ["starter", 30], ["pro", 20], ["enterprise", 5]];
-const STATUSES = [["active", 80], ["trialing", 8], ["churned", 12]];
+const PLANS = [
+  ["free", 45],
+  ["starter", 30],
+  ["pro", 20],
+  ["enterprise", 5],
+];
+const STATUSES = [
+  ["active", 80],
+  ["trialing", 8],
+  ["churned", 12],
+];
 
 /** mulberry32: a small seeded PRNG, so every machine gets the same demo data. */
 function prng(seed) {
@@ -50,7 +146,11 @@ const weighted = (rand, list) => {
   for (const [value, w] of list) if ((r -= w) < 0) return value;
   return list[0][0];
 };
-const slug = (s) => s.normalize("NFD").replace(/[^A-Za-z]/g, "").toLowerCase();
+const slug = (s) =>
+  s
+    .normalize("NFD")
+    .replace(/[^A-Za-z]/g, "")
+    .toLowerCase();
 
 /**
  * Customers with ids `from`…`from + count - 1`; the same id always gives the same person.

@@ -62,7 +62,14 @@ export function startDemoReceiver({ port, file }) {
           else records.set(key, { fields: op.fields ?? {}, created_at: records.get(key)?.created_at ?? now, updated_at: now });
           counts[op.op] = (counts[op.op] ?? 0) + 1;
         }
-        requests.unshift({ at: now, sync_id: body.sync_id, run_id: body.run_id, batch_id: body.batch_id, operations: operations.length, by_kind: counts });
+        requests.unshift({
+          at: now,
+          sync_id: body.sync_id,
+          run_id: body.run_id,
+          batch_id: body.batch_id,
+          operations: operations.length,
+          by_kind: counts,
+        });
         requests.length = Math.min(requests.length, KEPT_REQUESTS);
         save();
         json(200, { results: operations.map((op) => ({ key: String(op.key), ok: true })) });
@@ -106,16 +113,21 @@ const escape = (s) =>
 /** The HTML view: last requests and the (filtered, first 200) records. */
 function page(records, requests, q) {
   const needle = q.toLowerCase();
-  const all = [...records.entries()].sort(([a], [b]) => (a.length - b.length) || (a < b ? -1 : 1));
+  const all = [...records.entries()].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : 1));
   const shown = (needle ? all.filter(([k, r]) => `${k} ${JSON.stringify(r.fields)}`.toLowerCase().includes(needle)) : all).slice(0, 200);
   const fields = [...new Set(shown.flatMap(([, r]) => Object.keys(r.fields)))];
   const rows = shown
-    .map(([key, r]) => `<tr><td>${escape(key)}</td>${fields.map((f) => `<td>${escape(r.fields[f])}</td>`).join("")}<td>${escape(r.updated_at)}</td></tr>`)
+    .map(
+      ([key, r]) =>
+        `<tr><td>${escape(key)}</td>${fields.map((f) => `<td>${escape(r.fields[f])}</td>`).join("")}<td>${escape(r.updated_at)}</td></tr>`,
+    )
     .join("");
   const log = requests
     .slice(0, 10)
     .map((r) => {
-      const kinds = Object.entries(r.by_kind).map(([op, n]) => `${n} ${op}`).join(", ");
+      const kinds = Object.entries(r.by_kind)
+        .map(([op, n]) => `${n} ${op}`)
+        .join(", ");
       return `<tr><td>${escape(r.at)}</td><td>${escape(r.run_id)}</td><td>${escape(r.batch_id)}</td><td>${r.operations}</td><td>${escape(kinds)}</td></tr>`;
     })
     .join("");

@@ -87,8 +87,6 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
     const code: ErrorCode = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "bad_request";
     return c.json(errorBody(c, code, err.message || "bad request"), status as ContentfulStatusCode);
   }
-  console.error(
-    JSON.stringify({ level: "error", msg: "unhandled", request_id: c.get("requestId"), error: String(err), stack: err.stack }),
-  );
+  console.error(JSON.stringify({ level: "error", msg: "unhandled", request_id: c.get("requestId"), error: String(err), stack: err.stack }));
   return c.json(errorBody(c, "internal_error", "internal error; quote the request_id when reporting it"), 500);
 }

@@ -50,7 +50,11 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
       const now = new Date();
       if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
         c.executionCtx.waitUntil(
-          c.var.db.update(apiTokens).set({ lastUsedAt: now.toISOString() }).where(eq(apiTokens.id, row.id)).then(() => undefined),
+          c.var.db
+            .update(apiTokens)
+            .set({ lastUsedAt: now.toISOString() })
+            .where(eq(apiTokens.id, row.id))
+            .then(() => undefined),
         );
       }
     }
@@ -94,7 +98,9 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     const requestHash = await sha256Hex(await c.req.text());
     const where = and(eq(idempotencyKeys.workspaceId, workspaceId), eq(idempotencyKeys.key, key));
     const now = new Date();
-    await db.delete(idempotencyKeys).where(and(where, lt(idempotencyKeys.createdAt, new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString())));
+    await db
+      .delete(idempotencyKeys)
+      .where(and(where, lt(idempotencyKeys.createdAt, new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString())));
     // Claim the key (status 0 = in progress); losing the race means another request holds it.
     const claimed = await db
       .insert(idempotencyKeys)

@@ -74,7 +74,10 @@ export const listOf = <T extends z.ZodType>(item: T, name: string) =>
 
 /** A path id with its prefix checked, so a malformed id is a 404 like any unknown one. */
 export const idParam = (prefix: string) =>
-  z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: `${prefix}_01jd0000000000000000000000` });
+  z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" }, example: `${prefix}_01jd0000000000000000000000` });
 
 /** Page of rows fetched with limit+1: returns the page and the cursor for the next one. */
 export function page<T extends { id: string }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null } {

@@ -56,8 +56,20 @@ function errorBox(err) {
     "div",
     { class: "alert", role: "alert" },
     h("strong", {}, isApi ? `${err.message}` : String(err?.message ?? err)),
-    isApi && err.details.length > 0 ? h("ul", {}, err.details.map((d) => h("li", {}, `${d.path}: ${d.message}`))) : null,
-    isApi ? h("div", { class: "muted" }, `${err.code}${err.status ? ` · HTTP ${err.status}` : ""}${err.requestId ? ` · request ${err.requestId}` : ""}`) : null,
+    isApi && err.details.length > 0
+      ? h(
+          "ul",
+          {},
+          err.details.map((d) => h("li", {}, `${d.path}: ${d.message}`)),
+        )
+      : null,
+    isApi
+      ? h(
+          "div",
+          { class: "muted" },
+          `${err.code}${err.status ? ` · HTTP ${err.status}` : ""}${err.requestId ? ` · request ${err.requestId}` : ""}`,
+        )
+      : null,
   );
 }
 
@@ -193,11 +205,16 @@ async function catalogue() {
 function lastRunCell(sync) {
   const run = sync.last_run;
   if (!run) return h("span", { class: "muted" }, "never run");
-  const counts = FINAL.has(run.status) && run.options?.dry_run
-    ? h("span", { class: "muted" }, " dry run, nothing sent")
-    : FINAL.has(run.status)
-    ? h("span", { class: "muted" }, ` ${count(run.rows_created)} created · ${count(run.rows_updated)} updated · ${count(run.rows_deleted)} deleted${run.rows_failed ? ` · ${count(run.rows_failed)} failed` : ""}`)
-    : h("span", { class: "muted" }, ` ${runProgress(run).label}`);
+  const counts =
+    FINAL.has(run.status) && run.options?.dry_run
+      ? h("span", { class: "muted" }, " dry run, nothing sent")
+      : FINAL.has(run.status)
+        ? h(
+            "span",
+            { class: "muted" },
+            ` ${count(run.rows_created)} created · ${count(run.rows_updated)} updated · ${count(run.rows_deleted)} deleted${run.rows_failed ? ` · ${count(run.rows_failed)} failed` : ""}`,
+          )
+        : h("span", { class: "muted" }, ` ${runProgress(run).label}`);
   return h("span", {}, badge(run.status), " ", timeCell(run.finished_at ?? run.started_at ?? run.created_at), h("br"), counts);
 }
 
@@ -211,14 +228,21 @@ async function viewSyncs(ctx, archived) {
   const problem = h("div");
 
   const render = () => {
-    put(body,
+    put(
+      body,
       ...syncs.map((s) =>
         h(
           "tr",
           { class: "clickable", dataset: { syncId: s.id }, onclick: () => (location.hash = `#/syncs/${s.id}`) },
           h("td", {}, h("a", { href: `#/syncs/${s.id}` }, s.name)),
           h("td", {}, badge(s.status)),
-          h("td", {}, cat.models.get(s.model_id)?.name ?? s.model_id, h("span", { class: "muted" }, " → "), cat.destinations.get(s.destination_id)?.name ?? s.destination_id),
+          h(
+            "td",
+            {},
+            cat.models.get(s.model_id)?.name ?? s.model_id,
+            h("span", { class: "muted" }, " → "),
+            cat.destinations.get(s.destination_id)?.name ?? s.destination_id,
+          ),
           h("td", {}, s.mode),
           h("td", {}, scheduleInWords(s.schedule)),
           h("td", {}, lastRunCell(s)),
@@ -248,9 +272,15 @@ async function viewSyncs(ctx, archived) {
   const poller = ctx.poll(refresh, () => (syncs.some((s) => s.last_run && !FINAL.has(s.last_run.status)) ? 2000 : 10_000));
 
   render();
-  put(main,
+  put(
+    main,
     h("h1", {}, "Syncs"),
-    h("div", { class: "tabs" }, h("a", { href: "#/", class: archived ? "" : "current" }, "Current"), h("a", { href: "#/archived", class: archived ? "current" : "" }, "Archived")),
+    h(
+      "div",
+      { class: "tabs" },
+      h("a", { href: "#/", class: archived ? "" : "current" }, "Current"),
+      h("a", { href: "#/archived", class: archived ? "current" : "" }, "Archived"),
+    ),
     problem,
     syncs.length === 0
       ? h(
@@ -261,7 +291,15 @@ async function viewSyncs(ctx, archived) {
       : h(
           "table",
           { id: "syncs" },
-          h("thead", {}, h("tr", {}, ["Name", "Status", "Model → destination", "Mode", "Schedule", "Last run", "Next run"].map((t) => h("th", {}, t)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Name", "Status", "Model → destination", "Mode", "Schedule", "Last run", "Next run"].map((t) => h("th", {}, t)),
+            ),
+          ),
           body,
         ),
     more,
@@ -348,7 +386,8 @@ async function viewSync(ctx, id) {
     const can = allowed(sync.status);
     const button = (name, label, onclick, extra = {}) =>
       h("button", { type: "button", name, disabled: !can[name.split("-")[0]], onclick, ...extra }, label);
-    put(header,
+    put(
+      header,
       h("div", { class: "crumb" }, h("a", { href: "#/" }, "Syncs"), " / "),
       h("h1", {}, h("span", { id: "sync-name" }, sync.name), badge(sync.status, { id: "sync-status" })),
       sync.status_reason ? h("div", { class: "alert" }, sync.status_reason) : null,
@@ -370,7 +409,9 @@ async function viewSync(ctx, id) {
         ),
         button("pause", "Pause", () => act("pause", () => api("POST", `/syncs/${id}/pause`))),
         button("resume", "Resume", () => act("resume", () => api("POST", `/syncs/${id}/resume`))),
-        can.edit ? h("a", { class: "button", href: `#/syncs/${id}/edit` }, "Edit") : h("button", { type: "button", disabled: true }, "Edit"),
+        can.edit
+          ? h("a", { class: "button", href: `#/syncs/${id}/edit` }, "Edit")
+          : h("button", { type: "button", disabled: true }, "Edit"),
         button("archive", "Archive", () => act("archive", () => api("DELETE", `/syncs/${id}`)), { class: "danger" }),
         button("restore", "Restore", () => act("restore", () => api("POST", `/syncs/${id}/restore`))),
         sync.status === "archived"
@@ -399,7 +440,8 @@ async function viewSync(ctx, id) {
 
   const renderDetails = () => {
     const schedule = scheduleInWords(sync.schedule);
-    put(details,
+    put(
+      details,
       h(
         "dl",
         { class: "grid" },
@@ -421,8 +463,23 @@ async function viewSync(ctx, id) {
             : h("span", { class: "muted" }, sync.schedule.type === "manual" ? "only when triggered" : "not scheduled while " + sync.status),
         ),
         h("dt", {}, "Field mappings"),
-        h("dd", {}, h("table", { class: "mappings" }, sync.field_mappings.map((m) => h("tr", {}, h("td", { class: "mono" }, m.source), h("td", {}, "→"), h("td", { class: "mono" }, m.destination))))),
-        sync.mode === "mirror" ? [h("dt", {}, "Mass-delete guard"), h("dd", {}, `a run may delete up to ${sync.mass_delete_threshold_pct}% of the synced rows without confirmation`)] : null,
+        h(
+          "dd",
+          {},
+          h(
+            "table",
+            { class: "mappings" },
+            sync.field_mappings.map((m) =>
+              h("tr", {}, h("td", { class: "mono" }, m.source), h("td", {}, "→"), h("td", { class: "mono" }, m.destination)),
+            ),
+          ),
+        ),
+        sync.mode === "mirror"
+          ? [
+              h("dt", {}, "Mass-delete guard"),
+              h("dd", {}, `a run may delete up to ${sync.mass_delete_threshold_pct}% of the synced rows without confirmation`),
+            ]
+          : null,
         h("dt", {}, "Trigger webhook"),
         h(
           "dd",
@@ -453,7 +510,10 @@ async function viewSync(ctx, id) {
 
   const renderRuns = () => {
     const expected = runs.find((r) => FINAL.has(r.status) && r.status !== "failed")?.rows_processed ?? 0;
-    put(runsBody, runs.map((r) => runRow(id, r, expected)));
+    put(
+      runsBody,
+      runs.map((r) => runRow(id, r, expected)),
+    );
     noRuns.hidden = runs.length > 0;
   };
 
@@ -483,7 +543,8 @@ async function viewSync(ctx, id) {
   renderHeader();
   renderDetails();
   renderRuns();
-  put(main,
+  put(
+    main,
     header,
     problem,
     details,
@@ -495,7 +556,13 @@ async function viewSync(ctx, id) {
       h(
         "thead",
         {},
-        h("tr", {}, ["Run", "Status", "Trigger", "Started", "Duration", "Created", "Updated", "Deleted", "Unchanged", "Failed"].map((t, i) => h("th", { class: i >= 4 ? "num" : "" }, t))),
+        h(
+          "tr",
+          {},
+          ["Run", "Status", "Trigger", "Started", "Duration", "Created", "Updated", "Deleted", "Unchanged", "Failed"].map((t, i) =>
+            h("th", { class: i >= 4 ? "num" : "" }, t),
+          ),
+        ),
       ),
       runsBody,
     ),
@@ -525,16 +592,23 @@ async function viewRun(ctx, syncId, runId) {
 
   const renderSummary = () => {
     const running = !FINAL.has(run.status);
-    put(summary,
+    put(
+      summary,
       h("div", { class: "crumb" }, h("a", { href: "#/" }, "Syncs"), " / ", h("a", { href: `#/syncs/${syncId}` }, sync.name), " / "),
       h("h1", {}, h("span", { class: "mono" }, run.id), badge(run.status, { id: "run-status" })),
       run.error
         ? h(
             "div",
             { class: "alert", id: "run-error" },
-            h("strong", {}, run.error.code), ": ", run.error.message,
+            h("strong", {}, run.error.code),
+            ": ",
+            run.error.message,
             run.error.code === "mass_delete_blocked"
-              ? h("div", {}, h("button", { type: "button", onclick: () => rerun({ allow_mass_delete: true }) }, "Run again, allowing the deletes"))
+              ? h(
+                  "div",
+                  {},
+                  h("button", { type: "button", onclick: () => rerun({ allow_mass_delete: true }) }, "Run again, allowing the deletes"),
+                )
               : null,
           )
         : null,
@@ -564,11 +638,23 @@ async function viewRun(ctx, syncId, runId) {
       h(
         "dl",
         { class: "grid" },
-        h("dt", {}, "Trigger"), h("dd", {}, run.trigger, run.options?.full_resync ? " (full resync)" : "", run.options?.allow_mass_delete ? " (mass delete allowed)" : "", run.options?.dry_run ? " (dry run)" : ""),
-        h("dt", {}, "Phase"), h("dd", {}, run.phase),
-        h("dt", {}, "Started"), h("dd", {}, localTime(run.started_at)),
-        h("dt", {}, "Finished"), h("dd", {}, localTime(run.finished_at)),
-        h("dt", {}, "Duration"), h("dd", { id: "run-duration" }, duration(run.duration_ms)),
+        h("dt", {}, "Trigger"),
+        h(
+          "dd",
+          {},
+          run.trigger,
+          run.options?.full_resync ? " (full resync)" : "",
+          run.options?.allow_mass_delete ? " (mass delete allowed)" : "",
+          run.options?.dry_run ? " (dry run)" : "",
+        ),
+        h("dt", {}, "Phase"),
+        h("dd", {}, run.phase),
+        h("dt", {}, "Started"),
+        h("dd", {}, localTime(run.started_at)),
+        h("dt", {}, "Finished"),
+        h("dd", {}, localTime(run.finished_at)),
+        h("dt", {}, "Duration"),
+        h("dd", { id: "run-duration" }, duration(run.duration_ms)),
       ),
     );
   };
@@ -585,20 +671,35 @@ async function viewRun(ctx, syncId, runId) {
   const renderErrors = () => {
     const q = search.value.trim().toLowerCase();
     const shown = q ? errors.filter((e) => (e.primary_key ?? "").toLowerCase().includes(q)) : errors;
-    put(errorsBody,
-      ...shown.slice(0, 1000).map((e) =>
-        h("tr", { dataset: { key: e.primary_key ?? "" } }, h("td", { class: "mono" }, e.primary_key ?? "—"), h("td", {}, e.operation), h("td", {}, e.message), h("td", {}, timeCell(e.created_at))),
-      ),
+    put(
+      errorsBody,
+      ...shown
+        .slice(0, 1000)
+        .map((e) =>
+          h(
+            "tr",
+            { dataset: { key: e.primary_key ?? "" } },
+            h("td", { class: "mono" }, e.primary_key ?? "—"),
+            h("td", {}, e.operation),
+            h("td", {}, e.message),
+            h("td", {}, timeCell(e.created_at)),
+          ),
+        ),
     );
     const loaded = errorsComplete ? `${count(errors.length)} failed rows` : `${count(errors.length)} failed rows loaded so far`;
-    errorsNote.textContent = q ? `${count(shown.length)} of ${loaded} match “${search.value.trim()}”${shown.length > 1000 ? " (first 1,000 shown)" : ""}` : loaded;
+    errorsNote.textContent = q
+      ? `${count(shown.length)} of ${loaded} match “${search.value.trim()}”${shown.length > 1000 ? " (first 1,000 shown)" : ""}`
+      : loaded;
   };
 
   const loadErrors = async () => {
     const all = [];
     let cursor = null;
     do {
-      const page = await api("GET", `/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const page = await api(
+        "GET",
+        `/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+      );
       all.push(...page.data);
       cursor = page.next_cursor;
     } while (cursor && all.length < SHOWN_ERRORS && ctx.alive());
@@ -615,7 +716,10 @@ async function viewRun(ctx, syncId, runId) {
       const all = [];
       let cursor = null;
       do {
-        const page = await api("GET", `/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+        const page = await api(
+          "GET",
+          `/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        );
         all.push(...page.data);
         cursor = page.next_cursor;
       } while (cursor);
@@ -647,14 +751,32 @@ async function viewRun(ctx, syncId, runId) {
 
   renderSummary();
   renderErrors();
-  put(main,
+  put(
+    main,
     summary,
     problem,
     h("h2", {}, "Failed rows"),
-    h("p", { class: "muted" }, "Rows the destination refused (or that could not be sent). They are not in the snapshot, so the next run sends them again."),
+    h(
+      "p",
+      { class: "muted" },
+      "Rows the destination refused (or that could not be sent). They are not in the snapshot, so the next run sends them again.",
+    ),
     h("div", { class: "actions" }, search, download),
     errorsNote,
-    h("table", { id: "errors" }, h("thead", {}, h("tr", {}, ["Key", "Operation", "Message", "At"].map((t) => h("th", {}, t)))), errorsBody),
+    h(
+      "table",
+      { id: "errors" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Key", "Operation", "Message", "At"].map((t) => h("th", {}, t)),
+        ),
+      ),
+      errorsBody,
+    ),
   );
   poller.start();
   await loadErrors();
@@ -672,7 +794,8 @@ async function viewSyncForm(ctx, id) {
   if (!ctx.alive()) return;
   const problem = h("div");
   if (models.length === 0 || destinations.length === 0) {
-    put(main,
+    put(
+      main,
       h("h1", {}, "New sync"),
       h(
         "div",
@@ -698,7 +821,11 @@ async function viewSyncForm(ctx, id) {
   let columns = [];
 
   const name = h("input", { id: "name", name: "name", required: true, maxlength: 200, value: sync.name, size: 50 });
-  const modelSelect = h("select", { id: "model", name: "model_id" }, models.map((m) => h("option", { value: m.id, selected: m.id === sync.model_id }, m.name)));
+  const modelSelect = h(
+    "select",
+    { id: "model", name: "model_id" },
+    models.map((m) => h("option", { value: m.id, selected: m.id === sync.model_id }, m.name)),
+  );
   const modelHint = h("div", { class: "hint" });
   const destinationSelect = h(
     "select",
@@ -706,18 +833,54 @@ async function viewSyncForm(ctx, id) {
     destinations.map((d) => h("option", { value: d.id, selected: d.id === sync.destination_id }, `${d.name} (${d.type})`)),
   );
   const modeInputs = Object.entries(MODES).map(([mode, text]) =>
-    h("label", { class: "radio" }, h("input", { type: "radio", name: "mode", value: mode, checked: sync.mode === mode, onchange: () => updateMode() }), " ", h("b", {}, mode), ` — ${text}`),
+    h(
+      "label",
+      { class: "radio" },
+      h("input", { type: "radio", name: "mode", value: mode, checked: sync.mode === mode, onchange: () => updateMode() }),
+      " ",
+      h("b", {}, mode),
+      ` — ${text}`,
+    ),
   );
-  const threshold = h("input", { id: "threshold", type: "number", min: 0, max: 100, value: sync.mass_delete_threshold_pct, style: "width:80px" });
-  const thresholdField = h("div", { class: "field" }, h("label", { for: "threshold" }, "Mass-delete guard (%)"), threshold, h("div", { class: "hint" }, "A mirror run that would delete more than this share of the synced rows stops and asks for confirmation."));
+  const threshold = h("input", {
+    id: "threshold",
+    type: "number",
+    min: 0,
+    max: 100,
+    value: sync.mass_delete_threshold_pct,
+    style: "width:80px",
+  });
+  const thresholdField = h(
+    "div",
+    { class: "field" },
+    h("label", { for: "threshold" }, "Mass-delete guard (%)"),
+    threshold,
+    h("div", { class: "hint" }, "A mirror run that would delete more than this share of the synced rows stops and asks for confirmation."),
+  );
 
   const scheduleType = h(
     "select",
     { id: "schedule-type", onchange: () => updateSchedule() },
-    [["manual", "Manual only"], ["interval", "Every N minutes"], ["cron", "Cron (time zone aware)"]].map(([v, t]) => h("option", { value: v, selected: sync.schedule.type === v }, t)),
+    [
+      ["manual", "Manual only"],
+      ["interval", "Every N minutes"],
+      ["cron", "Cron (time zone aware)"],
+    ].map(([v, t]) => h("option", { value: v, selected: sync.schedule.type === v }, t)),
   );
-  const interval = h("input", { id: "interval", type: "number", min: 1, value: sync.schedule.interval_minutes ?? 60, style: "width:100px", oninput: () => updateSchedule() });
-  const cron = h("input", { id: "cron", value: sync.schedule.expression ?? "0 6 * * *", placeholder: "0 6 * * *", oninput: () => updateSchedule() });
+  const interval = h("input", {
+    id: "interval",
+    type: "number",
+    min: 1,
+    value: sync.schedule.interval_minutes ?? 60,
+    style: "width:100px",
+    oninput: () => updateSchedule(),
+  });
+  const cron = h("input", {
+    id: "cron",
+    value: sync.schedule.expression ?? "0 6 * * *",
+    placeholder: "0 6 * * *",
+    oninput: () => updateSchedule(),
+  });
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
   const timezone = h("input", {
     id: "timezone",
@@ -725,9 +888,21 @@ async function viewSyncForm(ctx, id) {
     value: sync.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC",
     oninput: () => updateSchedule(),
   });
-  const zoneList = h("datalist", { id: "timezones" }, ["UTC", ...zones].map((z) => h("option", { value: z })));
+  const zoneList = h(
+    "datalist",
+    { id: "timezones" },
+    ["UTC", ...zones].map((z) => h("option", { value: z })),
+  );
   const intervalRow = h("span", { class: "inline" }, "every", interval, "minutes");
-  const cronRow = h("span", { class: "inline" }, cron, "in", timezone, zoneList, h("span", { class: "hint" }, "minute hour day-of-month month day-of-week"));
+  const cronRow = h(
+    "span",
+    { class: "inline" },
+    cron,
+    "in",
+    timezone,
+    zoneList,
+    h("span", { class: "hint" }, "minute hour day-of-month month day-of-week"),
+  );
   const scheduleWords = h("div", { class: "hint", id: "schedule-words" });
 
   const mappingsBody = h("tbody");
@@ -756,15 +931,27 @@ async function viewSyncForm(ctx, id) {
   const mappingRow = (m = { source: "", destination: "" }) => {
     const source = h(
       "select",
-      { name: "mapping-source", oninput: () => {
-        if (!dest.value) dest.value = source.value;
-      } },
+      {
+        name: "mapping-source",
+        oninput: () => {
+          if (!dest.value) dest.value = source.value;
+        },
+      },
       h("option", { value: "" }, "— column —"),
       columns.map((c) => h("option", { value: c.name, selected: c.name === m.source }, `${c.name} (${c.type})`)),
-      m.source && !columns.some((c) => c.name === m.source) ? h("option", { value: m.source, selected: true }, `${m.source} (not a column of this model)`) : null,
+      m.source && !columns.some((c) => c.name === m.source)
+        ? h("option", { value: m.source, selected: true }, `${m.source} (not a column of this model)`)
+        : null,
     );
     const dest = h("input", { name: "mapping-destination", value: m.destination, placeholder: "destination field" });
-    const row = h("tr", {}, h("td", {}, source), h("td", {}, "→"), h("td", {}, dest), h("td", {}, h("button", { type: "button", class: "link", title: "Remove", onclick: () => row.remove() }, "remove")));
+    const row = h(
+      "tr",
+      {},
+      h("td", {}, source),
+      h("td", {}, "→"),
+      h("td", {}, dest),
+      h("td", {}, h("button", { type: "button", class: "link", title: "Remove", onclick: () => row.remove() }, "remove")),
+    );
     return row;
   };
   const mappingsValue = () =>
@@ -779,7 +966,10 @@ async function viewSyncForm(ctx, id) {
       columns = model.columns;
       modelHint.textContent = `Key: ${model.primary_key} · columns: ${columns.map((c) => c.name).join(", ")}`;
       const current = prefill ?? mappingsValue();
-      const next = current.length > 0 ? current : columns.filter((c) => c.name !== model.primary_key).map((c) => ({ source: c.name, destination: c.name }));
+      const next =
+        current.length > 0
+          ? current
+          : columns.filter((c) => c.name !== model.primary_key).map((c) => ({ source: c.name, destination: c.name }));
       put(mappingsBody, ...next.map((m) => mappingRow(m)));
     } catch (err) {
       modelHint.textContent = "";
@@ -823,30 +1013,56 @@ async function viewSyncForm(ctx, id) {
     h("div", { class: "field" }, h("label", { for: "destination" }, "Destination"), destinationSelect),
     h("fieldset", {}, h("legend", {}, "Mode"), modeInputs),
     thresholdField,
-    h("div", { class: "field" }, h("label", { for: "schedule-type" }, "Schedule"), h("div", { class: "inline" }, scheduleType, intervalRow, cronRow), scheduleWords),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "schedule-type" }, "Schedule"),
+      h("div", { class: "inline" }, scheduleType, intervalRow, cronRow),
+      scheduleWords,
+    ),
     h(
       "div",
       { class: "field" },
       h("label", {}, "Field mappings"),
-      h("div", { class: "hint" }, "Each model column on the left is sent as the destination field on the right. The key column always travels as the record key."),
+      h(
+        "div",
+        { class: "hint" },
+        "Each model column on the left is sent as the destination field on the right. The key column always travels as the record key.",
+      ),
       h("table", { class: "mappings", id: "mappings" }, mappingsBody),
       h(
         "div",
         { class: "actions" },
         h("button", { type: "button", id: "add-mapping", onclick: () => mappingsBody.append(mappingRow()) }, "Add mapping"),
-        h("button", { type: "button", onclick: () => put(mappingsBody, ...columns.map((c) => mappingRow({ source: c.name, destination: c.name }))) }, "Map every column"),
+        h(
+          "button",
+          { type: "button", onclick: () => put(mappingsBody, ...columns.map((c) => mappingRow({ source: c.name, destination: c.name }))) },
+          "Map every column",
+        ),
         h("button", { type: "button", onclick: () => put(mappingsBody) }, "Clear"),
       ),
     ),
     id ? null : h("div", { class: "field" }, h("label", { class: "radio" }, paused, " Create paused (the schedule starts on resume)")),
     problem,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, id ? "Save changes" : "Create sync"), h("a", { class: "button", href: id ? `#/syncs/${id}` : "#/" }, "Cancel")),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit", class: "primary" }, id ? "Save changes" : "Create sync"),
+      h("a", { class: "button", href: id ? `#/syncs/${id}` : "#/" }, "Cancel"),
+    ),
   );
 
   updateSchedule();
   updateMode();
-  put(main,
-    h("div", { class: "crumb" }, h("a", { href: "#/" }, "Syncs"), " / ", existing ? h("a", { href: `#/syncs/${id}` }, existing.name) : null),
+  put(
+    main,
+    h(
+      "div",
+      { class: "crumb" },
+      h("a", { href: "#/" }, "Syncs"),
+      " / ",
+      existing ? h("a", { href: `#/syncs/${id}` }, existing.name) : null,
+    ),
     h("h1", {}, existing ? `Edit “${existing.name}”` : "New sync"),
     form,
   );

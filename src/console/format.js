@@ -57,7 +57,10 @@ export function cronInWords(expression, tz) {
   else if (dom === "*" && (dow === "1-5" || dow === "MON-FRI")) days = "every weekday";
   else if (dom === "*" && (dow === "0,6" || dow === "6,0" || dow === "SAT,SUN")) days = "every Saturday and Sunday";
   else if (dom === "*" && dow.split(",").every((d) => isInt(d) && Number(d) <= 7)) {
-    days = `every ${dow.split(",").map((d) => DAYS[Number(d) % 7]).join(" and ")}`;
+    days = `every ${dow
+      .split(",")
+      .map((d) => DAYS[Number(d) % 7])
+      .join(" and ")}`;
   } else if (dow === "*" && isInt(dom)) days = `on day ${Number(dom)} of every month`;
   else return undefined;
   if (month !== "*") {
@@ -84,10 +87,13 @@ export function relative(iso, now = Date.now()) {
   const diff = new Date(iso).getTime() - now;
   const abs = Math.abs(diff);
   const phrase =
-    abs < 45_000 ? null
-    : abs < 3_600_000 ? `${Math.round(abs / 60_000)} min`
-    : abs < 86_400_000 ? `${Math.round(abs / 3_600_000)} h`
-    : `${Math.round(abs / 86_400_000)} d`;
+    abs < 45_000
+      ? null
+      : abs < 3_600_000
+        ? `${Math.round(abs / 60_000)} min`
+        : abs < 86_400_000
+          ? `${Math.round(abs / 3_600_000)} h`
+          : `${Math.round(abs / 86_400_000)} d`;
   if (!phrase) return diff > 0 ? "in a moment" : "just now";
   return diff > 0 ? `in ${phrase}` : `${phrase} ago`;
 }
@@ -126,14 +132,20 @@ export function runProgress(run, expectedRows = 0) {
     case "extract":
       return { label: `reading rows · ${count(p.rows_read ?? 0)} read`, fraction: frac(p.rows_read ?? 0, expectedRows) };
     case "diff":
-      return { label: `comparing · ${p.partitions_diffed ?? 0}/${p.partitions ?? "?"} partitions`, fraction: frac(p.partitions_diffed ?? 0, p.partitions ?? 0) };
+      return {
+        label: `comparing · ${p.partitions_diffed ?? 0}/${p.partitions ?? "?"} partitions`,
+        fraction: frac(p.partitions_diffed ?? 0, p.partitions ?? 0),
+      };
     case "deliver":
       return {
         label: `sending · ${p.batches_acknowledged ?? 0}/${p.batches_sent ?? "?"} batches`,
         fraction: frac(p.batches_acknowledged ?? 0, p.batches_sent ?? 0),
       };
     case "commit":
-      return { label: `saving snapshot · ${p.partitions_committed ?? 0}/${p.partitions ?? "?"}`, fraction: frac(p.partitions_committed ?? 0, p.partitions ?? 0) };
+      return {
+        label: `saving snapshot · ${p.partitions_committed ?? 0}/${p.partitions ?? "?"}`,
+        fraction: frac(p.partitions_committed ?? 0, p.partitions ?? 0),
+      };
     default:
       return { label: run.phase, fraction: null };
   }

@@ -18,17 +18,18 @@ const apiName = (what: string, example: string) =>
 
 /** An unquoted-style Postgres identifier; the connector quotes it, so case is kept. */
 const pgIdentifier = (example: string) =>
-  z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, {
-      message: `must be a Postgres identifier of up to 63 letters, digits, _ or $, e.g. "${example}"`,
-    });
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, {
+    message: `must be a Postgres identifier of up to 63 letters, digits, _ or $, e.g. "${example}"`,
+  });
 
 const secret = (min = 1) => z.string().min(min).max(4096);
 
 // Header names are RFC 9110 tokens; values must not smuggle a line break.
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, { message: "must be a valid HTTP header name" });
-const headerValue = z.string().max(4096).regex(/^[^\r\n\0]*$/, { message: "must not contain line breaks" });
+const headerValue = z
+  .string()
+  .max(4096)
+  .regex(/^[^\r\n\0]*$/, { message: "must not contain line breaks" });
 
 // Set by the connector itself; a user value would corrupt the request.
 const RESERVED_HEADERS = new Set(["host", "content-length", "content-type", "transfer-encoding", "connection"]);
@@ -304,7 +305,10 @@ export function privateAddressProblems(
   }
   // The token may only ever go to HubSpot itself outside local development.
   if (type === "hubspot" && config.api_base !== undefined) {
-    problems.push({ path: "config.api_base", message: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://api.hubapi.com" });
+    problems.push({
+      path: "config.api_base",
+      message: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://api.hubapi.com",
+    });
   }
   return problems;
 }

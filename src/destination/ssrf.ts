@@ -44,7 +44,11 @@ export function checkOutboundUrl(url: string | URL, opts: OutboundUrlOptions): U
  * be contacted, or `undefined` when it may be. Covers the same cases as {@link checkOutboundUrl}.
  */
 export function blockedHostReason(hostname: string): string | undefined {
-  const host = hostname.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/\.+$/, "");
+  const host = hostname
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1")
+    .replace(/\.+$/, "");
   if (host === "") return "the URL has no host";
 
   if (host.includes(":")) {

@@ -7,8 +7,13 @@ import { RunChunkBuilder } from "./snapshot";
 /** A mapped column (or the primary key) is not in the model's result. */
 export class MissingColumnError extends Error {
   override name = "MissingColumnError";
-  constructor(readonly missing: string[], readonly fields: readonly string[]) {
-    super(`column${missing.length > 1 ? "s" : ""} ${missing.map((m) => JSON.stringify(m)).join(", ")} not in the model's result (columns: ${fields.join(", ")})`);
+  constructor(
+    readonly missing: string[],
+    readonly fields: readonly string[],
+  ) {
+    super(
+      `column${missing.length > 1 ? "s" : ""} ${missing.map((m) => JSON.stringify(m)).join(", ")} not in the model's result (columns: ${fields.join(", ")})`,
+    );
   }
 }
 

@@ -13,7 +13,12 @@ export const OP_UPDATE = 2;
 export const OP_UPSERT = 3;
 export const OP_DELETE = 4;
 
-const KIND_NAMES: Record<number, OperationKind> = { [OP_CREATE]: "create", [OP_UPDATE]: "update", [OP_UPSERT]: "upsert", [OP_DELETE]: "delete" };
+const KIND_NAMES: Record<number, OperationKind> = {
+  [OP_CREATE]: "create",
+  [OP_UPDATE]: "update",
+  [OP_UPSERT]: "upsert",
+  [OP_DELETE]: "delete",
+};
 
 /** Options of a run that change its plan. */
 export interface PlanOptions {

@@ -51,11 +51,14 @@ export class RowFormatError extends Error {
 /** Reverses COPY text escapes: `\b \t \n \v \f \r \\`, octal `\ooo` and hex `\xhh`; another `\c` is `c`. */
 export function unescapeCopy(s: string): string {
   if (!s.includes("\\")) return s;
-  return s.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|([\s\S]))/g, (_m, oct: string | undefined, hex: string | undefined, c: string | undefined) => {
-    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
-    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
-    return UNESCAPES[c ?? ""] ?? c ?? "";
-  });
+  return s.replace(
+    /\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|([\s\S]))/g,
+    (_m, oct: string | undefined, hex: string | undefined, c: string | undefined) => {
+      if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
+      if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+      return UNESCAPES[c ?? ""] ?? c ?? "";
+    },
+  );
 }
 
 /** Decodes `count` values from COPY text `text` (no trailing newline). */

@@ -13,7 +13,10 @@ export function toHex(bytes: Uint8Array): string {
 /** Random URL-safe secret with `bytes` of entropy. */
 export function randomSecret(bytes = 24): string {
   const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return btoa(String.fromCharCode(...raw))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
 }
 
 /** Constant-time comparison of two strings of hex or ASCII. */
@@ -26,9 +29,7 @@ export function timingSafeEqual(a: string, b: string): boolean {
 
 /** Hex HMAC-SHA256 of `body` under `secret`. */
 export async function hmacSha256Hex(secret: string, body: string | Uint8Array): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-  ]);
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const data = typeof body === "string" ? new TextEncoder().encode(body) : body;
   return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, data)));
 }

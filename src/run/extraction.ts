@@ -65,7 +65,11 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     job.opts,
     {
       columns: (fields) => {
-        const columns = resolveColumns(fields.map((f) => f.name), job.primaryKey, job.mapped);
+        const columns = resolveColumns(
+          fields.map((f) => f.name),
+          job.primaryKey,
+          job.mapped,
+        );
         fieldTypes = columns.values.map((i) => fields[i]?.typeId ?? 25);
         return [job.primaryKey, ...job.mapped];
       },

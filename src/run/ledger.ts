@@ -108,7 +108,10 @@ export class RunLedger {
   }
 
   lastError(batchId: string): string | null {
-    return this.sql.exec<{ last_error: string | null }>("SELECT last_error FROM batches WHERE batch_id = ?", batchId).toArray()[0]?.last_error ?? null;
+    return (
+      this.sql.exec<{ last_error: string | null }>("SELECT last_error FROM batches WHERE batch_id = ?", batchId).toArray()[0]?.last_error ??
+      null
+    );
   }
 
   /** Batches of the run not yet settled. */

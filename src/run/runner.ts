@@ -168,7 +168,9 @@ export class RunEngine {
     if (!sync) throw new RunFailure("sync_missing", "the sync no longer exists");
     const [model, destination] = await Promise.all([
       db.query.models.findFirst({ where: and(eq(models.id, sync.modelId), eq(models.workspaceId, sync.workspaceId)) }),
-      db.query.destinations.findFirst({ where: and(eq(destinations.id, sync.destinationId), eq(destinations.workspaceId, sync.workspaceId)) }),
+      db.query.destinations.findFirst({
+        where: and(eq(destinations.id, sync.destinationId), eq(destinations.workspaceId, sync.workspaceId)),
+      }),
     ]);
     if (!model) throw new RunFailure("model_missing", `model ${sync.modelId} no longer exists`);
     if (!destination) throw new RunFailure("destination_missing", `destination ${sync.destinationId} no longer exists`);
@@ -262,7 +264,11 @@ export class RunEngine {
   }
 
   /** Diff of partition p against the committed snapshot, and its plan. */
-  private async partitionPlan(run: RunRecord, s: RunState, p: number): Promise<{ prev: SnapshotPartition; rows: RunRows; diff: PartitionDiff; plan: PartitionPlan }> {
+  private async partitionPlan(
+    run: RunRecord,
+    s: RunState,
+    p: number,
+  ): Promise<{ prev: SnapshotPartition; rows: RunRows; diff: PartitionDiff; plan: PartitionPlan }> {
     const [prev, rows] = await Promise.all([
       loadSnapshot(this.bucket, this.syncId, this.pointer(), p, s.partitions),
       loadRunRows(this.bucket, this.syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
@@ -337,7 +343,13 @@ export class RunEngine {
         this.save(s);
       };
       let next = s.operation;
-      for (const batch of operationBatches(plan, rows, prev, { maxOperations: s.config.maxBatchSize, maxBytes: MAX_INLINE_BYTES / 2 }, s.operation)) {
+      for (const batch of operationBatches(
+        plan,
+        rows,
+        prev,
+        { maxOperations: s.config.maxBatchSize, maxBytes: MAX_INLINE_BYTES / 2 },
+        s.operation,
+      )) {
         const first = batch[0];
         if (!first) continue;
         const batchId = `${run.id}.${p}.${first.index}`;
@@ -377,7 +389,13 @@ export class RunEngine {
   }
 
   private async message(runId: string, s: RunState, batchId: string, operations: DestinationOperation[]): Promise<DeliveryMessage> {
-    const envelope = { sync_id: this.syncId, run_id: runId, batch_id: batchId, destination_id: s.config.destinationId, workspace_id: s.config.workspaceId };
+    const envelope = {
+      sync_id: this.syncId,
+      run_id: runId,
+      batch_id: batchId,
+      destination_id: s.config.destinationId,
+      workspace_id: s.config.workspaceId,
+    };
     const json = JSON.stringify(operations);
     if (json.length <= MAX_INLINE_BYTES) return { ...envelope, operations };
     const key = paths.batch(this.syncId, runId, batchId);
@@ -413,7 +431,12 @@ export class RunEngine {
         for (let k = firstOp; k <= lastOp && k < plan.count; k++) {
           results[k] = RESULT_FAILED;
           const op = operationAt(plan, k, rows, prev);
-          aborted.push({ partition: p, key: op.key, operation: op.kind, message: `not sent: ${s.abort?.message ?? "the run was stopped"}` });
+          aborted.push({
+            partition: p,
+            key: op.key,
+            operation: op.kind,
+            message: `not sent: ${s.abort?.message ?? "the run was stopped"}`,
+          });
         }
       }
       this.ledger.clearStepFailures(run.id, p, "abort");

@@ -1,4 +1,13 @@
-import { decodeRunChunk, decodeSnapshot, emptySnapshot, joinRunChunks, restrictSnapshot, snapshotHashWords, type RunRows, type SnapshotPartition } from "../engine/snapshot";
+import {
+  decodeRunChunk,
+  decodeSnapshot,
+  emptySnapshot,
+  joinRunChunks,
+  restrictSnapshot,
+  snapshotHashWords,
+  type RunRows,
+  type SnapshotPartition,
+} from "../engine/snapshot";
 import type { ReadyChunk } from "../engine/extract";
 import { KnownRows } from "../engine/known-rows";
 import { sourcePartitions } from "../engine/partition";
@@ -28,16 +37,31 @@ async function bytesOf(bucket: R2Bucket, key: string): Promise<Uint8Array> {
 }
 
 /** This run's rows of partition p, from its chunks. */
-export async function loadRunRows(bucket: R2Bucket, syncId: string, runId: string, p: number, chunks: number, columns: number): Promise<RunRows> {
+export async function loadRunRows(
+  bucket: R2Bucket,
+  syncId: string,
+  runId: string,
+  p: number,
+  chunks: number,
+  columns: number,
+): Promise<RunRows> {
   const parts = await Promise.all(Array.from({ length: chunks }, (_, n) => bytesOf(bucket, paths.chunk(syncId, runId, p, n))));
   return joinRunChunks(parts.map(decodeRunChunk), columns);
 }
 
 /** Partition p (of `partitions`) of the committed snapshot, cut from the pointer's layout when P changed. */
-export async function loadSnapshot(bucket: R2Bucket, syncId: string, pointer: SnapshotPointer | null, p: number, partitions: number): Promise<SnapshotPartition> {
+export async function loadSnapshot(
+  bucket: R2Bucket,
+  syncId: string,
+  pointer: SnapshotPointer | null,
+  p: number,
+  partitions: number,
+): Promise<SnapshotPartition> {
   if (!pointer) return emptySnapshot();
   const sources = sourcePartitions(p, partitions, pointer.partitions);
-  const parts = await Promise.all(sources.map(async (q) => decodeSnapshot(await bytesOf(bucket, paths.snapshot(syncId, pointer.runId, q)))));
+  const parts = await Promise.all(
+    sources.map(async (q) => decodeSnapshot(await bytesOf(bucket, paths.snapshot(syncId, pointer.runId, q)))),
+  );
   return pointer.partitions === partitions ? (parts[0] ?? emptySnapshot()) : restrictSnapshot(parts, p, partitions);
 }
 
@@ -52,7 +76,12 @@ export async function loadKnownRows(bucket: R2Bucket, syncId: string, pointer: S
 }
 
 /** {@link loadKnownRows} from the snapshot partitions at `keys`, holding `rows` entries in all. */
-export async function knownRowsOf(bucket: R2Bucket, keys: readonly string[], rows: number, maxRows = KnownRows.MAX_ROWS): Promise<KnownRows | null> {
+export async function knownRowsOf(
+  bucket: R2Bucket,
+  keys: readonly string[],
+  rows: number,
+  maxRows = KnownRows.MAX_ROWS,
+): Promise<KnownRows | null> {
   // Above maxRows every value is stored: a partial set (some partitions' pairs) was tried, and its
   // one 10M-row bench ran at 0.29× COPY against 0.49× without a set; the cause is not found yet.
   if (rows === 0 || rows > maxRows) return null;

@@ -62,7 +62,12 @@ export class CopyDataSplitter {
       this.carried = buf.length - at;
       this.needed = this.carried >= 5 ? messageLength(buf, at) : 0;
     }
-    return forward.length === 0 ? null : joined(forward, forward.reduce((n, f) => n + f.length, 0));
+    return forward.length === 0
+      ? null
+      : joined(
+          forward,
+          forward.reduce((n, f) => n + f.length, 0),
+        );
   }
 }
 

@@ -181,12 +181,7 @@ export async function describeQuery(connectionString: string, sql: string, opts:
  * The first `limit` rows of a model (at most 10,000), with values made JSON-safe by
  * {@link jsonValue}. Same read-only transaction as {@link describeQuery}. Throws {@link WarehouseError}.
  */
-export async function previewQuery(
-  connectionString: string,
-  sql: string,
-  limit: number,
-  opts: WarehouseOptions,
-): Promise<QueryPreview> {
+export async function previewQuery(connectionString: string, sql: string, limit: number, opts: WarehouseOptions): Promise<QueryPreview> {
   const model = modelSql(sql);
   const rowLimit = Math.max(0, Math.min(MAX_PREVIEW_ROWS, Math.floor(limit) || 0));
   const prefix = "SELECT * FROM (\n";
@@ -249,7 +244,12 @@ export async function* streamQuery(
   try {
     await beginReadOnly(client, opts);
     let fields: StreamField[] | undefined;
-    for await (const page of cursorPages(client, { name: "retl_stream", text: `${prefix}${model}\n) AS model` }, "model_cursor", pageSize)) {
+    for await (const page of cursorPages(
+      client,
+      { name: "retl_stream", text: `${prefix}${model}\n) AS model` },
+      "model_cursor",
+      pageSize,
+    )) {
       fields ??= await fieldTypes(client, page.fields);
       atYield = true;
       yield { fields, rows: page.rows };
@@ -338,7 +338,11 @@ export async function copyQuery(
   const client = await openClient(connectionString, opts, control);
   try {
     await beginReadOnly(client, opts);
-    const described = await client.query({ name: "retl_copy_describe", text: `${describePrefix}${model}\n) AS model LIMIT 0`, rowMode: "array" });
+    const described = await client.query({
+      name: "retl_copy_describe",
+      text: `${describePrefix}${model}\n) AS model LIMIT 0`,
+      rowMode: "array",
+    });
     const fields = await fieldTypes(client, described.fields);
     let columns: readonly string[];
     try {
@@ -668,8 +672,27 @@ function statementTimeout(opts: WarehouseOptions): number {
 
 const allowedLeadingWords = new Set(["select", "with", "values", "table"]);
 const writeLeadingWords = new Set([
-  "insert", "update", "delete", "merge", "create", "drop", "alter", "truncate", "grant", "revoke", "copy",
-  "call", "do", "comment", "refresh", "reindex", "vacuum", "cluster", "lock", "import", "security",
+  "insert",
+  "update",
+  "delete",
+  "merge",
+  "create",
+  "drop",
+  "alter",
+  "truncate",
+  "grant",
+  "revoke",
+  "copy",
+  "call",
+  "do",
+  "comment",
+  "refresh",
+  "reindex",
+  "vacuum",
+  "cluster",
+  "lock",
+  "import",
+  "security",
 ]);
 
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
@@ -680,7 +703,10 @@ function modelSql(sql: string): string {
   if (writeLeadingWords.has(word))
     throw new WarehouseError("read_only", `a model must be a read-only query; ${word.toUpperCase()} statements are not allowed`);
   if (!allowedLeadingWords.has(word))
-    throw new WarehouseError("query_failed", `a model must be a query starting with SELECT, WITH, VALUES or TABLE, not ${word.toUpperCase()}`);
+    throw new WarehouseError(
+      "query_failed",
+      `a model must be a query starting with SELECT, WITH, VALUES or TABLE, not ${word.toUpperCase()}`,
+    );
   return model;
 }
 
@@ -697,8 +723,8 @@ function leadingWord(sql: string): string | undefined {
       // Postgres block comments nest.
       let depth = 0;
       do {
-        if (sql.startsWith("/*", i)) (depth++, (i += 2));
-        else if (sql.startsWith("*/", i)) (depth--, (i += 2));
+        if (sql.startsWith("/*", i)) depth++, (i += 2);
+        else if (sql.startsWith("*/", i)) depth--, (i += 2);
         else i++;
       } while (depth > 0 && i < sql.length);
     } else break;
@@ -712,15 +738,56 @@ const rawTextTypes = { getTypeParser: () => identity };
 
 // Built-in type OIDs are the same on every server; others are looked up in pg_type.
 const builtinTypeNames = new Map<number, string>([
-  [16, "bool"], [17, "bytea"], [18, "char"], [19, "name"], [20, "int8"], [21, "int2"], [23, "int4"], [25, "text"],
-  [26, "oid"], [114, "json"], [142, "xml"], [650, "cidr"], [700, "float4"], [701, "float8"], [790, "money"],
-  [829, "macaddr"], [869, "inet"], [1042, "bpchar"], [1043, "varchar"], [1082, "date"], [1083, "time"],
-  [1114, "timestamp"], [1184, "timestamptz"], [1186, "interval"], [1266, "timetz"], [1560, "bit"], [1562, "varbit"],
-  [1700, "numeric"], [2950, "uuid"], [3802, "jsonb"],
+  [16, "bool"],
+  [17, "bytea"],
+  [18, "char"],
+  [19, "name"],
+  [20, "int8"],
+  [21, "int2"],
+  [23, "int4"],
+  [25, "text"],
+  [26, "oid"],
+  [114, "json"],
+  [142, "xml"],
+  [650, "cidr"],
+  [700, "float4"],
+  [701, "float8"],
+  [790, "money"],
+  [829, "macaddr"],
+  [869, "inet"],
+  [1042, "bpchar"],
+  [1043, "varchar"],
+  [1082, "date"],
+  [1083, "time"],
+  [1114, "timestamp"],
+  [1184, "timestamptz"],
+  [1186, "interval"],
+  [1266, "timetz"],
+  [1560, "bit"],
+  [1562, "varbit"],
+  [1700, "numeric"],
+  [2950, "uuid"],
+  [3802, "jsonb"],
 ]);
 const arrayElementTypes = new Map<number, number>([
-  [1000, 16], [1001, 17], [1005, 21], [1007, 23], [1009, 25], [1014, 1042], [1015, 1043], [1016, 20], [1021, 700],
-  [1022, 701], [1115, 1114], [1182, 1082], [1183, 1083], [1185, 1184], [1231, 1700], [2951, 2950], [199, 114], [3807, 3802],
+  [1000, 16],
+  [1001, 17],
+  [1005, 21],
+  [1007, 23],
+  [1009, 25],
+  [1014, 1042],
+  [1015, 1043],
+  [1016, 20],
+  [1021, 700],
+  [1022, 701],
+  [1115, 1114],
+  [1182, 1082],
+  [1183, 1083],
+  [1185, 1184],
+  [1231, 1700],
+  [2951, 2950],
+  [199, 114],
+  [3807, 3802],
 ]);
 for (const [arrayId, elementId] of arrayElementTypes) {
   const element = builtinTypeNames.get(elementId);
@@ -823,7 +890,9 @@ function toWarehouseError(err: unknown, phase: "connect" | "query", span?: SqlSp
 }
 
 function isDatabaseError(err: unknown): err is DatabaseError {
-  return err instanceof DatabaseError || (err instanceof Error && "severity" in err && typeof (err as { code?: unknown }).code === "string");
+  return (
+    err instanceof DatabaseError || (err instanceof Error && "severity" in err && typeof (err as { code?: unknown }).code === "string")
+  );
 }
 
 function fromSqlState(err: DatabaseError, span: SqlSpan | undefined): WarehouseError {

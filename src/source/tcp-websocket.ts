@@ -117,14 +117,17 @@ export class TcpWebSocket {
 
   removeEventListener(type: EventName, listener: Listener): void {
     const list = this.listeners.get(type);
-    if (list) this.listeners.set(type, list.filter((l) => l !== listener));
+    if (list)
+      this.listeners.set(
+        type,
+        list.filter((l) => l !== listener),
+      );
   }
 
   /** Queues bytes; everything sent in one tick goes out as one socket write. */
   send(data: Uint8Array | ArrayBuffer | string): void {
     if (this.readyState >= TcpWebSocket.CLOSING) return;
-    const bytes =
-      typeof data === "string" ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
     this.pending.push(bytes);
     if (this.readyState === TcpWebSocket.OPEN) this.scheduleFlush();
   }
@@ -254,7 +257,10 @@ export class TcpWebSocket {
     if (!writer || this.pending.length === 0) return;
     const chunks = this.pending;
     this.pending = [];
-    const bytes = joined(chunks, chunks.reduce((n, c) => n + c.byteLength, 0));
+    const bytes = joined(
+      chunks,
+      chunks.reduce((n, c) => n + c.byteLength, 0),
+    );
     this.writes = this.writes.then(() => writer.write(bytes));
     this.writes.catch((err: unknown) => this.fail(new TcpSocketError("socket_error", messageOf(err), { cause: err })));
   }

@@ -81,7 +81,9 @@ describe("destinations", () => {
     expectStatus(hubspot, 201);
     expect(hubspot.body.credentials).toEqual({ access_token: "****7777" });
 
-    const bare = await call("POST", "/api/v1/destinations", { body: { name: "bare", type: "webhook", config: { url: "http://hooks.example.com/x" } } });
+    const bare = await call("POST", "/api/v1/destinations", {
+      body: { name: "bare", type: "webhook", config: { url: "http://hooks.example.com/x" } },
+    });
     expectStatus(bare, 201);
     expect(bare.body.credentials).toBeNull();
 
@@ -155,8 +157,18 @@ describe("destinations", () => {
       "config.headers.X-Api-Key",
     );
     expectError(await bad({ url: "https://h.example.com", headers: { Host: "evil" } }), 400, "validation_failed", "config.headers.Host");
-    expectError(await bad({ url: "https://h.example.com", headers: { "X-A": "a\r\nX-B: b" } }), 400, "validation_failed", "config.headers.X-A");
-    expectError(await bad({ url: "https://h.example.com" }, { signing_secret: "short" }), 400, "validation_failed", "credentials.signing_secret");
+    expectError(
+      await bad({ url: "https://h.example.com", headers: { "X-A": "a\r\nX-B: b" } }),
+      400,
+      "validation_failed",
+      "config.headers.X-A",
+    );
+    expectError(
+      await bad({ url: "https://h.example.com" }, { signing_secret: "short" }),
+      400,
+      "validation_failed",
+      "credentials.signing_secret",
+    );
     expectError(await bad({ url: "https://h.example.com" }, { password: "x" }), 400, "validation_failed", "credentials.password");
   });
 
@@ -172,11 +184,26 @@ describe("destinations", () => {
     expectError(await post("postgres", { config: { table: "customers; DROP TABLE x" } }), 400, "validation_failed", "config.table");
     expectError(await post("postgres", { config: { schema: "1bad" } }), 400, "validation_failed", "config.schema");
     expectError(await post("postgres", { config: { key_column: "" } }), 400, "validation_failed", "config.key_column");
-    expectError(await post("postgres", { credentials: { connection_string: "mysql://x@y/z" } }), 400, "validation_failed", "credentials.connection_string");
+    expectError(
+      await post("postgres", { credentials: { connection_string: "mysql://x@y/z" } }),
+      400,
+      "validation_failed",
+      "credentials.connection_string",
+    );
     expectError(await post("postgres", { credentials: undefined }), 400, "validation_failed", "credentials");
 
-    expectError(await post("salesforce", { config: { instance_url: "https://evil.example.com" } }), 400, "validation_failed", "config.instance_url");
-    expectError(await post("salesforce", { config: { instance_url: "http://acme.my.salesforce.com" } }), 400, "validation_failed", "config.instance_url");
+    expectError(
+      await post("salesforce", { config: { instance_url: "https://evil.example.com" } }),
+      400,
+      "validation_failed",
+      "config.instance_url",
+    );
+    expectError(
+      await post("salesforce", { config: { instance_url: "http://acme.my.salesforce.com" } }),
+      400,
+      "validation_failed",
+      "config.instance_url",
+    );
     expectError(await post("salesforce", { config: { object: "Contact Info" } }), 400, "validation_failed", "config.object");
     expectError(await post("salesforce", { config: { external_id_field: "" } }), 400, "validation_failed", "config.external_id_field");
     expectError(await post("salesforce", { config: { api_version: "60" } }), 400, "validation_failed", "config.api_version");
@@ -193,22 +220,30 @@ describe("destinations", () => {
 
   it("updates name, config and credentials, validating against the stored type, which cannot change", async () => {
     const id = await createDestination("webhook");
-    const before = await env.DB.prepare("SELECT credentials_ciphertext FROM destinations WHERE id = ?").bind(id).first<{ credentials_ciphertext: string }>();
+    const before = await env.DB.prepare("SELECT credentials_ciphertext FROM destinations WHERE id = ?")
+      .bind(id)
+      .first<{ credentials_ciphertext: string }>();
 
     const renamed = await call("PUT", `/api/v1/destinations/${id}`, { body: { name: "renamed", type: "webhook" } });
     expectStatus(renamed, 200);
     expect(renamed.body.name).toBe("renamed");
     expect(renamed.body.config.headers).toEqual({ "X-Team": "growth" });
 
-    const reconfigured = await call("PUT", `/api/v1/destinations/${id}`, { body: { config: { url: "https://other.example.com/in", batch_size: 5 } } });
+    const reconfigured = await call("PUT", `/api/v1/destinations/${id}`, {
+      body: { config: { url: "https://other.example.com/in", batch_size: 5 } },
+    });
     expectStatus(reconfigured, 200);
     expect(reconfigured.body.config).toEqual({ url: "https://other.example.com/in", batch_size: 5, timeout_ms: 10_000 });
     expect(reconfigured.body.credentials).toEqual(renamed.body.credentials);
 
-    const rekeyed = await call("PUT", `/api/v1/destinations/${id}`, { body: { credentials: { signing_secret: "a-brand-new-signing-secret" } } });
+    const rekeyed = await call("PUT", `/api/v1/destinations/${id}`, {
+      body: { credentials: { signing_secret: "a-brand-new-signing-secret" } },
+    });
     expectStatus(rekeyed, 200);
     expect(rekeyed.body.credentials).toEqual({ signing_secret: "****cret" });
-    const after = await env.DB.prepare("SELECT credentials_ciphertext FROM destinations WHERE id = ?").bind(id).first<{ credentials_ciphertext: string }>();
+    const after = await env.DB.prepare("SELECT credentials_ciphertext FROM destinations WHERE id = ?")
+      .bind(id)
+      .first<{ credentials_ciphertext: string }>();
     expect(after?.credentials_ciphertext).not.toBe(before?.credentials_ciphertext);
     expect(JSON.stringify(after)).not.toContain("a-brand-new-signing-secret");
 
@@ -227,7 +262,12 @@ describe("destinations", () => {
     expectError(await call("PUT", `/api/v1/destinations/${id}`, { body: { config: "x" } }), 400, "validation_failed", "config");
 
     const hubspot = await createDestination("hubspot");
-    expectError(await call("PUT", `/api/v1/destinations/${hubspot}`, { body: { credentials: null } }), 400, "validation_failed", "credentials");
+    expectError(
+      await call("PUT", `/api/v1/destinations/${hubspot}`, { body: { credentials: null } }),
+      400,
+      "validation_failed",
+      "credentials",
+    );
     expectError(
       await call("PUT", `/api/v1/destinations/${hubspot}`, { body: { config: { object_type: "contacts" } } }),
       400,
@@ -293,7 +333,23 @@ describe("destinations", () => {
   });
 
   it("recognises literal private, loopback and link-local hosts", () => {
-    for (const host of ["localhost", "api.localhost", "127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "[::1]", "[fd00::1]", "[fe80::1]", "[::ffff:7f00:1]", "metadata.google.internal", "intranet"]) {
+    for (const host of [
+      "localhost",
+      "api.localhost",
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.20.0.1",
+      "192.168.1.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "[::1]",
+      "[fd00::1]",
+      "[fe80::1]",
+      "[::ffff:7f00:1]",
+      "metadata.google.internal",
+      "intranet",
+    ]) {
       expect(isPrivateHost(host), host).toBe(true);
     }
     for (const host of ["hooks.example.com", "8.8.8.8", "172.32.0.1", "[2606:4700::1111]", "acme.my.salesforce.com"]) {

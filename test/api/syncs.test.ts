@@ -87,14 +87,29 @@ describe("POST /api/v1/syncs", () => {
     const bad = (extra: Record<string, unknown>) => call("POST", "/api/v1/syncs", { body: syncBody(ids, extra) });
     expectError(await bad({ field_mappings: [{ source: "nope", destination: "X" }] }), 400, "validation_failed", "field_mappings.0.source");
     expectError(
-      await bad({ field_mappings: [{ source: "email", destination: "X" }, { source: "plan", destination: "X" }] }),
+      await bad({
+        field_mappings: [
+          { source: "email", destination: "X" },
+          { source: "plan", destination: "X" },
+        ],
+      }),
       400,
       "validation_failed",
       "field_mappings.1.destination",
     );
     expectError(await bad({ field_mappings: [] }), 400, "validation_failed", "field_mappings");
-    expectError(await bad({ schedule: { type: "cron", expression: "0 25 * * *", timezone: "UTC" } }), 400, "validation_failed", "schedule.expression");
-    expectError(await bad({ schedule: { type: "cron", expression: "0 6 * * *", timezone: "Mars/Base" } }), 400, "validation_failed", "schedule.timezone");
+    expectError(
+      await bad({ schedule: { type: "cron", expression: "0 25 * * *", timezone: "UTC" } }),
+      400,
+      "validation_failed",
+      "schedule.expression",
+    );
+    expectError(
+      await bad({ schedule: { type: "cron", expression: "0 6 * * *", timezone: "Mars/Base" } }),
+      400,
+      "validation_failed",
+      "schedule.timezone",
+    );
     expectError(await bad({ schedule: { type: "interval", interval_minutes: 0 } }), 400, "validation_failed", "schedule.interval_minutes");
     expectError(await bad({ schedule: { type: "hourly" } }), 400, "validation_failed", "schedule.type");
     expectError(await bad({ mode: "merge" }), 400, "validation_failed", "mode");
@@ -220,7 +235,12 @@ describe("runs and triggers", () => {
 
   it("validates the trigger body", async () => {
     const sync = await createSync();
-    expectError(await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { body: { full_resync: "yes" } }), 400, "validation_failed", "full_resync");
+    expectError(
+      await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { body: { full_resync: "yes" } }),
+      400,
+      "validation_failed",
+      "full_resync",
+    );
     expectError(await call("POST", `/api/v1/syncs/${sync.id}/trigger`, { body: { now: true } }), 400, "validation_failed");
   });
 
@@ -394,11 +414,19 @@ describe("trigger webhooks", () => {
     const body = JSON.stringify({ source: "dbt", job: "nightly" });
     const ts = String(Math.floor(Date.now() / 1000));
     const sig = `sha256=${await hmacSha256Hex(secret, `${ts}.${body}`)}`;
-    const ok = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": ts, "x-signature": sig } });
+    const ok = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, {
+      token: null,
+      raw: body,
+      headers: { "x-timestamp": ts, "x-signature": sig },
+    });
     expectStatus(ok, 202);
     expect(ok.body.trigger).toBe("webhook");
     // The same signed request captured and sent again inside its 5 minutes starts nothing.
-    const replay = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": ts, "x-signature": sig } });
+    const replay = await call("POST", `/api/v1/hooks/syncs/${sync.id}`, {
+      token: null,
+      raw: body,
+      headers: { "x-timestamp": ts, "x-signature": sig },
+    });
     expectError(replay, 409, "conflict");
     expect(replay.body.error.message).toContain("already used");
     expect((await call("GET", `/api/v1/syncs/${sync.id}/runs`)).body.data).toHaveLength(1);
@@ -411,7 +439,11 @@ describe("trigger webhooks", () => {
     const old = String(Math.floor(Date.now() / 1000) - 3600);
     const oldSig = `sha256=${await hmacSha256Hex(secret, `${old}.${body}`)}`;
     expectError(
-      await call("POST", `/api/v1/hooks/syncs/${sync.id}`, { token: null, raw: body, headers: { "x-timestamp": old, "x-signature": oldSig } }),
+      await call("POST", `/api/v1/hooks/syncs/${sync.id}`, {
+        token: null,
+        raw: body,
+        headers: { "x-timestamp": old, "x-signature": oldSig },
+      }),
       401,
       "unauthorized",
     );

@@ -50,7 +50,11 @@ describe("tokens", () => {
 
     expectStatus(await call("POST", "/api/v1/sources", { token: writer.token, body: sourceBody }), 201);
     expectError(await call("GET", "/api/v1/tokens", { token: writer.token }), 403, "forbidden");
-    expectError(await call("POST", "/api/v1/tokens", { token: writer.token, body: { name: "escalate", scope: "admin" } }), 403, "forbidden");
+    expectError(
+      await call("POST", "/api/v1/tokens", { token: writer.token, body: { name: "escalate", scope: "admin" } }),
+      403,
+      "forbidden",
+    );
 
     expectStatus(await call("GET", "/api/v1/tokens", { token: admin.token }), 200);
     expectStatus(await call("POST", "/api/v1/tokens", { token: admin.token, body: { name: "made by admin", scope: "read" } }), 201);
@@ -59,9 +63,7 @@ describe("tokens", () => {
   it("records when a token was last used", async () => {
     const writer = await createToken("write");
     expectStatus(await call("GET", "/api/v1/sources", { token: writer.token }), 200);
-    await expect
-      .poll(async () => (await call("GET", `/api/v1/tokens/${writer.id}`)).body.last_used_at)
-      .toMatch(/^\d{4}-\d\d-\d\dT/);
+    await expect.poll(async () => (await call("GET", `/api/v1/tokens/${writer.id}`)).body.last_used_at).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 
   it("revokes a token, which then answers 401; revoking again keeps the first time", async () => {

@@ -100,7 +100,9 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     // The model's columns are offered; the mapping starts with every non-key column.
     await expect.poll(() => page.locator("#mappings select[name=mapping-source]").count()).toBe(4);
     const offered = await page.locator("#mappings select[name=mapping-source]").first().locator("option").allInnerTexts();
-    expect(offered).toEqual(expect.arrayContaining(["id (int4)", "email (text)", "first_name (text)", "plan (text)", "lifetime_value (numeric)"]));
+    expect(offered).toEqual(
+      expect.arrayContaining(["id (int4)", "email (text)", "first_name (text)", "plan (text)", "lifetime_value (numeric)"]),
+    );
     // Rename one destination field, drop one mapping, add one back by hand.
     await page.locator("#mappings input[name=mapping-destination]").nth(1).fill("firstName");
     await page.locator("#mappings tr").nth(3).locator("text=remove").click();
@@ -147,7 +149,9 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     expect(await row.locator("[data-count=failed]").innerText()).toBe("2");
     runId = (await row.getAttribute("data-run-id")) ?? "";
     // The destination really got the rows, with the mapped field names.
-    const state = (await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as { rows: Record<string, Record<string, unknown>> };
+    const state = (await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as {
+      rows: Record<string, Record<string, unknown>>;
+    };
     expect(Object.keys(state.rows)).toHaveLength(ROWS - 2);
     expect(state.rows["1"]).toEqual({ email: "customer1@example.com", firstName: "Name 1", plan: "pro", ltv: "10.50" });
     await expect.poll(() => page.locator("#sync-status").innerText()).toBe("active");
@@ -184,12 +188,16 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
     expect(download.suggestedFilename()).toBe(`${runId}-errors.csv`);
-    const csv = readFileSync((await download.path()) ?? "", "utf8").trim().split("\r\n");
+    const csv = readFileSync((await download.path()) ?? "", "utf8")
+      .trim()
+      .split("\r\n");
     expect(csv[0]).toBe("primary_key,operation,message,created_at");
-    expect(csv.slice(1).map((line) => line.split(",").slice(0, 3).join(",")).sort()).toEqual([
-      "17,upsert,duplicate record in CRM",
-      "7,upsert,email address is invalid",
-    ]);
+    expect(
+      csv
+        .slice(1)
+        .map((line) => line.split(",").slice(0, 3).join(","))
+        .sort(),
+    ).toEqual(["17,upsert,duplicate record in CRM", "7,upsert,email address is invalid"]);
   });
 
   it("lists the sync with its status badge and last run", async () => {
@@ -230,7 +238,8 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
 
   it("previews a run with Dry run: its plan shown, nothing sent", async () => {
     const { page } = f;
-    const requests = async () => ((await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as { requests: number }).requests;
+    const requests = async () =>
+      ((await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as { requests: number }).requests;
     const before = await requests();
     await page.click("button[name=trigger-dry]");
     await page.waitForSelector("#run-status:has-text('succeeded')", { timeout: 45_000 });

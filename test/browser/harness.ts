@@ -63,7 +63,9 @@ export async function createCustomersTable(rows: number): Promise<{ table: strin
   const client = new pg.Client({ connectionString: WAREHOUSE_URL });
   await client.connect();
   try {
-    await client.query(`CREATE TABLE ${table} (id integer PRIMARY KEY, email text NOT NULL, first_name text, plan text, lifetime_value numeric(10,2))`);
+    await client.query(
+      `CREATE TABLE ${table} (id integer PRIMARY KEY, email text NOT NULL, first_name text, plan text, lifetime_value numeric(10,2))`,
+    );
     await client.query(
       `INSERT INTO ${table} SELECT g, 'customer' || g || '@example.com', 'Name ' || g, (ARRAY['free','pro','enterprise'])[1 + g % 3], g * 10.5
          FROM generate_series(1, $1::int) AS g`,

@@ -7,7 +7,10 @@ const highest = () => 0.999999;
 
 describe("retry backoff", () => {
   it("doubles from the base with jitter between half and all of the step, capped, by default 2 s … 15 min", () => {
-    const steps = [1, 2, 3, 4, 5, 10, 12].map((a) => [retryDelaySeconds(a, undefined, DEFAULT_BACKOFF, lowest), retryDelaySeconds(a, undefined, DEFAULT_BACKOFF, highest)]);
+    const steps = [1, 2, 3, 4, 5, 10, 12].map((a) => [
+      retryDelaySeconds(a, undefined, DEFAULT_BACKOFF, lowest),
+      retryDelaySeconds(a, undefined, DEFAULT_BACKOFF, highest),
+    ]);
     expect(steps).toEqual([
       [1, 2],
       [2, 4],
@@ -30,7 +33,10 @@ describe("retry backoff", () => {
 
   it("reads DELIVERY_RETRY_BASE_SECONDS / DELIVERY_RETRY_MAX_SECONDS, falling back on the defaults for missing or unusable values", () => {
     expect(backoffPolicy({})).toEqual(DEFAULT_BACKOFF);
-    expect(backoffPolicy({ DELIVERY_RETRY_BASE_SECONDS: "5", DELIVERY_RETRY_MAX_SECONDS: "60" })).toEqual({ baseSeconds: 5, maxSeconds: 60 });
+    expect(backoffPolicy({ DELIVERY_RETRY_BASE_SECONDS: "5", DELIVERY_RETRY_MAX_SECONDS: "60" })).toEqual({
+      baseSeconds: 5,
+      maxSeconds: 60,
+    });
     for (const bad of ["", "abc", "0", "-1", "99999999"]) {
       expect(backoffPolicy({ DELIVERY_RETRY_BASE_SECONDS: bad, DELIVERY_RETRY_MAX_SECONDS: bad }), bad).toEqual(DEFAULT_BACKOFF);
     }

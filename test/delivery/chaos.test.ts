@@ -73,7 +73,10 @@ describe("a destination failing 30% of requests at random", () => {
     for (const kind of CHAOS_KINDS) expect(outcomes, `no ${kind} in ${JSON.stringify(outcomes)}`).toContain(`fault:${kind}`);
     for (const lost of state.requests.filter((r) => r.outcome === "fault:timeout_after")) {
       const again = state.requests.filter((r) => r.seq > lost.seq && r.idempotency_key === lost.idempotency_key);
-      expect(again.map((r) => r.outcome), `batch ${lost.batch_id}`).toContain("replayed");
+      expect(
+        again.map((r) => r.outcome),
+        `batch ${lost.batch_id}`,
+      ).toContain("replayed");
     }
     const faults = outcomes.filter((o) => o.startsWith("fault:")).length;
     expect(faults / outcomes.length, `fault share of ${outcomes.length} requests`).toBeGreaterThan(0.15);

@@ -10,7 +10,11 @@ const post = (body: Record<string, unknown>) => call("POST", "/api/v1/destinatio
 
 const valid = {
   webhook: { type: "webhook", config: { url: "https://hooks.example.com/in" } },
-  postgres: { type: "postgres", config: { table: "t", key_column: "id" }, credentials: { connection_string: "postgres://u:p@db.example.com/x" } },
+  postgres: {
+    type: "postgres",
+    config: { table: "t", key_column: "id" },
+    credentials: { connection_string: "postgres://u:p@db.example.com/x" },
+  },
   salesforce: {
     type: "salesforce",
     config: { instance_url: "https://acme.my.salesforce.com", object: "Contact", external_id_field: "External_Id__c" },
@@ -58,7 +62,9 @@ describe("destination config: rate_limit and local vendor URLs", () => {
     await bad(5, "config.rate_limit");
     // Updates validate it too, against the stored type.
     const id = await createDestination({ ...valid.hubspot });
-    const put = await call("PUT", `/api/v1/destinations/${id}`, { body: { config: { ...valid.hubspot.config, rate_limit: { concurrency: 0 } } } });
+    const put = await call("PUT", `/api/v1/destinations/${id}`, {
+      body: { config: { ...valid.hubspot.config, rate_limit: { concurrency: 0 } } },
+    });
     expectError(put, 400, "validation_failed", "config.rate_limit.concurrency");
   });
 
@@ -85,11 +91,15 @@ describe("destination config: rate_limit and local vendor URLs", () => {
 
   it("refuses the local overrides where private destinations are not allowed (production)", () => {
     const strict = { ...env, ALLOW_PRIVATE_DESTINATIONS: "false" };
-    const sf = refusal(() => checkReachable(strict, "salesforce", { ...valid.salesforce.config, instance_url: "http://127.0.0.1:9/t/x" }, null));
+    const sf = refusal(() =>
+      checkReachable(strict, "salesforce", { ...valid.salesforce.config, instance_url: "http://127.0.0.1:9/t/x" }, null),
+    );
     expect(sf?.code).toBe("validation_failed");
     expect(sf?.details).toEqual([expect.objectContaining({ path: "config.instance_url" })]);
     const hs = refusal(() => checkReachable(strict, "hubspot", { ...valid.hubspot.config, api_base: "http://127.0.0.1:9/t/x" }, null));
-    expect(hs?.details, JSON.stringify(hs)).toEqual([expect.objectContaining({ path: "config.api_base", message: expect.stringMatching(/local development only/) })]);
+    expect(hs?.details, JSON.stringify(hs)).toEqual([
+      expect.objectContaining({ path: "config.api_base", message: expect.stringMatching(/local development only/) }),
+    ]);
     // The real vendors pass.
     expect(refusal(() => checkReachable(strict, "salesforce", valid.salesforce.config, null))).toBeUndefined();
     expect(refusal(() => checkReachable(strict, "hubspot", valid.hubspot.config, null))).toBeUndefined();
@@ -119,7 +129,11 @@ describe("POST /api/v1/destinations/{id}/test", () => {
     await configureReceiver(endpoint, { signing_secret: secret });
     const url = `${env.WEBHOOK_RECEIVER_URL}/hook/${endpoint}`;
     const right = await createDestination({ type: "webhook", config: { url }, credentials: { signing_secret: secret } });
-    const wrong = await createDestination({ type: "webhook", config: { url }, credentials: { signing_secret: "whsec_some_other_secret_01" } });
+    const wrong = await createDestination({
+      type: "webhook",
+      config: { url },
+      credentials: { signing_secret: "whsec_some_other_secret_01" },
+    });
     expect((await test(right)).body).toEqual({ ok: true });
     const refused = await test(wrong);
     expect(refused.body, JSON.stringify(refused.body)).toEqual({ ok: false, error: expect.stringMatching(/HTTP 401/) });
@@ -128,25 +142,42 @@ describe("POST /api/v1/destinations/{id}/test", () => {
   it("postgres: checks the table, its key and the role's rights", async () => {
     const table = uniqueName("conn");
     await pg(`CREATE TABLE ${table} (id text PRIMARY KEY, email text)`);
-    const ok = await createDestination({ type: "postgres", config: { table, key_column: "id" }, credentials: { connection_string: WAREHOUSE_URL } });
+    const ok = await createDestination({
+      type: "postgres",
+      config: { table, key_column: "id" },
+      credentials: { connection_string: WAREHOUSE_URL },
+    });
     expect((await test(ok)).body).toEqual({ ok: true });
-    const missing = await createDestination({ type: "postgres", config: { table: `${table}_nope`, key_column: "id" }, credentials: { connection_string: WAREHOUSE_URL } });
+    const missing = await createDestination({
+      type: "postgres",
+      config: { table: `${table}_nope`, key_column: "id" },
+      credentials: { connection_string: WAREHOUSE_URL },
+    });
     const res = await test(missing);
     expect(res.body, JSON.stringify(res.body)).toEqual({ ok: false, error: expect.stringMatching(/does not exist/) });
-    const unkeyed = await createDestination({ type: "postgres", config: { table, key_column: "email" }, credentials: { connection_string: WAREHOUSE_URL } });
+    const unkeyed = await createDestination({
+      type: "postgres",
+      config: { table, key_column: "email" },
+      credentials: { connection_string: WAREHOUSE_URL },
+    });
     expect((await test(unkeyed)).body).toEqual({ ok: false, error: expect.stringMatching(/unique/) });
   });
 
   it("salesforce and hubspot: ok with the right token, the vendor's refusal with a wrong one", async () => {
     const org = `${env.SALESFORCE_URL}/t/${uniqueName("org")}`;
     const sfConfig = { instance_url: org, object: "Contact", external_id_field: "External_Id__c" };
-    expect((await test(await createDestination({ type: "salesforce", config: sfConfig, credentials: { access_token: "sf-test-token" } }))).body).toEqual({ ok: true });
+    expect(
+      (await test(await createDestination({ type: "salesforce", config: sfConfig, credentials: { access_token: "sf-test-token" } }))).body,
+    ).toEqual({ ok: true });
     const sfBad = await test(await createDestination({ type: "salesforce", config: sfConfig, credentials: { access_token: "expired" } }));
     expect(sfBad.body, JSON.stringify(sfBad.body)).toEqual({ ok: false, error: expect.stringMatching(/401.*INVALID_SESSION_ID/) });
 
     const portal = `${env.HUBSPOT_URL}/t/${uniqueName("portal")}`;
     const hsConfig = { object_type: "contacts", id_property: "external_id", api_base: portal };
-    expect((await test(await createDestination({ type: "hubspot", config: hsConfig, credentials: { access_token: "hubspot-test-token" } }))).body).toEqual({ ok: true });
+    expect(
+      (await test(await createDestination({ type: "hubspot", config: hsConfig, credentials: { access_token: "hubspot-test-token" } })))
+        .body,
+    ).toEqual({ ok: true });
     const hsBad = await test(await createDestination({ type: "hubspot", config: hsConfig, credentials: { access_token: "pat-revoked" } }));
     expect(hsBad.body, JSON.stringify(hsBad.body)).toEqual({ ok: false, error: expect.stringMatching(/401.*INVALID_AUTHENTICATION/) });
   });

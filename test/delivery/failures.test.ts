@@ -20,7 +20,9 @@ import {
 
 /** An interval-scheduled sync to `destination`, so "the schedule stops" can be checked. */
 async function scheduledSync(table: string, destinationId: string, fields = WEBHOOK_FIELDS): Promise<string> {
-  const syncId = await createSync(await modelOf(table), destinationId, "mirror", fields, { schedule: { type: "interval", interval_minutes: 60 } });
+  const syncId = await createSync(await modelOf(table), destinationId, "mirror", fields, {
+    schedule: { type: "interval", interval_minutes: 60 },
+  });
   const sync = await call("GET", `/api/v1/syncs/${syncId}`);
   expect(sync.body.next_run_at, JSON.stringify(sync.body)).not.toBeNull();
   return syncId;
@@ -34,8 +36,11 @@ async function expectAuthFailure(syncId: string, run: Run, rows: number, vendorT
   expect(run.error?.message, summary).toMatch(vendorText);
   expect(run, summary).toMatchObject({ rows_created: 0, rows_failed: rows });
   const errors = await runErrors(syncId, run.id);
-  expect(errors.map((e) => e.primary_key).sort(), "every row is listed").toEqual(Array.from({ length: rows }, (_, i) => String(i + 1)).sort());
-  for (const e of errors) expect(e.message, JSON.stringify(e)).toMatch(new RegExp(`^not sent: the destination refused the credentials: .*${vendorText.source}`));
+  expect(errors.map((e) => e.primary_key).sort(), "every row is listed").toEqual(
+    Array.from({ length: rows }, (_, i) => String(i + 1)).sort(),
+  );
+  for (const e of errors)
+    expect(e.message, JSON.stringify(e)).toMatch(new RegExp(`^not sent: the destination refused the credentials: .*${vendorText.source}`));
   const sync = await call("GET", `/api/v1/syncs/${syncId}`);
   expectStatus(sync, 200);
   expect(sync.body, JSON.stringify(sync.body)).toMatchObject({ status: "error", next_run_at: null });
@@ -84,7 +89,11 @@ describe("delivery failures, end to end", () => {
     expect(run, JSON.stringify(run)).toMatchObject({ status: "partial", rows_created: rows - 1, rows_failed: 1 });
     const errors = await runErrors(syncId, run.id);
     expect(errors, JSON.stringify(errors)).toEqual([
-      expect.objectContaining({ primary_key: "17", operation: "create", message: expect.stringMatching(/^HTTP 400: .*Email: invalid address/) }),
+      expect.objectContaining({
+        primary_key: "17",
+        operation: "create",
+        message: expect.stringMatching(/^HTTP 400: .*Email: invalid address/),
+      }),
     ]);
     const state = await sinkState(name);
     const { "17": bad, ...good } = await modelNow(table);
@@ -92,7 +101,10 @@ describe("delivery failures, end to end", () => {
     expect(sinkRows(state)).toEqual(good);
     // The refused batch was halved down to the bad record alone: every 400 carried key 17, each smaller than the last.
     const rejected = state.requests.filter((r) => r.outcome === "rejected");
-    expect(rejected.map((r) => r.keys.length), JSON.stringify(rejected)).toEqual([...rejected.map((r) => r.keys.length)].sort((a, b) => b - a));
+    expect(
+      rejected.map((r) => r.keys.length),
+      JSON.stringify(rejected),
+    ).toEqual([...rejected.map((r) => r.keys.length)].sort((a, b) => b - a));
     expect(rejected.every((r) => r.keys.includes("17"))).toBe(true);
     expect(rejected.at(0)?.keys).toHaveLength(10);
     expect(rejected.at(-1)?.keys).toEqual(["17"]);
@@ -114,11 +126,19 @@ describe("delivery failures, end to end", () => {
 
     const run = await runSync(syncId);
     // Nothing got through and the batch ran out of retries: the run failed, naming the destination's error.
-    expect(run, JSON.stringify(run)).toMatchObject({ status: "failed", rows_created: 0, rows_failed: rows, error: { code: "delivery_failed" } });
-    expect(run.error?.message).toMatch(/accepted none of the 6 operations; 1 batch ran out of retries \(retries exhausted; last error: HTTP 503/);
+    expect(run, JSON.stringify(run)).toMatchObject({
+      status: "failed",
+      rows_created: 0,
+      rows_failed: rows,
+      error: { code: "delivery_failed" },
+    });
+    expect(run.error?.message).toMatch(
+      /accepted none of the 6 operations; 1 batch ran out of retries \(retries exhausted; last error: HTTP 503/,
+    );
     const errors = await runErrors(syncId, run.id);
     expect(errors).toHaveLength(rows);
-    for (const e of errors) expect(e.message, JSON.stringify(e)).toMatch(/^retries exhausted; last error: HTTP 503: .*down for maintenance/);
+    for (const e of errors)
+      expect(e.message, JSON.stringify(e)).toMatch(/^retries exhausted; last error: HTTP 503: .*down for maintenance/);
 
     // wrangler.toml: max_retries = 8, so 9 attempts, all under the same Idempotency-Key, each after the Retry-After.
     const requests = (await sinkState(name)).requests;

@@ -21,7 +21,9 @@ export async function modelNow(table: string): Promise<Rows> {
   const client = await connectPostgres(WAREHOUSE_URL, { statementTimeoutMs: 30_000, allowPrivate: true });
   try {
     const result = await client.query<Record<string, unknown>>(`SELECT id, email, name, plan, score FROM ${table}`);
-    return Object.fromEntries(result.rows.map((r) => [String(r.id), { email: text(r.email), name: text(r.name), plan: text(r.plan), score: text(r.score) }]));
+    return Object.fromEntries(
+      result.rows.map((r) => [String(r.id), { email: text(r.email), name: text(r.name), plan: text(r.plan), score: text(r.score) }]),
+    );
   } finally {
     await closePostgres(client);
   }
@@ -40,7 +42,9 @@ export function expectedRows(mode: Mode, before: Rows, after: Rows): Rows {
 
 /** Inserts 5 rows, updates 6 and deletes 4 of a table made by customersTable(n) (n ≥ 40). */
 export async function changeModel(table: string, n: number): Promise<void> {
-  await pg(`INSERT INTO ${table} SELECT g::text, 'new' || g || '@example.com', 'New ' || g, 'free', g FROM generate_series(${n + 1}, ${n + 5}) g`);
+  await pg(
+    `INSERT INTO ${table} SELECT g::text, 'new' || g || '@example.com', 'New ' || g, 'free', g FROM generate_series(${n + 1}, ${n + 5}) g`,
+  );
   await pg(`UPDATE ${table} SET plan = 'enterprise', score = score + 1000 WHERE id::int BETWEEN 11 AND 16`);
   await pg(`DELETE FROM ${table} WHERE id::int BETWEEN 31 AND 34`);
 }
@@ -86,7 +90,12 @@ export async function createSync(
 }
 
 /** A run as the API returns it. */
-export type Run = { id: string; status: string; error: { code: string; message: string } | null; progress: Record<string, number> } & Record<string, any>;
+export type Run = {
+  id: string;
+  status: string;
+  error: { code: string; message: string } | null;
+  progress: Record<string, number>;
+} & Record<string, any>;
 
 /**
  * Polls the run until it is final, nudging the sync's alarm so steps do not wait for the scheduler.
@@ -160,7 +169,10 @@ export async function runErrors(syncId: string, runId: string): Promise<RowError
   const out: RowError[] = [];
   let cursor: string | null = null;
   do {
-    const res: CallResult<{ data: RowError[]; next_cursor: string | null }> = await call("GET", `/api/v1/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    const res: CallResult<{ data: RowError[]; next_cursor: string | null }> = await call(
+      "GET",
+      `/api/v1/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${cursor}` : ""}`,
+    );
     expectStatus(res, 200);
     out.push(...res.body.data);
     cursor = res.body.next_cursor;

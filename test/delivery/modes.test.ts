@@ -50,7 +50,10 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
         // Every key was created once: updates never re-created a row, redeliveries were absorbed.
         extra: async () => {
           const state = await sinkState(name);
-          expect(Object.values(state.creates).filter((n) => n !== 1), JSON.stringify(state.creates)).toEqual([]);
+          expect(
+            Object.values(state.creates).filter((n) => n !== 1),
+            JSON.stringify(state.creates),
+          ).toEqual([]);
         },
       };
     },
@@ -69,7 +72,9 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
         const client = await connectPostgres(WAREHOUSE_URL, { statementTimeoutMs: 30_000, allowPrivate: true });
         try {
           const result = await client.query<Record<string, unknown>>(`SELECT id, email, name, plan, score FROM ${table}`);
-          return Object.fromEntries(result.rows.map((r) => [String(r.id), { email: text(r.email), name: text(r.name), plan: text(r.plan), score: text(r.score) }]));
+          return Object.fromEntries(
+            result.rows.map((r) => [String(r.id), { email: text(r.email), name: text(r.name), plan: text(r.plan), score: text(r.score) }]),
+          );
         } finally {
           await closePostgres(client);
         }
@@ -89,7 +94,10 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
       const read = async () => {
         const state = await getJson<{ records: Record<string, Record<string, unknown>[]> }>(`${org}/_state`);
         return Object.fromEntries(
-          (state.records.Contact ?? []).map((r) => [String(r.External_Id__c), { email: text(r.Email), name: text(r.LastName), plan: text(r.Plan__c), score: text(r.Score__c) }]),
+          (state.records.Contact ?? []).map((r) => [
+            String(r.External_Id__c),
+            { email: text(r.Email), name: text(r.LastName), plan: text(r.Plan__c), score: text(r.Score__c) },
+          ]),
         );
       };
       return { destinationId, read };
@@ -139,7 +147,11 @@ async function exercise(target: Target, mode: Mode): Promise<void> {
   await changeModel(table, N);
   const after = await modelNow(table);
   const second = await runSync(syncId);
-  expect(second, `${mode} run 2: ${JSON.stringify(second)}`).toMatchObject({ status: "succeeded", rows_failed: 0, ...secondRunCounts[mode] });
+  expect(second, `${mode} run 2: ${JSON.stringify(second)}`).toMatchObject({
+    status: "succeeded",
+    rows_failed: 0,
+    ...secondRunCounts[mode],
+  });
   const expected = expectedRows(mode, before, after);
   expect(await read(), `${mode} after run 2`).toEqual(expected);
   // The expectation itself differs by mode (so each assertion can tell modes apart).

@@ -1,7 +1,19 @@
 import { describe, expect, it } from "vitest";
 import type { SinkRequest } from "../servers/delivery-sink-types";
 import { customersTable } from "../run/harness";
-import { configureSink, createDestination, createSync, modelNow, modelOf, runSync, sinkRows, sinkState, sinkUrl, uniqueName, WEBHOOK_FIELDS } from "./harness";
+import {
+  configureSink,
+  createDestination,
+  createSync,
+  modelNow,
+  modelOf,
+  runSync,
+  sinkRows,
+  sinkState,
+  sinkUrl,
+  uniqueName,
+  WEBHOOK_FIELDS,
+} from "./harness";
 
 /**
  * Arrival times at the sink differ from grant times by each request's trip, which varies on a
@@ -18,7 +30,10 @@ async function deliverUnder(rateLimit: { requests_per_second: number; concurrenc
   const table = await customersTable(ROWS);
   const name = uniqueName("limit");
   await configureSink(name, { delay_ms: delayMs });
-  const destinationId = await createDestination({ type: "webhook", config: { url: sinkUrl(name), batch_size: BATCH, rate_limit: rateLimit } });
+  const destinationId = await createDestination({
+    type: "webhook",
+    config: { url: sinkUrl(name), batch_size: BATCH, rate_limit: rateLimit },
+  });
   const syncId = await createSync(await modelOf(table), destinationId, "mirror", WEBHOOK_FIELDS);
   const run = await runSync(syncId);
   expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: ROWS, rows_failed: 0 });
@@ -29,10 +44,12 @@ async function deliverUnder(rateLimit: { requests_per_second: number; concurrenc
   return requests;
 }
 
-const timeline = (requests: SinkRequest[]) => requests.map((r) => `${r.at - (requests[0]?.at ?? 0)}..${r.end - (requests[0]?.at ?? 0)}`).join(" ");
+const timeline = (requests: SinkRequest[]) =>
+  requests.map((r) => `${r.at - (requests[0]?.at ?? 0)}..${r.end - (requests[0]?.at ?? 0)}`).join(" ");
 
 /** Most requests in flight at once (answered at `end`). */
-const maxInFlight = (requests: SinkRequest[]) => Math.max(...requests.map((r) => requests.filter((q) => q.at <= r.at && q.end > r.at).length));
+const maxInFlight = (requests: SinkRequest[]) =>
+  Math.max(...requests.map((r) => requests.filter((q) => q.at <= r.at && q.end > r.at).length));
 
 describe("destination rate limit, shared by every consumer that writes to the destination", () => {
   it("never more requests per second than configured, nor more in flight than the concurrency", async () => {

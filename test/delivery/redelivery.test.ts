@@ -5,7 +5,20 @@ import worker from "../../src/index";
 import type { DeliveryMessage } from "../../src/delivery/message";
 import { call, expectStatus } from "../harness";
 import { customersTable } from "../run/harness";
-import { configureSink, createDestination, createSync, modelNow, modelOf, runErrors, sinkRows, sinkState, sinkUrl, uniqueName, waitForRun, WEBHOOK_FIELDS } from "./harness";
+import {
+  configureSink,
+  createDestination,
+  createSync,
+  modelNow,
+  modelOf,
+  runErrors,
+  sinkRows,
+  sinkState,
+  sinkUrl,
+  uniqueName,
+  waitForRun,
+  WEBHOOK_FIELDS,
+} from "./harness";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,7 +72,10 @@ describe("at-least-once redelivery", () => {
     expect(late, JSON.stringify(late)).toMatchObject({ explicitAcks: ["copy-3"] });
 
     const state = await sinkState(name);
-    expect(state.requests.map((r) => `${r.status} ${r.outcome}`), "the 503, then one applied send").toEqual(["503 refused", "200 applied"]);
+    expect(
+      state.requests.map((r) => `${r.status} ${r.outcome}`),
+      "the 503, then one applied send",
+    ).toEqual(["503 refused", "200 applied"]);
     expect(sinkRows(state)).toEqual(await modelNow(table));
     const after = await call("GET", `/api/v1/syncs/${syncId}/runs/${runId}`);
     expect(after.body, "the finished run's counts did not move").toMatchObject({ rows_created: rows, rows_failed: 0 });
@@ -72,7 +88,12 @@ describe("at-least-once redelivery", () => {
     const dead = await deliver("deliveries-dlq", "dead-1", message, 9);
     expect(dead, JSON.stringify(dead)).toMatchObject({ explicitAcks: ["dead-1"], retryMessages: [] });
     const run = await waitForRun(syncId, runId);
-    expect(run, JSON.stringify(run)).toMatchObject({ status: "failed", rows_created: 0, rows_failed: rows, error: { code: "delivery_failed" } });
+    expect(run, JSON.stringify(run)).toMatchObject({
+      status: "failed",
+      rows_created: 0,
+      rows_failed: rows,
+      error: { code: "delivery_failed" },
+    });
     const errors = await runErrors(syncId, runId);
     expect(errors.map((e) => e.message)).toEqual(Array(rows).fill('retries exhausted; last error: HTTP 503: {"error":"busy"}'));
 
@@ -85,7 +106,9 @@ describe("at-least-once redelivery", () => {
 
   it.concurrent("a batch kept waiting by the rate limiter is enqueued again, without spending its retries", async () => {
     const rows = 12;
-    const { table, name, syncId, destinationId, runId, message } = await runWithPendingBatch(rows, "60", { rate_limit: { concurrency: 1 } });
+    const { table, name, syncId, destinationId, runId, message } = await runWithPendingBatch(rows, "60", {
+      rate_limit: { concurrency: 1 },
+    });
     await configureSink(name, {});
     // Another request holds the destination's only slot for longer than the consumer waits in-process.
     const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destinationId));

@@ -35,7 +35,11 @@ function setup(config: Partial<HubspotConnectorConfig> = {}, credentials: Creden
 }
 
 const contacts = (n: number, from = 0): Operation[] =>
-  Array.from({ length: n }, (_, i) => ({ op: "upsert", key: `user${from + i}@example.com`, fields: { firstname: `User ${from + i}`, lastname: "Test" } }));
+  Array.from({ length: n }, (_, i) => ({
+    op: "upsert",
+    key: `user${from + i}@example.com`,
+    fields: { firstname: `User ${from + i}`, lastname: "Test" },
+  }));
 
 describe("hubspot connector: upserts", () => {
   it("batch-upserts by idProperty, creating then updating, with values as HubSpot strings", async () => {
@@ -48,10 +52,20 @@ describe("hubspot connector: upserts", () => {
       ]),
     );
     expect([...rowsOf(first).values()]).toEqual([{ ok: true }, { ok: true }]);
-    const second = await hubspotConnector.send(ctx, batchOf([{ op: "update", key: "ada@example.com", fields: { firstname: "Augusta Ada", age: null } }]));
+    const second = await hubspotConnector.send(
+      ctx,
+      batchOf([{ op: "update", key: "ada@example.com", fields: { firstname: "Augusta Ada", age: null } }]),
+    );
     expect(rowsOf(second).get("ada@example.com")).toEqual({ ok: true });
     const r = await records();
-    expect(r["ada@example.com"]).toMatchObject({ firstname: "Augusta Ada", lastname: "Lovelace", age: "", vip: "true", tags: '["a"]', email: "ada@example.com" });
+    expect(r["ada@example.com"]).toMatchObject({
+      firstname: "Augusta Ada",
+      lastname: "Lovelace",
+      age: "",
+      vip: "true",
+      tags: '["a"]',
+      email: "ada@example.com",
+    });
     expect(r["bob@example.com"]).toMatchObject({ firstname: "Bob", phone: "" });
     expect((await state()).requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual([
       "POST /crm/v3/objects/contacts/batch/upsert 200",
@@ -66,10 +80,17 @@ describe("hubspot connector: upserts", () => {
       seen = { url: String(input), auth: new Headers(init?.headers).get("authorization"), body: JSON.parse(String(init?.body)) };
       return Response.json({ status: "COMPLETE", results: [] });
     };
-    rowsOf(await hubspotConnector.send({ ...ctx, fetch: spy }, batchOf([{ op: "upsert", key: "co-1", fields: { name: "Acme", external_id: "ignored" } }])));
+    rowsOf(
+      await hubspotConnector.send(
+        { ...ctx, fetch: spy },
+        batchOf([{ op: "upsert", key: "co-1", fields: { name: "Acme", external_id: "ignored" } }]),
+      ),
+    );
     expect(seen?.url).toMatch(/\/crm\/v3\/objects\/companies\/batch\/upsert$/);
     expect(seen?.auth).toBe(`Bearer ${TOKEN}`);
-    expect(seen?.body).toEqual({ inputs: [{ idProperty: "external_id", id: "co-1", properties: { name: "Acme" }, objectWriteTraceId: "co-1" }] });
+    expect(seen?.body).toEqual({
+      inputs: [{ idProperty: "external_id", id: "co-1", properties: { name: "Acme" }, objectWriteTraceId: "co-1" }],
+    });
   });
 
   it("maps a 207's errors back to rows by objectWriteTraceId, with HubSpot's message; the rest succeed", async () => {
@@ -87,7 +108,9 @@ describe("hubspot connector: upserts", () => {
     const results = rowsOf(outcome);
     expect(results.get("good@example.com")).toEqual({ ok: true });
     expect(results.get("fine@example.com")).toEqual({ ok: true });
-    expect(results.get("bad@example.com")?.error).toMatch(/^VALIDATION_ERROR: Property values were not valid: .*INVALID was not one of the allowed options for lifecyclestage/);
+    expect(results.get("bad@example.com")?.error).toMatch(
+      /^VALIDATION_ERROR: Property values were not valid: .*INVALID was not one of the allowed options for lifecyclestage/,
+    );
     expect(results.get("noname@example.com")?.error).toMatch(/^VALIDATION_ERROR: .*Property \\"lastname\\" is required/);
     expect(Object.keys(await records()).sort()).toEqual(["fine@example.com", "good@example.com"]);
   });
@@ -161,7 +184,9 @@ describe("hubspot connector: upserts", () => {
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ status: "error", category: "VALIDATION_ERROR" });
-    expect(expectKind(await hubspotConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(contacts(101))), "rejected").error).toMatch(/at most 100/);
+    expect(expectKind(await hubspotConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(contacts(101))), "rejected").error).toMatch(
+      /at most 100/,
+    );
   });
 });
 
@@ -225,10 +250,18 @@ describe("hubspot connector: failures", () => {
   });
 
   it("reads HubSpot's rate-limit headers", () => {
-    expect(hubspotRetryAfter(new Headers({ "retry-after": "4", "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" }))).toBe(4);
+    expect(
+      hubspotRetryAfter(
+        new Headers({ "retry-after": "4", "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" }),
+      ),
+    ).toBe(4);
     expect(hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-secondly-remaining": "0" }))).toBe(1);
-    expect(hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" }))).toBe(10);
-    expect(hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "5", "x-hubspot-ratelimit-interval-milliseconds": "10000" }))).toBeUndefined();
+    expect(
+      hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" })),
+    ).toBe(10);
+    expect(
+      hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "5", "x-hubspot-ratelimit-interval-milliseconds": "10000" })),
+    ).toBeUndefined();
   });
 
   it("401 (a wrong private-app token) → auth_failed with HubSpot's message", async () => {
@@ -240,7 +273,11 @@ describe("hubspot connector: failures", () => {
 
   it("403 (missing scopes) → auth_failed", async () => {
     const { ctx, configure } = setup();
-    await configure({ faults: [{ status: 403, body: { status: "error", category: "MISSING_SCOPES", message: "This app hasn't been granted all required scopes" } }] });
+    await configure({
+      faults: [
+        { status: 403, body: { status: "error", category: "MISSING_SCOPES", message: "This app hasn't been granted all required scopes" } },
+      ],
+    });
     expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "auth_failed").error).toMatch(/MISSING_SCOPES/);
   });
 
@@ -278,17 +315,23 @@ describe("hubspot connector: SSRF, base URL and testConnection", () => {
   it("does not follow redirects", async () => {
     const { ctx, configure } = setup();
     await configure({ faults: [{ status: 301, headers: { location: "https://evil.example/" } }] });
-    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "rejected").error).toMatch(/redirects are not followed: HTTP 301/);
+    expect(expectKind(await hubspotConnector.send(ctx, batchOf(contacts(1))), "rejected").error).toMatch(
+      /redirects are not followed: HTTP 301/,
+    );
   });
 
   it("refuses object types that would change the URL path", async () => {
     const { ctx } = setup({ object_type: "contacts/../../oauth" });
-    expect(expectKind(await hubspotConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(contacts(1))), "rejected").error).toMatch(/invalid object type/);
+    expect(expectKind(await hubspotConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(contacts(1))), "rejected").error).toMatch(
+      /invalid object type/,
+    );
   });
 
   it("testConnection checks the token and that id_property is unique", async () => {
     expect(await hubspotConnector.testConnection(setup().ctx)).toEqual({ ok: true });
-    expect(await hubspotConnector.testConnection(setup({ object_type: "companies", id_property: "external_id" }).ctx)).toEqual({ ok: true });
+    expect(await hubspotConnector.testConnection(setup({ object_type: "companies", id_property: "external_id" }).ctx)).toEqual({
+      ok: true,
+    });
     expect(await hubspotConnector.testConnection(setup({ id_property: "firstname" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/contacts.firstname does not require unique values/),

@@ -78,8 +78,16 @@ describe("postgres connector: writes", () => {
             score: 10,
           },
         },
-        { op: "create", key: "2", fields: { name: "Bob", email: null, amount: 7, active: false, signed_up: null, tags: null, meta: null, score: "5" } },
-        { op: "upsert", key: "3", fields: { name: "Cy", email: "cy@example.com", amount: null, active: null, signed_up: null, tags: [], meta: [1, 2], score: 0 } },
+        {
+          op: "create",
+          key: "2",
+          fields: { name: "Bob", email: null, amount: 7, active: false, signed_up: null, tags: null, meta: null, score: "5" },
+        },
+        {
+          op: "upsert",
+          key: "3",
+          fields: { name: "Cy", email: "cy@example.com", amount: null, active: null, signed_up: null, tags: [], meta: [1, 2], score: 0 },
+        },
       ]),
     );
     expect([...rowsOf(first).values()]).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
@@ -103,9 +111,26 @@ describe("postgres connector: writes", () => {
     const second = await postgresConnector.send(
       ctx(),
       batchOf([
-        { op: "update", key: "1", fields: { name: "Ada L.", email: "ada@example.com", amount: "1", active: false, signed_up: null, tags: null, meta: null, score: 11 } },
+        {
+          op: "update",
+          key: "1",
+          fields: {
+            name: "Ada L.",
+            email: "ada@example.com",
+            amount: "1",
+            active: false,
+            signed_up: null,
+            tags: null,
+            meta: null,
+            score: 11,
+          },
+        },
         { op: "delete", key: "2", fields: {} },
-        { op: "upsert", key: "3", fields: { name: "Cy 2", email: null, amount: null, active: null, signed_up: null, tags: null, meta: null, score: 1 } },
+        {
+          op: "upsert",
+          key: "3",
+          fields: { name: "Cy 2", email: null, amount: null, active: null, signed_up: null, tags: null, meta: null, score: 1 },
+        },
       ]),
     );
     expect([...rowsOf(second).values()].every((x) => x.ok)).toBe(true);
@@ -125,7 +150,9 @@ describe("postgres connector: writes", () => {
   });
 
   it("counts a delete of a key that is not there as done", async () => {
-    expect(rowsOf(await postgresConnector.send(ctx(), batchOf([{ op: "delete", key: "404", fields: {} }]))).get("404")).toEqual({ ok: true });
+    expect(rowsOf(await postgresConnector.send(ctx(), batchOf([{ op: "delete", key: "404", fields: {} }]))).get("404")).toEqual({
+      ok: true,
+    });
   });
 
   it("only sets the fields a row carries; an update may omit NOT NULL columns (rows with different fields go in separate statements)", async () => {
@@ -205,7 +232,10 @@ describe("postgres connector: per-row errors", () => {
   });
 
   it("reports a single failing row without retrying it", async () => {
-    const outcome = await postgresConnector.send(ctx(), batchOf([{ op: "upsert", key: "50", fields: { name: "x", amount: "12345678901" } }]));
+    const outcome = await postgresConnector.send(
+      ctx(),
+      batchOf([{ op: "upsert", key: "50", fields: { name: "x", amount: "12345678901" } }]),
+    );
     expect(rowsOf(outcome).get("50")?.error).toMatch(/numeric field overflow \[SQLSTATE 22003\]/);
   });
 });
@@ -218,7 +248,10 @@ describe("postgres connector: batch failures", () => {
   });
 
   it("an unknown table → rejected (42P01)", async () => {
-    const outcome = await postgresConnector.send(ctx({ table: "no_such_table_xyz" }), batchOf([{ op: "create", key: "1", fields: { name: "x" } }]));
+    const outcome = await postgresConnector.send(
+      ctx({ table: "no_such_table_xyz" }),
+      batchOf([{ op: "create", key: "1", fields: { name: "x" } }]),
+    );
     expect(expectKind(outcome, "rejected").error).toMatch(/42P01/);
   });
 
@@ -230,14 +263,20 @@ describe("postgres connector: batch failures", () => {
   it("an unknown role → auth_failed (28000)", async () => {
     const url = new URL(URL_);
     url.username = "no_such_role_xyz";
-    const outcome = await postgresConnector.send(ctx({}, { connection_string: url.toString() }), batchOf([{ op: "create", key: "1", fields: { name: "x" } }]));
+    const outcome = await postgresConnector.send(
+      ctx({}, { connection_string: url.toString() }),
+      batchOf([{ op: "create", key: "1", fields: { name: "x" } }]),
+    );
     expect(expectKind(outcome, "auth_failed").error).toMatch(/no_such_role_xyz/);
   });
 
   it("a role without write privilege → auth_failed (42501)", async () => {
     const url = new URL(URL_);
     url.username = role;
-    const outcome = await postgresConnector.send(ctx({}, { connection_string: url.toString() }), batchOf([{ op: "create", key: "1", fields: { name: "x" } }]));
+    const outcome = await postgresConnector.send(
+      ctx({}, { connection_string: url.toString() }),
+      batchOf([{ op: "create", key: "1", fields: { name: "x" } }]),
+    );
     expect(expectKind(outcome, "auth_failed").error).toMatch(/permission denied.*42501/);
   });
 
@@ -249,13 +288,18 @@ describe("postgres connector: batch failures", () => {
     expectKind(outcome, "retry");
   });
 
-  it.each(["postgres://postgres@127.0.0.1:5432/test", "postgres://postgres@2130706433:5432/test", "postgres://postgres@[::1]:5432/test", "postgres://u@169.254.169.254/db"])(
-    "refuses the private host of %s when private destinations are not allowed",
-    async (connection_string) => {
-      const outcome = await postgresConnector.send({ ...ctx({}, { connection_string }), allowPrivate: false }, batchOf([{ op: "create", key: "1", fields: { name: "x" } }]));
-      expect(expectKind(outcome, "rejected").error).toMatch(/refused|not allowed/);
-    },
-  );
+  it.each([
+    "postgres://postgres@127.0.0.1:5432/test",
+    "postgres://postgres@2130706433:5432/test",
+    "postgres://postgres@[::1]:5432/test",
+    "postgres://u@169.254.169.254/db",
+  ])("refuses the private host of %s when private destinations are not allowed", async (connection_string) => {
+    const outcome = await postgresConnector.send(
+      { ...ctx({}, { connection_string }), allowPrivate: false },
+      batchOf([{ op: "create", key: "1", fields: { name: "x" } }]),
+    );
+    expect(expectKind(outcome, "rejected").error).toMatch(/refused|not allowed/);
+  });
 });
 
 describe("postgres connector: testConnection", () => {

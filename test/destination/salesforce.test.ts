@@ -21,7 +21,15 @@ const REFRESH: Credentials = { refresh_token: "sf-refresh-token", client_id: "sf
 function setup(config: Partial<SalesforceConnectorConfig> = {}, credentials: Credentials = { access_token: TOKEN }) {
   const org = `${env.SALESFORCE_URL}/t/${uniqueName("org")}`;
   const ctx: ConnectorContext<SalesforceConnectorConfig, Credentials> = {
-    config: { instance_url: org, object: "Contact", external_id_field: "External_Id__c", api_version: "v60.0", batch_size: 200, timeout_ms: 5_000, ...config },
+    config: {
+      instance_url: org,
+      object: "Contact",
+      external_id_field: "External_Id__c",
+      api_version: "v60.0",
+      batch_size: 200,
+      timeout_ms: 5_000,
+      ...config,
+    },
     credentials,
     allowPrivate: true,
     fetch,
@@ -37,7 +45,11 @@ function setup(config: Partial<SalesforceConnectorConfig> = {}, credentials: Cre
 }
 
 const upserts = (n: number, from = 0): Operation[] =>
-  Array.from({ length: n }, (_, i) => ({ op: "upsert", key: `ext-${from + i}`, fields: { LastName: `Name ${from + i}`, Email: `u${from + i}@example.com` } }));
+  Array.from({ length: n }, (_, i) => ({
+    op: "upsert",
+    key: `ext-${from + i}`,
+    fields: { LastName: `Name ${from + i}`, Email: `u${from + i}@example.com` },
+  }));
 
 describe("salesforce connector: upserts", () => {
   it("upserts by external id through sObject Collections, creating then updating", async () => {
@@ -77,8 +89,14 @@ describe("salesforce connector: upserts", () => {
     const results = rowsOf(outcome);
     expect(results.get("ok-1")).toEqual({ ok: true });
     expect(results.get("ok-2")).toEqual({ ok: true });
-    expect(results.get("bad-value")).toEqual({ ok: false, error: 'FIELD_CUSTOM_VALIDATION_EXCEPTION: Email: value "INVALID" is not allowed (fields: Email)' });
-    expect(results.get("no-name")).toEqual({ ok: false, error: "REQUIRED_FIELD_MISSING: Required fields are missing: [LastName] (fields: LastName)" });
+    expect(results.get("bad-value")).toEqual({
+      ok: false,
+      error: 'FIELD_CUSTOM_VALIDATION_EXCEPTION: Email: value "INVALID" is not allowed (fields: Email)',
+    });
+    expect(results.get("no-name")).toEqual({
+      ok: false,
+      error: "REQUIRED_FIELD_MISSING: Required fields are missing: [LastName] (fields: LastName)",
+    });
     expect(Object.keys(await contacts()).sort()).toEqual(["ok-1", "ok-2"]);
   });
 
@@ -93,7 +111,10 @@ describe("salesforce connector: upserts", () => {
     const res = await fetch(`${org}/services/data/v60.0/composite/sobjects/Contact/External_Id__c`, {
       method: "PATCH",
       headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ allOrNone: false, records: upserts(201).map((o) => ({ attributes: { type: "Contact" }, External_Id__c: o.key })) }),
+      body: JSON.stringify({
+        allOrNone: false,
+        records: upserts(201).map((o) => ({ attributes: { type: "Contact" }, External_Id__c: o.key })),
+      }),
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual([expect.objectContaining({ errorCode: "EXCEEDED_ID_LIMIT" })]);
@@ -106,7 +127,7 @@ describe("salesforce connector: deletes", () => {
   it("looks records up by external id, deletes them, and counts unknown keys as deleted", async () => {
     const { ctx, configure, contacts, state } = setup();
     await configure({ query_page_size: 2, undeletable: ["keep-me"] });
-    const keys = ["d-1", "d-2", "D-3", "O'Brien \\ \"quoted\"", "keep-me"];
+    const keys = ["d-1", "d-2", "D-3", 'O\'Brien \\ "quoted"', "keep-me"];
     rowsOf(await salesforceConnector.send(ctx, batchOf(keys.map((key) => ({ op: "create", key, fields: { LastName: key } })))));
     const outcome = await salesforceConnector.send(
       ctx,
@@ -115,14 +136,15 @@ describe("salesforce connector: deletes", () => {
         { op: "upsert", key: "d-4", fields: { LastName: "new" } },
         { op: "delete", key: "d-2", fields: {} },
         { op: "delete", key: "d-3", fields: {} }, // external ids match case-insensitively
-        { op: "delete", key: "O'Brien \\ \"quoted\"", fields: {} },
+        { op: "delete", key: 'O\'Brien \\ "quoted"', fields: {} },
         { op: "delete", key: "never-existed", fields: {} },
         { op: "delete", key: "keep-me", fields: {} },
       ]),
     );
     const results = rowsOf(outcome);
-    expect([...results.keys()]).toEqual(["d-1", "d-4", "d-2", "d-3", "O'Brien \\ \"quoted\"", "never-existed", "keep-me"]);
-    for (const key of ["d-1", "d-4", "d-2", "d-3", "O'Brien \\ \"quoted\"", "never-existed"]) expect(results.get(key), key).toEqual({ ok: true });
+    expect([...results.keys()]).toEqual(["d-1", "d-4", "d-2", "d-3", 'O\'Brien \\ "quoted"', "never-existed", "keep-me"]);
+    for (const key of ["d-1", "d-4", "d-2", "d-3", 'O\'Brien \\ "quoted"', "never-existed"])
+      expect(results.get(key), key).toEqual({ ok: true });
     expect(results.get("keep-me")?.error).toMatch(/^DELETE_FAILED: /);
     expect(Object.keys(await contacts()).sort()).toEqual(["d-4", "keep-me"]);
     // Query (paged by nextRecordsUrl, 2 records a page), then one DELETE with the ids.
@@ -144,11 +166,21 @@ describe("salesforce connector: deletes", () => {
       calls++;
       const url = String(input);
       if (url.includes("/query")) {
-        return Response.json({ totalSize: 1, done: true, records: [{ attributes: { type: "Contact" }, Id: "003000000000000001", External_Id__c: "gone" }] });
+        return Response.json({
+          totalSize: 1,
+          done: true,
+          records: [{ attributes: { type: "Contact" }, Id: "003000000000000001", External_Id__c: "gone" }],
+        });
       }
       expect(init?.method).toBe("DELETE");
       expect(url).toContain("ids=003000000000000001&allOrNone=false");
-      return Response.json([{ id: "003000000000000001", success: false, errors: [{ statusCode: "ENTITY_IS_DELETED", message: "entity is deleted", fields: [] }] }]);
+      return Response.json([
+        {
+          id: "003000000000000001",
+          success: false,
+          errors: [{ statusCode: "ENTITY_IS_DELETED", message: "entity is deleted", fields: [] }],
+        },
+      ]);
     };
     const outcome = await salesforceConnector.send({ ...ctx, fetch: racing }, batchOf([{ op: "delete", key: "gone", fields: {} }]));
     expect(rowsOf(outcome).get("gone")).toEqual({ ok: true });
@@ -157,7 +189,7 @@ describe("salesforce connector: deletes", () => {
 
   it("escapes external ids as SOQL string literals", () => {
     expect(soqlString("O'Brien")).toBe("'O\\'Brien'");
-    expect(soqlString("a\\b\n\"c\"")).toBe("'a\\\\b\\n\\\"c\\\"'");
+    expect(soqlString('a\\b\n"c"')).toBe("'a\\\\b\\n\\\"c\\\"'");
   });
 });
 
@@ -193,7 +225,11 @@ describe("salesforce connector: auth", () => {
 
   it("403 other than the API limit → auth_failed", async () => {
     const { ctx, configure } = setup();
-    await configure({ faults: [{ status: 403, body: [{ errorCode: "API_DISABLED_FOR_ORG", message: "API is not enabled for this Organization or Partner" }] }] });
+    await configure({
+      faults: [
+        { status: 403, body: [{ errorCode: "API_DISABLED_FOR_ORG", message: "API is not enabled for this Organization or Partner" }] },
+      ],
+    });
     expect(expectKind(await salesforceConnector.send(ctx, batchOf(upserts(1))), "auth_failed").error).toMatch(/API_DISABLED_FOR_ORG/);
   });
 });
@@ -265,16 +301,24 @@ describe("salesforce connector: SSRF and config", () => {
 
   it("refuses object and field names that are not API names before any request", async () => {
     const { ctx } = setup({ object: "Contact/../../x" });
-    expect(expectKind(await salesforceConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(upserts(1))), "rejected").error).toMatch(/invalid sObject/);
+    expect(expectKind(await salesforceConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(upserts(1))), "rejected").error).toMatch(
+      /invalid sObject/,
+    );
   });
 
   it("testConnection checks the object and that the field is an External ID", async () => {
     expect(await salesforceConnector.testConnection(setup().ctx)).toEqual({ ok: true });
-    expect(await salesforceConnector.testConnection(setup({ object: "Widget__c" }).ctx)).toEqual({ ok: false, error: expect.stringMatching(/sObject Widget__c not found/) });
+    expect(await salesforceConnector.testConnection(setup({ object: "Widget__c" }).ctx)).toEqual({
+      ok: false,
+      error: expect.stringMatching(/sObject Widget__c not found/),
+    });
     expect(await salesforceConnector.testConnection(setup({ external_id_field: "Email" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/Contact.Email is not an External ID field/),
     });
-    expect(await salesforceConnector.testConnection(setup({}, { access_token: "wrong" }).ctx)).toEqual({ ok: false, error: expect.stringMatching(/INVALID_SESSION_ID/) });
+    expect(await salesforceConnector.testConnection(setup({}, { access_token: "wrong" }).ctx)).toEqual({
+      ok: false,
+      error: expect.stringMatching(/INVALID_SESSION_ID/),
+    });
   });
 });

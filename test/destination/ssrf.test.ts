@@ -87,12 +87,19 @@ describe("checkOutboundUrl", () => {
 
 describe("blockedHostReason", () => {
   // Bare hosts (e.g. a Postgres connection's), not normalised by the URL parser first.
-  it.each(["2130706433", "0x7f.1", "0177.0.0.1", "127.0.0.1", "::ffff:127.0.0.1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:a9fe:a9fe", "fe80::1%eth0"])(
-    "refuses the bare host %s",
-    (host) => {
-      expect(blockedHostReason(host)).toBeTypeOf("string");
-    },
-  );
+  it.each([
+    "2130706433",
+    "0x7f.1",
+    "0177.0.0.1",
+    "127.0.0.1",
+    "::ffff:127.0.0.1",
+    "[::1]",
+    "0:0:0:0:0:0:0:1",
+    "::ffff:a9fe:a9fe",
+    "fe80::1%eth0",
+  ])("refuses the bare host %s", (host) => {
+    expect(blockedHostReason(host)).toBeTypeOf("string");
+  });
 
   it.each(["db.example.com", "8.8.8.8", "2606:4700::1111"])("allows the bare host %s", (host) => {
     expect(blockedHostReason(host)).toBeUndefined();
@@ -123,7 +130,15 @@ describe("connectorFor", () => {
       expect(connector.defaultRateLimit.requestsPerSecond).toBeGreaterThan(0);
       expect(connector.defaultRateLimit.concurrency).toBeGreaterThan(0);
     }
-    expect(connectors.salesforce.maxBatchSize({ instance_url: "https://x.my.salesforce.com", object: "Contact", external_id_field: "E__c", api_version: "v60.0", batch_size: 200 })).toBe(200);
+    expect(
+      connectors.salesforce.maxBatchSize({
+        instance_url: "https://x.my.salesforce.com",
+        object: "Contact",
+        external_id_field: "E__c",
+        api_version: "v60.0",
+        batch_size: 200,
+      }),
+    ).toBe(200);
     expect(connectors.hubspot.maxBatchSize({ object_type: "contacts", id_property: "email", batch_size: 100 })).toBe(100);
     expect(connectors.webhook.maxBatchSize({ url: "https://x.example", batch_size: 25, timeout_ms: 1000 })).toBe(25);
     expect(connectors.postgres.maxBatchSize({ schema: "public", table: "t", key_column: "id", batch_size: 750 })).toBe(750);

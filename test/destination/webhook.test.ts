@@ -64,7 +64,13 @@ describe("webhook connector: delivery", () => {
         { op: "upsert", key: "c", fields: { email: "c@example.com", seats: 3, active: true, tags: ["x"] } },
       ]),
     );
-    expect(rowsOf(second)).toEqual(new Map([["a", { ok: true }], ["b", { ok: true }], ["c", { ok: true }]]));
+    expect(rowsOf(second)).toEqual(
+      new Map([
+        ["a", { ok: true }],
+        ["b", { ok: true }],
+        ["c", { ok: true }],
+      ]),
+    );
     const s = await state();
     expect(s.rows).toEqual({
       a: { email: "a@example.com", plan: "team" },
@@ -82,7 +88,12 @@ describe("webhook connector: delivery", () => {
     };
     const batch = batchOf([{ op: "upsert", key: "k1", fields: { n: 1 } }], "bat_shape");
     rowsOf(await webhookConnector.send({ ...ctx, fetch: spy }, batch));
-    expect(seen).toEqual({ sync_id: "syn_test", run_id: "run_test", batch_id: "bat_shape", operations: [{ op: "upsert", key: "k1", fields: { n: 1 } }] });
+    expect(seen).toEqual({
+      sync_id: "syn_test",
+      run_id: "run_test",
+      batch_id: "bat_shape",
+      operations: [{ op: "upsert", key: "k1", fields: { n: 1 } }],
+    });
   });
 
   it("carries the batch id as Idempotency-Key, the same on a redelivery", async () => {
@@ -155,8 +166,19 @@ describe("webhook connector: delivery", () => {
   it("treats a 2xx without a results body as every row ok", async () => {
     const { ctx, configure } = setup();
     await configure({ faults: [{ status: 202, body: "accepted" }] });
-    const outcome = await webhookConnector.send(ctx, batchOf([{ op: "upsert", key: "a", fields: {} }, { op: "delete", key: "b", fields: {} }]));
-    expect(rowsOf(outcome)).toEqual(new Map([["a", { ok: true }], ["b", { ok: true }]]));
+    const outcome = await webhookConnector.send(
+      ctx,
+      batchOf([
+        { op: "upsert", key: "a", fields: {} },
+        { op: "delete", key: "b", fields: {} },
+      ]),
+    );
+    expect(rowsOf(outcome)).toEqual(
+      new Map([
+        ["a", { ok: true }],
+        ["b", { ok: true }],
+      ]),
+    );
   });
 
   it("uses config.batch_size as the batch limit", () => {
@@ -240,7 +262,10 @@ describe("webhook connector: SSRF", () => {
     "http://metadata.google.internal/computeMetadata/v1/",
   ])("refuses %s without a request when private destinations are not allowed", async (url) => {
     const { ctx } = setup({ url });
-    const outcome = await webhookConnector.send({ ...ctx, allowPrivate: false, fetch: forbiddenFetch }, batchOf([{ op: "create", key: "a", fields: {} }]));
+    const outcome = await webhookConnector.send(
+      { ...ctx, allowPrivate: false, fetch: forbiddenFetch },
+      batchOf([{ op: "create", key: "a", fields: {} }]),
+    );
     expect(expectKind(outcome, "rejected").error).toMatch(/destination URL refused/);
     const test = await webhookConnector.testConnection({ ...ctx, allowPrivate: false, fetch: forbiddenFetch });
     expect(test.ok).toBe(false);
@@ -248,7 +273,10 @@ describe("webhook connector: SSRF", () => {
 
   it("does not follow redirects: a 3xx is a permanent rejection and the target is never hit", async () => {
     const { ctx, name, state } = setup();
-    const outcome = await webhookConnector.send({ ...ctx, config: { ...ctx.config, url: `${base}/redirect/${name}` } }, batchOf([{ op: "create", key: "a", fields: {} }]));
+    const outcome = await webhookConnector.send(
+      { ...ctx, config: { ...ctx.config, url: `${base}/redirect/${name}` } },
+      batchOf([{ op: "create", key: "a", fields: {} }]),
+    );
     expect(expectKind(outcome, "rejected").error).toMatch(/redirects are not followed: HTTP 302 to \/hook\//);
     expect((await state()).deliveries).toEqual([]);
   });

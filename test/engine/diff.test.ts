@@ -25,7 +25,15 @@ describe("diffPartition", () => {
   });
 
   it("classifies new, updated, unchanged and gone keys", async () => {
-    const { snapshot } = await runOnce(emptySnapshot(), [["1", "a"], ["2", "b"], ["3", "c"]], "mirror");
+    const { snapshot } = await runOnce(
+      emptySnapshot(),
+      [
+        ["1", "a"],
+        ["2", "b"],
+        ["3", "c"],
+      ],
+      "mirror",
+    );
     const rows = await rowsOf([
       ["1", "a"],
       ["2", "B"],
@@ -35,13 +43,26 @@ describe("diffPartition", () => {
     expect(Array.from(d.rowStatus)).toEqual([ROW_UNCHANGED, ROW_UPDATED, ROW_NEW]);
     expect(d.counts).toMatchObject({ rows: 3, new: 1, updated: 1, unchanged: 1, gone: 1, held: 0 });
     const byKey = new Map([...entries(snapshot).keys()].map((k, p) => [k, d.prevStatus[p]]));
-    expect(byKey).toEqual(new Map([["1", PREV_MATCHED], ["2", PREV_MATCHED], ["3", PREV_GONE]]));
+    expect(byKey).toEqual(
+      new Map([
+        ["1", PREV_MATCHED],
+        ["2", PREV_MATCHED],
+        ["3", PREV_GONE],
+      ]),
+    );
     expect(d.prevMatch[2]).toBe(-1);
     expect(d.failed).toEqual([]);
   });
 
   it("fails every occurrence of a duplicated key and holds its previous state", async () => {
-    const { snapshot } = await runOnce(emptySnapshot(), [["1", "a"], ["2", "b"]], "mirror");
+    const { snapshot } = await runOnce(
+      emptySnapshot(),
+      [
+        ["1", "a"],
+        ["2", "b"],
+      ],
+      "mirror",
+    );
     const rows = await rowsOf([
       ["1", "x"],
       ["2", "b"],
@@ -97,7 +118,13 @@ describe("diffPartition", () => {
     expect(Array.from(d.rowStatus)).toEqual([ROW_NEW]);
     expect(Array.from(d.prevStatus)).toEqual([PREV_GONE]);
     // Both at once: alice unchanged, bob new.
-    const both = await rowsOf([["bob", "2"], ["alice", "1"]], collide);
+    const both = await rowsOf(
+      [
+        ["bob", "2"],
+        ["alice", "1"],
+      ],
+      collide,
+    );
     const d2 = diffPartition(first.snapshot, both);
     expect(Array.from(d2.rowStatus)).toEqual([ROW_NEW, ROW_UNCHANGED]);
     // A collision inside one run is not a duplicate.

@@ -79,7 +79,22 @@ describe("row text form (COPY text)", () => {
 
   it("writes the same UTF-8 as TextEncoder, without building strings", () => {
     const te = new TextEncoder();
-    const samples = ["", "a", "é", "€", "😀", "a😀b", "\uD83D", "\uDE00", "x\uD83Dy", "\uDE00\uD83D", "\u0000", "\uFFFF", "日本語", "\u07FF\u0800"];
+    const samples = [
+      "",
+      "a",
+      "é",
+      "€",
+      "😀",
+      "a😀b",
+      "\uD83D",
+      "\uDE00",
+      "x\uD83Dy",
+      "\uDE00\uD83D",
+      "\u0000",
+      "\uFFFF",
+      "日本語",
+      "\u07FF\u0800",
+    ];
     for (const s of samples) {
       const buf = new Uint8Array(3 * s.length + 4);
       const end = writeUtf8(s, buf, 0);

@@ -72,7 +72,15 @@ describe("PartitionWriter with the last snapshot's pairs", () => {
       const w = new PartitionWriter(h, 2, copyColumns(2), seed, {}, snapshot);
       for (let i = 0; i < 120; i++) w.addCopyLine(line(String(i), i % 10 === 0 ? "pro" : "free"));
       const chunks = w.finishAll();
-      return { w, rows: [0, 1].map((p) => joinRunChunks(chunks.filter((c) => c.partition === p).map((c) => decodeRunChunk(c.bytes)), 2)) };
+      return {
+        w,
+        rows: [0, 1].map((p) =>
+          joinRunChunks(
+            chunks.filter((c) => c.partition === p).map((c) => decodeRunChunk(c.bytes)),
+            2,
+          ),
+        ),
+      };
     };
     const full = write(null);
     const lean = write(known);

@@ -184,12 +184,18 @@ describe("a sync over several runs and partitions", () => {
       .map((r, i) => (i % 100 === 5 ? [r[0] ?? null, "changed@x.io", r[2] ?? null, r[3] ?? null] : r));
     for (let i = 3000; i < 3020; i++) model.push([String(i), `p${i}@x.io`, "New", "0"]);
     const second = await sync.run(model, 8);
-    const kinds = second.sent.reduce<Record<string, number>>((m, s) => ({ ...m, [s.split(" ")[0] ?? ""]: (m[s.split(" ")[0] ?? ""] ?? 0) + 1 }), {});
+    const kinds = second.sent.reduce<Record<string, number>>(
+      (m, s) => ({ ...m, [s.split(" ")[0] ?? ""]: (m[s.split(" ")[0] ?? ""] ?? 0) + 1 }),
+      {},
+    );
     expect(kinds).toEqual({ delete: 30, update: 30, create: 20 });
     expect(sync.keys().length).toBe(2990);
 
     // P shrinks to 2, no change: nothing sent; a column outside the mapping changes: still nothing.
-    const third = await sync.run(model.map((r) => [r[0] ?? null, r[1] ?? null, r[2] ?? null, "999"]), 2);
+    const third = await sync.run(
+      model.map((r) => [r[0] ?? null, r[1] ?? null, r[2] ?? null, "999"]),
+      2,
+    );
     expect(third.sent).toEqual([]);
     expect(sync.keys().length).toBe(2990);
   });

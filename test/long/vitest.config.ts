@@ -27,7 +27,12 @@ export default defineConfig(async (env) => {
       fileParallelism: false,
       testTimeout: 15 * 60_000,
       // STRESS_* settings (seed, sizes) reach the tests through inject("stressEnv").
-      provide: { stressEnv: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith("STRESS_") && v !== undefined)) as Record<string, string> },
+      provide: {
+        stressEnv: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith("STRESS_") && v !== undefined)) as Record<
+          string,
+          string
+        >,
+      },
       hookTimeout: 5 * 60_000,
       // The product logs one JSON line per batch and step: thousands here. Keep the scenarios' own output.
       onConsoleLog: (log: string) => !log.trimStart().startsWith('{"level"'),

@@ -8,7 +8,9 @@ const N = 3_000;
 
 /** Inserts 5 rows, updates 10, deletes 7 in the model's table. */
 async function change(table: string) {
-  await pg(`INSERT INTO ${table} SELECT g::text, 'new' || g || '@example.com', 'New ' || g, 'free', g FROM generate_series(${N + 1}, ${N + 5}) g`);
+  await pg(
+    `INSERT INTO ${table} SELECT g::text, 'new' || g || '@example.com', 'New ' || g, 'free', g FROM generate_series(${N + 1}, ${N + 5}) g`,
+  );
   await pg(`UPDATE ${table} SET plan = 'enterprise' WHERE id::int BETWEEN 11 AND 20`);
   await pg(`DELETE FROM ${table} WHERE id::int BETWEEN 101 AND 107`);
 }
@@ -67,7 +69,16 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
       rows_deleted: 0,
       rows_failed: 0,
     });
-    expect(dry.progress).toMatchObject({ planned_creates: 5, planned_updates: 10, planned_upserts: 0, planned_deletes: 7, operations_planned: 22, mass_delete_blocked: 0, batches_sent: 0, partitions_committed: 0 });
+    expect(dry.progress).toMatchObject({
+      planned_creates: 5,
+      planned_updates: 10,
+      planned_upserts: 0,
+      planned_deletes: 7,
+      operations_planned: 22,
+      mass_delete_blocked: 0,
+      batches_sent: 0,
+      partitions_committed: 0,
+    });
     expect((await receiver(endpoint)).requests).toBe(before.requests);
     // The snapshot is the one before the preview: the real run finds the same changes.
     const real = await runSync(syncId);
@@ -146,7 +157,9 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     const first = await runSync(syncId);
     expect(first).toMatchObject({ status: "partial", rows_created: 199, rows_failed: 1 });
     const errors = await call("GET", `/api/v1/syncs/${syncId}/runs/${first.id}/errors`);
-    expect(errors.body.data).toEqual([expect.objectContaining({ primary_key: "42", operation: "create", message: "Email: invalid domain" })]);
+    expect(errors.body.data).toEqual([
+      expect.objectContaining({ primary_key: "42", operation: "create", message: "Email: invalid domain" }),
+    ]);
 
     // Nothing changed in the model, but the failed row is sent again.
     const second = await runSync(syncId);
@@ -213,7 +226,12 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     const run = await waitForRun(syncId, res.body.id);
     expect(run).toMatchObject({ status: "succeeded", rows_created: 5, rows_updated: 10, rows_deleted: 7, rows_processed: N - 2 });
     // Final progress comes from the checkpoint, not from a run record a kill may have lost.
-    expect(run.progress).toMatchObject({ rows_read: N - 2, operations_planned: 22, partitions_diffed: run.progress.partitions, partitions_committed: run.progress.partitions });
+    expect(run.progress).toMatchObject({
+      rows_read: N - 2,
+      operations_planned: 22,
+      partitions_diffed: run.progress.partitions,
+      partitions_committed: run.progress.partitions,
+    });
     const state = await receiver(endpoint);
     expect(state.rows).toEqual(await modelRows(table));
     expect(Math.max(...Object.values(state.creates))).toBe(1);

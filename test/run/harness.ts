@@ -45,7 +45,11 @@ export interface WebhookSyncOptions {
 }
 
 /** A source, a model over `table`, a webhook destination on the receiver and a manual sync in `mode`. */
-export async function webhookSync(table: string, mode: "upsert" | "mirror" | "append", options: WebhookSyncOptions = {}): Promise<SyncFixture> {
+export async function webhookSync(
+  table: string,
+  mode: "upsert" | "mirror" | "append",
+  options: WebhookSyncOptions = {},
+): Promise<SyncFixture> {
   const sourceId = await createSource();
   const model = await call("POST", "/api/v1/models", {
     body: { name: table, source_id: sourceId, sql: `SELECT id, email, name, plan, score FROM ${table}`, primary_key: "id" },
@@ -53,7 +57,11 @@ export async function webhookSync(table: string, mode: "upsert" | "mirror" | "ap
   expectStatus(model, 201);
   const endpoint = options.endpoint ?? table;
   const destination = await call("POST", "/api/v1/destinations", {
-    body: { name: "receiver", type: "webhook", config: { url: `${env.WEBHOOK_RECEIVER_URL}/hook/${endpoint}`, batch_size: 250, ...options.destination } },
+    body: {
+      name: "receiver",
+      type: "webhook",
+      config: { url: `${env.WEBHOOK_RECEIVER_URL}/hook/${endpoint}`, batch_size: 250, ...options.destination },
+    },
   });
   expectStatus(destination, 201);
   const sync = await call("POST", "/api/v1/syncs", {

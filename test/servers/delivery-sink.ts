@@ -40,7 +40,6 @@ interface Endpoint {
   arrivals: number[];
 }
 
-
 /** Starts the sink on 127.0.0.1 (port 0: any free port). */
 export function startDeliverySink(port = 0): Promise<{ server: Server; port: number }> {
   const endpoints = new Map<string, Endpoint>();
@@ -174,4 +173,3 @@ async function hook(e: Endpoint, req: IncomingMessage, raw: string, res: ServerR
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-

@@ -173,7 +173,10 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
         const inputs = body.inputs ?? [];
         log.size = inputs.length;
         if (inputs.length > MAX_INPUTS) {
-          return reply(400, error("VALIDATION_ERROR", `Batch input limit exceeded: ${inputs.length} inputs were sent, the limit is ${MAX_INPUTS}`));
+          return reply(
+            400,
+            error("VALIDATION_ERROR", `Batch input limit exceeded: ${inputs.length} inputs were sent, the limit is ${MAX_INPUTS}`),
+          );
         }
         const table = tableOf(portal, type);
         if (m[2] === "upsert") return upsert(portal, type, table, inputs, reply);
@@ -249,7 +252,13 @@ function upsert(portal: Portal, type: string, table: Map<string, HsRecord>, inpu
         record.updatedAt = now;
       } else {
         const newId = String(portal.nextId++);
-        record = { id: newId, properties: { ...properties, [idProperty]: id, hs_object_id: newId }, createdAt: now, updatedAt: now, archived: false };
+        record = {
+          id: newId,
+          properties: { ...properties, [idProperty]: id, hs_object_id: newId },
+          createdAt: now,
+          updatedAt: now,
+          archived: false,
+        };
         table.set(newId, record);
       }
       return { ...record, new: !existing, ...(trace === undefined ? {} : { objectWriteTraceId: trace }) };

@@ -177,9 +177,14 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
         const ids = (url.searchParams.get("ids") ?? "").split(",").filter(Boolean);
         log.size = ids.length;
         if (ids.length > MAX_RECORDS) {
-          return reply(400, [{ message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${ids.length}`, errorCode: "EXCEEDED_ID_LIMIT" }]);
+          return reply(400, [
+            { message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${ids.length}`, errorCode: "EXCEEDED_ID_LIMIT" },
+          ]);
         }
-        return reply(200, ids.map((id) => remove(org, id)));
+        return reply(
+          200,
+          ids.map((id) => remove(org, id)),
+        );
       }
       if (req.method === "GET" && rest === "/query") return query(org, version, url.searchParams.get("q") ?? "", reply);
       if (req.method === "GET" && (m = /^\/query\/([\w-]+)$/.exec(rest)) && m[1]) {
@@ -248,7 +253,9 @@ function upsert(org: Org, object: string, ext: string, records: Record<string, u
     return reply(400, [{ errorCode: "INVALID_FIELD", message: `Provided external ID field does not exist or is not accessible: ${ext}` }]);
   }
   if (records.length > MAX_RECORDS) {
-    return reply(400, [{ message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${records.length}`, errorCode: "EXCEEDED_ID_LIMIT" }]);
+    return reply(400, [
+      { message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${records.length}`, errorCode: "EXCEEDED_ID_LIMIT" },
+    ]);
   }
   const table = tableOf(org, object);
   const results = records.map((input) => {
@@ -280,7 +287,11 @@ function remove(org: Org, id: string) {
     const record = table.get(id);
     if (!record) continue;
     if (org.config.undeletable.some((k) => Object.values(record).includes(k))) {
-      return failure("DELETE_FAILED", "Your attempt to delete this record could not be completed because it is associated with other records", []);
+      return failure(
+        "DELETE_FAILED",
+        "Your attempt to delete this record could not be completed because it is associated with other records",
+        [],
+      );
     }
     table.delete(id);
     return { id, success: true, errors: [] };
@@ -301,7 +312,11 @@ function query(org: Org, version: string, soql: string, reply: Reply) {
   const wanted = new Set(values.map((v) => v.toLowerCase()));
   const found = [...tableOf(org, object).values()]
     .filter((r) => typeof r[field] === "string" && wanted.has(String(r[field]).toLowerCase()))
-    .map((r) => ({ attributes: { type: object, url: `/services/data/${version}/sobjects/${object}/${String(r.Id)}` }, Id: r.Id, [field]: r[field] }));
+    .map((r) => ({
+      attributes: { type: object, url: `/services/data/${version}/sobjects/${object}/${String(r.Id)}` },
+      Id: r.Id,
+      [field]: r[field],
+    }));
   reply(200, page(org, version, found));
 }
 

@@ -120,7 +120,13 @@ export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: 
       const e = endpoint(name);
       if (req.method === "GET" && kind === "state") {
         if (summary) {
-          return send(200, { requests: e.requests, operations: e.operations, row_count: e.rows.size, faults_pending: e.faults.length, stats: e.stats });
+          return send(200, {
+            requests: e.requests,
+            operations: e.operations,
+            row_count: e.rows.size,
+            faults_pending: e.faults.length,
+            stats: e.stats,
+          });
         }
         return send(200, {
           rows: Object.fromEntries(e.rows),

@@ -28,7 +28,11 @@ export function freePort(): Promise<number> {
 /** Runs `npx args` in the project to completion; rejects with its output when it fails. */
 function npx(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn("npx", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
+    const child = spawn("npx", args, {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -93,8 +97,18 @@ export async function startWranglerDev(opts: WranglerDevOptions): Promise<Wrangl
   const child: ChildProcess = spawn(
     "npx",
     [
-      "wrangler", "dev", ...config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
-      "--persist-to", state, "--show-interactive-dev-session=false",
+      "wrangler",
+      "dev",
+      ...config,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspector),
+      "--persist-to",
+      state,
+      "--show-interactive-dev-session=false",
       ...Object.entries(opts.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
       ...(opts.args ?? []),
     ],

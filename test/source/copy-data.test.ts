@@ -16,7 +16,7 @@ function message(type: string, payload: Uint8Array = new Uint8Array(0)): Uint8Ar
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
+  for (const p of parts) out.set(p, at), (at += p.length);
   return out;
 }
 
@@ -25,7 +25,14 @@ const before = [message("1"), message("2"), message("H", new Uint8Array([0, 0, 2
 const notice = message("N", te.encode("Snotice\0\0"));
 const after = [message("c"), message("C", te.encode("COPY 5\0")), message("Z", te.encode("I"))];
 const next = message("T", new Uint8Array([0, 0])); // bytes of a later query, for the driver
-const stream = concat([...before, message("d", te.encode(rows[0] ?? "")), notice, ...rows.slice(1).map((r) => message("d", te.encode(r))), ...after, next]);
+const stream = concat([
+  ...before,
+  message("d", te.encode(rows[0] ?? "")),
+  notice,
+  ...rows.slice(1).map((r) => message("d", te.encode(r))),
+  ...after,
+  next,
+]);
 const forwarded = concat([...before, notice, ...after, next]);
 
 /**
@@ -64,7 +71,10 @@ describe("CopyDataSplitter", () => {
   });
 
   it("keeps nothing of a chunk after feeding it: the reader reuses its buffer", () => {
-    const bytes = split(Array.from(stream, (b) => new Uint8Array([b])), true);
+    const bytes = split(
+      Array.from(stream, (b) => new Uint8Array([b])),
+      true,
+    );
     expect(bytes).toEqual({ seen: rows, passed: forwarded, done: true });
     for (const size of [2, 3, 7, 64, 1000]) {
       const chunks = Array.from({ length: Math.ceil(stream.length / size) }, (_, i) => stream.subarray(i * size, (i + 1) * size));

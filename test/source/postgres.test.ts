@@ -271,9 +271,7 @@ describe("read-only models", () => {
     expect((await warehouseError(describeQuery(URL_, smuggled, opts))).code).toBe("query_failed");
     expect((await warehouseError(drain(smuggled))).code).toBe("query_failed");
 
-    const left = await admin(
-      `SELECT (SELECT count(*) FROM ${table})::int AS n, to_regclass('wh_test_evil_${suffix}') IS NULL AS no_evil`,
-    );
+    const left = await admin(`SELECT (SELECT count(*) FROM ${table})::int AS n, to_regclass('wh_test_evil_${suffix}') IS NULL AS no_evil`);
     expect(left).toEqual([{ n: 2, no_evil: true }]);
   });
 });
@@ -375,7 +373,13 @@ describe("streamQuery", () => {
 async function copyLines(sql: string, columns: string[] | null, via: CopyVia, o: WarehouseOptions = opts) {
   const lines: string[] = [];
   const decoder = new TextDecoder();
-  const result = await copyQuery(URL_, sql, o, { columns: (fields) => columns ?? fields.map((f) => f.name), line: (b) => void lines.push(decoder.decode(b)) }, via);
+  const result = await copyQuery(
+    URL_,
+    sql,
+    o,
+    { columns: (fields) => columns ?? fields.map((f) => f.name), line: (b) => void lines.push(decoder.decode(b)) },
+    via,
+  );
   return { ...result, lines };
 }
 
@@ -391,7 +395,23 @@ describe("copyQuery", () => {
     expect(viaCopy.rows).toBe(2);
     expect(viaCopy.lines.sort()).toEqual(encoded.sort());
     expect(viaCursor.lines.sort()).toEqual(encoded.sort());
-    expect(viaCopy.fields.map((f) => f.type)).toEqual(["int8", "text", "numeric", "timestamptz", "date", "bool", "float8", "jsonb", "text[]", "bytea", "timestamp", "int2", "text", "text", "text"]);
+    expect(viaCopy.fields.map((f) => f.type)).toEqual([
+      "int8",
+      "text",
+      "numeric",
+      "timestamptz",
+      "date",
+      "bool",
+      "float8",
+      "jsonb",
+      "text[]",
+      "bytea",
+      "timestamp",
+      "int2",
+      "text",
+      "text",
+      "text",
+    ]);
     expect(viaCopy.lines.join("")).toContain("tab\\there\\nnew line \\\\ back\t");
   });
 
@@ -419,7 +439,19 @@ describe("copyQuery", () => {
   it("passes what the handler throws through unchanged, and closes the session", async () => {
     const applicationName = `wh_test_copy_throw_${suffix}`;
     const mine = new Error("missing column");
-    await expect(copyQuery(URL_, `SELECT id FROM ${big}`, { ...opts, applicationName }, { columns: () => { throw mine; }, line: () => undefined })).rejects.toBe(mine);
+    await expect(
+      copyQuery(
+        URL_,
+        `SELECT id FROM ${big}`,
+        { ...opts, applicationName },
+        {
+          columns: () => {
+            throw mine;
+          },
+          line: () => undefined,
+        },
+      ),
+    ).rejects.toBe(mine);
     const late = new Error("R2 put failed");
     let seen = 0;
     const failing: CopyHandler = {

@@ -80,8 +80,14 @@ class Refusals {
       const where = `${op.operationId} ${c.label}`;
       const res = await rec.send(where, op.operationId, op.method, c.path, { token: f.token, ...c.opts() });
       rec.check(res.status >= 400 && res.status < 500, where, `expected a 4xx, got ${res.status} ${res.text.slice(0, 200)}`);
-      if (c.want.status) rec.check(c.want.status.includes(res.status), where, `expected ${c.want.status.join("/")}, got ${res.status} ${res.text.slice(0, 200)}`);
-      if (c.want.code) rec.check(errorCode(res) === c.want.code, where, `expected ${c.want.code}, got ${errorCode(res)} ${res.text.slice(0, 200)}`);
+      if (c.want.status)
+        rec.check(
+          c.want.status.includes(res.status),
+          where,
+          `expected ${c.want.status.join("/")}, got ${res.status} ${res.text.slice(0, 200)}`,
+        );
+      if (c.want.code)
+        rec.check(errorCode(res) === c.want.code, where, `expected ${c.want.code}, got ${errorCode(res)} ${res.text.slice(0, 200)}`);
       if (c.want.field !== undefined && res.status === 400) {
         rec.check(namesPath(res, c.want.field), where, `details do not name "${c.want.field}": ${res.text.slice(0, 300)}`);
       }
@@ -90,7 +96,8 @@ class Refusals {
       for (const c of this.cases) {
         const snap = await workspaceSnapshot(f.workspaceId);
         await send(op.method, c.path, { token: f.token, ...c.opts() });
-        if ((await workspaceSnapshot(f.workspaceId)) !== snap) rec.check(false, `${op.operationId} ${c.label}`, "the refused request changed D1");
+        if ((await workspaceSnapshot(f.workspaceId)) !== snap)
+          rec.check(false, `${op.operationId} ${c.label}`, "the refused request changed D1");
       }
       rec.check(false, op.operationId, "refused requests changed D1");
     }
@@ -132,7 +139,7 @@ describe("bad input sweep (OpenAPI-driven)", () => {
       const json = (body: Json | undefined) => (body === undefined ? {} : { body });
 
       // Malformed JSON and JSON that is not an object.
-      const malformed = ['{"name": ', "{'name': 'x'}", '{"a":1}}', '{"a":1,}', "nul", "\u0000", "NaN", "{\"a\":\"\\x41\"}", "\ufeff{"];
+      const malformed = ['{"name": ', "{'name': 'x'}", '{"a":1}}', '{"a":1,}', "nul", "\u0000", "NaN", '{"a":"\\x41"}', "\ufeff{"];
       if (op.body?.required) malformed.push("", " ");
       for (const raw of malformed) cases.add(`malformed ${JSON.stringify(raw)}`, path, { raw }, { status: [400] });
       for (const value of [[], [sample], "a string", 42, true, null] as Json[]) {
@@ -140,7 +147,14 @@ describe("bad input sweep (OpenAPI-driven)", () => {
       }
 
       // Content types other than JSON, including ones that merely start like it.
-      for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json-patch+json", "application/jsonx", "application/xml"]) {
+      for (const type of [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json-patch+json",
+        "application/jsonx",
+        "application/xml",
+      ]) {
         cases.add(`content-type ${type}`, path, { raw: JSON.stringify(sample), headers: { "content-type": type } }, { status: [400, 415] });
       }
 
@@ -160,7 +174,12 @@ describe("bad input sweep (OpenAPI-driven)", () => {
       // Bad Idempotency-Keys on POST.
       if (op.method === "POST") {
         for (const key of ["k".repeat(256), "a\tb", "with space", ""]) {
-          cases.add(`Idempotency-Key ${JSON.stringify(key.slice(0, 10))}`, path, { body: sample, headers: { "idempotency-key": key } }, { status: [400] });
+          cases.add(
+            `Idempotency-Key ${JSON.stringify(key.slice(0, 10))}`,
+            path,
+            { body: sample, headers: { "idempotency-key": key } },
+            { status: [400] },
+          );
         }
       }
 
@@ -169,12 +188,16 @@ describe("bad input sweep (OpenAPI-driven)", () => {
       const objects: (string | number)[][] = [[]];
       for (const field of fieldsOf(doc, op.body?.schema ?? {}, sample)) {
         const s = variantFor(doc, field.schema, field.value);
-        if (s.properties && s.additionalProperties === false && field.value !== null && typeof field.value === "object") objects.push(field.path);
+        if (s.properties && s.additionalProperties === false && field.value !== null && typeof field.value === "object")
+          objects.push(field.path);
       }
       if (top.additionalProperties === false) {
         for (const objPath of objects) {
           const unknownPath = [...objPath, "unexpected_field"];
-          cases.add(`unknown ${dotted(unknownPath)}`, path, json(withValue(sample, unknownPath, 1)), { status: [400], field: dotted(unknownPath) });
+          cases.add(`unknown ${dotted(unknownPath)}`, path, json(withValue(sample, unknownPath, 1)), {
+            status: [400],
+            field: dotted(unknownPath),
+          });
           fieldCases++;
         }
         for (const key of ["__proto__", "constructor"]) {
@@ -262,7 +285,11 @@ describe("bad input sweep (OpenAPI-driven)", () => {
       }
       await cases.run();
     }
-    await pool(rawDots, 16, async ([label, operationId, path]) => void (await rec.send(label, operationId, "GET", path, { token: f.token })));
+    await pool(
+      rawDots,
+      16,
+      async ([label, operationId, path]) => void (await rec.send(label, operationId, "GET", path, { token: f.token })),
+    );
     rec.summary();
     expect(rec.problems).toEqual([]);
   });
@@ -277,19 +304,41 @@ describe("bad input sweep (OpenAPI-driven)", () => {
         const types = acceptedTypes(doc, param.schema ?? {});
         const must: string[] = [];
         const may: string[] = ["%00", encodeURIComponent("' OR 1=1 --"), "garbage"];
-        if (types.has("integer") || types.has("number")) must.push("-1", "0", "abc", "1.5", "1e999", "", "%00", String((s.maximum ?? 1e9) + 1), "1,2");
+        if (types.has("integer") || types.has("number"))
+          must.push("-1", "0", "abc", "1.5", "1e999", "", "%00", String((s.maximum ?? 1e9) + 1), "1,2");
         if (s.enum) must.push("bogus", "", "TRUE");
         if (types.has("string") && s.maxLength !== undefined) must.push("x".repeat(10_240));
         for (const value of must) {
-          cases.add(`?${param.name}=${value.slice(0, 12)}`, `${base}?${param.name}=${value}`, {}, { status: [400], code: "validation_failed", field: param.name });
+          cases.add(
+            `?${param.name}=${value.slice(0, 12)}`,
+            `${base}?${param.name}=${value}`,
+            {},
+            { status: [400], code: "validation_failed", field: param.name },
+          );
         }
         if (!s.enum && !types.has("integer")) {
           for (const value of may) {
-            const res = await rec.send(`${op.operationId} ?${param.name}=${value}`, op.operationId, op.method, `${base}?${param.name}=${value}`, { token: f.token });
-            rec.check(res.status === 200 || (res.status === 400 && namesPath(res, param.name)), `${op.operationId} ?${param.name}=${value}`, `answered ${res.status} ${res.text.slice(0, 200)}`);
+            const res = await rec.send(
+              `${op.operationId} ?${param.name}=${value}`,
+              op.operationId,
+              op.method,
+              `${base}?${param.name}=${value}`,
+              { token: f.token },
+            );
+            rec.check(
+              res.status === 200 || (res.status === 400 && namesPath(res, param.name)),
+              `${op.operationId} ?${param.name}=${value}`,
+              `answered ${res.status} ${res.text.slice(0, 200)}`,
+            );
           }
         }
-        const twice = await rec.send(`${op.operationId} ?${param.name} twice`, op.operationId, op.method, `${base}?${param.name}=1&${param.name}=abc`, { token: f.token });
+        const twice = await rec.send(
+          `${op.operationId} ?${param.name} twice`,
+          op.operationId,
+          op.method,
+          `${base}?${param.name}=1&${param.name}=abc`,
+          { token: f.token },
+        );
         rec.check(twice.status === 200 || twice.status === 400, `${op.operationId} ?${param.name} twice`, `answered ${twice.status}`);
       }
       await cases.run();
@@ -301,11 +350,23 @@ describe("bad input sweep (OpenAPI-driven)", () => {
 
 describe("bad input: domain cases", () => {
   /** A write that must be refused with a 400 naming `field`, leaving the workspace as it was. */
-  async function refusedNaming(rec: Recorder, operationId: string, method: string, path: string, body: Json, field: string, mention?: string) {
+  async function refusedNaming(
+    rec: Recorder,
+    operationId: string,
+    method: string,
+    path: string,
+    body: Json,
+    field: string,
+    mention?: string,
+  ) {
     const before = await workspaceSnapshot(f.workspaceId);
     const res = await rec.send(`${operationId} ${JSON.stringify(body).slice(0, 120)}`, operationId, method, path, { token: f.token, body });
     const label = `${operationId} ${field} ${JSON.stringify(body).slice(0, 160)}`;
-    rec.check(res.status === 400 && errorCode(res) === "validation_failed", label, `expected 400 validation_failed, got ${res.status} ${res.text.slice(0, 200)}`);
+    rec.check(
+      res.status === 400 && errorCode(res) === "validation_failed",
+      label,
+      `expected 400 validation_failed, got ${res.status} ${res.text.slice(0, 200)}`,
+    );
     rec.check(namesPath(res, field), label, `details do not name ${field}: ${res.text.slice(0, 300)}`);
     if (mention) rec.check(res.text.includes(mention), label, `error does not mention ${mention}: ${res.text.slice(0, 300)}`);
     rec.check((await workspaceSnapshot(f.workspaceId)) === before, label, "the refused request changed D1");
@@ -318,10 +379,36 @@ describe("bad input: domain cases", () => {
     const armed = await stub.describe();
     const create = samples.createSync as Record<string, Json>;
     const expressions = [
-      "* * * *", "* * * * * *", "61 * * * *", "* 24 * * *", "* * 32 * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "*/0 * * * *",
-      "5-1 * * * *", "0 0 30 2 *", "@hourly", "", "   ", "a b c d e", "0 0 * * MON-XYZ", "\u0000 * * * *", "*".repeat(121), "0 6 * * * ; rm -rf /",
+      "* * * *",
+      "* * * * * *",
+      "61 * * * *",
+      "* 24 * * *",
+      "* * 32 * *",
+      "* * 0 * *",
+      "* * * 13 *",
+      "* * * * 8",
+      "*/0 * * * *",
+      "5-1 * * * *",
+      "0 0 30 2 *",
+      "@hourly",
+      "",
+      "   ",
+      "a b c d e",
+      "0 0 * * MON-XYZ",
+      "\u0000 * * * *",
+      "*".repeat(121),
+      "0 6 * * * ; rm -rf /",
     ];
-    const zones = ["Mars/Olympus_Mons", "", "UTC+25", "../../etc/passwd", "Europe/Berlin\u0000", "x".repeat(65), "GMT+99", "Europe/Berlin "];
+    const zones = [
+      "Mars/Olympus_Mons",
+      "",
+      "UTC+25",
+      "../../etc/passwd",
+      "Europe/Berlin\u0000",
+      "x".repeat(65),
+      "GMT+99",
+      "Europe/Berlin ",
+    ];
     const cases: [Json, string][] = [
       ...expressions.map((expression): [Json, string] => [{ type: "cron", expression, timezone: "UTC" }, "schedule.expression"]),
       ...zones.map((timezone): [Json, string] => [{ type: "cron", expression: "0 6 * * *", timezone }, "schedule.timezone"]),
@@ -344,9 +431,21 @@ describe("bad input: domain cases", () => {
     const create = samples.createSync as Record<string, Json>;
     const cases: [Json, string, string?][] = [
       [[{ source: "no_such_column", destination: "X" }], "field_mappings.0.source", "no_such_column"],
-      [[{ source: "email", destination: "E" }, { source: "email ", destination: "F" }], "field_mappings.1.source"],
+      [
+        [
+          { source: "email", destination: "E" },
+          { source: "email ", destination: "F" },
+        ],
+        "field_mappings.1.source",
+      ],
       [[{ source: "EMAIL", destination: "E" }], "field_mappings.0.source"],
-      [[{ source: "email", destination: "E" }, { source: "plan", destination: "E" }], "field_mappings.1.destination"],
+      [
+        [
+          { source: "email", destination: "E" },
+          { source: "plan", destination: "E" },
+        ],
+        "field_mappings.1.destination",
+      ],
       [[], "field_mappings"],
       [Array.from({ length: 501 }, (_, i) => ({ source: "email", destination: `F${i}` })), "field_mappings"],
       [[{ source: "", destination: "E" }], "field_mappings.0.source"],
@@ -372,7 +471,15 @@ describe("bad input: domain cases", () => {
       [`SELECT id, 1, 2 FROM ${t}`, "?column?"],
     ];
     for (const [sql, column] of cases) {
-      await refusedNaming(rec, "createModel", "POST", "/api/v1/models", { name: "dup", source_id: f.sourceId, sql, primary_key: "id" }, "sql", column);
+      await refusedNaming(
+        rec,
+        "createModel",
+        "POST",
+        "/api/v1/models",
+        { name: "dup", source_id: f.sourceId, sql, primary_key: "id" },
+        "sql",
+        column,
+      );
       await refusedNaming(rec, "updateModel", "PUT", `/api/v1/models/${f.modelId}`, { sql }, "sql", column);
     }
     rec.summary({ cases: cases.length });
@@ -384,7 +491,9 @@ describe("bad input: domain cases", () => {
     const fetcher = appWithEnv({ WAREHOUSE_STATEMENT_TIMEOUT_MS: "500" });
     const suffix = crypto.randomUUID().replaceAll("-", "").slice(0, 10);
     // Folded by the planner, so it runs even for the column-learning LIMIT 0 query.
-    await pg(`CREATE FUNCTION stress_slow_${suffix}() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(600); RETURN 1; END $$`);
+    await pg(
+      `CREATE FUNCTION stress_slow_${suffix}() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(600); RETURN 1; END $$`,
+    );
     const locked = await customersTable(3);
     const holder = await connectPostgres(WAREHOUSE_URL, { statementTimeoutMs: 60_000, allowPrivate: true });
     try {
@@ -395,7 +504,11 @@ describe("bad input: domain cases", () => {
         const res = await rec.send(label, label.split(" ")[0] ?? label, method, path, { token: f.token, body, fetcher });
         const ms = Date.now() - started;
         rec.check(ms < 8_000, label, `took ${ms} ms`);
-        rec.check(res.status === 422 && errorCode(res) === "source_error", label, `expected 422 source_error, got ${res.status} ${res.text.slice(0, 300)}`);
+        rec.check(
+          res.status === 422 && errorCode(res) === "source_error",
+          label,
+          `expected 422 source_error, got ${res.status} ${res.text.slice(0, 300)}`,
+        );
         const details = (res.json as { error?: { details?: { warehouse_error?: string } } }).error?.details;
         rec.check(details?.warehouse_error === "timeout", label, `warehouse_error is ${details?.warehouse_error}`);
         rec.check(/cancel|timeout/i.test(res.text), label, `message does not say it timed out: ${res.text.slice(0, 300)}`);
@@ -404,7 +517,9 @@ describe("bad input: domain cases", () => {
       await timedOut("createModel planner-folded sleep", "POST", "/api/v1/models", model(`SELECT stress_slow_${suffix}() AS id`));
       await timedOut("createModel locked table", "POST", "/api/v1/models", model(`SELECT id FROM ${locked}`));
       const before = await workspaceSnapshot(f.workspaceId);
-      await timedOut("updateModel locked table", "PUT", `/api/v1/models/${f.modelId}`, { sql: `SELECT id, email, name, plan FROM ${locked}` });
+      await timedOut("updateModel locked table", "PUT", `/api/v1/models/${f.modelId}`, {
+        sql: `SELECT id, email, name, plan FROM ${locked}`,
+      });
       rec.check((await workspaceSnapshot(f.workspaceId)) === before, "updateModel locked table", "the model changed");
       expect(await workspaceCounts(f.workspaceId)).toEqual(counts);
 
@@ -415,7 +530,11 @@ describe("bad input: domain cases", () => {
         fetcher,
         body: model(`SELECT id, pg_sleep(600)::text AS slept FROM ${f.table}`),
       });
-      rec.check(Date.now() - started < 8_000 && sleepy.status < 500, "createModel pg_sleep(600)", `answered ${sleepy.status} after ${Date.now() - started} ms`);
+      rec.check(
+        Date.now() - started < 8_000 && sleepy.status < 500,
+        "createModel pg_sleep(600)",
+        `answered ${sleepy.status} after ${Date.now() - started} ms`,
+      );
       if (sleepy.status === 201) {
         const id = (sleepy.json as { id: string }).id;
         await timedOut("previewModel pg_sleep(600)", "POST", `/api/v1/models/${id}/preview`, { limit: 1 });
@@ -433,7 +552,10 @@ describe("bad input: domain cases", () => {
     const sql = { explicit: `SELECT id, email, name, plan FROM ${table}`, star: `SELECT * FROM ${table}` };
     const syncs: { kind: keyof typeof sql; syncId: string; endpoint: string }[] = [];
     for (const kind of ["explicit", "star"] as const) {
-      const model = await send("POST", "/api/v1/models", { token: f.token, body: { name: kind, source_id: f.sourceId, sql: sql[kind], primary_key: "id" } });
+      const model = await send("POST", "/api/v1/models", {
+        token: f.token,
+        body: { name: kind, source_id: f.sourceId, sql: sql[kind], primary_key: "id" },
+      });
       expect(model.status, model.text).toBe(201);
       const endpoint = `${table}_${kind}`;
       const dest = await send("POST", "/api/v1/destinations", {
@@ -477,15 +599,27 @@ describe("bad input: domain cases", () => {
       const after = await receiver(s.endpoint);
       expect(after.requests, "a failed run sent something").toBe(delivered[i]?.requests);
     }
-    const preview = await send("POST", `/api/v1/models/${(await send("GET", `/api/v1/syncs/${syncs[0]?.syncId}`, { token: f.token }).then((r) => (r.json as { model_id: string }).model_id))}/preview`, { token: f.token });
+    const preview = await send(
+      "POST",
+      `/api/v1/models/${await send("GET", `/api/v1/syncs/${syncs[0]?.syncId}`, { token: f.token }).then((r) => (r.json as { model_id: string }).model_id)}/preview`,
+      { token: f.token },
+    );
     expect(preview.status, preview.text).toBe(422);
     expect(preview.text).toMatch(/"name"|\\"name\\"/);
 
     // Back as it was: the failed runs committed nothing, so nothing is new or changed.
     await pg(`ALTER TABLE ${table} RENAME COLUMN full_name TO name`);
     for (const s of syncs) {
-      expect(await run(s.syncId)).toMatchObject({ status: "succeeded", rows_created: 0, rows_updated: 0, rows_deleted: 0, rows_unchanged: 20 });
+      expect(await run(s.syncId)).toMatchObject({
+        status: "succeeded",
+        rows_created: 0,
+        rows_updated: 0,
+        rows_deleted: 0,
+        rows_unchanged: 20,
+      });
     }
-    console.log(`[bad-input/changing-columns] ${JSON.stringify({ syncs: syncs.length, runs: syncs.length * 3, failed_runs_named_column: syncs.length })}`);
+    console.log(
+      `[bad-input/changing-columns] ${JSON.stringify({ syncs: syncs.length, runs: syncs.length * 3, failed_runs_named_column: syncs.length })}`,
+    );
   });
 });

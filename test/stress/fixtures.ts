@@ -47,7 +47,12 @@ export async function waitForRun(token: string, syncId: string, runId: string, t
 export async function createFixtures(opts: { connectionString?: string; credentials?: Record<string, unknown> } = {}): Promise<Fixtures> {
   const { workspaceId, token } = await newWorkspace("admin");
   const table = await customersTable(5);
-  const source = await ok("POST", "/api/v1/sources", { token, body: { name: "warehouse", type: "postgres", connection_string: opts.connectionString ?? WAREHOUSE_URL } }, 201);
+  const source = await ok(
+    "POST",
+    "/api/v1/sources",
+    { token, body: { name: "warehouse", type: "postgres", connection_string: opts.connectionString ?? WAREHOUSE_URL } },
+    201,
+  );
   const model = await ok(
     "POST",
     "/api/v1/models",

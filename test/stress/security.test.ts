@@ -85,7 +85,10 @@ beforeAll(async () => {
 
   const other = await newWorkspace("admin");
   await addToken("B admin token", other.token);
-  const source = await send("POST", "/api/v1/sources", { token: other.token, body: { name: "b", type: "postgres", connection_string: WAREHOUSE_URL } });
+  const source = await send("POST", "/api/v1/sources", {
+    token: other.token,
+    body: { name: "b", type: "postgres", connection_string: WAREHOUSE_URL },
+  });
   expect(source.status).toBe(201);
   const created = await send("POST", "/api/v1/tokens", { token: other.token, body: { name: "b reader", scope: "read" } });
   await addToken("B created token", (created.json as { token: string }).token);
@@ -102,7 +105,13 @@ const isWrite = (op: Operation) => op.method !== "GET" && op.method !== "HEAD";
 const isTokenRoute = (op: Operation) => op.path.startsWith("/api/v1/tokens");
 
 /** Sends each case to the operation (8 at a time); `check` judges each answer; D1 of A must not change on writes. */
-async function sweep(rec: Recorder, op: Operation, cases: { label: string; path: string; opts: SendOptions }[], check: (res: Answer) => string | undefined, workspaceId = f.workspaceId) {
+async function sweep(
+  rec: Recorder,
+  op: Operation,
+  cases: { label: string; path: string; opts: SendOptions }[],
+  check: (res: Answer) => string | undefined,
+  workspaceId = f.workspaceId,
+) {
   const before = isWrite(op) ? await workspaceSnapshot(workspaceId) : "";
   await pool(cases, 8, async (c) => {
     const res = await rec.send(`${op.operationId} ${c.label}`, op.operationId, op.method, c.path, c.opts);
@@ -137,10 +146,13 @@ describe("security sweep (OpenAPI-driven)", () => {
       const body = samples[op.operationId];
       const cases = headers.map(([label, h]) => ({
         label,
-        path: label === "token in a query string" ? `${path}${path.includes("?") ? "&" : "?"}token=${f.token}&access_token=${f.token}` : path,
+        path:
+          label === "token in a query string" ? `${path}${path.includes("?") ? "&" : "?"}token=${f.token}&access_token=${f.token}` : path,
         opts: { token: null, headers: h, ...(body === undefined ? {} : { body }) },
       }));
-      await sweep(rec, op, cases, (res) => (res.status === 401 && errorCode(res) === "unauthorized" ? undefined : "expected 401 unauthorized"));
+      await sweep(rec, op, cases, (res) =>
+        res.status === 401 && errorCode(res) === "unauthorized" ? undefined : "expected 401 unauthorized",
+      );
     }
     rec.summary({ operations_needing_a_token: covered, public_operations: operations.filter((o) => o.public).map((o) => o.operationId) });
     expect(rec.problems).toEqual([]);
@@ -154,10 +166,14 @@ describe("security sweep (OpenAPI-driven)", () => {
       const body = samples[op.operationId];
       const withBody = body === undefined ? {} : { body };
       if (isWrite(op) || isTokenRoute(op)) {
-        await sweep(rec, op, [{ label: "read token", path, opts: { token: readToken, ...withBody } }], (res) => (res.status === 403 && errorCode(res) === "forbidden" ? undefined : "expected 403 forbidden"));
+        await sweep(rec, op, [{ label: "read token", path, opts: { token: readToken, ...withBody } }], (res) =>
+          res.status === 403 && errorCode(res) === "forbidden" ? undefined : "expected 403 forbidden",
+        );
       }
       if (isTokenRoute(op)) {
-        await sweep(rec, op, [{ label: "write token", path, opts: { token: writeToken, ...withBody } }], (res) => (res.status === 403 && errorCode(res) === "forbidden" ? undefined : "expected 403 forbidden"));
+        await sweep(rec, op, [{ label: "write token", path, opts: { token: writeToken, ...withBody } }], (res) =>
+          res.status === 403 && errorCode(res) === "forbidden" ? undefined : "expected 403 forbidden",
+        );
       }
       // Allowed scopes get past authorization: a missing object (404) or, for a list, 200; nothing is changed.
       const allowed = isTokenRoute(op) ? f.token : isWrite(op) ? writeToken : readToken;
@@ -167,7 +183,11 @@ describe("security sweep (OpenAPI-driven)", () => {
         ...(op.pathParams.length ? withBody : op.method === "GET" ? {} : { body: { unexpected_field: 1 } }),
       });
       const want = op.pathParams.length ? [404] : op.method === "GET" ? [200] : [400];
-      rec.check(want.includes(res.status), `${op.operationId} allowed scope`, `expected ${want}, got ${res.status} ${res.text.slice(0, 200)}`);
+      rec.check(
+        want.includes(res.status),
+        `${op.operationId} allowed scope`,
+        `expected ${want}, got ${res.status} ${res.text.slice(0, 200)}`,
+      );
     }
     rec.summary();
     expect(rec.problems).toEqual([]);
@@ -191,7 +211,8 @@ describe("security sweep (OpenAPI-driven)", () => {
     // B's lists, with every filter and cursor trick, never show A's ids.
     for (const op of operations.filter((o) => !o.public && o.method === "GET" && o.pathParams.length === 0)) {
       const queries = ["", "?limit=200", "?cursor=zzzzzzzz", `?cursor=${encodeURIComponent("' OR 1=1 --")}`];
-      for (const p of op.queryParams) if (/_id$/.test(p.name)) queries.push(`?${p.name}=${aIds.find((id) => id.startsWith(p.name.slice(0, 3))) ?? f.modelId}`);
+      for (const p of op.queryParams)
+        if (/_id$/.test(p.name)) queries.push(`?${p.name}=${aIds.find((id) => id.startsWith(p.name.slice(0, 3))) ?? f.modelId}`);
       if (op.queryParams.some((p) => p.name === "status")) queries.push("?status=archived", "?status=created");
       for (const q of queries) {
         const res = await rec.send(`${op.operationId} ${q}`, op.operationId, "GET", `${op.path}${q}`, { token: b.token });
@@ -202,33 +223,79 @@ describe("security sweep (OpenAPI-driven)", () => {
     }
     // B cannot point its own objects at A's.
     const refs: [string, string, Json, string[]][] = [
-      ["createModel", "/api/v1/models", { name: "x", source_id: f.sourceId, sql: `SELECT id FROM ${f.table}`, primary_key: "id" }, ["source_id"]],
-      ["createSync", "/api/v1/syncs", { ...(samples.createSync as Record<string, Json>), model_id: f.modelId, destination_id: f.destinationId }, ["model_id", "destination_id"]],
+      [
+        "createModel",
+        "/api/v1/models",
+        { name: "x", source_id: f.sourceId, sql: `SELECT id FROM ${f.table}`, primary_key: "id" },
+        ["source_id"],
+      ],
+      [
+        "createSync",
+        "/api/v1/syncs",
+        { ...(samples.createSync as Record<string, Json>), model_id: f.modelId, destination_id: f.destinationId },
+        ["model_id", "destination_id"],
+      ],
     ];
     for (const [operationId, path, body, fields] of refs) {
       const countsB = await workspaceCounts(b.workspaceId);
       const res = await rec.send(`${operationId} with A's ids`, operationId, "POST", path, { token: b.token, body });
-      for (const field of fields) rec.check(res.status === 400 && namesPath(res, field), `${operationId} with A's ids`, `does not refuse ${field}: ${res.status} ${res.text.slice(0, 200)}`);
-      rec.check(aIds.every((id) => !res.text.includes(id) || JSON.stringify(body).includes(id)), operationId, "echoes other A objects");
+      for (const field of fields)
+        rec.check(
+          res.status === 400 && namesPath(res, field),
+          `${operationId} with A's ids`,
+          `does not refuse ${field}: ${res.status} ${res.text.slice(0, 200)}`,
+        );
+      rec.check(
+        aIds.every((id) => !res.text.includes(id) || JSON.stringify(body).includes(id)),
+        operationId,
+        "echoes other A objects",
+      );
       expect(await workspaceCounts(b.workspaceId)).toEqual(countsB);
     }
     // The same Idempotency-Key in two workspaces is two requests.
     const key = `shared-${crypto.randomUUID()}`;
     const body = { name: "idem", scope: "read" };
-    const inA = await rec.send("createToken key in A", "createToken", "POST", "/api/v1/tokens", { token: f.token, body, headers: { "idempotency-key": key } });
-    const inB = await rec.send("createToken key in B", "createToken", "POST", "/api/v1/tokens", { token: b.token, body, headers: { "idempotency-key": key } });
+    const inA = await rec.send("createToken key in A", "createToken", "POST", "/api/v1/tokens", {
+      token: f.token,
+      body,
+      headers: { "idempotency-key": key },
+    });
+    const inB = await rec.send("createToken key in B", "createToken", "POST", "/api/v1/tokens", {
+      token: b.token,
+      body,
+      headers: { "idempotency-key": key },
+    });
     await addToken("A idempotent token", (inA.json as { token: string }).token);
     await addToken("B idempotent token", (inB.json as { token: string }).token);
     rec.check(inA.status === 201 && inB.status === 201, "idempotency across workspaces", `${inA.status} / ${inB.status}`);
     rec.check(inB.headers.get("idempotent-replayed") === null, "idempotency across workspaces", "B got A's replay");
-    rec.check((inA.json as { token: string }).token !== (inB.json as { token: string }).token, "idempotency across workspaces", "B got A's token");
+    rec.check(
+      (inA.json as { token: string }).token !== (inB.json as { token: string }).token,
+      "idempotency across workspaces",
+      "B got A's token",
+    );
     const bTokenId = (inB.json as { id: string }).id;
-    rec.check((await send("GET", `/api/v1/tokens/${bTokenId}`, { token: f.token })).status === 404, "idempotency across workspaces", "B's token is visible to A");
+    rec.check(
+      (await send("GET", `/api/v1/tokens/${bTokenId}`, { token: f.token })).status === 404,
+      "idempotency across workspaces",
+      "B's token is visible to A",
+    );
 
     // Everything B did left A as it was (apart from the token A created above).
     await send("DELETE", `/api/v1/tokens/${(inA.json as { id: string }).id}`, { token: f.token });
     const after = await workspaceSnapshot(f.workspaceId);
-    rec.check(after.split("\n").filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys")).join() === snapshotA.split("\n").filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys")).join(), "isolation", "A's objects changed");
+    rec.check(
+      after
+        .split("\n")
+        .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys"))
+        .join() ===
+        snapshotA
+          .split("\n")
+          .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys"))
+          .join(),
+      "isolation",
+      "A's objects changed",
+    );
     rec.summary({ routes_with_ids: routes });
     expect(rec.problems).toEqual([]);
   });
@@ -247,7 +314,9 @@ describe("secrets", () => {
     const rec = new Recorder("security/secret-walk");
     for (const method of ["log", "info", "warn", "error", "debug"] as const) {
       vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
-        logs.push(args.map((a) => (typeof a === "string" ? a : a instanceof Error ? `${a.message} ${a.stack}` : JSON.stringify(a))).join(" "));
+        logs.push(
+          args.map((a) => (typeof a === "string" ? a : a instanceof Error ? `${a.message} ${a.stack}` : JSON.stringify(a))).join(" "),
+        );
       });
     }
     const walked = new Set<string>();
@@ -264,19 +333,50 @@ describe("secrets", () => {
 
     // Sources: a password in the URL, replayed, changed, tested against a dead port.
     const srcKey = idem();
-    const srcBody = { name: "walk", type: "postgres", connection_string: `postgres://postgres:${S.sourcePassword}@127.0.0.1:5432/test?password=${S.sourcePassword}` };
+    const srcBody = {
+      name: "walk",
+      type: "postgres",
+      connection_string: `postgres://postgres:${S.sourcePassword}@127.0.0.1:5432/test?password=${S.sourcePassword}`,
+    };
     const src = await step("createSource", "POST", "/api/v1/sources", { body: srcBody, headers: srcKey }, 201);
     await step("createSource", "POST", "/api/v1/sources", { body: srcBody, headers: srcKey }, 201);
     await step("listSources", "GET", "/api/v1/sources", {}, 200);
     await step("getSource", "GET", `/api/v1/sources/${id(src)}`, {}, 200);
     await step("testSource", "POST", `/api/v1/sources/${id(src)}/test`, {}, 200);
-    await step("updateSource", "PUT", `/api/v1/sources/${id(src)}`, { body: { connection_string: `postgres://postgres:${S.sourcePassword2}@127.0.0.1:1/test` } }, 200);
+    await step(
+      "updateSource",
+      "PUT",
+      `/api/v1/sources/${id(src)}`,
+      { body: { connection_string: `postgres://postgres:${S.sourcePassword2}@127.0.0.1:1/test` } },
+      200,
+    );
     await step("testSource", "POST", `/api/v1/sources/${id(src)}/test`, {}, 200);
-    await step("createModel", "POST", "/api/v1/models", { body: { name: "dead", source_id: id(src), sql: "SELECT 1 AS id", primary_key: "id" } }, 422);
-    await step("updateSource", "PUT", `/api/v1/sources/${id(src)}`, { body: { connection_string: `postgres://postgres:${S.sourcePassword2}@127.0.0.1:5432/test` } }, 200);
+    await step(
+      "createModel",
+      "POST",
+      "/api/v1/models",
+      { body: { name: "dead", source_id: id(src), sql: "SELECT 1 AS id", primary_key: "id" } },
+      422,
+    );
+    await step(
+      "updateSource",
+      "PUT",
+      `/api/v1/sources/${id(src)}`,
+      { body: { connection_string: `postgres://postgres:${S.sourcePassword2}@127.0.0.1:5432/test` } },
+      200,
+    );
 
     // Models.
-    const model = await step("createModel", "POST", "/api/v1/models", { body: { name: "walk", source_id: id(src), sql: `SELECT id, email, name, plan FROM ${f.table}`, primary_key: "id" }, headers: idem() }, 201);
+    const model = await step(
+      "createModel",
+      "POST",
+      "/api/v1/models",
+      {
+        body: { name: "walk", source_id: id(src), sql: `SELECT id, email, name, plan FROM ${f.table}`, primary_key: "id" },
+        headers: idem(),
+      },
+      201,
+    );
     await step("listModels", "GET", "/api/v1/models", {}, 200);
     await step("getModel", "GET", `/api/v1/models/${id(model)}`, {}, 200);
     await step("updateModel", "PUT", `/api/v1/models/${id(model)}`, { body: { name: "walk 2" } }, 200);
@@ -285,15 +385,42 @@ describe("secrets", () => {
 
     // Destinations of every type, each with credentials.
     const destBodies: Json[] = [
-      { name: "pg", type: "postgres", config: { table: "crm", key_column: "id" }, credentials: { connection_string: `postgres://writer:${S.pgDestPassword}@127.0.0.1:5432/test` } },
-      { name: "sf", type: "salesforce", config: { instance_url: "https://acme.my.salesforce.com", object: "Contact", external_id_field: "Ext__c" }, credentials: { access_token: S.sfAccessToken, refresh_token: S.sfRefreshToken, client_id: "client", client_secret: S.sfClientSecret } },
-      { name: "hs", type: "hubspot", config: { object_type: "contacts", id_property: "email" }, credentials: { access_token: S.hubspotToken } },
+      {
+        name: "pg",
+        type: "postgres",
+        config: { table: "crm", key_column: "id" },
+        credentials: { connection_string: `postgres://writer:${S.pgDestPassword}@127.0.0.1:5432/test` },
+      },
+      {
+        name: "sf",
+        type: "salesforce",
+        config: { instance_url: "https://acme.my.salesforce.com", object: "Contact", external_id_field: "Ext__c" },
+        credentials: {
+          access_token: S.sfAccessToken,
+          refresh_token: S.sfRefreshToken,
+          client_id: "client",
+          client_secret: S.sfClientSecret,
+        },
+      },
+      {
+        name: "hs",
+        type: "hubspot",
+        config: { object_type: "contacts", id_property: "email" },
+        credentials: { access_token: S.hubspotToken },
+      },
     ];
     const dests: string[] = [];
-    for (const body of destBodies) dests.push(id(await step("createDestination", "POST", "/api/v1/destinations", { body, headers: idem() }, 201)));
+    for (const body of destBodies)
+      dests.push(id(await step("createDestination", "POST", "/api/v1/destinations", { body, headers: idem() }, 201)));
     await step("listDestinations", "GET", "/api/v1/destinations?limit=200", {}, 200);
     for (const d of [...dests, f.destinationId]) await step("getDestination", "GET", `/api/v1/destinations/${d}`, {}, 200);
-    await step("updateDestination", "PUT", `/api/v1/destinations/${dests[2]}`, { body: { credentials: { access_token: S.hubspotToken2 } } }, 200);
+    await step(
+      "updateDestination",
+      "PUT",
+      `/api/v1/destinations/${dests[2]}`,
+      { body: { credentials: { access_token: S.hubspotToken2 } } },
+      200,
+    );
     await step("testDestination", "POST", `/api/v1/destinations/${f.destinationId}/test`, {}, 200);
     await step("testDestination", "POST", `/api/v1/destinations/${dests[0]}/test`, {}, 200);
     await step("deleteDestination", "DELETE", `/api/v1/destinations/${dests[0]}`, {}, 204);
@@ -312,12 +439,23 @@ describe("secrets", () => {
 
     // Syncs, runs, trigger webhooks, rotation, lifecycle.
     const syncKey = idem();
-    const syncBody = { ...(samples.createSync as Record<string, Json>), model_id: id(model), destination_id: f.destinationId, paused: false, schedule: { type: "manual" } };
+    const syncBody = {
+      ...(samples.createSync as Record<string, Json>),
+      model_id: id(model),
+      destination_id: f.destinationId,
+      paused: false,
+      schedule: { type: "manual" },
+    };
     const sync = await step("createSync", "POST", "/api/v1/syncs", { body: syncBody, headers: syncKey }, 201);
     allow(`createSync #${responses.length - 1}`, "walk trigger secret");
     await step("createSync", "POST", "/api/v1/syncs", { body: syncBody, headers: syncKey }, 201);
     allow(`createSync #${responses.length - 1}`, "walk trigger secret");
-    secrets.set("walk trigger secret", String((sync.json as { trigger_url: string }).trigger_url).split("/").at(-1) ?? "");
+    secrets.set(
+      "walk trigger secret",
+      String((sync.json as { trigger_url: string }).trigger_url)
+        .split("/")
+        .at(-1) ?? "",
+    );
     const syncId = id(sync);
     await step("listSyncs", "GET", "/api/v1/syncs", {}, 200);
     await step("getSync", "GET", `/api/v1/syncs/${syncId}`, {}, 200);
@@ -335,11 +473,17 @@ describe("secrets", () => {
     await waitForRun(f.token, syncId, id(byUrl));
     const ts = String(Math.floor(Date.now() / 1000));
     const payload = JSON.stringify({ source: "walk" });
-    const signed = await step("triggerSyncBySignature", "POST", `/api/v1/hooks/syncs/${syncId}`, {
-      token: null,
-      raw: payload,
-      headers: { "x-timestamp": ts, "x-signature": `sha256=${await hmacSha256Hex(secret, `${ts}.${payload}`)}` },
-    }, 202);
+    const signed = await step(
+      "triggerSyncBySignature",
+      "POST",
+      `/api/v1/hooks/syncs/${syncId}`,
+      {
+        token: null,
+        raw: payload,
+        headers: { "x-timestamp": ts, "x-signature": `sha256=${await hmacSha256Hex(secret, `${ts}.${payload}`)}` },
+      },
+      202,
+    );
     await waitForRun(f.token, syncId, id(signed));
     await step("getSync", "GET", `/api/v1/syncs/${syncId}`, {}, 200);
     await step("pauseSync", "POST", `/api/v1/syncs/${syncId}/pause`, {}, 200);
@@ -352,10 +496,15 @@ describe("secrets", () => {
     vi.restoreAllMocks();
 
     // Every operation of the document was walked.
-    expect(operations.map((o) => o.operationId).filter((o) => !walked.has(o)), "operations missing from the walk").toEqual([]);
+    expect(
+      operations.map((o) => o.operationId).filter((o) => !walked.has(o)),
+      "operations missing from the walk",
+    ).toEqual([]);
 
     // D1 ciphertexts must not come back either.
-    const ciphertexts = Object.values(await dumpD1()).flatMap((rows) => [...rows.matchAll(/v1\.[A-Za-z0-9+/=]{8,}\.[A-Za-z0-9+/=]{8,}/g)].map((m) => m[0]));
+    const ciphertexts = Object.values(await dumpD1()).flatMap((rows) =>
+      [...rows.matchAll(/v1\.[A-Za-z0-9+/=]{8,}\.[A-Za-z0-9+/=]{8,}/g)].map((m) => m[0]),
+    );
     let checks = 0;
     for (const r of responses) {
       for (const [name, value] of secrets) {
@@ -366,12 +515,14 @@ describe("secrets", () => {
       for (const c of ciphertexts) rec.check(!r.text.includes(c), r.label, "response carries a ciphertext");
     }
     for (const line of logs) {
-      for (const [name, value] of secrets) if (value && line.includes(value)) rec.check(false, "log", `a log line carries ${name}: ${line.slice(0, 200)}`);
+      for (const [name, value] of secrets)
+        if (value && line.includes(value)) rec.check(false, "log", `a log line carries ${name}: ${line.slice(0, 200)}`);
     }
     rec.check(logs.length > 0, "log", "no log lines were captured, so the log check proves nothing");
     for (const [label, names] of allowed) {
       const r = responses.find((x) => x.label === label);
-      for (const name of names) rec.check(Boolean(r?.text.includes(secrets.get(name) ?? "\u0000")), label, `was expected to show ${name} once`);
+      for (const name of names)
+        rec.check(Boolean(r?.text.includes(secrets.get(name) ?? "\u0000")), label, `was expected to show ${name} once`);
     }
     rec.summary({ responses: responses.length, log_lines: logs.length, secrets: secrets.size, secret_checks: checks });
     expect(rec.problems).toEqual([]);
@@ -388,19 +539,28 @@ describe("secrets", () => {
     }
     // Tokens are stored as their hash, and idempotent replays of secret-bearing creates are sealed.
     expect(tables.api_tokens).toContain(secrets.get("A created token (SHA-256)"));
-    const replays = (await env.DB.prepare("SELECT body FROM idempotency_keys WHERE workspace_id = ?").bind(f.workspaceId).all<{ body: string }>()).results;
+    const replays = (
+      await env.DB.prepare("SELECT body FROM idempotency_keys WHERE workspace_id = ?").bind(f.workspaceId).all<{ body: string }>()
+    ).results;
     expect(replays.length).toBeGreaterThanOrEqual(4);
     for (const r of replays) expect(r.body).toMatch(/^v1\./);
 
     const stub = env.SYNC.get(env.SYNC.idFromName(f.syncId));
     const stored = await runInDurableObject(stub, async (_instance, state) => {
       const kv = JSON.stringify([...state.storage.kv.list()]);
-      const tablesSql = [...state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%'")].map((r) => r.name);
+      const tablesSql = [
+        ...state.storage.sql.exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%'",
+        ),
+      ].map((r) => r.name);
       const rows = tablesSql.map((t) => JSON.stringify([...state.storage.sql.exec(`SELECT * FROM "${t}"`)]));
       return kv + rows.join("");
     });
-    for (const [name, value] of secrets) if (value && !name.endsWith("(SHA-256)") && stored.includes(value)) found.push(`SyncObject storage holds ${name}`);
-    console.log(`[security/at-rest] ${JSON.stringify({ d1_tables: Object.keys(tables).length, d1_bytes: Object.values(tables).join("").length, do_bytes: stored.length, secrets: secrets.size, plaintext_found: found.length })}`);
+    for (const [name, value] of secrets)
+      if (value && !name.endsWith("(SHA-256)") && stored.includes(value)) found.push(`SyncObject storage holds ${name}`);
+    console.log(
+      `[security/at-rest] ${JSON.stringify({ d1_tables: Object.keys(tables).length, d1_bytes: Object.values(tables).join("").length, do_bytes: stored.length, secrets: secrets.size, plaintext_found: found.length })}`,
+    );
     expect(found).toEqual([]);
   });
 });
@@ -408,10 +568,16 @@ describe("secrets", () => {
 describe("trigger webhooks", () => {
   it("refuse wrong, foreign, rotated, malformed, mis-signed, stale and future requests alike, starting no run", async () => {
     const rec = new Recorder("security/trigger-webhooks");
-    const other = await send("POST", "/api/v1/syncs", { token: f.token, body: { ...(samples.createSync as Record<string, Json>), name: "other" } });
+    const other = await send("POST", "/api/v1/syncs", {
+      token: f.token,
+      body: { ...(samples.createSync as Record<string, Json>), name: "other" },
+    });
     expect(other.status).toBe(201);
     const otherId = (other.json as { id: string }).id;
-    const otherSecret = String((other.json as { trigger_url: string }).trigger_url).split("/").at(-1) ?? "";
+    const otherSecret =
+      String((other.json as { trigger_url: string }).trigger_url)
+        .split("/")
+        .at(-1) ?? "";
     const old = f.triggerSecret;
     const rotated = await send("POST", `/api/v1/syncs/${f.syncId}/trigger-secret`, { token: f.token });
     const secret = (rotated.json as { secret: string }).secret;
@@ -441,7 +607,10 @@ describe("trigger webhooks", () => {
       ["no timestamp", { "x-signature": await sign(secret, now(), body) }],
       ["bad hex", { "x-timestamp": String(now()), "x-signature": "sha256=zz" }],
       ["no sha256= prefix", { "x-timestamp": String(now()), "x-signature": (await sign(secret, now(), body)).slice(7) }],
-      ["upper-case hex", { "x-timestamp": String(now()), "x-signature": `sha256=${(await sign(secret, now(), body)).slice(7).toUpperCase()}` }],
+      [
+        "upper-case hex",
+        { "x-timestamp": String(now()), "x-signature": `sha256=${(await sign(secret, now(), body)).slice(7).toUpperCase()}` },
+      ],
       ["other sync's secret", { "x-timestamp": String(now()), "x-signature": await sign(otherSecret, now(), body) }],
       ["secret before rotation", { "x-timestamp": String(now()), "x-signature": await sign(old, now(), body) }],
       ["another body", { "x-timestamp": String(now()), "x-signature": await sign(secret, now(), "{}") }],
@@ -455,16 +624,36 @@ describe("trigger webhooks", () => {
     const runsBefore = (await workspaceCounts(f.workspaceId)).sync_runs;
     const messages = new Set<string>();
     const refusedAlike = (res: Answer) => {
-      if (res.status !== 401 || errorCode(res) !== "unauthorized") return res.status === 400 && namesPath(res, "secret") ? undefined : "expected 401";
+      if (res.status !== 401 || errorCode(res) !== "unauthorized")
+        return res.status === 400 && namesPath(res, "secret") ? undefined : "expected 401";
       messages.add((res.json as { error: { message: string } }).error.message);
       return undefined;
     };
     const hookOp = (operationId: string) => operations.find((o) => o.operationId === operationId) as Operation;
-    await sweep(rec, hookOp("triggerSyncBySecretUrl"), bySecret.map(([label, path]) => ({ label, path, opts: {} })), refusedAlike);
-    const signedCases = signed.map(([label, headers]) => ({ label, path: `/api/v1/hooks/syncs/${f.syncId}`, opts: { raw: body, headers } }));
-    signedCases.push({ label: "unknown sync", path: `/api/v1/hooks/syncs/${newId("sync")}`, opts: { raw: body, headers: { "x-timestamp": String(now()), "x-signature": await sign(secret, now(), body) } } });
-    signedCases.push({ label: "signature of the other sync on this one", path: `/api/v1/hooks/syncs/${f.syncId}`, opts: { raw: body, headers: { "x-timestamp": String(now()), "x-signature": await sign(otherSecret, now(), body) } } });
-    await sweep(rec, hookOp("triggerSyncBySignature"), signedCases, (res) => (res.status === 401 && errorCode(res) === "unauthorized" ? undefined : "expected 401"));
+    await sweep(
+      rec,
+      hookOp("triggerSyncBySecretUrl"),
+      bySecret.map(([label, path]) => ({ label, path, opts: {} })),
+      refusedAlike,
+    );
+    const signedCases = signed.map(([label, headers]) => ({
+      label,
+      path: `/api/v1/hooks/syncs/${f.syncId}`,
+      opts: { raw: body, headers },
+    }));
+    signedCases.push({
+      label: "unknown sync",
+      path: `/api/v1/hooks/syncs/${newId("sync")}`,
+      opts: { raw: body, headers: { "x-timestamp": String(now()), "x-signature": await sign(secret, now(), body) } },
+    });
+    signedCases.push({
+      label: "signature of the other sync on this one",
+      path: `/api/v1/hooks/syncs/${f.syncId}`,
+      opts: { raw: body, headers: { "x-timestamp": String(now()), "x-signature": await sign(otherSecret, now(), body) } },
+    });
+    await sweep(rec, hookOp("triggerSyncBySignature"), signedCases, (res) =>
+      res.status === 401 && errorCode(res) === "unauthorized" ? undefined : "expected 401",
+    );
     expect((await workspaceCounts(f.workspaceId)).sync_runs, "a refused trigger started a run").toBe(runsBefore);
     // Unknown sync, wrong secret and bad signature answer with the same words: the hook is no oracle.
     expect([...messages]).toHaveLength(1);
@@ -472,7 +661,10 @@ describe("trigger webhooks", () => {
     // The right secret and signature do start runs (so the refusals above are meaningful).
     const ok1 = await rec.send("right secret", "triggerSyncBySecretUrl", "POST", url(f.syncId, secret));
     const ts = now();
-    const ok2 = await rec.send("right signature", "triggerSyncBySignature", "POST", `/api/v1/hooks/syncs/${f.syncId}`, { raw: body, headers: { "x-timestamp": String(ts), "x-signature": await sign(secret, ts, body) } });
+    const ok2 = await rec.send("right signature", "triggerSyncBySignature", "POST", `/api/v1/hooks/syncs/${f.syncId}`, {
+      raw: body,
+      headers: { "x-timestamp": String(ts), "x-signature": await sign(secret, ts, body) },
+    });
     expect([ok1.status, ok2.status]).toEqual([202, 202]);
     for (const r of new Set([(ok1.json as { id: string }).id, (ok2.json as { id: string }).id])) await waitForRun(f.token, f.syncId, r);
     rec.summary({ refusal_message: [...messages][0] });
@@ -489,7 +681,9 @@ describe("warehouse queries", () => {
     await pg(`CREATE TABLE ${victim} (id text PRIMARY KEY, v int)`);
     await pg(`INSERT INTO ${victim} VALUES ('a', 1), ('b', 2), ('c', 3)`);
     await pg(`CREATE SEQUENCE ${seq}`);
-    await pg(`CREATE FUNCTION sec_wipe_${r}() RETURNS text VOLATILE LANGUAGE plpgsql AS $$ BEGIN DELETE FROM ${victim}; RETURN 'wiped'; END $$`);
+    await pg(
+      `CREATE FUNCTION sec_wipe_${r}() RETURNS text VOLATILE LANGUAGE plpgsql AS $$ BEGIN DELETE FROM ${victim}; RETURN 'wiped'; END $$`,
+    );
     const state = async () => {
       const client = await connectPostgres(WAREHOUSE_URL, { statementTimeoutMs: 10_000, allowPrivate: true });
       try {
@@ -545,36 +739,61 @@ describe("warehouse queries", () => {
     let sent = 0;
     await pool(writes, 8, async (sql) => {
       const label = sql.slice(0, 60);
-      const create = await rec.send(`createModel ${label}`, "createModel", "POST", "/api/v1/models", { token: f.token, body: { name: "w", source_id: f.sourceId, sql, primary_key: "id" } });
+      const create = await rec.send(`createModel ${label}`, "createModel", "POST", "/api/v1/models", {
+        token: f.token,
+        body: { name: "w", source_id: f.sourceId, sql, primary_key: "id" },
+      });
       if (create.status === 201) {
         // Columns are learned with LIMIT 0, which never calls a function of the select list: such a
         // model saves, and is refused when it first reads rows (checked by the preview below).
         savedInert.push(sql);
         await send("DELETE", `/api/v1/models/${(create.json as { id: string }).id}`, { token: f.token });
       } else {
-        rec.check(create.status === 400 || create.status === 422, `createModel ${label}`, `answered ${create.status} ${create.text.slice(0, 200)}`);
+        rec.check(
+          create.status === 400 || create.status === 422,
+          `createModel ${label}`,
+          `answered ${create.status} ${create.text.slice(0, 200)}`,
+        );
         if (create.status === 400) rec.check(namesPath(create, "sql"), `createModel ${label}`, "does not name sql");
       }
-      const update = await rec.send(`updateModel ${label}`, "updateModel", "PUT", `/api/v1/models/${f.modelId}`, { token: f.token, body: { sql } });
+      const update = await rec.send(`updateModel ${label}`, "updateModel", "PUT", `/api/v1/models/${f.modelId}`, {
+        token: f.token,
+        body: { sql },
+      });
       rec.check([400, 409, 422].includes(update.status), `updateModel ${label}`, `answered ${update.status}`);
       // A stored model (bypassing the API's checks) still cannot write when previewed.
       const stored = newId("model");
-      await env.DB.prepare("INSERT INTO models (id, workspace_id, source_id, name, sql, primary_key, columns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      await env.DB.prepare(
+        "INSERT INTO models (id, workspace_id, source_id, name, sql, primary_key, columns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      )
         .bind(stored, f.workspaceId, f.sourceId, "stored", sql, "id", JSON.stringify([{ name: "id", type: "text" }]), now, now)
         .run();
-      const preview = await rec.send(`previewModel ${label}`, "previewModel", "POST", `/api/v1/models/${stored}/preview`, { token: f.token });
-      rec.check(preview.status === 422 || preview.status === 400, `previewModel ${label}`, `answered ${preview.status} ${preview.text.slice(0, 200)}`);
+      const preview = await rec.send(`previewModel ${label}`, "previewModel", "POST", `/api/v1/models/${stored}/preview`, {
+        token: f.token,
+      });
+      rec.check(
+        preview.status === 422 || preview.status === 400,
+        `previewModel ${label}`,
+        `answered ${preview.status} ${preview.text.slice(0, 200)}`,
+      );
       await env.DB.prepare("DELETE FROM models WHERE id = ?").bind(stored).run();
       sent += 3;
     });
     for (const sql of rolledBack) {
-      const created = await rec.send(`createModel ${sql}`, "createModel", "POST", "/api/v1/models", { token: f.token, body: { name: "lo", source_id: f.sourceId, sql, primary_key: "id" } });
+      const created = await rec.send(`createModel ${sql}`, "createModel", "POST", "/api/v1/models", {
+        token: f.token,
+        body: { name: "lo", source_id: f.sourceId, sql, primary_key: "id" },
+      });
       rec.check(created.status === 201, `createModel ${sql}`, `answered ${created.status}`);
       const modelId = (created.json as { id: string }).id;
       await rec.send(`previewModel ${sql}`, "previewModel", "POST", `/api/v1/models/${modelId}/preview`, { token: f.token });
       await send("DELETE", `/api/v1/models/${modelId}`, { token: f.token });
     }
-    rec.check((await send("GET", `/api/v1/models/${f.modelId}`, { token: f.token })).text === modelBefore.text, "updateModel", "the model changed");
+    rec.check(
+      (await send("GET", `/api/v1/models/${f.modelId}`, { token: f.token })).text === modelBefore.text,
+      "updateModel",
+      "the model changed",
+    );
     rec.check(JSON.stringify(await workspaceCounts(f.workspaceId)) === JSON.stringify(counts), "createModel", "a refused model was saved");
 
     // Runs stream the stored SQL through a cursor: the same refusals, and the run fails.
@@ -582,12 +801,21 @@ describe("warehouse queries", () => {
     const runs = await Promise.all(
       runSqls.map(async (sql) => {
         const modelId = newId("model");
-        await env.DB.prepare("INSERT INTO models (id, workspace_id, source_id, name, sql, primary_key, columns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        await env.DB.prepare(
+          "INSERT INTO models (id, workspace_id, source_id, name, sql, primary_key, columns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
           .bind(modelId, f.workspaceId, f.sourceId, "stored", sql, "id", JSON.stringify([{ name: "id", type: "text" }]), now, now)
           .run();
         const sync = await send("POST", "/api/v1/syncs", {
           token: f.token,
-          body: { name: "w", model_id: modelId, destination_id: f.destinationId, mode: "upsert", schedule: { type: "manual" }, field_mappings: [{ source: "id", destination: "Id" }] },
+          body: {
+            name: "w",
+            model_id: modelId,
+            destination_id: f.destinationId,
+            mode: "upsert",
+            schedule: { type: "manual" },
+            field_mappings: [{ source: "id", destination: "Id" }],
+          },
         });
         expect(sync.status, sync.text).toBe(201);
         const syncId = (sync.json as { id: string }).id;
@@ -595,10 +823,20 @@ describe("warehouse queries", () => {
         return { sql, run: await waitForRun(f.token, syncId, (run.json as { id: string }).id) };
       }),
     );
-    for (const { sql, run } of runs) rec.check(run.status === "failed", `run ${sql.slice(0, 60)}`, `run ended ${JSON.stringify(run).slice(0, 300)}`);
+    for (const { sql, run } of runs)
+      rec.check(run.status === "failed", `run ${sql.slice(0, 60)}`, `run ended ${JSON.stringify(run).slice(0, 300)}`);
     expect(await state(), "the warehouse changed").toBe(before);
-    rec.summary({ statements: writes.length, api_requests: sent, runs: runs.length, saved_but_refused_on_read: savedInert.length, rolled_back: rolledBack.length, warehouse_unchanged: true });
-    console.log(`[security/read-only-warehouse] saved (LIMIT 0 never ran them), then refused on preview and run: ${JSON.stringify(savedInert.map((q) => q.slice(0, 50)))}`);
+    rec.summary({
+      statements: writes.length,
+      api_requests: sent,
+      runs: runs.length,
+      saved_but_refused_on_read: savedInert.length,
+      rolled_back: rolledBack.length,
+      warehouse_unchanged: true,
+    });
+    console.log(
+      `[security/read-only-warehouse] saved (LIMIT 0 never ran them), then refused on preview and run: ${JSON.stringify(savedInert.map((q) => q.slice(0, 50)))}`,
+    );
     expect(rec.problems).toEqual([]);
   });
 
@@ -606,15 +844,25 @@ describe("warehouse queries", () => {
     const opts = { statementTimeoutMs: 500, allowPrivate: true };
     const cases: [string, () => Promise<unknown>][] = [
       ["preview", () => previewQuery(WAREHOUSE_URL, "SELECT pg_sleep(600)::text AS id", 1, opts)],
-      ["preview lifting its timeout", () => previewQuery(WAREHOUSE_URL, "SELECT set_config('statement_timeout', '0', true) AS a, pg_sleep(600)::text AS id", 1, opts)],
-      ["stream", async () => {
-        for await (const page of streamQuery(WAREHOUSE_URL, "SELECT g::text AS id FROM generate_series(1, 10) g, pg_sleep(600)", opts)) void page;
-      }],
+      [
+        "preview lifting its timeout",
+        () => previewQuery(WAREHOUSE_URL, "SELECT set_config('statement_timeout', '0', true) AS a, pg_sleep(600)::text AS id", 1, opts),
+      ],
+      [
+        "stream",
+        async () => {
+          for await (const page of streamQuery(WAREHOUSE_URL, "SELECT g::text AS id FROM generate_series(1, 10) g, pg_sleep(600)", opts))
+            void page;
+        },
+      ],
     ];
     const timings: Record<string, number> = {};
     for (const [label, run] of cases) {
       const started = Date.now();
-      const err = await run().then(() => undefined, (e: unknown) => e);
+      const err = await run().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       timings[label] = Date.now() - started;
       expect(err, label).toBeInstanceOf(WarehouseError);
       if (err instanceof WarehouseError) expect(err.code, `${label}: ${err.message}`).toBe("timeout");
@@ -622,7 +870,16 @@ describe("warehouse queries", () => {
     }
     // Through the API, with the deployment's setting made short: the preview of such a model times out.
     const fetcher = appWithEnv({ WAREHOUSE_STATEMENT_TIMEOUT_MS: "500" });
-    const model = await send("POST", "/api/v1/models", { token: f.token, fetcher, body: { name: "lifts", source_id: f.sourceId, sql: "SELECT set_config('statement_timeout', '0', true) AS a, pg_sleep(600)::text AS id", primary_key: "id" } });
+    const model = await send("POST", "/api/v1/models", {
+      token: f.token,
+      fetcher,
+      body: {
+        name: "lifts",
+        source_id: f.sourceId,
+        sql: "SELECT set_config('statement_timeout', '0', true) AS a, pg_sleep(600)::text AS id",
+        primary_key: "id",
+      },
+    });
     expect(model.status, model.text).toBe(201);
     const started = Date.now();
     const res = await send("POST", `/api/v1/models/${(model.json as { id: string }).id}/preview`, { token: f.token, fetcher });
@@ -638,14 +895,47 @@ describe("warehouse queries", () => {
 describe("SSRF with ALLOW_PRIVATE_DESTINATIONS off", () => {
   /** Every spelling of a private, loopback, link-local or local-only host the guard must refuse. */
   const blocked = [
-    "http://127.0.0.1/", "http://127.1/", "http://localhost/", "http://LOCALHOST./", "http://api.localhost/", "http://0.0.0.0/", "http://0/",
-    "http://10.0.0.1/", "http://172.16.0.1/", "http://192.168.1.1/", "http://100.64.0.1/", "http://192.0.0.1/", "http://198.18.0.1/",
-    "http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/computeMetadata/v1/", "http://metadata/",
-    "http://224.0.0.1/", "http://255.255.255.255/",
-    "http://2130706433/", "http://0x7f000001/", "http://0x7f.1/", "http://0177.0.0.1/", "http://017700000001/", "http://0xa9.0xfe.0xa9.0xfe/",
-    "http://[::1]/", "http://[::]/", "http://[0:0:0:0:0:0:0:1]/", "http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/", "http://[::ffff:169.254.169.254]/",
-    "http://[::127.0.0.1]/", "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::]/", "http://[fd00::1]/", "http://[fc00::1]/", "http://[fe80::1]/",
-    "http://[ff02::1]/", "http://printer.local/", "http://router.home.arpa/", "http://intranet/", "https://127.0.0.1:8443/x",
+    "http://127.0.0.1/",
+    "http://127.1/",
+    "http://localhost/",
+    "http://LOCALHOST./",
+    "http://api.localhost/",
+    "http://0.0.0.0/",
+    "http://0/",
+    "http://10.0.0.1/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://192.0.0.1/",
+    "http://198.18.0.1/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://metadata/",
+    "http://224.0.0.1/",
+    "http://255.255.255.255/",
+    "http://2130706433/",
+    "http://0x7f000001/",
+    "http://0x7f.1/",
+    "http://0177.0.0.1/",
+    "http://017700000001/",
+    "http://0xa9.0xfe.0xa9.0xfe/",
+    "http://[::1]/",
+    "http://[::]/",
+    "http://[0:0:0:0:0:0:0:1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:7f00:1]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[::127.0.0.1]/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::]/",
+    "http://[fd00::1]/",
+    "http://[fc00::1]/",
+    "http://[fe80::1]/",
+    "http://[ff02::1]/",
+    "http://printer.local/",
+    "http://router.home.arpa/",
+    "http://intranet/",
+    "https://127.0.0.1:8443/x",
   ];
   /** Names that resolve to private addresses only through DNS, which workerd cannot query before connecting. */
   const dnsOnly = ["http://127.0.0.1.nip.io/", "http://localtest.me/"];
@@ -658,7 +948,9 @@ describe("SSRF with ALLOW_PRIVATE_DESTINATIONS off", () => {
       expect(checkOutboundUrl(url, { allowPrivate: false }), url).toEqual({ ok: true });
     }
     const notCheckable = dnsOnly.filter((url) => checkOutboundUrl(url, { allowPrivate: false }).ok);
-    console.log(`[security/ssrf-guard] ${JSON.stringify({ blocked_forms: blocked.length, refused: blocked.length - missed.length, dns_only_names_not_checkable: notCheckable })}`);
+    console.log(
+      `[security/ssrf-guard] ${JSON.stringify({ blocked_forms: blocked.length, refused: blocked.length - missed.length, dns_only_names_not_checkable: notCheckable })}`,
+    );
   });
 
   it("the API refuses destinations and warehouse connections to each of them, naming the field and saving nothing", async () => {
@@ -673,39 +965,88 @@ describe("SSRF with ALLOW_PRIVATE_DESTINATIONS off", () => {
         fetcher,
         body: { name: "ssrf", type: "webhook", config: { url } },
       });
-      rec.check(webhook.status === 400 && namesPath(webhook, "config.url"), `createDestination webhook ${url}`, `answered ${webhook.status} ${webhook.text.slice(0, 200)}`);
+      rec.check(
+        webhook.status === 400 && namesPath(webhook, "config.url"),
+        `createDestination webhook ${url}`,
+        `answered ${webhook.status} ${webhook.text.slice(0, 200)}`,
+      );
       const update = await rec.send(`updateDestination ${url}`, "updateDestination", "PUT", `/api/v1/destinations/${f.destinationId}`, {
         token: f.token,
         fetcher,
         body: { config: { url } },
       });
-      rec.check(update.status === 400 && namesPath(update, "config.url"), `updateDestination ${url}`, `answered ${update.status} ${update.text.slice(0, 200)}`);
+      rec.check(
+        update.status === 400 && namesPath(update, "config.url"),
+        `updateDestination ${url}`,
+        `answered ${update.status} ${update.text.slice(0, 200)}`,
+      );
       const connection = `postgres://writer:pw@${hostOf(url)}/db`;
       if (URL.canParse(connection)) {
         const pgDest = await rec.send(`createDestination postgres ${url}`, "createDestination", "POST", "/api/v1/destinations", {
           token: f.token,
           fetcher,
-          body: { name: "ssrf", type: "postgres", config: { table: "t", key_column: "id" }, credentials: { connection_string: connection } },
+          body: {
+            name: "ssrf",
+            type: "postgres",
+            config: { table: "t", key_column: "id" },
+            credentials: { connection_string: connection },
+          },
         });
-        rec.check(pgDest.status === 400 && namesPath(pgDest, "credentials.connection_string"), `createDestination postgres ${url}`, `answered ${pgDest.status} ${pgDest.text.slice(0, 200)}`);
+        rec.check(
+          pgDest.status === 400 && namesPath(pgDest, "credentials.connection_string"),
+          `createDestination postgres ${url}`,
+          `answered ${pgDest.status} ${pgDest.text.slice(0, 200)}`,
+        );
       }
     });
-    rec.check(JSON.stringify(await workspaceCounts(f.workspaceId)) === JSON.stringify(counts), "createDestination", "a refused destination was saved");
-    rec.check((await send("GET", `/api/v1/destinations/${f.destinationId}`, { token: f.token })).text === existing, "updateDestination", "the destination changed");
+    rec.check(
+      JSON.stringify(await workspaceCounts(f.workspaceId)) === JSON.stringify(counts),
+      "createDestination",
+      "a refused destination was saved",
+    );
+    rec.check(
+      (await send("GET", `/api/v1/destinations/${f.destinationId}`, { token: f.token })).text === existing,
+      "updateDestination",
+      "the destination changed",
+    );
 
     // A public URL is accepted with the same settings, so the refusals are about the host.
-    const ok = await rec.send("createDestination public", "createDestination", "POST", "/api/v1/destinations", { token: f.token, fetcher, body: { name: "public", type: "webhook", config: { url: "https://hooks.example.com/x" } } });
+    const ok = await rec.send("createDestination public", "createDestination", "POST", "/api/v1/destinations", {
+      token: f.token,
+      fetcher,
+      body: { name: "public", type: "webhook", config: { url: "https://hooks.example.com/x" } },
+    });
     rec.check(ok.status === 201, "createDestination public", `answered ${ok.status}`);
     await send("DELETE", `/api/v1/destinations/${(ok.json as { id: string }).id}`, { token: f.token });
 
     // Warehouse connections: the source's private host is refused before any connection.
     for (const url of ["http://127.0.0.1/", "http://[::ffff:127.0.0.1]/", "http://169.254.169.254/", "http://2130706433/"]) {
-      const src = await send("POST", "/api/v1/sources", { token: f.token, fetcher, body: { name: "ssrf", type: "postgres", connection_string: `postgres://postgres@${hostOf(url)}:5432/test` } });
+      const src = await send("POST", "/api/v1/sources", {
+        token: f.token,
+        fetcher,
+        body: { name: "ssrf", type: "postgres", connection_string: `postgres://postgres@${hostOf(url)}:5432/test` },
+      });
       const sourceId = (src.json as { id: string }).id;
-      const test = await rec.send(`testSource ${url}`, "testSource", "POST", `/api/v1/sources/${sourceId}/test`, { token: f.token, fetcher });
-      rec.check((test.json as { error?: { code: string } }).error?.code === "host_not_allowed", `testSource ${url}`, test.text.slice(0, 200));
-      const model = await rec.send(`createModel ${url}`, "createModel", "POST", "/api/v1/models", { token: f.token, fetcher, body: { name: "x", source_id: sourceId, sql: "SELECT 1 AS id", primary_key: "id" } });
-      rec.check(model.status === 422 && (model.json as { error: { details: { warehouse_error: string } } }).error.details.warehouse_error === "host_not_allowed", `createModel ${url}`, model.text.slice(0, 200));
+      const test = await rec.send(`testSource ${url}`, "testSource", "POST", `/api/v1/sources/${sourceId}/test`, {
+        token: f.token,
+        fetcher,
+      });
+      rec.check(
+        (test.json as { error?: { code: string } }).error?.code === "host_not_allowed",
+        `testSource ${url}`,
+        test.text.slice(0, 200),
+      );
+      const model = await rec.send(`createModel ${url}`, "createModel", "POST", "/api/v1/models", {
+        token: f.token,
+        fetcher,
+        body: { name: "x", source_id: sourceId, sql: "SELECT 1 AS id", primary_key: "id" },
+      });
+      rec.check(
+        model.status === 422 &&
+          (model.json as { error: { details: { warehouse_error: string } } }).error.details.warehouse_error === "host_not_allowed",
+        `createModel ${url}`,
+        model.text.slice(0, 200),
+      );
       await send("DELETE", `/api/v1/sources/${sourceId}`, { token: f.token });
     }
     rec.summary({ blocked_forms: blocked.length, refused_at_save: blocked.length });
@@ -715,7 +1056,11 @@ describe("SSRF with ALLOW_PRIVATE_DESTINATIONS off", () => {
 
 describe("every answer of this file", () => {
   it("carries no password, credential or token hash, and plaintext tokens and trigger secrets only where they are created", () => {
-    const shownOnCreation: Record<string, RegExp> = { createToken: /token$/, createSync: /trigger secret$/, rotateSyncTriggerSecret: /trigger secret$|rotated secret$/ };
+    const shownOnCreation: Record<string, RegExp> = {
+      createToken: /token$/,
+      createSync: /trigger secret$/,
+      rotateSyncTriggerSecret: /trigger secret$|rotated secret$/,
+    };
     const leaks: string[] = [];
     for (const a of Recorder.answers) {
       for (const [name, value] of secrets) {
@@ -723,7 +1068,9 @@ describe("every answer of this file", () => {
         if (a.text.includes(value) || a.headers.includes(value)) leaks.push(`${a.label}: ${name}`);
       }
     }
-    console.log(`[security/all-answers] ${JSON.stringify({ answers: Recorder.answers.length, secrets: secrets.size, leaks: leaks.length })}`);
+    console.log(
+      `[security/all-answers] ${JSON.stringify({ answers: Recorder.answers.length, secrets: secrets.size, leaks: leaks.length })}`,
+    );
     expect(Recorder.answers.length).toBeGreaterThan(500);
     expect(leaks).toEqual([]);
   });

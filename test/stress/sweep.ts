@@ -54,7 +54,18 @@ export interface Operation {
 }
 
 export interface OpenApiDoc {
-  paths: Record<string, Record<string, { operationId: string; parameters?: Parameter[]; requestBody?: { required?: boolean; content: Record<string, { schema: Schema }> }; security?: unknown[] }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        operationId: string;
+        parameters?: Parameter[];
+        requestBody?: { required?: boolean; content: Record<string, { schema: Schema }> };
+        security?: unknown[];
+      }
+    >
+  >;
   components: { schemas: Record<string, Schema> };
 }
 
@@ -118,11 +129,12 @@ export function variantFor(doc: OpenApiDoc, schema: Schema, sample: Json | undef
   if (sample === null || typeof sample !== "object" || Array.isArray(sample)) {
     return variants.find((v) => v.properties) ?? s;
   }
-  const matches = variants.find((v) =>
-    Object.entries(v.properties ?? {}).every(([k, p]) => {
-      const ps = resolve(doc, p);
-      return !ps.enum || ps.enum.length !== 1 || ps.enum[0] === sample[k];
-    }) && v.properties,
+  const matches = variants.find(
+    (v) =>
+      Object.entries(v.properties ?? {}).every(([k, p]) => {
+        const ps = resolve(doc, p);
+        return !ps.enum || ps.enum.length !== 1 || ps.enum[0] === sample[k];
+      }) && v.properties,
   );
   return matches ?? s;
 }
@@ -175,9 +187,7 @@ export function wrongValues(doc: OpenApiDoc, schema: Schema): Json[] {
   const out: Json[] = [];
   for (const [type, value] of candidates) {
     const accepted =
-      types.has(type) ||
-      (type === "integer" && types.has("number")) ||
-      (type === "number" && !types.has("integer") && types.has("number"));
+      types.has(type) || (type === "integer" && types.has("number")) || (type === "number" && !types.has("integer") && types.has("number"));
     // One wrong number is enough when neither kind of number is accepted.
     if (!accepted && !(type === "number" && !types.has("integer") && out.includes(12345))) out.push(value);
   }
@@ -270,7 +280,8 @@ const statusOfCode: Record<string, number[]> = {
 /** What is wrong with an error answer's envelope, or an empty list. */
 export function envelopeProblems(res: Answer): string[] {
   const problems: string[] = [];
-  if (!/^application\/json/i.test(res.headers.get("content-type") ?? "")) problems.push(`content-type is ${res.headers.get("content-type")}`);
+  if (!/^application\/json/i.test(res.headers.get("content-type") ?? ""))
+    problems.push(`content-type is ${res.headers.get("content-type")}`);
   const body = res.json as Partial<ErrorEnvelope> | undefined;
   const err = body?.error;
   if (!err || typeof err !== "object") return [...problems, `no error object in ${res.text.slice(0, 200)}`];
@@ -282,7 +293,11 @@ export function envelopeProblems(res: Answer): string[] {
   if (err.code === "validation_failed") {
     const details = err.details;
     if (!Array.isArray(details) || details.length === 0) problems.push("validation_failed without details");
-    else if (!details.every((d: unknown) => typeof (d as { path?: unknown }).path === "string" && typeof (d as { message?: unknown }).message === "string")) {
+    else if (
+      !details.every(
+        (d: unknown) => typeof (d as { path?: unknown }).path === "string" && typeof (d as { message?: unknown }).message === "string",
+      )
+    ) {
       problems.push("details are not {path, message}");
     }
   }
@@ -370,8 +385,14 @@ const WORKSPACE_TABLES: { table: string; ignore: string[] }[] = [
 
 /** Every row of the workspace (one D1 batch), as a string to compare before and after requests. */
 export async function workspaceSnapshot(workspaceId: string): Promise<string> {
-  const statements = WORKSPACE_TABLES.map(({ table }) => env.DB.prepare(`SELECT * FROM ${table} WHERE workspace_id = ? ORDER BY rowid`).bind(workspaceId));
-  statements.push(env.DB.prepare(`SELECT e.* FROM run_row_errors e JOIN sync_runs r ON r.id = e.run_id WHERE r.workspace_id = ? ORDER BY e.seq`).bind(workspaceId));
+  const statements = WORKSPACE_TABLES.map(({ table }) =>
+    env.DB.prepare(`SELECT * FROM ${table} WHERE workspace_id = ? ORDER BY rowid`).bind(workspaceId),
+  );
+  statements.push(
+    env.DB.prepare(`SELECT e.* FROM run_row_errors e JOIN sync_runs r ON r.id = e.run_id WHERE r.workspace_id = ? ORDER BY e.seq`).bind(
+      workspaceId,
+    ),
+  );
   const results = await env.DB.batch<Record<string, unknown>>(statements);
   return results
     .map((r, i) => {

@@ -10,7 +10,9 @@ export const apiTokens = sqliteTable(
   "api_tokens",
   {
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     name: text("name").notNull(),
     scope: text("scope", { enum: TOKEN_SCOPES }).notNull(),
     tokenHash: text("token_hash").notNull().unique(),

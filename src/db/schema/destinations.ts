@@ -10,7 +10,9 @@ export const destinations = sqliteTable(
   "destinations",
   {
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     name: text("name").notNull(),
     type: text("type", { enum: DESTINATION_TYPES }).notNull(),
     config: text("config", { mode: "json" }).$type<Record<string, unknown>>().notNull(),

@@ -14,8 +14,12 @@ export const models = sqliteTable(
   "models",
   {
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
-    sourceId: text("source_id").notNull().references(() => sources.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    sourceId: text("source_id")
+      .notNull()
+      .references(() => sources.id),
     name: text("name").notNull(),
     sql: text("sql").notNull(),
     primaryKey: text("primary_key").notNull(),

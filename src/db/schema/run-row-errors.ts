@@ -6,7 +6,9 @@ export const runRowErrors = sqliteTable(
   "run_row_errors",
   {
     seq: integer("seq").primaryKey({ autoIncrement: true }),
-    runId: text("run_id").notNull().references(() => syncRuns.id, { onDelete: "cascade" }),
+    runId: text("run_id")
+      .notNull()
+      .references(() => syncRuns.id, { onDelete: "cascade" }),
     primaryKey: text("primary_key"),
     operation: text("operation").notNull(),
     message: text("message").notNull(),

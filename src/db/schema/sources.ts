@@ -9,7 +9,9 @@ export const sources = sqliteTable(
   "sources",
   {
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     name: text("name").notNull(),
     type: text("type", { enum: SOURCE_TYPES }).notNull(),
     connectionCiphertext: text("connection_ciphertext").notNull(),

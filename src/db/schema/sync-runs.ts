@@ -9,8 +9,12 @@ export const syncRuns = sqliteTable(
   "sync_runs",
   {
     id: text("id").primaryKey(),
-    syncId: text("sync_id").notNull().references(() => syncs.id, { onDelete: "cascade" }),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    syncId: text("sync_id")
+      .notNull()
+      .references(() => syncs.id, { onDelete: "cascade" }),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     status: text("status", { enum: RUN_STATUSES }).notNull(),
     trigger: text("trigger", { enum: RUN_TRIGGERS }).notNull(),
     phase: text("phase", { enum: RUN_PHASES }).notNull(),

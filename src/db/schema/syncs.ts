@@ -13,10 +13,16 @@ export const syncs = sqliteTable(
   "syncs",
   {
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     name: text("name").notNull(),
-    modelId: text("model_id").notNull().references(() => models.id),
-    destinationId: text("destination_id").notNull().references(() => destinations.id),
+    modelId: text("model_id")
+      .notNull()
+      .references(() => models.id),
+    destinationId: text("destination_id")
+      .notNull()
+      .references(() => destinations.id),
     mode: text("mode").$type<SyncMode>().notNull(),
     schedule: text("schedule", { mode: "json" }).$type<Schedule>().notNull(),
     fieldMappings: text("field_mappings", { mode: "json" }).$type<FieldMapping[]>().notNull(),

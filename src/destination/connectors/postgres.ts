@@ -208,7 +208,12 @@ function segments(batch: Batch, keyColumn: string): Segment[] {
   let current: (Segment & { signature: string; keys: Set<string> }) | undefined;
   batch.operations.forEach((op, index) => {
     const kind = op.op === "delete" ? "delete" : op.op === "update" ? "update" : "upsert";
-    const fields = kind === "delete" ? [] : Object.keys(op.fields).filter((f) => f !== keyColumn).sort();
+    const fields =
+      kind === "delete"
+        ? []
+        : Object.keys(op.fields)
+            .filter((f) => f !== keyColumn)
+            .sort();
     const signature = `${kind}\u0000${fields.join("\u0000")}`;
     if (!current || current.signature !== signature || current.keys.has(op.key)) {
       current = { kind, columns: [keyColumn, ...fields], items: [], signature, keys: new Set() };

@@ -66,7 +66,8 @@ export const salesforceConnector: Connector<SalesforceConnectorConfig, Salesforc
     const fields = isRecord(describe) && Array.isArray(describe.fields) ? describe.fields.filter(isRecord) : [];
     const field = fields.find((f) => typeof f.name === "string" && f.name.toLowerCase() === ext.toLowerCase());
     if (!field) return { ok: false, error: `${object} has no field ${ext}` };
-    if (field.externalId !== true) return { ok: false, error: `${object}.${ext} is not an External ID field, so upserts cannot match on it` };
+    if (field.externalId !== true)
+      return { ok: false, error: `${object}.${ext} is not an External ID field, so upserts cannot match on it` };
     return { ok: true };
   },
 
@@ -149,7 +150,10 @@ function recordResult(key: string, entry: unknown, absentOk = false): RowResult 
 // Delete
 
 async function remove(session: Session, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
-  const found = await lookUpIds(session, items.map(({ op }) => op.key));
+  const found = await lookUpIds(
+    session,
+    items.map(({ op }) => op.key),
+  );
   if ("outcome" in found) return found.outcome;
   const toDelete: { id: string; index: number; key: string }[] = [];
   for (const { index, op } of items) {
@@ -159,7 +163,10 @@ async function remove(session: Session, items: Indexed[], results: Map<number, R
     for (const id of ids) toDelete.push({ id, index, key: op.key });
   }
   if (toDelete.length === 0) return undefined;
-  const res = await session.call("DELETE", `/composite/sobjects?ids=${toDelete.map((d) => encodeURIComponent(d.id)).join(",")}&allOrNone=false`);
+  const res = await session.call(
+    "DELETE",
+    `/composite/sobjects?ids=${toDelete.map((d) => encodeURIComponent(d.id)).join(",")}&allOrNone=false`,
+  );
   if (res.outcome) return res.outcome;
   if (res.response.status !== 200) return failure(res.response);
   const body = parseJson(res.response.text);

@@ -32,7 +32,12 @@ export const webhookConnector: Connector<WebhookConfig, WebhookCredentials> = {
 
   /** POSTs an empty batch with a fresh batch id (a receiver deduplicating by Idempotency-Key must not replay an old answer); any 2xx passes. */
   async testConnection(ctx) {
-    const outcome = await post(ctx, { sync_id: "connection_test", run_id: "connection_test", batch_id: `connection_test_${crypto.randomUUID()}`, operations: [] });
+    const outcome = await post(ctx, {
+      sync_id: "connection_test",
+      run_id: "connection_test",
+      batch_id: `connection_test_${crypto.randomUUID()}`,
+      operations: [],
+    });
     return outcome.kind === "results" ? { ok: true } : { ok: false, error: outcome.error };
   },
 

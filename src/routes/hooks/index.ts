@@ -12,7 +12,12 @@ import { RunSchema, serializeRun } from "../syncs/run-schema";
 /** Signed requests older or newer than this are refused (replay window). */
 const MAX_SKEW_SECONDS = 300;
 
-const Params = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" } }) });
+const Params = z.object({
+  id: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 const secretRoute = createRoute({
   operationId: "triggerSyncBySecretUrl",
@@ -21,7 +26,14 @@ const secretRoute = createRoute({
   path: "/api/v1/hooks/syncs/{id}/{secret}",
   security: [],
   description: "Starts a run (trigger `webhook`) for dbt, CI or Airflow, authenticated by the secret in the URL.",
-  request: { params: Params.extend({ secret: z.string().max(128).openapi({ param: { name: "secret", in: "path" } }) }) },
+  request: {
+    params: Params.extend({
+      secret: z
+        .string()
+        .max(128)
+        .openapi({ param: { name: "secret", in: "path" } }),
+    }),
+  },
   responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
 });
 
@@ -32,7 +44,7 @@ const signedRoute = createRoute({
   path: "/api/v1/hooks/syncs/{id}",
   security: [],
   description:
-    "Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\" under the trigger secret>`; timestamps more than 5 minutes away are refused, and so is a signed request sent a second time (409).",
+    'Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the trigger secret>`; timestamps more than 5 minutes away are refused, and so is a signed request sent a second time (409).',
   request: { params: Params },
   responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
 });

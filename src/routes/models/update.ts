@@ -36,7 +36,13 @@ export function registerUpdateModel(app: Router) {
     if (queryChanged) {
       const connectionString = await sourceConnection(c.var.db, c.env, workspaceId, sourceId);
       columns = await learnColumns(c.env, connectionString, sourceId, sql, primaryKey);
-      await assertSyncsStillFit(c.var.db, id, current.primaryKey, primaryKey, columns.map((col) => col.name));
+      await assertSyncsStillFit(
+        c.var.db,
+        id,
+        current.primaryKey,
+        primaryKey,
+        columns.map((col) => col.name),
+      );
     }
 
     const [row] = await c.var.db
@@ -53,13 +59,7 @@ export function registerUpdateModel(app: Router) {
  * Syncs snapshot rows by primary key and map columns by name: a new key would make every row look
  * new (and a mirror sync delete them all), and a vanished column would break the mappings.
  */
-async function assertSyncsStillFit(
-  db: Database,
-  modelId: string,
-  oldKey: string,
-  newKey: string,
-  columns: string[],
-): Promise<void> {
+async function assertSyncsStillFit(db: Database, modelId: string, oldKey: string, newKey: string, columns: string[]): Promise<void> {
   const users = await db.query.syncs.findMany({
     where: eq(syncs.modelId, modelId),
     columns: { id: true, fieldMappings: true },
@@ -73,11 +73,10 @@ async function assertSyncsStillFit(
   for (const sync of users) {
     const missing = sync.fieldMappings.map((m) => m.source).filter((source) => !columns.includes(source));
     if (missing.length > 0) {
-      throw new ApiError(
-        "conflict",
-        `sync ${sync.id} maps column(s) ${missing.join(", ")}, which the new query no longer returns`,
-        { sync_id: sync.id, missing_columns: missing },
-      );
+      throw new ApiError("conflict", `sync ${sync.id} maps column(s) ${missing.join(", ")}, which the new query no longer returns`, {
+        sync_id: sync.id,
+        missing_columns: missing,
+      });
     }
   }
 }

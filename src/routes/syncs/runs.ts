@@ -22,7 +22,10 @@ const listRoute = createRoute({
 
 const RunParams = z.object({
   id: idParam("syn"),
-  run_id: z.string().max(64).openapi({ param: { name: "run_id", in: "path" } }),
+  run_id: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "run_id", in: "path" } }),
 });
 
 const getRoute = createRoute({
@@ -60,7 +63,13 @@ export function registerRunRoutes(app: Router) {
     const rows = await c.var.db
       .select()
       .from(syncRuns)
-      .where(and(eq(syncRuns.syncId, id), q.status ? eq(syncRuns.status, q.status) : undefined, q.cursor ? lt(syncRuns.id, q.cursor) : undefined))
+      .where(
+        and(
+          eq(syncRuns.syncId, id),
+          q.status ? eq(syncRuns.status, q.status) : undefined,
+          q.cursor ? lt(syncRuns.id, q.cursor) : undefined,
+        ),
+      )
       .orderBy(desc(syncRuns.id))
       .limit(q.limit + 1);
     const { items, nextCursor } = page(rows, q.limit);

@@ -161,7 +161,13 @@ export async function checkSyncReferences(
   ]);
   if (!model) problems.push({ path: "model_id", message: `model ${body.model_id} not found in this workspace` });
   if (!destination) problems.push({ path: "destination_id", message: `destination ${body.destination_id} not found in this workspace` });
-  if (model) problems.push(...checkFieldMappings(body.field_mappings, model.columns.map((c) => c.name)));
+  if (model)
+    problems.push(
+      ...checkFieldMappings(
+        body.field_mappings,
+        model.columns.map((c) => c.name),
+      ),
+    );
   if (problems.length) throw validationError(problems);
 }
 

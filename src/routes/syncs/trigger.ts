@@ -11,11 +11,14 @@ export const TriggerBody = z
       .boolean()
       .optional()
       .openapi({ description: "Confirm a mirror run that would delete more than the sync's threshold." }),
-    dry_run: z.boolean().optional().openapi({
-      description:
-        "Preview: read the model and compute the change plan (progress.planned_creates, planned_updates, planned_upserts, planned_deletes; " +
-        "mass_delete_blocked = 1 when the guard would stop it), send nothing and keep the last snapshot. Refused (409) while a run is in flight or queued.",
-    }),
+    dry_run: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          "Preview: read the model and compute the change plan (progress.planned_creates, planned_updates, planned_upserts, planned_deletes; " +
+          "mass_delete_blocked = 1 when the guard would stop it), send nothing and keep the last snapshot. Refused (409) while a run is in flight or queued.",
+      }),
   })
   .openapi("TriggerRun");
 
@@ -39,8 +42,10 @@ export function registerTriggerSync(app: Router) {
     const { id } = c.req.valid("param");
     await loadSync(c.var.db, c.var.principal.workspaceId, id);
     const result = await syncObject(c.env, id).trigger("manual", c.req.valid("json") ?? {});
-    if (!result.ok && result.busy) throw new ApiError("conflict", "a dry run starts only when the sync has no run in flight or queued; try again when it is idle");
-    if (!result.ok) throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
+    if (!result.ok && result.busy)
+      throw new ApiError("conflict", "a dry run starts only when the sync has no run in flight or queued; try again when it is idle");
+    if (!result.ok)
+      throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
     return c.json(serializeRun(result.run), 202);
   });
 }

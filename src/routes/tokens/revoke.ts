@@ -31,12 +31,7 @@ export function registerRevokeToken(app: Router) {
     const bootstrapped = workspaceId === DEFAULT_WORKSPACE_ID && Boolean(c.env.ADMIN_TOKEN);
     if (row.scope === "admin" && !bootstrapped) {
       const otherAdmin = await c.var.db.query.apiTokens.findFirst({
-        where: and(
-          eq(apiTokens.workspaceId, workspaceId),
-          eq(apiTokens.scope, "admin"),
-          isNull(apiTokens.revokedAt),
-          ne(apiTokens.id, id),
-        ),
+        where: and(eq(apiTokens.workspaceId, workspaceId), eq(apiTokens.scope, "admin"), isNull(apiTokens.revokedAt), ne(apiTokens.id, id)),
         columns: { id: true },
       });
       if (!otherAdmin) {

@@ -130,7 +130,12 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
     await warehouse(`CREATE TABLE ${table} (id text PRIMARY KEY, email text, name text, plan text, score int)`);
     await warehouse(`INSERT INTO ${table} SELECT g::text, 'u' || g || '@example.com', 'N ' || g, 'free', g FROM generate_series(1, 20) g`);
     const source = await api("POST", "/sources", { name: "warehouse", type: "postgres", connection_string: WAREHOUSE_URL });
-    const model = await api("POST", "/models", { name: table, source_id: source.id, sql: `SELECT id, email, name, plan, score FROM ${table}`, primary_key: "id" });
+    const model = await api("POST", "/models", {
+      name: table,
+      source_id: source.id,
+      sql: `SELECT id, email, name, plan, score FROM ${table}`,
+      primary_key: "id",
+    });
     const destination = await api("POST", "/destinations", {
       name: "receiver",
       type: "webhook",
@@ -216,7 +221,9 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
             f.p50.toFixed(1),
             f.p99.toFixed(1),
             f.total,
-            Object.entries(f.statuses).map(([k, v]) => `${k}×${v}`).join(" "),
+            Object.entries(f.statuses)
+              .map(([k, v]) => `${k}×${v}`)
+              .join(" "),
             f.errors,
             `${((f.rps / baseline.rps) * 100).toFixed(1)}%`,
             `${(f.p99 / Math.max(baseline.p99, 1)).toFixed(1)}×`,

@@ -1,4 +1,11 @@
-import { abortAllDurableObjects, createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  abortAllDurableObjects,
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, describe, expect, it } from "vitest";
 import worker from "../../../src/index";
@@ -105,79 +112,94 @@ function wrap<T extends object, K extends keyof T>(target: T, key: K, make: (ori
 
 function installWraps(): void {
   const r2 = Object.getPrototypeOf(env.SNAPSHOTS) as R2Bucket;
-  wrap(r2, "put", (put) =>
-    function (this: R2Bucket, ...args: Parameters<R2Bucket["put"]>) {
-      if (inj.armed && inj.random() < inj.p.r2Put) {
-        trace(`r2 put fails ${String(args[0])}`);
-        count("r2_put_failed");
-        return Promise.reject(new Error("injected: R2 put failed (internal error)"));
-      }
-      return put.apply(this, args);
-    } as R2Bucket["put"],
+  wrap(
+    r2,
+    "put",
+    (put) =>
+      function (this: R2Bucket, ...args: Parameters<R2Bucket["put"]>) {
+        if (inj.armed && inj.random() < inj.p.r2Put) {
+          trace(`r2 put fails ${String(args[0])}`);
+          count("r2_put_failed");
+          return Promise.reject(new Error("injected: R2 put failed (internal error)"));
+        }
+        return put.apply(this, args);
+      } as R2Bucket["put"],
   );
-  wrap(r2, "delete", (del) =>
-    function (this: R2Bucket, ...args: Parameters<R2Bucket["delete"]>) {
-      if (inj.armed && inj.random() < inj.p.r2Delete) {
-        trace(`r2 delete fails`);
-        count("r2_delete_failed");
-        return Promise.reject(new Error("injected: R2 delete failed (internal error)"));
-      }
-      return del.apply(this, args);
-    } as R2Bucket["delete"],
+  wrap(
+    r2,
+    "delete",
+    (del) =>
+      function (this: R2Bucket, ...args: Parameters<R2Bucket["delete"]>) {
+        if (inj.armed && inj.random() < inj.p.r2Delete) {
+          trace(`r2 delete fails`);
+          count("r2_delete_failed");
+          return Promise.reject(new Error("injected: R2 delete failed (internal error)"));
+        }
+        return del.apply(this, args);
+      } as R2Bucket["delete"],
   );
 
   const queue = Object.getPrototypeOf(env.DELIVERIES) as Queue<DeliveryMessage>;
-  wrap(queue, "sendBatch", (sendBatch) =>
-    function (this: Queue<DeliveryMessage>, messages: Iterable<MessageSendRequest<DeliveryMessage>>, options?: QueueSendBatchOptions) {
-      const list = [...messages];
-      const out: MessageSendRequest<DeliveryMessage>[] = [];
-      for (const m of list) {
-        out.push(m);
-        if (m.body && typeof m.body === "object" && "batch_id" in m.body) inj.current.push(m.body);
-        if (inj.armed && inj.random() < inj.p.duplicate) {
-          // At-least-once: the same message delivered twice.
-          out.push({ ...m });
-          count("queue_message_duplicated");
+  wrap(
+    queue,
+    "sendBatch",
+    (sendBatch) =>
+      function (this: Queue<DeliveryMessage>, messages: Iterable<MessageSendRequest<DeliveryMessage>>, options?: QueueSendBatchOptions) {
+        const list = [...messages];
+        const out: MessageSendRequest<DeliveryMessage>[] = [];
+        for (const m of list) {
+          out.push(m);
+          if (m.body && typeof m.body === "object" && "batch_id" in m.body) inj.current.push(m.body);
+          if (inj.armed && inj.random() < inj.p.duplicate) {
+            // At-least-once: the same message delivered twice.
+            out.push({ ...m });
+            count("queue_message_duplicated");
+          }
         }
-      }
-      return sendBatch.call(this, out, options);
-    } as Queue<DeliveryMessage>["sendBatch"],
+        return sendBatch.call(this, out, options);
+      } as Queue<DeliveryMessage>["sendBatch"],
   );
 
   const proto = SyncObject.prototype;
-  wrap(proto, "alarm", (alarm) =>
-    async function (this: SyncObject, ...args: Parameters<SyncObject["alarm"]>) {
-      const generation = inj.generation;
-      inj.inflight += 1;
-      try {
-        trace(`alarm enter (nudging ${inj.nudging})`);
-        if (inj.armed && inj.nudging === 0 && inj.random() < inj.p.alarmBefore) {
-          count("alarm_throws_before_step");
-          throw new Error("injected: alarm handler throws before its step");
+  wrap(
+    proto,
+    "alarm",
+    (alarm) =>
+      async function (this: SyncObject, ...args: Parameters<SyncObject["alarm"]>) {
+        const generation = inj.generation;
+        inj.inflight += 1;
+        try {
+          trace(`alarm enter (nudging ${inj.nudging})`);
+          if (inj.armed && inj.nudging === 0 && inj.random() < inj.p.alarmBefore) {
+            count("alarm_throws_before_step");
+            throw new Error("injected: alarm handler throws before its step");
+          }
+          return await alarm.apply(this, args);
+        } catch (err) {
+          trace(`alarm threw: ${String(err).slice(0, 120)}`);
+          throw err;
+        } finally {
+          trace("alarm exit");
+          if (generation === inj.generation) inj.inflight -= 1;
         }
-        return await alarm.apply(this, args);
-      } catch (err) {
-        trace(`alarm threw: ${String(err).slice(0, 120)}`);
-        throw err;
-      } finally {
-        trace("alarm exit");
-        if (generation === inj.generation) inj.inflight -= 1;
-      }
-    } as SyncObject["alarm"],
+      } as SyncObject["alarm"],
   );
-  wrap(RunEngine.prototype, "advance", (advance) =>
-    async function (this: RunEngine, ...args: Parameters<RunEngine["advance"]>) {
-      trace(`advance ${args[0].phase}`);
-      inj.steps += 1;
-      inj.phase = args[0].status === "queued" ? "extract" : args[0].phase;
-      const result = await advance.apply(this, args);
-      trace(`advanced -> ${JSON.stringify(result)}`);
-      if (inj.armed && inj.random() < inj.p.alarmAfter) {
-        count("alarm_throws_after_step");
-        throw new Error("injected: alarm handler throws after its step (its checkpoint is saved)");
-      }
-      return result;
-    } as RunEngine["advance"],
+  wrap(
+    RunEngine.prototype,
+    "advance",
+    (advance) =>
+      async function (this: RunEngine, ...args: Parameters<RunEngine["advance"]>) {
+        trace(`advance ${args[0].phase}`);
+        inj.steps += 1;
+        inj.phase = args[0].status === "queued" ? "extract" : args[0].phase;
+        const result = await advance.apply(this, args);
+        trace(`advanced -> ${JSON.stringify(result)}`);
+        if (inj.armed && inj.random() < inj.p.alarmAfter) {
+          count("alarm_throws_after_step");
+          throw new Error("injected: alarm handler throws after its step (its checkpoint is saved)");
+        }
+        return result;
+      } as RunEngine["advance"],
   );
 }
 
@@ -195,7 +217,9 @@ async function receiverSummary(endpoint: string): Promise<{ requests: number; ro
   return (await res.json()) as { requests: number; row_count: number; stats: ReceiverStats };
 }
 
-async function receiverFull(endpoint: string): Promise<{ rows: Record<string, Record<string, unknown>>; creates: Record<string, number>; stats: ReceiverStats }> {
+async function receiverFull(
+  endpoint: string,
+): Promise<{ rows: Record<string, Record<string, unknown>>; creates: Record<string, number>; stats: ReceiverStats }> {
   const res = await fetch(receiverUrl(`/state/${endpoint}`));
   expect(res.status).toBe(200);
   return (await res.json()) as { rows: Record<string, Record<string, unknown>>; creates: Record<string, number>; stats: ReceiverStats };
@@ -211,7 +235,13 @@ async function configure(endpoint: string, config: Record<string, unknown>): Pro
   await res.body?.cancel();
 }
 
-type FaultKind = "http_5xx" | "http_429_retry_after" | "timeout_not_applied" | "timeout_applied" | "reset_before_apply" | "reset_after_apply";
+type FaultKind =
+  | "http_5xx"
+  | "http_429_retry_after"
+  | "timeout_not_applied"
+  | "timeout_applied"
+  | "reset_before_apply"
+  | "reset_after_apply";
 
 /** The receiver's fault list for one run: faults spaced by stretches of normal answers. */
 function receiverFaults(random: () => number, faults: number): Record<string, unknown>[] {
@@ -317,7 +347,10 @@ class Model {
 
 // ---- runs ----
 
-type Run = { id: string; status: string; error: { code: string; message: string } | null; progress: Record<string, number> } & Record<string, any>;
+type Run = { id: string; status: string; error: { code: string; message: string } | null; progress: Record<string, number> } & Record<
+  string,
+  any
+>;
 const FINAL = ["succeeded", "partial", "failed", "cancelled"];
 
 async function getRun(syncId: string, runId: string): Promise<Run> {
@@ -409,7 +442,12 @@ async function faultedRun(syncId: string, random: () => number, faults: boolean,
     if (FINAL.includes(run.status)) return run;
     if (Date.now() > deadline) {
       const inside = await Promise.race([
-        (runInDurableObject as unknown as (stub: DurableObjectStub, fn: (instance: any, state: DurableObjectState) => Promise<unknown>) => Promise<unknown>)(stubOf(syncId), async (instance, state) => ({
+        (
+          runInDurableObject as unknown as (
+            stub: DurableObjectStub,
+            fn: (instance: any, state: DurableObjectState) => Promise<unknown>,
+          ) => Promise<unknown>
+        )(stubOf(syncId), async (instance, state) => ({
           stepping: instance.stepping,
           passRequested: instance.passRequested,
           alarm: await state.storage.getAlarm(),
@@ -485,7 +523,9 @@ describe("faults: a mirror sync of tens of thousands of rows under a seeded faul
   });
 
   it("ends with the destination equal to the model: 0 lost, 0 wrong, 0 duplicate creates", async () => {
-    console.log(`faults scenario: seed ${SEED} (replay with STRESS_SEED=${SEED}), ${ROWS} rows, ${CHANGE_RUNS} changed runs after the first`);
+    console.log(
+      `faults scenario: seed ${SEED} (replay with STRESS_SEED=${SEED}), ${ROWS} rows, ${CHANGE_RUNS} changed runs after the first`,
+    );
     const started = Date.now();
     const schedule = seeded(SEED);
     const driver = seeded(SEED ^ 0xd71e);
@@ -524,9 +564,15 @@ describe("faults: a mirror sync of tens of thousands of rows under a seeded faul
       }
       // This run's schedule at the destination: transient faults, refused records, poison records.
       const planned = r === 0 ? Math.ceil(ROWS / BATCH_SIZE) : Math.ceil(changedKeys.length / BATCH_SIZE) + 4;
-      const failKeys = Object.fromEntries(sample(schedule, changedKeys, between(schedule, 10, 40)).map((k) => [String(k), `${REJECTED}: record ${k}`]));
+      const failKeys = Object.fromEntries(
+        sample(schedule, changedKeys, between(schedule, 10, 40)).map((k) => [String(k), `${REJECTED}: record ${k}`]),
+      );
       const poisonKeys = Object.fromEntries(
-        sample(schedule, changedKeys.filter((k) => !(String(k) in failKeys)), between(schedule, 1, 3)).map((k) => [String(k), `${POISON} (record ${k})`]),
+        sample(
+          schedule,
+          changedKeys.filter((k) => !(String(k) in failKeys)),
+          between(schedule, 1, 3),
+        ).map((k) => [String(k), `${POISON} (record ${k})`]),
       );
       await configure(endpoint, { faults: receiverFaults(schedule, planned), fail_keys: failKeys, reject_keys: poisonKeys });
       inj.finished.push(...inj.current.splice(0));
@@ -567,14 +613,34 @@ describe("faults: a mirror sync of tens of thousands of rows under a seeded faul
     for (let i = 0; i < 3; i++) {
       const run = await faultedRun(syncId, driver, false, 0);
       clean.push(run);
-      perRun.push([`clean ${i + 1}`, run.progress.operations_planned ?? 0, run.rows_created, run.rows_updated, run.rows_deleted, run.rows_failed, run.status, totalFaults(), ""]);
+      perRun.push([
+        `clean ${i + 1}`,
+        run.progress.operations_planned ?? 0,
+        run.rows_created,
+        run.rows_updated,
+        run.rows_deleted,
+        run.rows_failed,
+        run.status,
+        totalFaults(),
+        "",
+      ]);
       if (run.status === "succeeded" && run.rows_failed === 0) break;
     }
     const lastClean = clean.at(-1) as Run;
     expect(lastClean, JSON.stringify(lastClean)).toMatchObject({ status: "succeeded", rows_failed: 0 });
     // One more run finds nothing to do: the committed snapshot matches the destination.
     const idle = await faultedRun(syncId, driver, false, 0);
-    perRun.push(["idle", idle.progress.operations_planned ?? 0, idle.rows_created, idle.rows_updated, idle.rows_deleted, idle.rows_failed, idle.status, totalFaults(), ""]);
+    perRun.push([
+      "idle",
+      idle.progress.operations_planned ?? 0,
+      idle.rows_created,
+      idle.rows_updated,
+      idle.rows_deleted,
+      idle.rows_failed,
+      idle.status,
+      totalFaults(),
+      "",
+    ]);
 
     // ---- the end check ----
     const expected = await modelRows(tableName);
@@ -584,7 +650,9 @@ describe("faults: a mirror sync of tens of thousands of rows under a seeded faul
     const wrong = Object.keys(expected).filter((k) => k in state.rows && JSON.stringify(state.rows[k]) !== JSON.stringify(expected[k]));
     // Keys created more often than they entered the model (1 unless deleted and re-inserted).
     const duplicateCreates = Object.entries(state.creates).filter(([k, n]) => n > (model.episodes.get(Number(k)) ?? 1));
-    const neverDeletedCreatedTwice = Object.entries(state.creates).filter(([k, n]) => (model.episodes.get(Number(k)) ?? 1) === 1 && n !== 1);
+    const neverDeletedCreatedTwice = Object.entries(state.creates).filter(
+      ([k, n]) => (model.episodes.get(Number(k)) ?? 1) === 1 && n !== 1,
+    );
     const stats = state.stats;
 
     const kinds = Object.entries(injected).sort(([a], [b]) => a.localeCompare(b));
@@ -616,13 +684,22 @@ describe("faults: a mirror sync of tens of thousands of rows under a seeded faul
 
     expect(lost.slice(0, 10), `${lost.length} rows lost`).toEqual([]);
     expect(unexpectedRows.slice(0, 10), `${unexpectedRows.length} rows that the model does not hold`).toEqual([]);
-    expect(wrong.slice(0, 5).map((k) => ({ key: k, destination: state.rows[k], model: expected[k] })), `${wrong.length} rows with wrong values`).toEqual([]);
+    expect(
+      wrong.slice(0, 5).map((k) => ({ key: k, destination: state.rows[k], model: expected[k] })),
+      `${wrong.length} rows with wrong values`,
+    ).toEqual([]);
     expect(stats.duplicate_creates, "creates of keys the destination already held").toBe(0);
     expect(duplicateCreates.slice(0, 10), "keys created more often than the model inserted them").toEqual([]);
     expect(neverDeletedCreatedTwice.slice(0, 10)).toEqual([]);
     expect(stats.updates_of_missing, "updates of keys the destination did not hold").toBe(0);
     expect(stats.idempotency_conflicts, "an Idempotency-Key reused for different operations").toBe(0);
-    expect(idle, JSON.stringify(idle)).toMatchObject({ status: "succeeded", rows_created: 0, rows_updated: 0, rows_deleted: 0, rows_failed: 0 });
+    expect(idle, JSON.stringify(idle)).toMatchObject({
+      status: "succeeded",
+      rows_created: 0,
+      rows_updated: 0,
+      rows_deleted: 0,
+      rows_failed: 0,
+    });
     // The schedule really injected every kind, and enough of them.
     expect(totalFaults(), "faults injected").toBeGreaterThanOrEqual(MIN_FAULTS);
     for (const kind of [

@@ -33,7 +33,15 @@ const BURST_MIN = 2;
 const BURST_MAX = 6;
 const FINAL = ["succeeded", "partial", "failed", "cancelled"];
 
-type Run = { id: string; status: string; trigger: string; started_at: string | null; finished_at: string | null; created_at: string; error: { code: string; message: string } | null };
+type Run = {
+  id: string;
+  status: string;
+  trigger: string;
+  started_at: string | null;
+  finished_at: string | null;
+  created_at: string;
+  error: { code: string; message: string } | null;
+};
 
 interface Trigger {
   syncId: string;
@@ -84,37 +92,50 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
       body: { name: tableName, source_id: sourceId, sql: `SELECT id, email, name, plan, score FROM ${tableName}`, primary_key: "id" },
     });
     expectStatus(model, 201);
-    const destinations = await pool(Array.from({ length: DESTINATIONS }, (_, i) => i), 5, async (i) => {
-      const res = await call("POST", "/api/v1/destinations", {
-        body: {
-          name: `load ${i}`,
-          type: "webhook",
-          config: { url: `${env.WEBHOOK_RECEIVER_URL}/hook/load_${tableName}_${i}`, batch_size: 100, rate_limit: { requests_per_second: 1000, concurrency: 50 } },
-        },
-      });
-      expectStatus(res, 201);
-      return res.body.id as string;
-    });
+    const destinations = await pool(
+      Array.from({ length: DESTINATIONS }, (_, i) => i),
+      5,
+      async (i) => {
+        const res = await call("POST", "/api/v1/destinations", {
+          body: {
+            name: `load ${i}`,
+            type: "webhook",
+            config: {
+              url: `${env.WEBHOOK_RECEIVER_URL}/hook/load_${tableName}_${i}`,
+              batch_size: 100,
+              rate_limit: { requests_per_second: 1000, concurrency: 50 },
+            },
+          },
+        });
+        expectStatus(res, 201);
+        return res.body.id as string;
+      },
+    );
 
     const setupStarted = Date.now();
-    const syncs = await pool(Array.from({ length: SYNCS }, (_, i) => i), 8, async (i) => {
-      const schedule = i % 2 === 0 ? { type: "cron", expression: "* * * * *", timezone: "UTC" } : { type: "interval", interval_minutes: 1 };
-      const res = await call("POST", "/api/v1/syncs", {
-        body: {
-          name: `load ${i}`,
-          model_id: model.body.id,
-          destination_id: destinations[i % DESTINATIONS],
-          mode: "upsert",
-          schedule,
-          field_mappings: [
-            { source: "email", destination: "Email" },
-            { source: "score", destination: "Score" },
-          ],
-        },
-      });
-      expectStatus(res, 201);
-      return { id: res.body.id as string, firstFire: ms(res.body.next_run_at as string) };
-    });
+    const syncs = await pool(
+      Array.from({ length: SYNCS }, (_, i) => i),
+      8,
+      async (i) => {
+        const schedule =
+          i % 2 === 0 ? { type: "cron", expression: "* * * * *", timezone: "UTC" } : { type: "interval", interval_minutes: 1 };
+        const res = await call("POST", "/api/v1/syncs", {
+          body: {
+            name: `load ${i}`,
+            model_id: model.body.id,
+            destination_id: destinations[i % DESTINATIONS],
+            mode: "upsert",
+            schedule,
+            field_mappings: [
+              { source: "email", destination: "Email" },
+              { source: "score", destination: "Score" },
+            ],
+          },
+        });
+        expectStatus(res, 201);
+        return { id: res.body.id as string, firstFire: ms(res.body.next_run_at as string) };
+      },
+    );
     const setupSeconds = (Date.now() - setupStarted) / 1000;
 
     // The window: bursts of concurrent triggers on random syncs; the model changes every few seconds.
@@ -153,16 +174,22 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
     const windowSeconds = (Date.now() - windowStart) / 1000;
 
     // Where each schedule stands at the end of the window (pausing clears next_run_at).
-    const nextRuns = await pool(syncs, 8, async (s) => ((await call("GET", `/api/v1/syncs/${s.id}`)).body as { next_run_at: string | null }).next_run_at);
+    const nextRuns = await pool(
+      syncs,
+      8,
+      async (s) => ((await call("GET", `/api/v1/syncs/${s.id}`)).body as { next_run_at: string | null }).next_run_at,
+    );
 
     // Schedules off; wait for every sync's object to finish its current and queued runs.
     await pool(syncs, 8, async (s) => expectStatus(await call("POST", `/api/v1/syncs/${s.id}/pause`), 200));
     const drainStarted = Date.now();
     for (;;) {
-      const busy = (await pool(syncs, 16, async (s) => {
-        const d = await stubOf(s.id).describe();
-        return d.current !== null || d.queued !== null;
-      })).filter(Boolean).length;
+      const busy = (
+        await pool(syncs, 16, async (s) => {
+          const d = await stubOf(s.id).describe();
+          return d.current !== null || d.queued !== null;
+        })
+      ).filter(Boolean).length;
       if (busy === 0) break;
       if (Date.now() - drainStarted > 180_000) throw new Error(`${busy} syncs still have runs 180 s after the window`);
       await sleep(1_000);
@@ -194,7 +221,8 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
       for (let i = 1; i < ordered.length; i++) {
         const prev = ordered[i - 1] as Run;
         const cur = ordered[i] as Run;
-        if (ms(cur.started_at) < ms(prev.finished_at)) overlaps.push(`${syncId}: ${prev.id} [${prev.started_at}, ${prev.finished_at}] and ${cur.id} from ${cur.started_at}`);
+        if (ms(cur.started_at) < ms(prev.finished_at))
+          overlaps.push(`${syncId}: ${prev.id} [${prev.started_at}, ${prev.finished_at}] and ${cur.id} from ${cur.started_at}`);
       }
     }
 
@@ -246,10 +274,18 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
           ["schedules: cron every minute / interval 1 min", `${Math.ceil(SYNCS / 2)} / ${Math.floor(SYNCS / 2)}`],
           ["trigger bursts / triggers sent", `${bursts.size} / ${triggers.length}`],
           ["triggers answered 202 with a queued run", triggers.length - notAccepted.length],
-          ["distinct runs given to triggers (coalesced)", `${new Set(triggers.map((t) => t.runId)).size} (${triggers.length - new Set(triggers.map((t) => t.runId)).size} coalesced)`],
+          [
+            "distinct runs given to triggers (coalesced)",
+            `${new Set(triggers.map((t) => t.runId)).size} (${triggers.length - new Set(triggers.map((t) => t.runId)).size} coalesced)`,
+          ],
           ["schedules due in the window / fired", `${due.length} / ${due.length - neverFired.length}`],
           ["runs in all / started by a schedule tick (others coalesced)", `${allRunList.length} / ${scheduled}`],
-          ["runs by status", Object.entries(byStatus).map(([k, v]) => `${k} ${v}`).join(", ")],
+          [
+            "runs by status",
+            Object.entries(byStatus)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(", "),
+          ],
           ["peak runs in flight at once (all syncs)", peak],
           ["run duration p50 / p99 (ms)", `${percentile(durations, 50)} / ${percentile(durations, 99)}`],
           ["trigger latency p50 / p99 (ms)", `${percentile(latencies, 50)} / ${percentile(latencies, 99)}`],
@@ -266,7 +302,10 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
     );
 
     expect(triggers.length, "triggers sent").toBeGreaterThan(SYNCS);
-    expect(notAccepted.slice(0, 5).map((t) => `${t.status} ${t.runStatus}`), `${notAccepted.length} triggers not answered 202 with a queued run`).toEqual([]);
+    expect(
+      notAccepted.slice(0, 5).map((t) => `${t.status} ${t.runStatus}`),
+      `${notAccepted.length} triggers not answered 202 with a queued run`,
+    ).toEqual([]);
     expect(lost.slice(0, 5), `${lost.length} triggers whose run never finished`).toEqual([]);
     expect(startedBeforeTrigger.slice(0, 5), "triggers given a run that had already started").toEqual([]);
     expect(overlaps.slice(0, 5), `${overlaps.length} overlapping runs`).toEqual([]);
