@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { DestinationType } from "../db/schema";
 import { maskCredentials } from "../lib/secrets";
-import { blockedHostReason } from "./ssrf";
+import { blockedHostReason } from "../lib/ssrf";
 
 /**
  * What each destination type needs: a plain `config` (returned as is) and secret `credentials`

@@ -54,8 +54,3 @@ export function newId(kind: IdKind): string {
   }
   return `${ID_PREFIXES[kind]}_${time}${rand}`;
 }
-
-/** Whether `id` has the shape of an id of this kind. */
-export function isId(kind: IdKind, id: string): boolean {
-  return new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-z]{26}$`).test(id);
-}

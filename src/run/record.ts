@@ -1,4 +1,3 @@
-import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { syncRuns } from "../db/schema";
 import type { RunPhase, RunStatus, RunTrigger } from "./status";
@@ -105,9 +104,4 @@ export async function saveRun(db: Database, run: RunRecord): Promise<void> {
   const row = rowFromRun(run);
   const { id: _id, ...rest } = row;
   await db.insert(syncRuns).values(row).onConflictDoUpdate({ target: syncRuns.id, set: rest });
-}
-
-export async function loadRun(db: Database, id: string): Promise<RunRecord | undefined> {
-  const row = await db.query.syncRuns.findFirst({ where: eq(syncRuns.id, id) });
-  return row ? runFromRow(row) : undefined;
 }

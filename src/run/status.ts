@@ -8,7 +8,6 @@ export const RUN_STATUSES = [
   "cancelled", // dropped before it started (sync archived or deleted)
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const FINAL_RUN_STATUSES: readonly RunStatus[] = ["succeeded", "partial", "failed", "cancelled"];
 
 export const RUN_TRIGGERS = ["schedule", "manual", "webhook"] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];

@@ -1,6 +1,6 @@
 import { Client, DatabaseError, type FieldDef, type QueryArrayResult } from "@neondatabase/serverless";
 import type { ModelColumn } from "../db/schema";
-import { blockedHostReason } from "../destination/ssrf";
+import { blockedHostReason } from "../lib/ssrf";
 import { copySelect } from "../engine/extract";
 import { maxRowUtf8, writeRowUtf8 } from "../engine/row";
 import { CopyDataSplitter } from "./copy-data";

@@ -36,10 +36,3 @@ export function checkFieldMappings(mappings: readonly FieldMapping[], columns: r
   });
   return problems;
 }
-
-/** The destination fields of one row, in mapping order. */
-export function mapRow(row: Readonly<Record<string, unknown>>, mappings: readonly FieldMapping[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const m of mappings) out[m.destination] = row[m.source] ?? null;
-  return out;
-}

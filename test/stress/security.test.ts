@@ -9,7 +9,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { hmacSha256Hex, sha256Hex } from "../../src/lib/crypto";
 import { newId } from "../../src/lib/ids";
-import { blockedHostReason, checkOutboundUrl } from "../../src/destination/ssrf";
+import { blockedHostReason, checkOutboundUrl } from "../../src/lib/ssrf";
 import { closePostgres, connectPostgres, previewQuery, streamQuery, WarehouseError } from "../../src/source/postgres";
 import { newWorkspace, tokenFor, WAREHOUSE_URL } from "../harness";
 import { pg } from "../run/harness";

@@ -1,5 +1,5 @@
 import type { SendOutcome } from "../connector";
-import { checkOutboundUrl } from "../ssrf";
+import { checkOutboundUrl } from "../../lib/ssrf";
 
 /**
  * The HTTP plumbing the API connectors share: the SSRF guard, no redirects, a timeout, and the

@@ -2,7 +2,7 @@ import type { Client } from "@neondatabase/serverless";
 import { closePostgres, connectPostgres, WarehouseError } from "../../source/postgres";
 import type { DestinationConfig, DestinationCredentials } from "../config";
 import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
-import { blockedHostReason } from "../ssrf";
+import { blockedHostReason } from "../../lib/ssrf";
 import { messageOf, truncate } from "./http";
 
 type PostgresConfig = DestinationConfig<"postgres">;

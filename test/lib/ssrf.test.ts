@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { connectorFor, connectors } from "../../src/destination/connectors";
 import { retryAfterSeconds } from "../../src/destination/connectors/http";
-import { blockedHostReason, checkOutboundUrl } from "../../src/destination/ssrf";
+import { blockedHostReason, checkOutboundUrl } from "../../src/lib/ssrf";
 import { DESTINATION_TYPES } from "../../src/db/schema";
 
 const deny = { allowPrivate: false };
