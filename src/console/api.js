@@ -46,7 +46,7 @@ export class ApiError extends Error {
  * @param {unknown} [body]
  * @returns {Promise<unknown>}
  */
-export async function api(method, path, body) {
+async function api(method, path, body) {
   /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${token.get() ?? ""}` };
   if (body !== undefined) headers["content-type"] = "application/json";

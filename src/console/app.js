@@ -14,16 +14,16 @@ import { viewSyncs } from "./views/syncs.js";
 import { viewToken } from "./views/token.js";
 
 /**
- * An element of index.html the shell needs.
- * @template {typeof HTMLElement} T
+ * The element `id` of index.html, checked to be a `type`.
+ * @template {HTMLElement} E
  * @param {string} id
- * @param {T} type
- * @returns {InstanceType<T>}
+ * @param {new () => E} type
+ * @returns {E}
  */
 function element(id, type) {
   const el = document.getElementById(id);
-  if (!(el instanceof type)) throw new Error(`index.html has no ${type.name} #${id}`);
-  return /** @type {InstanceType<T>} */ (el);
+  if (el instanceof type) return el;
+  throw new Error(`index.html has no ${type.name} #${id}`);
 }
 
 const main = element("main", HTMLElement);

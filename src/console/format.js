@@ -28,7 +28,7 @@ export function scheduleInWords(schedule) {
 }
 
 /** "every minute", "every 60 minutes", "every 2 hours", "every day", "every 3 days". @param {number} minutes */
-export function intervalInWords(minutes) {
+function intervalInWords(minutes) {
   if (minutes === 1) return "every minute";
   if (minutes >= 1440 && minutes % 1440 === 0) return minutes === 1440 ? "every day" : `every ${minutes / 1440} days`;
   if (minutes >= 120 && minutes % 60 === 0) return `every ${minutes / 60} hours`;
@@ -41,7 +41,7 @@ export function intervalInWords(minutes) {
  * @param {string} tz
  * @returns {string | undefined}
  */
-export function cronInWords(expression, tz) {
+function cronInWords(expression, tz) {
   const parts = expression.trim().split(/\s+/);
   if (parts.length !== 5) return undefined;
   const [min = "", hour = "", dom = "", month = "", dow = ""] = parts;
