@@ -19,6 +19,9 @@ export const token = {
  */
 const isObject = (value) => typeof value === "object" && value !== null;
 
+/** One entry of an error's `details`, as text. @param {unknown} d @returns {ErrorDetail} */
+const detailOf = (d) => (isObject(d) ? { path: String(d.path), message: String(d.message) } : { path: "", message: String(d) });
+
 /** An error answer of the API: `{"error":{"code","message","details"?,"request_id"}}`. */
 export class ApiError extends Error {
   /**
@@ -33,7 +36,7 @@ export class ApiError extends Error {
     /** @type {string} */
     this.code = typeof error.code === "string" ? error.code : "http_error";
     /** @type {ErrorDetail[]} */
-    this.details = Array.isArray(error.details) ? error.details : [];
+    this.details = Array.isArray(error.details) ? error.details.map(detailOf) : [];
     /** @type {string | null} */
     this.requestId = typeof error.request_id === "string" ? error.request_id : null;
   }

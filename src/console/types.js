@@ -1,13 +1,18 @@
 // @ts-check
 // The API's response shapes as the console reads them: JSDoc mirrors of the zod schemas in
 // src/routes/*/schema.ts (Sync, Schedule, FieldMapping), src/routes/syncs/run-schema.ts (Run),
-// src/routes/syncs/runs.ts (RowError) and src/api/openapi.ts (Error, list pages). Types only.
+// src/routes/syncs/runs.ts (RowError) and src/api/openapi.ts (error details, list pages). Types only.
 
-/** @typedef {"created" | "active" | "paused" | "error" | "archived"} SyncStatus  src/sync/lifecycle.ts SYNC_STATUSES */
-/** @typedef {"upsert" | "mirror" | "append"} SyncMode  src/sync/mode.ts SYNC_MODES */
-/** @typedef {"queued" | "running" | "succeeded" | "partial" | "failed" | "cancelled"} RunStatus  src/run/status.ts RUN_STATUSES */
-/** @typedef {"schedule" | "manual" | "webhook"} RunTrigger  src/run/status.ts RUN_TRIGGERS */
-/** @typedef {"queued" | "extract" | "diff" | "deliver" | "commit" | "done"} RunPhase  src/run/status.ts RUN_PHASES */
+/** A sync's state (SYNC_STATUSES, src/sync/lifecycle.ts). @typedef {"created" | "active" | "paused" | "error" | "archived"} SyncStatus */
+/** What a sync does with each change (SYNC_MODES, src/sync/mode.ts). @typedef {"upsert" | "mirror" | "append"} SyncMode */
+
+// The run vocabulary: RUN_STATUSES, RUN_TRIGGERS and RUN_PHASES of the API's Run schema.
+/**
+ * A run's state; the last four are final.
+ * @typedef {"queued" | "running" | "succeeded" | "partial" | "failed" | "cancelled"} RunStatus
+ */
+/** What started a run. @typedef {"schedule" | "manual" | "webhook"} RunTrigger */
+/** The step a run is in, as the API shows it. @typedef {"queued" | "extract" | "diff" | "deliver" | "commit" | "done"} RunPhase */
 
 /**
  * When a sync runs on its own.
@@ -83,9 +88,9 @@
  * @property {boolean} [paused]
  */
 
-/** @typedef {{ trigger_url: string, secret: string }} TriggerSecret  POST /syncs/{id}/trigger-secret */
+/** The answer of POST /syncs/{id}/trigger-secret, shown once. @typedef {{ trigger_url: string, secret: string }} TriggerSecret */
 
-/** @typedef {{ name: string, type: string }} ModelColumn  type: the Postgres type name, e.g. "int8" */
+/** A model column; `type` is the Postgres type name, e.g. "int8". @typedef {{ name: string, type: string }} ModelColumn */
 
 /**
  * @typedef {object} Model
@@ -122,11 +127,7 @@
  * @typedef {{ data: T[], next_cursor: string | null }} Page
  */
 
-/** @typedef {{ path: string, message: string }} ErrorDetail  one bad field of a 400 */
+/** One bad field of a 400 answer. @typedef {{ path: string, message: string }} ErrorDetail */
 
-/**
- * An error answer: `{"error":{"code","message","details"?,"request_id"}}`.
- * @typedef {{ error: { code: string, message: string, details?: unknown, request_id?: string } }} ErrorBody
- */
 
 export {};
