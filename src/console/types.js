@@ -129,5 +129,4 @@
 
 /** One bad field of a 400 answer. @typedef {{ path: string, message: string }} ErrorDetail */
 
-
 export {};

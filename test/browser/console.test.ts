@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
-import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, type Worker } from "./harness";
+import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
 
 if (!hasChromium) {
   console.warn("test/browser skipped: /usr/bin/chromium not found (install it with `apt-get install -y chromium`; .ci/run does).");
@@ -46,7 +46,7 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
       const source = await apiCall<{ id: string }>(worker, "POST", "/sources", {
         name: "Test warehouse",
         type: "postgres",
-        connection_string: process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+        connection_string: WAREHOUSE_URL,
       });
       await apiCall(worker, "POST", "/models", {
         name: "Browser customers",
