@@ -1,23 +1,44 @@
-// The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError.
+// @ts-check
+// The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
+// and one typed function per endpoint the console calls (shapes in types.js).
+/** @import { Destination, ErrorDetail, Model, Page, RowError, Run, RunOptions, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
 /** The token entered once and kept in this browser. */
 export const token = {
   get: () => localStorage.getItem(TOKEN_KEY),
+  /** @param {string} value */
   set: (value) => localStorage.setItem(TOKEN_KEY, value),
   clear: () => localStorage.removeItem(TOKEN_KEY),
 };
 
+/**
+ * @param {unknown} value
+ * @returns {value is Record<string, unknown>}
+ */
+const isObject = (value) => typeof value === "object" && value !== null;
+
+/** One entry of an error's `details`, as text. @param {unknown} d @returns {ErrorDetail} */
+const detailOf = (d) => (isObject(d) ? { path: String(d.path), message: String(d.message) } : { path: "", message: String(d) });
+
 /** An error answer of the API: `{"error":{"code","message","details"?,"request_id"}}`. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status; 0 when the API could not be reached
+   * @param {unknown} body the parsed answer, an ErrorBody when the API wrote it
+   */
   constructor(status, body) {
-    const error = body && typeof body === "object" && body.error ? body.error : {};
-    super(error.message ?? `the API answered ${status}`);
+    const error = isObject(body) && isObject(body.error) ? body.error : {};
+    super(typeof error.message === "string" ? error.message : `the API answered ${status}`);
+    /** @type {number} */
     this.status = status;
-    this.code = error.code ?? "http_error";
-    this.details = Array.isArray(error.details) ? error.details : [];
-    this.requestId = error.request_id ?? null;
+    /** @type {string} */
+    this.code = typeof error.code === "string" ? error.code : "http_error";
+    /** @type {ErrorDetail[]} */
+    this.details = Array.isArray(error.details) ? error.details.map(detailOf) : [];
+    /** @type {string | null} */
+    this.requestId = typeof error.request_id === "string" ? error.request_id : null;
   }
 }
 
@@ -26,15 +47,18 @@ export class ApiError extends Error {
  * @param {string} method
  * @param {string} path
  * @param {unknown} [body]
+ * @returns {Promise<unknown>}
  */
-export async function api(method, path, body) {
+async function api(method, path, body) {
+  /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${token.get() ?? ""}` };
   if (body !== undefined) headers["content-type"] = "application/json";
   let res;
   try {
     res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
-    throw new ApiError(0, { error: { code: "network_error", message: `could not reach the API: ${err.message}` } });
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ApiError(0, { error: { code: "network_error", message: `could not reach the API: ${reason}` } });
   }
   const text = await res.text();
   let parsed = null;
@@ -47,15 +71,116 @@ export async function api(method, path, body) {
   return parsed;
 }
 
-/** Every item of a list endpoint, following `next_cursor` (at most `max` items). */
-export async function listAll(path, max = 1000) {
+/**
+ * `api` with the answer typed by the caller's declared return type: the one place where JSON
+ * becomes a shape of types.js (the API's OpenAPI schema guarantees it).
+ * @template T
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<T>}
+ */
+async function call(method, path, body) {
+  return /** @type {T} */ (await api(method, path, body));
+}
+
+/** `&cursor=…` for a page after the first, else "". @param {string | null | undefined} cursor */
+const after = (cursor) => (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
+
+/**
+ * Every item of a list, following `next_cursor` (at most `max` items).
+ * @template T
+ * @param {(cursor: string | null) => Promise<Page<T>>} pageAfter
+ * @returns {Promise<T[]>}
+ */
+async function listAll(pageAfter, max = 1000) {
+  /** @type {T[]} */
   const items = [];
+  /** @type {string | null} */
   let cursor = null;
-  const sep = path.includes("?") ? "&" : "?";
   do {
-    const page = await api("GET", `${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    const page = await pageAfter(cursor);
     items.push(...page.data);
     cursor = page.next_cursor;
   } while (cursor && items.length < max);
   return items;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Syncs
+
+/**
+ * A page of the workspace's syncs (archived ones instead with `archived`).
+ * @param {{ limit: number, archived?: boolean, cursor?: string | null }} query
+ * @returns {Promise<Page<Sync>>}
+ */
+export const listSyncs = ({ limit, archived, cursor }) =>
+  call("GET", `/syncs?limit=${limit}${archived ? "&status=archived" : ""}${after(cursor)}`);
+
+/** @param {string} id @returns {Promise<Sync>} */
+export const getSync = (id) => call("GET", `/syncs/${id}`);
+
+/** @param {SyncBody} body @returns {Promise<Sync>} */
+export const createSync = (body) => call("POST", "/syncs", body);
+
+/** @param {string} id @param {Omit<SyncBody, "paused">} body @returns {Promise<Sync>} */
+export const updateSync = (id, body) => call("PUT", `/syncs/${id}`, body);
+
+/** Starts (or queues) a run. @param {string} id @param {RunOptions} options @returns {Promise<Run>} */
+export const triggerSync = (id, options) => call("POST", `/syncs/${id}/trigger`, options);
+
+/** @param {string} id @returns {Promise<Sync>} */
+export const pauseSync = (id) => call("POST", `/syncs/${id}/pause`);
+
+/** @param {string} id @returns {Promise<Sync>} */
+export const resumeSync = (id) => call("POST", `/syncs/${id}/resume`);
+
+/** Soft delete: the sync keeps its history and can be restored. @param {string} id @returns {Promise<Sync>} */
+export const archiveSync = (id) => call("DELETE", `/syncs/${id}`);
+
+/** @param {string} id @returns {Promise<Sync>} */
+export const restoreSync = (id) => call("POST", `/syncs/${id}/restore`);
+
+/** Deletes an archived sync for good, with its runs and snapshots. @param {string} id @returns {Promise<null>} */
+export const deleteSyncPermanently = (id) => call("DELETE", `/syncs/${id}?permanent=true`);
+
+/** @param {string} id @returns {Promise<TriggerSecret>} */
+export const rotateTriggerSecret = (id) => call("POST", `/syncs/${id}/trigger-secret`);
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+/**
+ * A page of a sync's runs, newest first.
+ * @param {string} syncId
+ * @param {{ limit: number, cursor?: string | null }} query
+ * @returns {Promise<Page<Run>>}
+ */
+export const listRuns = (syncId, { limit, cursor }) => call("GET", `/syncs/${syncId}/runs?limit=${limit}${after(cursor)}`);
+
+/** @param {string} syncId @param {string} runId @returns {Promise<Run>} */
+export const getRun = (syncId, runId) => call("GET", `/syncs/${syncId}/runs/${runId}`);
+
+/**
+ * A page of 200 of a run's failed rows.
+ * @param {string} syncId
+ * @param {string} runId
+ * @param {string | null} cursor
+ * @returns {Promise<Page<RowError>>}
+ */
+export const listRunErrors = (syncId, runId, cursor) => call("GET", `/syncs/${syncId}/runs/${runId}/errors?limit=200${after(cursor)}`);
+
+// ---------------------------------------------------------------------------------------------
+// Models and destinations
+
+/** @param {string} id @returns {Promise<Model>} */
+export const getModel = (id) => call("GET", `/models/${id}`);
+
+/** @param {string} id @returns {Promise<Destination>} */
+export const getDestination = (id) => call("GET", `/destinations/${id}`);
+
+/** Every model of the workspace (up to 1000). @returns {Promise<Model[]>} */
+export const listModels = () => listAll((cursor) => call("GET", `/models?limit=200${after(cursor)}`));
+
+/** Every destination of the workspace (up to 1000). @returns {Promise<Destination[]>} */
+export const listDestinations = () => listAll((cursor) => call("GET", `/destinations?limit=200${after(cursor)}`));

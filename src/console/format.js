@@ -1,15 +1,20 @@
+// @ts-check
 // Pure formatting helpers of the console: schedules in words, times, durations, CSV.
+/** @import { Run, Schedule } from "./types.js" */
 
 const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
 
+/** @param {number} n @param {string} unit */
 const plural = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+/** @param {number} n */
 const two = (n) => String(n).padStart(2, "0");
+/** @param {string} s */
 const isInt = (s) => /^\d+$/.test(s);
 
 /**
  * A schedule in words: "manual only", "every 60 minutes", "every day at 06:00 Europe/Berlin".
- * @param {{type: string, interval_minutes?: number, expression?: string, timezone?: string}} schedule
+ * @param {Schedule | null | undefined} schedule
  */
 export function scheduleInWords(schedule) {
   if (!schedule || schedule.type === "manual") return "manual only";
@@ -22,19 +27,24 @@ export function scheduleInWords(schedule) {
   return "unknown schedule";
 }
 
-/** "every minute", "every 60 minutes", "every 2 hours", "every day", "every 3 days". */
-export function intervalInWords(minutes) {
+/** "every minute", "every 60 minutes", "every 2 hours", "every day", "every 3 days". @param {number} minutes */
+function intervalInWords(minutes) {
   if (minutes === 1) return "every minute";
   if (minutes >= 1440 && minutes % 1440 === 0) return minutes === 1440 ? "every day" : `every ${minutes / 1440} days`;
   if (minutes >= 120 && minutes % 60 === 0) return `every ${minutes / 60} hours`;
   return `every ${minutes} minutes`;
 }
 
-/** Common 5-field cron shapes in words; undefined for anything else. */
-export function cronInWords(expression, tz) {
+/**
+ * Common 5-field cron shapes in words; undefined for anything else.
+ * @param {string} expression
+ * @param {string} tz
+ * @returns {string | undefined}
+ */
+function cronInWords(expression, tz) {
   const parts = expression.trim().split(/\s+/);
   if (parts.length !== 5) return undefined;
-  const [min, hour, dom, month, dow] = parts;
+  const [min = "", hour = "", dom = "", month = "", dow = ""] = parts;
   const zone = tz ? ` ${tz}` : "";
   // every N minutes / every minute
   if (hour === "*" && dom === "*" && month === "*" && dow === "*") {
@@ -70,7 +80,7 @@ export function cronInWords(expression, tz) {
   return `${days} ${at}`;
 }
 
-/** "3.4 s", "2 min 5 s", "1 h 3 min"; "—" for null. */
+/** "3.4 s", "2 min 5 s", "1 h 3 min"; "—" for null. @param {number | null | undefined} ms */
 export function duration(ms) {
   if (ms === null || ms === undefined) return "—";
   if (ms < 1000) return `${ms} ms`;
@@ -81,7 +91,7 @@ export function duration(ms) {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/** "in 59 min", "3 h ago", "just now", relative to `now`. */
+/** "in 59 min", "3 h ago", "just now", relative to `now`. @param {string | null | undefined} iso */
 export function relative(iso, now = Date.now()) {
   if (!iso) return "—";
   const diff = new Date(iso).getTime() - now;
@@ -98,33 +108,42 @@ export function relative(iso, now = Date.now()) {
   return diff > 0 ? `in ${phrase}` : `${phrase} ago`;
 }
 
-/** A timestamp in the browser's locale and time zone. */
+/** A timestamp in the browser's locale and time zone. @param {string | null | undefined} iso */
 export function localTime(iso) {
   if (!iso) return "—";
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
-/** Thousands separators. */
+/** Thousands separators. @param {unknown} n */
 export function count(n) {
   return typeof n === "number" ? n.toLocaleString("en") : "—";
 }
 
-/** RFC 4180 CSV of `rows` with the given columns (header first). */
+/**
+ * RFC 4180 CSV of `rows` with the given columns (header first).
+ * @template {string} C
+ * @param {C[]} columns
+ * @param {Record<C, unknown>[]} rows
+ */
 export function toCsv(columns, rows) {
+  /** @param {unknown} v */
   const cell = (v) => {
     const s = v === null || v === undefined ? "" : String(v);
     return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
   };
-  return [columns, ...rows.map((r) => columns.map((c) => r[c]))].map((line) => line.map(cell).join(",")).join("\r\n") + "\r\n";
+  return `${[columns, ...rows.map((r) => columns.map((c) => r[c]))].map((line) => line.map(cell).join(",")).join("\r\n")}\r\n`;
 }
 
 /**
  * A running run's progress: the current phase and how far it got, from its `progress` counters.
  * `expectedRows` (e.g. the previous run's rows) gives the extract phase a fraction.
+ * @param {Run} run
+ * @param {number} [expectedRows]
  * @returns {{ label: string, fraction: number | null }}
  */
 export function runProgress(run, expectedRows = 0) {
   const p = run.progress ?? {};
+  /** @param {number} done @param {number} total */
   const frac = (done, total) => (total > 0 ? Math.min(1, done / total) : null);
   switch (run.phase) {
     case "queued":

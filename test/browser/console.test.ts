@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
-import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, type Worker } from "./harness";
+import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
 
 if (!hasChromium) {
   console.warn("test/browser skipped: /usr/bin/chromium not found (install it with `apt-get install -y chromium`; .ci/run does).");
@@ -46,7 +46,7 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
       const source = await apiCall<{ id: string }>(worker, "POST", "/sources", {
         name: "Test warehouse",
         type: "postgres",
-        connection_string: process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+        connection_string: WAREHOUSE_URL,
       });
       await apiCall(worker, "POST", "/models", {
         name: "Browser customers",
@@ -81,7 +81,7 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await page.goto(`${worker.base}/`);
     await page.fill("input[name=token]", "not-a-token");
     await page.click("text=Save token");
-    await expect.poll(() => page.locator("[role=alert]").innerText()).toContain("invalid or revoked API token");
+    await expect.poll(() => page.locator("[role=alert]").textContent()).toContain("invalid or revoked API token");
 
     await page.fill("input[name=token]", TOKEN);
     await page.click("text=Save token");
@@ -114,19 +114,19 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await page.selectOption("#schedule-type", "cron");
     await page.fill("#cron", "61 * * * *");
     await page.click("button[type=submit]");
-    await expect.poll(() => page.locator("[role=alert]").innerText()).toContain("invalid cron expression");
+    await expect.poll(() => page.locator("[role=alert]").textContent()).toContain("invalid cron expression");
 
     await page.selectOption("#schedule-type", "interval");
     await page.fill("#interval", "60");
-    expect(await page.locator("#schedule-words").innerText()).toBe("→ every 60 minutes");
+    expect(await page.locator("#schedule-words").textContent()).toBe("→ every 60 minutes");
     await page.click("button[type=submit]");
 
     await page.waitForSelector("#sync-name:has-text('Customers to CRM')");
     syncId = /#\/syncs\/(syn_[a-z0-9]+)/.exec(page.url())?.[1] ?? "";
     expect(syncId).toMatch(/^syn_/);
-    expect(await page.locator("#sync-status").innerText()).toBe("created");
-    expect(await page.locator("#sync-schedule").innerText()).toBe("every 60 minutes");
-    expect(await page.locator("#sync-mode").innerText()).toContain("upsert");
+    expect(await page.locator("#sync-status").textContent()).toBe("created");
+    expect(await page.locator("#sync-schedule").textContent()).toBe("every 60 minutes");
+    expect(await page.locator("#sync-mode").textContent()).toContain("upsert");
     const sync = await apiCall<{ field_mappings: { source: string; destination: string }[] }>(f.worker, "GET", `/syncs/${syncId}`);
     expect(sync.field_mappings).toEqual([
       { source: "email", destination: "email" },
@@ -142,11 +142,11 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     const row = page.locator("#runs tbody tr").first();
     await row.waitFor();
     // While the receiver holds the batch: the running run's phase and batches, polled.
-    await expect.poll(() => row.innerText(), { timeout: 20_000, interval: 200 }).toContain("sending · 0/1 batches");
-    expect(await row.locator(".badge").innerText()).toBe("running");
-    await expect.poll(() => row.locator(".badge").innerText(), { timeout: 45_000, interval: 250 }).toBe("partial");
-    expect(await row.locator("[data-count=created]").innerText()).toBe(String(ROWS - 2));
-    expect(await row.locator("[data-count=failed]").innerText()).toBe("2");
+    await expect.poll(() => row.textContent(), { timeout: 20_000, interval: 200 }).toContain("sending · 0/1 batches");
+    expect(await row.locator(".badge").textContent()).toBe("running");
+    await expect.poll(() => row.locator(".badge").textContent(), { timeout: 45_000, interval: 250 }).toBe("partial");
+    expect(await row.locator("[data-count=created]").textContent()).toBe(String(ROWS - 2));
+    expect(await row.locator("[data-count=failed]").textContent()).toBe("2");
     runId = (await row.getAttribute("data-run-id")) ?? "";
     // The destination really got the rows, with the mapped field names.
     const state = (await (await fetch(`http://127.0.0.1:${f.receiver.port}/state/browser`)).json()) as {
@@ -154,37 +154,37 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     };
     expect(Object.keys(state.rows)).toHaveLength(ROWS - 2);
     expect(state.rows["1"]).toEqual({ email: "customer1@example.com", firstName: "Name 1", plan: "pro", ltv: "10.50" });
-    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("active");
+    await expect.poll(() => page.locator("#sync-status").textContent()).toBe("active");
   });
 
   it("pauses and resumes, enabling only the legal buttons", async () => {
     const { page } = f;
     expect(await page.locator("button[name=resume]").isDisabled()).toBe(true);
     await page.click("button[name=pause]");
-    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("paused");
+    await expect.poll(() => page.locator("#sync-status").textContent()).toBe("paused");
     expect(await page.locator("button[name=pause]").isDisabled()).toBe(true);
     expect(await page.locator("button[name=resume]").isEnabled()).toBe(true);
-    expect(await page.locator("#sync-next-run").innerText()).toContain("not scheduled while paused");
+    expect(await page.locator("#sync-next-run").textContent()).toContain("not scheduled while paused");
 
     await page.click("button[name=resume]");
-    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("active");
+    await expect.poll(() => page.locator("#sync-status").textContent()).toBe("active");
     expect(await page.locator("button[name=pause]").isEnabled()).toBe(true);
     expect(await page.locator("button[name=resume]").isDisabled()).toBe(true);
-    expect(await page.locator("#sync-next-run").innerText()).toMatch(/\(in (59|60) min\)/);
+    expect(await page.locator("#sync-next-run").textContent()).toMatch(/\(in (59|60) min\)/);
   });
 
   it("shows the run's failed rows, searchable by key, and downloads them as CSV", async () => {
     const { page } = f;
     await page.locator(`#runs tr[data-run-id="${runId}"] a`).click();
     await page.waitForSelector("#run-status:has-text('partial')");
-    expect(await page.locator("#run-counts [data-count=failed] b").innerText()).toBe("2");
+    expect(await page.locator("#run-counts [data-count=failed] b").textContent()).toBe("2");
     await expect.poll(() => page.locator("#errors tbody tr").count()).toBe(2);
-    expect(await page.locator("#errors tbody").innerText()).toContain("duplicate record in CRM");
+    expect(await page.locator("#errors tbody").textContent()).toContain("duplicate record in CRM");
 
     await page.fill("#error-search", "17");
     await expect.poll(() => page.locator("#errors tbody tr").count()).toBe(1);
     expect(await page.locator("#errors tbody tr").first().getAttribute("data-key")).toBe("17");
-    expect(await page.locator("#errors-note").innerText()).toContain("1 of 2 failed rows");
+    expect(await page.locator("#errors-note").textContent()).toContain("1 of 2 failed rows");
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
     expect(download.suggestedFilename()).toBe(`${runId}-errors.csv`);
@@ -205,11 +205,11 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await page.click("nav >> text=Syncs");
     const row = page.locator(`#syncs tr[data-sync-id="${syncId}"]`);
     await row.waitFor();
-    expect(await row.locator("td").nth(1).innerText()).toBe("active");
-    const lastRun = await row.locator("td").nth(5).innerText();
+    expect(await row.locator("td").nth(1).textContent()).toBe("active");
+    const lastRun = await row.locator("td").nth(5).textContent();
     expect(lastRun).toContain("partial");
     expect(lastRun).toContain(`${ROWS - 2} created`);
-    expect(await row.locator("td").nth(4).innerText()).toBe("every 60 minutes");
+    expect(await row.locator("td").nth(4).textContent()).toBe("every 60 minutes");
   });
 
   it("edits the schedule to a cron in a time zone and shows it in words", async () => {
@@ -222,17 +222,17 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await page.fill("#timezone", "Europe/Berlin");
     await page.click("button[type=submit]");
     await page.waitForSelector("#sync-schedule:has-text('every day at 06:00 Europe/Berlin')");
-    expect(await page.locator("#sync-next-run").innerText()).toMatch(/\(in \d+ (min|h)\)/);
+    expect(await page.locator("#sync-next-run").textContent()).toMatch(/\(in \d+ (min|h)\)/);
   });
 
   it("archives and restores, with the run button disabled while archived", async () => {
     const { page } = f;
     await page.click("button[name=archive]");
-    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("archived");
+    await expect.poll(() => page.locator("#sync-status").textContent()).toBe("archived");
     expect(await page.locator("button[name=trigger]").isDisabled()).toBe(true);
     expect(await page.locator("button[name=restore]").isEnabled()).toBe(true);
     await page.click("button[name=restore]");
-    await expect.poll(() => page.locator("#sync-status").innerText()).toBe("paused");
+    await expect.poll(() => page.locator("#sync-status").textContent()).toBe("paused");
     expect(await page.locator("button[name=trigger]").isEnabled()).toBe(true);
   });
 
@@ -244,11 +244,11 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await page.click("button[name=trigger-dry]");
     await page.waitForSelector("#run-status:has-text('succeeded')", { timeout: 45_000 });
     // The two rows the CRM refused in the first run are all a run would send again.
-    expect(await page.locator("#run-plan").innerText()).toContain("A run now would create 0, update 0, upsert 2 and delete 0 rows.");
+    expect(await page.locator("#run-plan").textContent()).toContain("A run now would create 0, update 0, upsert 2 and delete 0 rows.");
     expect(await requests()).toBe(before);
     // Listed as a dry run, not as a run that sent nothing.
     await page.click(`.crumb a[href="#/syncs/${syncId}"]`);
-    await expect.poll(() => page.locator("#runs tbody tr").first().locator("td").nth(2).innerText()).toBe("manual (dry run)");
+    await expect.poll(() => page.locator("#runs tbody tr").first().locator("td").nth(2).textContent()).toBe("manual (dry run)");
   });
 
   it("renders the API reference at /docs from its own assets, with no request leaving the machine", async () => {

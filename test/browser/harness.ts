@@ -6,7 +6,7 @@ import { chromium, type BrowserContext } from "playwright-core";
 import { startWranglerDev, type WranglerDev } from "../servers/wrangler-dev";
 
 /** Debian's Chromium; the browser tests are skipped when it is absent. */
-export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = "/usr/bin/chromium";
 /** Whether the browser tests can run here. */
 export const hasChromium = existsSync(CHROMIUM);
 

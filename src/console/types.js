@@ -1,0 +1,132 @@
+// @ts-check
+// The API's response shapes as the console reads them: JSDoc mirrors of the zod schemas in
+// src/routes/*/schema.ts (Sync, Schedule, FieldMapping), src/routes/syncs/run-schema.ts (Run),
+// src/routes/syncs/runs.ts (RowError) and src/api/openapi.ts (error details, list pages). Types only.
+
+/** A sync's state (SYNC_STATUSES, src/sync/lifecycle.ts). @typedef {"created" | "active" | "paused" | "error" | "archived"} SyncStatus */
+/** What a sync does with each change (SYNC_MODES, src/sync/mode.ts). @typedef {"upsert" | "mirror" | "append"} SyncMode */
+
+// The run vocabulary: RUN_STATUSES, RUN_TRIGGERS and RUN_PHASES of the API's Run schema.
+/**
+ * A run's state; the last four are final.
+ * @typedef {"queued" | "running" | "succeeded" | "partial" | "failed" | "cancelled"} RunStatus
+ */
+/** What started a run. @typedef {"schedule" | "manual" | "webhook"} RunTrigger */
+/** The step a run is in, as the API shows it. @typedef {"queued" | "extract" | "diff" | "deliver" | "commit" | "done"} RunPhase */
+
+/**
+ * When a sync runs on its own.
+ * @typedef {{ type: "manual" }
+ *   | { type: "interval", interval_minutes: number }
+ *   | { type: "cron", expression: string, timezone: string }} Schedule
+ */
+
+/**
+ * A model column sent as a destination field.
+ * @typedef {{ source: string, destination: string }} FieldMapping
+ */
+
+/**
+ * What a trigger asks of its run.
+ * @typedef {{ full_resync?: boolean, allow_mass_delete?: boolean, dry_run?: boolean }} RunOptions
+ */
+
+/**
+ * One run of a sync. `progress` holds live counters (rows_read, partitions, partitions_diffed,
+ * batches_sent, batches_acknowledged, partitions_committed) and a dry run's planned_* counts.
+ * @typedef {object} Run
+ * @property {string} id
+ * @property {string} sync_id
+ * @property {RunStatus} status
+ * @property {RunTrigger} trigger
+ * @property {RunPhase} phase
+ * @property {Record<string, number>} progress
+ * @property {RunOptions} options
+ * @property {string | null} started_at
+ * @property {string | null} finished_at
+ * @property {number | null} duration_ms
+ * @property {number} rows_processed
+ * @property {number} rows_created
+ * @property {number} rows_updated
+ * @property {number} rows_deleted
+ * @property {number} rows_unchanged
+ * @property {number} rows_failed
+ * @property {{ code: string, message: string } | null} error
+ * @property {string} created_at
+ */
+
+/**
+ * A sync with its last run.
+ * @typedef {object} Sync
+ * @property {string} id
+ * @property {string} name
+ * @property {string} model_id
+ * @property {string} destination_id
+ * @property {SyncMode} mode
+ * @property {Schedule} schedule
+ * @property {FieldMapping[]} field_mappings
+ * @property {number} mass_delete_threshold_pct
+ * @property {SyncStatus} status
+ * @property {string | null} status_reason
+ * @property {string | null} next_run_at
+ * @property {Run | null} last_run
+ * @property {string} trigger_url
+ * @property {string} created_at
+ * @property {string} updated_at
+ */
+
+/**
+ * The body of POST /syncs (PUT /syncs/{id} takes the same fields but `paused`).
+ * @typedef {object} SyncBody
+ * @property {string} name
+ * @property {string} model_id
+ * @property {string} destination_id
+ * @property {SyncMode} mode
+ * @property {Schedule} schedule
+ * @property {FieldMapping[]} field_mappings
+ * @property {number} mass_delete_threshold_pct
+ * @property {boolean} [paused]
+ */
+
+/** The answer of POST /syncs/{id}/trigger-secret, shown once. @typedef {{ trigger_url: string, secret: string }} TriggerSecret */
+
+/** A model column; `type` is the Postgres type name, e.g. "int8". @typedef {{ name: string, type: string }} ModelColumn */
+
+/**
+ * @typedef {object} Model
+ * @property {string} id
+ * @property {string} name
+ * @property {string} source_id
+ * @property {string} sql
+ * @property {string} primary_key
+ * @property {ModelColumn[]} columns
+ * @property {string} created_at
+ * @property {string} updated_at
+ */
+
+/**
+ * A destination; credentials come masked.
+ * @typedef {object} Destination
+ * @property {string} id
+ * @property {string} name
+ * @property {string} type
+ * @property {Record<string, unknown>} config
+ * @property {Record<string, string> | null} credentials
+ * @property {string} created_at
+ * @property {string} updated_at
+ */
+
+/**
+ * A row the destination refused, or that could not be sent.
+ * @typedef {{ primary_key: string | null, operation: string, message: string, created_at: string }} RowError
+ */
+
+/**
+ * One page of a list endpoint.
+ * @template T
+ * @typedef {{ data: T[], next_cursor: string | null }} Page
+ */
+
+/** One bad field of a 400 answer. @typedef {{ path: string, message: string }} ErrorDetail */
+
+export {};

@@ -1,0 +1,299 @@
+// @ts-check
+// #/syncs/new and #/syncs/{id}/edit: the sync form (model, destination, mode, schedule, field
+// mappings offered from the model's columns), saved with POST or PUT.
+/** @import { FieldMapping, ModelColumn, Schedule, SyncBody, SyncMode } from "../types.js" */
+/** @import { ViewContext } from "../view-context.js" */
+import { createSync, getModel, getSync, listDestinations, listModels, updateSync } from "../api.js";
+import { errorBox, h, put } from "../dom.js";
+import { scheduleInWords } from "../format.js";
+import { MODES, SYNC_MODES } from "../vocabulary.js";
+
+/** @type {[Schedule["type"], string][]} */
+const SCHEDULE_TYPES = [
+  ["manual", "Manual only"],
+  ["interval", "Every N minutes"],
+  ["cron", "Cron (time zone aware)"],
+];
+
+/**
+ * The form to create a sync (`id` null) or edit one.
+ * @param {ViewContext} ctx
+ * @param {string | null} id
+ */
+export async function viewSyncForm(ctx, id) {
+  const [models, destinations, existing] = await Promise.all([listModels(), listDestinations(), id ? getSync(id) : Promise.resolve(null)]);
+  if (!ctx.alive()) return;
+  const problem = h("div");
+  const [firstModel] = models;
+  const [firstDestination] = destinations;
+  if (!firstModel || !firstDestination) {
+    put(
+      ctx.main,
+      h("h1", {}, "New sync"),
+      h(
+        "div",
+        { class: "note" },
+        `A sync needs a model and a destination; this workspace has ${models.length} model(s) and ${destinations.length} destination(s). `,
+        "Create them with the API (",
+        h("a", { href: "/docs", target: "_blank" }, "reference"),
+        "): POST /api/v1/sources, /api/v1/models, /api/v1/destinations.",
+      ),
+    );
+    return;
+  }
+
+  /** @type {SyncBody} */
+  const sync = existing ?? {
+    name: "",
+    model_id: firstModel.id,
+    destination_id: firstDestination.id,
+    mode: "upsert",
+    schedule: { type: "interval", interval_minutes: 60 },
+    field_mappings: [],
+    mass_delete_threshold_pct: 50,
+  };
+  const schedule = sync.schedule;
+  /** @type {ModelColumn[]} */
+  let columns = [];
+
+  const name = h("input", { id: "name", name: "name", required: true, maxlength: 200, value: sync.name, size: 50 });
+  const modelSelect = h(
+    "select",
+    { id: "model", name: "model_id" },
+    models.map((m) => h("option", { value: m.id, selected: m.id === sync.model_id }, m.name)),
+  );
+  const modelHint = h("div", { class: "hint" });
+  const destinationSelect = h(
+    "select",
+    { id: "destination", name: "destination_id" },
+    destinations.map((d) => h("option", { value: d.id, selected: d.id === sync.destination_id }, `${d.name} (${d.type})`)),
+  );
+  const modeRadios = SYNC_MODES.map((mode) => ({
+    mode,
+    input: h("input", { type: "radio", name: "mode", value: mode, checked: sync.mode === mode, onchange: () => updateMode() }),
+  }));
+  const modeInputs = modeRadios.map(({ mode, input }) => h("label", { class: "radio" }, input, " ", h("b", {}, mode), ` — ${MODES[mode]}`));
+  const threshold = h("input", {
+    id: "threshold",
+    type: "number",
+    min: 0,
+    max: 100,
+    value: sync.mass_delete_threshold_pct,
+    style: "width:80px",
+  });
+  const thresholdField = h(
+    "div",
+    { class: "field" },
+    h("label", { for: "threshold" }, "Mass-delete guard (%)"),
+    threshold,
+    h("div", { class: "hint" }, "A mirror run that would delete more than this share of the synced rows stops and asks for confirmation."),
+  );
+
+  const scheduleType = h(
+    "select",
+    { id: "schedule-type", onchange: () => updateSchedule() },
+    SCHEDULE_TYPES.map(([v, t]) => h("option", { value: v, selected: schedule.type === v }, t)),
+  );
+  const interval = h("input", {
+    id: "interval",
+    type: "number",
+    min: 1,
+    value: schedule.type === "interval" ? schedule.interval_minutes : 60,
+    style: "width:100px",
+    oninput: () => updateSchedule(),
+  });
+  const cron = h("input", {
+    id: "cron",
+    value: schedule.type === "cron" ? schedule.expression : "0 6 * * *",
+    placeholder: "0 6 * * *",
+    oninput: () => updateSchedule(),
+  });
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
+  const timezone = h("input", {
+    id: "timezone",
+    list: "timezones",
+    value: schedule.type === "cron" ? schedule.timezone : (Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC"),
+    oninput: () => updateSchedule(),
+  });
+  const zoneList = h(
+    "datalist",
+    { id: "timezones" },
+    ["UTC", ...zones].map((z) => h("option", { value: z })),
+  );
+  const intervalRow = h("span", { class: "inline" }, "every", interval, "minutes");
+  const cronRow = h(
+    "span",
+    { class: "inline" },
+    cron,
+    "in",
+    timezone,
+    zoneList,
+    h("span", { class: "hint" }, "minute hour day-of-month month day-of-week"),
+  );
+  const scheduleWords = h("div", { class: "hint", id: "schedule-words" });
+
+  const mappingsBody = h("tbody");
+  const paused = h("input", { type: "checkbox", id: "paused" });
+  const submit = h("button", { type: "submit", class: "primary" }, id ? "Save changes" : "Create sync");
+
+  /** @returns {Schedule} */
+  const scheduleValue = () => {
+    switch (scheduleType.value) {
+      case "manual":
+        return { type: "manual" };
+      case "interval":
+        return { type: "interval", interval_minutes: Number(interval.value) };
+      default:
+        return { type: "cron", expression: cron.value.trim(), timezone: timezone.value.trim() || "UTC" };
+    }
+  };
+  const updateSchedule = () => {
+    intervalRow.hidden = scheduleType.value !== "interval";
+    cronRow.hidden = scheduleType.value !== "cron";
+    scheduleWords.textContent = `→ ${scheduleInWords(scheduleValue())}`;
+  };
+  const updateMode = () => {
+    thresholdField.hidden = modeValue() !== "mirror";
+  };
+  /** @returns {SyncMode} */
+  const modeValue = () => modeRadios.find(({ input }) => input.checked)?.mode ?? "upsert";
+
+  /** A mapping row: a model column, and the destination field it is sent as. */
+  const mappingRow = (m = { source: "", destination: "" }) => {
+    const source = h(
+      "select",
+      {
+        name: "mapping-source",
+        oninput: () => {
+          if (!dest.value) dest.value = source.value;
+        },
+      },
+      h("option", { value: "" }, "— column —"),
+      columns.map((c) => h("option", { value: c.name, selected: c.name === m.source }, `${c.name} (${c.type})`)),
+      m.source && !columns.some((c) => c.name === m.source)
+        ? h("option", { value: m.source, selected: true }, `${m.source} (not a column of this model)`)
+        : null,
+    );
+    const dest = h("input", { name: "mapping-destination", value: m.destination, placeholder: "destination field" });
+    /** @type {HTMLTableRowElement} */
+    const row = h(
+      "tr",
+      {},
+      h("td", {}, source),
+      h("td", {}, "→"),
+      h("td", {}, dest),
+      h("td", {}, h("button", { type: "button", class: "link", title: "Remove", onclick: () => row.remove() }, "remove")),
+    );
+    return row;
+  };
+  /** @returns {FieldMapping[]} */
+  const mappingsValue = () =>
+    [...mappingsBody.querySelectorAll("tr")]
+      .map((tr) => ({ source: tr.querySelector("select")?.value ?? "", destination: tr.querySelector("input")?.value.trim() ?? "" }))
+      .filter((m) => m.source || m.destination);
+
+  /** Offers the chosen model's columns; keeps `prefill` (or the current rows), else maps every non-key column. */
+  const loadColumns = async (/** @type {FieldMapping[] | null} */ prefill) => {
+    modelHint.textContent = "Loading the model's columns…";
+    try {
+      const model = await getModel(modelSelect.value);
+      columns = model.columns;
+      modelHint.textContent = `Key: ${model.primary_key} · columns: ${columns.map((c) => c.name).join(", ")}`;
+      const current = prefill ?? mappingsValue();
+      const next =
+        current.length > 0
+          ? current
+          : columns.filter((c) => c.name !== model.primary_key).map((c) => ({ source: c.name, destination: c.name }));
+      put(mappingsBody, ...next.map((m) => mappingRow(m)));
+    } catch (err) {
+      modelHint.textContent = "";
+      put(problem, errorBox(err));
+    }
+  };
+  modelSelect.addEventListener("change", () => loadColumns(null));
+
+  const form = h(
+    "form",
+    {
+      class: "sync",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        put(problem);
+        /** @type {SyncBody} */
+        const body = {
+          name: name.value.trim(),
+          model_id: modelSelect.value,
+          destination_id: destinationSelect.value,
+          mode: modeValue(),
+          schedule: scheduleValue(),
+          field_mappings: mappingsValue(),
+          mass_delete_threshold_pct: Number(threshold.value),
+        };
+        if (!id && paused.checked) body.paused = true;
+        submit.disabled = true;
+        try {
+          const saved = id ? await updateSync(id, body) : await createSync(body);
+          location.hash = `#/syncs/${saved.id}`;
+        } catch (err) {
+          put(problem, errorBox(err));
+          problem.scrollIntoView({ block: "nearest" });
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("div", { class: "field" }, h("label", { for: "name" }, "Name"), name),
+    h("div", { class: "field" }, h("label", { for: "model" }, "Model"), modelSelect, modelHint),
+    h("div", { class: "field" }, h("label", { for: "destination" }, "Destination"), destinationSelect),
+    h("fieldset", {}, h("legend", {}, "Mode"), modeInputs),
+    thresholdField,
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "schedule-type" }, "Schedule"),
+      h("div", { class: "inline" }, scheduleType, intervalRow, cronRow),
+      scheduleWords,
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", {}, "Field mappings"),
+      h(
+        "div",
+        { class: "hint" },
+        "Each model column on the left is sent as the destination field on the right. The key column always travels as the record key.",
+      ),
+      h("table", { class: "mappings", id: "mappings" }, mappingsBody),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "button", id: "add-mapping", onclick: () => mappingsBody.append(mappingRow()) }, "Add mapping"),
+        h(
+          "button",
+          { type: "button", onclick: () => put(mappingsBody, ...columns.map((c) => mappingRow({ source: c.name, destination: c.name }))) },
+          "Map every column",
+        ),
+        h("button", { type: "button", onclick: () => put(mappingsBody) }, "Clear"),
+      ),
+    ),
+    id ? null : h("div", { class: "field" }, h("label", { class: "radio" }, paused, " Create paused (the schedule starts on resume)")),
+    problem,
+    h("div", { class: "actions" }, submit, h("a", { class: "button", href: id ? `#/syncs/${id}` : "#/" }, "Cancel")),
+  );
+
+  updateSchedule();
+  updateMode();
+  put(
+    ctx.main,
+    h(
+      "div",
+      { class: "crumb" },
+      h("a", { href: "#/" }, "Syncs"),
+      " / ",
+      existing ? h("a", { href: `#/syncs/${id}` }, existing.name) : null,
+    ),
+    h("h1", {}, existing ? `Edit “${existing.name}”` : "New sync"),
+    form,
+  );
+  await loadColumns(existing ? existing.field_mappings : []);
+}
