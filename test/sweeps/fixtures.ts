@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { expect } from "vitest";
 import { newWorkspace, WAREHOUSE_URL } from "../harness";
-import { customersTable } from "../run/harness";
+import { customersTable } from "../harness/run";
 import { type Json, send, type SendOptions } from "./sweep";
 
 export interface Fixtures {

@@ -12,7 +12,7 @@ import { newId } from "../../src/lib/ids";
 import { blockedHostReason, checkOutboundUrl } from "../../src/lib/ssrf";
 import { closePostgres, connectPostgres, previewQuery, streamQuery, WarehouseError } from "../../src/source/postgres";
 import { newWorkspace, tokenFor, WAREHOUSE_URL } from "../harness";
-import { pg } from "../run/harness";
+import { pg } from "../harness/run";
 import { createFixtures, pathValues, sampleBodies, waitForRun, type Fixtures } from "./fixtures";
 import {
   type Answer,

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../../src/api/app";
 import { closePostgres, connectPostgres } from "../../src/source/postgres";
 import { WAREHOUSE_URL } from "../harness";
-import { customersTable, pg, receiver } from "../run/harness";
+import { customersTable, pg, webhookState } from "../harness/run";
 import { createFixtures, otherTypeId, pathValues, sampleBodies, waitForRun, type Fixtures } from "./fixtures";
 import {
   acceptedTypes,
@@ -116,7 +116,7 @@ describe("bad input sweep (OpenAPI-driven)", () => {
     const rec = new Recorder("bad-input/samples");
     for (const op of operations.filter((o) => o.body)) {
       const sample = samples[op.operationId];
-      rec.check(sample !== undefined, op.operationId, "no sample body in test/stress/fixtures.ts sampleBodies");
+      rec.check(sample !== undefined, op.operationId, "no sample body in test/sweeps/fixtures.ts sampleBodies");
       if (sample === undefined) continue;
       // Against a missing object, a valid body gets through validation to the 404; creates really create.
       const path = op.pathParams.length ? fillPath(op.path, Object.fromEntries(op.pathParams.map((p) => [p, "missing_0000"]))) : op.path;
@@ -587,7 +587,7 @@ describe("bad input: domain cases", () => {
     };
 
     for (const s of syncs) expect((await run(s.syncId)).status).toBe("succeeded");
-    const delivered = await Promise.all(syncs.map((s) => receiver(s.endpoint)));
+    const delivered = await Promise.all(syncs.map((s) => webhookState(s.endpoint)));
 
     await pg(`ALTER TABLE ${table} RENAME COLUMN name TO full_name`);
     for (const [i, s] of syncs.entries()) {
@@ -596,7 +596,7 @@ describe("bad input: domain cases", () => {
       const error = failed.error as { code: string; message: string };
       expect(error.message, JSON.stringify(error)).toMatch(/"name"/);
       expect(error.code).toMatch(s.kind === "explicit" ? /^query_failed$/ : /^mapping_column_missing$/);
-      const after = await receiver(s.endpoint);
+      const after = await webhookState(s.endpoint);
       expect(after.requests, "a failed run sent something").toBe(delivered[i]?.requests);
     }
     const preview = await send(

@@ -1,0 +1,214 @@
+/**
+ * The typed API client of the tests: `api.get/post/put/delete(path, options)` calls the Worker's
+ * fetch handler like an HTTP client. The body's type follows from the method and the path, using
+ * the API's own response schemas (z.infer), so tests read typed fields without casts.
+ */
+import { exports } from "cloudflare:workers";
+import type { z } from "@hono/zod-openapi";
+import { expect } from "vitest";
+import type { ErrorSchema } from "../../src/api/openapi";
+import type { DestinationSchema } from "../../src/routes/destinations/schema";
+import type { ModelColumnSchema, ModelSchema } from "../../src/routes/models/schema";
+import type { SourceSchema } from "../../src/routes/sources/schema";
+import type { RunSchema } from "../../src/routes/syncs/run-schema";
+import type { SyncSchema } from "../../src/routes/syncs/schema";
+import type { CreatedTokenSchema, TokenSchema } from "../../src/routes/tokens/schema";
+
+export const ADMIN = "test_admin_token";
+
+export type Source = z.infer<typeof SourceSchema>;
+export type Model = z.infer<typeof ModelSchema>;
+export type Destination = z.infer<typeof DestinationSchema>;
+export type Sync = z.infer<typeof SyncSchema>;
+export type Run = z.infer<typeof RunSchema>;
+export type Token = z.infer<typeof TokenSchema>;
+export type CreatedToken = z.infer<typeof CreatedTokenSchema>;
+/** The `error` of every error response (`{ "error": { code, message, details?, request_id } }`). */
+export type ApiErrorBody = z.infer<typeof ErrorSchema>["error"];
+
+// Response schemas declared inline in their route files (not exported there); the same shapes.
+/** GET /api/v1/syncs/{id}/runs/{run_id}/errors items (src/routes/syncs/runs.ts `RowError`). */
+export interface RowError {
+  primary_key: string | null;
+  operation: string;
+  message: string;
+  created_at: string;
+}
+/** POST /api/v1/models/{id}/preview (src/routes/models/preview.ts `Preview`). */
+export interface ModelPreview {
+  columns: z.infer<typeof ModelColumnSchema>[];
+  rows: Record<string, unknown>[];
+}
+/** POST /api/v1/{sources,destinations}/{id}/test (the routes' `ConnectionTest`). */
+export interface ConnectionTest {
+  ok: boolean;
+  latency_ms?: number;
+  server_version?: string;
+  error?: string | { code: string; message: string };
+}
+/** POST /api/v1/syncs/{id}/trigger-secret (src/routes/syncs/rotate-trigger-secret.ts). */
+export interface TriggerSecret {
+  trigger_url: string;
+  secret: string;
+}
+/** Every list: a page and the cursor of the next one (src/api/openapi.ts `listOf`). */
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+/** GET /api/v1/openapi.json: the parts the tests read. */
+export interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, unknown>;
+  components: { schemas: Record<string, { required?: string[] }> };
+}
+
+// Response bodies by path, most specific pattern first (`${string}` also spans a query string).
+type GetBody<P extends string> = P extends "/api/v1/openapi.json"
+  ? OpenApiDocument
+  : P extends `/api/v1/syncs/${string}/runs/${string}/errors${string}`
+  ? Page<RowError>
+  : P extends `/api/v1/syncs/${string}/runs/${string}`
+    ? Run
+    : P extends `/api/v1/syncs/${string}/runs${string}`
+      ? Page<Run>
+      : P extends `/api/v1/syncs/${string}`
+        ? Sync
+        : P extends `/api/v1/syncs${string}`
+          ? Page<Sync>
+          : P extends `/api/v1/sources/${string}`
+            ? Source
+            : P extends `/api/v1/sources${string}`
+              ? Page<Source>
+              : P extends `/api/v1/models/${string}`
+                ? Model
+                : P extends `/api/v1/models${string}`
+                  ? Page<Model>
+                  : P extends `/api/v1/destinations/${string}`
+                    ? Destination
+                    : P extends `/api/v1/destinations${string}`
+                      ? Page<Destination>
+                      : P extends `/api/v1/tokens/${string}`
+                        ? Token
+                        : P extends `/api/v1/tokens${string}`
+                          ? Page<Token>
+                          : unknown;
+
+type PostBody<P extends string> = P extends `/api/v1/${"sources" | "destinations"}/${string}/test`
+  ? ConnectionTest
+  : P extends `/api/v1/sources${string}`
+    ? Source
+    : P extends `/api/v1/models/${string}/preview`
+      ? ModelPreview
+      : P extends `/api/v1/models${string}`
+        ? Model
+        : P extends `/api/v1/destinations${string}`
+          ? Destination
+          : P extends `/api/v1/tokens${string}`
+            ? CreatedToken
+            : P extends `/api/v1/syncs/${string}/trigger-secret`
+              ? TriggerSecret
+              : P extends `/api/v1/syncs/${string}/trigger` | `/api/v1/hooks/syncs/${string}`
+                ? Run
+                : P extends `/api/v1/syncs${string}`
+                  ? Sync
+                  : unknown;
+
+type PutBody<P extends string> = P extends `/api/v1/syncs/${string}`
+  ? Sync
+  : P extends `/api/v1/sources/${string}`
+    ? Source
+    : P extends `/api/v1/models/${string}`
+      ? Model
+      : P extends `/api/v1/destinations/${string}`
+        ? Destination
+        : unknown;
+
+/** Sources, models and destinations answer 204 (no body); a sync answers archived (or 204 with ?permanent=true). */
+type DeleteBody<P extends string> = P extends `/api/v1/tokens/${string}`
+  ? Token
+  : P extends `/api/v1/syncs/${string}?permanent=true`
+    ? null
+    : P extends `/api/v1/syncs/${string}`
+      ? Sync
+      : null;
+
+export interface ApiResult<T> {
+  status: number;
+  /** The success body, typed by the route (on an error status, read `error`). */
+  body: T;
+  /** The error envelope's `error` when the answer is one (4xx/5xx), else undefined. */
+  error: ApiErrorBody | undefined;
+  headers: Headers;
+}
+
+export interface CallOptions {
+  /** Bearer token; default the admin token, `null` for none. */
+  token?: string | null;
+  /** JSON body. */
+  body?: unknown;
+  /** A body sent as is (malformed JSON and the like). */
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+async function request<T>(method: string, path: string, opts: CallOptions): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const token = opts.token === undefined ? ADMIN : opts.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+  const res = await exports.default.fetch(new Request(`http://api.test${path}`, { method, headers, body }));
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // non-JSON body kept as text
+  }
+  return { status: res.status, body: parsed as T, error: errorOf(res.status, parsed), headers: res.headers };
+}
+
+function errorOf(status: number, body: unknown): ApiErrorBody | undefined {
+  if (status < 400 || typeof body !== "object" || body === null || !("error" in body)) return undefined;
+  return (body as { error: ApiErrorBody }).error;
+}
+
+/** The typed API client: each method's body type follows from the path. */
+export const api = {
+  get: <P extends string>(path: P, opts: CallOptions = {}) => request<GetBody<P>>("GET", path, opts),
+  post: <P extends string>(path: P, opts: CallOptions = {}) => request<PostBody<P>>("POST", path, opts),
+  put: <P extends string>(path: P, opts: CallOptions = {}) => request<PutBody<P>>("PUT", path, opts),
+  delete: <P extends string>(path: P, opts: CallOptions = {}) => request<DeleteBody<P>>("DELETE", path, opts),
+  /** Any other method (e.g. PATCH, OPTIONS), untyped. */
+  send: (method: string, path: string, opts: CallOptions = {}) => request<unknown>(method, path, opts),
+};
+
+/** Asserts a status, printing the body when it differs. */
+export function expectStatus(res: ApiResult<unknown>, status: number): void {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+}
+
+/**
+ * Asserts an error response with a code, and (optionally) that `details` names `path`; returns
+ * the error for further checks.
+ */
+export function expectError(res: ApiResult<unknown>, status: number, code: string, path?: string): ApiErrorBody {
+  expectStatus(res, status);
+  const error = res.error;
+  expect(error?.code, JSON.stringify(res.body)).toBe(code);
+  expect(typeof error?.request_id, JSON.stringify(res.body)).toBe("string");
+  if (path !== undefined) expect(detailPaths(res), JSON.stringify(res.body)).toContain(path);
+  if (!error) throw new Error(`no error body: ${JSON.stringify(res.body)}`);
+  return error;
+}
+
+/** The `path` of each entry of a validation error's `details`. */
+export function detailPaths(res: ApiResult<unknown>): string[] {
+  const details = res.error?.details;
+  if (!Array.isArray(details)) return [];
+  return details.map((d: unknown) => (typeof d === "object" && d !== null && "path" in d ? String(d.path) : ""));
+}
