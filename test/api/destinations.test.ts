@@ -262,12 +262,7 @@ describe("destinations", () => {
     expectError(await api.put(`/api/v1/destinations/${id}`, { body: { config: "x" } }), 400, "validation_failed", "config");
 
     const hubspot = await createDestination("hubspot");
-    expectError(
-      await api.put(`/api/v1/destinations/${hubspot}`, { body: { credentials: null } }),
-      400,
-      "validation_failed",
-      "credentials",
-    );
+    expectError(await api.put(`/api/v1/destinations/${hubspot}`, { body: { credentials: null } }), 400, "validation_failed", "credentials");
     expectError(
       await api.put(`/api/v1/destinations/${hubspot}`, { body: { config: { object_type: "contacts" } } }),
       400,

@@ -1,7 +1,17 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ApiResult, api, expectError, expectStatus, newWorkspace, seedModelAndDestination, syncBody, tokenFor, type Run } from "../harness";
+import {
+  type ApiResult,
+  api,
+  expectError,
+  expectStatus,
+  newWorkspace,
+  seedModelAndDestination,
+  syncBody,
+  tokenFor,
+  type Run,
+} from "../harness";
 import { hmacSha256Hex } from "../../src/lib/crypto";
 import type { SyncObject } from "../../durable-objects/sync-object";
 

@@ -50,11 +50,7 @@ describe("tokens", () => {
 
     expectStatus(await api.post("/api/v1/sources", { token: writer.token, body: sourceBody }), 201);
     expectError(await api.get("/api/v1/tokens", { token: writer.token }), 403, "forbidden");
-    expectError(
-      await api.post("/api/v1/tokens", { token: writer.token, body: { name: "escalate", scope: "admin" } }),
-      403,
-      "forbidden",
-    );
+    expectError(await api.post("/api/v1/tokens", { token: writer.token, body: { name: "escalate", scope: "admin" } }), 403, "forbidden");
 
     expectStatus(await api.get("/api/v1/tokens", { token: admin.token }), 200);
     expectStatus(await api.post("/api/v1/tokens", { token: admin.token, body: { name: "made by admin", scope: "read" } }), 201);

@@ -1,5 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { changeModel, CHAOS_KINDS, configureWebhook, createDestination, createSync, customersTable, modelNow, modelOf, runErrors, runSync, uniqueName, WEBHOOK_FIELDS, webhookRows, webhookState, webhookUrl } from "../harness/run";
+import {
+  changeModel,
+  CHAOS_KINDS,
+  configureWebhook,
+  createDestination,
+  createSync,
+  customersTable,
+  modelNow,
+  modelOf,
+  runErrors,
+  runSync,
+  uniqueName,
+  WEBHOOK_FIELDS,
+  webhookRows,
+  webhookState,
+  webhookUrl,
+} from "../harness/run";
 
 const N = 300;
 // This seed's first draws include every kind of failure (asserted below, so a change of generator shows).

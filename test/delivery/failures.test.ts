@@ -1,7 +1,23 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectStatus } from "../harness";
-import { configureWebhook, createDestination, createSync, customersTable, modelNow, modelOf, peakPerWindow, type Run, runErrors, runSync, uniqueName, WEBHOOK_FIELDS, webhookRows, webhookState, webhookUrl } from "../harness/run";
+import {
+  configureWebhook,
+  createDestination,
+  createSync,
+  customersTable,
+  modelNow,
+  modelOf,
+  peakPerWindow,
+  type Run,
+  runErrors,
+  runSync,
+  uniqueName,
+  WEBHOOK_FIELDS,
+  webhookRows,
+  webhookState,
+  webhookUrl,
+} from "../harness/run";
 
 /** An interval-scheduled sync to `destination`, so "the schedule stops" can be checked. */
 async function scheduledSync(table: string, destinationId: string, fields = WEBHOOK_FIELDS): Promise<string> {

@@ -2,7 +2,25 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { closePostgres, connectPostgres } from "../../src/source/postgres";
 import { WAREHOUSE_URL } from "../harness";
-import { changeModel, configureWebhook, createDestination, createSync, customersTable, expectedRows, type Mode, modelNow, modelOf, pg, type Rows, runSync, uniqueName, WEBHOOK_FIELDS, webhookRows, webhookState, webhookUrl } from "../harness/run";
+import {
+  changeModel,
+  configureWebhook,
+  createDestination,
+  createSync,
+  customersTable,
+  expectedRows,
+  type Mode,
+  modelNow,
+  modelOf,
+  pg,
+  type Rows,
+  runSync,
+  uniqueName,
+  WEBHOOK_FIELDS,
+  webhookRows,
+  webhookState,
+  webhookUrl,
+} from "../harness/run";
 
 const N = 40;
 const BATCH = 15;

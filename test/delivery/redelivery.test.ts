@@ -4,7 +4,22 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { DeliveryMessage } from "../../src/delivery/message";
 import { api, expectStatus } from "../harness";
-import { configureWebhook, createDestination, createSync, customersTable, modelNow, modelOf, runErrors, uniqueName, waitForRun, WEBHOOK_FIELDS, webhookRows, webhookState, webhookUrl } from "../harness/run";
+import {
+  configureWebhook,
+  createDestination,
+  createSync,
+  customersTable,
+  type Delivery,
+  modelNow,
+  modelOf,
+  runErrors,
+  uniqueName,
+  waitForRun,
+  WEBHOOK_FIELDS,
+  webhookRows,
+  webhookState,
+  webhookUrl,
+} from "../harness/run";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,20 +38,24 @@ async function deliver(queue: "deliveries" | "deliveries-dlq", id: string, body:
 async function runWithPendingBatch(rows: number, retryAfter: string, config: Record<string, unknown> = {}) {
   const table = await customersTable(rows);
   const name = uniqueName("redeliver");
-  await configureWebhook(name, { idempotent: true, keep_bodies: true, always: { status: 503, retry_after: retryAfter, body: { error: "busy" } } });
+  await configureWebhook(name, {
+    idempotent: true,
+    keep_bodies: true,
+    always: { status: 503, retry_after: retryAfter, body: { error: "busy" } },
+  });
   const destinationId = await createDestination({ type: "webhook", config: { url: webhookUrl(name), batch_size: 100, ...config } });
   const syncId = await createSync(await modelOf(table), destinationId, "mirror", WEBHOOK_FIELDS);
   const trigger = await api.post(`/api/v1/syncs/${syncId}/trigger`);
   expectStatus(trigger, 202);
-  let first;
+  let first: Delivery | undefined;
   for (let i = 0; i < 150 && !first; i++) {
     first = (await webhookState(name, true)).deliveries[0];
     if (!first) await sleep(100);
   }
-  if (!first) throw new Error("the batch never reached the sink");
+  if (!first) throw new Error("the batch never reached the receiver");
   const sent = first.body as { sync_id: string; run_id: string; batch_id: string; operations: DeliveryMessage["operations"] };
   const message: DeliveryMessage = { ...sent, destination_id: destinationId, workspace_id: "wsp_default" };
-  return { table, name, syncId, destinationId, runId: trigger.body.id as string, message, firstAt: first.at };
+  return { table, name, syncId, destinationId, runId: trigger.body.id, message, firstAt: first.at };
 }
 
 describe("at-least-once redelivery", () => {

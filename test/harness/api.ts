@@ -16,15 +16,15 @@ import type { CreatedTokenSchema, TokenSchema } from "../../src/routes/tokens/sc
 
 export const ADMIN = "test_admin_token";
 
-export type Source = z.infer<typeof SourceSchema>;
-export type Model = z.infer<typeof ModelSchema>;
-export type Destination = z.infer<typeof DestinationSchema>;
-export type Sync = z.infer<typeof SyncSchema>;
+type Source = z.infer<typeof SourceSchema>;
+type Model = z.infer<typeof ModelSchema>;
+type Destination = z.infer<typeof DestinationSchema>;
+type Sync = z.infer<typeof SyncSchema>;
 export type Run = z.infer<typeof RunSchema>;
-export type Token = z.infer<typeof TokenSchema>;
-export type CreatedToken = z.infer<typeof CreatedTokenSchema>;
+type Token = z.infer<typeof TokenSchema>;
+type CreatedToken = z.infer<typeof CreatedTokenSchema>;
 /** The `error` of every error response (`{ "error": { code, message, details?, request_id } }`). */
-export type ApiErrorBody = z.infer<typeof ErrorSchema>["error"];
+type ApiErrorBody = z.infer<typeof ErrorSchema>["error"];
 
 // Response schemas declared inline in their route files (not exported there); the same shapes.
 /** GET /api/v1/syncs/{id}/runs/{run_id}/errors items (src/routes/syncs/runs.ts `RowError`). */
@@ -35,19 +35,19 @@ export interface RowError {
   created_at: string;
 }
 /** POST /api/v1/models/{id}/preview (src/routes/models/preview.ts `Preview`). */
-export interface ModelPreview {
+interface ModelPreview {
   columns: z.infer<typeof ModelColumnSchema>[];
   rows: Record<string, unknown>[];
 }
 /** POST /api/v1/{sources,destinations}/{id}/test (the routes' `ConnectionTest`). */
-export interface ConnectionTest {
+interface ConnectionTest {
   ok: boolean;
   latency_ms?: number;
   server_version?: string;
   error?: string | { code: string; message: string };
 }
 /** POST /api/v1/syncs/{id}/trigger-secret (src/routes/syncs/rotate-trigger-secret.ts). */
-export interface TriggerSecret {
+interface TriggerSecret {
   trigger_url: string;
   secret: string;
 }
@@ -58,7 +58,7 @@ export interface Page<T> {
 }
 
 /** GET /api/v1/openapi.json: the parts the tests read. */
-export interface OpenApiDocument {
+interface OpenApiDocument {
   openapi: string;
   paths: Record<string, unknown>;
   components: { schemas: Record<string, { required?: string[] }> };
@@ -68,32 +68,32 @@ export interface OpenApiDocument {
 type GetBody<P extends string> = P extends "/api/v1/openapi.json"
   ? OpenApiDocument
   : P extends `/api/v1/syncs/${string}/runs/${string}/errors${string}`
-  ? Page<RowError>
-  : P extends `/api/v1/syncs/${string}/runs/${string}`
-    ? Run
-    : P extends `/api/v1/syncs/${string}/runs${string}`
-      ? Page<Run>
-      : P extends `/api/v1/syncs/${string}`
-        ? Sync
-        : P extends `/api/v1/syncs${string}`
-          ? Page<Sync>
-          : P extends `/api/v1/sources/${string}`
-            ? Source
-            : P extends `/api/v1/sources${string}`
-              ? Page<Source>
-              : P extends `/api/v1/models/${string}`
-                ? Model
-                : P extends `/api/v1/models${string}`
-                  ? Page<Model>
-                  : P extends `/api/v1/destinations/${string}`
-                    ? Destination
-                    : P extends `/api/v1/destinations${string}`
-                      ? Page<Destination>
-                      : P extends `/api/v1/tokens/${string}`
-                        ? Token
-                        : P extends `/api/v1/tokens${string}`
-                          ? Page<Token>
-                          : unknown;
+    ? Page<RowError>
+    : P extends `/api/v1/syncs/${string}/runs/${string}`
+      ? Run
+      : P extends `/api/v1/syncs/${string}/runs${string}`
+        ? Page<Run>
+        : P extends `/api/v1/syncs/${string}`
+          ? Sync
+          : P extends `/api/v1/syncs${string}`
+            ? Page<Sync>
+            : P extends `/api/v1/sources/${string}`
+              ? Source
+              : P extends `/api/v1/sources${string}`
+                ? Page<Source>
+                : P extends `/api/v1/models/${string}`
+                  ? Model
+                  : P extends `/api/v1/models${string}`
+                    ? Page<Model>
+                    : P extends `/api/v1/destinations/${string}`
+                      ? Destination
+                      : P extends `/api/v1/destinations${string}`
+                        ? Page<Destination>
+                        : P extends `/api/v1/tokens/${string}`
+                          ? Token
+                          : P extends `/api/v1/tokens${string}`
+                            ? Page<Token>
+                            : unknown;
 
 type PostBody<P extends string> = P extends `/api/v1/${"sources" | "destinations"}/${string}/test`
   ? ConnectionTest
@@ -143,7 +143,7 @@ export interface ApiResult<T> {
   headers: Headers;
 }
 
-export interface CallOptions {
+interface CallOptions {
   /** Bearer token; default the admin token, `null` for none. */
   token?: string | null;
   /** JSON body. */

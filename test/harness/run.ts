@@ -15,7 +15,6 @@ export type { RowError, Run } from "./api";
 export {
   CHAOS_KINDS,
   type Delivery,
-  type Fault,
   type ReceiverState,
   type ReceiverStats,
   type ReceiverSummary,
@@ -83,7 +82,7 @@ export async function modelRows(table: string): Promise<Record<string, Record<st
 }
 
 /** A model row as every destination should hold it, values as text (HubSpot stores strings). */
-export type Row = { email: string | null; name: string | null; plan: string | null; score: string | null };
+type Row = { email: string | null; name: string | null; plan: string | null; score: string | null };
 export type Rows = Record<string, Row>;
 export type Mode = "upsert" | "mirror" | "append";
 
@@ -92,7 +91,9 @@ const text = (v: unknown): string | null => (v === null || v === undefined || v 
 /** The model's rows now (text values), keyed by id. */
 export async function modelNow(table: string): Promise<Rows> {
   const rows = await customers(table);
-  return Object.fromEntries(rows.map((r) => [String(r.id), { email: text(r.email), name: text(r.name), plan: text(r.plan), score: text(r.score) }]));
+  return Object.fromEntries(
+    rows.map((r) => [String(r.id), { email: text(r.email), name: text(r.name), plan: text(r.plan), score: text(r.score) }]),
+  );
 }
 
 /** What the destination holds after the initial rows, then the changes to `after`, in `mode` (the design's table). */
@@ -151,7 +152,7 @@ export async function createSync(
 /** The webhook mapping of the customers' columns. */
 export const WEBHOOK_FIELDS = { email: "Email", name: "Name", plan: "Plan", score: "Score" };
 
-export interface SyncFixture {
+interface SyncFixture {
   syncId: string;
   table: string;
   /** Name of this sync's endpoint on the webhook receiver. */
@@ -159,7 +160,7 @@ export interface SyncFixture {
 }
 
 /** Optional parts of a {@link webhookSync}. */
-export interface WebhookSyncOptions {
+interface WebhookSyncOptions {
   /** More fields of the sync's body (e.g. a schedule). */
   sync?: Record<string, unknown>;
   /** More fields of the webhook destination's config (batch size, timeout, rate limit). */
@@ -218,7 +219,9 @@ export async function runErrors(syncId: string, runId: string): Promise<RowError
   const out: RowError[] = [];
   let cursor: string | null = null;
   do {
-    const res: ApiResult<Page<RowError>> = await api.get(`/api/v1/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    const res: ApiResult<Page<RowError>> = await api.get(
+      `/api/v1/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${cursor}` : ""}`,
+    );
     expectStatus(res, 200);
     out.push(...res.body.data);
     cursor = res.body.next_cursor;

@@ -9,8 +9,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../../src/api/app";
 import { closePostgres, connectPostgres } from "../../src/source/postgres";
 import { WAREHOUSE_URL } from "../harness";
-import { customersTable, pg, webhookState } from "../harness/run";
-import { createFixtures, otherTypeId, pathValues, sampleBodies, waitForRun, type Fixtures } from "./fixtures";
+import { customersTable, pg, waitForRun, webhookState } from "../harness/run";
+import { createFixtures, otherTypeId, pathValues, sampleBodies, type Fixtures } from "./fixtures";
 import {
   acceptedTypes,
   appWithEnv,
@@ -583,7 +583,7 @@ describe("bad input: domain cases", () => {
     const run = async (syncId: string) => {
       const res = await send("POST", `/api/v1/syncs/${syncId}/trigger`, { token: f.token });
       expect(res.status, res.text).toBe(202);
-      return waitForRun(f.token, syncId, (res.json as { id: string }).id);
+      return waitForRun(syncId, (res.json as { id: string }).id, { token: f.token });
     };
 
     for (const s of syncs) expect((await run(s.syncId)).status).toBe("succeeded");

@@ -133,7 +133,7 @@ export function variantFor(doc: OpenApiDoc, schema: Schema, sample: Json | undef
     (v) =>
       Object.entries(v.properties ?? {}).every(([k, p]) => {
         const ps = resolve(doc, p);
-        return !ps.enum || ps.enum.length !== 1 || ps.enum[0] === sample[k];
+        return ps.enum?.length !== 1 || ps.enum[0] === sample[k];
       }) && v.properties,
   );
   return matches ?? s;
@@ -192,7 +192,7 @@ export function wrongValues(doc: OpenApiDoc, schema: Schema): Json[] {
     if (!accepted && !(type === "number" && !types.has("integer") && out.includes(12345))) out.push(value);
   }
   const s = resolve(doc, schema);
-  if (s.enum && s.enum.every((e) => typeof e === "string")) out.push("not_one_of_the_values");
+  if (s.enum?.every((e) => typeof e === "string")) out.push("not_one_of_the_values");
   return out;
 }
 

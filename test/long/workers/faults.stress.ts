@@ -12,8 +12,20 @@ import worker from "../../../src/index";
 import { SyncObject } from "../../../durable-objects/sync-object";
 import { RunEngine } from "../../../src/run/runner";
 import type { DeliveryMessage } from "../../../src/delivery/message";
-import { api, expectStatus, type ApiResult, type Page, type RowError } from "../../harness";
-import { configureWebhook, customersTable, modelRows, pg, type ReceiverStats, type ReceiverSummary, stubOf, type WebhookConfig, webhookState, webhookSync } from "../../harness/run";
+import { api, expectStatus, type Run } from "../../harness";
+import {
+  configureWebhook,
+  customersTable,
+  modelRows,
+  pg,
+  runErrors,
+  type ReceiverStats,
+  type ReceiverSummary,
+  stubOf,
+  type WebhookConfig,
+  webhookState,
+  webhookSync,
+} from "../../harness/run";
 import { between, sample, seeded, sleep, table, weighted } from "../lib";
 import { setting } from "./lib";
 
@@ -333,28 +345,12 @@ class Model {
 
 // ---- runs ----
 
-type Run = { id: string; status: string; error: { code: string; message: string } | null; progress: Record<string, number> } & Record<
-  string,
-  any
->;
 const FINAL = ["succeeded", "partial", "failed", "cancelled"];
 
 async function getRun(syncId: string, runId: string): Promise<Run> {
   const res = await api.get(`/api/v1/syncs/${syncId}/runs/${runId}`);
   expectStatus(res, 200);
   return res.body;
-}
-
-async function runErrors(syncId: string, runId: string): Promise<{ primary_key: string | null; operation: string; message: string }[]> {
-  const out: { primary_key: string | null; operation: string; message: string }[] = [];
-  let cursor: string | null = null;
-  do {
-    const res: ApiResult<Page<RowError>> = await api.get(`/api/v1/syncs/${syncId}/runs/${runId}/errors?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
-    expectStatus(res, 200);
-    out.push(...res.body.data);
-    cursor = res.body.next_cursor;
-  } while (cursor);
-  return out;
 }
 
 /** Runs the sync's alarm now, as the watchdog or the runtime's retry would later. Errors are the injected ones. */
@@ -431,7 +427,7 @@ async function faultedRun(syncId: string, random: () => number, faults: boolean,
         (
           runInDurableObject as unknown as (
             stub: DurableObjectStub,
-            fn: (instance: any, state: DurableObjectState) => Promise<unknown>,
+            fn: (instance: { stepping?: unknown; passRequested?: unknown }, state: DurableObjectState) => Promise<unknown>,
           ) => Promise<unknown>
         )(stubOf(syncId), async (instance, state) => ({
           stepping: instance.stepping,

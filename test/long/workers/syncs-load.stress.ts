@@ -250,7 +250,10 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
     edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
     let live = 0;
     let peak = 0;
-    for (const [, d] of edges) peak = Math.max(peak, (live += d));
+    for (const [, d] of edges) {
+      live += d;
+      peak = Math.max(peak, live);
+    }
     const latencies = triggers.map((t) => t.answeredAt - t.sentAt);
     const durations = intervals.map(([a, b]) => b - a);
 
