@@ -64,75 +64,57 @@ interface OpenApiDocument {
   components: { schemas: Record<string, { required?: string[] }> };
 }
 
-// Response bodies by path, most specific pattern first (`${string}` also spans a query string).
-type GetBody<P extends string> = P extends "/api/v1/openapi.json"
-  ? OpenApiDocument
-  : P extends `/api/v1/syncs/${string}/runs/${string}/errors${string}`
-    ? Page<RowError>
-    : P extends `/api/v1/syncs/${string}/runs/${string}`
-      ? Run
-      : P extends `/api/v1/syncs/${string}/runs${string}`
-        ? Page<Run>
-        : P extends `/api/v1/syncs/${string}`
-          ? Sync
-          : P extends `/api/v1/syncs${string}`
-            ? Page<Sync>
-            : P extends `/api/v1/sources/${string}`
-              ? Source
-              : P extends `/api/v1/sources${string}`
-                ? Page<Source>
-                : P extends `/api/v1/models/${string}`
-                  ? Model
-                  : P extends `/api/v1/models${string}`
-                    ? Page<Model>
-                    : P extends `/api/v1/destinations/${string}`
-                      ? Destination
-                      : P extends `/api/v1/destinations${string}`
-                        ? Page<Destination>
-                        : P extends `/api/v1/tokens/${string}`
-                          ? Token
-                          : P extends `/api/v1/tokens${string}`
-                            ? Page<Token>
-                            : unknown;
+type Method = "GET" | "POST" | "PUT" | "DELETE";
 
-type PostBody<P extends string> = P extends `/api/v1/${"sources" | "destinations"}/${string}/test`
-  ? ConnectionTest
-  : P extends `/api/v1/sources${string}`
-    ? Source
-    : P extends `/api/v1/models/${string}/preview`
-      ? ModelPreview
-      : P extends `/api/v1/models${string}`
-        ? Model
-        : P extends `/api/v1/destinations${string}`
-          ? Destination
-          : P extends `/api/v1/tokens${string}`
-            ? CreatedToken
-            : P extends `/api/v1/syncs/${string}/trigger-secret`
-              ? TriggerSecret
-              : P extends `/api/v1/syncs/${string}/trigger` | `/api/v1/hooks/syncs/${string}`
-                ? Run
-                : P extends `/api/v1/syncs${string}`
-                  ? Sync
-                  : unknown;
+/**
+ * The response body of each route: [method, path pattern, body], the first match wins, so a more
+ * specific pattern comes before a shorter one (`${string}` also spans a query string).
+ */
+type Routes = [
+  ["GET", "/api/v1/openapi.json", OpenApiDocument],
+  ["GET", `/api/v1/syncs/${string}/runs/${string}/errors${string}`, Page<RowError>],
+  ["GET", `/api/v1/syncs/${string}/runs/${string}`, Run],
+  ["GET", `/api/v1/syncs/${string}/runs${string}`, Page<Run>],
+  ["GET", `/api/v1/syncs/${string}`, Sync],
+  ["GET", `/api/v1/syncs${string}`, Page<Sync>],
+  ["GET", `/api/v1/sources/${string}`, Source],
+  ["GET", `/api/v1/sources${string}`, Page<Source>],
+  ["GET", `/api/v1/models/${string}`, Model],
+  ["GET", `/api/v1/models${string}`, Page<Model>],
+  ["GET", `/api/v1/destinations/${string}`, Destination],
+  ["GET", `/api/v1/destinations${string}`, Page<Destination>],
+  ["GET", `/api/v1/tokens/${string}`, Token],
+  ["GET", `/api/v1/tokens${string}`, Page<Token>],
+  ["POST", `/api/v1/${"sources" | "destinations"}/${string}/test`, ConnectionTest],
+  ["POST", "/api/v1/sources", Source],
+  ["POST", `/api/v1/models/${string}/preview`, ModelPreview],
+  ["POST", "/api/v1/models", Model],
+  ["POST", "/api/v1/destinations", Destination],
+  ["POST", "/api/v1/tokens", CreatedToken],
+  ["POST", `/api/v1/syncs/${string}/trigger-secret`, TriggerSecret],
+  ["POST", `/api/v1/syncs/${string}/trigger`, Run],
+  ["POST", `/api/v1/hooks/syncs/${string}`, Run],
+  ["POST", `/api/v1/syncs/${string}/${"pause" | "resume" | "restore"}`, Sync],
+  ["POST", "/api/v1/syncs", Sync],
+  ["PUT", `/api/v1/syncs/${string}`, Sync],
+  ["PUT", `/api/v1/sources/${string}`, Source],
+  ["PUT", `/api/v1/models/${string}`, Model],
+  ["PUT", `/api/v1/destinations/${string}`, Destination],
+  ["DELETE", `/api/v1/tokens/${string}`, Token],
+  // Archived; `?permanent=true` answers 204 (no body), as do sources, models and destinations.
+  ["DELETE", `/api/v1/syncs/${string}?permanent=true`, null],
+  ["DELETE", `/api/v1/syncs/${string}`, Sync],
+  ["DELETE", string, null],
+];
 
-type PutBody<P extends string> = P extends `/api/v1/syncs/${string}`
-  ? Sync
-  : P extends `/api/v1/sources/${string}`
-    ? Source
-    : P extends `/api/v1/models/${string}`
-      ? Model
-      : P extends `/api/v1/destinations/${string}`
-        ? Destination
-        : unknown;
-
-/** Sources, models and destinations answer 204 (no body); a sync answers archived (or 204 with ?permanent=true). */
-type DeleteBody<P extends string> = P extends `/api/v1/tokens/${string}`
-  ? Token
-  : P extends `/api/v1/syncs/${string}?permanent=true`
-    ? null
-    : P extends `/api/v1/syncs/${string}`
-      ? Sync
-      : null;
+/** The body type of `method path` by {@link Routes}; `unknown` for a path no route matches. */
+type BodyOf<M extends Method, P extends string, R = Routes> = R extends [[infer RM, infer RP, infer B], ...infer Rest]
+  ? M extends RM
+    ? P extends RP
+      ? B
+      : BodyOf<M, P, Rest>
+    : BodyOf<M, P, Rest>
+  : unknown;
 
 export interface ApiResult<T> {
   status: number;
@@ -179,10 +161,10 @@ function errorOf(status: number, body: unknown): ApiErrorBody | undefined {
 
 /** The typed API client: each method's body type follows from the path. */
 export const api = {
-  get: <P extends string>(path: P, opts: CallOptions = {}) => request<GetBody<P>>("GET", path, opts),
-  post: <P extends string>(path: P, opts: CallOptions = {}) => request<PostBody<P>>("POST", path, opts),
-  put: <P extends string>(path: P, opts: CallOptions = {}) => request<PutBody<P>>("PUT", path, opts),
-  delete: <P extends string>(path: P, opts: CallOptions = {}) => request<DeleteBody<P>>("DELETE", path, opts),
+  get: <P extends string>(path: P, opts: CallOptions = {}) => request<BodyOf<"GET", P>>("GET", path, opts),
+  post: <P extends string>(path: P, opts: CallOptions = {}) => request<BodyOf<"POST", P>>("POST", path, opts),
+  put: <P extends string>(path: P, opts: CallOptions = {}) => request<BodyOf<"PUT", P>>("PUT", path, opts),
+  delete: <P extends string>(path: P, opts: CallOptions = {}) => request<BodyOf<"DELETE", P>>("DELETE", path, opts),
   /** Any other method (e.g. PATCH, OPTIONS), untyped. */
   send: (method: string, path: string, opts: CallOptions = {}) => request<unknown>(method, path, opts),
 };
