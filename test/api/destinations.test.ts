@@ -99,7 +99,7 @@ describe("destinations", () => {
     }
     const list = await api.get("/api/v1/destinations?limit=200");
     expectStatus(list, 200);
-    expect(list.body.data.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining(responses.map((r) => r.body.id)));
+    expect(list.body.data.map((d) => d.id)).toEqual(expect.arrayContaining(responses.map((r) => r.body.id)));
     expectNoSecrets(list.body);
   });
 
@@ -120,9 +120,9 @@ describe("destinations", () => {
     const ids = [];
     for (const type of ["webhook", "postgres", "hubspot"] as const) ids.push(await createDestination(type, token));
     const first = await api.get("/api/v1/destinations?limit=2", { token });
-    expect(first.body.data.map((d: { id: string }) => d.id)).toEqual([ids[2], ids[1]]);
+    expect(first.body.data.map((d) => d.id)).toEqual([ids[2], ids[1]]);
     const second = await api.get(`/api/v1/destinations?limit=2&cursor=${first.body.next_cursor}`, { token });
-    expect(second.body.data.map((d: { id: string }) => d.id)).toEqual([ids[0]]);
+    expect(second.body.data.map((d) => d.id)).toEqual([ids[0]]);
     expect(second.body.next_cursor).toBeNull();
   });
 

@@ -74,7 +74,7 @@ describe("models", () => {
 
     const list = await api.get("/api/v1/models?limit=200");
     expectStatus(list, 200);
-    expect(list.body.data.map((m: { id: string }) => m.id)).toContain(created.body.id);
+    expect(list.body.data.map((m) => m.id)).toContain(created.body.id);
 
     const renamed = await api.put(`/api/v1/models/${created.body.id}`, { body: { name: "all users" } });
     expectStatus(renamed, 200);
@@ -101,9 +101,9 @@ describe("models", () => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push(await createModel(token, source));
     const first = await api.get("/api/v1/models?limit=2", { token });
-    expect(first.body.data.map((m: { id: string }) => m.id)).toEqual([ids[2], ids[1]]);
+    expect(first.body.data.map((m) => m.id)).toEqual([ids[2], ids[1]]);
     const second = await api.get(`/api/v1/models?limit=2&cursor=${first.body.next_cursor}`, { token });
-    expect(second.body.data.map((m: { id: string }) => m.id)).toEqual([ids[0]]);
+    expect(second.body.data.map((m) => m.id)).toEqual([ids[0]]);
     expect(second.body.next_cursor).toBeNull();
   });
 
@@ -208,7 +208,7 @@ describe("models", () => {
       body: { sql: "SELECT g AS id, 'user' || g AS email, 'x' AS extra FROM generate_series(1, 5) g" },
     });
     expectStatus(widened, 200);
-    expect(widened.body.columns.map((c: { name: string }) => c.name)).toEqual(["id", "email", "extra"]);
+    expect(widened.body.columns.map((c) => c.name)).toEqual(["id", "email", "extra"]);
   });
 
   it("previews the first rows as JSON, 10 by default", async () => {

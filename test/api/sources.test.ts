@@ -19,7 +19,7 @@ describe("sources", () => {
     expect(got.body).toEqual(created.body);
 
     const list = await api.get("/api/v1/sources?limit=200");
-    expect(list.body.data.map((s: { id: string }) => s.id)).toContain(created.body.id);
+    expect(list.body.data.map((s) => s.id)).toContain(created.body.id);
 
     const updated = await api.put(`/api/v1/sources/${created.body.id}`, { body: { name: "renamed" } });
     expectStatus(updated, 200);
@@ -34,11 +34,11 @@ describe("sources", () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await createSource(token));
     const first = await api.get("/api/v1/sources?limit=2", { token });
-    expect(first.body.data.map((s: { id: string }) => s.id)).toEqual([ids[4], ids[3]]);
+    expect(first.body.data.map((s) => s.id)).toEqual([ids[4], ids[3]]);
     const second = await api.get(`/api/v1/sources?limit=2&cursor=${first.body.next_cursor}`, { token });
-    expect(second.body.data.map((s: { id: string }) => s.id)).toEqual([ids[2], ids[1]]);
+    expect(second.body.data.map((s) => s.id)).toEqual([ids[2], ids[1]]);
     const third = await api.get(`/api/v1/sources?limit=2&cursor=${second.body.next_cursor}`, { token });
-    expect(third.body.data.map((s: { id: string }) => s.id)).toEqual([ids[0]]);
+    expect(third.body.data.map((s) => s.id)).toEqual([ids[0]]);
     expect(third.body.next_cursor).toBeNull();
   });
 

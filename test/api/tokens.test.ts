@@ -8,7 +8,7 @@ const sourceBody = { name: "warehouse", type: "postgres", connection_string: WAR
 async function createToken(scope: "read" | "write" | "admin", token?: string) {
   const res = await api.post("/api/v1/tokens", { token, body: { name: `${scope} key`, scope } });
   expectStatus(res, 201);
-  return res.body as { id: string; token: string; prefix: string; scope: string };
+  return res.body;
 }
 
 describe("tokens", () => {
@@ -35,7 +35,7 @@ describe("tokens", () => {
 
     const list = await api.get("/api/v1/tokens?limit=200");
     expectStatus(list, 200);
-    expect(list.body.data.find((t: { id: string }) => t.id === id)).toEqual(metadata);
+    expect(list.body.data.find((t) => t.id === id)).toEqual(metadata);
     expect(JSON.stringify(list.body)).not.toMatch(/token_hash|[0-9a-f]{64}/);
   });
 
@@ -111,7 +111,7 @@ describe("tokens", () => {
     const ids = [];
     for (let i = 0; i < 2; i++) ids.push((await createToken("read", token)).id);
     const first = await api.get("/api/v1/tokens?limit=2", { token });
-    expect(first.body.data.map((t: { id: string }) => t.id)).toEqual([ids[1], ids[0]]);
+    expect(first.body.data.map((t) => t.id)).toEqual([ids[1], ids[0]]);
     const second = await api.get(`/api/v1/tokens?limit=2&cursor=${first.body.next_cursor}`, { token });
     // The workspace's own first token, made by the harness.
     expect(second.body.data).toHaveLength(1);
@@ -127,7 +127,7 @@ describe("tokens", () => {
     expectError(await api.get(`/api/v1/tokens/${mine.id}`, { token: other.token }), 404, "not_found");
     expectError(await api.delete(`/api/v1/tokens/${mine.id}`, { token: other.token }), 404, "not_found");
     const theirs = await api.get("/api/v1/tokens", { token: other.token });
-    expect(theirs.body.data.map((t: { id: string }) => t.id)).not.toContain(mine.id);
+    expect(theirs.body.data.map((t) => t.id)).not.toContain(mine.id);
     expect(theirs.body.data).toHaveLength(1);
     // The token still works: the other workspace's revoke did nothing.
     expectStatus(await api.get("/api/v1/sources", { token: mine.token }), 200);

@@ -145,7 +145,7 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     expect(Object.keys(state.rows)).toHaveLength(49);
     const errors = await api.get(`/api/v1/syncs/${syncId}/runs/${run.id}/errors`);
     expectStatus(errors, 200);
-    const messages = errors.body.data.map((e: { primary_key: string | null; message: string }) => `${e.primary_key}: ${e.message}`);
+    const messages = errors.body.data.map((e) => `${e.primary_key}: ${e.message}`);
     expect(messages.filter((m: string) => m.startsWith("7:") && /appears 2 times/.test(m))).toHaveLength(2);
     expect(messages.filter((m: string) => m.startsWith("null:") && /null|empty/i.test(m))).toHaveLength(1);
   });
