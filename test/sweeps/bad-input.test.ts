@@ -3,6 +3,7 @@
  * wrongly shaped bodies, wrong types, missing and unknown fields, oversized bodies and strings,
  * invalid path ids and query parameters. Every answer must be a 4xx error envelope (never a 500),
  * validation errors must name the field, and a refused request must leave D1 exactly as it was.
+ * Over 400 lines: one sweep per kind of bad input over the same fixtures, read as one checklist.
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";

@@ -3,6 +3,7 @@
  * operation, cross-workspace isolation on every route, secrets never in a response, a log line, a
  * D1 row or Durable Object storage, trigger webhook secrets, read-only warehouse queries with a
  * timeout, and SSRF refusals with ALLOW_PRIVATE_DESTINATIONS off.
+ * Over 400 lines: one describe per attack surface, each reading as a checklist; splitting would scatter the shared fixtures.
  */
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";

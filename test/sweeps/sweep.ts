@@ -3,6 +3,7 @@
  * document, a request recorder that checks every answer (no 500, the error envelope), D1
  * snapshots to prove that a refused request wrote nothing, and schema walking to derive per-field
  * mutations from the request body schemas.
+ * Over 400 lines: the OpenAPI walking, the recorder and the D1 snapshots are used together by both sweeps.
  */
 import { env, exports } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
