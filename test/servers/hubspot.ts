@@ -23,7 +23,7 @@ import { json as sendJson, readBody } from "./http";
  * Rate limit: `max` requests per `interval_ms` (HubSpot's rolling 10 s window by default), then
  * 429 with `X-HubSpot-RateLimit-*` headers (and `Retry-After` only when `retry_after` is set).
  */
-export interface PortalConfig {
+interface PortalConfig {
   /** The only private-app token accepted. */
   access_token: string;
   /** Properties with unique values per object type (`*` applies to every type); contacts also upsert by email. */

@@ -22,7 +22,7 @@ import { json as sendJson, readBody } from "./http";
  * with `REQUIRED_FIELD_MISSING`; a delete of a record whose external id is in `undeletable`
  * fails with `DELETE_FAILED`.
  */
-export interface OrgConfig {
+interface OrgConfig {
   /** The only access token accepted. */
   access_token: string;
   refresh_token: string;

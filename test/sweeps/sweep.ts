@@ -35,7 +35,7 @@ export interface Schema {
   default?: Json;
 }
 
-export interface Parameter {
+interface Parameter {
   name: string;
   in: "path" | "query" | "header";
   required?: boolean;
@@ -279,7 +279,7 @@ const statusOfCode: Record<string, number[]> = {
 };
 
 /** What is wrong with an error answer's envelope, or an empty list. */
-export function envelopeProblems(res: Answer): string[] {
+function envelopeProblems(res: Answer): string[] {
   const problems: string[] = [];
   if (!/^application\/json/i.test(res.headers.get("content-type") ?? ""))
     problems.push(`content-type is ${res.headers.get("content-type")}`);
@@ -306,7 +306,7 @@ export function envelopeProblems(res: Answer): string[] {
 }
 
 /** The `details[].path`s of a validation error. */
-export function detailPaths(res: Answer): string[] {
+function detailPaths(res: Answer): string[] {
   const details = (res.json as Partial<ErrorEnvelope> | undefined)?.error?.details;
   return Array.isArray(details) ? details.map((d: { path?: unknown }) => String(d.path)) : [];
 }
