@@ -16,7 +16,6 @@ export default defineConfig(async () => {
             WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${inject("webhookPort")}`,
             SALESFORCE_URL: `http://127.0.0.1:${inject("salesforcePort")}`,
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
-            DELIVERY_SINK_URL: `http://127.0.0.1:${inject("deliverySinkPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             ADMIN_TOKEN: "test_admin_token",

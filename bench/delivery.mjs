@@ -4,7 +4,7 @@
  * (each also as `--delivery-rows` etc., which win: for forwarding from bench/run.mjs).
  *
  * For each N (--rps): a local webhook that accepts at most N requests per second (429 with
- * Retry-After beyond; test/servers/delivery-sink.ts) and a webhook destination rate-limited to N
+ * Retry-After beyond; test/servers/webhook-receiver.ts) and a webhook destination rate-limited to N
  * requests/s with `--batch-size` rows per request. One upsert run of a fresh `--rows`-row model
  * through the real Worker (wrangler's unstable_startWorker: API, SyncObject, Queues, limiter), then:
  *   rows/s over the delivery window (first request's arrival to the last answer at the webhook),
@@ -83,9 +83,9 @@ async function main() {
   process.env.WRANGLER_SEND_METRICS = "false";
   process.env.PGOPTIONS = "-c client_min_messages=warning";
   mkdirSync(dataDir, { recursive: true });
-  const sinkModule = join(dataDir, "delivery-sink.mjs");
+  const sinkModule = join(dataDir, "webhook-receiver.mjs");
   await build({
-    entryPoints: [join(root, "test/servers/delivery-sink.ts")],
+    entryPoints: [join(root, "test/servers/webhook-receiver.ts")],
     bundle: true,
     platform: "node",
     format: "esm",
@@ -93,8 +93,8 @@ async function main() {
     outfile: sinkModule,
     logLevel: "warning",
   });
-  const { startDeliverySink } = await import(sinkModule);
-  const sink = await startDeliverySink();
+  const { startWebhookReceiver } = await import(sinkModule);
+  const sink = await startWebhookReceiver();
   const sinkBase = `http://127.0.0.1:${sink.port}`;
 
   psql(`DROP SCHEMA IF EXISTS retl_bench_delivery CASCADE; CREATE SCHEMA retl_bench_delivery;
@@ -127,7 +127,7 @@ async function main() {
     });
     for (const rps of rates) {
       const name = `bench_${rps}_${batchSize}_${Date.now()}`;
-      await fetch(`${sinkBase}/config/${name}`, { method: "POST", body: JSON.stringify({ accept_rps: rps }) });
+      await fetch(`${sinkBase}/config/${name}`, { method: "POST", body: JSON.stringify({ idempotent: true, accept_rps: rps }) });
       const destination = await api(worker, "POST", "/api/v1/destinations", {
         name: `sink ${rps} req/s`,
         type: "webhook",
@@ -150,12 +150,12 @@ async function main() {
       }
       const state = await sinkState(sinkBase, name);
       if (process.env.BENCH_DEBUG) {
-        const t0 = Math.min(...state.requests.map((r) => r.at));
-        console.error(`N=${rps}: ${state.requests.map((r) => `${r.at - t0}${r.status === 429 ? "!" : ""}`).join(" ")}`);
+        const t0 = Math.min(...state.deliveries.map((r) => r.at));
+        console.error(`N=${rps}: ${state.deliveries.map((r) => `${r.at - t0}${r.status === 429 ? "!" : ""}`).join(" ")}`);
       }
-      const applied = state.requests.filter((r) => r.status === 200);
-      const first = Math.min(...state.requests.map((r) => r.at));
-      const last = Math.max(...state.requests.map((r) => r.end));
+      const applied = state.deliveries.filter((r) => r.status === 200);
+      const first = Math.min(...state.deliveries.map((r) => r.at));
+      const last = Math.max(...state.deliveries.map((r) => r.end));
       const windowMs = Math.max(1, last - first);
       const delivered = Object.keys(state.rows).length;
       results.push({
@@ -164,9 +164,9 @@ async function main() {
         delivered,
         windowMs,
         runMs: final.duration_ms,
-        requests: state.requests.length,
+        requests: state.deliveries.length,
         applied: applied.length,
-        throttled: state.requests.filter((r) => r.status === 429).length,
+        throttled: state.deliveries.filter((r) => r.status === 429).length,
       });
     }
   } finally {

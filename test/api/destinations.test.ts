@@ -6,7 +6,7 @@ import { syncs } from "../../src/db/schema";
 import { newId } from "../../src/lib/ids";
 import type { ApiError } from "../../src/api/errors";
 import { checkReachable } from "../../src/routes/destinations/schema";
-import { call, expectError, expectStatus, newWorkspace, seedModel, tokenFor } from "../harness";
+import { api, expectError, expectStatus, newWorkspace, seedModel, tokenFor } from "../harness";
 
 const HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555566667777";
 
@@ -54,34 +54,34 @@ function expectNoSecrets(value: unknown) {
 }
 
 async function createDestination(type: keyof typeof bodies = "webhook", token?: string): Promise<string> {
-  const res = await call("POST", "/api/v1/destinations", { token, body: bodies[type] });
+  const res = await api.post("/api/v1/destinations", { token, body: bodies[type] });
   expectStatus(res, 201);
   return res.body.id;
 }
 
 describe("destinations", () => {
   it("creates each type with defaults filled in and credentials masked, in responses and in D1", async () => {
-    const webhook = await call("POST", "/api/v1/destinations", { body: bodies.webhook });
+    const webhook = await api.post("/api/v1/destinations", { body: bodies.webhook });
     expectStatus(webhook, 201);
     expect(webhook.body.id).toMatch(/^dst_[0-9a-z]{26}$/);
     expect(webhook.body.config).toEqual({ ...bodies.webhook.config, batch_size: 100, timeout_ms: 10_000 });
     expect(webhook.body.credentials).toEqual({ signing_secret: "****cdef", "headers.Authorization": "****ijkl" });
 
-    const postgres = await call("POST", "/api/v1/destinations", { body: bodies.postgres });
+    const postgres = await api.post("/api/v1/destinations", { body: bodies.postgres });
     expectStatus(postgres, 201);
     expect(postgres.body.config).toEqual({ schema: "public", table: "customers", key_column: "id", batch_size: 500 });
-    expect(Object.keys(postgres.body.credentials)).toEqual(["connection_string"]);
+    expect(Object.keys(postgres.body.credentials ?? {})).toEqual(["connection_string"]);
 
-    const salesforce = await call("POST", "/api/v1/destinations", { body: bodies.salesforce });
+    const salesforce = await api.post("/api/v1/destinations", { body: bodies.salesforce });
     expectStatus(salesforce, 201);
     expect(salesforce.body.config).toMatchObject({ api_version: "v60.0", batch_size: 200 });
-    expect(Object.keys(salesforce.body.credentials).sort()).toEqual(["client_id", "client_secret", "refresh_token"]);
+    expect(Object.keys(salesforce.body.credentials ?? {}).sort()).toEqual(["client_id", "client_secret", "refresh_token"]);
 
-    const hubspot = await call("POST", "/api/v1/destinations", { body: bodies.hubspot });
+    const hubspot = await api.post("/api/v1/destinations", { body: bodies.hubspot });
     expectStatus(hubspot, 201);
     expect(hubspot.body.credentials).toEqual({ access_token: "****7777" });
 
-    const bare = await call("POST", "/api/v1/destinations", {
+    const bare = await api.post("/api/v1/destinations", {
       body: { name: "bare", type: "webhook", config: { url: "http://hooks.example.com/x" } },
     });
     expectStatus(bare, 201);
@@ -90,26 +90,26 @@ describe("destinations", () => {
     const responses = [webhook, postgres, salesforce, hubspot];
     for (const res of responses) {
       expectNoSecrets(res.body);
-      const got = await call("GET", `/api/v1/destinations/${res.body.id}`);
+      const got = await api.get(`/api/v1/destinations/${res.body.id}`);
       expectStatus(got, 200);
       expect(got.body).toEqual(res.body);
       const row = await env.DB.prepare("SELECT * FROM destinations WHERE id = ?").bind(res.body.id).first();
       expect(row?.credentials_ciphertext).toMatch(/^v1\./);
       expectNoSecrets(row);
     }
-    const list = await call("GET", "/api/v1/destinations?limit=200");
+    const list = await api.get("/api/v1/destinations?limit=200");
     expectStatus(list, 200);
-    expect(list.body.data.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining(responses.map((r) => r.body.id)));
+    expect(list.body.data.map((d) => d.id)).toEqual(expect.arrayContaining(responses.map((r) => r.body.id)));
     expectNoSecrets(list.body);
   });
 
   it("accepts Salesforce with just an access token, and HubSpot custom objects", async () => {
-    const sf = await call("POST", "/api/v1/destinations", {
+    const sf = await api.post("/api/v1/destinations", {
       body: { ...bodies.salesforce, credentials: { access_token: "00Dxx0000001gPL!AR8AQJXg" } },
     });
     expectStatus(sf, 201);
     expect(sf.body.credentials).toEqual({ access_token: "****QJXg" });
-    const custom = await call("POST", "/api/v1/destinations", {
+    const custom = await api.post("/api/v1/destinations", {
       body: { ...bodies.hubspot, config: { object_type: "2-3508482", id_property: "external_id" } },
     });
     expectStatus(custom, 201);
@@ -119,26 +119,26 @@ describe("destinations", () => {
     const { token } = await newWorkspace();
     const ids = [];
     for (const type of ["webhook", "postgres", "hubspot"] as const) ids.push(await createDestination(type, token));
-    const first = await call("GET", "/api/v1/destinations?limit=2", { token });
-    expect(first.body.data.map((d: { id: string }) => d.id)).toEqual([ids[2], ids[1]]);
-    const second = await call("GET", `/api/v1/destinations?limit=2&cursor=${first.body.next_cursor}`, { token });
-    expect(second.body.data.map((d: { id: string }) => d.id)).toEqual([ids[0]]);
+    const first = await api.get("/api/v1/destinations?limit=2", { token });
+    expect(first.body.data.map((d) => d.id)).toEqual([ids[2], ids[1]]);
+    const second = await api.get(`/api/v1/destinations?limit=2&cursor=${first.body.next_cursor}`, { token });
+    expect(second.body.data.map((d) => d.id)).toEqual([ids[0]]);
     expect(second.body.next_cursor).toBeNull();
   });
 
   it("names an unknown type, and each bad field of the top level", async () => {
-    const unknown = await call("POST", "/api/v1/destinations", { body: { name: "x", type: "mailchimp", config: {} } });
+    const unknown = await api.post("/api/v1/destinations", { body: { name: "x", type: "mailchimp", config: {} } });
     expectError(unknown, 400, "validation_failed", "type");
-    expect(unknown.body.error.message).toContain("webhook");
-    const res = await call("POST", "/api/v1/destinations", { body: { ...bodies.hubspot, name: "", extra: 1 } });
+    expect(unknown.error?.message).toContain("webhook");
+    const res = await api.post("/api/v1/destinations", { body: { ...bodies.hubspot, name: "", extra: 1 } });
     expectError(res, 400, "validation_failed", "name");
-    expect(JSON.stringify(res.body.error.details)).toContain("extra");
-    expectError(await call("POST", "/api/v1/destinations", { body: [] }), 400, "validation_failed");
+    expect(JSON.stringify(res.error?.details)).toContain("extra");
+    expectError(await api.post("/api/v1/destinations", { body: [] }), 400, "validation_failed");
   });
 
   it("validates webhook config and credentials per field", async () => {
     const bad = (config: Record<string, unknown>, credentials?: Record<string, unknown>) =>
-      call("POST", "/api/v1/destinations", { body: { name: "hook", type: "webhook", config, credentials } });
+      api.post("/api/v1/destinations", { body: { name: "hook", type: "webhook", config, credentials } });
     expectError(await bad({ url: "ftp://files.example.com/in" }), 400, "validation_failed", "config.url");
     expectError(await bad({ url: "not a url" }), 400, "validation_failed", "config.url");
     expectError(await bad({ url: "https://user:pw@h.example.com/in" }), 400, "validation_failed", "config.url");
@@ -149,7 +149,7 @@ describe("destinations", () => {
     expectError(await bad({ url: "https://h.example.com", method: "GET" }), 400, "validation_failed", "config.method");
     const secretHeader = await bad({ url: "https://h.example.com", headers: { Authorization: "Bearer x" } });
     expectError(secretHeader, 400, "validation_failed", "config.headers.Authorization");
-    expect(secretHeader.body.error.message).toContain("credentials.headers");
+    expect(secretHeader.error?.message).toContain("credentials.headers");
     expectError(
       await bad({ url: "https://h.example.com", headers: { "X-Api-Key": "k" } }),
       400,
@@ -174,7 +174,7 @@ describe("destinations", () => {
 
   it("validates postgres, salesforce and hubspot settings per field", async () => {
     const post = (type: keyof typeof bodies, patch: { config?: Record<string, unknown>; credentials?: unknown }) =>
-      call("POST", "/api/v1/destinations", {
+      api.post("/api/v1/destinations", {
         body: {
           ...bodies[type],
           config: { ...bodies[type].config, ...patch.config },
@@ -224,19 +224,19 @@ describe("destinations", () => {
       .bind(id)
       .first<{ credentials_ciphertext: string }>();
 
-    const renamed = await call("PUT", `/api/v1/destinations/${id}`, { body: { name: "renamed", type: "webhook" } });
+    const renamed = await api.put(`/api/v1/destinations/${id}`, { body: { name: "renamed", type: "webhook" } });
     expectStatus(renamed, 200);
     expect(renamed.body.name).toBe("renamed");
     expect(renamed.body.config.headers).toEqual({ "X-Team": "growth" });
 
-    const reconfigured = await call("PUT", `/api/v1/destinations/${id}`, {
+    const reconfigured = await api.put(`/api/v1/destinations/${id}`, {
       body: { config: { url: "https://other.example.com/in", batch_size: 5 } },
     });
     expectStatus(reconfigured, 200);
     expect(reconfigured.body.config).toEqual({ url: "https://other.example.com/in", batch_size: 5, timeout_ms: 10_000 });
     expect(reconfigured.body.credentials).toEqual(renamed.body.credentials);
 
-    const rekeyed = await call("PUT", `/api/v1/destinations/${id}`, {
+    const rekeyed = await api.put(`/api/v1/destinations/${id}`, {
       body: { credentials: { signing_secret: "a-brand-new-signing-secret" } },
     });
     expectStatus(rekeyed, 200);
@@ -247,70 +247,65 @@ describe("destinations", () => {
     expect(after?.credentials_ciphertext).not.toBe(before?.credentials_ciphertext);
     expect(JSON.stringify(after)).not.toContain("a-brand-new-signing-secret");
 
-    const cleared = await call("PUT", `/api/v1/destinations/${id}`, { body: { credentials: null } });
+    const cleared = await api.put(`/api/v1/destinations/${id}`, { body: { credentials: null } });
     expectStatus(cleared, 200);
     expect(cleared.body.credentials).toBeNull();
 
-    const retyped = await call("PUT", `/api/v1/destinations/${id}`, { body: { type: "hubspot" } });
+    const retyped = await api.put(`/api/v1/destinations/${id}`, { body: { type: "hubspot" } });
     expectError(retyped, 400, "validation_failed", "type");
-    const badConfig = await call("PUT", `/api/v1/destinations/${id}`, {
+    const badConfig = await api.put(`/api/v1/destinations/${id}`, {
       body: { config: { url: "gopher://x", batch_size: 0 }, credentials: { signing_secret: "x" } },
     });
     expectError(badConfig, 400, "validation_failed", "config.url");
     expectError(badConfig, 400, "validation_failed", "config.batch_size");
     expectError(badConfig, 400, "validation_failed", "credentials.signing_secret");
-    expectError(await call("PUT", `/api/v1/destinations/${id}`, { body: { config: "x" } }), 400, "validation_failed", "config");
+    expectError(await api.put(`/api/v1/destinations/${id}`, { body: { config: "x" } }), 400, "validation_failed", "config");
 
     const hubspot = await createDestination("hubspot");
+    expectError(await api.put(`/api/v1/destinations/${hubspot}`, { body: { credentials: null } }), 400, "validation_failed", "credentials");
     expectError(
-      await call("PUT", `/api/v1/destinations/${hubspot}`, { body: { credentials: null } }),
-      400,
-      "validation_failed",
-      "credentials",
-    );
-    expectError(
-      await call("PUT", `/api/v1/destinations/${hubspot}`, { body: { config: { object_type: "contacts" } } }),
+      await api.put(`/api/v1/destinations/${hubspot}`, { body: { config: { object_type: "contacts" } } }),
       400,
       "validation_failed",
       "config.id_property",
     );
     // Refused updates changed nothing.
-    const got = await call("GET", `/api/v1/destinations/${id}`);
+    const got = await api.get(`/api/v1/destinations/${id}`);
     expect(got.body).toEqual(cleared.body);
   });
 
   it("deletes an unused destination and refuses one a sync writes to", async () => {
     const id = await createDestination("hubspot");
-    expectStatus(await call("DELETE", `/api/v1/destinations/${id}`), 204);
-    expectError(await call("GET", `/api/v1/destinations/${id}`), 404, "not_found");
-    expectError(await call("DELETE", `/api/v1/destinations/${id}`), 404, "not_found");
+    expectStatus(await api.delete(`/api/v1/destinations/${id}`), 204);
+    expectError(await api.get(`/api/v1/destinations/${id}`), 404, "not_found");
+    expectError(await api.delete(`/api/v1/destinations/${id}`), 404, "not_found");
 
     const used = await createDestination("webhook");
     const syncId = await seedSyncTo(used);
-    const res = await call("DELETE", `/api/v1/destinations/${used}`);
+    const res = await api.delete(`/api/v1/destinations/${used}`);
     expectError(res, 409, "conflict");
-    expect(res.body.error.message).toContain(syncId);
-    expect(res.body.error.details).toEqual({ sync_id: syncId });
+    expect(res.error?.message).toContain(syncId);
+    expect(res.error?.details).toEqual({ sync_id: syncId });
   });
 
   it("refuses missing and under-scoped tokens, and hides other workspaces' destinations", async () => {
-    expectError(await call("GET", "/api/v1/destinations", { token: null }), 401, "unauthorized");
-    expectError(await call("POST", "/api/v1/destinations", { token: "nope", body: bodies.webhook }), 401, "unauthorized");
+    expectError(await api.get("/api/v1/destinations", { token: null }), 401, "unauthorized");
+    expectError(await api.post("/api/v1/destinations", { token: "nope", body: bodies.webhook }), 401, "unauthorized");
     const id = await createDestination("postgres");
 
     const reader = await tokenFor("wsp_default", "read");
-    const got = await call("GET", `/api/v1/destinations/${id}`, { token: reader });
+    const got = await api.get(`/api/v1/destinations/${id}`, { token: reader });
     expectStatus(got, 200);
     expectNoSecrets(got.body);
-    expectError(await call("POST", "/api/v1/destinations", { token: reader, body: bodies.webhook }), 403, "forbidden");
-    expectError(await call("PUT", `/api/v1/destinations/${id}`, { token: reader, body: { name: "x" } }), 403, "forbidden");
-    expectError(await call("DELETE", `/api/v1/destinations/${id}`, { token: reader }), 403, "forbidden");
+    expectError(await api.post("/api/v1/destinations", { token: reader, body: bodies.webhook }), 403, "forbidden");
+    expectError(await api.put(`/api/v1/destinations/${id}`, { token: reader, body: { name: "x" } }), 403, "forbidden");
+    expectError(await api.delete(`/api/v1/destinations/${id}`, { token: reader }), 403, "forbidden");
 
     const other = await newWorkspace("write");
-    expectError(await call("GET", `/api/v1/destinations/${id}`, { token: other.token }), 404, "not_found");
-    expectError(await call("PUT", `/api/v1/destinations/${id}`, { token: other.token, body: { name: "mine" } }), 404, "not_found");
-    expectError(await call("DELETE", `/api/v1/destinations/${id}`, { token: other.token }), 404, "not_found");
-    expect((await call("GET", "/api/v1/destinations", { token: other.token })).body.data).toEqual([]);
+    expectError(await api.get(`/api/v1/destinations/${id}`, { token: other.token }), 404, "not_found");
+    expectError(await api.put(`/api/v1/destinations/${id}`, { token: other.token, body: { name: "mine" } }), 404, "not_found");
+    expectError(await api.delete(`/api/v1/destinations/${id}`, { token: other.token }), 404, "not_found");
+    expect((await api.get("/api/v1/destinations", { token: other.token })).body.data).toEqual([]);
   });
 
   it("refuses private addresses unless ALLOW_PRIVATE_DESTINATIONS (on in these tests)", () => {

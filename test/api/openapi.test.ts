@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { call } from "../harness";
+import { api } from "../harness";
 
 describe("OpenAPI", () => {
   it("serves a 3.1 document generated from the route schemas, without a token", async () => {
-    const res = await call("GET", "/api/v1/openapi.json", { token: null });
+    const res = await api.get("/api/v1/openapi.json", { token: null });
     expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(200);
     expect(res.body.openapi).toBe("3.1.0");
     const paths = Object.keys(res.body.paths);
@@ -22,20 +22,20 @@ describe("OpenAPI", () => {
     ]) {
       expect(paths).toContain(p);
     }
-    expect(res.body.components.schemas.CreateSync.required).toEqual(
+    expect(res.body.components.schemas.CreateSync?.required).toEqual(
       expect.arrayContaining(["name", "model_id", "destination_id", "mode", "schedule", "field_mappings"]),
     );
   });
 
   it("serves a browsable reference at /docs and JSON 404s elsewhere", async () => {
-    const docs = await call("GET", "/docs", { token: null });
+    const docs = await api.get("/docs", { token: null });
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain("/api/v1/openapi.json");
     // Swagger UI comes from our own static assets, never a CDN (the reference must work offline).
     expect(String(docs.body)).toContain('src="/vendor/swagger-ui-dist/swagger-ui-bundle.js"');
     expect(String(docs.body)).not.toMatch(/https?:\/\//);
-    const missing = await call("GET", "/api/v1/nothing-here");
+    const missing = await api.get("/api/v1/nothing-here");
     expect(missing.status).toBe(404);
-    expect(missing.body.error.code).toBe("not_found");
+    expect(missing.error?.code).toBe("not_found");
   });
 });

@@ -2,11 +2,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ApiError } from "../../src/api/errors";
 import { checkReachable } from "../../src/routes/destinations/schema";
-import { call, expectError, expectStatus, newWorkspace, tokenFor, WAREHOUSE_URL } from "../harness";
-import { configureReceiver, pg } from "../run/harness";
-import { configureSink, createDestination, sinkState, sinkUrl, uniqueName } from "./harness";
+import { api, expectError, expectStatus, newWorkspace, tokenFor, WAREHOUSE_URL } from "../harness";
+import { configureWebhook, createDestination, pg, uniqueName, webhookState, webhookUrl } from "../harness/run";
 
-const post = (body: Record<string, unknown>) => call("POST", "/api/v1/destinations", { body: { name: "d", ...body } });
+const post = (body: Record<string, unknown>) => api.post("/api/v1/destinations", { body: { name: "d", ...body } });
 
 const valid = {
   webhook: { type: "webhook", config: { url: "https://hooks.example.com/in" } },
@@ -62,7 +61,7 @@ describe("destination config: rate_limit and local vendor URLs", () => {
     await bad(5, "config.rate_limit");
     // Updates validate it too, against the stored type.
     const id = await createDestination({ ...valid.hubspot });
-    const put = await call("PUT", `/api/v1/destinations/${id}`, {
+    const put = await api.put(`/api/v1/destinations/${id}`, {
       body: { config: { ...valid.hubspot.config, rate_limit: { concurrency: 0 } } },
     });
     expectError(put, 400, "validation_failed", "config.rate_limit.concurrency");
@@ -107,17 +106,17 @@ describe("destination config: rate_limit and local vendor URLs", () => {
 });
 
 describe("POST /api/v1/destinations/{id}/test", () => {
-  const test = (id: string, token?: string) => call("POST", `/api/v1/destinations/${id}/test`, { token });
+  const test = (id: string, token?: string) => api.post(`/api/v1/destinations/${id}/test`, { token });
 
   it("webhook: ok when the endpoint answers 2xx, the destination's own error otherwise", async () => {
     const name = uniqueName("conn");
-    const id = await createDestination({ type: "webhook", config: { url: sinkUrl(name) } });
+    const id = await createDestination({ type: "webhook", config: { url: webhookUrl(name) } });
     const ok = await test(id);
     expectStatus(ok, 200);
     expect(ok.body).toEqual({ ok: true });
-    expect((await sinkState(name)).requests, "the test really reached the endpoint").toHaveLength(1);
+    expect((await webhookState(name)).deliveries, "the test really reached the endpoint").toHaveLength(1);
 
-    await configureSink(name, { always: { status: 503, body: { error: "maintenance window" } } });
+    await configureWebhook(name, { idempotent: true, always: { status: 503, body: { error: "maintenance window" } } });
     const down = await test(id);
     expectStatus(down, 200);
     expect(down.body, JSON.stringify(down.body)).toEqual({ ok: false, error: expect.stringMatching(/HTTP 503.*maintenance window/) });
@@ -126,7 +125,7 @@ describe("POST /api/v1/destinations/{id}/test", () => {
   it("webhook: uses the stored, decrypted credentials (the receiver verifies the signature)", async () => {
     const endpoint = uniqueName("signed");
     const secret = "whsec_connection_test_0001";
-    await configureReceiver(endpoint, { signing_secret: secret });
+    await configureWebhook(endpoint, { signing_secret: secret });
     const url = `${env.WEBHOOK_RECEIVER_URL}/hook/${endpoint}`;
     const right = await createDestination({ type: "webhook", config: { url }, credentials: { signing_secret: secret } });
     const wrong = await createDestination({
@@ -183,7 +182,7 @@ describe("POST /api/v1/destinations/{id}/test", () => {
   });
 
   it("is a write: 404 for unknown or other workspaces' destinations, 403 for read tokens", async () => {
-    const id = await createDestination({ type: "webhook", config: { url: sinkUrl(uniqueName("conn")) } });
+    const id = await createDestination({ type: "webhook", config: { url: webhookUrl(uniqueName("conn")) } });
     expectError(await test("dst_01jd0000000000000000000000"), 404, "not_found");
     const other = await newWorkspace("write");
     expectError(await test(id, other.token), 404, "not_found");

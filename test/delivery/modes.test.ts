@@ -2,23 +2,25 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { closePostgres, connectPostgres } from "../../src/source/postgres";
 import { WAREHOUSE_URL } from "../harness";
-import { customersTable, pg } from "../run/harness";
 import {
   changeModel,
+  configureWebhook,
   createDestination,
   createSync,
+  customersTable,
   expectedRows,
+  type Mode,
   modelNow,
   modelOf,
+  pg,
+  type Rows,
   runSync,
-  sinkRows,
-  sinkState,
-  sinkUrl,
   uniqueName,
   WEBHOOK_FIELDS,
-  type Mode,
-  type Rows,
-} from "./harness";
+  webhookRows,
+  webhookState,
+  webhookUrl,
+} from "../harness/run";
 
 const N = 40;
 const BATCH = 15;
@@ -43,13 +45,14 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
     fields: WEBHOOK_FIELDS,
     async create() {
       const name = uniqueName("modes");
-      const destinationId = await createDestination({ type: "webhook", config: { url: sinkUrl(name), batch_size: BATCH } });
+      await configureWebhook(name, { idempotent: true });
+      const destinationId = await createDestination({ type: "webhook", config: { url: webhookUrl(name), batch_size: BATCH } });
       return {
         destinationId,
-        read: async () => sinkRows(await sinkState(name)),
+        read: async () => webhookRows(await webhookState(name)),
         // Every key was created once: updates never re-created a row, redeliveries were absorbed.
         extra: async () => {
-          const state = await sinkState(name);
+          const state = await webhookState(name);
           expect(
             Object.values(state.creates).filter((n) => n !== 1),
             JSON.stringify(state.creates),

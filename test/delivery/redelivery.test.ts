@@ -3,22 +3,23 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { DeliveryMessage } from "../../src/delivery/message";
-import { call, expectStatus } from "../harness";
-import { customersTable } from "../run/harness";
+import { api, expectStatus } from "../harness";
 import {
-  configureSink,
+  configureWebhook,
   createDestination,
   createSync,
+  customersTable,
+  type Delivery,
   modelNow,
   modelOf,
   runErrors,
-  sinkRows,
-  sinkState,
-  sinkUrl,
   uniqueName,
   waitForRun,
   WEBHOOK_FIELDS,
-} from "./harness";
+  webhookRows,
+  webhookState,
+  webhookUrl,
+} from "../harness/run";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,27 +38,31 @@ async function deliver(queue: "deliveries" | "deliveries-dlq", id: string, body:
 async function runWithPendingBatch(rows: number, retryAfter: string, config: Record<string, unknown> = {}) {
   const table = await customersTable(rows);
   const name = uniqueName("redeliver");
-  await configureSink(name, { keep_bodies: true, always: { status: 503, retry_after: retryAfter, body: { error: "busy" } } });
-  const destinationId = await createDestination({ type: "webhook", config: { url: sinkUrl(name), batch_size: 100, ...config } });
+  await configureWebhook(name, {
+    idempotent: true,
+    keep_bodies: true,
+    always: { status: 503, retry_after: retryAfter, body: { error: "busy" } },
+  });
+  const destinationId = await createDestination({ type: "webhook", config: { url: webhookUrl(name), batch_size: 100, ...config } });
   const syncId = await createSync(await modelOf(table), destinationId, "mirror", WEBHOOK_FIELDS);
-  const trigger = await call("POST", `/api/v1/syncs/${syncId}/trigger`);
+  const trigger = await api.post(`/api/v1/syncs/${syncId}/trigger`);
   expectStatus(trigger, 202);
-  let first;
+  let first: Delivery | undefined;
   for (let i = 0; i < 150 && !first; i++) {
-    first = (await sinkState(name, true)).requests[0];
+    first = (await webhookState(name, true)).deliveries[0];
     if (!first) await sleep(100);
   }
-  if (!first) throw new Error("the batch never reached the sink");
+  if (!first) throw new Error("the batch never reached the receiver");
   const sent = first.body as { sync_id: string; run_id: string; batch_id: string; operations: DeliveryMessage["operations"] };
   const message: DeliveryMessage = { ...sent, destination_id: destinationId, workspace_id: "wsp_default" };
-  return { table, name, syncId, destinationId, runId: trigger.body.id as string, message, firstAt: first.at };
+  return { table, name, syncId, destinationId, runId: trigger.body.id, message, firstAt: first.at };
 }
 
 describe("at-least-once redelivery", () => {
   it.concurrent("a batch delivered twice (ack lost) is sent once and counted once", async () => {
     const rows = 25;
     const { table, name, syncId, runId, message, firstAt } = await runWithPendingBatch(rows, "5");
-    await configureSink(name, { keep_bodies: true });
+    await configureWebhook(name, { idempotent: true, keep_bodies: true });
 
     const once = await deliver("deliveries", "copy-1", message, 2);
     expect(once, JSON.stringify(once)).toMatchObject({ explicitAcks: ["copy-1"], retryMessages: [] });
@@ -71,13 +76,13 @@ describe("at-least-once redelivery", () => {
     const late = await deliver("deliveries", "copy-3", message, 3);
     expect(late, JSON.stringify(late)).toMatchObject({ explicitAcks: ["copy-3"] });
 
-    const state = await sinkState(name);
+    const state = await webhookState(name);
     expect(
-      state.requests.map((r) => `${r.status} ${r.outcome}`),
+      state.deliveries.map((r) => `${r.status} ${r.outcome}`),
       "the 503, then one applied send",
     ).toEqual(["503 refused", "200 applied"]);
-    expect(sinkRows(state)).toEqual(await modelNow(table));
-    const after = await call("GET", `/api/v1/syncs/${syncId}/runs/${runId}`);
+    expect(webhookRows(state)).toEqual(await modelNow(table));
+    const after = await api.get(`/api/v1/syncs/${syncId}/runs/${runId}`);
     expect(after.body, "the finished run's counts did not move").toMatchObject({ rows_created: rows, rows_failed: 0 });
   }, 60_000);
 
@@ -101,7 +106,7 @@ describe("at-least-once redelivery", () => {
     const again = await deliver("deliveries-dlq", "dead-2", message, 9);
     expect(again, JSON.stringify(again)).toMatchObject({ explicitAcks: ["dead-2"] });
     expect((await runErrors(syncId, runId)).length).toBe(rows);
-    expect((await sinkState(name)).requests).toHaveLength(1);
+    expect((await webhookState(name)).deliveries).toHaveLength(1);
   }, 60_000);
 
   it.concurrent("a batch kept waiting by the rate limiter is enqueued again, without spending its retries", async () => {
@@ -109,7 +114,7 @@ describe("at-least-once redelivery", () => {
     const { table, name, syncId, destinationId, runId, message } = await runWithPendingBatch(rows, "60", {
       rate_limit: { concurrency: 1 },
     });
-    await configureSink(name, {});
+    await configureWebhook(name, { idempotent: true });
     // Another request holds the destination's only slot for longer than the consumer waits in-process.
     const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destinationId));
     // The consumer that got the 503 frees its slot just after the sink saw the request: wait for it.
@@ -123,15 +128,15 @@ describe("at-least-once redelivery", () => {
     // The batch's last allowed attempt (max_retries 8): retry() here would dead-letter it.
     const result = await deliver("deliveries", "last-attempt", message, 9);
     expect(result, JSON.stringify(result)).toMatchObject({ explicitAcks: ["last-attempt"], retryMessages: [] });
-    expect((await sinkState(name)).requests, "nothing was sent while the slot was taken").toHaveLength(1);
+    expect((await webhookState(name)).deliveries, "nothing was sent while the slot was taken").toHaveLength(1);
 
     // Its copy goes out once the slot is free, and the run completes.
     if (held.granted) await limiter.release(held.leaseId);
     const run = await waitForRun(syncId, runId);
     expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: rows, rows_failed: 0 });
-    const state = await sinkState(name);
-    expect(state.requests.map((r) => `${r.status} ${r.outcome}`)).toEqual(["503 refused", "200 applied"]);
-    expect(sinkRows(state)).toEqual(await modelNow(table));
+    const state = await webhookState(name);
+    expect(state.deliveries.map((r) => `${r.status} ${r.outcome}`)).toEqual(["503 refused", "200 applied"]);
+    expect(webhookRows(state)).toEqual(await modelNow(table));
   }, 60_000);
 
   it("acks (drops) a malformed message instead of retrying it forever", async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { json as sendJson, readBody } from "./http";
 
 /**
@@ -23,7 +23,7 @@ import { json as sendJson, readBody } from "./http";
  * Rate limit: `max` requests per `interval_ms` (HubSpot's rolling 10 s window by default), then
  * 429 with `X-HubSpot-RateLimit-*` headers (and `Retry-After` only when `retry_after` is set).
  */
-export interface PortalConfig {
+interface PortalConfig {
   /** The only private-app token accepted. */
   access_token: string;
   /** Properties with unique values per object type (`*` applies to every type); contacts also upsert by email. */
@@ -166,9 +166,9 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
         rateHeaders["x-hubspot-ratelimit-remaining"] = String(limit.max - portal.hits.length);
       }
 
-      let m: RegExpExecArray | null;
-      if (req.method === "POST" && (m = /^\/crm\/v3\/objects\/([\w-]+)\/batch\/(upsert|read|archive)$/.exec(path)) && m[1]) {
-        const type = m[1];
+      const batch = req.method === "POST" ? /^\/crm\/v3\/objects\/([\w-]+)\/batch\/(upsert|read|archive)$/.exec(path) : null;
+      if (batch?.[1]) {
+        const type = batch[1];
         const body = JSON.parse(raw) as { inputs?: Record<string, unknown>[]; idProperty?: string; properties?: string[] };
         const inputs = body.inputs ?? [];
         log.size = inputs.length;
@@ -179,15 +179,16 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
           );
         }
         const table = tableOf(portal, type);
-        if (m[2] === "upsert") return upsert(portal, type, table, inputs, reply);
-        if (m[2] === "read") return read(portal, type, table, body.idProperty, inputs, body.properties ?? [], reply);
+        if (batch[2] === "upsert") return upsert(portal, type, table, inputs, reply);
+        if (batch[2] === "read") return read(portal, type, table, body.idProperty, inputs, body.properties ?? [], reply);
         for (const input of inputs) table.delete(String(input.id));
         log.status = 204;
         res.writeHead(204, rateHeaders);
         return res.end();
       }
-      if (req.method === "GET" && (m = /^\/crm\/v3\/properties\/([\w-]+)\/(\w+)$/.exec(path)) && m[1] && m[2]) {
-        const [type, name] = [m[1], m[2]];
+      const property = req.method === "GET" ? /^\/crm\/v3\/properties\/([\w-]+)\/(\w+)$/.exec(path) : null;
+      if (property?.[1] && property[2]) {
+        const [type, name] = [property[1], property[2]];
         const unique = uniqueProperties(portal, type).includes(name);
         if (!unique && !KNOWN_PROPERTIES.includes(name)) return reply(404, error("OBJECT_NOT_FOUND", `Unable to find property ${name}`));
         return reply(200, { name, label: name, type: "string", fieldType: "text", hasUniqueValue: unique && name !== "email" });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { json as sendJson, readBody } from "./http";
 
 /**
@@ -22,7 +22,7 @@ import { json as sendJson, readBody } from "./http";
  * with `REQUIRED_FIELD_MISSING`; a delete of a record whose external id is in `undeletable`
  * fails with `DELETE_FAILED`.
  */
-export interface OrgConfig {
+interface OrgConfig {
   /** The only access token accepted. */
   access_token: string;
   refresh_token: string;
@@ -165,13 +165,13 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
       if (!api?.[1] || !api[2]) return reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
       const version = api[1];
       const rest = api[2];
-      let m: RegExpExecArray | null;
 
-      if (req.method === "PATCH" && (m = /^\/composite\/sobjects\/(\w+)\/(\w+)$/.exec(rest)) && m[1] && m[2]) {
+      const composite = req.method === "PATCH" ? /^\/composite\/sobjects\/(\w+)\/(\w+)$/.exec(rest) : null;
+      if (composite?.[1] && composite[2]) {
         const body = JSON.parse(raw) as { allOrNone?: boolean; records?: Record<string, unknown>[] };
         const records = body.records ?? [];
         log.size = records.length;
-        return upsert(org, m[1], m[2], records, reply);
+        return upsert(org, composite[1], composite[2], records, reply);
       }
       if (req.method === "DELETE" && rest === "/composite/sobjects") {
         const ids = (url.searchParams.get("ids") ?? "").split(",").filter(Boolean);
@@ -187,14 +187,16 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
         );
       }
       if (req.method === "GET" && rest === "/query") return query(org, version, url.searchParams.get("q") ?? "", reply);
-      if (req.method === "GET" && (m = /^\/query\/([\w-]+)$/.exec(rest)) && m[1]) {
-        const remaining = org.cursors.get(m[1]);
+      const cursor = req.method === "GET" ? /^\/query\/([\w-]+)$/.exec(rest) : null;
+      if (cursor?.[1]) {
+        const remaining = org.cursors.get(cursor[1]);
         if (!remaining) return reply(404, [{ errorCode: "INVALID_QUERY_LOCATOR", message: "invalid query locator" }]);
-        org.cursors.delete(m[1]);
+        org.cursors.delete(cursor[1]);
         return reply(200, page(org, version, remaining));
       }
-      if (req.method === "GET" && (m = /^\/sobjects\/(\w+)\/describe$/.exec(rest)) && m[1]) {
-        const object = m[1];
+      const describe = req.method === "GET" ? /^\/sobjects\/(\w+)\/describe$/.exec(rest) : null;
+      if (describe?.[1]) {
+        const object = describe[1];
         if (!org.config.objects.includes(object)) {
           return reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
         }

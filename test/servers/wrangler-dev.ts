@@ -13,7 +13,7 @@ import path from "node:path";
 const ROOT = path.join(import.meta.dirname, "../..");
 
 /** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -1,6 +1,5 @@
 import type { TestProject } from "vitest/node";
 import { startFakeHubspot } from "../servers/hubspot";
-import { startDeliverySink } from "../servers/delivery-sink";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
 
@@ -9,7 +8,6 @@ declare module "vitest" {
     webhookPort: number;
     salesforcePort: number;
     hubspotPort: number;
-    deliverySinkPort: number;
   }
 }
 
@@ -21,8 +19,6 @@ export default async function setup(project: TestProject) {
   project.provide("salesforcePort", salesforce.port);
   const hubspot = await startFakeHubspot();
   project.provide("hubspotPort", hubspot.port);
-  const sink = await startDeliverySink();
-  project.provide("deliverySinkPort", sink.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, sink.server];
+  const servers = [receiver.server, salesforce.server, hubspot.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

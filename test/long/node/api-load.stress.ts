@@ -38,7 +38,7 @@ let base = "";
 let receiverServer: import("node:http").Server | undefined;
 let table = "";
 
-async function api<T = any>(method: string, apiPath: string, body?: unknown, token = ADMIN): Promise<T> {
+async function api<T = { id: string }>(method: string, apiPath: string, body?: unknown, token = ADMIN): Promise<T> {
   const res = await fetch(`${base}/api/v1${apiPath}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
@@ -152,7 +152,7 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
       });
       syncIds.push(sync.id);
     }
-    token = (await api("POST", "/tokens", { name: "load", scope: "write" })).token;
+    token = (await api<{ token: string }>("POST", "/tokens", { name: "load", scope: "write" })).token;
   }, 180_000);
 
   afterAll(async () => {

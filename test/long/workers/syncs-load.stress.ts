@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createSource, expectStatus, type CallResult } from "../../harness";
-import { customersTable, pg, stubOf } from "../../run/harness";
+import { api, createSource, expectStatus, type ApiResult, type Page, type Run } from "../../harness";
+import { customersTable, pg, stubOf } from "../../harness/run";
 import { between, percentile, sample, seeded, sleep, table } from "../lib";
 import { setting } from "./lib";
 
@@ -33,16 +33,6 @@ const BURST_MIN = 2;
 const BURST_MAX = 6;
 const FINAL = ["succeeded", "partial", "failed", "cancelled"];
 
-type Run = {
-  id: string;
-  status: string;
-  trigger: string;
-  started_at: string | null;
-  finished_at: string | null;
-  created_at: string;
-  error: { code: string; message: string } | null;
-};
-
 interface Trigger {
   syncId: string;
   burst: number;
@@ -72,7 +62,7 @@ async function allRuns(syncId: string): Promise<Run[]> {
   const out: Run[] = [];
   let cursor: string | null = null;
   do {
-    const res: CallResult = await call("GET", `/api/v1/syncs/${syncId}/runs?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    const res: ApiResult<Page<Run>> = await api.get(`/api/v1/syncs/${syncId}/runs?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
     expectStatus(res, 200);
     out.push(...res.body.data);
     cursor = res.body.next_cursor;
@@ -88,7 +78,7 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
     console.log(`load scenario: seed ${SEED}, ${SYNCS} syncs, ${WINDOW_S} s of schedules and bursts`);
     const tableName = await customersTable(ROWS);
     const sourceId = await createSource();
-    const model = await call("POST", "/api/v1/models", {
+    const model = await api.post("/api/v1/models", {
       body: { name: tableName, source_id: sourceId, sql: `SELECT id, email, name, plan, score FROM ${tableName}`, primary_key: "id" },
     });
     expectStatus(model, 201);
@@ -96,7 +86,7 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
       Array.from({ length: DESTINATIONS }, (_, i) => i),
       5,
       async (i) => {
-        const res = await call("POST", "/api/v1/destinations", {
+        const res = await api.post("/api/v1/destinations", {
           body: {
             name: `load ${i}`,
             type: "webhook",
@@ -119,7 +109,7 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
       async (i) => {
         const schedule =
           i % 2 === 0 ? { type: "cron", expression: "* * * * *", timezone: "UTC" } : { type: "interval", interval_minutes: 1 };
-        const res = await call("POST", "/api/v1/syncs", {
+        const res = await api.post("/api/v1/syncs", {
           body: {
             name: `load ${i}`,
             model_id: model.body.id,
@@ -159,7 +149,7 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
           const t: Trigger = { syncId: target.id, burst: b, sentAt: Date.now(), answeredAt: 0, status: 0, runId: null, runStatus: null };
           triggers.push(t);
           inFlight.push(
-            call("POST", `/api/v1/syncs/${target.id}/trigger`).then((res) => {
+            api.post(`/api/v1/syncs/${target.id}/trigger`).then((res) => {
               t.answeredAt = Date.now();
               t.status = res.status;
               t.runId = res.body?.id ?? null;
@@ -177,11 +167,11 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
     const nextRuns = await pool(
       syncs,
       8,
-      async (s) => ((await call("GET", `/api/v1/syncs/${s.id}`)).body as { next_run_at: string | null }).next_run_at,
+      async (s) => ((await api.get(`/api/v1/syncs/${s.id}`)).body as { next_run_at: string | null }).next_run_at,
     );
 
     // Schedules off; wait for every sync's object to finish its current and queued runs.
-    await pool(syncs, 8, async (s) => expectStatus(await call("POST", `/api/v1/syncs/${s.id}/pause`), 200));
+    await pool(syncs, 8, async (s) => expectStatus(await api.post(`/api/v1/syncs/${s.id}/pause`), 200));
     const drainStarted = Date.now();
     for (;;) {
       const busy = (
@@ -260,7 +250,10 @@ describe("load: hundreds of syncs with overlapping schedules and trigger bursts"
     edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
     let live = 0;
     let peak = 0;
-    for (const [, d] of edges) peak = Math.max(peak, (live += d));
+    for (const [, d] of edges) {
+      live += d;
+      peak = Math.max(peak, live);
+    }
     const latencies = triggers.map((t) => t.answeredAt - t.sentAt);
     const durations = intervals.map(([a, b]) => b - a);
 

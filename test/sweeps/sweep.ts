@@ -3,6 +3,7 @@
  * document, a request recorder that checks every answer (no 500, the error envelope), D1
  * snapshots to prove that a refused request wrote nothing, and schema walking to derive per-field
  * mutations from the request body schemas.
+ * Over 400 lines: the OpenAPI walking, the recorder and the D1 snapshots are used together by both sweeps.
  */
 import { env, exports } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
@@ -34,7 +35,7 @@ export interface Schema {
   default?: Json;
 }
 
-export interface Parameter {
+interface Parameter {
   name: string;
   in: "path" | "query" | "header";
   required?: boolean;
@@ -133,7 +134,7 @@ export function variantFor(doc: OpenApiDoc, schema: Schema, sample: Json | undef
     (v) =>
       Object.entries(v.properties ?? {}).every(([k, p]) => {
         const ps = resolve(doc, p);
-        return !ps.enum || ps.enum.length !== 1 || ps.enum[0] === sample[k];
+        return ps.enum?.length !== 1 || ps.enum[0] === sample[k];
       }) && v.properties,
   );
   return matches ?? s;
@@ -192,7 +193,7 @@ export function wrongValues(doc: OpenApiDoc, schema: Schema): Json[] {
     if (!accepted && !(type === "number" && !types.has("integer") && out.includes(12345))) out.push(value);
   }
   const s = resolve(doc, schema);
-  if (s.enum && s.enum.every((e) => typeof e === "string")) out.push("not_one_of_the_values");
+  if (s.enum?.every((e) => typeof e === "string")) out.push("not_one_of_the_values");
   return out;
 }
 
@@ -278,7 +279,7 @@ const statusOfCode: Record<string, number[]> = {
 };
 
 /** What is wrong with an error answer's envelope, or an empty list. */
-export function envelopeProblems(res: Answer): string[] {
+function envelopeProblems(res: Answer): string[] {
   const problems: string[] = [];
   if (!/^application\/json/i.test(res.headers.get("content-type") ?? ""))
     problems.push(`content-type is ${res.headers.get("content-type")}`);
@@ -305,7 +306,7 @@ export function envelopeProblems(res: Answer): string[] {
 }
 
 /** The `details[].path`s of a validation error. */
-export function detailPaths(res: Answer): string[] {
+function detailPaths(res: Answer): string[] {
   const details = (res.json as Partial<ErrorEnvelope> | undefined)?.error?.details;
   return Array.isArray(details) ? details.map((d: { path?: unknown }) => String(d.path)) : [];
 }

@@ -3,14 +3,15 @@
  * wrongly shaped bodies, wrong types, missing and unknown fields, oversized bodies and strings,
  * invalid path ids and query parameters. Every answer must be a 4xx error envelope (never a 500),
  * validation errors must name the field, and a refused request must leave D1 exactly as it was.
+ * Over 400 lines: one sweep per kind of bad input over the same fixtures, read as one checklist.
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../../src/api/app";
 import { closePostgres, connectPostgres } from "../../src/source/postgres";
 import { WAREHOUSE_URL } from "../harness";
-import { customersTable, pg, receiver } from "../run/harness";
-import { createFixtures, otherTypeId, pathValues, sampleBodies, waitForRun, type Fixtures } from "./fixtures";
+import { customersTable, pg, waitForRun, webhookState } from "../harness/run";
+import { createFixtures, otherTypeId, pathValues, sampleBodies, type Fixtures } from "./fixtures";
 import {
   acceptedTypes,
   appWithEnv,
@@ -116,7 +117,7 @@ describe("bad input sweep (OpenAPI-driven)", () => {
     const rec = new Recorder("bad-input/samples");
     for (const op of operations.filter((o) => o.body)) {
       const sample = samples[op.operationId];
-      rec.check(sample !== undefined, op.operationId, "no sample body in test/stress/fixtures.ts sampleBodies");
+      rec.check(sample !== undefined, op.operationId, "no sample body in test/sweeps/fixtures.ts sampleBodies");
       if (sample === undefined) continue;
       // Against a missing object, a valid body gets through validation to the 404; creates really create.
       const path = op.pathParams.length ? fillPath(op.path, Object.fromEntries(op.pathParams.map((p) => [p, "missing_0000"]))) : op.path;
@@ -583,11 +584,11 @@ describe("bad input: domain cases", () => {
     const run = async (syncId: string) => {
       const res = await send("POST", `/api/v1/syncs/${syncId}/trigger`, { token: f.token });
       expect(res.status, res.text).toBe(202);
-      return waitForRun(f.token, syncId, (res.json as { id: string }).id);
+      return waitForRun(syncId, (res.json as { id: string }).id, { token: f.token });
     };
 
     for (const s of syncs) expect((await run(s.syncId)).status).toBe("succeeded");
-    const delivered = await Promise.all(syncs.map((s) => receiver(s.endpoint)));
+    const delivered = await Promise.all(syncs.map((s) => webhookState(s.endpoint)));
 
     await pg(`ALTER TABLE ${table} RENAME COLUMN name TO full_name`);
     for (const [i, s] of syncs.entries()) {
@@ -596,7 +597,7 @@ describe("bad input: domain cases", () => {
       const error = failed.error as { code: string; message: string };
       expect(error.message, JSON.stringify(error)).toMatch(/"name"/);
       expect(error.code).toMatch(s.kind === "explicit" ? /^query_failed$/ : /^mapping_column_missing$/);
-      const after = await receiver(s.endpoint);
+      const after = await webhookState(s.endpoint);
       expect(after.requests, "a failed run sent something").toBe(delivered[i]?.requests);
     }
     const preview = await send(

@@ -1,57 +1,10 @@
-import { env, exports } from "cloudflare:workers";
-import { expect } from "vitest";
-import { apiTokens, destinations, models, sources, workspaces, type TokenScope } from "../src/db/schema";
-import { createDb } from "../src/db/client";
-import { newId } from "../src/lib/ids";
-import { sha256Hex } from "../src/lib/crypto";
-
-export const ADMIN = "test_admin_token";
-
-export interface CallResult<T = any> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
-/** Calls the Worker's fetch handler like an HTTP client. */
-export async function call<T = any>(
-  method: string,
-  path: string,
-  opts: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<CallResult<T>> {
-  const headers: Record<string, string> = { ...opts.headers };
-  const token = opts.token === undefined ? ADMIN : opts.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  let body: string | undefined;
-  if (opts.raw !== undefined) body = opts.raw;
-  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-  if (body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
-  const res = await exports.default.fetch(new Request(`http://api.test${path}`, { method, headers, body }));
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    // non-JSON body kept as text
-  }
-  return { status: res.status, body: parsed as T, headers: res.headers };
-}
-
-/** Asserts a status, printing the body when it differs. */
-export function expectStatus(res: CallResult, status: number) {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-}
-
-/** Asserts an error response with a code, and (optionally) that `details` names `path`. */
-export function expectError(res: CallResult, status: number, code: string, path?: string) {
-  expectStatus(res, status);
-  expect(res.body.error.code, JSON.stringify(res.body)).toBe(code);
-  expect(typeof res.body.error.request_id).toBe("string");
-  if (path !== undefined) {
-    const paths = (res.body.error.details ?? []).map((d: { path: string }) => d.path);
-    expect(paths, JSON.stringify(res.body)).toContain(path);
-  }
-}
+/** Seeding for the API tests: workspaces, tokens, sources and models written straight to D1 or through the API. */
+import { env } from "cloudflare:workers";
+import { apiTokens, destinations, models, sources, workspaces, type TokenScope } from "../../src/db/schema";
+import { createDb } from "../../src/db/client";
+import { newId } from "../../src/lib/ids";
+import { sha256Hex } from "../../src/lib/crypto";
+import { ADMIN, api, expectStatus } from "./api";
 
 /** A new workspace with a token of the given scope, written straight to D1. */
 export async function newWorkspace(scope: TokenScope = "admin"): Promise<{ workspaceId: string; token: string }> {
@@ -85,7 +38,7 @@ export const WAREHOUSE_URL = env.TEST_WAREHOUSE_URL;
 
 /** Creates a source on the test warehouse and returns its id. */
 export async function createSource(token: string = ADMIN, connection_string: string = WAREHOUSE_URL): Promise<string> {
-  const res = await call("POST", "/api/v1/sources", { token, body: { name: "warehouse", type: "postgres", connection_string } });
+  const res = await api.post("/api/v1/sources", { token, body: { name: "warehouse", type: "postgres", connection_string } });
   expectStatus(res, 201);
   return res.body.id;
 }

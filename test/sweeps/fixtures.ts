@@ -3,10 +3,9 @@
  * run, token) on the test warehouse and webhook receiver, plus valid sample bodies per operation.
  */
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { expect } from "vitest";
 import { newWorkspace, WAREHOUSE_URL } from "../harness";
-import { customersTable } from "../run/harness";
+import { customersTable, waitForRun } from "../harness/run";
 import { type Json, send, type SendOptions } from "./sweep";
 
 export interface Fixtures {
@@ -28,19 +27,6 @@ async function ok(method: string, path: string, opts: SendOptions, status: numbe
   const res = await send(method, path, opts);
   expect(res.status, `${method} ${path}: ${res.text.slice(0, 500)}`).toBe(status);
   return res.json as Record<string, unknown>;
-}
-
-/** Polls a run of `syncId` (nudging its alarm) until it is final; throws after `timeoutMs`. */
-export async function waitForRun(token: string, syncId: string, runId: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-  const stub = env.SYNC.get(env.SYNC.idFromName(syncId));
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await runDurableObjectAlarm(stub);
-    const run = (await send("GET", `/api/v1/syncs/${syncId}/runs/${runId}`, { token })).json as Record<string, unknown>;
-    if (/^(succeeded|partial|failed|cancelled)$/.test(String(run.status))) return run;
-    if (Date.now() > deadline) throw new Error(`run ${runId} not final after ${timeoutMs} ms: ${JSON.stringify(run)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Creates the workspace and its objects through the API; the sync's one run is finished. */
@@ -94,7 +80,7 @@ export async function createFixtures(opts: { connectionString?: string; credenti
   );
   const syncId = String(sync.id);
   const run = await ok("POST", `/api/v1/syncs/${syncId}/trigger`, { token }, 202);
-  const finished = await waitForRun(token, syncId, String(run.id));
+  const finished = await waitForRun(syncId, String(run.id), { token });
   expect(finished.status, JSON.stringify(finished)).toBe("succeeded");
   const created = await ok("POST", "/api/v1/tokens", { token, body: { name: "reader", scope: "read" } }, 201);
   return {
