@@ -143,7 +143,10 @@ function prng(seed) {
 const pick = (rand, list) => list[Math.floor(rand() * list.length)];
 const weighted = (rand, list) => {
   let r = rand() * list.reduce((s, [, w]) => s + w, 0);
-  for (const [value, w] of list) if ((r -= w) < 0) return value;
+  for (const [value, w] of list) {
+    r -= w;
+    if (r < 0) return value;
+  }
   return list[0][0];
 };
 const slug = (s) =>

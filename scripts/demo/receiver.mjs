@@ -107,7 +107,7 @@ export function startDemoReceiver({ port, file }) {
   });
 }
 
-const escape = (s) =>
+const escapeHtml = (s) =>
   String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
 /** The HTML view: last requests and the (filtered, first 200) records. */
@@ -119,7 +119,7 @@ function page(records, requests, q) {
   const rows = shown
     .map(
       ([key, r]) =>
-        `<tr><td>${escape(key)}</td>${fields.map((f) => `<td>${escape(r.fields[f])}</td>`).join("")}<td>${escape(r.updated_at)}</td></tr>`,
+        `<tr><td>${escapeHtml(key)}</td>${fields.map((f) => `<td>${escapeHtml(r.fields[f])}</td>`).join("")}<td>${escapeHtml(r.updated_at)}</td></tr>`,
     )
     .join("");
   const log = requests
@@ -128,7 +128,7 @@ function page(records, requests, q) {
       const kinds = Object.entries(r.by_kind)
         .map(([op, n]) => `${n} ${op}`)
         .join(", ");
-      return `<tr><td>${escape(r.at)}</td><td>${escape(r.run_id)}</td><td>${escape(r.batch_id)}</td><td>${r.operations}</td><td>${escape(kinds)}</td></tr>`;
+      return `<tr><td>${escapeHtml(r.at)}</td><td>${escapeHtml(r.run_id)}</td><td>${escapeHtml(r.batch_id)}</td><td>${r.operations}</td><td>${escapeHtml(kinds)}</td></tr>`;
     })
     .join("");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo CRM (webhook receiver)</title>
@@ -138,7 +138,7 @@ code{background:#f3f4f6;padding:1px 4px;border-radius:3px}</style></head><body>
 <h1>Demo CRM</h1><p>What the webhook destination received: <b>${records.size.toLocaleString("en")}</b> records.
 JSON: <a href="/records.json">/records.json</a>, <a href="/requests.json">/requests.json</a>.</p>
 <h2>Last requests</h2><table><tr><th>at</th><th>run</th><th>batch</th><th>operations</th><th>by kind</th></tr>${log}</table>
-<h2>Records</h2><form><input name="q" value="${escape(q)}" placeholder="search key or field"> <button>Search</button></form>
+<h2>Records</h2><form><input name="q" value="${escapeHtml(q)}" placeholder="search key or field"> <button>Search</button></form>
 <p>${shown.length < all.length ? `showing ${shown.length} of ${needle ? "matching " : ""}records` : ""}</p>
-<table><tr><th>key</th>${fields.map((f) => `<th>${escape(f)}</th>`).join("")}<th>updated</th></tr>${rows}</table></body></html>`;
+<table><tr><th>key</th>${fields.map((f) => `<th>${escapeHtml(f)}</th>`).join("")}<th>updated</th></tr>${rows}</table></body></html>`;
 }

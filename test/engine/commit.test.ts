@@ -419,7 +419,10 @@ describe("commitPartition", () => {
   it("keeps the snapshot sorted with unique keys over many random runs", async () => {
     let snapshot = emptySnapshot();
     let seed = 7;
-    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
     const model = new Map<string, string>();
     for (let run = 0; run < 8; run++) {
       for (let i = 0; i < 300; i++) {
