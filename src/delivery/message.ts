@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OPERATION_KINDS } from "../destination/connector";
+import { OPERATION_KINDS } from "../destinations/destination";
 
 export const OperationSchema = z.object({
   op: z.enum(OPERATION_KINDS),

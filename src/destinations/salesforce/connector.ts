@@ -1,8 +1,9 @@
 import { sha256Hex } from "../../lib/crypto";
-import type { DestinationConfig, DestinationCredentials } from "../config";
-import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
 import {
   classifyStatus,
+  type FailureOutcome,
+  type HttpRequest,
+  type HttpResponse,
   httpRequest,
   isRecord,
   isTransientStatus,
@@ -10,17 +11,15 @@ import {
   retryAfterSeconds,
   retryOutcome,
   truncate,
-  type HttpRequest,
-  type FailureOutcome,
-  type HttpResponse,
-} from "./http";
+} from "../../lib/http";
+import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
+import type { SalesforceConfig, SalesforceCredentials } from "./schema";
 
 /**
  * The Salesforce config as the connector reads it. `timeout_ms` is internal (not in the API
  * schema): a per-request timeout, default 30 s, that tests shorten.
  */
-export type SalesforceConnectorConfig = DestinationConfig<"salesforce"> & { timeout_ms?: number };
-type SalesforceCredentials = DestinationCredentials<"salesforce">;
+export type SalesforceConnectorConfig = SalesforceConfig & { timeout_ms?: number };
 type Ctx = ConnectorContext<SalesforceConnectorConfig, SalesforceCredentials>;
 
 /** sObject Collections take at most 200 records (and DELETE at most 200 ids) per request. */
@@ -47,13 +46,12 @@ const API_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  * - `instance_url` is checked by the SSRF guard; unless private hosts are allowed it must be https.
  */
 export const salesforceConnector: Connector<SalesforceConnectorConfig, SalesforceCredentials> = {
-  type: "salesforce",
   maxBatchSize: (config) => Math.min(config.batch_size ?? SALESFORCE_MAX_RECORDS, SALESFORCE_MAX_RECORDS),
   // Salesforce meters API calls per 24 h and long-running requests (25 concurrent), not per second.
   defaultRateLimit: { requestsPerSecond: 20, concurrency: 10 },
 
   /** Describes the object and checks that the external id field exists and is an External ID. */
-  async testConnection(ctx) {
+  async test(ctx) {
     const invalid = checkConfig(ctx);
     if (invalid) return { ok: false, error: invalid };
     const { object, external_id_field: ext } = ctx.config;
