@@ -1,5 +1,5 @@
 import { createDb } from "../db/client";
-import type { Operation } from "../destinations/destination";
+import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
 import { log } from "../lib/log";
 import type { BatchRowResult } from "../run/runner";
@@ -90,7 +90,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     await limiter.release(permit.leaseId);
     return msg.ack();
   }
-  let outcome;
+  let outcome: SendOutcome;
   try {
     outcome = await destination.send({ sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations });
   } finally {

@@ -47,7 +47,10 @@ export function destinationLimits<T extends DestinationType>(type: T) {
     defaultRateLimit: connector.defaultRateLimit,
     maxBatchSize(storedConfig: unknown): number {
       const parsed = parseConfig(type, storedConfig);
-      if (!parsed.ok) throw new Error(`the stored ${type} destination config is invalid: ${parsed.problems.map((p) => `${p.path} ${p.message}`).join("; ")}`);
+      if (!parsed.ok)
+        throw new Error(
+          `the stored ${type} destination config is invalid: ${parsed.problems.map((p) => `${p.path} ${p.message}`).join("; ")}`,
+        );
       return connector.maxBatchSize(parsed.value);
     },
   };

@@ -327,14 +327,15 @@ describe("destinations", () => {
     const hook = refusal(() => checkReachable(strict, "webhook", parsedConfig("webhook", { url: "http://169.254.169.254/latest" }), null));
     expect(hook?.code).toBe("validation_failed");
     expect(hook?.details).toEqual([expect.objectContaining({ path: "config.url" })]);
-    const db = refusal(() => checkReachable(
-        strict,
-        "postgres",
-        parsedConfig("postgres", { table: "t", key_column: "id" }),
-        { connection_string: "postgres://u:p@10.0.0.5/db" },
-      ));
+    const db = refusal(() =>
+      checkReachable(strict, "postgres", parsedConfig("postgres", { table: "t", key_column: "id" }), {
+        connection_string: "postgres://u:p@10.0.0.5/db",
+      }),
+    );
     expect(db?.details).toEqual([expect.objectContaining({ path: "credentials.connection_string" })]);
-    expect(refusal(() => checkReachable(strict, "webhook", parsedConfig("webhook", { url: "https://hooks.example.com" }), null))).toBeUndefined();
+    expect(
+      refusal(() => checkReachable(strict, "webhook", parsedConfig("webhook", { url: "https://hooks.example.com" }), null)),
+    ).toBeUndefined();
     expect(refusal(() => checkReachable(env, "webhook", parsedConfig("webhook", { url: "http://127.0.0.1:9/x" }), null))).toBeUndefined();
   });
 

@@ -102,7 +102,9 @@ describe("destination config: rate_limit and local vendor URLs", () => {
     );
     expect(sf?.code).toBe("validation_failed");
     expect(sf?.details).toEqual([expect.objectContaining({ path: "config.instance_url" })]);
-    const hs = refusal(() => checkReachable(strict, "hubspot", parsedConfig("hubspot", { ...valid.hubspot.config, api_base: "http://127.0.0.1:9/t/x" }), null));
+    const hs = refusal(() =>
+      checkReachable(strict, "hubspot", parsedConfig("hubspot", { ...valid.hubspot.config, api_base: "http://127.0.0.1:9/t/x" }), null),
+    );
     expect(hs?.details, JSON.stringify(hs)).toEqual([
       expect.objectContaining({ path: "config.api_base", message: expect.stringMatching(/local development only/) }),
     ]);

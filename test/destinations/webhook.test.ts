@@ -82,7 +82,7 @@ describe("webhook connector: delivery", () => {
   it("sends the body shape {sync_id, run_id, batch_id, operations:[{op, key, fields}]}", async () => {
     let seen: unknown;
     const { ctx } = setup();
-    const spy: typeof fetch = async (input, init) => {
+    const spy: typeof fetch = async (_input, init) => {
       seen = JSON.parse(String(init?.body));
       return new Response(null, { status: 204 });
     };

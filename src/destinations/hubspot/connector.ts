@@ -74,7 +74,7 @@ export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredenti
     const results = new Map<number, RowResult>();
     const upserts: Indexed[] = [];
     const deletes: Indexed[] = [];
-    batch.operations.forEach((op, index) => (op.op === "delete" ? deletes : upserts).push({ index, op }));
+    for (const [index, op] of batch.operations.entries()) (op.op === "delete" ? deletes : upserts).push({ index, op });
     if (upserts.length > 0) {
       const outcome = await upsert(ctx, upserts, results);
       if (outcome) return outcome;

@@ -9,7 +9,6 @@ export const postgres: Destination<"postgres", PostgresConfig, PostgresCredentia
   credentials: PostgresCredentials,
   credentialsRequired: true,
   // The host is in the connection string: only checkable when credentials are being set.
-  hosts: (_config, credentials) =>
-    credentials ? [{ path: "credentials.connection_string", url: credentials.connection_string }] : [],
+  hosts: (_config, credentials) => (credentials ? [{ path: "credentials.connection_string", url: credentials.connection_string }] : []),
   connector: postgresConnector,
 };

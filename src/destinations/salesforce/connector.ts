@@ -79,7 +79,7 @@ export const salesforceConnector: Connector<SalesforceConnectorConfig, Salesforc
     const results = new Map<number, RowResult>();
     const upserts: Indexed[] = [];
     const deletes: Indexed[] = [];
-    batch.operations.forEach((op, index) => (op.op === "delete" ? deletes : upserts).push({ index, op }));
+    for (const [index, op] of batch.operations.entries()) (op.op === "delete" ? deletes : upserts).push({ index, op });
     if (upserts.length > 0) {
       const outcome = await upsert(session, upserts, results);
       if (outcome) return outcome;
@@ -125,7 +125,7 @@ async function upsert(session: Session, items: Indexed[], results: Map<number, R
   if (!Array.isArray(body) || body.length !== items.length) {
     return { kind: "rejected", error: `unexpected response to the upsert: ${truncate(res.response.text, 300)}` };
   }
-  items.forEach(({ index, op }, i) => results.set(index, recordResult(op.key, body[i])));
+  for (const [i, { index, op }] of items.entries()) results.set(index, recordResult(op.key, body[i]));
   return undefined;
 }
 

@@ -35,7 +35,11 @@ export const DestinationSchema = z
 type AnyDestination = (typeof DESTINATIONS)[number];
 
 /** What a create body is built from: a plug-in's type and schemas. */
-interface BodyParts<T extends DestinationType = DestinationType, Config extends z.ZodType = z.ZodType, Credentials extends z.ZodType = z.ZodType> {
+interface BodyParts<
+  T extends DestinationType = DestinationType,
+  Config extends z.ZodType = z.ZodType,
+  Credentials extends z.ZodType = z.ZodType,
+> {
   type: T;
   config: Config;
   credentials: Credentials;
