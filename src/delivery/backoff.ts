@@ -5,7 +5,7 @@ export interface BackoffPolicy {
 }
 
 /** Longest delay between two attempts of one batch, by default. */
-export const MAX_RETRY_DELAY_SECONDS = 15 * 60;
+const MAX_RETRY_DELAY_SECONDS = 15 * 60;
 
 /** 2 s, 4 s, 8 s … up to 15 min: with 8 retries a batch rides out about 8 minutes of outage. */
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseSeconds: 2, maxSeconds: MAX_RETRY_DELAY_SECONDS };

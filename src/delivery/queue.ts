@@ -6,8 +6,6 @@ import type { BatchRowResult } from "../run/runner";
 import { backoffPolicy, retryDelaySeconds } from "./backoff";
 import { type DeliveryMessage, DeliveryMessageSchema } from "./message";
 
-export type { DeliveryMessage };
-
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;
 

@@ -74,7 +74,7 @@ export interface Connector<Config, Credentials> {
 }
 
 /** A URL a destination will contact, with the dotted request path it comes from (e.g. "config.url"). */
-export interface DestinationHost {
+interface DestinationHost {
   path: string;
   url: string;
   /** Why it is refused when its host is private and the deployment does not allow that (a default otherwise). */
@@ -82,7 +82,7 @@ export interface DestinationHost {
 }
 
 /** The settings every destination config may carry, whatever its type. */
-export interface CommonConfig {
+interface CommonConfig {
   /** Overrides of the connector's default rate limit (see fields.ts `rateLimit`). */
   rate_limit?: { requests_per_second?: number; concurrency?: number };
 }

@@ -73,7 +73,7 @@ export const localUrl = z
  * every sync that writes to it (enforced per destination by the DestinationLimiter). Each field
  * left out takes the vendor's documented limit (the connector's default).
  */
-export const RateLimitConfig = z
+const RateLimitConfig = z
   .strictObject({
     requests_per_second: z.number().min(0.1).max(1000).optional().openapi({ description: "0.1-1000; bursts up to one second's worth." }),
     concurrency: z.number().int().min(1).max(100).optional().openapi({ description: "Requests in flight at once, 1-100." }),

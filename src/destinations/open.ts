@@ -23,15 +23,13 @@ export interface OpenedDestination {
 }
 
 /**
- * Why a destination could not be opened: `not_found` (no such destination in the workspace) or
- * `unreadable` (its credentials do not decrypt, or its stored settings no longer parse).
+ * The opened destination, or why it could not be opened: `not_found` (no such destination in the
+ * workspace) or `unreadable` (its credentials do not decrypt, or its stored settings no longer parse).
  */
-export type OpenFailure = { reason: "not_found"; error: string } | { reason: "unreadable"; error: string };
-
-export type OpenResult = { ok: true; destination: OpenedDestination } | ({ ok: false } & OpenFailure);
+type OpenResult = { ok: true; destination: OpenedDestination } | { ok: false; reason: "not_found" | "unreadable"; error: string };
 
 /** What opening needs from the Worker env. */
-export type OpenEnv = Pick<Env, "ENCRYPTION_KEY" | "ALLOW_PRIVATE_DESTINATIONS">;
+type OpenEnv = Pick<Env, "ENCRYPTION_KEY" | "ALLOW_PRIVATE_DESTINATIONS">;
 
 /**
  * Loads destination `id` of the workspace, decrypts and parses its credentials and config with its

@@ -56,11 +56,6 @@ export function destinationLimits<T extends DestinationType>(type: T) {
   };
 }
 
-/** Whether a string names a registered destination type. */
-export function isDestinationType(type: string): type is DestinationType {
-  return Object.hasOwn(BY_TYPE, type);
-}
-
 /** A bad field, with its dotted path from the request body (e.g. "config.url"). */
 export interface SettingsProblem {
   path: string;

@@ -24,7 +24,7 @@ type Ctx = ConnectorContext<HubspotConnectorConfig, HubspotCredentials>;
 /** HubSpot's public API. */
 export const HUBSPOT_API_BASE = "https://api.hubapi.com";
 /** CRM v3 batch endpoints take at most 100 inputs. */
-export const HUBSPOT_MAX_INPUTS = 100;
+const HUBSPOT_MAX_INPUTS = 100;
 const DEFAULT_TIMEOUT_MS = 30_000;
 // A 400 naming bad inputs means nothing was written: resend without them, a bounded number of times.
 const MAX_UPSERT_ROUNDS = 3;

@@ -23,7 +23,7 @@ export type SalesforceConnectorConfig = SalesforceConfig & { timeout_ms?: number
 type Ctx = ConnectorContext<SalesforceConnectorConfig, SalesforceCredentials>;
 
 /** sObject Collections take at most 200 records (and DELETE at most 200 ids) per request. */
-export const SALESFORCE_MAX_RECORDS = 200;
+const SALESFORCE_MAX_RECORDS = 200;
 const DEFAULT_API_VERSION = "v60.0";
 const DEFAULT_TIMEOUT_MS = 30_000;
 // A GET URL much longer than this risks 414 (Salesforce allows about 16 KB); long key lists are split.

@@ -4,9 +4,9 @@ import type { Batch, Connector, ConnectorContext, RowResult, SendOutcome } from 
 import type { WebhookConfig, WebhookCredentials } from "./schema";
 
 /** Header carrying the batch id, stable across redeliveries, so the receiver can drop duplicates. */
-export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+const IDEMPOTENCY_HEADER = "Idempotency-Key";
 /** Header carrying `sha256=<hex HMAC-SHA256 of the exact body>` when a signing secret is set. */
-export const SIGNATURE_HEADER = "X-Signature";
+const SIGNATURE_HEADER = "X-Signature";
 
 const DEFAULT_BATCH_SIZE = 100;
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -6,7 +6,7 @@ import { type OpenedDestination, openDestination } from "../../destinations/open
 import { log } from "../../lib/log";
 
 /** The outcome of a connection test: `error` is the destination's own reason when it refused. */
-export const ConnectionTestSchema = z
+const ConnectionTestSchema = z
   .object({
     ok: z.boolean(),
     error: z.string().optional().openapi({ example: "HTTP 401: invalid token" }),
