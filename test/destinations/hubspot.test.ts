@@ -300,7 +300,7 @@ describe("hubspot connector: failures", () => {
   });
 });
 
-describe("hubspot connector: SSRF, base URL and testConnection", () => {
+describe("hubspot connector: SSRF, base URL and test()", () => {
   it("ignores api_base unless private destinations are allowed: the token only goes to api.hubapi.com", async () => {
     const { ctx } = setup();
     const urls: string[] = [];
@@ -327,7 +327,7 @@ describe("hubspot connector: SSRF, base URL and testConnection", () => {
     );
   });
 
-  it("testConnection checks the token and that id_property is unique", async () => {
+  it("test() checks the token and that id_property is unique", async () => {
     expect(await hubspotConnector.test(setup().ctx)).toEqual({ ok: true });
     expect(await hubspotConnector.test(setup({ object_type: "companies", id_property: "external_id" }).ctx)).toEqual({
       ok: true,

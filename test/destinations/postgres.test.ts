@@ -302,7 +302,7 @@ describe("postgres connector: batch failures", () => {
   });
 });
 
-describe("postgres connector: testConnection", () => {
+describe("postgres connector: test()", () => {
   it("passes for a writable table with a unique key column", async () => {
     expect(await postgresConnector.test(ctx())).toEqual({ ok: true });
   });

@@ -306,7 +306,7 @@ describe("salesforce connector: SSRF and config", () => {
     );
   });
 
-  it("testConnection checks the object and that the field is an External ID", async () => {
+  it("test() checks the object and that the field is an External ID", async () => {
     expect(await salesforceConnector.test(setup().ctx)).toEqual({ ok: true });
     expect(await salesforceConnector.test(setup({ object: "Widget__c" }).ctx)).toEqual({
       ok: false,

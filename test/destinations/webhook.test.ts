@@ -239,7 +239,7 @@ describe("webhook connector: failures", () => {
     expect(outcome.error).toMatch(/network error/);
   });
 
-  it("testConnection posts an empty batch and reports the receiver's refusal", async () => {
+  it("test() posts an empty batch and reports the receiver's refusal", async () => {
     const { ctx, state, configure } = setup();
     expect(await webhookConnector.test(ctx)).toEqual({ ok: true });
     expect((await state()).batch_ids).toEqual([expect.stringMatching(/^connection_test_[0-9a-f-]{36}$/)]);
