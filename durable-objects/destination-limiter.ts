@@ -1,10 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-
-/** Requests per second and requests in flight allowed against one destination account. */
-export interface RateLimit {
-  requestsPerSecond: number;
-  concurrency: number;
-}
+import type { RateLimit } from "../src/destinations/destination";
 
 export type Permit = { granted: true; leaseId: string } | { granted: false; waitMs: number };
 

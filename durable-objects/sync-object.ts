@@ -9,7 +9,7 @@ import { nextRunAt, type Schedule } from "../src/sync/schedule";
 import { saveRun, ZERO_COUNTS, type RunOptions, type RunRecord } from "../src/run/record";
 import type { RunTrigger } from "../src/run/status";
 import { purgeSyncData, RunEngine, type BatchRowResult } from "../src/run/runner";
-import type { Operation } from "../src/destination/connector";
+import type { Operation } from "../src/destinations/destination";
 
 /**
  * While a step runs, an alarm stands this far ahead: if the object dies mid-step, it fires and the

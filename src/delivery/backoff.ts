@@ -5,7 +5,7 @@ export interface BackoffPolicy {
 }
 
 /** Longest delay between two attempts of one batch, by default. */
-export const MAX_RETRY_DELAY_SECONDS = 15 * 60;
+const MAX_RETRY_DELAY_SECONDS = 15 * 60;
 
 /** 2 s, 4 s, 8 s … up to 15 min: with 8 retries a batch rides out about 8 minutes of outage. */
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseSeconds: 2, maxSeconds: MAX_RETRY_DELAY_SECONDS };
@@ -32,7 +32,7 @@ export function backoffPolicy(vars: { DELIVERY_RETRY_BASE_SECONDS?: string; DELI
 /**
  * Whole seconds to wait before attempt `attempts + 1` of a batch: exponential backoff with jitter
  * (between half and all of `base × 2^(attempts-1)`, capped at `maxSeconds`), never sooner than the
- * destination's Retry-After, which may exceed the cap. `random` is injectable for tests.
+ * destination's Retry-After (read by src/lib/http.ts `retryAfterSeconds`), which may exceed the cap. `random` is injectable for tests.
  */
 export function retryDelaySeconds(
   attempts: number,
@@ -43,12 +43,4 @@ export function retryDelaySeconds(
   const ceiling = Math.min(policy.maxSeconds, policy.baseSeconds * 2 ** Math.max(0, attempts - 1));
   const jittered = Math.min(policy.maxSeconds, Math.max(1, Math.ceil(ceiling / 2 + random() * (ceiling / 2))));
   return Math.min(Math.max(jittered, Math.ceil(retryAfterSeconds ?? 0)), MAX_QUEUE_DELAY_SECONDS);
-}
-
-/** Retry-After as seconds: either delta-seconds or an HTTP date. Undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }

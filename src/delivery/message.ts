@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { OPERATION_KINDS } from "../destination/connector";
+import { OPERATION_KINDS } from "../destinations/destination";
 
-export const OperationSchema = z.object({
+const OperationSchema = z.object({
   op: z.enum(OPERATION_KINDS),
   key: z.string(),
   fields: z.record(z.string(), z.unknown()),

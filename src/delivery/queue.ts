@@ -1,16 +1,10 @@
-import { and, eq } from "drizzle-orm";
 import { createDb } from "../db/client";
-import { destinations } from "../db/schema";
-import type { Operation } from "../destination/connector";
-import type { BatchRowResult } from "../run/runner";
-import { connectorFor } from "../destination/connectors";
+import type { Operation, SendOutcome } from "../destinations/destination";
+import { openDestination } from "../destinations/open";
 import { log } from "../lib/log";
-import { decryptSecret } from "../lib/secrets";
+import type { BatchRowResult } from "../run/runner";
 import { backoffPolicy, retryDelaySeconds } from "./backoff";
-import { DeliveryMessageSchema, type DeliveryMessage } from "./message";
-import type { RateLimit } from "../../durable-objects/destination-limiter";
-
-export type { DeliveryMessage };
+import { type DeliveryMessage, DeliveryMessageSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;
@@ -62,21 +56,16 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   const operations = await operationsOf(env, m);
   if (!operations) return msg.ack(); // the run is gone (sync deleted): nothing to settle
 
-  const db = createDb(env.DB);
-  const row = await db.query.destinations.findFirst({
-    where: and(eq(destinations.id, m.destination_id), eq(destinations.workspaceId, m.workspace_id)),
-  });
-  if (!row) {
+  const opened = await openDestination(createDb(env.DB), env, m.workspace_id, m.destination_id);
+  if (!opened.ok && opened.reason === "not_found") {
     await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, "the destination was deleted"));
     return msg.ack();
   }
-  const connector = connectorFor(row.type);
-  const config = row.config;
-  const credentials = row.credentialsCiphertext
-    ? (JSON.parse(await decryptSecret(env.ENCRYPTION_KEY, row.credentialsCiphertext, row.id)) as Record<string, unknown>)
-    : {};
-  const limit = rateLimitOf(config, connector.defaultRateLimit);
-  const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(row.id));
+  // Unreadable settings are retried like any failure of ours, until the batch dead-letters.
+  if (!opened.ok) throw new Error(`destination ${m.destination_id}: ${opened.error}`);
+  const { destination } = opened;
+  const limit = destination.rateLimit;
+  const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destination.id));
 
   // Attempts of this batch that failed before this one, across re-enqueued copies of the message.
   const failures = (m.failures ?? 0) + msg.attempts - 1;
@@ -99,12 +88,9 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     await limiter.release(permit.leaseId);
     return msg.ack();
   }
-  let outcome;
+  let outcome: SendOutcome;
   try {
-    outcome = await connector.send(
-      { config, credentials, allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true", fetch: globalThis.fetch.bind(globalThis) },
-      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations },
-    );
+    outcome = await destination.send({ sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations });
   } finally {
     await limiter.release(permit.leaseId);
   }
@@ -162,16 +148,4 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> 
 
 function failAll(operations: Operation[], error: string): BatchRowResult[] {
   return operations.map((o) => ({ key: o.key, op: o.op, ok: false, error }));
-}
-
-function rateLimitOf(config: Record<string, unknown>, fallback: { requestsPerSecond: number; concurrency: number }): RateLimit {
-  const rl = config.rate_limit;
-  if (rl && typeof rl === "object") {
-    const r = rl as { requests_per_second?: unknown; concurrency?: unknown };
-    return {
-      requestsPerSecond: typeof r.requests_per_second === "number" ? r.requests_per_second : fallback.requestsPerSecond,
-      concurrency: typeof r.concurrency === "number" ? r.concurrency : fallback.concurrency,
-    };
-  }
-  return fallback;
 }

@@ -1,4 +1,4 @@
-import type { OperationKind } from "../destination/connector";
+import type { OperationKind } from "../destinations/destination";
 
 /** A row that did not reach the destination, and why. */
 export interface FailedRowRecord {

@@ -1,8 +1,8 @@
 import { and, eq } from "drizzle-orm";
 import { createDb } from "../db/client";
 import { destinations, models, runRowErrors, sources, syncs } from "../db/schema";
-import type { Operation as DestinationOperation, OperationKind, RowResult } from "../destination/connector";
-import { connectorFor } from "../destination/connectors";
+import type { Operation as DestinationOperation, OperationKind, RowResult } from "../destinations/destination";
+import { destinationLimits as connectorFor } from "../destinations/registry";
 import { MAX_INLINE_BYTES, type DeliveryMessage } from "../delivery/message";
 import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED } from "../engine/commit";
 import { diffPartition, type PartitionDiff } from "../engine/diff";

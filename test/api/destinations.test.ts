@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { isPrivateHost } from "../../src/destination/config";
+import { isPrivateHost } from "../../src/destinations/fields";
 import { createDb } from "../../src/db/client";
 import { syncs } from "../../src/db/schema";
 import { newId } from "../../src/lib/ids";
 import type { ApiError } from "../../src/api/errors";
 import { checkReachable } from "../../src/routes/destinations/schema";
+import { parsedConfig } from "../destinations/helpers";
 import { api, expectError, expectStatus, newWorkspace, seedModel, tokenFor } from "../harness";
 
 const HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555566667777";
@@ -318,13 +319,19 @@ describe("destinations", () => {
       }
       return undefined;
     };
-    const hook = refusal(() => checkReachable(strict, "webhook", { url: "http://169.254.169.254/latest" }, null));
+    const hook = refusal(() => checkReachable(strict, "webhook", parsedConfig("webhook", { url: "http://169.254.169.254/latest" }), null));
     expect(hook?.code).toBe("validation_failed");
     expect(hook?.details).toEqual([expect.objectContaining({ path: "config.url" })]);
-    const db = refusal(() => checkReachable(strict, "postgres", {}, { connection_string: "postgres://u:p@10.0.0.5/db" }));
+    const db = refusal(() =>
+      checkReachable(strict, "postgres", parsedConfig("postgres", { table: "t", key_column: "id" }), {
+        connection_string: "postgres://u:p@10.0.0.5/db",
+      }),
+    );
     expect(db?.details).toEqual([expect.objectContaining({ path: "credentials.connection_string" })]);
-    expect(refusal(() => checkReachable(strict, "webhook", { url: "https://hooks.example.com" }, null))).toBeUndefined();
-    expect(refusal(() => checkReachable(env, "webhook", { url: "http://127.0.0.1:9/x" }, null))).toBeUndefined();
+    expect(
+      refusal(() => checkReachable(strict, "webhook", parsedConfig("webhook", { url: "https://hooks.example.com" }), null)),
+    ).toBeUndefined();
+    expect(refusal(() => checkReachable(env, "webhook", parsedConfig("webhook", { url: "http://127.0.0.1:9/x" }), null))).toBeUndefined();
   });
 
   it("recognises literal private, loopback and link-local hosts", () => {

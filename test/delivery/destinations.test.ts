@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ApiError } from "../../src/api/errors";
 import { checkReachable } from "../../src/routes/destinations/schema";
+import { parsedConfig } from "../destinations/helpers";
 import { api, expectError, expectStatus, newWorkspace, tokenFor, WAREHOUSE_URL } from "../harness";
 import { configureWebhook, createDestination, pg, uniqueName, webhookState, webhookUrl } from "../harness/run";
 
@@ -91,17 +92,24 @@ describe("destination config: rate_limit and local vendor URLs", () => {
   it("refuses the local overrides where private destinations are not allowed (production)", () => {
     const strict = { ...env, ALLOW_PRIVATE_DESTINATIONS: "false" };
     const sf = refusal(() =>
-      checkReachable(strict, "salesforce", { ...valid.salesforce.config, instance_url: "http://127.0.0.1:9/t/x" }, null),
+      checkReachable(
+        strict,
+        "salesforce",
+        parsedConfig("salesforce", { ...valid.salesforce.config, instance_url: "http://127.0.0.1:9/t/x" }),
+        null,
+      ),
     );
     expect(sf?.code).toBe("validation_failed");
     expect(sf?.details).toEqual([expect.objectContaining({ path: "config.instance_url" })]);
-    const hs = refusal(() => checkReachable(strict, "hubspot", { ...valid.hubspot.config, api_base: "http://127.0.0.1:9/t/x" }, null));
+    const hs = refusal(() =>
+      checkReachable(strict, "hubspot", parsedConfig("hubspot", { ...valid.hubspot.config, api_base: "http://127.0.0.1:9/t/x" }), null),
+    );
     expect(hs?.details, JSON.stringify(hs)).toEqual([
       expect.objectContaining({ path: "config.api_base", message: expect.stringMatching(/local development only/) }),
     ]);
     // The real vendors pass.
-    expect(refusal(() => checkReachable(strict, "salesforce", valid.salesforce.config, null))).toBeUndefined();
-    expect(refusal(() => checkReachable(strict, "hubspot", valid.hubspot.config, null))).toBeUndefined();
+    expect(refusal(() => checkReachable(strict, "salesforce", parsedConfig("salesforce", valid.salesforce.config), null))).toBeUndefined();
+    expect(refusal(() => checkReachable(strict, "hubspot", parsedConfig("hubspot", valid.hubspot.config), null))).toBeUndefined();
   });
 });
 

@@ -61,7 +61,17 @@ export interface Page<T> {
 interface OpenApiDocument {
   openapi: string;
   paths: Record<string, unknown>;
-  components: { schemas: Record<string, { required?: string[] }> };
+  components: { schemas: Record<string, SchemaObject> };
+}
+
+/** The JSON Schema keywords the tests read. */
+interface SchemaObject {
+  required?: string[];
+  properties?: Record<string, SchemaObject>;
+  enum?: string[];
+  const?: string;
+  oneOf?: SchemaObject[];
+  anyOf?: SchemaObject[];
 }
 
 type Method = "GET" | "POST" | "PUT" | "DELETE";

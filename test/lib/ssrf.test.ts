@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { connectorFor, connectors } from "../../src/destination/connectors";
-import { retryAfterSeconds } from "../../src/destination/connectors/http";
+import { DESTINATION_TYPES, destinationOf } from "../../src/destinations/registry";
+import { retryAfterSeconds } from "../../src/lib/http";
 import { blockedHostReason, checkOutboundUrl } from "../../src/lib/ssrf";
-import { DESTINATION_TYPES } from "../../src/db/schema";
 
 const deny = { allowPrivate: false };
 
@@ -122,16 +121,16 @@ describe("retryAfterSeconds", () => {
   });
 });
 
-describe("connectorFor", () => {
+describe("destinationOf", () => {
   it("has one connector per destination type, with batch limits and default rate limits", () => {
     for (const type of DESTINATION_TYPES) {
-      const connector = connectorFor(type);
-      expect(connector.type).toBe(type);
+      const { type: registered, connector } = destinationOf(type);
+      expect(registered).toBe(type);
       expect(connector.defaultRateLimit.requestsPerSecond).toBeGreaterThan(0);
       expect(connector.defaultRateLimit.concurrency).toBeGreaterThan(0);
     }
     expect(
-      connectors.salesforce.maxBatchSize({
+      destinationOf("salesforce").connector.maxBatchSize({
         instance_url: "https://x.my.salesforce.com",
         object: "Contact",
         external_id_field: "E__c",
@@ -139,8 +138,8 @@ describe("connectorFor", () => {
         batch_size: 200,
       }),
     ).toBe(200);
-    expect(connectors.hubspot.maxBatchSize({ object_type: "contacts", id_property: "email", batch_size: 100 })).toBe(100);
-    expect(connectors.webhook.maxBatchSize({ url: "https://x.example", batch_size: 25, timeout_ms: 1000 })).toBe(25);
-    expect(connectors.postgres.maxBatchSize({ schema: "public", table: "t", key_column: "id", batch_size: 750 })).toBe(750);
+    expect(destinationOf("hubspot").connector.maxBatchSize({ object_type: "contacts", id_property: "email", batch_size: 100 })).toBe(100);
+    expect(destinationOf("webhook").connector.maxBatchSize({ url: "https://x.example", batch_size: 25, timeout_ms: 1000 })).toBe(25);
+    expect(destinationOf("postgres").connector.maxBatchSize({ schema: "public", table: "t", key_column: "id", batch_size: 750 })).toBe(750);
   });
 });

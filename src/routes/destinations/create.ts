@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { destinations } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
-import { maskDestinationCredentials } from "../../destination/config";
+import { maskDestinationCredentials } from "../../destinations/registry";
 import { newId } from "../../lib/ids";
 import { encryptSecret } from "../../lib/secrets";
 import { checkReachable, CreateDestinationBody, DestinationSchema, serializeDestination } from "./schema";

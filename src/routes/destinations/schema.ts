@@ -1,10 +1,17 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import type { Database } from "../../db/client";
-import { destinations, DESTINATION_TYPES, syncs, type DestinationType } from "../../db/schema";
 import { ApiError, notFound, validationError } from "../../api/errors";
 import { Name } from "../../api/openapi";
-import { destinationSettings, privateAddressProblems, type SettingsProblem } from "../../destination/config";
+import type { Database } from "../../db/client";
+import { destinations, syncs } from "../../db/schema";
+import {
+  DESTINATION_TYPES,
+  DESTINATIONS,
+  type DestinationConfig,
+  type DestinationCredentials,
+  type DestinationType,
+  privateAddressProblems,
+} from "../../destinations/registry";
 
 /** A destination as the API returns it: config in full, credentials masked. */
 export const DestinationSchema = z
@@ -25,21 +32,42 @@ export const DestinationSchema = z
   })
   .openapi("Destination");
 
+type AnyDestination = (typeof DESTINATIONS)[number];
+
+/** What a create body is built from: a plug-in's type and schemas. */
+interface BodyParts<
+  T extends DestinationType = DestinationType,
+  Config extends z.ZodType = z.ZodType,
+  Credentials extends z.ZodType = z.ZodType,
+> {
+  type: T;
+  config: Config;
+  credentials: Credentials;
+  credentialsRequired: boolean;
+}
+
 // One body per type, so the OpenAPI document shows each type's fields and errors name e.g. "config.url".
-const createBodyOf = <T extends DestinationType>(type: T) => {
-  const settings = destinationSettings[type];
-  return z.strictObject({
+const createBodyOf = <T extends DestinationType, Config extends z.ZodType, Credentials extends z.ZodType>(
+  plugin: BodyParts<T, Config, Credentials>,
+) =>
+  z.strictObject({
     name: Name,
-    type: z.literal(type),
-    config: settings.config,
-    credentials: settings.credentialsRequired ? settings.credentials : settings.credentials.nullable().optional(),
+    type: z.literal(plugin.type),
+    config: plugin.config,
+    credentials: plugin.credentialsRequired ? plugin.credentials : plugin.credentials.nullable().optional(),
   });
-};
+
+type CreateBodyOf<P extends AnyDestination> = ReturnType<typeof createBodyOf<P["type"], P["config"], P["credentials"]>>;
+
+/** One create body per registered type, as a tuple (what a discriminated union takes). */
+function createBodies<const Ps extends readonly AnyDestination[]>(plugins: Ps) {
+  // map() loses the tuple; each element is still the body of the plug-in at its index.
+  const bodies = plugins.map((plugin: BodyParts) => createBodyOf(plugin));
+  return bodies as { -readonly [K in keyof Ps]: CreateBodyOf<Ps[K]> };
+}
 
 /** POST body: `type` selects the config and credentials schemas. */
-export const CreateDestinationBody = z
-  .discriminatedUnion("type", [createBodyOf("webhook"), createBodyOf("postgres"), createBodyOf("salesforce"), createBodyOf("hubspot")])
-  .openapi("CreateDestination");
+export const CreateDestinationBody = z.discriminatedUnion("type", createBodies(DESTINATIONS)).openapi("CreateDestination");
 
 /** PUT body; config and credentials are checked against the stored type by the handler. */
 export const UpdateDestinationBody = z
@@ -83,15 +111,15 @@ export async function loadDestination(db: Database, workspaceId: string, id: str
   return row;
 }
 
-/** Refuses literal private addresses unless the deployment allows them (local development, tests). */
-export function checkReachable(
-  env: Env,
-  type: DestinationType,
-  config: Record<string, unknown>,
-  credentials: Record<string, unknown> | null,
+/** Refuses literal private addresses (each type's hosts()) unless the deployment allows them (local development, tests). */
+export function checkReachable<T extends DestinationType>(
+  env: Pick<Env, "ALLOW_PRIVATE_DESTINATIONS">,
+  type: T,
+  config: DestinationConfig<T>,
+  credentials: DestinationCredentials<T> | null,
 ): void {
   if (env.ALLOW_PRIVATE_DESTINATIONS === "true") return;
-  const problems: SettingsProblem[] = privateAddressProblems(type, config, credentials);
+  const problems = privateAddressProblems(type, config, credentials);
   if (problems.length > 0) throw validationError(problems);
 }
 

@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { notFound } from "../../api/errors";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
-import { connectorFor } from "../../destination/connectors";
+import type { ConnectionTest } from "../../destinations/destination";
+import { type OpenedDestination, openDestination } from "../../destinations/open";
 import { log } from "../../lib/log";
-import { decryptSecret } from "../../lib/secrets";
-import { loadDestination, type DestinationRow } from "./schema";
 
 /** The outcome of a connection test: `error` is the destination's own reason when it refused. */
-export const ConnectionTestSchema = z
+const ConnectionTestSchema = z
   .object({
     ok: z.boolean(),
     error: z.string().optional().openapi({ example: "HTTP 401: invalid token" }),
@@ -31,29 +31,19 @@ const route = createRoute({
  */
 export function registerTestDestination(app: Router) {
   app.openapi(route, async (c) => {
-    const row = await loadDestination(c.var.db, c.var.principal.workspaceId, c.req.valid("param").id);
-    const result = await testConnection(c.env, row);
-    log("destination_tested", { destination_id: row.id, type: row.type, ok: result.ok });
+    const { id } = c.req.valid("param");
+    const opened = await openDestination(c.var.db, c.env, c.var.principal.workspaceId, id);
+    if (!opened.ok && opened.reason === "not_found") throw notFound("destination", id);
+    // Unreadable stored settings are the answer: the user must set them again.
+    const result: ConnectionTest = opened.ok ? await testConnection(opened.destination) : { ok: false, error: opened.error };
+    log("destination_tested", { destination_id: id, type: opened.ok ? opened.destination.type : undefined, ok: result.ok });
     return c.json(result, 200);
   });
 }
 
-async function testConnection(env: Env, row: DestinationRow): Promise<z.infer<typeof ConnectionTestSchema>> {
-  let credentials: Record<string, unknown> = {};
-  if (row.credentialsCiphertext) {
-    try {
-      credentials = JSON.parse(await decryptSecret(env.ENCRYPTION_KEY, row.credentialsCiphertext, row.id)) as Record<string, unknown>;
-    } catch {
-      return { ok: false, error: "the stored credentials cannot be decrypted; set them again" };
-    }
-  }
+async function testConnection(destination: OpenedDestination): Promise<ConnectionTest> {
   try {
-    return await connectorFor(row.type).testConnection({
-      config: row.config,
-      credentials,
-      allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true",
-      fetch: globalThis.fetch.bind(globalThis),
-    });
+    return await destination.test();
   } catch (err) {
     // Connectors answer refusals themselves; anything thrown is still the destination's failure to report.
     return { ok: false, error: `connection test failed: ${err instanceof Error ? err.message : String(err)}` };

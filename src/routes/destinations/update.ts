@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { destinations } from "../../db/schema";
 import { validationError, type ErrorDetail } from "../../api/errors";
 import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
-import { maskDestinationCredentials, parseConfig, parseCredentials } from "../../destination/config";
+import { maskDestinationCredentials, parseConfig, parseCredentials } from "../../destinations/registry";
 import { encryptSecret } from "../../lib/secrets";
 import { checkReachable, DestinationSchema, loadDestination, serializeDestination, UpdateDestinationBody } from "./schema";
 
@@ -34,10 +34,12 @@ export function registerUpdateDestination(app: Router) {
     if (credentials && !credentials.ok) problems.push(...credentials.problems);
     if (problems.length > 0) throw validationError(problems);
 
-    const nextConfig = config?.ok ? config.value : current.config;
+    // The stored config was validated when saved; parsing it again gives the typed value the check reads.
+    const nextConfig = config ?? parseConfig(current.type, current.config);
+    if (!nextConfig.ok) throw validationError(nextConfig.problems);
     const nextCredentials = credentials?.ok ? credentials.value : undefined;
     // Stored credentials stay sealed; only newly given ones are checked for private addresses.
-    checkReachable(c.env, current.type, nextConfig, nextCredentials ?? null);
+    checkReachable(c.env, current.type, nextConfig.value, nextCredentials ?? null);
 
     const [row] = await c.var.db
       .update(destinations)

@@ -1,13 +1,18 @@
-import type { SendOutcome } from "../connector";
-import { checkOutboundUrl } from "../../lib/ssrf";
+import { checkOutboundUrl } from "./ssrf";
 
 /**
- * The HTTP plumbing the API connectors share: the SSRF guard, no redirects, a timeout, and the
- * classification of failures into {@link SendOutcome}s.
+ * The HTTP plumbing outbound API calls share (destination connectors today): the SSRF guard, no
+ * redirects, a timeout, the one Retry-After reader, and the classification of failures.
  */
 
-/** A send outcome other than per-row results: something went wrong with the whole request. */
-export type FailureOutcome = Exclude<SendOutcome, { kind: "results" }>;
+/**
+ * A request that went wrong as a whole, classified: `retry` (transient: network, timeout, 408,
+ * 429, 5xx), `rejected` (permanent: other 4xx, a refused URL, a redirect), `auth_failed` (401/403).
+ */
+export type FailureOutcome =
+  | { kind: "retry"; error: string; retryAfterSeconds?: number }
+  | { kind: "rejected"; error: string }
+  | { kind: "auth_failed"; error: string };
 
 /** One outbound request. */
 export interface HttpRequest {

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { DestinationConfig, DestinationCredentials } from "../../src/destination/config";
-import type { ConnectorContext } from "../../src/destination/connector";
-import { postgresConnector } from "../../src/destination/connectors/postgres";
+import type { DestinationConfig, DestinationCredentials } from "../../src/destinations/registry";
+import type { ConnectorContext } from "../../src/destinations/destination";
+import { postgresConnector } from "../../src/destinations/postgres/connector";
 import { closePostgres, connectPostgres } from "../../src/source/postgres";
 import { batchOf, expectKind, rowsOf, uniqueName } from "./helpers";
 
@@ -302,9 +302,9 @@ describe("postgres connector: batch failures", () => {
   });
 });
 
-describe("postgres connector: testConnection", () => {
+describe("postgres connector: test()", () => {
   it("passes for a writable table with a unique key column", async () => {
-    expect(await postgresConnector.testConnection(ctx())).toEqual({ ok: true });
+    expect(await postgresConnector.test(ctx())).toEqual({ ok: true });
   });
 
   it.each([
@@ -312,7 +312,7 @@ describe("postgres connector: testConnection", () => {
     [{ key_column: "nope" }, /has no column nope/],
     [{ key_column: "email" }, /needs a unique index/],
   ])("explains what is wrong with %j", async (config, message) => {
-    const result = await postgresConnector.testConnection(ctx(config));
+    const result = await postgresConnector.test(ctx(config));
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toMatch(message);
   });
@@ -320,7 +320,7 @@ describe("postgres connector: testConnection", () => {
   it("reports a role that may not write", async () => {
     const url = new URL(URL_);
     url.username = role;
-    const result = await postgresConnector.testConnection(ctx({}, { connection_string: url.toString() }));
+    const result = await postgresConnector.test(ctx({}, { connection_string: url.toString() }));
     expect(result).toEqual({ ok: false, error: expect.stringMatching(/may not INSERT, UPDATE and DELETE/) });
   });
 });

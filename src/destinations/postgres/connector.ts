@@ -1,12 +1,10 @@
 import type { Client } from "@neondatabase/serverless";
-import { closePostgres, connectPostgres, WarehouseError } from "../../source/postgres";
-import type { DestinationConfig, DestinationCredentials } from "../config";
-import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
+import { messageOf, truncate } from "../../lib/http";
 import { blockedHostReason } from "../../lib/ssrf";
-import { messageOf, truncate } from "./http";
-
-type PostgresConfig = DestinationConfig<"postgres">;
-type PostgresCredentials = DestinationCredentials<"postgres">;
+// After the sources split: connectPostgres/closePostgres from "../../sources/postgres/connection".
+import { closePostgres, connectPostgres, WarehouseError } from "../../source/postgres";
+import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
+import type { PostgresConfig, PostgresCredentials } from "./schema";
 
 const DEFAULT_BATCH_SIZE = 500;
 const STATEMENT_TIMEOUT_MS = 60_000;
@@ -35,13 +33,12 @@ const APPLICATION_NAME = "edge-reverse-etl destination";
  *   `auth_failed`; an unknown table or column (42P01/42703) or other statement error `rejected`.
  */
 export const postgresConnector: Connector<PostgresConfig, PostgresCredentials> = {
-  type: "postgres",
   maxBatchSize: (config) => config.batch_size ?? DEFAULT_BATCH_SIZE,
   // Each send holds a connection: keep the number of sessions per database small.
   defaultRateLimit: { requestsPerSecond: 20, concurrency: 4 },
 
   /** Connects and checks that the table exists, the role may write it, and the key column is unique. */
-  async testConnection(ctx) {
+  async test(ctx) {
     const connected = await open(ctx);
     if ("outcome" in connected) return { ok: false, error: connected.outcome.error };
     const { client } = connected;

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DestinationCredentials } from "../../src/destination/config";
-import type { ConnectorContext, Operation } from "../../src/destination/connector";
-import { salesforceConnector, soqlString, type SalesforceConnectorConfig } from "../../src/destination/connectors/salesforce";
+import type { DestinationCredentials } from "../../src/destinations/registry";
+import type { ConnectorContext, Operation } from "../../src/destinations/destination";
+import { salesforceConnector, soqlString, type SalesforceConnectorConfig } from "../../src/destinations/salesforce/connector";
 import { batchOf, control, expectKind, forbiddenFetch, rowsOf, stateOf, uniqueName } from "./helpers";
 
 type Credentials = DestinationCredentials<"salesforce">;
@@ -306,17 +306,17 @@ describe("salesforce connector: SSRF and config", () => {
     );
   });
 
-  it("testConnection checks the object and that the field is an External ID", async () => {
-    expect(await salesforceConnector.testConnection(setup().ctx)).toEqual({ ok: true });
-    expect(await salesforceConnector.testConnection(setup({ object: "Widget__c" }).ctx)).toEqual({
+  it("test() checks the object and that the field is an External ID", async () => {
+    expect(await salesforceConnector.test(setup().ctx)).toEqual({ ok: true });
+    expect(await salesforceConnector.test(setup({ object: "Widget__c" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/sObject Widget__c not found/),
     });
-    expect(await salesforceConnector.testConnection(setup({ external_id_field: "Email" }).ctx)).toEqual({
+    expect(await salesforceConnector.test(setup({ external_id_field: "Email" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/Contact.Email is not an External ID field/),
     });
-    expect(await salesforceConnector.testConnection(setup({}, { access_token: "wrong" }).ctx)).toEqual({
+    expect(await salesforceConnector.test(setup({}, { access_token: "wrong" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/INVALID_SESSION_ID/),
     });

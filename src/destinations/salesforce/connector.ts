@@ -1,8 +1,9 @@
 import { sha256Hex } from "../../lib/crypto";
-import type { DestinationConfig, DestinationCredentials } from "../config";
-import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
 import {
   classifyStatus,
+  type FailureOutcome,
+  type HttpRequest,
+  type HttpResponse,
   httpRequest,
   isRecord,
   isTransientStatus,
@@ -10,21 +11,19 @@ import {
   retryAfterSeconds,
   retryOutcome,
   truncate,
-  type HttpRequest,
-  type FailureOutcome,
-  type HttpResponse,
-} from "./http";
+} from "../../lib/http";
+import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
+import type { SalesforceConfig, SalesforceCredentials } from "./schema";
 
 /**
  * The Salesforce config as the connector reads it. `timeout_ms` is internal (not in the API
  * schema): a per-request timeout, default 30 s, that tests shorten.
  */
-export type SalesforceConnectorConfig = DestinationConfig<"salesforce"> & { timeout_ms?: number };
-type SalesforceCredentials = DestinationCredentials<"salesforce">;
+export type SalesforceConnectorConfig = SalesforceConfig & { timeout_ms?: number };
 type Ctx = ConnectorContext<SalesforceConnectorConfig, SalesforceCredentials>;
 
 /** sObject Collections take at most 200 records (and DELETE at most 200 ids) per request. */
-export const SALESFORCE_MAX_RECORDS = 200;
+const SALESFORCE_MAX_RECORDS = 200;
 const DEFAULT_API_VERSION = "v60.0";
 const DEFAULT_TIMEOUT_MS = 30_000;
 // A GET URL much longer than this risks 414 (Salesforce allows about 16 KB); long key lists are split.
@@ -47,13 +46,12 @@ const API_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  * - `instance_url` is checked by the SSRF guard; unless private hosts are allowed it must be https.
  */
 export const salesforceConnector: Connector<SalesforceConnectorConfig, SalesforceCredentials> = {
-  type: "salesforce",
   maxBatchSize: (config) => Math.min(config.batch_size ?? SALESFORCE_MAX_RECORDS, SALESFORCE_MAX_RECORDS),
   // Salesforce meters API calls per 24 h and long-running requests (25 concurrent), not per second.
   defaultRateLimit: { requestsPerSecond: 20, concurrency: 10 },
 
   /** Describes the object and checks that the external id field exists and is an External ID. */
-  async testConnection(ctx) {
+  async test(ctx) {
     const invalid = checkConfig(ctx);
     if (invalid) return { ok: false, error: invalid };
     const { object, external_id_field: ext } = ctx.config;
@@ -81,7 +79,7 @@ export const salesforceConnector: Connector<SalesforceConnectorConfig, Salesforc
     const results = new Map<number, RowResult>();
     const upserts: Indexed[] = [];
     const deletes: Indexed[] = [];
-    batch.operations.forEach((op, index) => (op.op === "delete" ? deletes : upserts).push({ index, op }));
+    for (const [index, op] of batch.operations.entries()) (op.op === "delete" ? deletes : upserts).push({ index, op });
     if (upserts.length > 0) {
       const outcome = await upsert(session, upserts, results);
       if (outcome) return outcome;
@@ -127,7 +125,7 @@ async function upsert(session: Session, items: Indexed[], results: Map<number, R
   if (!Array.isArray(body) || body.length !== items.length) {
     return { kind: "rejected", error: `unexpected response to the upsert: ${truncate(res.response.text, 300)}` };
   }
-  items.forEach(({ index, op }, i) => results.set(index, recordResult(op.key, body[i])));
+  for (const [i, { index, op }] of items.entries()) results.set(index, recordResult(op.key, body[i]));
   return undefined;
 }
 

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DestinationConfig, DestinationCredentials } from "../../src/destination/config";
-import type { ConnectorContext } from "../../src/destination/connector";
-import { webhookConnector } from "../../src/destination/connectors/webhook";
+import type { DestinationConfig, DestinationCredentials } from "../../src/destinations/registry";
+import type { ConnectorContext } from "../../src/destinations/destination";
+import { webhookConnector } from "../../src/destinations/webhook/connector";
 import { hmacSha256Hex } from "../../src/lib/crypto";
 import { batchOf, control, expectKind, forbiddenFetch, rowsOf, stateOf, uniqueName } from "./helpers";
 
@@ -82,7 +82,7 @@ describe("webhook connector: delivery", () => {
   it("sends the body shape {sync_id, run_id, batch_id, operations:[{op, key, fields}]}", async () => {
     let seen: unknown;
     const { ctx } = setup();
-    const spy: typeof fetch = async (input, init) => {
+    const spy: typeof fetch = async (_input, init) => {
       seen = JSON.parse(String(init?.body));
       return new Response(null, { status: 204 });
     };
@@ -239,12 +239,12 @@ describe("webhook connector: failures", () => {
     expect(outcome.error).toMatch(/network error/);
   });
 
-  it("testConnection posts an empty batch and reports the receiver's refusal", async () => {
+  it("test() posts an empty batch and reports the receiver's refusal", async () => {
     const { ctx, state, configure } = setup();
-    expect(await webhookConnector.testConnection(ctx)).toEqual({ ok: true });
+    expect(await webhookConnector.test(ctx)).toEqual({ ok: true });
     expect((await state()).batch_ids).toEqual([expect.stringMatching(/^connection_test_[0-9a-f-]{36}$/)]);
     await configure({ faults: [{ status: 401, body: { error: "who are you" } }] });
-    const failed = await webhookConnector.testConnection(ctx);
+    const failed = await webhookConnector.test(ctx);
     expect(failed.ok).toBe(false);
     if (!failed.ok) expect(failed.error).toContain("who are you");
   });
@@ -267,7 +267,7 @@ describe("webhook connector: SSRF", () => {
       batchOf([{ op: "create", key: "a", fields: {} }]),
     );
     expect(expectKind(outcome, "rejected").error).toMatch(/destination URL refused/);
-    const test = await webhookConnector.testConnection({ ...ctx, allowPrivate: false, fetch: forbiddenFetch });
+    const test = await webhookConnector.test({ ...ctx, allowPrivate: false, fetch: forbiddenFetch });
     expect(test.ok).toBe(false);
   });
 

@@ -1,16 +1,16 @@
-import type { DestinationConfig, DestinationCredentials } from "../config";
-import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
 import {
   classifyStatus,
+  type FailureOutcome,
+  type HttpResponse,
   httpRequest,
   isRecord,
   parseJson,
   retryAfterSeconds,
   retryOutcome,
   truncate,
-  type FailureOutcome,
-  type HttpResponse,
-} from "./http";
+} from "../../lib/http";
+import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
+import type { HubspotConfig, HubspotCredentials } from "./schema";
 
 /**
  * The HubSpot config as the connector reads it. `api_base` replaces `https://api.hubapi.com`,
@@ -18,14 +18,13 @@ import {
  * HubSpot; the API refuses it otherwise, so in production the token can only ever go to HubSpot).
  * `timeout_ms` is internal (not in the API schema): the per-request timeout, default 30 s.
  */
-export type HubspotConnectorConfig = DestinationConfig<"hubspot"> & { api_base?: string; timeout_ms?: number };
-type HubspotCredentials = DestinationCredentials<"hubspot">;
+export type HubspotConnectorConfig = HubspotConfig & { timeout_ms?: number };
 type Ctx = ConnectorContext<HubspotConnectorConfig, HubspotCredentials>;
 
 /** HubSpot's public API. */
 export const HUBSPOT_API_BASE = "https://api.hubapi.com";
 /** CRM v3 batch endpoints take at most 100 inputs. */
-export const HUBSPOT_MAX_INPUTS = 100;
+const HUBSPOT_MAX_INPUTS = 100;
 const DEFAULT_TIMEOUT_MS = 30_000;
 // A 400 naming bad inputs means nothing was written: resend without them, a bounded number of times.
 const MAX_UPSERT_ROUNDS = 3;
@@ -44,13 +43,12 @@ const MAX_UPSERT_ROUNDS = 3;
  *   401/403 `auth_failed`; other 4xx `rejected`.
  */
 export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredentials> = {
-  type: "hubspot",
   maxBatchSize: (config) => Math.min(config.batch_size ?? HUBSPOT_MAX_INPUTS, HUBSPOT_MAX_INPUTS),
   // Private apps get 100 requests per 10 s on Free/Starter portals (more on Pro/Enterprise).
   defaultRateLimit: { requestsPerSecond: 10, concurrency: 5 },
 
   /** Reads the `id_property` definition: the token must work and the property must be unique. */
-  async testConnection(ctx) {
+  async test(ctx) {
     const invalid = checkConfig(ctx.config);
     if (invalid) return { ok: false, error: invalid };
     const { object_type: type, id_property: prop } = ctx.config;
@@ -76,7 +74,7 @@ export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredenti
     const results = new Map<number, RowResult>();
     const upserts: Indexed[] = [];
     const deletes: Indexed[] = [];
-    batch.operations.forEach((op, index) => (op.op === "delete" ? deletes : upserts).push({ index, op }));
+    for (const [index, op] of batch.operations.entries()) (op.op === "delete" ? deletes : upserts).push({ index, op });
     if (upserts.length > 0) {
       const outcome = await upsert(ctx, upserts, results);
       if (outcome) return outcome;

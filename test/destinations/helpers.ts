@@ -1,9 +1,17 @@
 import { expect } from "vitest";
-import type { Batch, Operation, SendOutcome } from "../../src/destination/connector";
+import type { Batch, Operation, SendOutcome } from "../../src/destinations/destination";
+import { type DestinationConfig, type DestinationType, parseConfig } from "../../src/destinations/registry";
 
 /** A batch with a fresh id (or the given one) around `operations`. */
 export function batchOf(operations: Operation[], batchId = `bat_${crypto.randomUUID()}`): Batch {
   return { sync_id: "syn_test", run_id: "run_test", batch_id: batchId, operations };
+}
+
+/** A config parsed by its type's schema (defaults applied), as the routes hand it on; throws when invalid. */
+export function parsedConfig<T extends DestinationType>(type: T, config: unknown): DestinationConfig<T> {
+  const parsed = parseConfig(type, config);
+  if (!parsed.ok) throw new Error(`invalid ${type} config: ${JSON.stringify(parsed.problems)}`);
+  return parsed.value;
 }
 
 /** A unique name for a test's namespace on a fake server (or a table). */

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DestinationCredentials } from "../../src/destination/config";
-import type { ConnectorContext, Operation } from "../../src/destination/connector";
-import { hubspotConnector, hubspotRetryAfter, type HubspotConnectorConfig } from "../../src/destination/connectors/hubspot";
+import type { DestinationCredentials } from "../../src/destinations/registry";
+import type { ConnectorContext, Operation } from "../../src/destinations/destination";
+import { hubspotConnector, hubspotRetryAfter, type HubspotConnectorConfig } from "../../src/destinations/hubspot/connector";
 import { batchOf, control, expectKind, forbiddenFetch, rowsOf, stateOf, uniqueName } from "./helpers";
 
 type Credentials = DestinationCredentials<"hubspot">;
@@ -300,7 +300,7 @@ describe("hubspot connector: failures", () => {
   });
 });
 
-describe("hubspot connector: SSRF, base URL and testConnection", () => {
+describe("hubspot connector: SSRF, base URL and test()", () => {
   it("ignores api_base unless private destinations are allowed: the token only goes to api.hubapi.com", async () => {
     const { ctx } = setup();
     const urls: string[] = [];
@@ -327,20 +327,20 @@ describe("hubspot connector: SSRF, base URL and testConnection", () => {
     );
   });
 
-  it("testConnection checks the token and that id_property is unique", async () => {
-    expect(await hubspotConnector.testConnection(setup().ctx)).toEqual({ ok: true });
-    expect(await hubspotConnector.testConnection(setup({ object_type: "companies", id_property: "external_id" }).ctx)).toEqual({
+  it("test() checks the token and that id_property is unique", async () => {
+    expect(await hubspotConnector.test(setup().ctx)).toEqual({ ok: true });
+    expect(await hubspotConnector.test(setup({ object_type: "companies", id_property: "external_id" }).ctx)).toEqual({
       ok: true,
     });
-    expect(await hubspotConnector.testConnection(setup({ id_property: "firstname" }).ctx)).toEqual({
+    expect(await hubspotConnector.test(setup({ id_property: "firstname" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/contacts.firstname does not require unique values/),
     });
-    expect(await hubspotConnector.testConnection(setup({ id_property: "no_such_prop" }).ctx)).toEqual({
+    expect(await hubspotConnector.test(setup({ id_property: "no_such_prop" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/HubSpot has no property no_such_prop on contacts/),
     });
-    expect(await hubspotConnector.testConnection(setup({}, { access_token: "pat-wrong" }).ctx)).toEqual({
+    expect(await hubspotConnector.test(setup({}, { access_token: "pat-wrong" }).ctx)).toEqual({
       ok: false,
       error: expect.stringMatching(/401: INVALID_AUTHENTICATION/),
     });

@@ -1,15 +1,12 @@
 import { hmacSha256Hex } from "../../lib/crypto";
-import type { DestinationConfig, DestinationCredentials } from "../config";
-import type { Batch, Connector, ConnectorContext, RowResult, SendOutcome } from "../connector";
-import { classifyStatus, httpRequest, isRecord, parseJson, truncate } from "./http";
-
-type WebhookConfig = DestinationConfig<"webhook">;
-type WebhookCredentials = DestinationCredentials<"webhook">;
+import { classifyStatus, httpRequest, isRecord, parseJson, truncate } from "../../lib/http";
+import type { Batch, Connector, ConnectorContext, RowResult, SendOutcome } from "../destination";
+import type { WebhookConfig, WebhookCredentials } from "./schema";
 
 /** Header carrying the batch id, stable across redeliveries, so the receiver can drop duplicates. */
-export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+const IDEMPOTENCY_HEADER = "Idempotency-Key";
 /** Header carrying `sha256=<hex HMAC-SHA256 of the exact body>` when a signing secret is set. */
-export const SIGNATURE_HEADER = "X-Signature";
+const SIGNATURE_HEADER = "X-Signature";
 
 const DEFAULT_BATCH_SIZE = 100;
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -25,13 +22,12 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  *   other 4xx and any 3xx (redirects are never followed) `rejected`.
  */
 export const webhookConnector: Connector<WebhookConfig, WebhookCredentials> = {
-  type: "webhook",
   maxBatchSize: (config) => config.batch_size ?? DEFAULT_BATCH_SIZE,
   // Receivers are often small services: stay gentle unless the destination sets its own limit.
   defaultRateLimit: { requestsPerSecond: 10, concurrency: 4 },
 
   /** POSTs an empty batch with a fresh batch id (a receiver deduplicating by Idempotency-Key must not replay an old answer); any 2xx passes. */
-  async testConnection(ctx) {
+  async test(ctx) {
     const outcome = await post(ctx, {
       sync_id: "connection_test",
       run_id: "connection_test",
@@ -45,9 +41,7 @@ export const webhookConnector: Connector<WebhookConfig, WebhookCredentials> = {
 };
 
 async function post(ctx: ConnectorContext<WebhookConfig, WebhookCredentials>, batch: Batch): Promise<SendOutcome> {
-  const { config } = ctx;
-  // Credentials are optional for webhooks; the caller may hold none.
-  const credentials: WebhookCredentials = ctx.credentials ?? {};
+  const { config, credentials } = ctx;
   const body = JSON.stringify({
     sync_id: batch.sync_id,
     run_id: batch.run_id,

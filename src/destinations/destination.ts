@@ -1,0 +1,109 @@
+import type { z } from "@hono/zod-openapi";
+import type { FailureOutcome } from "../lib/http";
+
+/**
+ * What a destination type is: the interface its connector implements and the plug-in descriptor
+ * its folder exports. The registry (./registry.ts) lists the descriptors; everything else about a
+ * type (API enum, request bodies, stored type, SSRF check, opening) is derived from them.
+ */
+
+/** What a sync asks a destination to do with one row. */
+export const OPERATION_KINDS = ["create", "update", "upsert", "delete"] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+/** One row's change, keyed by the model's primary key; `fields` are the mapped destination fields. */
+export interface Operation {
+  op: OperationKind;
+  key: string;
+  fields: Record<string, unknown>;
+}
+
+/** A destination batch: what one queue message (and usually one API request) carries. */
+export interface Batch {
+  sync_id: string;
+  run_id: string;
+  /** Stable across redeliveries: the destination's idempotency key. */
+  batch_id: string;
+  operations: Operation[];
+}
+
+/** Outcome of one row of a batch. `error` is the destination's own message. */
+export type RowResult = { key: string; ok: true } | { key: string; ok: false; error: string };
+
+/**
+ * How a send ended, classified so the delivery layer knows what to do:
+ * - `results`: the destination answered per row (some rows may have failed permanently);
+ * - `retry`: a transient failure of the whole batch (network, timeout, 408, 429, 5xx), to retry later;
+ * - `rejected`: the destination refused the whole batch permanently (4xx); split it to find the bad row;
+ * - `auth_failed`: credentials refused (401/403): the run fails and the sync goes to `error`.
+ */
+export type SendOutcome = { kind: "results"; results: RowResult[] } | FailureOutcome;
+
+/** The answer of a connection test: `error` is the destination's own reason when it refused. */
+export type ConnectionTest = { ok: true } | { ok: false; error: string };
+
+/** Requests per second and requests in flight allowed against one destination account. */
+export interface RateLimit {
+  requestsPerSecond: number;
+  concurrency: number;
+}
+
+/** What a connector gets to do its work. */
+export interface ConnectorContext<Config, Credentials> {
+  config: Config;
+  credentials: Credentials;
+  /** Private/loopback addresses allowed (ALLOW_PRIVATE_DESTINATIONS). */
+  allowPrivate: boolean;
+  /** The fetch to use (the global one in production). */
+  fetch: typeof fetch;
+}
+
+/** The implementation of one destination type, given its parsed config and decrypted credentials. */
+export interface Connector<Config, Credentials> {
+  /** Most operations one send may carry (the vendor's documented batch limit). */
+  maxBatchSize(config: Config): number;
+  /** The vendor's documented limits, used when the destination sets none. */
+  defaultRateLimit: RateLimit;
+  /** Checks that the destination accepts the credentials (and the object/table exists). */
+  test(ctx: ConnectorContext<Config, Credentials>): Promise<ConnectionTest>;
+  /**
+   * Sends one batch and classifies the outcome (see {@link SendOutcome}): errors are answers, so
+   * it never throws for destination or network errors.
+   */
+  send(ctx: ConnectorContext<Config, Credentials>, batch: Batch): Promise<SendOutcome>;
+}
+
+/** A URL a destination will contact, with the dotted request path it comes from (e.g. "config.url"). */
+interface DestinationHost {
+  path: string;
+  url: string;
+  /** Why it is refused when its host is private and the deployment does not allow that (a default otherwise). */
+  refusal?: string;
+}
+
+/** The settings every destination config may carry, whatever its type. */
+interface CommonConfig {
+  /** Overrides of the connector's default rate limit (see fields.ts `rateLimit`). */
+  rate_limit?: { requests_per_second?: number; concurrency?: number };
+}
+
+/**
+ * A destination plug-in: what its folder's index.ts exports. `config` is stored and returned as
+ * is; `credentials` are encrypted at rest and only ever returned masked.
+ */
+export interface Destination<Type extends string, Config extends CommonConfig, Credentials> {
+  type: Type;
+  /** Validates a config and applies its defaults; its OpenAPI name shows in the document. */
+  config: z.ZodType<Config>;
+  /** Validates credentials. */
+  credentials: z.ZodType<Credentials>;
+  /** False when the type works without credentials (the connector then gets `credentials.parse({})`). */
+  credentialsRequired: boolean;
+  /**
+   * Every URL the destination will contact, for the save-time private-address refusal (the
+   * connector re-checks resolved addresses at send time with src/lib/ssrf.ts). Credentials are
+   * `null` when they are not being set.
+   */
+  hosts(config: Config, credentials: Credentials | null): DestinationHost[];
+  connector: Connector<Config, Credentials>;
+}

@@ -1,0 +1,101 @@
+import { and, eq } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { destinations } from "../db/schema";
+import { decryptSecret } from "../lib/secrets";
+import type { Batch, ConnectionTest, RateLimit, SendOutcome } from "./destination";
+import { type DestinationType, destinationOf, parseConfig } from "./registry";
+
+/**
+ * A destination ready to use: its stored config parsed by its type's schema, its credentials
+ * decrypted and parsed (and kept inside: nothing outside reads them), its connector bound to both.
+ */
+export interface OpenedDestination {
+  id: string;
+  type: DestinationType;
+  /** The destination's own rate limit, or the connector's default for each part it leaves out. */
+  rateLimit: RateLimit;
+  /** Most operations one send may carry. */
+  maxBatchSize: number;
+  /** Asks the destination whether it accepts the credentials (and the object or table exists). */
+  test(): Promise<ConnectionTest>;
+  /** Sends one batch; the outcome is classified, errors are answers. */
+  send(batch: Batch): Promise<SendOutcome>;
+}
+
+/**
+ * The opened destination, or why it could not be opened: `not_found` (no such destination in the
+ * workspace) or `unreadable` (its credentials do not decrypt, or its stored settings no longer parse).
+ */
+type OpenResult = { ok: true; destination: OpenedDestination } | { ok: false; reason: "not_found" | "unreadable"; error: string };
+
+/** What opening needs from the Worker env. */
+type OpenEnv = Pick<Env, "ENCRYPTION_KEY" | "ALLOW_PRIVATE_DESTINATIONS">;
+
+/**
+ * Loads destination `id` of the workspace, decrypts and parses its credentials and config with its
+ * type's schemas, and returns its connector bound to them. The one place credentials are read.
+ */
+export async function openDestination(db: Database, env: OpenEnv, workspaceId: string, id: string): Promise<OpenResult> {
+  const row = await db.query.destinations.findFirst({
+    where: and(eq(destinations.id, id), eq(destinations.workspaceId, workspaceId)),
+  });
+  if (!row) return { ok: false, reason: "not_found", error: `destination ${id} does not exist` };
+  let plaintext: string | null = null;
+  if (row.credentialsCiphertext) {
+    try {
+      // The destination id is the additional data: a ciphertext copied to another row does not decrypt.
+      plaintext = await decryptSecret(env.ENCRYPTION_KEY, row.credentialsCiphertext, row.id);
+    } catch {
+      return { ok: false, reason: "unreadable", error: "the stored credentials cannot be decrypted; set them again" };
+    }
+  }
+  return bind(row.type, row.id, row.config, plaintext, {
+    allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true",
+    // Unbound, workerd's fetch throws "Illegal invocation" when called as a method of another object.
+    fetch: globalThis.fetch.bind(globalThis),
+  });
+}
+
+function bind<T extends DestinationType>(
+  type: T,
+  id: string,
+  storedConfig: unknown,
+  credentialsJson: string | null,
+  io: { allowPrivate: boolean; fetch: typeof fetch },
+): OpenResult {
+  const plugin = destinationOf(type);
+  const config = parseConfig(type, storedConfig);
+  if (!config.ok) return unreadable(`the stored config is invalid (${config.problems[0]?.path}); set it again`);
+  if (credentialsJson === null && plugin.credentialsRequired) {
+    return unreadable(`a ${type} destination needs credentials; set them`);
+  }
+  let stored: unknown;
+  try {
+    // Types that work without credentials (webhook) get their schema's empty value.
+    stored = credentialsJson === null ? {} : JSON.parse(credentialsJson);
+  } catch {
+    return unreadable("the stored credentials are not JSON; set them again");
+  }
+  const credentials = plugin.credentials.safeParse(stored);
+  if (!credentials.success) return unreadable("the stored credentials are invalid; set them again");
+
+  const { connector } = plugin;
+  const ctx = { config: config.value, credentials: credentials.data, ...io };
+  const own = config.value.rate_limit;
+  const destination: OpenedDestination = {
+    id,
+    type,
+    rateLimit: {
+      requestsPerSecond: own?.requests_per_second ?? connector.defaultRateLimit.requestsPerSecond,
+      concurrency: own?.concurrency ?? connector.defaultRateLimit.concurrency,
+    },
+    maxBatchSize: connector.maxBatchSize(config.value),
+    test: () => connector.test(ctx),
+    send: (batch) => connector.send(ctx, batch),
+  };
+  return { ok: true, destination };
+}
+
+function unreadable(error: string): OpenResult {
+  return { ok: false, reason: "unreadable", error };
+}

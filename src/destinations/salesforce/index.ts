@@ -1,0 +1,14 @@
+import type { Destination } from "../destination";
+import { salesforceConnector } from "./connector";
+import { SalesforceConfig, SalesforceCredentials } from "./schema";
+
+/** Salesforce destination: sObject Collections upserts by External ID, OAuth token or refresh token. */
+export const salesforce: Destination<"salesforce", SalesforceConfig, SalesforceCredentials> = {
+  type: "salesforce",
+  config: SalesforceConfig,
+  credentials: SalesforceCredentials,
+  credentialsRequired: true,
+  // API calls and the OAuth token refresh both go to the instance.
+  hosts: (config) => [{ path: "config.instance_url", url: config.instance_url }],
+  connector: salesforceConnector,
+};
