@@ -2,12 +2,11 @@ import { and, eq } from "drizzle-orm";
 import { createDb } from "../db/client";
 import { destinations } from "../db/schema";
 import type { Operation } from "../destination/connector";
-import type { BatchRowResult } from "../run/runner";
 import { connectorFor } from "../destination/connectors";
 import { log } from "../lib/log";
 import { decryptSecret } from "../lib/secrets";
 import { backoffPolicy, retryDelaySeconds } from "./backoff";
-import { DeliveryMessageSchema, type DeliveryMessage } from "./message";
+import { DeliveryMessageSchema, type BatchRowResult, type DeliveryMessage } from "./message";
 import type { RateLimit } from "../../durable-objects/destination-limiter";
 
 export type { DeliveryMessage };

@@ -1,16 +1,5 @@
 import type { Database } from "../db/client";
-import { syncRuns } from "../db/schema";
-import type { RunPhase, RunStatus, RunTrigger } from "./status";
-
-/** Options a trigger may set for one run. */
-export interface RunOptions {
-  /** Ignore the previous snapshot: every row is sent again. */
-  full_resync?: boolean;
-  /** Confirm a mirror run that would delete more than the sync's threshold. */
-  allow_mass_delete?: boolean;
-  /** Extract and diff only: the plan is counted, nothing is sent and the last snapshot stays. */
-  dry_run?: boolean;
-}
+import { syncRuns, type RunOptions, type RunPhase, type RunStatus, type RunTrigger } from "../db/schema";
 
 /** Counters a run accumulates. */
 export interface RunCounts {
@@ -99,9 +88,23 @@ function rowFromRun(run: RunRecord): RunRow {
   };
 }
 
-/** Writes the run's current state to the D1 catalogue (insert or full update). */
-export async function saveRun(db: Database, run: RunRecord): Promise<void> {
+/** One D1 statement, for `db.batch` (the writes of one transition go in one round trip). */
+export type D1Write = Parameters<Database["batch"]>[0][number];
+
+/** The statement writing the run's current state to the D1 catalogue (insert or full update). */
+export function runWrite(db: Database, run: RunRecord): D1Write {
   const row = rowFromRun(run);
   const { id: _id, ...rest } = row;
-  await db.insert(syncRuns).values(row).onConflictDoUpdate({ target: syncRuns.id, set: rest });
+  return db.insert(syncRuns).values(row).onConflictDoUpdate({ target: syncRuns.id, set: rest });
+}
+
+/** Writes the run's current state to the D1 catalogue (insert or full update). */
+export async function saveRun(db: Database, run: RunRecord): Promise<void> {
+  await writeAll(db, [runWrite(db, run)]);
+}
+
+/** Runs `writes` in one D1 batch (one round trip, applied together). */
+export async function writeAll(db: Database, writes: readonly D1Write[]): Promise<void> {
+  const [head, ...tail] = writes;
+  if (head) await db.batch([head, ...tail]);
 }

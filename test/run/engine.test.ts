@@ -1,6 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RunEngine } from "../../src/run/runner";
+import { RunEngine } from "../../src/run/driver";
 import { call, expectStatus, WAREHOUSE_URL } from "../harness";
 import { configureReceiver, customersTable, modelRows, pg, receiver, runSync, stubOf, waitForRun, webhookSync } from "./harness";
 
