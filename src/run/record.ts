@@ -88,8 +88,8 @@ function rowFromRun(run: RunRecord): RunRow {
   };
 }
 
-/** One D1 statement, for `db.batch` (the writes of one transition go in one round trip). */
-export type D1Write = Parameters<Database["batch"]>[0][number];
+/** One D1 statement: awaited alone, or one of a `db.batch` (the writes of one transition go in one round trip). */
+export type D1Write = Parameters<Database["batch"]>[0][number] & PromiseLike<unknown>;
 
 /** The statement writing the run's current state to the D1 catalogue (insert or full update). */
 export function runWrite(db: Database, run: RunRecord): D1Write {
@@ -100,11 +100,13 @@ export function runWrite(db: Database, run: RunRecord): D1Write {
 
 /** Writes the run's current state to the D1 catalogue (insert or full update). */
 export async function saveRun(db: Database, run: RunRecord): Promise<void> {
-  await writeAll(db, [runWrite(db, run)]);
+  await runWrite(db, run);
 }
 
-/** Runs `writes` in one D1 batch (one round trip, applied together). */
+/** Runs `writes` in one D1 round trip: one batch, applied together (a single statement runs alone). */
 export async function writeAll(db: Database, writes: readonly D1Write[]): Promise<void> {
   const [head, ...tail] = writes;
-  if (head) await db.batch([head, ...tail]);
+  if (!head) return;
+  if (tail.length === 0) await head;
+  else await db.batch([head, ...tail]);
 }
