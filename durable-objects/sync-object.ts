@@ -1,13 +1,12 @@
+// Over 400 lines: one Durable Object class, whose RPC methods (lifecycle, triggers, run loop, delivery reports) must all live on it.
 import { DurableObject } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { createDb } from "../src/db/client";
-import { syncs } from "../src/db/schema";
-import { newId } from "../src/lib/ids";
+import { syncs, type RunOptions, type RunTrigger } from "../src/db/schema";
 import { log } from "../src/lib/log";
 import { manualRunAllowed, nextStatus, scheduleArmed, type SyncAction, type SyncStatus } from "../src/sync/lifecycle";
 import { nextRunAt, type Schedule } from "../src/sync/schedule";
-import type { RunOptions, RunTrigger } from "../src/db/schema";
-import { runWrite, saveRun, writeAll, ZERO_COUNTS, type D1Write, type RunRecord } from "../src/run/record";
+import { newRun, onlyTrue, runCounts, runWrite, saveRun, writeAll, type D1Write, type RunRecord } from "../src/run/record";
 import { purgeSyncData, RunEngine } from "../src/run/driver";
 import type { BatchRowResult } from "../src/delivery/message";
 import type { Operation } from "../src/destination/connector";
@@ -318,14 +317,14 @@ export class SyncObject extends DurableObject<Env> {
   private enqueue(trigger: RunTrigger, options: RunOptions): RunRecord {
     const s = this.requireState();
     if (!s.current) {
-      s.current = newRun(s, trigger, options);
+      s.current = newRun(s.syncId, s.workspaceId, trigger, options);
       return s.current;
     }
     if (s.queued) {
       s.queued.options = { ...s.queued.options, ...onlyTrue(options) };
       return s.queued;
     }
-    s.queued = newRun(s, trigger, options);
+    s.queued = newRun(s.syncId, s.workspaceId, trigger, options);
     return s.queued;
   }
 
@@ -391,7 +390,7 @@ export class SyncObject extends DurableObject<Env> {
       sync_id: this.requireState().syncId,
       run_id: run.id,
       status: run.status,
-      ...countsOf(run),
+      ...runCounts(run),
       error: run.error?.code,
     });
   }
@@ -445,34 +444,6 @@ export class SyncObject extends DurableObject<Env> {
       .set({ ...fields, updatedAt: new Date().toISOString() })
       .where(eq(syncs.id, this.requireState().syncId));
   }
-}
-
-function newRun(s: SyncState, trigger: RunTrigger, options: RunOptions): RunRecord {
-  return {
-    id: newId("run"),
-    sync_id: s.syncId,
-    workspace_id: s.workspaceId,
-    status: "queued",
-    trigger,
-    phase: "queued",
-    progress: {},
-    options: onlyTrue(options),
-    started_at: null,
-    finished_at: null,
-    duration_ms: null,
-    ...ZERO_COUNTS,
-    error: null,
-    created_at: new Date().toISOString(),
-  };
-}
-
-function onlyTrue(options: RunOptions): RunOptions {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v === true));
-}
-
-function countsOf(run: RunRecord) {
-  const { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed } = run;
-  return { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed };
 }
 
 function iso(ms: number | null): string | null {

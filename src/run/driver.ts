@@ -111,7 +111,7 @@ export class RunEngine {
         if (next === "done" || next === "failed") return { done: true };
         s = { ...outcome.state, step: next };
         run.phase = phaseOf(next, dryRun);
-        if (outcome.pointer) await this.switchSnapshot(s, outcome.pointer);
+        if (outcome.pointer) this.switchSnapshot(s, outcome.pointer);
         else this.save(s);
         if (next === step || !RUN_AT_ONCE.has(next)) return { done: false, waitMs: outcome.waitMs };
       }
@@ -133,13 +133,14 @@ export class RunEngine {
 
   /**
    * Makes the commit's snapshot the one the next run compares against: pointer and checkpoint in
-   * one storage write (a crash before it keeps the old snapshot whole), then the old one's objects go.
+   * one storage write (a crash before it keeps the old snapshot whole). The checkpoint names the
+   * old snapshot, whose objects the report step deletes (again after a crash: none is left behind).
    */
-  private async switchSnapshot(s: RunState, pointer: SnapshotPointer): Promise<void> {
+  private switchSnapshot(s: RunState, pointer: SnapshotPointer): void {
     const previous = this.pointer();
+    if (previous && previous.runId !== pointer.runId) s.retiredSnapshot = previous.runId;
     this.ctx.storage.kv.put(POINTER_KEY, pointer);
     this.save(s);
-    if (previous && previous.runId !== pointer.runId) await deletePrefix(this.bucket, paths.snapshots(this.syncId, previous.runId));
   }
 
   /** Freezes the sync's configuration for this run. */

@@ -1,4 +1,5 @@
 import type { Database } from "../db/client";
+import { newId } from "../lib/ids";
 import { syncRuns, type RunOptions, type RunPhase, type RunStatus, type RunTrigger } from "../db/schema";
 
 /** Counters a run accumulates. */
@@ -35,6 +36,37 @@ export interface RunRecord extends RunCounts {
   duration_ms: number | null;
   error: { code: string; message: string } | null;
   created_at: string;
+}
+
+/** A new run of a sync, queued. Only the options set to true are kept. */
+export function newRun(syncId: string, workspaceId: string, trigger: RunTrigger, options: RunOptions): RunRecord {
+  return {
+    id: newId("run"),
+    sync_id: syncId,
+    workspace_id: workspaceId,
+    status: "queued",
+    trigger,
+    phase: "queued",
+    progress: {},
+    options: onlyTrue(options),
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    ...ZERO_COUNTS,
+    error: null,
+    created_at: new Date().toISOString(),
+  };
+}
+
+/** The options set to true (a false option is the same as none). */
+export function onlyTrue(options: RunOptions): RunOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v === true));
+}
+
+/** The run's counters alone (for logs). */
+export function runCounts(run: RunRecord): RunCounts {
+  const { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed } = run;
+  return { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed };
 }
 
 type RunRow = typeof syncRuns.$inferSelect;

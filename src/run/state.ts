@@ -103,6 +103,8 @@ export interface RunState {
   abort: { code: string; message: string } | null;
   /** Last failure copied to D1 by the report step. */
   reportedSeq: number;
+  /** The run whose snapshot this run's commit replaced: its objects are deleted by the report step. */
+  retiredSnapshot?: string;
   /** A dry run's verdict: the mass-delete guard would have stopped a real run. */
   massDeleteBlocked?: boolean;
 }

@@ -3,6 +3,7 @@ import { createDb } from "../../db/client";
 import { runRowErrors } from "../../db/schema";
 import { writeAll } from "../record";
 import { plannedOperations, type RunState } from "../state";
+import { deletePrefix, paths } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
 /** Failed rows copied to D1 per page. */
@@ -14,6 +15,10 @@ const INSERT_ROWS = 10;
 export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   const { run, ledger } = ctx;
   const db = createDb(ctx.env.DB);
+  if (s.retiredSnapshot) {
+    await deletePrefix(ctx.bucket, paths.snapshots(ctx.syncId, s.retiredSnapshot));
+    s.retiredSnapshot = undefined;
+  }
   if (s.reportedSeq === 0) await db.delete(runRowErrors).where(eq(runRowErrors.runId, run.id));
   for (;;) {
     const page = ledger.failurePage(run.id, s.reportedSeq, PAGE_ROWS);
