@@ -20,7 +20,7 @@ const WATCHDOG_MS = 5 * 60_000;
 const SIGNATURE_PREFIX = "signature:";
 
 /** Failed runs in a row after which the engine puts the sync in `error`. */
-export const MAX_CONSECUTIVE_FAILURES = 3;
+const MAX_CONSECUTIVE_FAILURES = 3;
 
 /** What the SyncObject keeps about its sync, in its own storage. */
 interface SyncState {

@@ -2,8 +2,8 @@ import type { Operation } from "../destination/connector";
 import { MAX_INLINE_BYTES, type DeliveryMessage } from "./message";
 
 /** Queue sendBatch accepts up to 100 messages and 256 KB in all (the byte cap leaves headroom). */
-export const SEND_BATCH_MESSAGES = 100;
-export const SEND_BATCH_BYTES = 200 * 1024;
+const SEND_BATCH_MESSAGES = 100;
+const SEND_BATCH_BYTES = 200 * 1024;
 
 /** Most bytes of keys and values in one destination batch, so its message stays inline. */
 export const MAX_BATCH_BYTES = MAX_INLINE_BYTES / 2;

@@ -12,7 +12,7 @@ export interface RunCounts {
   rows_failed: number;
 }
 
-export const ZERO_COUNTS: RunCounts = {
+const ZERO_COUNTS: RunCounts = {
   rows_processed: 0,
   rows_created: 0,
   rows_updated: 0,

@@ -69,7 +69,7 @@ export function phaseOf(step: RunStep, dryRun = false): RunPhase {
 }
 
 /** The sync's settings, frozen at the start of a run so an edit mid-run cannot mix two configurations. */
-export interface RunConfig {
+interface RunConfig {
   workspaceId: string;
   sql: string;
   primaryKey: string;

@@ -4,7 +4,7 @@ import type { RunState, RunTarget } from "../state";
 import type { SnapshotPointer } from "../storage";
 
 /** Work one alarm does before checkpointing and yielding (wall time). */
-export const STEP_BUDGET_MS = 10_000;
+const STEP_BUDGET_MS = 10_000;
 
 /** What a step works with; the driver builds it for each pass. A step never writes the checkpoint itself. */
 export interface StepContext {
