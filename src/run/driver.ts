@@ -107,8 +107,8 @@ export class RunEngine {
         step = s.step;
         run.phase = phaseOf(step, dryRun);
         const outcome = await STEPS[step](this.stepContext(run), s);
-        const next = transition(step, outcome.next);
-        if (next === "done" || next === "failed") return { done: true };
+        const next: RunStep | "done" = transition(step, outcome.next);
+        if (next === "done") return { done: true };
         s = { ...outcome.state, step: next };
         run.phase = phaseOf(next, dryRun);
         if (outcome.pointer) this.switchSnapshot(s, outcome.pointer);

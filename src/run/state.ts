@@ -39,7 +39,7 @@ export function canTransition(from: RunStep, to: RunTarget): boolean {
 }
 
 /** `to`, after checking that it may follow `from`; throws on an illegal transition (a bug in a step). */
-export function transition(from: RunStep, to: RunTarget): RunTarget {
+export function transition<T extends RunTarget>(from: RunStep, to: T): T {
   if (!canTransition(from, to)) throw new IllegalTransitionError(from, to);
   return to;
 }

@@ -31,8 +31,8 @@ export interface StepContext {
 export interface StepOutcome {
   /** The state to checkpoint. */
   state: RunState;
-  /** Where the run goes: the same step to continue later, the next one, or `done` (report only). */
-  next: RunTarget;
+  /** Where the run goes: the same step to continue later, the next one, or `done` (report only). A step fails the run by throwing. */
+  next: Exclude<RunTarget, "failed">;
   /** Nothing to do until batch reports arrive; check back after this long. */
   waitMs?: number;
   /** The commit's new snapshot: the driver switches to it in the same storage write as the checkpoint. */
