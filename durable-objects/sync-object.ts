@@ -1,14 +1,14 @@
+// Over 400 lines: one Durable Object class, whose RPC methods (lifecycle, triggers, run loop, delivery reports) must all live on it.
 import { DurableObject } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { createDb } from "../src/db/client";
-import { syncs } from "../src/db/schema";
-import { newId } from "../src/lib/ids";
+import { syncs, type RunOptions, type RunTrigger } from "../src/db/schema";
 import { log } from "../src/lib/log";
 import { manualRunAllowed, nextStatus, scheduleArmed, type SyncAction, type SyncStatus } from "../src/sync/lifecycle";
 import { nextRunAt, type Schedule } from "../src/sync/schedule";
-import { saveRun, ZERO_COUNTS, type RunOptions, type RunRecord } from "../src/run/record";
-import type { RunTrigger } from "../src/run/status";
-import { purgeSyncData, RunEngine, type BatchRowResult } from "../src/run/runner";
+import { newRun, onlyTrue, runCounts, runWrite, saveRun, writeAll, type D1Write, type RunRecord } from "../src/run/record";
+import { purgeSyncData, RunEngine } from "../src/run/driver";
+import type { BatchRowResult } from "../src/delivery/message";
 import type { Operation } from "../src/destinations/destination";
 
 /**
@@ -20,7 +20,7 @@ const WATCHDOG_MS = 5 * 60_000;
 const SIGNATURE_PREFIX = "signature:";
 
 /** Failed runs in a row after which the engine puts the sync in `error`. */
-export const MAX_CONSECUTIVE_FAILURES = 3;
+const MAX_CONSECUTIVE_FAILURES = 3;
 
 /** What the SyncObject keeps about its sync, in its own storage. */
 interface SyncState {
@@ -98,13 +98,28 @@ export class SyncObject extends DurableObject<Env> {
     if (!to) return { ok: false, status: s.status };
     s.status = to;
     if (action === "resume") s.consecutiveFailures = 0;
-    if (to === "archived" && s.queued) {
-      await this.finishRun(s.queued, "cancelled", { code: "sync_archived", message: "the sync was archived before this run started" });
+    const cancelled = to === "archived" ? s.queued : null;
+    if (cancelled) {
+      this.closeRun(cancelled, "cancelled", { code: "sync_archived", message: "the sync was archived before this run started" });
       s.queued = null;
     }
-    await this.writeSync({ status: to, statusReason: null, ...(to === "archived" ? { archivedAt: new Date().toISOString() } : {}) });
-    if (action === "restore") await this.writeSync({ archivedAt: null });
-    return this.rearmSchedule();
+    s.nextRunAt = this.scheduledRunAt();
+    // One D1 round trip: the cancelled run, then the sync's status and next run.
+    await writeAll(this.db(), [
+      ...(cancelled ? [runWrite(this.db(), cancelled)] : []),
+      this.syncWrite({
+        status: to,
+        statusReason: null,
+        nextRunAt: iso(s.nextRunAt),
+        ...(to === "archived" ? { archivedAt: new Date().toISOString() } : {}),
+        ...(action === "restore" ? { archivedAt: null } : {}),
+        ...(cancelled ? { lastRunId: cancelled.id } : {}),
+      }),
+    ]);
+    if (cancelled) await this.forgetRun(cancelled);
+    this.persist();
+    await this.arm();
+    return { ok: true, status: s.status, next_run_at: iso(s.nextRunAt) };
   }
 
   /**
@@ -166,9 +181,14 @@ export class SyncObject extends DurableObject<Env> {
   async destroy(): Promise<void> {
     const s = this.state;
     if (s) {
-      for (const run of [s.current, s.queued]) {
-        if (run) await this.finishRun(run, "cancelled", { code: "sync_deleted", message: "the sync was deleted" });
-      }
+      const runs = [s.current, s.queued].filter((run): run is RunRecord => run !== null);
+      for (const run of runs) this.closeRun(run, "cancelled", { code: "sync_deleted", message: "the sync was deleted" });
+      const last = runs.at(-1);
+      await writeAll(this.db(), [
+        ...runs.map((run) => runWrite(this.db(), run)),
+        ...(last ? [this.syncWrite({ lastRunId: last.id })] : []),
+      ]);
+      for (const run of runs) await this.forgetRun(run);
       await purgeSyncData(this.env, s.syncId);
     }
     await this.ctx.storage.deleteAlarm();
@@ -212,8 +232,7 @@ export class SyncObject extends DurableObject<Env> {
       s.nextRunAt = scheduleArmed(s.status) ? (nextRunAt(s.schedule, new Date(now))?.getTime() ?? null) : null;
       // The object's storage first: a failure below repeats D1's copy, never the tick (no twin run).
       this.persist();
-      if (run) await saveRun(this.db(), run);
-      await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+      await writeAll(this.db(), [...(run ? [runWrite(this.db(), run)] : []), this.syncWrite({ nextRunAt: iso(s.nextRunAt) })]);
     }
     // A trigger still writing its new run to D1 goes first: started now, the run would be recorded
     // running, then queued again by that write (or started after the trigger took it back).
@@ -298,14 +317,14 @@ export class SyncObject extends DurableObject<Env> {
   private enqueue(trigger: RunTrigger, options: RunOptions): RunRecord {
     const s = this.requireState();
     if (!s.current) {
-      s.current = newRun(s, trigger, options);
+      s.current = newRun(s.syncId, s.workspaceId, trigger, options);
       return s.current;
     }
     if (s.queued) {
       s.queued.options = { ...s.queued.options, ...onlyTrue(options) };
       return s.queued;
     }
-    s.queued = newRun(s, trigger, options);
+    s.queued = newRun(s.syncId, s.workspaceId, trigger, options);
     return s.queued;
   }
 
@@ -315,11 +334,13 @@ export class SyncObject extends DurableObject<Env> {
     run.phase = "extract";
     run.started_at = new Date().toISOString();
     const to = nextStatus(s.status, "run_started") ?? s.status;
+    const writes: D1Write[] = [];
     if (to !== s.status) {
       s.status = to;
-      await this.writeSync({ status: to });
+      writes.push(this.syncWrite({ status: to }));
     }
-    await saveRun(this.db(), run);
+    writes.push(runWrite(this.db(), run));
+    await writeAll(this.db(), writes);
     this.persist();
     log("run_started", { sync_id: s.syncId, run_id: run.id, trigger: run.trigger });
   }
@@ -329,43 +350,56 @@ export class SyncObject extends DurableObject<Env> {
     const s = this.requireState();
     if (run.status === "failed") s.consecutiveFailures += 1;
     else s.consecutiveFailures = 0;
-    await this.finishRun(run, run.status === "running" ? "succeeded" : run.status, run.error);
-    s.current = null;
+    this.closeRun(run, run.status === "running" ? "succeeded" : run.status, run.error);
+    const sync: Partial<typeof syncs.$inferInsert> = { lastRunId: run.id };
     const authFailed = run.error?.code === "auth_failed";
     if (run.status === "failed" && (authFailed || s.consecutiveFailures >= MAX_CONSECUTIVE_FAILURES)) {
       const to = nextStatus(s.status, "fail");
       if (to && to !== s.status) {
         s.status = to;
-        const reason = authFailed
+        sync.status = to;
+        sync.statusReason = authFailed
           ? `authentication failed: ${run.error?.message ?? ""}`
           : `${s.consecutiveFailures} consecutive runs failed; last error: ${run.error?.message ?? "unknown"}`;
-        await this.writeSync({ status: to, statusReason: reason });
         if (!scheduleArmed(to)) s.nextRunAt = null;
-        await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+        sync.nextRunAt = iso(s.nextRunAt);
       }
     }
+    // D1 first, in one round trip: if it fails, the alarm retries with the run's checkpoint intact
+    // (its report step runs again); only then is the run's working data dropped.
+    await writeAll(this.db(), [runWrite(this.db(), run), this.syncWrite(sync)]);
+    await this.forgetRun(run);
+    s.current = null;
     this.persist();
   }
 
-  private async finishRun(run: RunRecord, status: RunRecord["status"], error: RunRecord["error"]): Promise<void> {
-    const s = this.requireState();
+  /** Sets a run's final status and times (the caller writes it to D1). */
+  private closeRun(run: RunRecord, status: RunRecord["status"], error: RunRecord["error"]): void {
     const finished = Date.now();
     run.status = status;
     run.phase = "done";
     run.error = error;
     run.finished_at = new Date(finished).toISOString();
     run.duration_ms = run.started_at ? finished - Date.parse(run.started_at) : 0;
-    await saveRun(this.db(), run);
+  }
+
+  /** After a closed run is in D1: drops its chunks, ledger and checkpoint. */
+  private async forgetRun(run: RunRecord): Promise<void> {
     await this.engine().discard(run.id);
-    await this.writeSync({ lastRunId: run.id });
-    log("run_finished", { sync_id: s.syncId, run_id: run.id, status, ...countsOf(run), error: error?.code });
+    log("run_finished", {
+      sync_id: this.requireState().syncId,
+      run_id: run.id,
+      status: run.status,
+      ...runCounts(run),
+      error: run.error?.code,
+    });
   }
 
   /** Recomputes the next fire time for the current status and schedule, mirrors it to D1, arms the alarm. */
   private async rearmSchedule(): Promise<TransitionResult> {
     const s = this.requireState();
-    s.nextRunAt = scheduleArmed(s.status) ? (nextRunAt(s.schedule, new Date())?.getTime() ?? null) : null;
-    await this.writeSync({ nextRunAt: iso(s.nextRunAt) });
+    s.nextRunAt = this.scheduledRunAt();
+    await writeAll(this.db(), [this.syncWrite({ nextRunAt: iso(s.nextRunAt) })]);
     this.persist();
     await this.arm();
     return { ok: true, status: s.status, next_run_at: iso(s.nextRunAt) };
@@ -397,41 +431,19 @@ export class SyncObject extends DurableObject<Env> {
     return createDb(this.env.DB);
   }
 
-  private async writeSync(fields: Partial<typeof syncs.$inferInsert>): Promise<void> {
+  /** The next fire time for the current status and schedule, from now (epoch ms), or null. */
+  private scheduledRunAt(): number | null {
     const s = this.requireState();
-    await this.db()
+    return scheduleArmed(s.status) ? (nextRunAt(s.schedule, new Date())?.getTime() ?? null) : null;
+  }
+
+  /** The statement mirroring `fields` of the sync to D1 (awaited alone, or one of a batch). */
+  private syncWrite(fields: Partial<typeof syncs.$inferInsert>): D1Write {
+    return this.db()
       .update(syncs)
       .set({ ...fields, updatedAt: new Date().toISOString() })
-      .where(eq(syncs.id, s.syncId));
+      .where(eq(syncs.id, this.requireState().syncId));
   }
-}
-
-function newRun(s: SyncState, trigger: RunTrigger, options: RunOptions): RunRecord {
-  return {
-    id: newId("run"),
-    sync_id: s.syncId,
-    workspace_id: s.workspaceId,
-    status: "queued",
-    trigger,
-    phase: "queued",
-    progress: {},
-    options: onlyTrue(options),
-    started_at: null,
-    finished_at: null,
-    duration_ms: null,
-    ...ZERO_COUNTS,
-    error: null,
-    created_at: new Date().toISOString(),
-  };
-}
-
-function onlyTrue(options: RunOptions): RunOptions {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v === true));
-}
-
-function countsOf(run: RunRecord) {
-  const { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed } = run;
-  return { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed };
 }
 
 function iso(ms: number | null): string | null {

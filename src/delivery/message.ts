@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OPERATION_KINDS } from "../destinations/destination";
+import { OPERATION_KINDS, type OperationKind, type RowResult } from "../destinations/destination";
 
 const OperationSchema = z.object({
   op: z.enum(OPERATION_KINDS),
@@ -33,3 +33,6 @@ export type DeliveryMessage = z.infer<typeof DeliveryMessageSchema>;
 
 /** Queue messages are limited to 128 KB; leave headroom for the envelope. */
 export const MAX_INLINE_BYTES = 100 * 1024;
+
+/** A row's result as the consumer reports it to the run, with the operation it was. */
+export type BatchRowResult = RowResult & { op: OperationKind };

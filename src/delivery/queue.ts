@@ -2,9 +2,9 @@ import { createDb } from "../db/client";
 import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
 import { log } from "../lib/log";
-import type { BatchRowResult } from "../run/runner";
+
 import { backoffPolicy, retryDelaySeconds } from "./backoff";
-import { type DeliveryMessage, DeliveryMessageSchema } from "./message";
+import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;

@@ -1,16 +1,6 @@
 import type { Database } from "../db/client";
-import { syncRuns } from "../db/schema";
-import type { RunPhase, RunStatus, RunTrigger } from "./status";
-
-/** Options a trigger may set for one run. */
-export interface RunOptions {
-  /** Ignore the previous snapshot: every row is sent again. */
-  full_resync?: boolean;
-  /** Confirm a mirror run that would delete more than the sync's threshold. */
-  allow_mass_delete?: boolean;
-  /** Extract and diff only: the plan is counted, nothing is sent and the last snapshot stays. */
-  dry_run?: boolean;
-}
+import { newId } from "../lib/ids";
+import { syncRuns, type RunOptions, type RunPhase, type RunStatus, type RunTrigger } from "../db/schema";
 
 /** Counters a run accumulates. */
 export interface RunCounts {
@@ -22,7 +12,7 @@ export interface RunCounts {
   rows_failed: number;
 }
 
-export const ZERO_COUNTS: RunCounts = {
+const ZERO_COUNTS: RunCounts = {
   rows_processed: 0,
   rows_created: 0,
   rows_updated: 0,
@@ -46,6 +36,37 @@ export interface RunRecord extends RunCounts {
   duration_ms: number | null;
   error: { code: string; message: string } | null;
   created_at: string;
+}
+
+/** A new run of a sync, queued. Only the options set to true are kept. */
+export function newRun(syncId: string, workspaceId: string, trigger: RunTrigger, options: RunOptions): RunRecord {
+  return {
+    id: newId("run"),
+    sync_id: syncId,
+    workspace_id: workspaceId,
+    status: "queued",
+    trigger,
+    phase: "queued",
+    progress: {},
+    options: onlyTrue(options),
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    ...ZERO_COUNTS,
+    error: null,
+    created_at: new Date().toISOString(),
+  };
+}
+
+/** The options set to true (a false option is the same as none). */
+export function onlyTrue(options: RunOptions): RunOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v === true));
+}
+
+/** The run's counters alone (for logs). */
+export function runCounts(run: RunRecord): RunCounts {
+  const { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed } = run;
+  return { rows_processed, rows_created, rows_updated, rows_deleted, rows_unchanged, rows_failed };
 }
 
 type RunRow = typeof syncRuns.$inferSelect;
@@ -99,9 +120,25 @@ function rowFromRun(run: RunRecord): RunRow {
   };
 }
 
-/** Writes the run's current state to the D1 catalogue (insert or full update). */
-export async function saveRun(db: Database, run: RunRecord): Promise<void> {
+/** One D1 statement: awaited alone, or one of a `db.batch` (the writes of one transition go in one round trip). */
+export type D1Write = Parameters<Database["batch"]>[0][number] & PromiseLike<unknown>;
+
+/** The statement writing the run's current state to the D1 catalogue (insert or full update). */
+export function runWrite(db: Database, run: RunRecord): D1Write {
   const row = rowFromRun(run);
   const { id: _id, ...rest } = row;
-  await db.insert(syncRuns).values(row).onConflictDoUpdate({ target: syncRuns.id, set: rest });
+  return db.insert(syncRuns).values(row).onConflictDoUpdate({ target: syncRuns.id, set: rest });
+}
+
+/** Writes the run's current state to the D1 catalogue (insert or full update). */
+export async function saveRun(db: Database, run: RunRecord): Promise<void> {
+  await runWrite(db, run);
+}
+
+/** Runs `writes` in one D1 round trip: one batch, applied together (a single statement runs alone). */
+export async function writeAll(db: Database, writes: readonly D1Write[]): Promise<void> {
+  const [head, ...tail] = writes;
+  if (!head) return;
+  if (tail.length === 0) await head;
+  else await db.batch([head, ...tail]);
 }

@@ -17,6 +17,8 @@ export const paths = {
   sync: (syncId: string) => `syncs/${syncId}/`,
   run: (syncId: string, runId: string) => `syncs/${syncId}/runs/${runId}/`,
   chunk: (syncId: string, runId: string, p: number, n: number) => `syncs/${syncId}/runs/${runId}/part-${p}-${n}`,
+  /** Partition p's diff and plan, written by the diff step (see plan-file.ts). */
+  plan: (syncId: string, runId: string, p: number) => `syncs/${syncId}/runs/${runId}/plan-${p}`,
   batch: (syncId: string, runId: string, batchId: string) => `syncs/${syncId}/runs/${runId}/batch-${batchId}.json`,
   snapshots: (syncId: string, runId: string) => `syncs/${syncId}/snapshots/${runId}/`,
   snapshot: (syncId: string, runId: string, p: number) => `syncs/${syncId}/snapshots/${runId}/part-${p}`,
@@ -128,7 +130,9 @@ export class ChunkUploads {
       this.bytes += size;
       const put: Promise<void> = this.bucket.put(this.key(chunk), chunk.bytes).then(
         () => undefined,
-        (error: unknown) => void (this.failure ??= { error }),
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
       );
       this.inflight.add(put);
       void put.finally(() => {

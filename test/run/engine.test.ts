@@ -1,6 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RunEngine } from "../../src/run/runner";
+import { RunEngine } from "../../src/run/driver";
+import { diffCounters } from "../../src/run/steps/diff";
 import { api, expectStatus, WAREHOUSE_URL } from "../harness";
 import { configureWebhook, customersTable, modelRows, pg, runSync, stubOf, waitForRun, webhookState, webhookSync } from "../harness/run";
 
@@ -50,6 +51,19 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     const third = await runSync(syncId);
     expect(third).toMatchObject({ status: "succeeded", rows_created: 0, rows_updated: 0, rows_deleted: 0, rows_unchanged: N - 2 });
     expect((await webhookState(endpoint)).operations).toBe(state.operations);
+  });
+
+  it("diffs and plans each partition once per run: deliver and commit read the stored plan", async () => {
+    const table = await customersTable(N);
+    const { syncId, endpoint } = await webhookSync(table, "mirror");
+    await runSync(syncId);
+    await change(table);
+    const before = diffCounters.partitionsPlanned;
+    const run = await runSync(syncId);
+    expect(run).toMatchObject({ status: "succeeded", rows_created: 5, rows_updated: 10, rows_deleted: 7 });
+    // The old engine diffed every partition three times (diff, deliver, commit).
+    expect(diffCounters.partitionsPlanned - before).toBe(run.progress.partitions);
+    expect((await webhookState(endpoint)).rows).toEqual(await modelRows(table));
   });
 
   it("dry run: counts the plan, sends nothing, keeps the snapshot; the next run sends exactly that plan", async () => {

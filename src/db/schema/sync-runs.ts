@@ -1,8 +1,44 @@
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { RUN_PHASES, RUN_STATUSES, RUN_TRIGGERS } from "../../run/status";
-import type { RunOptions } from "../../run/record";
 import { syncs } from "./syncs";
 import { workspaces } from "./workspaces";
+
+// The run vocabulary the table stores lives here (not in src/run) so the catalogue depends on no
+// engine module; src/run derives its phases from its steps against these values.
+
+/** Run states. A run ends in exactly one of the final four. */
+export const RUN_STATUSES = [
+  "queued", // waiting for the run in flight to finish
+  "running", // extracting, diffing, delivering or committing
+  "succeeded", // every operation acknowledged
+  "partial", // finished; some rows failed and will be retried next run
+  "failed", // stopped by an error; nothing committed beyond what was acknowledged
+  "cancelled", // dropped before it started (sync archived or deleted)
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const RUN_TRIGGERS = ["schedule", "manual", "webhook"] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+/** The run's `phase` as the API shows it; src/run/state.ts maps each run step to one of these. */
+export const RUN_PHASES = [
+  "queued", // not started
+  "extract", // reading the model into R2
+  "diff", // comparing with the last snapshot and planning operations
+  "deliver", // batches enqueued or awaiting their reports
+  "commit", // writing the new snapshot and the run's results
+  "done", // final
+] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
+
+/** Options a trigger may set for one run. */
+export interface RunOptions {
+  /** Ignore the previous snapshot: every row is sent again. */
+  full_resync?: boolean;
+  /** Confirm a mirror run that would delete more than the sync's threshold. */
+  allow_mass_delete?: boolean;
+  /** Extract and diff only: the plan is counted, nothing is sent and the last snapshot stays. */
+  dry_run?: boolean;
+}
 
 /** One execution of a sync. Written by the sync's SyncObject at each transition. */
 export const syncRuns = sqliteTable(

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { RUN_PHASES, RUN_STATUSES, RUN_TRIGGERS } from "../../run/status";
+import { RUN_PHASES, RUN_STATUSES, RUN_TRIGGERS } from "../../db/schema";
 import type { RunRecord } from "../../run/record";
 
 export const RunSchema = z

@@ -3,7 +3,7 @@ import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import { runRowErrors, syncRuns } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { idParam, jsonResponse, ListQuery, listOf, openApiErrorResponses, page, type Router } from "../../api/openapi";
-import { RUN_STATUSES } from "../../run/status";
+import { RUN_STATUSES } from "../../db/schema";
 import { runFromRow } from "../../run/record";
 import { loadSync } from "./schema";
 import { RunSchema, serializeRun } from "./run-schema";

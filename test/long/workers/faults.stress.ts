@@ -10,7 +10,7 @@ import { env } from "cloudflare:workers";
 import { afterAll, describe, expect, it } from "vitest";
 import worker from "../../../src/index";
 import { SyncObject } from "../../../durable-objects/sync-object";
-import { RunEngine } from "../../../src/run/runner";
+import { RunEngine } from "../../../src/run/driver";
 import type { DeliveryMessage } from "../../../src/delivery/message";
 import { api, expectStatus, type Run } from "../../harness";
 import {

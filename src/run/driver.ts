@@ -1,0 +1,252 @@
+import { and, eq } from "drizzle-orm";
+import { createDb } from "../db/client";
+import { destinations, models, sources, syncs } from "../db/schema";
+import type { Operation as DestinationOperation } from "../destinations/destination";
+import { destinationLimits } from "../destinations/registry";
+import type { BatchRowResult, DeliveryMessage } from "../delivery/message";
+import { deliveryMessage } from "../delivery/producer";
+import { MissingColumnError } from "../engine/extract";
+import { log } from "../lib/log";
+import { WarehouseError } from "../source/postgres";
+import { RunLedger, type FailedRowRecord } from "./ledger";
+import { saveRun, type RunRecord } from "./record";
+import { phaseOf, RunFailure, transition, type RunState, type RunStep } from "./state";
+import * as awaitStep from "./steps/await";
+import * as commitStep from "./steps/commit";
+import type { StepContext, StepOutcome } from "./steps/context";
+import * as deliverStep from "./steps/deliver";
+import * as diffStep from "./steps/diff";
+import * as extractStep from "./steps/extract";
+import * as reportStep from "./steps/report";
+import { deletePrefix, paths, type SnapshotPointer } from "./storage";
+
+/** Each step's module (src/run/steps/<step>.ts). */
+const STEPS: Record<RunStep, (ctx: StepContext, s: RunState) => StepOutcome | Promise<StepOutcome>> = {
+  extract: extractStep.run,
+  diff: diffStep.run,
+  deliver: deliverStep.run,
+  await: awaitStep.run,
+  commit: commitStep.run,
+  report: reportStep.run,
+};
+
+/** Steps cheap enough to run in the same pass as the one before (a ledger count). */
+const RUN_AT_ONCE: ReadonlySet<RunStep> = new Set(["await"]);
+
+export interface StepResult {
+  /** The run has reached a final status (set on `run.status`). */
+  done: boolean;
+  /** Nothing to do until batch reports arrive; check back after this long. */
+  waitMs?: number;
+}
+
+const STATE_KEY = "run";
+const POINTER_KEY = "snapshot";
+
+/**
+ * The run engine of one sync, inside its SyncObject: drives the steps of src/run/state.ts, one
+ * budgeted step per alarm. It alone writes the run's checkpoint (and the snapshot pointer), after
+ * each step and when a step asks mid-way, and checks every move against the transition table.
+ */
+export class RunEngine {
+  readonly ledger: RunLedger;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: Env,
+    private readonly syncId: string,
+  ) {
+    this.ledger = new RunLedger(ctx.storage.sql);
+  }
+
+  private get bucket(): R2Bucket {
+    return this.env.SNAPSHOTS;
+  }
+
+  private state(runId: string): RunState | undefined {
+    const s = this.ctx.storage.kv.get<RunState>(STATE_KEY);
+    return s?.runId === runId ? s : undefined;
+  }
+
+  /** Writes the checkpoint. An abort recorded by a report while the step ran is kept, not overwritten. */
+  private save(s: RunState): void {
+    const stored = this.state(s.runId);
+    if (stored?.abort && !s.abort) s.abort = stored.abort;
+    this.ctx.storage.kv.put(STATE_KEY, s);
+  }
+
+  private pointer(): SnapshotPointer | null {
+    return this.ctx.storage.kv.get<SnapshotPointer>(POINTER_KEY) ?? null;
+  }
+
+  private stepContext(run: RunRecord): StepContext {
+    return {
+      env: this.env,
+      syncId: this.syncId,
+      run,
+      ledger: this.ledger,
+      bucket: this.bucket,
+      pointer: this.pointer(),
+      started: Date.now(),
+      checkpoint: (s) => this.save(s),
+      publish: () => saveRun(createDb(this.env.DB), run),
+    };
+  }
+
+  /** Advances the run by one step. Errors a user can act on fail the run; others throw (the alarm retries). */
+  async advance(run: RunRecord): Promise<StepResult> {
+    const dryRun = run.options.dry_run === true;
+    let step: RunStep = "extract";
+    try {
+      let s = this.state(run.id);
+      if (!s) {
+        s = await this.begin(run);
+        this.save(s);
+      }
+      for (;;) {
+        step = s.step;
+        run.phase = phaseOf(step, dryRun);
+        const outcome = await STEPS[step](this.stepContext(run), s);
+        const next: RunStep | "done" = transition(step, outcome.next);
+        if (next === "done") return { done: true };
+        s = { ...outcome.state, step: next };
+        run.phase = phaseOf(next, dryRun);
+        if (outcome.pointer) this.switchSnapshot(s, outcome.pointer);
+        else this.save(s);
+        if (next === step || !RUN_AT_ONCE.has(next)) return { done: false, waitMs: outcome.waitMs };
+      }
+    } catch (err) {
+      const error =
+        err instanceof RunFailure || err instanceof WarehouseError
+          ? { code: err.code, message: err.message }
+          : err instanceof MissingColumnError
+            ? { code: "mapping_column_missing", message: err.message }
+            : null;
+      if (!error) throw err;
+      transition(step, "failed");
+      run.status = "failed";
+      run.error = error;
+      log("run_failed", { sync_id: this.syncId, run_id: run.id, phase: run.phase, error: error.code, message: error.message }, "warn");
+      return { done: true };
+    }
+  }
+
+  /**
+   * Makes the commit's snapshot the one the next run compares against: pointer and checkpoint in
+   * one storage write (a crash before it keeps the old snapshot whole). The checkpoint names the
+   * old snapshot, whose objects the report step deletes (again after a crash: none is left behind).
+   */
+  private switchSnapshot(s: RunState, pointer: SnapshotPointer): void {
+    const previous = this.pointer();
+    if (previous && previous.runId !== pointer.runId) s.retiredSnapshot = previous.runId;
+    this.ctx.storage.kv.put(POINTER_KEY, pointer);
+    this.save(s);
+  }
+
+  /** Freezes the sync's configuration for this run. */
+  private async begin(run: RunRecord): Promise<RunState> {
+    const db = createDb(this.env.DB);
+    const sync = await db.query.syncs.findFirst({ where: eq(syncs.id, this.syncId) });
+    if (!sync) throw new RunFailure("sync_missing", "the sync no longer exists");
+    const [model, destination] = await Promise.all([
+      db.query.models.findFirst({ where: and(eq(models.id, sync.modelId), eq(models.workspaceId, sync.workspaceId)) }),
+      db.query.destinations.findFirst({
+        where: and(eq(destinations.id, sync.destinationId), eq(destinations.workspaceId, sync.workspaceId)),
+      }),
+    ]);
+    if (!model) throw new RunFailure("model_missing", `model ${sync.modelId} no longer exists`);
+    if (!destination) throw new RunFailure("destination_missing", `destination ${sync.destinationId} no longer exists`);
+    const source = await db.query.sources.findFirst({ where: eq(sources.id, model.sourceId) });
+    if (!source) throw new RunFailure("source_missing", `source ${model.sourceId} no longer exists`);
+    return {
+      runId: run.id,
+      step: "extract",
+      config: {
+        workspaceId: sync.workspaceId,
+        sql: model.sql,
+        primaryKey: model.primaryKey,
+        mappings: sync.fieldMappings,
+        mode: sync.mode,
+        sourceId: source.id,
+        connectionCiphertext: source.connectionCiphertext,
+        destinationId: destination.id,
+        destinationType: destination.type,
+        maxBatchSize: destinationLimits(destination.type).maxBatchSize(destination.config),
+        massDeleteThresholdPct: sync.massDeleteThresholdPct,
+      },
+      partitions: 1,
+      chunks: [],
+      fieldTypes: [],
+      partition: 0,
+      operation: 0,
+      totals: { rows: 0, unchanged: 0, create: 0, update: 0, upsert: 0, delete: 0, batches: 0 },
+      committed: { created: 0, updated: 0, deleted: 0, entries: 0 },
+      abort: null,
+      reportedSeq: 0,
+    };
+  }
+
+  // ---- reports from the queue consumer (idempotent by batch id) ----
+
+  /** Whether a batch needs no (more) sending: already reported, or its run stopped. */
+  batchSettled(runId: string, batchId: string): boolean {
+    return this.ledger.pendingBatch(runId, batchId) === undefined;
+  }
+
+  /** Records a batch's per-row results; true when it was the last open batch of the run. Repeats are ignored. */
+  reportBatch(runId: string, batchId: string, results: BatchRowResult[], exhausted = false): boolean {
+    const batch = this.ledger.pendingBatch(runId, batchId);
+    if (!batch) return false;
+    if (exhausted) this.ledger.markExhausted(runId, batchId);
+    const failed: FailedRowRecord[] = [];
+    for (const r of results) {
+      if (!r.ok) failed.push({ partition: batch.partition, key: r.key, operation: r.op, message: r.error });
+    }
+    this.ledger.addFailures(runId, failed);
+    this.ledger.settle(batchId);
+    return this.ledger.openBatches(runId) === 0;
+  }
+
+  /** Replaces a rejected batch by smaller ones (contiguous halves) so one bad record cannot sink the rest. */
+  async splitBatch(runId: string, batchId: string, parts: DestinationOperation[][]): Promise<void> {
+    const batch = this.ledger.pendingBatch(runId, batchId);
+    const s = this.state(runId);
+    if (!batch || !s) return;
+    const envelope = deliverStep.envelopeOf(this.syncId, runId, s);
+    const messages: MessageSendRequest<DeliveryMessage>[] = [];
+    let first = batch.firstOp;
+    for (const [i, operations] of parts.entries()) {
+      if (operations.length === 0) continue;
+      const childId = `${batchId}-${i}`;
+      this.ledger.addBatch(runId, childId, batch.partition, first, first + operations.length - 1);
+      first += operations.length;
+      const body = await deliveryMessage(this.bucket, envelope, childId, operations, paths.batch(this.syncId, runId, childId));
+      messages.push({ body });
+    }
+    await this.env.DELIVERIES.sendBatch(messages);
+    this.ledger.settle(batchId);
+  }
+
+  /** The destination refused our credentials: stop sending; every batch not yet settled fails at commit. */
+  abort(runId: string, batchId: string, code: string, message: string): boolean {
+    const s = this.state(runId);
+    if (!s) return false;
+    s.abort ??= { code, message };
+    this.save(s);
+    this.ledger.abortOpen(runId);
+    log("run_aborted", { sync_id: this.syncId, run_id: runId, batch_id: batchId, code, message }, "error");
+    return true;
+  }
+
+  /** Deletes a finished run's chunks, plans, batch payloads and checkpoint. */
+  async discard(runId: string): Promise<void> {
+    await deletePrefix(this.bucket, paths.run(this.syncId, runId));
+    if (this.state(runId)) this.ctx.storage.kv.delete(STATE_KEY);
+    this.ledger.clear(runId);
+  }
+}
+
+/** Deletes every object of a sync (permanent delete). */
+export async function purgeSyncData(env: Env, syncId: string): Promise<void> {
+  await deletePrefix(env.SNAPSHOTS, paths.sync(syncId));
+}

@@ -1,0 +1,125 @@
+import type { destinations, RunPhase } from "../db/schema";
+import type { FieldMapping } from "../sync/mapping";
+import type { SyncMode } from "../sync/mode";
+
+/** The steps of a run, in order. Each is one file under src/run/steps/. */
+export const RUN_STEPS = [
+  "extract", // read the model from the warehouse into partitioned R2 chunks (in one go)
+  "diff", // per partition: compare with the last snapshot, plan the operations, store the plan; then the mass-delete guard
+  "deliver", // per partition: enqueue the plan's operations as destination batches
+  "await", // wait until every batch is reported (acknowledged, failed, dead-lettered or aborted)
+  "commit", // per partition: write the new snapshot from what the destination acknowledged; then switch to it
+  "report", // copy failed rows to D1 and set the run's final counts and status
+] as const;
+export type RunStep = (typeof RUN_STEPS)[number];
+
+/** Where a run goes after a step: another step, or its end (`done`: the report set the status; `failed`: an error a user can act on). */
+export type RunTarget = RunStep | "done" | "failed";
+
+/**
+ * transitions[from] = the targets a step may lead to. A step that spent its budget mid-way stays
+ * where it is (listed as its own target) and continues at the next alarm. Any step may fail the run
+ * (warehouse error, missing model, mass-delete guard). A destination that refuses the credentials
+ * does not change the path: it aborts the unsent batches (see RunState.abort), so await, commit and
+ * report still run and the report fails the run.
+ */
+const transitions: Record<RunStep, readonly RunTarget[]> = {
+  extract: ["diff", "failed"],
+  // A dry run ends after the diff: the report shows the counted plan; nothing is sent.
+  diff: ["diff", "deliver", "report", "failed"],
+  deliver: ["deliver", "await", "failed"],
+  await: ["await", "commit", "failed"],
+  commit: ["commit", "report", "failed"],
+  report: ["report", "done", "failed"],
+};
+
+/** Whether `to` may follow `from`. */
+export function canTransition(from: RunStep, to: RunTarget): boolean {
+  return transitions[from].includes(to);
+}
+
+/** `to`, after checking that it may follow `from`; throws on an illegal transition (a bug in a step). */
+export function transition<T extends RunTarget>(from: RunStep, to: T): T {
+  if (!canTransition(from, to)) throw new IllegalTransitionError(from, to);
+  return to;
+}
+
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly from: RunStep,
+    readonly to: RunTarget,
+  ) {
+    super(`a run cannot go from ${from} to ${to}`);
+  }
+}
+
+/** The API's `phase` of each step ("queued" and "done" are the run's before and after). */
+const STEP_PHASES: Record<RunStep, RunPhase> = {
+  extract: "extract",
+  diff: "diff",
+  deliver: "deliver",
+  await: "deliver",
+  commit: "commit",
+  report: "commit",
+};
+
+/** The phase the API shows while a run is at `step`; a dry run's report still shows the diff it ends. */
+export function phaseOf(step: RunStep, dryRun = false): RunPhase {
+  return step === "report" && dryRun ? "diff" : STEP_PHASES[step];
+}
+
+/** The sync's settings, frozen at the start of a run so an edit mid-run cannot mix two configurations. */
+interface RunConfig {
+  workspaceId: string;
+  sql: string;
+  primaryKey: string;
+  mappings: FieldMapping[];
+  mode: SyncMode;
+  sourceId: string;
+  connectionCiphertext: string;
+  destinationId: string;
+  destinationType: (typeof destinations.$inferSelect)["type"];
+  maxBatchSize: number;
+  massDeleteThresholdPct: number;
+}
+
+/** A run's checkpoint: everything needed to continue it after eviction or a crash. */
+export interface RunState {
+  runId: string;
+  step: RunStep;
+  config: RunConfig;
+  partitions: number;
+  /** Chunks written per partition. */
+  chunks: number[];
+  /** Postgres type OIDs of the mapped columns, to type values for delivery. */
+  fieldTypes: number[];
+  /** Next partition for diff, deliver and commit. */
+  partition: number;
+  /** Next operation of `partition` to enqueue. */
+  operation: number;
+  totals: { rows: number; unchanged: number; create: number; update: number; upsert: number; delete: number; batches: number };
+  committed: { created: number; updated: number; deleted: number; entries: number };
+  /** Set when the run must stop (destination auth refused): unsent batches fail, the rest commits. */
+  abort: { code: string; message: string } | null;
+  /** Last failure copied to D1 by the report step. */
+  reportedSeq: number;
+  /** The run whose snapshot this run's commit replaced: its objects are deleted by the report step. */
+  retiredSnapshot?: string;
+  /** A dry run's verdict: the mass-delete guard would have stopped a real run. */
+  massDeleteBlocked?: boolean;
+}
+
+/** Operations the diff planned over all partitions so far. */
+export function plannedOperations(s: RunState): number {
+  return s.totals.create + s.totals.update + s.totals.upsert + s.totals.delete;
+}
+
+/** A run failure the user can act on, with a code for the run's `error`. */
+export class RunFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

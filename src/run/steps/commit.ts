@@ -1,0 +1,53 @@
+import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED } from "../../engine/commit";
+import { operationAt } from "../../engine/plan";
+import { encodeSnapshot } from "../../engine/snapshot";
+import type { FailedRowRecord } from "../ledger";
+import { loadPlannedPartition } from "../plan-file";
+import type { RunState } from "../state";
+import { loadRunRows, loadSnapshot, paths } from "../storage";
+import { budgetSpent, type StepContext, type StepOutcome } from "./context";
+
+/**
+ * Writes the new snapshot, partition by partition, from the stored plans: acknowledged state per
+ * key, failed rows keep their previous state. The driver then switches to it in one storage write.
+ */
+export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
+  const { run, bucket, syncId, ledger } = ctx;
+  while (s.partition < s.partitions && !budgetSpent(ctx)) {
+    const p = s.partition;
+    const [{ diff, plan }, prev, rows] = await Promise.all([
+      loadPlannedPartition(bucket, syncId, run.id, p),
+      loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
+      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
+    ]);
+    const failed = ledger.failedKeys(run.id, p);
+    const results = new Uint8Array(plan.count);
+    for (let k = 0; k < plan.count; k++) {
+      results[k] = failed.has(operationAt(plan, k, rows, prev).key) ? RESULT_FAILED : RESULT_ACKNOWLEDGED;
+    }
+    // Operations of batches never sent (the run was aborted) fail too, each listed with its key.
+    const aborted: FailedRowRecord[] = [];
+    for (const { firstOp, lastOp } of ledger.abortedRanges(run.id, p)) {
+      for (let k = firstOp; k <= lastOp && k < plan.count; k++) {
+        results[k] = RESULT_FAILED;
+        const op = operationAt(plan, k, rows, prev);
+        aborted.push({ partition: p, key: op.key, operation: op.kind, message: `not sent: ${s.abort?.message ?? "the run was stopped"}` });
+      }
+    }
+    ledger.clearStepFailures(run.id, p, "abort");
+    ledger.addFailures(run.id, aborted, "abort");
+    const { snapshot, counts } = commitPartition(prev, rows, diff, plan, results);
+    await bucket.put(paths.snapshot(syncId, run.id, p), encodeSnapshot(snapshot));
+    s.committed.created += counts.created;
+    s.committed.updated += counts.updated;
+    s.committed.deleted += counts.deleted;
+    s.committed.entries += snapshot.count;
+    s.partition = p + 1;
+    run.progress = { ...run.progress, partitions_committed: s.partition };
+    ctx.checkpoint(s);
+  }
+  if (s.partition < s.partitions) return { state: s, next: "commit" };
+  s.reportedSeq = 0;
+  // The switch to the new snapshot: a crash before the driver writes it keeps the old one whole.
+  return { state: s, next: "report", pointer: { runId: run.id, partitions: s.partitions, rows: s.committed.entries } };
+}

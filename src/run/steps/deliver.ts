@@ -1,0 +1,87 @@
+import type { Operation as DestinationOperation } from "../../destinations/destination";
+import { DeliveryProducer, deliveryMessage, MAX_BATCH_BYTES, messageSize, type BatchEnvelope } from "../../delivery/producer";
+import { operationBatches } from "../../engine/plan";
+import { emptySnapshot, joinRunChunks } from "../../engine/snapshot";
+import { jsonValue } from "../../source/postgres";
+import { loadPlannedPartition } from "../plan-file";
+import type { RunState } from "../state";
+import { loadRunRows, loadSnapshot, paths } from "../storage";
+import { budgetSpent, type StepContext, type StepOutcome } from "./context";
+
+/**
+ * Enqueues the stored plans' operations as destination batches, partition by partition. After each
+ * sendBatch the checkpoint records the next operation, so a crash never sends a batch twice under
+ * two ids (a batch resent under its own id is settled once).
+ */
+export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
+  const { run, bucket, syncId, ledger } = ctx;
+  const producer = new DeliveryProducer(ctx.env.DELIVERIES);
+  const envelope = envelopeOf(syncId, run.id, s);
+  while (s.partition < s.partitions && !budgetSpent(ctx)) {
+    const p = s.partition;
+    const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
+    // Deletes come first in a plan and read the snapshot; the rest read this run's rows. Only what
+    // the operations still to send need is loaded (a partition without changes loads nothing).
+    const [prev, rows] = await Promise.all([
+      s.operation < plan.counts.delete ? loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions) : emptySnapshot(),
+      Math.max(s.operation, plan.counts.delete) < plan.count
+        ? loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length)
+        : joinRunChunks([], s.config.mappings.length),
+    ]);
+    const checkpoint = (nextOperation: number) => {
+      s.operation = nextOperation;
+      ctx.checkpoint(s);
+    };
+    let next = s.operation;
+    for (const batch of operationBatches(
+      plan,
+      rows,
+      prev,
+      { maxOperations: s.config.maxBatchSize, maxBytes: MAX_BATCH_BYTES },
+      s.operation,
+    )) {
+      const first = batch[0];
+      if (!first) continue;
+      const batchId = `${run.id}.${p}.${first.index}`;
+      const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: fieldsOf(s, op.values) }));
+      const body = await deliveryMessage(bucket, envelope, batchId, operations, paths.batch(syncId, run.id, batchId));
+      const size = messageSize(body);
+      if (!producer.fits(size)) {
+        await producer.flush();
+        checkpoint(first.index);
+      }
+      producer.push(body, size);
+      ledger.addBatch(run.id, batchId, p, first.index, first.index + batch.length - 1);
+      s.totals.batches += 1;
+      next = (batch.at(-1)?.index ?? first.index) + 1;
+      if (producer.full) {
+        await producer.flush();
+        checkpoint(next);
+      }
+      if (budgetSpent(ctx)) break;
+    }
+    await producer.flush();
+    checkpoint(next);
+    if (next < plan.count) break; // budget spent inside the partition; continue next alarm
+    s.partition = p + 1;
+    s.operation = 0;
+    run.progress = { ...run.progress, batches_sent: s.totals.batches };
+    ctx.checkpoint(s);
+  }
+  return { state: s, next: s.partition < s.partitions ? "deliver" : "await" };
+}
+
+/** What every delivery message of this run carries. */
+export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnvelope {
+  return { sync_id: syncId, run_id: runId, destination_id: s.config.destinationId, workspace_id: s.config.workspaceId };
+}
+
+/** Mapped values as the destination's fields, typed from the model's column types. */
+function fieldsOf(s: RunState, values: (string | null)[] | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!values) return out;
+  s.config.mappings.forEach((m, i) => {
+    out[m.destination] = jsonValue(s.fieldTypes[i] ?? 25, values[i] ?? null);
+  });
+  return out;
+}

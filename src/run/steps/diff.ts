@@ -1,0 +1,70 @@
+import { diffPartition } from "../../engine/diff";
+import { checkMassDelete, planPartition } from "../../engine/plan";
+import type { FailedRowRecord } from "../ledger";
+import { savePlannedPartition } from "../plan-file";
+import { plannedOperations, RunFailure, type RunState } from "../state";
+import { loadRunRows, loadSnapshot } from "../storage";
+import { budgetSpent, type StepContext, type StepOutcome } from "./context";
+
+/**
+ * Partitions diffed and planned in this isolate. Only this step diffs: deliver and commit read the
+ * stored plan, so a run plans each partition once (a test holds it to that).
+ */
+export const diffCounters = { partitionsPlanned: 0 };
+
+/**
+ * Diffs every partition against the committed snapshot and stores its plan for deliver and commit;
+ * counts the change plan, then applies the mass-delete guard before anything is sent.
+ */
+export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
+  const { run, bucket, syncId, ledger } = ctx;
+  const dryRun = run.options.dry_run === true;
+  while (s.partition < s.partitions && !budgetSpent(ctx)) {
+    const p = s.partition;
+    const [prev, rows] = await Promise.all([
+      loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
+      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
+    ]);
+    const diff = diffPartition(prev, rows);
+    const plan = planPartition(diff, s.config.mode, { fullResync: run.options.full_resync === true });
+    diffCounters.partitionsPlanned += 1;
+    // A dry run never delivers or commits: its plan is only counted.
+    if (!dryRun) await savePlannedPartition(bucket, syncId, run.id, p, { diff, plan });
+    ledger.clearStepFailures(run.id, p, "validate");
+    ledger.addFailures(
+      run.id,
+      diff.failed.map((f): FailedRowRecord => ({ partition: p, key: f.key, operation: "validate", message: f.message })),
+      "validate",
+    );
+    s.totals.unchanged += diff.counts.unchanged;
+    for (const kind of ["create", "update", "upsert", "delete"] as const) s.totals[kind] += plan.counts[kind];
+    s.partition = p + 1;
+    run.progress = { ...run.progress, partitions_diffed: s.partition };
+    ctx.checkpoint(s);
+  }
+  if (s.partition < s.partitions) return { state: s, next: "diff" };
+
+  const verdict = checkMassDelete({
+    deletes: s.totals.delete,
+    previousRows: ctx.pointer?.rows ?? 0,
+    currentRows: s.totals.rows,
+    thresholdPercent: s.config.massDeleteThresholdPct,
+    allowMassDelete: run.options.allow_mass_delete === true,
+  });
+  if (dryRun) {
+    // A preview ends here: the plan is counted (the report shows it), nothing is sent, the last snapshot stays.
+    s.massDeleteBlocked = verdict.stop;
+    s.reportedSeq = 0;
+    return { state: s, next: "report" };
+  }
+  if (verdict.stop) {
+    throw new RunFailure(
+      "mass_delete_blocked",
+      `${verdict.reason ?? "too many deletes"}. Nothing was sent. If this is intended, trigger the run with {"allow_mass_delete": true}.`,
+    );
+  }
+  s.partition = 0;
+  s.operation = 0;
+  run.progress = { ...run.progress, operations_planned: plannedOperations(s) };
+  return { state: s, next: "deliver" };
+}

@@ -1,0 +1,62 @@
+import { choosePartitionCount } from "../../engine/partition";
+import { loadHasher } from "../../engine/hash";
+import { log } from "../../lib/log";
+import { decryptSecret } from "../../lib/secrets";
+import { estimateRows, warehouseOptions } from "../../source/postgres";
+import { extractModel } from "../extraction";
+import { RunFailure, type RunState } from "../state";
+import { deletePrefix, loadKnownRows, paths } from "../storage";
+import type { StepContext, StepOutcome } from "./context";
+
+/** How often extraction writes its progress to the run record. */
+const PROGRESS_EVERY_ROWS = 50_000;
+
+/**
+ * Streams the model into partitioned R2 chunks in one go: a warehouse read cannot outlive the
+ * invocation, so an interrupted extraction starts over (its chunks are overwritten, nothing counted twice).
+ */
+export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
+  const { env, run, bucket, syncId, pointer } = ctx;
+  const opts = warehouseOptions(env);
+  let connectionString: string;
+  try {
+    connectionString = await decryptSecret(env.ENCRYPTION_KEY, s.config.connectionCiphertext, s.config.sourceId);
+  } catch {
+    throw new RunFailure("source_credentials_unreadable", "the source's connection string cannot be decrypted; set it again");
+  }
+  const estimate = await estimateRows(connectionString, s.config.sql, opts).catch(() => 0);
+  const partitions = choosePartitionCount(Math.max(estimate, pointer?.rows ?? 0));
+  const hasher = await loadHasher();
+  // Rows the last snapshot holds unchanged are stored without values (a full resync sends them all).
+  const known = run.options.full_resync === true ? null : await loadKnownRows(bucket, syncId, pointer);
+  await deletePrefix(bucket, paths.run(syncId, run.id));
+  const extraction = await extractModel({
+    connectionString,
+    sql: s.config.sql,
+    opts,
+    primaryKey: s.config.primaryKey,
+    mapped: s.config.mappings.map((m) => m.source),
+    hasher,
+    rowSeed: hasher.mappingSeed(s.config.mappings.map((m) => m.destination)),
+    partitions,
+    bucket,
+    chunkKey: (c) => paths.chunk(syncId, run.id, c.partition, c.seq),
+    known,
+    progressEvery: PROGRESS_EVERY_ROWS,
+    onProgress: async (rows) => {
+      run.progress = { rows_read: rows };
+      run.rows_processed = rows;
+      await ctx.publish();
+    },
+  });
+  const rows = extraction.rows;
+  s.partitions = partitions;
+  s.chunks = extraction.chunkCounts;
+  s.fieldTypes = extraction.fieldTypes;
+  s.totals.rows = rows;
+  s.partition = 0;
+  run.rows_processed = rows;
+  run.progress = { rows_read: rows, partitions: partitions };
+  log("run_extracted", { sync_id: syncId, run_id: run.id, rows, partitions, stored_without_values: extraction.unchanged });
+  return { state: s, next: "diff" };
+}
