@@ -1,4 +1,4 @@
-import { createApp } from "./api/app";
+import { createApp } from "./app";
 import { handleDeliveries } from "./delivery/queue";
 
 export { SyncObject } from "../durable-objects/sync-object";

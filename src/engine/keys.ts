@@ -53,7 +53,7 @@ export function compareKeys(a: KeyColumn, i: number, b: KeyColumn, j: number): n
   const al = (a.ends[i] ?? 0) - as;
   const bs = b.starts[j] ?? 0;
   const bl = (b.ends[j] ?? 0) - bs;
-  const n = al < bl ? al : bl;
+  const n = Math.min(al, bl);
   const at = a.text;
   const bt = b.text;
   for (let k = 0; k < n; k++) {

@@ -74,13 +74,13 @@ export function decodeRow(text: string, count: number): RawValue[] {
  * characters COPY escapes are written escaped. A plain loop beats a TextEncoder call per short
  * field and allocates nothing.
  */
-export function writeUtf8(s: string, buf: Uint8Array, at: number, escape = false): number {
+export function writeUtf8(s: string, buf: Uint8Array, at: number, copyEscapes = false): number {
   let p = at;
   const n = s.length;
   for (let i = 0; i < n; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) {
-      const e = escape ? (ESCAPES[c] ?? 0) : 0;
+      const e = copyEscapes ? (ESCAPES[c] ?? 0) : 0;
       if (e !== 0) buf[p++] = BACKSLASH;
       buf[p++] = e !== 0 ? e : c;
     } else if (c < 0x800) {

@@ -304,7 +304,10 @@ function readLengths(
     } while (b & 0x80);
     if (!nullable) offset += v;
     else if (v > 0) offset += v - 1;
-    else (nulls ??= new Uint8Array(count))[i] = 1;
+    else {
+      nulls ??= new Uint8Array(count);
+      nulls[i] = 1;
+    }
     offsets[i + 1] = offset;
   }
   if (at !== to) throw new FormatError(`${what}: ${to - at} bytes of lengths left over`);
@@ -407,7 +410,10 @@ export function joinRunChunks(chunks: readonly RunRows[], columns = 0): RunRows 
     keyHashes.set(c.keyHashes, row);
     rowHashes.set(c.rowHashes, row);
     for (let i = 0; i < c.count; i++) offsets[row + i + 1] = offset + (c.keys.ends[i] ?? 0);
-    if (c.keys.nulls !== null) (nulls ??= new Uint8Array(n)).set(c.keys.nulls, row);
+    if (c.keys.nulls !== null) {
+      nulls ??= new Uint8Array(n);
+      nulls.set(c.keys.nulls, row);
+    }
     for (const s of c.sections) sections.push(s);
     firsts.push(row);
     row += c.count;

@@ -7,7 +7,7 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { createApp } from "../../src/api/app";
+import { createApp } from "../../src/app";
 import { ERROR_CODES } from "../../src/api/errors";
 
 // ---------------------------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 import { bodyLimit } from "hono/body-limit";
 import { swaggerUI } from "@hono/swagger-ui";
-import type { AppEnv } from "./env";
-import { ApiError, handleError } from "./errors";
-import { bearerAuth, idempotency, notFoundHandler, requestContext, requireScope } from "./middleware";
-import { newRouter } from "./openapi";
-import { registerSourceRoutes } from "../routes/sources";
-import { registerModelRoutes } from "../routes/models";
-import { registerDestinationRoutes } from "../routes/destinations";
-import { registerTokenRoutes } from "../routes/tokens";
-import { registerSyncRoutes } from "../routes/syncs";
-import { registerHookRoutes } from "../routes/hooks";
+import type { AppEnv } from "./api/env";
+import { ApiError, handleError } from "./api/errors";
+import { bearerAuth, idempotency, notFoundHandler, requestContext, requireScope } from "./api/middleware";
+import { newRouter } from "./api/openapi";
+import { registerSourceRoutes } from "./routes/sources";
+import { registerModelRoutes } from "./routes/models";
+import { registerDestinationRoutes } from "./routes/destinations";
+import { registerTokenRoutes } from "./routes/tokens";
+import { registerSyncRoutes } from "./routes/syncs";
+import { registerHookRoutes } from "./routes/hooks";
 
 /** Largest request body the API accepts. */
 export const MAX_BODY_BYTES = 256 * 1024;
