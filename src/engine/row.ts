@@ -70,7 +70,7 @@ export function decodeRow(text: string, count: number): RawValue[] {
 
 /**
  * Writes the UTF-8 of `s` into `buf` at `at` and returns the end; `buf` must have 3 bytes per
- * code unit free. Same bytes as TextEncoder (a lone surrogate becomes U+FFFD). With `escape`,
+ * code unit free. Same bytes as TextEncoder (a lone surrogate becomes U+FFFD). With `copyEscapes`,
  * characters COPY escapes are written escaped. A plain loop beats a TextEncoder call per short
  * field and allocates nothing.
  */
