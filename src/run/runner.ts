@@ -13,7 +13,10 @@ import { checkMassDelete, operationAt, operationBatches, planPartition, type Par
 import { encodeSnapshot, type RunRows, type SnapshotPartition } from "../engine/snapshot";
 import { log } from "../lib/log";
 import { decryptSecret } from "../lib/secrets";
-import { estimateRows, jsonValue, WarehouseError, warehouseOptions } from "../source/postgres";
+import { WarehouseError } from "../sources/errors";
+import { estimateRows } from "../sources/postgres/queries";
+import { jsonValue } from "../sources/postgres/types";
+import { warehouseOptions } from "../sources/source";
 import type { FieldMapping } from "../sync/mapping";
 import type { SyncMode } from "../sync/mode";
 import { extractModel } from "./extraction";

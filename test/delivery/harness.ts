@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import type { SinkConfig, SinkRequest } from "../servers/delivery-sink-types";
 import { call, createSource, expectStatus, WAREHOUSE_URL, type CallResult } from "../harness";
 import { pg, stubOf } from "../run/harness";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { DestinationConfig, DestinationCredentials } from "../../src/destination/config";
 import type { ConnectorContext } from "../../src/destination/connector";
 import { postgresConnector } from "../../src/destination/connectors/postgres";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { batchOf, expectKind, rowsOf, uniqueName } from "./helpers";
 
 type Config = DestinationConfig<"postgres">;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../../src/engine/commit";
 import { diffPartition } from "../../src/engine/diff";
-import { copyColumns, copySelect, MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
+import { copySelect } from "../../src/sources/postgres/sql-guard";
+import { copyColumns, MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
 import { encodeRow } from "../../src/engine/row";
 import { loadHasher, type RawValue } from "../../src/engine/hash";
 import { partitionOf, sourcePartitions } from "../../src/engine/partition";

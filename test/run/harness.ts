@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { expect } from "vitest";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { call, createSource, expectStatus, WAREHOUSE_URL } from "../harness";
 
 const opts = { statementTimeoutMs: 30_000, allowPrivate: true };

@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../../src/api/app";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { WAREHOUSE_URL } from "../harness";
 import { customersTable, pg, receiver } from "../run/harness";
 import { createFixtures, otherTypeId, pathValues, sampleBodies, waitForRun, type Fixtures } from "./fixtures";

@@ -1,5 +1,6 @@
 import type { Client } from "@neondatabase/serverless";
-import { closePostgres, connectPostgres, WarehouseError } from "../../source/postgres";
+import { WarehouseError } from "../../sources/errors";
+import { closePostgres, connectPostgres } from "../../sources/postgres/connection";
 import type { DestinationConfig, DestinationCredentials } from "../config";
 import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../connector";
 import { blockedHostReason } from "../../lib/ssrf";

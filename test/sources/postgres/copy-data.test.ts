@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CopyDataSplitter } from "../../src/source/copy-data";
+import { CopyDataSplitter } from "../../../src/sources/postgres/copy-data";
 
 const te = new TextEncoder();
 const td = new TextDecoder();

@@ -1,22 +1,13 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeRow } from "../../src/engine/row";
-import {
-  closePostgres,
-  connectPostgres,
-  copyQuery,
-  type CopyHandler,
-  type CopyVia,
-  describeQuery,
-  jsonValue,
-  estimateRows,
-  previewQuery,
-  streamQuery,
-  testConnection,
-  WarehouseError,
-  type StreamPage,
-  type WarehouseOptions,
-} from "../../src/source/postgres";
+import { encodeRow } from "../../../src/engine/row";
+import { WarehouseError } from "../../../src/sources/errors";
+import { closePostgres, connectPostgres } from "../../../src/sources/postgres/connection";
+import { type CopyVia, copyQuery } from "../../../src/sources/postgres/copy";
+import { type StreamPage, streamQuery } from "../../../src/sources/postgres/cursor";
+import { describeQuery, estimateRows, previewQuery, testConnection } from "../../../src/sources/postgres/queries";
+import { jsonValue } from "../../../src/sources/postgres/types";
+import type { ExtractHandler, WarehouseOptions } from "../../../src/sources/source";
 
 const URL_ = env.TEST_WAREHOUSE_URL;
 const opts: WarehouseOptions = { statementTimeoutMs: 10_000, allowPrivate: true };
@@ -454,7 +445,7 @@ describe("copyQuery", () => {
     ).rejects.toBe(mine);
     const late = new Error("R2 put failed");
     let seen = 0;
-    const failing: CopyHandler = {
+    const failing: ExtractHandler = {
       columns: () => ["id"],
       line: () => {
         if (++seen === 1000) return Promise.reject(late);
