@@ -110,7 +110,10 @@ async function extract(job: Job, meter: Meter) {
     }
   };
   const upload = (chunks: readonly ReadyChunk[]) => {
-    for (const c of chunks) uploading.push(c), (uploadingBytes += c.bytes.length);
+    for (const c of chunks) {
+      uploading.push(c);
+      uploadingBytes += c.bytes.length;
+    }
     flush(16 * 1024 * 1024);
   };
   let n = 0;

@@ -203,7 +203,9 @@ async function drainCopy(job: Job) {
   let bytes = 0;
   const { rows } = await copyQuery(job.connectionString, job.sql, opts, {
     columns: (fields) => fields.map((f) => f.name),
-    line: (line) => void (bytes += line.length),
+    line: (line) => {
+      bytes += line.length;
+    },
   });
   return { rows, bytes };
 }

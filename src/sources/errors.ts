@@ -5,7 +5,7 @@
  */
 
 /** Every {@link WarehouseError} code. */
-export const WAREHOUSE_ERROR_CODES = [
+const WAREHOUSE_ERROR_CODES = [
   "invalid_connection_string", // the source's settings cannot be used (bad URL scheme, sslmode, several hosts)
   "host_not_allowed", // a loopback/private host while private hosts are not allowed
   "unreachable", // refused, DNS, routing, connect timeout, server shutting down or full

@@ -82,7 +82,7 @@ export interface SourcePlugin<
 }
 
 /** A plug-in's settings: its config and credentials fields together. */
-export type SourceSettings<Config extends z.ZodObject, Credentials extends z.ZodObject> = z.infer<
+type SourceSettings<Config extends z.ZodObject, Credentials extends z.ZodObject> = z.infer<
   z.ZodObject<Config["shape"] & Credentials["shape"]>
 >;
 

@@ -32,12 +32,7 @@ export function warehouseApiError(err: WarehouseError, sourceId: string, sqlInRe
  * Runs the SQL with no rows (read-only, on the warehouse) to learn its columns, and checks that
  * they include the primary key. Column names are unique: describe refuses a repeated one.
  */
-export async function learnColumns(
-  source: Source,
-  sourceId: string,
-  sql: string,
-  primaryKey: string,
-): Promise<ModelColumn[]> {
+export async function learnColumns(source: Source, sourceId: string, sql: string, primaryKey: string): Promise<ModelColumn[]> {
   let columns: ModelColumn[];
   try {
     columns = await source.describe(sql);

@@ -27,7 +27,7 @@ function createBody(plugin: (typeof SOURCES)[number]) {
 }
 
 /** The body that updates a source of one type: any of its name and settings. */
-export function updateBody(plugin: (typeof SOURCES)[number]) {
+function updateBody(plugin: (typeof SOURCES)[number]) {
   return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
 }
 
@@ -39,9 +39,7 @@ export const CreateSourceBody = (
 
 /** One of each type's update body; the route checks it against the source's own type. */
 const [firstUpdate, ...moreUpdate] = SOURCES.map(updateBody) as NonEmpty<ReturnType<typeof updateBody>>;
-export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi(
-  "UpdateSource",
-);
+export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi("UpdateSource");
 
 export type SourceRow = typeof sources.$inferSelect;
 

@@ -182,4 +182,3 @@ export async function withReadOnlyTransaction<T>(
 function statementTimeout(opts: WarehouseOptions): number {
   return Math.max(1, Math.floor(opts.statementTimeoutMs) || 1);
 }
-

@@ -85,7 +85,13 @@ interface CopyConnection {
  * the TCP route a {@link CopyDataSplitter} takes the rows out of the socket's bytes before the
  * driver parses them (much cheaper per row); elsewhere the driver hands them over one by one.
  */
-function copyOut(client: Client, text: string, handler: ExtractHandler, control: ReadControl, failure: { error?: unknown }): Promise<number> {
+function copyOut(
+  client: Client,
+  text: string,
+  handler: ExtractHandler,
+  control: ReadControl,
+  failure: { error?: unknown },
+): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let rows = 0;
     const waits = new Set<Promise<void>>();
@@ -140,4 +146,3 @@ function copyOut(client: Client, text: string, handler: ExtractHandler, control:
     (client as unknown as { query(submittable: unknown): void }).query(submittable);
   });
 }
-

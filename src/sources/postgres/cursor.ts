@@ -128,4 +128,3 @@ export async function cursorLines(client: Client, declare: string, handler: Extr
   }
   return rows;
 }
-

@@ -67,7 +67,7 @@ export async function previewQuery(connectionString: string, sql: string, limit:
     const fields = await fieldTypes(client, result.fields);
     const rows = result.rows.map((raw) => {
       const row: Record<string, JsonValue> = {};
-      fields.forEach((f, i) => (row[f.name] = jsonValue(f.typeId, raw[i] ?? null)));
+      for (const [i, f] of fields.entries()) row[f.name] = jsonValue(f.typeId, raw[i] ?? null);
       return row;
     });
     return { columns: fields.map(({ name, type }) => ({ name, type })), rows };
@@ -91,4 +91,3 @@ export async function estimateRows(connectionString: string, sql: string, opts: 
     return typeof rows === "number" ? rows : 0;
   });
 }
-

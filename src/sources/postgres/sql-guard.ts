@@ -59,15 +59,18 @@ function leadingWord(sql: string): string | undefined {
       // Postgres block comments nest.
       let depth = 0;
       do {
-        if (sql.startsWith("/*", i)) depth++, (i += 2);
-        else if (sql.startsWith("*/", i)) depth--, (i += 2);
-        else i++;
+        if (sql.startsWith("/*", i)) {
+          depth++;
+          i += 2;
+        } else if (sql.startsWith("*/", i)) {
+          depth--;
+          i += 2;
+        } else i++;
       } while (depth > 0 && i < sql.length);
     } else break;
   }
   return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
 }
-
 
 /** A double-quoted SQL identifier. */
 function quoteIdent(name: string): string {
@@ -83,4 +86,3 @@ export function copySelect(model: string, columns: readonly string[]): { text: s
   const prefix = `SELECT ${columns.map(quoteIdent).join(", ")} FROM (\n`;
   return { text: `${prefix}${model}\n) AS model`, modelAt: prefix.length };
 }
-

@@ -171,4 +171,3 @@ export function jsonValue(typeId: number, raw: string | null): JsonValue {
     }
   }
 }
-

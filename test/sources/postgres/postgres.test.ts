@@ -470,7 +470,12 @@ describe("copyQuery", () => {
         if (paused) duringPause++;
         if (total !== 10) return;
         paused = true;
-        return new Promise<void>((resolve) => setTimeout(() => ((paused = false), resolve()), 1_500));
+        return new Promise<void>((resolve) =>
+          setTimeout(() => {
+            paused = false;
+            resolve();
+          }, 1_500),
+        );
       },
     });
     expect(total).toBe(200_000);
