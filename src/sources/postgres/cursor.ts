@@ -4,12 +4,9 @@ import type { ExtractHandler, SourceField, WarehouseOptions } from "../source";
 import { beginReadOnly, closeClient, openClient } from "./connection";
 import { toWarehouseError } from "./errors";
 import { modelSql } from "./sql-guard";
-import { fieldTypes, rawTextTypes } from "./types";
+import { fieldTypes, type RawRow, rawTextTypes } from "./types";
 
 /** The cursor route: a server-side cursor's pages, as pages of text values or as COPY text lines. */
-
-/** One row as Postgres sent it: the text form of each column, or null. */
-export type RawRow = (string | null)[];
 
 /**
  * One page of {@link streamQuery}. `rows` are arrays in `fields` order holding Postgres' text

@@ -2,8 +2,7 @@ import type { ConnectionTest, JsonValue, QueryPreview, SourceColumn, WarehouseOp
 import { closeClient, openClient, withReadOnlyTransaction } from "./connection";
 import { toWarehouseError } from "./errors";
 import { modelSql } from "./sql-guard";
-import { fieldTypes, jsonValue, rawTextTypes } from "./types";
-import type { RawRow } from "./cursor";
+import { fieldTypes, jsonValue, type RawRow, rawTextTypes } from "./types";
 
 /**
  * The small model queries: connection test, describe, preview, estimate. Each wraps the model as

@@ -4,6 +4,9 @@ import type { JsonValue, SourceField } from "../source";
 
 /** Postgres result types: type names of result fields, and text values as JSON. */
 
+/** One row as Postgres sent it: the text form of each column, or null. */
+export type RawRow = (string | null)[];
+
 // Values stay as Postgres' text: the stream hashes them as sent; jsonValue converts later.
 const identity = (value: string): string => value;
 export const rawTextTypes = { getTypeParser: () => identity };
