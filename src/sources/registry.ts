@@ -1,3 +1,5 @@
+import { blockedHostReason } from "../lib/ssrf";
+import { WarehouseError } from "./errors";
 import { postgres } from "./postgres";
 import type { Source, SourcePlugin, WarehouseOptions } from "./source";
 
@@ -21,8 +23,42 @@ export function sourcePlugin(type: SourceType): SourcePlugin {
   return plugin;
 }
 
-/** A source from its stored type and decrypted secret (see {@link SourcePlugin.seal}). */
+/**
+ * A source from its stored type and decrypted secret (see {@link SourcePlugin.seal}). Unless
+ * `opts.allowPrivate`, every host the plug-in names goes through the SSRF guard first; a refused
+ * one makes a source whose calls fail with `host_not_allowed` (its test reports it).
+ */
 export function openSource(type: SourceType, secret: string, opts: WarehouseOptions): Source {
   const plugin = sourcePlugin(type);
-  return plugin.open(plugin.unseal(secret), opts);
+  const settings = plugin.unseal(secret);
+  const refused = opts.allowPrivate ? undefined : refusedHost(plugin, settings);
+  return refused ? failingSource(refused) : plugin.open(settings, opts);
+}
+
+/** Why the plug-in may not contact one of its hosts (src/lib/ssrf.ts), or `undefined`. */
+function refusedHost(plugin: SourcePlugin, settings: ReturnType<SourcePlugin["unseal"]>): WarehouseError | undefined {
+  let hosts: string[];
+  try {
+    hosts = plugin.hosts(settings);
+  } catch (err) {
+    if (err instanceof WarehouseError) return err;
+    throw err;
+  }
+  for (const host of hosts) {
+    const reason = blockedHostReason(host);
+    if (reason) return new WarehouseError("host_not_allowed", `${reason}; private and local hosts are not allowed`);
+  }
+  return undefined;
+}
+
+/** A source that cannot be used: every call fails with `error`, and its test reports it. */
+function failingSource(error: WarehouseError): Source {
+  const fail = () => Promise.reject(error);
+  return {
+    test: async () => ({ ok: false, error: { code: error.code, message: error.message } }),
+    describe: fail,
+    preview: fail,
+    estimateRows: fail,
+    extract: fail,
+  };
 }

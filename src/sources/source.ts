@@ -69,7 +69,10 @@ export interface SourcePlugin<
   readonly config: Config;
   /** Request fields that are secret: stored encrypted, never returned. */
   readonly credentials: Credentials;
-  /** The hosts the source will contact, for the SSRF guard (src/lib/ssrf.ts). Throws {@link WarehouseError}. */
+  /**
+   * The hosts the source will contact: the registry's `openSource` puts them through the SSRF
+   * guard (src/lib/ssrf.ts) before {@link SourcePlugin.open}. Throws {@link WarehouseError}.
+   */
   hosts(settings: SourceSettings<Config, Credentials>): string[];
   /** The settings as the one string stored encrypted, and the display form the API returns. */
   seal(settings: SourceSettings<Config, Credentials>): { secret: string; masked: string };

@@ -55,6 +55,16 @@ describe("source registry", () => {
     expect(plugin.jsonValue(23, "7")).toBe(7);
   });
 
+  it("puts every host a plug-in names through the SSRF guard unless private hosts are allowed", async () => {
+    const local = openSource("postgres", WAREHOUSE_URL, { ...opts, allowPrivate: false });
+    const tested = await local.test();
+    expect([tested.ok, tested.error?.code]).toEqual([false, "host_not_allowed"]);
+    const refused = await warehouseError(local.describe("SELECT 1"));
+    expect([refused.code, refused.kind]).toEqual(["host_not_allowed", "auth"]);
+    const unparsable = await openSource("postgres", "mysql://db.example.com/x", { ...opts, allowPrivate: false }).test();
+    expect(unparsable.error?.code).toBe("invalid_connection_string");
+  });
+
   it("classifies failures: retry, fix the source (auth) or fix the model (user)", async () => {
     const source = openSource("postgres", WAREHOUSE_URL, opts);
     const bad = await warehouseError(source.describe("SELECT FROM WHERE"));
