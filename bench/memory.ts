@@ -17,7 +17,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node
 import { join } from "node:path";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
-import { copyColumns, copySelect, PartitionWriter, type ReadyChunk } from "../src/engine/extract";
+import { copyColumns, PartitionWriter, type ReadyChunk } from "../src/engine/extract";
+import { copySelect } from "../src/sources/postgres/sql-guard";
 import { KnownRows } from "../src/engine/known-rows";
 import { loadHasher } from "../src/engine/hash";
 import { operationBatches, planPartition } from "../src/engine/plan";

@@ -1,5 +1,5 @@
 /**
- * Bench worker: runs the engine (src/engine) and the warehouse client (src/source/postgres.ts)
+ * Bench worker: runs the engine (src/engine) and the Postgres source (src/sources/postgres/)
  * inside workerd, with a local R2 bucket standing in for the snapshot store. Driven by bench/run.mjs
  * through `unstable_startWorker`; one POST per phase so the caller can time each from outside
  * (inside workerd the clock only advances on I/O).
@@ -12,7 +12,9 @@ import { checkMassDelete, operationBatches, planPartition } from "../src/engine/
 import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
 import { extractModel } from "../src/run/extraction";
 import { knownRowsOf } from "../src/run/storage";
-import { copyQuery, type CopyVia, streamQuery, type WarehouseOptions } from "../src/source/postgres";
+import { type CopyVia, copyQuery } from "../src/sources/postgres/copy";
+import { streamQuery } from "../src/sources/postgres/cursor";
+import type { WarehouseOptions } from "../src/sources/source";
 import type { SyncMode } from "../src/sync/mode";
 
 interface BenchEnv {

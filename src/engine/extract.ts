@@ -34,25 +34,9 @@ export function resolveColumns(fields: readonly string[], primaryKey: string, ma
   return { key: at.get(primaryKey) ?? 0, values: mapped.map((m) => at.get(m) ?? 0) };
 }
 
-/** Positions for rows laid out as {@link copySelect} lays them out: the key, then `mapped` values. */
+/** Positions for rows laid out as extraction reads them: the key, then the `mapped` values. */
 export function copyColumns(mapped: number): ColumnPositions {
   return { key: 0, values: Array.from({ length: mapped }, (_, i) => i + 1) };
-}
-
-/** A double-quoted SQL identifier. */
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/**
- * The query whose COPY text lines {@link PartitionWriter.addCopyLine} takes, given `columns` =
- * the primary key, then the mapped columns in mapping order: the model as a subquery. Run it as
- * `COPY (<text>) TO STDOUT` in the read-only transaction. `modelAt` is where the model's SQL starts
- * in `text` (to map error positions back onto it). A missing column fails it in Postgres.
- */
-export function copySelect(modelSql: string, columns: readonly string[]): { text: string; modelAt: number } {
-  const prefix = `SELECT ${columns.map(quoteIdent).join(", ")} FROM (\n`;
-  return { text: `${prefix}${modelSql}\n) AS model`, modelAt: prefix.length };
 }
 
 const TAB = 0x09;
@@ -167,9 +151,9 @@ export class PartitionWriter {
   }
 
   /**
-   * Adds one row as a line of `COPY (copySelect(…)) TO STDOUT` (text format, with or without its
-   * newline): the bytes are hashed and stored as they are, no string is made per value. The line
-   * must hold the key then the mapped values, as {@link copySelect} orders them.
+   * Adds one row as a source's canonical line (COPY text format, with or without its newline; see
+   * `ExtractHandler.line` in src/sources/source.ts): the bytes are hashed and stored as they are,
+   * no string is made per value. The line must hold the key then the mapped values.
    */
   addCopyLine(line: Uint8Array): void {
     let end = line.length;

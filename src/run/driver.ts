@@ -7,7 +7,7 @@ import type { BatchRowResult, DeliveryMessage } from "../delivery/message";
 import { deliveryMessage } from "../delivery/producer";
 import { MissingColumnError } from "../engine/extract";
 import { log } from "../lib/log";
-import { WarehouseError } from "../source/postgres";
+import { WarehouseError } from "../sources/errors";
 import { RunLedger, type FailedRowRecord } from "./ledger";
 import { saveRun, type RunRecord } from "./record";
 import { phaseOf, RunFailure, transition, type RunState, type RunStep } from "./state";

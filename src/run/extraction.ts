@@ -1,7 +1,9 @@
 import { copyColumns, PartitionWriter, resolveColumns, type ReadyChunk } from "../engine/extract";
 import type { Hasher } from "../engine/hash";
 import type { KnownRows } from "../engine/known-rows";
-import { copyQuery, type CopyVia, type WarehouseOptions } from "../source/postgres";
+import { openPostgres } from "../sources/postgres";
+import type { CopyVia } from "../sources/postgres/copy";
+import type { WarehouseOptions } from "../sources/source";
 import { ChunkUploads } from "./storage";
 
 /** Chunk bytes on their way to R2 before extraction pauses the warehouse. */
@@ -25,7 +27,7 @@ export interface ExtractionJob {
   /** Called every `progressEvery` rows; reading waits for it. */
   onProgress?: (rows: number) => Promise<void>;
   progressEvery?: number;
-  /** Default: COPY, or cursor pages for Neon (see copyQuery). */
+  /** Default: COPY, or cursor pages for Neon (see openPostgres). */
   via?: CopyVia;
   /** The last snapshot's (key hash, row hash) pairs: rows it holds are stored without values. */
   known?: KnownRows | null;
@@ -59,30 +61,25 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     for (const c of chunks) bytes += c.bytes.length;
     return uploads.add(chunks);
   };
-  await copyQuery(
-    job.connectionString,
-    job.sql,
-    job.opts,
-    {
-      columns: (fields) => {
-        const columns = resolveColumns(
-          fields.map((f) => f.name),
-          job.primaryKey,
-          job.mapped,
-        );
-        fieldTypes = columns.values.map((i) => fields[i]?.typeId ?? 25);
-        return [job.primaryKey, ...job.mapped];
-      },
-      line: (line) => {
-        writer.addCopyLine(line);
-        const backlog = store(writer.takeReady());
-        if (writer.rows < nextProgress || !job.onProgress) return backlog;
-        nextProgress += every;
-        return Promise.all([backlog, job.onProgress(writer.rows)]).then(() => undefined);
-      },
+  // Runs do not record their source's type yet: every source is Postgres.
+  await openPostgres(job.connectionString, job.opts, job.via).extract(job.sql, {
+    columns: (fields) => {
+      const columns = resolveColumns(
+        fields.map((f) => f.name),
+        job.primaryKey,
+        job.mapped,
+      );
+      fieldTypes = columns.values.map((i) => fields[i]?.typeId ?? 25);
+      return [job.primaryKey, ...job.mapped];
     },
-    job.via,
-  );
+    line: (line) => {
+      writer.addCopyLine(line);
+      const backlog = store(writer.takeReady());
+      if (writer.rows < nextProgress || !job.onProgress) return backlog;
+      nextProgress += every;
+      return Promise.all([backlog, job.onProgress(writer.rows)]).then(() => undefined);
+    },
+  });
   // Its failure, if any, is the one drain() throws.
   store(writer.finishAll())?.catch(() => undefined);
   await uploads.drain();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { DestinationConfig, DestinationCredentials } from "../../src/destinations/registry";
 import type { ConnectorContext } from "../../src/destinations/destination";
 import { postgresConnector } from "../../src/destinations/postgres/connector";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { batchOf, expectKind, rowsOf, uniqueName } from "./helpers";
 
 type Config = DestinationConfig<"postgres">;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../../src/engine/commit";
 import { diffPartition } from "../../src/engine/diff";
-import { copyColumns, copySelect, MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
+import { copySelect } from "../../src/sources/postgres/sql-guard";
+import { copyColumns, MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
 import { encodeRow } from "../../src/engine/row";
 import { loadHasher, type RawValue } from "../../src/engine/hash";
 import { partitionOf, sourcePartitions } from "../../src/engine/partition";
@@ -185,8 +186,8 @@ describe("a sync over several runs and partitions", () => {
     for (let i = 3000; i < 3020; i++) model.push([String(i), `p${i}@x.io`, "New", "0"]);
     const second = await sync.run(model, 8);
     const kinds: Record<string, number> = {};
-    for (const s of second.sent) {
-      const kind = s.split(" ")[0] ?? "";
+    for (const sent of second.sent) {
+      const kind = sent.split(" ")[0] ?? "";
       kinds[kind] = (kinds[kind] ?? 0) + 1;
     }
     expect(kinds).toEqual({ delete: 30, update: 30, create: 20 });

@@ -6,7 +6,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import type { ReceiverState, WebhookConfig } from "../servers/webhook-receiver-types";
 import { ADMIN, type ApiResult, api, expectStatus, type Page, type RowError, type Run } from "./api";
 import { createSource, WAREHOUSE_URL } from "./seed";

@@ -8,7 +8,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../../src/app";
-import { closePostgres, connectPostgres } from "../../src/source/postgres";
+import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { WAREHOUSE_URL } from "../harness";
 import { customersTable, pg, waitForRun, webhookState } from "../harness/run";
 import { createFixtures, otherTypeId, pathValues, sampleBodies, type Fixtures } from "./fixtures";

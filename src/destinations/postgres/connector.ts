@@ -1,8 +1,9 @@
 import type { Client } from "@neondatabase/serverless";
 import { messageOf, truncate } from "../../lib/http";
+import { WarehouseError } from "../../sources/errors";
+import { closePostgres, connectPostgres } from "../../sources/postgres/connection";
 import { blockedHostReason } from "../../lib/ssrf";
 // After the sources split: connectPostgres/closePostgres from "../../sources/postgres/connection".
-import { closePostgres, connectPostgres, WarehouseError } from "../../source/postgres";
 import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
 import type { PostgresConfig, PostgresCredentials } from "./schema";
 
@@ -275,7 +276,7 @@ interface PgError {
   message: string;
 }
 
-/** A server error with a SQLSTATE (the driver's DatabaseError, matched by shape as in source/postgres). */
+/** A server error with a SQLSTATE (the driver's DatabaseError, matched by shape as in sources/postgres). */
 function asPgError(err: unknown): PgError | undefined {
   if (!(err instanceof Error) || !("severity" in err) || !("code" in err)) return undefined;
   return typeof err.code === "string" ? { code: err.code, message: err.message } : undefined;

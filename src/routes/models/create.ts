@@ -3,7 +3,7 @@ import { models } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { newId } from "../../lib/ids";
 import { CreateModelBody, ModelSchema, serializeModel, sourceErrorResponse } from "./schema";
-import { learnColumns, sourceConnection } from "./warehouse";
+import { learnColumns, openModelSource } from "./warehouse";
 
 const route = createRoute({
   operationId: "createModel",
@@ -23,8 +23,8 @@ export function registerCreateModel(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
     const { workspaceId } = c.var.principal;
-    const connectionString = await sourceConnection(c.var.db, c.env, workspaceId, body.source_id);
-    const columns = await learnColumns(c.env, connectionString, body.source_id, body.sql, body.primary_key);
+    const source = await openModelSource(c.var.db, c.env, workspaceId, body.source_id);
+    const columns = await learnColumns(source, body.source_id, body.sql, body.primary_key);
     const now = new Date().toISOString();
     const [row] = await c.var.db
       .insert(models)

@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
-import { previewQuery, WarehouseError, warehouseOptions } from "../../source/postgres";
+import { WarehouseError } from "../../sources/errors";
 import { loadModel, ModelColumnSchema, sourceErrorResponse } from "./schema";
-import { sourceConnection, warehouseApiError } from "./warehouse";
+import { openModelSource, warehouseApiError } from "./warehouse";
 
 const PreviewBody = z
   .strictObject({
@@ -42,9 +42,9 @@ export function registerPreviewModel(app: Router) {
     // Without a body the validator hands over {}, so the default is applied here too.
     const limit = c.req.valid("json").limit ?? DEFAULT_LIMIT;
     const model = await loadModel(c.var.db, c.var.principal.workspaceId, id);
-    const connectionString = await sourceConnection(c.var.db, c.env, c.var.principal.workspaceId, model.sourceId);
+    const source = await openModelSource(c.var.db, c.env, c.var.principal.workspaceId, model.sourceId);
     try {
-      const { columns, rows } = await previewQuery(connectionString, model.sql, limit, warehouseOptions(c.env));
+      const { columns, rows } = await source.preview(model.sql, limit);
       return c.json({ columns, rows }, 200);
     } catch (err) {
       // The stored query failing now (a dropped table) is the source's state, not a bad request field.

@@ -5,7 +5,7 @@ import { models, syncs } from "../../db/schema";
 import { ApiError } from "../../api/errors";
 import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { loadModel, ModelSchema, serializeModel, sourceErrorResponse, UpdateModelBody } from "./schema";
-import { learnColumns, sourceConnection } from "./warehouse";
+import { learnColumns, openModelSource } from "./warehouse";
 
 const route = createRoute({
   operationId: "updateModel",
@@ -34,8 +34,8 @@ export function registerUpdateModel(app: Router) {
 
     let columns = current.columns;
     if (queryChanged) {
-      const connectionString = await sourceConnection(c.var.db, c.env, workspaceId, sourceId);
-      columns = await learnColumns(c.env, connectionString, sourceId, sql, primaryKey);
+      const source = await openModelSource(c.var.db, c.env, workspaceId, sourceId);
+      columns = await learnColumns(source, sourceId, sql, primaryKey);
       await assertSyncsStillFit(
         c.var.db,
         id,

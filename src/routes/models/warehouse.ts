@@ -3,15 +3,18 @@ import type { Database } from "../../db/client";
 import { sources, type ModelColumn } from "../../db/schema";
 import { ApiError, validationError } from "../../api/errors";
 import { decryptSecret } from "../../lib/secrets";
-import { describeQuery, WarehouseError, warehouseOptions } from "../../source/postgres";
+import { WarehouseError } from "../../sources/errors";
+import { openSource } from "../../sources/registry";
+import { type Source, warehouseOptions } from "../../sources/source";
 
-/** The decrypted connection string of a source of the workspace; an unknown source is a bad `source_id`. */
-export async function sourceConnection(db: Database, env: Env, workspaceId: string, sourceId: string): Promise<string> {
+/** A source of the workspace, opened with its decrypted settings; an unknown source is a bad `source_id`. */
+export async function openModelSource(db: Database, env: Env, workspaceId: string, sourceId: string): Promise<Source> {
   const row = await db.query.sources.findFirst({
     where: and(eq(sources.id, sourceId), eq(sources.workspaceId, workspaceId)),
   });
   if (!row) throw validationError([{ path: "source_id", message: `source ${sourceId} not found` }]);
-  return decryptSecret(env.ENCRYPTION_KEY, row.connectionCiphertext, row.id);
+  const secret = await decryptSecret(env.ENCRYPTION_KEY, row.connectionCiphertext, row.id);
+  return openSource(row.type, secret, warehouseOptions(env));
 }
 
 /**
@@ -19,8 +22,7 @@ export async function sourceConnection(db: Database, env: Env, workspaceId: stri
  * came in this request; everything else (unreachable, rejected login, timeout) is the source's.
  */
 export function warehouseApiError(err: WarehouseError, sourceId: string, sqlInRequest: boolean): ApiError {
-  const queryProblem = err.code === "query_failed" || err.code === "read_only" || err.code === "permission_denied";
-  if (queryProblem && sqlInRequest) {
+  if (err.kind === "user" && sqlInRequest) {
     return validationError([{ path: "sql", message: err.message }]);
   }
   return new ApiError("source_error", `source ${sourceId}: ${err.message}`, { source_id: sourceId, warehouse_error: err.code });
@@ -28,30 +30,17 @@ export function warehouseApiError(err: WarehouseError, sourceId: string, sqlInRe
 
 /**
  * Runs the SQL with no rows (read-only, on the warehouse) to learn its columns, and checks that
- * they are uniquely named and include the primary key.
+ * they include the primary key. Column names are unique: describe refuses a repeated one.
  */
-export async function learnColumns(
-  env: Env,
-  connectionString: string,
-  sourceId: string,
-  sql: string,
-  primaryKey: string,
-): Promise<ModelColumn[]> {
+export async function learnColumns(source: Source, sourceId: string, sql: string, primaryKey: string): Promise<ModelColumn[]> {
   let columns: ModelColumn[];
   try {
-    columns = await describeQuery(connectionString, sql, warehouseOptions(env));
+    columns = await source.describe(sql);
   } catch (err) {
     if (err instanceof WarehouseError) throw warehouseApiError(err, sourceId, true);
     throw err;
   }
   const names = columns.map((col) => col.name);
-  // Rows are keyed and mapped by column name, so a repeated name would be ambiguous.
-  const repeated = names.filter((name, i) => names.indexOf(name) !== i);
-  if (repeated.length > 0) {
-    throw validationError([
-      { path: "sql", message: `column names must be unique; give these an alias: ${[...new Set(repeated)].join(", ")}` },
-    ]);
-  }
   if (!names.includes(primaryKey)) {
     throw validationError([
       { path: "primary_key", message: `"${primaryKey}" is not a column of the query (columns: ${names.join(", ")})` },

@@ -2,7 +2,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { sources } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { newId } from "../../lib/ids";
-import { encryptSecret, maskConnectionString } from "../../lib/secrets";
+import { encryptSecret } from "../../lib/secrets";
+import { sourcePlugin } from "../../sources/registry";
 import { CreateSourceBody, serializeSource, SourceSchema } from "./schema";
 
 const route = createRoute({
@@ -16,7 +17,8 @@ const route = createRoute({
 
 export function registerCreateSource(app: Router) {
   app.openapi(route, async (c) => {
-    const body = c.req.valid("json");
+    const { name, type, ...settings } = c.req.valid("json");
+    const { secret, masked } = sourcePlugin(type).seal(settings);
     const id = newId("source");
     const now = new Date().toISOString();
     const [row] = await c.var.db
@@ -24,10 +26,10 @@ export function registerCreateSource(app: Router) {
       .values({
         id,
         workspaceId: c.var.principal.workspaceId,
-        name: body.name,
-        type: body.type,
-        connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, body.connection_string, id),
-        connectionMasked: maskConnectionString(body.connection_string),
+        name,
+        type,
+        connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
+        connectionMasked: masked,
         createdAt: now,
         updatedAt: now,
       })

@@ -1,16 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { sources, SOURCE_TYPES } from "../../db/schema";
+import { sources } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { Name } from "../../api/openapi";
-
-export const ConnectionString = z
-  .string()
-  .max(4096)
-  .refine((s) => /^postgres(ql)?:\/\/[^/\s]+/.test(s) && URL.canParse(s), {
-    message: "must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db",
-  });
+import { SOURCE_TYPES, SOURCES } from "../../sources/registry";
 
 export const SourceSchema = z
   .object({
@@ -23,17 +17,29 @@ export const SourceSchema = z
   })
   .openapi("Source");
 
-export const CreateSourceBody = z
-  .strictObject({
-    name: Name,
-    type: z.enum(SOURCE_TYPES),
-    connection_string: ConnectionString,
-  })
-  .openapi("CreateSource");
+type NonEmpty<T> = [T, ...T[]];
 
-export const UpdateSourceBody = z
-  .strictObject({ name: Name.optional(), connection_string: ConnectionString.optional() })
-  .openapi("UpdateSource");
+/** The body that creates a source of one type: a name, the type, and the type's settings. */
+function createBody(plugin: (typeof SOURCES)[number]) {
+  // With one type, `type` is an enum: a bad body then reports every field, not just `type`.
+  const type = SOURCES.length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
+  return z.strictObject({ name: Name, type, ...plugin.config.shape, ...plugin.credentials.shape });
+}
+
+/** The body that updates a source of one type: any of its name and settings. */
+function updateBody(plugin: (typeof SOURCES)[number]) {
+  return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
+}
+
+/** One of each type's create body, told apart by `type` (see {@link SOURCES}). */
+const [firstCreate, ...moreCreate] = SOURCES.map(createBody) as NonEmpty<ReturnType<typeof createBody>>;
+export const CreateSourceBody = (
+  moreCreate.length === 0 ? firstCreate : z.discriminatedUnion("type", [firstCreate, ...moreCreate])
+).openapi("CreateSource");
+
+/** One of each type's update body; the route checks it against the source's own type. */
+const [firstUpdate, ...moreUpdate] = SOURCES.map(updateBody) as NonEmpty<ReturnType<typeof updateBody>>;
+export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi("UpdateSource");
 
 export type SourceRow = typeof sources.$inferSelect;
 

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { decryptSecret } from "../../lib/secrets";
-import { testConnection, warehouseOptions } from "../../source/postgres";
+import { openSource } from "../../sources/registry";
+import { warehouseOptions } from "../../sources/source";
 import { loadSource } from "./schema";
 
 const TestResult = z
@@ -29,7 +30,7 @@ export function registerTestSource(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
     const row = await loadSource(c.var.db, c.var.principal.workspaceId, id);
-    const connectionString = await decryptSecret(c.env.ENCRYPTION_KEY, row.connectionCiphertext, row.id);
-    return c.json(await testConnection(connectionString, warehouseOptions(c.env)), 200);
+    const secret = await decryptSecret(c.env.ENCRYPTION_KEY, row.connectionCiphertext, row.id);
+    return c.json(await openSource(row.type, secret, warehouseOptions(c.env)).test(), 200);
   });
 }

@@ -1,9 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { sources } from "../../db/schema";
-import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
-import { encryptSecret, maskConnectionString } from "../../lib/secrets";
-import { loadSource, serializeSource, SourceSchema, UpdateSourceBody } from "./schema";
+import { validationError } from "../../api/errors";
+import { idParam, issueDetails, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { decryptSecret, encryptSecret } from "../../lib/secrets";
+import { sourcePlugin } from "../../sources/registry";
+import { loadSource, type SourceRow, serializeSource, SourceSchema, UpdateSourceBody } from "./schema";
 
 const route = createRoute({
   operationId: "updateSource",
@@ -17,17 +19,18 @@ const route = createRoute({
 export function registerUpdateSource(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
-    await loadSource(c.var.db, c.var.principal.workspaceId, id);
+    const { name, ...settings } = c.req.valid("json");
+    const source = await loadSource(c.var.db, c.var.principal.workspaceId, id);
+    const sealed = Object.keys(settings).length === 0 ? undefined : await sealSettings(c.env, source, settings);
     const [row] = await c.var.db
       .update(sources)
       .set({
-        ...(body.name === undefined ? {} : { name: body.name }),
-        ...(body.connection_string === undefined
+        ...(name === undefined ? {} : { name }),
+        ...(sealed === undefined
           ? {}
           : {
-              connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, body.connection_string, id),
-              connectionMasked: maskConnectionString(body.connection_string),
+              connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, sealed.secret, id),
+              connectionMasked: sealed.masked,
             }),
         updatedAt: new Date().toISOString(),
       })
@@ -36,4 +39,18 @@ export function registerUpdateSource(app: Router) {
     if (!row) throw new Error("update returned no row");
     return c.json(serializeSource(row), 200);
   });
+}
+
+/**
+ * The source's settings with the given ones changed, sealed. The stored ones are decrypted only
+ * when the body does not replace them all; the result must fit the source's own type.
+ */
+async function sealSettings(env: Env, source: SourceRow, changes: Record<string, unknown>): Promise<{ secret: string; masked: string }> {
+  const plugin = sourcePlugin(source.type);
+  const schema = plugin.config.extend(plugin.credentials.shape).strict();
+  const complete = Object.keys(schema.shape).every((key) => key in changes);
+  const stored = complete ? {} : plugin.unseal(await decryptSecret(env.ENCRYPTION_KEY, source.connectionCiphertext, source.id));
+  const parsed = schema.safeParse({ ...stored, ...changes });
+  if (!parsed.success) throw validationError(issueDetails(parsed.error.issues));
+  return plugin.seal(parsed.data);
 }

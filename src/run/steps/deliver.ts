@@ -2,7 +2,7 @@ import type { Operation as DestinationOperation } from "../../destinations/desti
 import { DeliveryProducer, deliveryMessage, MAX_BATCH_BYTES, messageSize, type BatchEnvelope } from "../../delivery/producer";
 import { operationBatches } from "../../engine/plan";
 import { emptySnapshot, joinRunChunks } from "../../engine/snapshot";
-import { jsonValue } from "../../source/postgres";
+import { jsonValue } from "../../sources/postgres/types";
 import { loadPlannedPartition } from "../plan-file";
 import type { RunState } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";

@@ -87,7 +87,7 @@ export function tcpWebSocketClass(target: TcpTarget) {
 }
 
 /** See {@link tcpWebSocketClass}; construct through it so the target is bound. */
-export class TcpWebSocket {
+class TcpWebSocket {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
   static readonly CLOSING = 2;
@@ -268,7 +268,10 @@ export class TcpWebSocket {
   private fail(err: TcpSocketError): void {
     if (this.closeEmitted) return;
     // A read ending badly after our own close() is the close, not an error.
-    if (this.readyState === TcpWebSocket.CLOSING) return this.finish();
+    if (this.readyState === TcpWebSocket.CLOSING) {
+      this.finish();
+      return;
+    }
     this.readyState = TcpWebSocket.CLOSED;
     this.emit("error", err);
     void this.socket?.close().catch(() => undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CopyDataSplitter } from "../../src/source/copy-data";
+import { CopyDataSplitter } from "../../../src/sources/postgres/copy-data";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -16,7 +16,10 @@ function message(type: string, payload: Uint8Array = new Uint8Array(0)): Uint8Ar
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
-  for (const p of parts) out.set(p, at), (at += p.length);
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

@@ -1,0 +1,148 @@
+import type { Client } from "@neondatabase/serverless";
+import type { ExtractHandler, Extracted, WarehouseOptions } from "../source";
+import { beginReadOnly, closeClient, openClient, parseConnectionString } from "./connection";
+import { CopyDataSplitter } from "./copy-data";
+import { type SqlSpan, toWarehouseError } from "./errors";
+import { cursorLines } from "./cursor";
+import { copySelect, modelSql } from "./sql-guard";
+import { ReadControl } from "./tcp-websocket";
+import { fieldTypes } from "./types";
+
+/** The COPY route of extraction: `COPY (…) TO STDOUT` rows straight from the socket's bytes. */
+
+/** How {@link copyQuery} reads: `copy` needs a connection it can pause, so Neon's WebSocket uses `cursor`. */
+export type CopyVia = "copy" | "cursor";
+
+/**
+ * Reads a model's rows as COPY text lines, the fastest way out of Postgres: in one read-only
+ * REPEATABLE READ transaction, the model is described (`LIMIT 0`, extended protocol, so a second
+ * statement is refused), `handler.columns` picks the columns, and `COPY (SELECT <columns> FROM
+ * (<sql>) AS model) TO STDOUT` streams every row (extended protocol again). Over TCP the socket is
+ * paused while the handler's promise is pending, so memory stays bounded; over Neon's WebSocket,
+ * which cannot be paused, the same lines come from cursor pages (`via: "cursor"`, also for tests).
+ * Throws {@link WarehouseError}, or what the handler threw.
+ */
+export async function copyQuery(
+  connectionString: string,
+  sql: string,
+  opts: WarehouseOptions,
+  handler: ExtractHandler,
+  via: CopyVia = parseConnectionString(connectionString).neon ? "cursor" : "copy",
+): Promise<Extracted> {
+  const model = modelSql(sql);
+  const control = new ReadControl();
+  const describePrefix = "SELECT * FROM (\n";
+  let span: SqlSpan = { start: describePrefix.length, length: model.length };
+  const handlerFailure: { error?: unknown } = {};
+  const client = await openClient(connectionString, opts, control);
+  try {
+    await beginReadOnly(client, opts);
+    const described = await client.query({
+      name: "retl_copy_describe",
+      text: `${describePrefix}${model}\n) AS model LIMIT 0`,
+      rowMode: "array",
+    });
+    const fields = await fieldTypes(client, described.fields);
+    let columns: readonly string[];
+    try {
+      columns = handler.columns(fields);
+    } catch (err) {
+      handlerFailure.error = err;
+      throw err;
+    }
+    const select = copySelect(model, columns);
+    let rows: number;
+    if (via === "copy") {
+      const prefix = "COPY (";
+      span = { start: prefix.length + select.modelAt, length: model.length };
+      rows = await copyOut(client, `${prefix}${select.text}) TO STDOUT`, handler, control, handlerFailure);
+    } else {
+      const prefix = "DECLARE model_copy NO SCROLL CURSOR FOR ";
+      span = { start: prefix.length + select.modelAt, length: model.length };
+      rows = await cursorLines(client, `${prefix}${select.text}`, handler, handlerFailure);
+    }
+    await client.query("COMMIT");
+    return { fields, rows };
+  } catch (err) {
+    throw "error" in handlerFailure ? handlerFailure.error : toWarehouseError(err, "query", span);
+  } finally {
+    control.splitter = null;
+    control.open();
+    await closeClient(client);
+  }
+}
+
+/** The driver's hook for protocol flows it does not know (a "submittable", as pg-copy-streams uses). */
+interface CopyConnection {
+  parse(q: { text: string; name: string; types: number[] }): void;
+  bind(b: { portal: string; statement: string; values: unknown[]; binary: boolean }): void;
+  execute(e: { portal: string; rows: number }): void;
+  sync(): void;
+}
+
+/**
+ * Runs a `COPY … TO STDOUT` statement, handing each row (a CopyData message) to the handler. On
+ * the TCP route a {@link CopyDataSplitter} takes the rows out of the socket's bytes before the
+ * driver parses them (much cheaper per row); elsewhere the driver hands them over one by one.
+ */
+function copyOut(
+  client: Client,
+  text: string,
+  handler: ExtractHandler,
+  control: ReadControl,
+  failure: { error?: unknown },
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let rows = 0;
+    const waits = new Set<Promise<void>>();
+    // A handler failure ends the read at once: the caller closes the connection, which stops the COPY.
+    const fail = (err: unknown) => {
+      if (!("error" in failure)) failure.error = err;
+      control.open();
+      reject(err);
+    };
+    const row = (bytes: Uint8Array) => {
+      if ("error" in failure) return;
+      rows++;
+      try {
+        const wait = handler.line(bytes);
+        if (!wait) return;
+        control.close();
+        const tracked: Promise<void> = wait.then(() => {
+          waits.delete(tracked);
+          if (waits.size === 0) control.open();
+        }, fail);
+        waits.add(tracked);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const submittable = {
+      submit(connection: CopyConnection) {
+        // Unnamed statement and portal through Parse/Bind/Execute: exactly one statement or an error.
+        connection.parse({ text, name: "", types: [] });
+        connection.bind({ portal: "", statement: "", values: [], binary: false });
+        connection.execute({ portal: "", rows: 0 });
+        connection.sync();
+      },
+      handleCopyData(msg: { chunk: Uint8Array }) {
+        row(msg.chunk);
+      },
+      handleCommandComplete() {},
+      handleEmptyQuery() {},
+      handleRowDescription() {},
+      handleDataRow() {},
+      handlePortalSuspended() {},
+      handleCopyInResponse() {},
+      // The driver drops the query on an error, before the server's ReadyForQuery.
+      handleError: (err: unknown) => reject(err),
+      handleReadyForQuery() {
+        // Rows count as read once the handler's pending work has settled.
+        void Promise.all(waits).then(() => ("error" in failure ? undefined : resolve(rows)));
+      },
+    };
+    // The connection is idle (the last query ended with ReadyForQuery): the next byte read starts a message.
+    control.splitter = new CopyDataSplitter(row);
+    (client as unknown as { query(submittable: unknown): void }).query(submittable);
+  });
+}

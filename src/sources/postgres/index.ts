@@ -1,0 +1,51 @@
+import { z } from "@hono/zod-openapi";
+import { maskConnectionString } from "../../lib/secrets";
+import type { Source, SourcePlugin, WarehouseOptions } from "../source";
+import { parseConnectionString } from "./connection";
+import { type CopyVia, copyQuery } from "./copy";
+import { describeQuery, estimateRows, previewQuery, testConnection } from "./queries";
+import { jsonValue } from "./types";
+
+/**
+ * The Postgres source: any Postgres reached by a `postgres://` URL (Neon over its WebSocket, the
+ * rest over TCP with TLS per `sslmode`). The whole URL is the credential: it holds the password,
+ * so it is stored encrypted and returned masked.
+ */
+
+const config = z.object({});
+
+const credentials = z.object({
+  connection_string: z
+    .string()
+    .max(4096)
+    .refine((s) => /^postgres(ql)?:\/\/[^/\s]+/.test(s) && URL.canParse(s), {
+      message: "must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db",
+    }),
+});
+
+/**
+ * A Postgres {@link Source} on a connection string. `via` is extraction's route: `copy` (default)
+ * or cursor pages (the default for Neon, whose WebSocket cannot be paused; also for tests).
+ */
+export function openPostgres(connectionString: string, opts: WarehouseOptions, via?: CopyVia): Source {
+  return {
+    test: () => testConnection(connectionString, opts),
+    describe: (sql) => describeQuery(connectionString, sql, opts),
+    preview: (sql, limit) => previewQuery(connectionString, sql, limit, opts),
+    estimateRows: (sql) => estimateRows(connectionString, sql, opts),
+    extract: (sql, handler) => copyQuery(connectionString, sql, opts, handler, via),
+  };
+}
+
+/** The Postgres plug-in, as src/sources/registry.ts lists it. */
+export const postgres = {
+  type: "postgres",
+  config,
+  credentials,
+  hosts: (settings) => [parseConnectionString(settings.connection_string).host],
+  seal: (settings) => ({ secret: settings.connection_string, masked: maskConnectionString(settings.connection_string) }),
+  // Stored as the bare URL (as before plug-ins), not as JSON.
+  unseal: (secret) => ({ connection_string: secret }),
+  open: (settings, opts) => openPostgres(settings.connection_string, opts),
+  jsonValue,
+} satisfies SourcePlugin<"postgres", typeof config, typeof credentials>;

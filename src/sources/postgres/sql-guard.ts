@@ -1,0 +1,88 @@
+import { WarehouseError } from "../errors";
+
+/**
+ * Model SQL: the first line of the read-only guarantee (a model must be one query; the read-only
+ * transaction and the extended query protocol's one statement per message are the others), and
+ * the query that wraps a model to read chosen columns.
+ */
+
+const allowedLeadingWords = new Set(["select", "with", "values", "table"]);
+const writeLeadingWords = new Set([
+  "insert",
+  "update",
+  "delete",
+  "merge",
+  "create",
+  "drop",
+  "alter",
+  "truncate",
+  "grant",
+  "revoke",
+  "copy",
+  "call",
+  "do",
+  "comment",
+  "refresh",
+  "reindex",
+  "vacuum",
+  "cluster",
+  "lock",
+  "import",
+  "security",
+]);
+
+/** The model SQL without one trailing `;`, refusing statements that are not queries. */
+export function modelSql(sql: string): string {
+  const model = sql.trim().replace(/;\s*$/, "").trimEnd();
+  const word = leadingWord(model);
+  if (!word) throw new WarehouseError("query_failed", "the model SQL is empty");
+  if (writeLeadingWords.has(word))
+    throw new WarehouseError("read_only", `a model must be a read-only query; ${word.toUpperCase()} statements are not allowed`);
+  if (!allowedLeadingWords.has(word))
+    throw new WarehouseError(
+      "query_failed",
+      `a model must be a query starting with SELECT, WITH, VALUES or TABLE, not ${word.toUpperCase()}`,
+    );
+  return model;
+}
+
+/** The first keyword, skipping whitespace, comments and opening parentheses. */
+function leadingWord(sql: string): string | undefined {
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i];
+    if (c === "(" || (c !== undefined && /\s/.test(c))) i++;
+    else if (sql.startsWith("--", i)) {
+      const end = sql.indexOf("\n", i);
+      i = end === -1 ? sql.length : end + 1;
+    } else if (sql.startsWith("/*", i)) {
+      // Postgres block comments nest.
+      let depth = 0;
+      do {
+        if (sql.startsWith("/*", i)) {
+          depth++;
+          i += 2;
+        } else if (sql.startsWith("*/", i)) {
+          depth--;
+          i += 2;
+        } else i++;
+      } while (depth > 0 && i < sql.length);
+    } else break;
+  }
+  return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
+}
+
+/** A double-quoted SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The query whose rows are `columns` of the model, in that order (a column may be named twice):
+ * the model as a subquery. `modelAt` is where the model's SQL starts in `text` (to map error
+ * positions back onto it). A missing column fails it in Postgres.
+ */
+export function copySelect(model: string, columns: readonly string[]): { text: string; modelAt: number } {
+  const prefix = `SELECT ${columns.map(quoteIdent).join(", ")} FROM (\n`;
+  return { text: `${prefix}${model}\n) AS model`, modelAt: prefix.length };
+}

@@ -1,0 +1,138 @@
+import type { z } from "@hono/zod-openapi";
+
+/**
+ * What every source type offers, whatever the warehouse: a connection test, a model's columns, a
+ * preview, a row estimate, and extraction as a stream of rows in one canonical text form.
+ *
+ * Guarantees every implementation gives:
+ * - **Read-only.** Model SQL runs in a read-only transaction (or the warehouse's equivalent) and
+ *   only queries are accepted; a model that writes fails with code `read_only`.
+ * - **A timeout.** Connecting and every statement are bounded ({@link WarehouseOptions}).
+ * - **Classified errors.** Failures are {@link WarehouseError}s; `kind` says whether to retry, fix the
+ *   source (`auth`) or fix the model (`user`).
+ * - **Unique column names.** describe, preview and extract refuse a result that repeats a column
+ *   name (rows are mapped by name), with code `query_failed`.
+ * - **Bounded memory.** extract holds at most a page (or a socket read) of rows and waits for the
+ *   handler's promise before reading on.
+ */
+export interface Source {
+  /** Connects and asks the server's version. Never throws: a failure is `{ ok: false, error }`. */
+  test(): Promise<ConnectionTest>;
+  /** The model's columns, without reading a row. Throws {@link WarehouseError}. */
+  describe(sql: string): Promise<SourceColumn[]>;
+  /** The model's first `limit` rows (at most 10,000), JSON-safe. Throws {@link WarehouseError}. */
+  preview(sql: string, limit: number): Promise<QueryPreview>;
+  /** The planner's row estimate, nothing run; 0 when unknown. Throws {@link WarehouseError}. */
+  estimateRows(sql: string): Promise<number>;
+  /**
+   * Reads every row of the model as a canonical line (see {@link ExtractHandler.line}) of the
+   * columns `handler.columns` picks. Throws {@link WarehouseError}, or what the handler threw.
+   */
+  extract(sql: string, handler: ExtractHandler): Promise<Extracted>;
+}
+
+/** What {@link Source.extract} does with a model's result. */
+export interface ExtractHandler {
+  /**
+   * The result columns to read, in order, chosen once the model's fields are known (a column may
+   * be named twice). What it throws (e.g. a missing mapped column) is rethrown as it is.
+   */
+  columns(fields: readonly SourceField[]): readonly string[];
+  /**
+   * One row as a line of COPY text, the canonical form of every source: the chosen columns' text
+   * values separated by tabs, `\N` for null, escapes as Postgres' `COPY … TO STDOUT` writes them,
+   * a newline at the end. The bytes are valid during the call only. While a returned promise is
+   * pending, reading from the warehouse stops. What it throws or rejects with is rethrown as it
+   * is, once the query has ended.
+   */
+  line(bytes: Uint8Array): void | Promise<void>;
+}
+
+/** What {@link Source.extract} read: the model's fields and the number of rows. */
+export interface Extracted {
+  fields: SourceField[];
+  rows: number;
+}
+
+/**
+ * One source type, as the registry (src/sources/registry.ts) lists it: its request fields as zod
+ * schemas, how they are stored, the hosts it contacts and how to open it. Methods (not function
+ * properties), so a plug-in with typed settings fits the registry's list.
+ */
+export interface SourcePlugin<
+  Type extends string = string,
+  Config extends z.ZodObject = z.ZodObject,
+  Credentials extends z.ZodObject = z.ZodObject,
+> {
+  readonly type: Type;
+  /** Request fields that are not secret. */
+  readonly config: Config;
+  /** Request fields that are secret: stored encrypted, never returned. */
+  readonly credentials: Credentials;
+  /**
+   * The hosts the source will contact: the registry's `openSource` puts them through the SSRF
+   * guard (src/lib/ssrf.ts) before {@link SourcePlugin.open}. Throws {@link WarehouseError}.
+   */
+  hosts(settings: SourceSettings<Config, Credentials>): string[];
+  /** The settings as the one string stored encrypted, and the display form the API returns. */
+  seal(settings: SourceSettings<Config, Credentials>): { secret: string; masked: string };
+  /** The settings back from the stored secret. */
+  unseal(secret: string): SourceSettings<Config, Credentials>;
+  /** A source on these settings; no I/O until a method is called. */
+  open(settings: SourceSettings<Config, Credentials>, opts: WarehouseOptions): Source;
+  /** One text value of a column of type `typeId` (a {@link SourceField.typeId}) as JSON. */
+  jsonValue(typeId: number, raw: string | null): JsonValue;
+}
+
+/** A plug-in's settings: its config and credentials fields together. */
+type SourceSettings<Config extends z.ZodObject, Credentials extends z.ZodObject> = z.infer<
+  z.ZodObject<Config["shape"] & Credentials["shape"]>
+>;
+
+/** How the warehouse is reached and how long a statement may run. */
+export interface WarehouseOptions {
+  /** The statement timeout of every statement on the warehouse. */
+  statementTimeoutMs: number;
+  /** Allow loopback and private-network hosts (local development and tests only). */
+  allowPrivate: boolean;
+  /** TCP + TLS + authentication must finish within this; default 10 s. */
+  connectTimeoutMs?: number;
+  /** The session's application name (Postgres' `pg_stat_activity`); default "edge-reverse-etl". */
+  applicationName?: string;
+}
+
+/** Warehouse options from the Worker's bindings. */
+export function warehouseOptions(env: Env): WarehouseOptions {
+  return {
+    statementTimeoutMs: Number(env.WAREHOUSE_STATEMENT_TIMEOUT_MS) || 300_000,
+    allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true",
+  };
+}
+
+/** Result of {@link Source.test}: a failure is a value, not an exception. */
+export interface ConnectionTest {
+  ok: boolean;
+  latency_ms?: number;
+  server_version?: string;
+  error?: { code: string; message: string };
+}
+
+/** A JSON value, as {@link SourcePlugin.jsonValue} produces. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A model column as stored on the model: its name and the warehouse's type name. */
+export interface SourceColumn {
+  name: string;
+  type: string;
+}
+
+/** A result column: its name, the warehouse's type id and type name ("int4", "text", "int4[]"). */
+export interface SourceField extends SourceColumn {
+  typeId: number;
+}
+
+/** Result of {@link Source.preview}: JSON-safe rows keyed by column name. */
+export interface QueryPreview {
+  columns: SourceColumn[];
+  rows: Record<string, JsonValue>[];
+}
