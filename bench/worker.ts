@@ -14,6 +14,7 @@ import { extractModel } from "../src/run/extraction";
 import { knownRowsOf } from "../src/run/storage";
 import { type CopyVia, copyQuery } from "../src/sources/postgres/copy";
 import { streamQuery } from "../src/sources/postgres/cursor";
+import { openPostgres } from "../src/sources/postgres";
 import type { WarehouseOptions } from "../src/sources/source";
 import type { SyncMode } from "../src/sync/mode";
 
@@ -89,9 +90,8 @@ async function extract(env: BenchEnv, job: Job) {
   // The clock moves only on I/O in workerd: this is the R2 reads plus the decoding before them.
   const knownMs = Date.now() - loadStarted;
   const out = await extractModel({
-    connectionString: job.connectionString,
+    source: openPostgres(job.connectionString, opts, job.via),
     sql: job.sql,
-    opts,
     primaryKey: job.primaryKey,
     mapped: job.mapped,
     hasher,
@@ -99,7 +99,6 @@ async function extract(env: BenchEnv, job: Job) {
     partitions: job.partitions,
     bucket: job.discardChunks ? discarding : job.remoteBucket ? remote(job.remoteBucket) : env.BENCH,
     chunkKey: (c) => `runs/${job.run}/part-${c.partition}-${c.seq}`,
-    via: job.via,
     known,
   });
   return {

@@ -168,6 +168,7 @@ export class RunEngine {
         mappings: sync.fieldMappings,
         mode: sync.mode,
         sourceId: source.id,
+        sourceType: source.type,
         connectionCiphertext: source.connectionCiphertext,
         destinationId: destination.id,
         destinationType: destination.type,

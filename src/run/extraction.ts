@@ -1,9 +1,7 @@
 import { copyColumns, PartitionWriter, resolveColumns, type ReadyChunk } from "../engine/extract";
 import type { Hasher } from "../engine/hash";
 import type { KnownRows } from "../engine/known-rows";
-import { openPostgres } from "../sources/postgres";
-import type { CopyVia } from "../sources/postgres/copy";
-import type { WarehouseOptions } from "../sources/source";
+import type { Source } from "../sources/source";
 import { ChunkUploads } from "./storage";
 
 /** Chunk bytes on their way to R2 before extraction pauses the warehouse. */
@@ -11,9 +9,9 @@ const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
 
 /** What {@link extractModel} reads and where it writes. */
 export interface ExtractionJob {
-  connectionString: string;
+  /** The model's source (src/sources/registry.ts `openSource`). */
+  source: Source;
   sql: string;
-  opts: WarehouseOptions;
   primaryKey: string;
   /** Source columns of the mapping, in mapping order. */
   mapped: readonly string[];
@@ -27,19 +25,17 @@ export interface ExtractionJob {
   /** Called every `progressEvery` rows; reading waits for it. */
   onProgress?: (rows: number) => Promise<void>;
   progressEvery?: number;
-  /** Default: COPY, or cursor pages for Neon (see openPostgres). */
-  via?: CopyVia;
   /** The last snapshot's (key hash, row hash) pairs: rows it holds are stored without values. */
   known?: KnownRows | null;
 }
 
-/** What extraction wrote: rows, chunks per partition, bytes, and the mapped columns' type OIDs. */
+/** What extraction wrote: rows, chunks per partition, bytes, and the mapped columns' type ids. */
 export interface Extraction {
   rows: number;
   /** Rows stored without values (unchanged since the last snapshot). */
   unchanged: number;
   chunkCounts: number[];
-  /** Postgres type OIDs of the mapped columns, in mapping order. */
+  /** The source's type ids of the mapped columns, in mapping order (see SourcePlugin.jsonValue). */
   fieldTypes: number[];
   bytes: number;
 }
@@ -61,8 +57,7 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     for (const c of chunks) bytes += c.bytes.length;
     return uploads.add(chunks);
   };
-  // Runs do not record their source's type yet: every source is Postgres.
-  await openPostgres(job.connectionString, job.opts, job.via).extract(job.sql, {
+  await job.source.extract(job.sql, {
     columns: (fields) => {
       const columns = resolveColumns(
         fields.map((f) => f.name),

@@ -1,3 +1,4 @@
+import type { SourceType } from "../sources/registry";
 import type { destinations, RunPhase } from "../db/schema";
 import type { FieldMapping } from "../sync/mapping";
 import type { SyncMode } from "../sync/mode";
@@ -76,6 +77,8 @@ interface RunConfig {
   mappings: FieldMapping[];
   mode: SyncMode;
   sourceId: string;
+  /** Absent in checkpoints written before sources were plug-ins: those are Postgres. */
+  sourceType?: SourceType;
   connectionCiphertext: string;
   destinationId: string;
   destinationType: (typeof destinations.$inferSelect)["type"];

@@ -2,7 +2,7 @@ import type { Operation as DestinationOperation } from "../../destinations/desti
 import { DeliveryProducer, deliveryMessage, MAX_BATCH_BYTES, messageSize, type BatchEnvelope } from "../../delivery/producer";
 import { operationBatches } from "../../engine/plan";
 import { emptySnapshot, joinRunChunks } from "../../engine/snapshot";
-import { jsonValue } from "../../sources/postgres/types";
+import { sourcePlugin } from "../../sources/registry";
 import { loadPlannedPartition } from "../plan-file";
 import type { RunState } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";
@@ -80,8 +80,9 @@ export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnv
 function fieldsOf(s: RunState, values: (string | null)[] | null): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!values) return out;
+  const plugin = sourcePlugin(s.config.sourceType ?? "postgres");
   s.config.mappings.forEach((m, i) => {
-    out[m.destination] = jsonValue(s.fieldTypes[i] ?? 25, values[i] ?? null);
+    out[m.destination] = plugin.jsonValue(s.fieldTypes[i] ?? 25, values[i] ?? null);
   });
   return out;
 }

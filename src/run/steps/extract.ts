@@ -2,7 +2,7 @@ import { choosePartitionCount } from "../../engine/partition";
 import { loadHasher } from "../../engine/hash";
 import { log } from "../../lib/log";
 import { decryptSecret } from "../../lib/secrets";
-import { estimateRows } from "../../sources/postgres/queries";
+import { openSource } from "../../sources/registry";
 import { warehouseOptions } from "../../sources/source";
 import { extractModel } from "../extraction";
 import { RunFailure, type RunState } from "../state";
@@ -19,22 +19,22 @@ const PROGRESS_EVERY_ROWS = 50_000;
 export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   const { env, run, bucket, syncId, pointer } = ctx;
   const opts = warehouseOptions(env);
-  let connectionString: string;
+  let secret: string;
   try {
-    connectionString = await decryptSecret(env.ENCRYPTION_KEY, s.config.connectionCiphertext, s.config.sourceId);
+    secret = await decryptSecret(env.ENCRYPTION_KEY, s.config.connectionCiphertext, s.config.sourceId);
   } catch {
     throw new RunFailure("source_credentials_unreadable", "the source's connection string cannot be decrypted; set it again");
   }
-  const estimate = await estimateRows(connectionString, s.config.sql, opts).catch(() => 0);
+  const source = openSource(s.config.sourceType ?? "postgres", secret, opts);
+  const estimate = await source.estimateRows(s.config.sql).catch(() => 0);
   const partitions = choosePartitionCount(Math.max(estimate, pointer?.rows ?? 0));
   const hasher = await loadHasher();
   // Rows the last snapshot holds unchanged are stored without values (a full resync sends them all).
   const known = run.options.full_resync === true ? null : await loadKnownRows(bucket, syncId, pointer);
   await deletePrefix(bucket, paths.run(syncId, run.id));
   const extraction = await extractModel({
-    connectionString,
+    source,
     sql: s.config.sql,
-    opts,
     primaryKey: s.config.primaryKey,
     mapped: s.config.mappings.map((m) => m.source),
     hasher,
