@@ -1,6 +1,5 @@
 import { bodyLimit } from "hono/body-limit";
 import { swaggerUI } from "@hono/swagger-ui";
-import type { AppEnv } from "./api/env";
 import { ApiError, handleError } from "./api/errors";
 import { bearerAuth, idempotency, notFoundHandler, requestContext, requireScope } from "./api/middleware";
 import { newRouter } from "./api/openapi";
@@ -69,6 +68,3 @@ export function createApp() {
   app.onError(handleError);
   return app;
 }
-
-export type App = ReturnType<typeof createApp>;
-export type { AppEnv };

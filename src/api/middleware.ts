@@ -64,7 +64,7 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
   };
 }
 
-export function requireScopeOf(have: TokenScope, need: TokenScope): void {
+function requireScopeOf(have: TokenScope, need: TokenScope): void {
   if (rank[have] < rank[need]) {
     throw new ApiError("forbidden", `this token has scope "${have}"; this request needs "${need}"`);
   }

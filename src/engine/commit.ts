@@ -4,7 +4,7 @@ import { OP_CREATE, OP_DELETE, OP_UPDATE, OP_UPSERT, type PartitionPlan } from "
 import { type RunRows, SnapshotBuilder, type SnapshotPartition } from "./snapshot";
 
 /** Result codes per operation, indexed like the plan. */
-export const RESULT_PENDING = 0;
+const RESULT_PENDING = 0;
 export const RESULT_ACKNOWLEDGED = 1;
 export const RESULT_FAILED = 2;
 

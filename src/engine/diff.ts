@@ -18,10 +18,10 @@ export const PREV_GONE = 2;
 export const PREV_HELD = 3;
 
 /** Why a row of the model can never become an operation. */
-export type FailedRowCode = "null_primary_key" | "duplicate_primary_key";
+type FailedRowCode = "null_primary_key" | "duplicate_primary_key";
 
 /** A row reported as failed by the diff (never sent). */
-export interface FailedRow {
+interface FailedRow {
   /** Index in the partition's rows. */
   row: number;
   key: string | null;

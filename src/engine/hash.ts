@@ -16,7 +16,7 @@ export type { RawValue } from "./row";
 /** Seed of primary-key hashes (partitioning and snapshot lookup). */
 const KEY_SEED = 0n;
 /** Base seed of row hashes, used when no mapping seed is given. */
-export const ROW_SEED = 0x9e3779b97f4a7c15n;
+const ROW_SEED = 0x9e3779b97f4a7c15n;
 
 /** Hash functions bound to a loaded xxhash-wasm instance. */
 export interface Hasher {

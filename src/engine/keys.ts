@@ -48,7 +48,7 @@ export function keyIsBlank(keys: KeyColumn, i: number): boolean {
 }
 
 /** Code-unit order of key i of `a` and key j of `b` (non-null keys), without slicing. */
-export function compareKeys(a: KeyColumn, i: number, b: KeyColumn, j: number): number {
+function compareKeys(a: KeyColumn, i: number, b: KeyColumn, j: number): number {
   const as = a.starts[i] ?? 0;
   const al = (a.ends[i] ?? 0) - as;
   const bs = b.starts[j] ?? 0;

@@ -165,7 +165,7 @@ export interface MassDeleteVerdict {
 }
 
 /** Default share of a destination a run may delete without confirmation. */
-export const DEFAULT_MASS_DELETE_THRESHOLD_PERCENT = 50;
+const DEFAULT_MASS_DELETE_THRESHOLD_PERCENT = 50;
 
 /**
  * Whether a run must stop before sending because it would delete more than the threshold share of

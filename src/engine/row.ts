@@ -44,7 +44,7 @@ export function encodeRow(values: readonly RawValue[]): string {
 }
 
 /** Thrown when text is not a row of the expected shape (a damaged chunk). */
-export class RowFormatError extends Error {
+class RowFormatError extends Error {
   override name = "RowFormatError";
 }
 

@@ -1,5 +1,5 @@
 /** Prefixes of the opaque ids the API hands out. */
-export const ID_PREFIXES = {
+const ID_PREFIXES = {
   workspace: "wsp",
   token: "tok",
   source: "src",

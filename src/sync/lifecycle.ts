@@ -8,7 +8,7 @@ export const SYNC_STATUSES = [
 ] as const;
 export type SyncStatus = (typeof SYNC_STATUSES)[number];
 
-export const SYNC_ACTIONS = ["run_started", "pause", "resume", "fail", "archive", "restore"] as const;
+const SYNC_ACTIONS = ["run_started", "pause", "resume", "fail", "archive", "restore"] as const;
 export type SyncAction = (typeof SYNC_ACTIONS)[number];
 
 /** transitions[from][action] = to. A missing entry is an illegal transition (409). */

@@ -11,7 +11,7 @@ import { cronProblem, isTimeZone } from "../../sync/schedule";
 import { runFromRow, type RunRecord } from "../../run/record";
 import { RunSchema, serializeRun } from "./run-schema";
 
-export const ScheduleSchema = z
+const ScheduleSchema = z
   .discriminatedUnion("type", [
     z.strictObject({ type: z.literal("manual") }),
     z.strictObject({
@@ -38,7 +38,7 @@ export const ScheduleSchema = z
   ])
   .openapi("Schedule");
 
-export const FieldMappingSchema = z
+const FieldMappingSchema = z
   .strictObject({ source: z.string().min(1).max(256), destination: z.string().min(1).max(256) })
   .openapi("FieldMapping");
 

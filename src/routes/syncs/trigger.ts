@@ -4,7 +4,7 @@ import { ApiError } from "../../api/errors";
 import { loadSync, syncObject } from "./schema";
 import { RunSchema, serializeRun } from "./run-schema";
 
-export const TriggerBody = z
+const TriggerBody = z
   .strictObject({
     full_resync: z.boolean().optional().openapi({ description: "Ignore the previous snapshot and send every row again." }),
     allow_mass_delete: z
