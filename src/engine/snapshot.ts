@@ -3,6 +3,9 @@ import { partitionRange } from "./partition";
 import { decodeRow, maxRowUtf8, type RawValue, writeRowUtf8, writeUtf8 } from "./row";
 
 /**
+ * Over 400 lines on purpose: the run chunk and the snapshot share one varint/length codec and one
+ * key layout, and this file is their single specification, read next to the encoders and decoders.
+ *
  * Binary formats written to R2, little-endian. Hashes come first so they load as typed arrays
  * without parsing; keys are one UTF-8 blob that one TextDecoder call turns into one string that
  * offsets index into (a string per key would cost ~30 bytes of overhead each).
