@@ -312,7 +312,9 @@ export class SyncObject extends DurableObject<Env> {
    */
   async claimBatch(runId: string, batchId: string): Promise<boolean> {
     if (this.state?.current?.id !== runId) return false;
-    return this.engine().claimBatch(runId, batchId);
+    const claim = this.engine().claimBatch(runId, batchId);
+    if (claim.lastOpen) await this.wake();
+    return claim.send;
   }
 
   /**

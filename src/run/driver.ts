@@ -235,9 +235,15 @@ export class RunEngine {
     return this.ledger.pendingBatch(runId, batchId) === undefined;
   }
 
-  /** The consumer is about to attempt a batch: true when it should (the batch is open), and notes the attempt. */
-  claimBatch(runId: string, batchId: string): boolean {
-    return this.ledger.claim(runId, batchId);
+  /**
+   * The consumer is about to attempt a batch: `send` when it should (the batch is open and the run
+   * not stopped), noting the attempt. A stopped run settles the batch as not sent instead; `lastOpen`
+   * when that left no batch open.
+   */
+  claimBatch(runId: string, batchId: string): { send: boolean; lastOpen: boolean } {
+    if (!this.state(runId)?.abort) return { send: this.ledger.claim(runId, batchId), lastOpen: false };
+    if (!this.ledger.abortBatch(runId, batchId)) return { send: false, lastOpen: false };
+    return { send: false, lastOpen: this.ledger.openBatches(runId) === 0 };
   }
 
   /**

@@ -137,6 +137,14 @@ export class RunLedger {
     return this.openBatches(runId);
   }
 
+  /** Settles one open batch as aborted (never sent); false when it was not open. */
+  abortBatch(runId: string, batchId: string): boolean {
+    return (
+      this.sql.exec("UPDATE batches SET settled = 1, aborted = 1 WHERE batch_id = ? AND run_id = ? AND settled = 0", batchId, runId)
+        .rowsWritten > 0
+    );
+  }
+
   /** Records operations `firstOp..lastOp` of a partition as never sent (the run stopped before enqueueing them). */
   addUnsent(runId: string, partition: number, firstOp: number, lastOp: number): void {
     this.sql.exec(
