@@ -46,7 +46,7 @@ export interface SyncSetup {
 
 export type TransitionResult = { ok: true; status: SyncStatus; next_run_at: string | null } | { ok: false; status: SyncStatus };
 /** The run in flight when a trigger arrives: what it is doing and since when. */
-export interface InFlight {
+interface InFlight {
   run_id: string;
   phase: RunRecord["phase"];
   /** Seconds since it started (or was queued, before its first step). */

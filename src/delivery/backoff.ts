@@ -46,7 +46,7 @@ export function retryDelaySeconds(
 }
 
 /** `max_retries` of the deliveries consumer (wrangler.toml): attempts after the first, then the dead-letter queue. */
-export const QUEUE_MAX_RETRIES = 8;
+const QUEUE_MAX_RETRIES = 8;
 
 /** Longest one attempt of a batch takes: the slowest destination timeout (60 s) plus the consumer's rate-limit wait (5 s), with margin. */
 export const ATTEMPT_SECONDS = 90;

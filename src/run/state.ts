@@ -25,7 +25,7 @@ export type RunTarget = RunStep | "done" | "failed" | "cancelled";
  * is enqueued and it goes on through await, commit and report, so what the destination acknowledged
  * is committed and the next run sends the rest.
  */
-export const STOP_CODES = ["cancelled", "run_timeout"] as const;
+const STOP_CODES = ["cancelled", "run_timeout"] as const;
 export type StopCode = (typeof STOP_CODES)[number];
 
 /** Whether an abort is a stop (cancel, time limit) rather than a refusal by the destination. */
