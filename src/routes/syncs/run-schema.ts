@@ -23,13 +23,9 @@ export const RunSchema = z
     rows_deleted: z.number(),
     rows_unchanged: z.number(),
     rows_failed: z.number(),
-    error: z
-      .object({ code: z.string(), message: z.string() })
-      .nullable()
-      .openapi({
-        description:
-          "Why the run failed or stopped, e.g. `cancelled` (a user's cancel) or `run_timeout` (past the sync's max_run_minutes).",
-      }),
+    error: z.object({ code: z.string(), message: z.string() }).nullable().openapi({
+      description: "Why the run failed or stopped, e.g. `cancelled` (a user's cancel) or `run_timeout` (past the sync's max_run_minutes).",
+    }),
     created_at: z.string(),
   })
   .openapi("Run");
