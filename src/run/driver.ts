@@ -10,7 +10,7 @@ import { log } from "../lib/log";
 import { WarehouseError } from "../source/postgres";
 import { RunLedger, type FailedRowRecord } from "./ledger";
 import { saveRun, type RunRecord } from "./record";
-import { phaseOf, RunFailure, transition, type RunState, type RunStep, type StopCode, isStop } from "./state";
+import { isStop, phaseOf, RunFailure, transition, type RunState, type RunStep, type StopCode } from "./state";
 import * as awaitStep from "./steps/await";
 import * as commitStep from "./steps/commit";
 import type { StepContext, StepOutcome } from "./steps/context";
@@ -41,6 +41,7 @@ export interface StepResult {
 }
 
 const STATE_KEY = "run";
+const POINTER_KEY = "snapshot";
 /** A stop asked for before the run's checkpoint existed. */
 const STOP_KEY = "run-stop";
 interface PendingStop {
@@ -59,7 +60,6 @@ function overTime(run: RunRecord, s: RunState, now = Date.now()): boolean {
   if (!run.started_at) return false;
   return now - Date.parse(run.started_at) > (s.config.maxRunMinutes ?? DEFAULT_MAX_RUN_MINUTES) * 60_000;
 }
-const POINTER_KEY = "snapshot";
 
 /**
  * The run engine of one sync, inside its SyncObject: drives the steps of src/run/state.ts, one
@@ -305,8 +305,8 @@ export class RunEngine {
 
   /**
    * Stops a run (cancel, time limit): nothing more is enqueued, batches no attempt is under way for
-   * are settled as not sent, and the run commits what the destination acknowledged. False when the
-   * run has no checkpoint yet (not started) or was already stopped.
+   * are settled as not sent, and the run commits what the destination acknowledged. A run not begun
+   * yet takes the stop when it begins. False when the run was already stopped.
    */
   stop(runId: string, code: StopCode, message: string): boolean {
     const s = this.state(runId);
