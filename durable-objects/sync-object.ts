@@ -45,8 +45,21 @@ export interface SyncSetup {
 }
 
 export type TransitionResult = { ok: true; status: SyncStatus; next_run_at: string | null } | { ok: false; status: SyncStatus };
+/** The run in flight when a trigger arrives: what it is doing and since when. */
+interface InFlight {
+  run_id: string;
+  phase: RunRecord["phase"];
+  /** Seconds since it started (or was queued, before its first step). */
+  age_seconds: number;
+}
+
 /** `busy`: a dry run was asked for while a run is in flight or queued (a dry run never queues). */
-export type TriggerResult = { ok: true; run: RunRecord } | { ok: false; status: SyncStatus; busy?: true };
+export type TriggerResult =
+  | { ok: true; run: RunRecord; in_flight?: InFlight }
+  | { ok: false; status: SyncStatus; busy?: true; in_flight?: InFlight };
+
+/** Why a cancel did nothing: the run is not this sync's run in flight or queued (it ended, or never was). */
+export type CancelResult = { ok: true; run: RunRecord } | { ok: false };
 
 /** The state `kv` key; the engine keeps its checkpoints under other keys. */
 const STATE_KEY = "sync";
@@ -64,6 +77,8 @@ export class SyncObject extends DurableObject<Env> {
   private stepping = false;
   /** Another pass was asked for while a step ran (an overlapping alarm or a wake-up). */
   private passRequested = false;
+  /** When this instance started: batch messages sent before may have been lost with the process. */
+  private readonly bootAt = Date.now();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -131,7 +146,9 @@ export class SyncObject extends DurableObject<Env> {
     if (!manualRunAllowed(s.status)) return { ok: false, status: s.status };
     // A dry run would otherwise coalesce with a real one: a real trigger would get a preview, or a
     // preview request would send data.
-    if (options.dry_run === true && (s.current || s.queued)) return { ok: false, status: s.status, busy: true };
+    const inFlight = s.current ? inFlightOf(s.current) : undefined;
+    if (options.dry_run === true && (s.current || s.queued))
+      return { ok: false, status: s.status, busy: true, ...(inFlight ? { in_flight: inFlight } : {}) };
     const created = s.current === null ? "current" : s.queued === null ? "queued" : null;
     const run = this.enqueue(trigger, options);
     // The object's storage first, as in the tick: whatever happens to the D1 write, the object
@@ -154,6 +171,32 @@ export class SyncObject extends DurableObject<Env> {
     } finally {
       await this.arm();
     }
+    return inFlight && run !== s.current ? { ok: true, run, in_flight: inFlight } : { ok: true, run };
+  }
+
+  /**
+   * Cancels a run: a queued one ends at once; a running one stops enqueueing, settles the batches no
+   * attempt is under way for, commits what the destination acknowledged and ends `cancelled`.
+   * `{ ok: false }` when the run is neither in flight nor queued here.
+   */
+  async cancel(runId: string): Promise<CancelResult> {
+    const s = this.requireState();
+    const message = "the run was cancelled";
+    const queued = s.queued?.id === runId ? s.queued : s.current?.id === runId && s.current.status === "queued" ? s.current : null;
+    if (queued) {
+      this.closeRun(queued, "cancelled", { code: "cancelled", message });
+      if (s.queued === queued) s.queued = null;
+      else s.current = null;
+      this.persist();
+      await writeAll(this.db(), [runWrite(this.db(), queued), this.syncWrite({ lastRunId: queued.id })]);
+      await this.forgetRun(queued);
+      await this.arm();
+      return { ok: true, run: queued };
+    }
+    const run = s.current;
+    if (run?.id !== runId) return { ok: false };
+    this.engine().stop(runId, "cancelled", message);
+    await this.wake();
     return { ok: true, run };
   }
 
@@ -264,6 +307,26 @@ export class SyncObject extends DurableObject<Env> {
   }
 
   /**
+   * The consumer is about to attempt a batch: true when it should send it (the batch is open). A
+   * cancel waits for the batches being attempted, so what the destination applied is committed.
+   */
+  async claimBatch(runId: string, batchId: string): Promise<boolean> {
+    if (this.state?.current?.id !== runId) return false;
+    const claim = this.engine().claimBatch(runId, batchId);
+    if (claim.lastOpen) await this.wake();
+    return claim.send;
+  }
+
+  /**
+   * The consumer will attempt the batch again in `waitSeconds` (a transient `error`, or a wait for
+   * the destination's rate limit): the batch is alive, its report is not overdue before then.
+   */
+  async noteBatchWait(runId: string, batchId: string, waitSeconds: number, error?: string): Promise<void> {
+    if (this.state?.current?.id !== runId) return;
+    if (this.engine().noteBatchWait(runId, batchId, waitSeconds, error)) await this.wake();
+  }
+
+  /**
    * Per-row results of a batch; `exhausted` when it failed by running out of retries (dead letter).
    * The last open batch wakes the run loop to commit.
    */
@@ -286,11 +349,6 @@ export class SyncObject extends DurableObject<Env> {
     if (this.engine().abort(runId, batchId, "auth_failed", `the destination refused the credentials: ${error}`)) await this.wake();
   }
 
-  /** Remembers a batch's last transient error, for the dead-letter message. */
-  async noteBatchError(runId: string, batchId: string, error: string): Promise<void> {
-    if (this.state?.current?.id === runId) this.engine().ledger.noteError(batchId, error);
-  }
-
   async lastBatchError(runId: string, batchId: string): Promise<string | null> {
     return this.state?.current?.id === runId ? this.engine().ledger.lastError(batchId) : null;
   }
@@ -302,7 +360,7 @@ export class SyncObject extends DurableObject<Env> {
   private readonly recording = new Set<Promise<void>>();
 
   private engine(): RunEngine {
-    this.runEngine ??= new RunEngine(this.ctx, this.env, this.requireState().syncId);
+    this.runEngine ??= new RunEngine(this.ctx, this.env, this.requireState().syncId, this.bootAt);
     return this.runEngine;
   }
 
@@ -348,8 +406,9 @@ export class SyncObject extends DurableObject<Env> {
   /** The engine finished the run: record the outcome and apply the error policy. */
   private async completeRun(run: RunRecord): Promise<void> {
     const s = this.requireState();
+    // A cancelled run says nothing about the sync's health; a time limit counts as a failure.
     if (run.status === "failed") s.consecutiveFailures += 1;
-    else s.consecutiveFailures = 0;
+    else if (run.status !== "cancelled") s.consecutiveFailures = 0;
     this.closeRun(run, run.status === "running" ? "succeeded" : run.status, run.error);
     const sync: Partial<typeof syncs.$inferInsert> = { lastRunId: run.id };
     const authFailed = run.error?.code === "auth_failed";
@@ -444,6 +503,12 @@ export class SyncObject extends DurableObject<Env> {
       .set({ ...fields, updatedAt: new Date().toISOString() })
       .where(eq(syncs.id, this.requireState().syncId));
   }
+}
+
+/** A run in flight as a trigger reports it. */
+function inFlightOf(run: RunRecord): InFlight {
+  const since = Date.parse(run.started_at ?? run.created_at);
+  return { run_id: run.id, phase: run.phase, age_seconds: Math.max(0, Math.round((Date.now() - since) / 1000)) };
 }
 
 function iso(ms: number | null): string | null {

@@ -162,6 +162,12 @@ export const listRuns = (syncId, { limit, cursor }) => call("GET", `/syncs/${syn
 export const getRun = (syncId, runId) => call("GET", `/syncs/${syncId}/runs/${runId}`);
 
 /**
+ * Cancels a queued or running run (409 when it has ended); a running one ends `cancelled` shortly.
+ * @param {string} syncId @param {string} runId @returns {Promise<Run>}
+ */
+export const cancelRun = (syncId, runId) => call("POST", `/syncs/${syncId}/runs/${runId}/cancel`);
+
+/**
  * A page of 200 of a run's failed rows.
  * @param {string} syncId
  * @param {string} runId

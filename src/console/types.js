@@ -66,6 +66,7 @@
  * @property {Schedule} schedule
  * @property {FieldMapping[]} field_mappings
  * @property {number} mass_delete_threshold_pct
+ * @property {number} max_run_minutes
  * @property {SyncStatus} status
  * @property {string | null} status_reason
  * @property {string | null} next_run_at
@@ -85,6 +86,7 @@
  * @property {Schedule} schedule
  * @property {FieldMapping[]} field_mappings
  * @property {number} mass_delete_threshold_pct
+ * @property {number} [max_run_minutes]
  * @property {boolean} [paused]
  */
 

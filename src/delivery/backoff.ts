@@ -44,3 +44,32 @@ export function retryDelaySeconds(
   const jittered = Math.min(policy.maxSeconds, Math.max(1, Math.ceil(ceiling / 2 + random() * (ceiling / 2))));
   return Math.min(Math.max(jittered, Math.ceil(retryAfterSeconds ?? 0)), MAX_QUEUE_DELAY_SECONDS);
 }
+
+/** `max_retries` of the deliveries consumer (wrangler.toml): attempts after the first, then the dead-letter queue. */
+const QUEUE_MAX_RETRIES = 8;
+
+/** Longest one attempt of a batch takes: the slowest destination timeout (60 s) plus the consumer's rate-limit wait (5 s), with margin. */
+export const ATTEMPT_SECONDS = 90;
+
+/** The last thing the run heard of a batch: enqueued, or a transient failure or wait announced by the consumer. */
+export interface BatchSign {
+  /** Epoch ms. */
+  at: number;
+  /** The wait the consumer announced before the next attempt (backoff, Retry-After, rate limit), in seconds. */
+  waitSeconds?: number;
+}
+
+/**
+ * When a batch's report is overdue (epoch ms): after its last sign, the announced wait (capped like
+ * the queue caps a delay), then everything the consumer does without telling the run: up to
+ * `maxRetries` retries of its own failures (RPC, D1, R2) at the policy's backoff, and `maxRetries + 1`
+ * attempts of {@link ATTEMPT_SECONDS}. A report missing after that was lost with its message.
+ */
+export function reportOverdueAt(sign: BatchSign, policy: BackoffPolicy, maxRetries = QUEUE_MAX_RETRIES): number {
+  const announced = Math.min(Math.max(0, sign.waitSeconds ?? 0), MAX_QUEUE_DELAY_SECONDS);
+  let silentBackoff = 0;
+  for (let attempt = 1; attempt <= maxRetries; attempt++) {
+    silentBackoff += Math.min(policy.maxSeconds, policy.baseSeconds * 2 ** (attempt - 1));
+  }
+  return sign.at + (announced + silentBackoff + (maxRetries + 1) * ATTEMPT_SECONDS) * 1000;
+}

@@ -7,6 +7,9 @@ const OperationSchema = z.object({
   fields: z.record(z.string(), z.unknown()),
 });
 
+/** A batch's operations, inline in a message or spilled to R2: both are checked against this. */
+export const OperationsSchema = z.array(OperationSchema);
+
 /**
  * One queue message per destination batch. Operations travel inline, or in R2 under `operations_key`
  * when they would exceed the queue's message size limit.
@@ -18,7 +21,7 @@ export const DeliveryMessageSchema = z
     batch_id: z.string(),
     destination_id: z.string(),
     workspace_id: z.string(),
-    operations: z.array(OperationSchema).optional(),
+    operations: OperationsSchema.optional(),
     operations_key: z.string().optional(),
     /**
      * Failed attempts before this message was (re-)enqueued: a batch deferred by the rate limiter

@@ -4,7 +4,7 @@ import { openDestination } from "../destinations/open";
 import { log } from "../lib/log";
 
 import { backoffPolicy, retryDelaySeconds } from "./backoff";
-import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema } from "./message";
+import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, OperationsSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;
@@ -40,11 +40,36 @@ function parse(msg: Message<unknown>): DeliveryMessage | undefined {
   return parsed.data;
 }
 
-async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] | undefined> {
+/**
+ * The batch's operations: inline, or read from R2 and checked against the same schema as inline
+ * ones. `missing` when the spilled object is gone (its run was deleted), `invalid` when it does not
+ * parse (the run resends the batch, rebuilt from its plan, if its report never comes).
+ */
+async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] | "missing" | "invalid"> {
   if (m.operations) return m.operations;
-  if (!m.operations_key) return undefined;
+  if (!m.operations_key) return "missing";
   const object = await env.SNAPSHOTS.get(m.operations_key);
-  return object ? ((await object.json()) as Operation[]) : undefined;
+  if (!object) return "missing";
+  let json: unknown;
+  try {
+    json = await object.json();
+  } catch {
+    json = undefined;
+  }
+  const parsed = OperationsSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  log(
+    "delivery_operations_invalid",
+    {
+      sync_id: m.sync_id,
+      run_id: m.run_id,
+      batch_id: m.batch_id,
+      key: m.operations_key,
+      issues: parsed.error.issues.slice(0, 5).map((i) => i.message),
+    },
+    "error",
+  );
+  return "invalid";
 }
 
 async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
@@ -52,9 +77,11 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
   // A redelivery of a batch already settled (reported, then the ack was lost) must not send again.
-  if (await sync.batchSettled(m.run_id, m.batch_id)) return msg.ack();
+  // Claiming also tells the run an attempt is under way (a cancel waits for it).
+  if (!(await sync.claimBatch(m.run_id, m.batch_id))) return msg.ack();
   const operations = await operationsOf(env, m);
-  if (!operations) return msg.ack(); // the run is gone (sync deleted): nothing to settle
+  // Gone: the run is gone (sync deleted), nothing to settle. Invalid: never sent as it is.
+  if (typeof operations === "string") return msg.ack();
 
   const opened = await openDestination(createDb(env.DB), env, m.workspace_id, m.destination_id);
   if (!opened.ok && opened.reason === "not_found") {
@@ -76,7 +103,9 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     if (Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
       // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
       // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.
-      await env.DELIVERIES.send({ ...m, failures }, { delaySeconds: Math.max(1, Math.ceil(permit.waitMs / 1000)) });
+      const delaySeconds = Math.max(1, Math.ceil(permit.waitMs / 1000));
+      await env.DELIVERIES.send({ ...m, failures }, { delaySeconds });
+      await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds);
       log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: permit.waitMs });
       return msg.ack();
     }
@@ -84,7 +113,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     permit = await limiter.acquire(limit);
   }
   // While this batch waited for a slot its run may have stopped (credentials refused): don't send it.
-  if (waited && (await sync.batchSettled(m.run_id, m.batch_id))) {
+  if (waited && !(await sync.claimBatch(m.run_id, m.batch_id))) {
     await limiter.release(permit.leaseId);
     return msg.ack();
   }
@@ -108,8 +137,8 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
       return msg.ack();
     }
     case "retry": {
-      await sync.noteBatchError(m.run_id, m.batch_id, outcome.error);
       const delaySeconds = retryDelaySeconds(failures + 1, outcome.retryAfterSeconds, backoffPolicy(env));
+      await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds, outcome.error);
       log("batch_retry", { ...fields, error: outcome.error, delay_seconds: delaySeconds }, "warn");
       return msg.retry({ delaySeconds });
     }
@@ -139,7 +168,8 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> 
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
   if (await sync.batchSettled(m.run_id, m.batch_id)) return msg.ack();
-  const operations = (await operationsOf(env, m)) ?? [];
+  const found = await operationsOf(env, m);
+  const operations = typeof found === "string" ? [] : found;
   const last = await sync.lastBatchError(m.run_id, m.batch_id);
   await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`), true);
   log("batch_dead_lettered", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length }, "error");

@@ -10,7 +10,7 @@ import { log } from "../lib/log";
 import { WarehouseError } from "../sources/errors";
 import { RunLedger, type FailedRowRecord } from "./ledger";
 import { saveRun, type RunRecord } from "./record";
-import { phaseOf, RunFailure, transition, type RunState, type RunStep } from "./state";
+import { isStop, phaseOf, RunFailure, transition, type RunState, type RunStep, type StopCode } from "./state";
 import * as awaitStep from "./steps/await";
 import * as commitStep from "./steps/commit";
 import type { StepContext, StepOutcome } from "./steps/context";
@@ -42,6 +42,24 @@ export interface StepResult {
 
 const STATE_KEY = "run";
 const POINTER_KEY = "snapshot";
+/** A stop asked for before the run's checkpoint existed. */
+const STOP_KEY = "run-stop";
+interface PendingStop {
+  runId: string;
+  code: StopCode;
+  message: string;
+}
+
+/** A sync's time limit per run unless it sets `max_run_minutes`. */
+export const DEFAULT_MAX_RUN_MINUTES = 360;
+/** Steps a time limit stops; commit and report only finish what was delivered. */
+const TIME_LIMITED: ReadonlySet<RunStep> = new Set(["extract", "diff", "deliver", "await"]);
+
+/** Whether the run has passed its time limit (counted from its start). */
+function overTime(run: RunRecord, s: RunState, now = Date.now()): boolean {
+  if (!run.started_at) return false;
+  return now - Date.parse(run.started_at) > (s.config.maxRunMinutes ?? DEFAULT_MAX_RUN_MINUTES) * 60_000;
+}
 
 /**
  * The run engine of one sync, inside its SyncObject: drives the steps of src/run/state.ts, one
@@ -55,6 +73,8 @@ export class RunEngine {
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly syncId: string,
+    /** When the SyncObject instance started (epoch ms). */
+    private readonly bootAt: number = Date.now(),
   ) {
     this.ledger = new RunLedger(ctx.storage.sql);
   }
@@ -88,6 +108,8 @@ export class RunEngine {
       bucket: this.bucket,
       pointer: this.pointer(),
       started: Date.now(),
+      bootAt: this.bootAt,
+      stopRequested: () => this.state(run.id)?.abort != null,
       checkpoint: (s) => this.save(s),
       publish: () => saveRun(createDb(this.env.DB), run),
     };
@@ -101,11 +123,30 @@ export class RunEngine {
       let s = this.state(run.id);
       if (!s) {
         s = await this.begin(run);
+        const pending = this.ctx.storage.kv.get<PendingStop>(STOP_KEY);
+        if (pending?.runId === run.id) s.abort = { code: pending.code, message: pending.message };
+        this.ctx.storage.kv.delete(STOP_KEY);
         this.save(s);
       }
       for (;;) {
         step = s.step;
         run.phase = phaseOf(step, dryRun);
+        if (!s.abort && TIME_LIMITED.has(step) && overTime(run, s)) {
+          const minutes = s.config.maxRunMinutes ?? DEFAULT_MAX_RUN_MINUTES;
+          this.stop(
+            run.id,
+            "run_timeout",
+            `the run passed its time limit of ${minutes} minute${minutes === 1 ? "" : "s"} (max_run_minutes)`,
+          );
+          s = this.state(run.id) ?? s;
+        }
+        if (isStop(s.abort) && (step === "extract" || step === "diff")) {
+          // Nothing was sent yet: the run ends here and the last snapshot stays.
+          transition(step, "cancelled");
+          run.status = s.abort?.code === "cancelled" ? "cancelled" : "failed";
+          run.error = s.abort;
+          return { done: true };
+        }
         const outcome = await STEPS[step](this.stepContext(run), s);
         const next: RunStep | "done" = transition(step, outcome.next);
         if (next === "done") return { done: true };
@@ -174,6 +215,7 @@ export class RunEngine {
         destinationType: destination.type,
         maxBatchSize: destinationLimits(destination.type).maxBatchSize(destination.config),
         massDeleteThresholdPct: sync.massDeleteThresholdPct,
+        maxRunMinutes: sync.maxRunMinutes,
       },
       partitions: 1,
       chunks: [],
@@ -194,8 +236,31 @@ export class RunEngine {
     return this.ledger.pendingBatch(runId, batchId) === undefined;
   }
 
+  /**
+   * The consumer is about to attempt a batch: `send` when it should (the batch is open and the run
+   * not stopped), noting the attempt. A stopped run settles the batch as not sent instead; `lastOpen`
+   * when that left no batch open.
+   */
+  claimBatch(runId: string, batchId: string): { send: boolean; lastOpen: boolean } {
+    if (!this.state(runId)?.abort) return { send: this.ledger.claim(runId, batchId), lastOpen: false };
+    if (!this.ledger.abortBatch(runId, batchId)) return { send: false, lastOpen: false };
+    return { send: false, lastOpen: this.ledger.openBatches(runId) === 0 };
+  }
+
+  /**
+   * The consumer will attempt a batch again in `waitSeconds` (after `error`, when it failed). A
+   * stopped run does not wait for it: it is settled as not sent. True when no batch is left open.
+   */
+  noteBatchWait(runId: string, batchId: string, waitSeconds: number, error?: string): boolean {
+    if (error !== undefined) this.ledger.noteError(batchId, error);
+    this.ledger.noteWait(runId, batchId, waitSeconds);
+    if (!this.state(runId)?.abort) return false;
+    return this.ledger.abortIdle(runId) === 0;
+  }
+
   /** Records a batch's per-row results; true when it was the last open batch of the run. Repeats are ignored. */
   reportBatch(runId: string, batchId: string, results: BatchRowResult[], exhausted = false): boolean {
+    this.ledger.noteProgress(runId);
     const batch = this.ledger.pendingBatch(runId, batchId);
     if (!batch) return false;
     if (exhausted) this.ledger.markExhausted(runId, batchId);
@@ -239,10 +304,31 @@ export class RunEngine {
     return true;
   }
 
+  /**
+   * Stops a run (cancel, time limit): nothing more is enqueued, batches no attempt is under way for
+   * are settled as not sent, and the run commits what the destination acknowledged. A run not begun
+   * yet takes the stop when it begins. False when the run was already stopped.
+   */
+  stop(runId: string, code: StopCode, message: string): boolean {
+    const s = this.state(runId);
+    if (!s) {
+      // Not begun yet (its first step is about to start): the stop applies when it begins.
+      this.ctx.storage.kv.put<PendingStop>(STOP_KEY, { runId, code, message });
+      return true;
+    }
+    if (s.abort) return false;
+    s.abort = { code, message };
+    this.ctx.storage.kv.put(STATE_KEY, s);
+    this.ledger.abortIdle(runId);
+    log("run_stopped", { sync_id: this.syncId, run_id: runId, code, message }, "warn");
+    return true;
+  }
+
   /** Deletes a finished run's chunks, plans, batch payloads and checkpoint. */
   async discard(runId: string): Promise<void> {
     await deletePrefix(this.bucket, paths.run(this.syncId, runId));
     if (this.state(runId)) this.ctx.storage.kv.delete(STATE_KEY);
+    if (this.ctx.storage.kv.get<PendingStop>(STOP_KEY)?.runId === runId) this.ctx.storage.kv.delete(STOP_KEY);
     this.ledger.clear(runId);
   }
 }

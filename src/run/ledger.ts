@@ -8,6 +8,25 @@ export interface FailedRowRecord {
   message: string;
 }
 
+/** An open batch and the last the run heard of it. */
+export type OpenBatch = {
+  batchId: string;
+  partition: number;
+  firstOp: number;
+  lastOp: number;
+  /** Epoch ms: enqueued, claimed for an attempt, or a wait announced. */
+  signAt: number;
+  waitSeconds: number;
+};
+
+/** Columns of `batches` that followed its first version: the last sign of a batch, whether an attempt is under way, resends. */
+const BATCH_SIGN_COLUMNS = [
+  ["sign_at", "INTEGER NOT NULL DEFAULT 0"],
+  ["wait_s", "INTEGER NOT NULL DEFAULT 0"],
+  ["attempting", "INTEGER NOT NULL DEFAULT 0"],
+  ["resends", "INTEGER NOT NULL DEFAULT 0"],
+] as const;
+
 /**
  * The run's delivery ledger in the SyncObject's SQLite storage: every batch sent (settled or not,
  * with its last transient error) and every failed row. Reports are idempotent by batch id, so an
@@ -37,6 +56,106 @@ export class RunLedger {
     sql.exec("CREATE INDEX IF NOT EXISTS failures_run_partition ON failures (run_id, partition)");
     // Batches that ran out of retries (dead-lettered), as opposed to records the destination rejected.
     sql.exec("CREATE TABLE IF NOT EXISTS exhausted (batch_id TEXT PRIMARY KEY, run_id TEXT NOT NULL)");
+    // Columns added after the table's first version (objects that already hold a ledger).
+    const columns = new Set(
+      sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('batches')")
+        .toArray()
+        .map((c) => c.name),
+    );
+    for (const [name, type] of BATCH_SIGN_COLUMNS) if (!columns.has(name)) sql.exec(`ALTER TABLE batches ADD COLUMN ${name} ${type}`);
+    // When the consumer last told the run anything (a report, a transient failure, a wait).
+    sql.exec("CREATE TABLE IF NOT EXISTS progress (run_id TEXT PRIMARY KEY, at INTEGER NOT NULL)");
+  }
+
+  /** The consumer told the run something about its batches just now. */
+  noteProgress(runId: string, at = Date.now()): void {
+    this.sql.exec("INSERT INTO progress (run_id, at) VALUES (?, ?) ON CONFLICT (run_id) DO UPDATE SET at = excluded.at", runId, at);
+  }
+
+  /** When the consumer last told the run anything (epoch ms; 0 when never). */
+  lastProgress(runId: string): number {
+    return this.sql.exec<{ at: number }>("SELECT at FROM progress WHERE run_id = ?", runId).toArray()[0]?.at ?? 0;
+  }
+
+  /**
+   * Marks an open batch as being attempted by the consumer; false when it needs no sending (settled,
+   * aborted, cancelled or unknown). A cancel waits for the batches being attempted.
+   */
+  claim(runId: string, batchId: string, at = Date.now()): boolean {
+    const claimed = this.sql.exec(
+      "UPDATE batches SET attempting = 1, sign_at = ?, wait_s = 0 WHERE batch_id = ? AND run_id = ? AND settled = 0",
+      at,
+      batchId,
+      runId,
+    ).rowsWritten;
+    if (claimed > 0) this.noteProgress(runId, at);
+    return claimed > 0;
+  }
+
+  /** The consumer will attempt the batch again in `waitSeconds` (backoff, Retry-After or a rate-limit wait). */
+  noteWait(runId: string, batchId: string, waitSeconds: number, at = Date.now()): void {
+    this.sql.exec(
+      "UPDATE batches SET attempting = 0, sign_at = ?, wait_s = ? WHERE batch_id = ? AND run_id = ?",
+      at,
+      Math.max(0, Math.ceil(waitSeconds)),
+      batchId,
+      runId,
+    );
+    this.noteProgress(runId, at);
+  }
+
+  /** Open batches of the run with their last sign, oldest first. */
+  openBatchList(runId: string): OpenBatch[] {
+    return this.sql
+      .exec<OpenBatch>(
+        `SELECT batch_id AS batchId, partition, first_op AS firstOp, last_op AS lastOp, sign_at AS signAt, wait_s AS waitSeconds
+         FROM batches WHERE run_id = ? AND settled = 0 ORDER BY sign_at`,
+        runId,
+      )
+      .toArray();
+  }
+
+  /** Batches enqueued again: their clock restarts. */
+  markResent(runId: string, batchIds: readonly string[], at = Date.now()): void {
+    for (const id of batchIds) {
+      this.sql.exec(
+        "UPDATE batches SET sign_at = ?, wait_s = 0, attempting = 0, resends = resends + 1 WHERE batch_id = ? AND run_id = ?",
+        at,
+        id,
+        runId,
+      );
+    }
+  }
+
+  /**
+   * The run stops: every open batch the consumer is not attempting right now is settled as aborted
+   * (never sent, or its next attempt will find it settled); returns how many stay open.
+   */
+  abortIdle(runId: string): number {
+    this.sql.exec("UPDATE batches SET settled = 1, aborted = 1 WHERE run_id = ? AND settled = 0 AND attempting = 0", runId);
+    return this.openBatches(runId);
+  }
+
+  /** Settles one open batch as aborted (never sent); false when it was not open. */
+  abortBatch(runId: string, batchId: string): boolean {
+    return (
+      this.sql.exec("UPDATE batches SET settled = 1, aborted = 1 WHERE batch_id = ? AND run_id = ? AND settled = 0", batchId, runId)
+        .rowsWritten > 0
+    );
+  }
+
+  /** Records operations `firstOp..lastOp` of a partition as never sent (the run stopped before enqueueing them). */
+  addUnsent(runId: string, partition: number, firstOp: number, lastOp: number): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO batches (batch_id, run_id, partition, first_op, last_op, settled, aborted, sign_at) VALUES (?, ?, ?, ?, ?, 1, 1, ?)",
+      `${runId}.${partition}.${firstOp}.unsent`,
+      runId,
+      partition,
+      firstOp,
+      lastOp,
+      Date.now(),
+    );
   }
 
   /** Notes that a batch failed because its retries ran out (the destination never answered it usefully). */
@@ -61,14 +180,15 @@ export class RunLedger {
    * Records a batch about to be enqueued: operations `firstOp..lastOp` of the partition's plan
    * (batches are contiguous runs of the plan). A repeat (step retried) is ignored.
    */
-  addBatch(runId: string, batchId: string, partition: number, firstOp: number, lastOp: number): void {
+  addBatch(runId: string, batchId: string, partition: number, firstOp: number, lastOp: number, at = Date.now()): void {
     this.sql.exec(
-      "INSERT OR IGNORE INTO batches (batch_id, run_id, partition, first_op, last_op) VALUES (?, ?, ?, ?, ?)",
+      "INSERT OR IGNORE INTO batches (batch_id, run_id, partition, first_op, last_op, sign_at) VALUES (?, ?, ?, ?, ?, ?)",
       batchId,
       runId,
       partition,
       firstOp,
       lastOp,
+      at,
     );
   }
 
@@ -170,8 +290,14 @@ export class RunLedger {
       .map((r) => ({ ...r, operation: r.operation as FailedRowRecord["operation"] }));
   }
 
+  /** Batches of the run enqueued again because their reports were overdue. */
+  resentCount(runId: string): number {
+    return this.sql.exec<{ n: number }>("SELECT coalesce(sum(resends), 0) AS n FROM batches WHERE run_id = ?", runId).one().n;
+  }
+
   /** Forgets a finished run. */
   clear(runId: string): void {
+    this.sql.exec("DELETE FROM progress WHERE run_id = ?", runId);
     this.sql.exec("DELETE FROM batches WHERE run_id = ?", runId);
     this.sql.exec("DELETE FROM failures WHERE run_id = ?", runId);
     this.sql.exec("DELETE FROM exhausted WHERE run_id = ?", runId);

@@ -14,20 +14,38 @@ export const RUN_STEPS = [
 ] as const;
 export type RunStep = (typeof RUN_STEPS)[number];
 
-/** Where a run goes after a step: another step, or its end (`done`: the report set the status; `failed`: an error a user can act on). */
-export type RunTarget = RunStep | "done" | "failed";
+/**
+ * Where a run goes after a step: another step, or its end (`done`: the report set the status;
+ * `failed`: an error a user can act on; `cancelled`: stopped before anything was sent).
+ */
+export type RunTarget = RunStep | "done" | "failed" | "cancelled";
+
+/**
+ * Why a run was stopped from outside: a user's cancel, or its time limit (`max_run_minutes`; the run
+ * counts as failed). Before deliver the run ends at once (`cancelled`); from deliver on, nothing more
+ * is enqueued and it goes on through await, commit and report, so what the destination acknowledged
+ * is committed and the next run sends the rest.
+ */
+const STOP_CODES = ["cancelled", "run_timeout"] as const;
+export type StopCode = (typeof STOP_CODES)[number];
+
+/** Whether an abort is a stop (cancel, time limit) rather than a refusal by the destination. */
+export function isStop(abort: { code: string } | null): boolean {
+  return abort !== null && (STOP_CODES as readonly string[]).includes(abort.code);
+}
 
 /**
  * transitions[from] = the targets a step may lead to. A step that spent its budget mid-way stays
  * where it is (listed as its own target) and continues at the next alarm. Any step may fail the run
  * (warehouse error, missing model, mass-delete guard). A destination that refuses the credentials
  * does not change the path: it aborts the unsent batches (see RunState.abort), so await, commit and
- * report still run and the report fails the run.
+ * report still run and the report fails the run. A stop (cancel, time limit) ends a run that has sent
+ * nothing yet (`cancelled`); later it takes the same path as an abort.
  */
 const transitions: Record<RunStep, readonly RunTarget[]> = {
-  extract: ["diff", "failed"],
+  extract: ["diff", "failed", "cancelled"],
   // A dry run ends after the diff: the report shows the counted plan; nothing is sent.
-  diff: ["diff", "deliver", "report", "failed"],
+  diff: ["diff", "deliver", "report", "failed", "cancelled"],
   deliver: ["deliver", "await", "failed"],
   await: ["await", "commit", "failed"],
   commit: ["commit", "report", "failed"],
@@ -84,6 +102,8 @@ interface RunConfig {
   destinationType: (typeof destinations.$inferSelect)["type"];
   maxBatchSize: number;
   massDeleteThresholdPct: number;
+  /** The run's time limit (`max_run_minutes`), from its start. */
+  maxRunMinutes?: number;
 }
 
 /** A run's checkpoint: everything needed to continue it after eviction or a crash. */
@@ -102,7 +122,7 @@ export interface RunState {
   operation: number;
   totals: { rows: number; unchanged: number; create: number; update: number; upsert: number; delete: number; batches: number };
   committed: { created: number; updated: number; deleted: number; entries: number };
-  /** Set when the run must stop (destination auth refused): unsent batches fail, the rest commits. */
+  /** Set when the run must stop (destination auth refused, cancel, time limit): unsent batches fail, the rest commits. */
   abort: { code: string; message: string } | null;
   /** Last failure copied to D1 by the report step. */
   reportedSeq: number;

@@ -229,6 +229,10 @@ describe("runs and triggers", () => {
     expect(second.body.id).not.toBe(first.body.id);
     expect(third.body.id).toBe(second.body.id);
     expect(third.body.options).toEqual({ full_resync: true });
+    // A trigger during a run names the run in flight, its phase and age.
+    expect(first.body.in_flight).toBeUndefined();
+    expect(third.body.in_flight, JSON.stringify(third.body)).toMatchObject({ run_id: first.body.id, phase: "queued" });
+    expect(third.body.in_flight?.age_seconds).toBeGreaterThanOrEqual(0);
     const state = await stubOf(sync.id).describe();
     expect(state.current?.id).toBe(first.body.id);
     expect(state.queued?.id).toBe(second.body.id);
@@ -242,6 +246,39 @@ describe("runs and triggers", () => {
     expectError(await api.get(`/api/v1/syncs/${sync.id}/runs/run_nope`), 404, "not_found");
     const errors = await api.get(`/api/v1/syncs/${sync.id}/runs/${first.body.id}/errors`);
     expect(errors.body).toEqual({ data: [], next_cursor: null });
+  });
+
+  it("cancels a queued run at once, answers 409 once it has ended and 404 for an unknown run", async () => {
+    const sync = await createSync();
+    expect(sync.max_run_minutes, "the default time limit").toBe(360);
+    const first = await api.post(`/api/v1/syncs/${sync.id}/trigger`);
+    const queued = await api.post(`/api/v1/syncs/${sync.id}/trigger`);
+    const cancel = await api.post(`/api/v1/syncs/${sync.id}/runs/${queued.body.id}/cancel`);
+    expectStatus(cancel, 202);
+    expect(cancel.body).toMatchObject({ id: queued.body.id, status: "cancelled", phase: "done", error: { code: "cancelled" } });
+    expect((await api.get(`/api/v1/syncs/${sync.id}/runs/${queued.body.id}`)).body.status).toBe("cancelled");
+    expect((await stubOf(sync.id).describe()).queued).toBeNull();
+    const again = expectError(await api.post(`/api/v1/syncs/${sync.id}/runs/${queued.body.id}/cancel`), 409, "conflict");
+    expect(again.message).toContain("already ended");
+    expectError(await api.post(`/api/v1/syncs/${sync.id}/runs/run_nope/cancel`), 404, "not_found");
+    // The run in flight, not yet started, ends at once too.
+    const current = await api.post(`/api/v1/syncs/${sync.id}/runs/${first.body.id}/cancel`);
+    expectStatus(current, 202);
+    expect(current.body).toMatchObject({ status: "cancelled" });
+    expect(await stubOf(sync.id).describe()).toMatchObject({ current: null, queued: null });
+  });
+
+  it("validates max_run_minutes (1 to 10080)", async () => {
+    for (const bad of [0, 10_081, 1.5, "60"]) {
+      expectError(
+        await api.post("/api/v1/syncs", { body: syncBody(ids, { max_run_minutes: bad }) }),
+        400,
+        "validation_failed",
+        "max_run_minutes",
+      );
+    }
+    const sync = await createSync({ max_run_minutes: 10_080 });
+    expect(sync.max_run_minutes).toBe(10_080);
   });
 
   it("validates the trigger body", async () => {
@@ -488,6 +525,7 @@ describe("sync security", () => {
       ["POST", `/api/v1/syncs/${sync.id}/pause`],
       ["PUT", `/api/v1/syncs/${sync.id}`],
       ["DELETE", `/api/v1/syncs/${sync.id}`],
+      ["POST", `/api/v1/syncs/${sync.id}/runs/run_x/cancel`],
     ] as const) {
       expectError(await api.send(method, path, { token: reader, body: method === "PUT" ? { name: "x" } : undefined }), 403, "forbidden");
     }
@@ -498,6 +536,7 @@ describe("sync security", () => {
       ["POST", `/api/v1/syncs/${sync.id}/trigger`],
       ["POST", `/api/v1/syncs/${sync.id}/pause`],
       ["POST", `/api/v1/syncs/${sync.id}/trigger-secret`],
+      ["POST", `/api/v1/syncs/${sync.id}/runs/run_x/cancel`],
       ["DELETE", `/api/v1/syncs/${sync.id}?permanent=true`],
     ] as const) {
       expectError(await api.send(method, path, { token: other.token }), 404, "not_found");

@@ -51,6 +51,8 @@ interface TriggerSecret {
   trigger_url: string;
   secret: string;
 }
+/** POST /api/v1/syncs/{id}/trigger (src/routes/syncs/trigger.ts `TriggeredRun`): `in_flight` when a run was already going. */
+type TriggeredRun = Run & { in_flight?: { run_id: string; phase: Run["phase"]; age_seconds: number } };
 /** Every list: a page and the cursor of the next one (src/api/openapi.ts `listOf`). */
 export interface Page<T> {
   data: T[];
@@ -102,7 +104,8 @@ type Routes = [
   ["POST", "/api/v1/destinations", Destination],
   ["POST", "/api/v1/tokens", CreatedToken],
   ["POST", `/api/v1/syncs/${string}/trigger-secret`, TriggerSecret],
-  ["POST", `/api/v1/syncs/${string}/trigger`, Run],
+  ["POST", `/api/v1/syncs/${string}/runs/${string}/cancel`, Run],
+  ["POST", `/api/v1/syncs/${string}/trigger`, TriggeredRun],
   ["POST", `/api/v1/hooks/syncs/${string}`, Run],
   ["POST", `/api/v1/syncs/${string}/${"pause" | "resume" | "restore"}`, Sync],
   ["POST", "/api/v1/syncs", Sync],

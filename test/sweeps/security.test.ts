@@ -469,6 +469,8 @@ describe("secrets", () => {
     await step("listSyncRuns", "GET", `/api/v1/syncs/${syncId}/runs`, {}, 200);
     await step("getSyncRun", "GET", `/api/v1/syncs/${syncId}/runs/${id(run)}`, {}, 200);
     await step("listSyncRunErrors", "GET", `/api/v1/syncs/${syncId}/runs/${id(run)}/errors`, {}, 200);
+    // The run has ended: a cancel answers 409.
+    await step("cancelSyncRun", "POST", `/api/v1/syncs/${syncId}/runs/${id(run)}/cancel`, {}, 409);
     const rotated = await step("rotateSyncTriggerSecret", "POST", `/api/v1/syncs/${syncId}/trigger-secret`, {}, 200);
     allow(`rotateSyncTriggerSecret #${responses.length - 1}`, "walk rotated secret");
     const secret = (rotated.json as { secret: string }).secret;

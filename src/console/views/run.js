@@ -3,7 +3,7 @@
 // searchable by key and downloadable as CSV; polled until the run ends.
 /** @import { RowError, Run, RunOptions } from "../types.js" */
 /** @import { ViewContext } from "../view-context.js" */
-import { getRun, getSync, listRunErrors, triggerSync } from "../api.js";
+import { cancelRun, getRun, getSync, listRunErrors, triggerSync } from "../api.js";
 import { badge, errorBox, h, progressCell, put, timeCell } from "../dom.js";
 import { count, duration, localTime, toCsv } from "../format.js";
 import { isFinal } from "../vocabulary.js";
@@ -70,6 +70,8 @@ export async function viewRun(ctx, syncId, runId) {
   const search = h("input", { type: "search", id: "error-search", placeholder: "Search by key", oninput: () => renderErrors() });
   const download = h("button", { type: "button", id: "download-csv", onclick: () => downloadCsv() }, "Download CSV");
 
+  /** A cancel was asked for: the button stays disabled until the run ends. */
+  let cancelling = false;
   const renderSummary = () => {
     const running = !isFinal(run.status);
     put(
@@ -93,6 +95,18 @@ export async function viewRun(ctx, syncId, runId) {
           )
         : null,
       running ? h("p", {}, progressCell(run, 0)) : null,
+      running
+        ? h(
+            "div",
+            { class: "actions" },
+            h(
+              "button",
+              { type: "button", id: "cancel-run", disabled: cancelling, onclick: () => cancel() },
+              cancelling ? "Cancelling…" : "Cancel run",
+            ),
+            h("span", { class: "muted" }, " Stops sending; what the destination acknowledged is kept and the next run sends the rest."),
+          )
+        : null,
       run.options?.dry_run && !running && run.status !== "failed" ? plan(run) : null,
       counts(run),
       h(
@@ -117,6 +131,19 @@ export async function viewRun(ctx, syncId, runId) {
         h("dd", { id: "run-duration" }, duration(run.duration_ms)),
       ),
     );
+  };
+
+  /** Asks the API to cancel the run; the poll shows it ending. */
+  const cancel = async () => {
+    cancelling = true;
+    renderSummary();
+    try {
+      run = await cancelRun(syncId, runId);
+    } catch (err) {
+      cancelling = false;
+      put(problem, errorBox(err));
+    }
+    renderSummary();
   };
 
   /** Starts another run and opens it. @param {RunOptions} options */

@@ -119,6 +119,8 @@ function settings(sync, model, destination, triggerUrl) {
           h("dd", {}, `a run may delete up to ${sync.mass_delete_threshold_pct}% of the synced rows without confirmation`),
         ]
       : null,
+    h("dt", {}, "Time limit"),
+    h("dd", { id: "sync-time-limit" }, `a run still going after ${count(sync.max_run_minutes)} minutes is stopped and counts as failed`),
     h("dt", {}, "Trigger webhook"),
     h("dd", {}, triggerUrl),
   );

@@ -34,6 +34,8 @@ export const syncs = sqliteTable(
     triggerSecretCiphertext: text("trigger_secret_ciphertext").notNull(),
     /** Percent of destination rows a mirror run may delete without confirmation. */
     massDeleteThresholdPct: integer("mass_delete_threshold_pct").notNull().default(50),
+    /** A run still going after this many minutes is stopped (`run_timeout`) and counts as failed. */
+    maxRunMinutes: integer("max_run_minutes").notNull().default(360),
     archivedAt: text("archived_at"),
     ...timestamps,
   },

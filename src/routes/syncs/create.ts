@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { syncs } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { newId } from "../../lib/ids";
+import { DEFAULT_MAX_RUN_MINUTES } from "../../run/driver";
 import { randomSecret } from "../../lib/crypto";
 import { encryptSecret } from "../../lib/secrets";
 import { checkSyncReferences, CreateSyncBody, syncObject, syncResponse, SyncSchema } from "./schema";
@@ -38,6 +39,7 @@ export function registerCreateSync(app: Router) {
       schedule: body.schedule,
       fieldMappings: body.field_mappings,
       massDeleteThresholdPct: body.mass_delete_threshold_pct ?? 50,
+      maxRunMinutes: body.max_run_minutes ?? DEFAULT_MAX_RUN_MINUTES,
       status,
       triggerSecretCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
       createdAt: now,

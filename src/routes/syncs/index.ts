@@ -1,4 +1,5 @@
 import type { Router } from "../../api/openapi";
+import { registerCancelRun } from "./cancel-run";
 import { registerCreateSync } from "./create";
 import { registerDeleteSync } from "./delete";
 import { registerGetSync } from "./get";
@@ -19,4 +20,5 @@ export function registerSyncRoutes(app: Router) {
   registerLifecycleActions(app);
   registerRotateTriggerSecret(app);
   registerRunRoutes(app);
+  registerCancelRun(app);
 }

@@ -9,9 +9,10 @@ export const RunSchema = z
     status: z.enum(RUN_STATUSES),
     trigger: z.enum(RUN_TRIGGERS),
     phase: z.enum(RUN_PHASES),
-    progress: z
-      .record(z.string(), z.number())
-      .openapi({ description: "Rows read, partitions diffed, operations planned, batches sent; a dry run's planned_* counts." }),
+    progress: z.record(z.string(), z.number()).openapi({
+      description:
+        "Rows read, partitions diffed, operations planned, batches sent, acknowledged and resent (batches_resent: enqueued again because their reports were overdue or lost in a restart); a dry run's planned_* counts.",
+    }),
     options: z.object({ full_resync: z.boolean().optional(), allow_mass_delete: z.boolean().optional(), dry_run: z.boolean().optional() }),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),
@@ -22,7 +23,9 @@ export const RunSchema = z
     rows_deleted: z.number(),
     rows_unchanged: z.number(),
     rows_failed: z.number(),
-    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable().openapi({
+      description: "Why the run failed or stopped, e.g. `cancelled` (a user's cancel) or `run_timeout` (past the sync's max_run_minutes).",
+    }),
     created_at: z.string(),
   })
   .openapi("Run");

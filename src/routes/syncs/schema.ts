@@ -43,6 +43,11 @@ const FieldMappingSchema = z
   .openapi("FieldMapping");
 
 const FieldMappings = z.array(FieldMappingSchema).min(1).max(500);
+const MaxRunMinutes = z.number().int().min(1).max(10_080).openapi({
+  description:
+    "Time limit of a run in minutes (default 360, at most a week). A run still going is stopped with error `run_timeout` and counts as failed.",
+  example: 360,
+});
 const MassDeleteThreshold = z.number().int().min(0).max(100).openapi({
   description: "Percent of the destination's synced rows a mirror run may delete without confirmation.",
 });
@@ -57,6 +62,7 @@ export const CreateSyncBody = z
     field_mappings: FieldMappings,
     paused: z.boolean().optional().openapi({ description: "Create without arming the schedule." }),
     mass_delete_threshold_pct: MassDeleteThreshold.optional(),
+    max_run_minutes: MaxRunMinutes.optional(),
   })
   .openapi("CreateSync");
 
@@ -69,6 +75,7 @@ export const UpdateSyncBody = z
     schedule: ScheduleSchema.optional(),
     field_mappings: FieldMappings.optional(),
     mass_delete_threshold_pct: MassDeleteThreshold.optional(),
+    max_run_minutes: MaxRunMinutes.optional(),
   })
   .openapi("UpdateSync");
 
@@ -82,6 +89,7 @@ export const SyncSchema = z
     schedule: ScheduleSchema,
     field_mappings: z.array(FieldMappingSchema),
     mass_delete_threshold_pct: z.number(),
+    max_run_minutes: z.number(),
     status: z.enum(SYNC_STATUSES),
     status_reason: z.string().nullable(),
     next_run_at: z.string().nullable(),
@@ -111,6 +119,7 @@ export function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, orig
     schedule: row.schedule,
     field_mappings: row.fieldMappings,
     mass_delete_threshold_pct: row.massDeleteThresholdPct,
+    max_run_minutes: row.maxRunMinutes,
     status: row.status,
     status_reason: row.statusReason,
     next_run_at: row.nextRunAt,

@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { ApiError } from "../../api/errors";
 import { loadSync, syncObject } from "./schema";
+import { RUN_PHASES } from "../../db/schema";
 import { RunSchema, serializeRun } from "./run-schema";
 
 const TriggerBody = z
@@ -22,19 +23,36 @@ const TriggerBody = z
   })
   .openapi("TriggerRun");
 
+/** The run in flight when the trigger arrived (the answer's run is then the queued follow-up). */
+const InFlightSchema = z
+  .object({
+    run_id: z.string(),
+    phase: z.enum(RUN_PHASES),
+    age_seconds: z.number().openapi({ description: "Seconds since the run in flight started." }),
+  })
+  .openapi("InFlightRun");
+
+const TriggerResponse = RunSchema.extend({
+  in_flight: InFlightSchema.optional().openapi({
+    description:
+      "Present when a run was already in flight: this trigger is queued behind it. A run that stays in one phase long can be cancelled.",
+  }),
+}).openapi("TriggeredRun");
+
 const route = createRoute({
   operationId: "triggerSync",
   tags: ["syncs"],
   method: "post",
   path: "/api/v1/syncs/{id}/trigger",
   description:
-    "Starts a run. With a run in flight, one follow-up run is queued and further triggers return that same queued run. " +
+    "Starts a run. With a run in flight, one follow-up run is queued and further triggers return that same queued run, " +
+    "with `in_flight` naming the run in flight, its phase and age. " +
     "A dry run (`dry_run: true`) computes the change plan without sending anything.",
   request: {
     params: z.object({ id: idParam("syn") }),
     body: { required: false, content: { "application/json": { schema: TriggerBody } } },
   },
-  responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
+  responses: { 202: jsonResponse(TriggerResponse, "The run that will carry out this trigger."), ...openApiErrorResponses },
 });
 
 export function registerTriggerSync(app: Router) {
@@ -43,9 +61,13 @@ export function registerTriggerSync(app: Router) {
     await loadSync(c.var.db, c.var.principal.workspaceId, id);
     const result = await syncObject(c.env, id).trigger("manual", c.req.valid("json") ?? {});
     if (!result.ok && result.busy)
-      throw new ApiError("conflict", "a dry run starts only when the sync has no run in flight or queued; try again when it is idle");
+      throw new ApiError(
+        "conflict",
+        "a dry run starts only when the sync has no run in flight or queued; try again when it is idle",
+        result.in_flight ? { in_flight: result.in_flight } : undefined,
+      );
     if (!result.ok)
       throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
-    return c.json(serializeRun(result.run), 202);
+    return c.json({ ...serializeRun(result.run), ...(result.in_flight ? { in_flight: result.in_flight } : {}) }, 202);
   });
 }

@@ -33,6 +33,7 @@ export function registerUpdateSync(app: Router) {
         ...(body.mode === undefined ? {} : { mode: body.mode }),
         ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
         ...(body.mass_delete_threshold_pct === undefined ? {} : { massDeleteThresholdPct: body.mass_delete_threshold_pct }),
+        ...(body.max_run_minutes === undefined ? {} : { maxRunMinutes: body.max_run_minutes }),
         modelId: merged.model_id,
         destinationId: merged.destination_id,
         fieldMappings: merged.field_mappings,

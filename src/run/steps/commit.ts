@@ -3,7 +3,7 @@ import { operationAt } from "../../engine/plan";
 import { encodeSnapshot } from "../../engine/snapshot";
 import type { FailedRowRecord } from "../ledger";
 import { loadPlannedPartition } from "../plan-file";
-import type { RunState } from "../state";
+import { isStop, type RunState } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
@@ -27,9 +27,12 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     }
     // Operations of batches never sent (the run was aborted) fail too, each listed with its key.
     const aborted: FailedRowRecord[] = [];
+    const stopped = isStop(s.abort);
     for (const { firstOp, lastOp } of ledger.abortedRanges(run.id, p)) {
       for (let k = firstOp; k <= lastOp && k < plan.count; k++) {
         results[k] = RESULT_FAILED;
+        // A stopped run's unsent rows are not failures: the next run sends them.
+        if (stopped) continue;
         const op = operationAt(plan, k, rows, prev);
         aborted.push({ partition: p, key: op.key, operation: op.kind, message: `not sent: ${s.abort?.message ?? "the run was stopped"}` });
       }

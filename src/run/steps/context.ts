@@ -18,6 +18,10 @@ export interface StepContext {
   pointer: SnapshotPointer | null;
   /** When the step started (epoch ms), for its budget. */
   started: number;
+  /** When this instance of the SyncObject started (epoch ms): batch messages sent before may be lost with the process. */
+  bootAt: number;
+  /** Whether the run was stopped (cancel, time limit, credentials refused) since the step began. */
+  stopRequested(): boolean;
   /**
    * Saves `state` as the checkpoint now, mid-step (the driver does the write): for work that must
    * not be repeated after a crash, such as messages already handed to the queue.
@@ -31,8 +35,8 @@ export interface StepContext {
 export interface StepOutcome {
   /** The state to checkpoint. */
   state: RunState;
-  /** Where the run goes: the same step to continue later, the next one, or `done` (report only). A step fails the run by throwing. */
-  next: Exclude<RunTarget, "failed">;
+  /** Where the run goes: the same step to continue later, the next one, or `done` (report only). A step fails the run by throwing; a stop is the driver's. */
+  next: Exclude<RunTarget, "failed" | "cancelled">;
   /** Nothing to do until batch reports arrive; check back after this long. */
   waitMs?: number;
   /** The commit's new snapshot: the driver switches to it in the same storage write as the checkpoint. */

@@ -1,9 +1,11 @@
 import type { Operation as DestinationOperation } from "../../destinations/destination";
+import type { DeliveryMessage } from "../../delivery/message";
 import { DeliveryProducer, deliveryMessage, MAX_BATCH_BYTES, messageSize, type BatchEnvelope } from "../../delivery/producer";
-import { operationBatches } from "../../engine/plan";
+import { operationAt, operationBatches } from "../../engine/plan";
 import { emptySnapshot, joinRunChunks } from "../../engine/snapshot";
 import { sourcePlugin } from "../../sources/registry";
 import { loadPlannedPartition } from "../plan-file";
+import type { OpenBatch } from "../ledger";
 import type { RunState } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
@@ -18,6 +20,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   const producer = new DeliveryProducer(ctx.env.DELIVERIES);
   const envelope = envelopeOf(syncId, run.id, s);
   while (s.partition < s.partitions && !budgetSpent(ctx)) {
+    if (s.abort || ctx.stopRequested()) return stopEnqueueing(ctx, s);
     const p = s.partition;
     const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
     // Deletes come first in a plan and read the snapshot; the rest read this run's rows. Only what
@@ -58,7 +61,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
         await producer.flush();
         checkpoint(next);
       }
-      if (budgetSpent(ctx)) break;
+      if (budgetSpent(ctx) || ctx.stopRequested()) break;
     }
     await producer.flush();
     checkpoint(next);
@@ -69,6 +72,48 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     ctx.checkpoint(s);
   }
   return { state: s, next: s.partition < s.partitions ? "deliver" : "await" };
+}
+
+/**
+ * The run was stopped (cancel, time limit, credentials refused): nothing more is enqueued, and what
+ * was not is recorded as unsent, so commit keeps those rows' old state.
+ */
+function stopEnqueueing(ctx: StepContext, s: RunState): StepOutcome {
+  for (let p = s.partition; p < s.partitions; p++) {
+    ctx.ledger.addUnsent(ctx.run.id, p, p === s.partition ? s.operation : 0, Number.MAX_SAFE_INTEGER);
+  }
+  s.partition = s.partitions;
+  s.operation = 0;
+  return { state: s, next: "await" };
+}
+
+/**
+ * The messages of batches already in the ledger, rebuilt from the stored plans (a batch is a
+ * contiguous range of its partition's plan), so a batch whose message was lost can be sent again
+ * under its own id.
+ */
+export async function rebuildMessages(ctx: StepContext, s: RunState, batches: readonly OpenBatch[]): Promise<DeliveryMessage[]> {
+  const { run, bucket, syncId } = ctx;
+  const envelope = envelopeOf(syncId, run.id, s);
+  const out: DeliveryMessage[] = [];
+  const partitions = [...new Set(batches.map((b) => b.partition))].sort((a, b) => a - b);
+  for (const p of partitions) {
+    const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
+    const [prev, rows] = await Promise.all([
+      loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
+      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
+    ]);
+    for (const batch of batches) {
+      if (batch.partition !== p) continue;
+      const operations: DestinationOperation[] = [];
+      for (let k = batch.firstOp; k <= batch.lastOp && k < plan.count; k++) {
+        const op = operationAt(plan, k, rows, prev);
+        operations.push({ op: op.kind, key: op.key, fields: fieldsOf(s, op.values) });
+      }
+      out.push(await deliveryMessage(bucket, envelope, batch.batchId, operations, paths.batch(syncId, run.id, batch.batchId)));
+    }
+  }
+  return out;
 }
 
 /** What every delivery message of this run carries. */

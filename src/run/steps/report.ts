@@ -45,6 +45,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     partitions_diffed: s.partitions,
     operations_planned: planned,
     batches_sent: s.totals.batches,
+    batches_resent: ledger.resentCount(run.id),
     partitions_committed: dryRun ? 0 : s.partitions,
     ...(dryRun
       ? {
@@ -65,7 +66,8 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   const accepted = s.committed.created + s.committed.updated + s.committed.deleted;
   const exhausted = ledger.exhaustedCount(run.id);
   if (s.abort) {
-    run.status = "failed";
+    // A cancel ends `cancelled`; a time limit or refused credentials fail the run.
+    run.status = s.abort.code === "cancelled" ? "cancelled" : "failed";
     run.error = s.abort;
   } else if (planned > 0 && accepted === 0 && exhausted > 0) {
     // Nothing got through and batches ran out of retries: the destination is down, not a few bad

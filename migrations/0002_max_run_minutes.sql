@@ -1,0 +1,1 @@
+ALTER TABLE `syncs` ADD `max_run_minutes` integer DEFAULT 360 NOT NULL;
