@@ -376,15 +376,16 @@ function errorCodes(res: HttpResponse): string[] {
 }
 
 /**
- * Classifies a failed REST call. `REQUEST_LIMIT_EXCEEDED` (403 in practice) is never a credentials
- * problem: the concurrent long-running request limit passes in seconds (`retry`); the org's rolling
- * 24-hour allocation ("TotalRequests Limit exceeded.") does not, so the batch waits (`quota_exhausted`).
+ * Classifies a failed REST call. `REQUEST_LIMIT_EXCEEDED` is never a credentials problem: with 403
+ * it is the org's rolling 24-hour allocation ("TotalRequests Limit exceeded."), which retrying in
+ * seconds cannot help, so the batch waits (`quota_exhausted`); the concurrent long-running request
+ * limit, or a 429, passes in seconds (`retry`).
  */
 function failure(res: HttpResponse): FailureOutcome {
   const detail = errorText(res);
   if (errorCodes(res).includes("REQUEST_LIMIT_EXCEEDED")) {
     const error = `HTTP ${res.status}: ${detail}`;
-    if (/concurrent/i.test(detail)) return retryOutcome(error, retryAfterSeconds(res.headers));
+    if (res.status !== 403 || /concurrent/i.test(detail)) return retryOutcome(error, retryAfterSeconds(res.headers));
     return { kind: "quota_exhausted", error, retryAfterSeconds: salesforceQuotaWait(res.headers) };
   }
   return classifyStatus(res, detail);
