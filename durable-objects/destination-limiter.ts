@@ -27,6 +27,7 @@ const LEARNED_KEY = "learned";
 
 interface StoredRate {
   learned: number | null;
+  limitEstimate: number | null;
   advertised: number | null;
   windowMs: number;
   pausedUntil: number;
@@ -110,8 +111,8 @@ export class DestinationLimiter extends DurableObject<Env> {
 
   private save(now: number): void {
     this.savedAt = now;
-    const { learned, advertised, windowMs, pausedUntil, updatedAt } = this.rate;
-    const stored: StoredRate = { learned, advertised, windowMs, pausedUntil, updatedAt };
+    const { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt } = this.rate;
+    const stored: StoredRate = { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt };
     this.ctx.storage.kv.put(LEARNED_KEY, stored);
   }
 }

@@ -12,6 +12,8 @@ import type { RateSignal } from "../lib/http";
 export interface AdaptiveRate {
   /** Requests per second to grant; `null` while nothing has been learned (the ceiling applies). */
   learned: number | null;
+  /** The rate the destination was accepting when it last throttled: where the limit probably is. */
+  limitEstimate: number | null;
   /** The vendor's advertised allowance, requests per second, when its headers gave one. */
   advertised: number | null;
   /** Epoch ms of the last decrease: a 429 of a request granted before it was sent at the old rate. */
@@ -28,7 +30,13 @@ export interface AdaptiveRate {
 
 /** On a 429 the rate becomes this share of the rate the destination was accepting. */
 export const DECREASE_FACTOR = 0.8;
-/** Requests per second gained per second of accepted sending, as a share of the ceiling (at least {@link MIN_INCREASE}). */
+/**
+ * After a cut the rate climbs back quickly to this share of where the limit was (half the gap per
+ * second of sending), then probes slowly: most time is spent just under the limit, few requests over it.
+ */
+const RECOVERY_SHARE = 0.95;
+const RECOVERY_PER_SECOND = 0.5;
+/** The slow probe: requests per second gained per second of accepted sending, as a share of the ceiling (at least {@link MIN_INCREASE}). */
 const INCREASE_SHARE = 0.01;
 const MIN_INCREASE = 0.1;
 /** Slowest the limiter ever goes (the lowest configurable rate). */
@@ -39,7 +47,16 @@ const MAX_WINDOW_MS = 60_000;
 
 /** Nothing learned yet. */
 export function initialRate(): AdaptiveRate {
-  return { learned: null, advertised: null, decreasedAt: 0, pausedUntil: 0, windowMs: DEFAULT_WINDOW_MS, accepted: [], updatedAt: 0 };
+  return {
+    learned: null,
+    limitEstimate: null,
+    advertised: null,
+    decreasedAt: 0,
+    pausedUntil: 0,
+    windowMs: DEFAULT_WINDOW_MS,
+    accepted: [],
+    updatedAt: 0,
+  };
 }
 
 /** The highest rate allowed: the configured (or default) rate, lowered by the vendor's advertised allowance. */
@@ -62,6 +79,8 @@ export function observe(state: AdaptiveRate, signal: RateSignal, at: { grantedAt
   const next: AdaptiveRate = { ...state };
   if (signal.windowMs !== undefined && signal.windowMs > 0) next.windowMs = Math.min(MAX_WINDOW_MS, signal.windowMs);
   if (signal.allowedPerSecond !== undefined && signal.allowedPerSecond > 0 && signal.allowedPerSecond !== state.advertised) {
+    // Requests granted before a lower allowance was known went out at the old rate: not a reason to cut again.
+    if (signal.allowedPerSecond < currentRate(state, configured)) next.decreasedAt = now;
     next.advertised = signal.allowedPerSecond;
     next.updatedAt = now;
   }
@@ -76,6 +95,7 @@ export function observe(state: AdaptiveRate, signal: RateSignal, at: { grantedAt
     // What got through in the last window is what the account accepts (other apps may share it).
     const accepting = next.accepted.length / (next.windowMs / 1000);
     const base = accepting > 0 ? Math.min(rate, accepting) : rate;
+    next.limitEstimate = base;
     next.learned = Math.max(MIN_RATE, base * DECREASE_FACTOR);
     next.decreasedAt = now;
     next.updatedAt = now;
@@ -85,7 +105,9 @@ export function observe(state: AdaptiveRate, signal: RateSignal, at: { grantedAt
   if (next.learned !== null) {
     // +step per second of sending at rate r: +step/r per accepted request (idle time adds nothing).
     const ceiling = ceilingOf(next, configured);
-    const step = Math.max(MIN_INCREASE, INCREASE_SHARE * ceiling);
+    const probe = Math.max(MIN_INCREASE, INCREASE_SHARE * ceiling);
+    const recoveryTarget = RECOVERY_SHARE * (next.limitEstimate ?? 0);
+    const step = rate < recoveryTarget ? Math.max(probe, RECOVERY_PER_SECOND * (recoveryTarget - rate)) : probe;
     next.learned = Math.min(ceiling, rate + step / rate);
     next.updatedAt = now;
   } else if (next.advertised !== null) {

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { DestinationDetailSchema } from "../../src/routes/destinations/schema";
 import { api, expectStatus } from "../harness";
 import { createDestination, createSync, customersTable, modelOf, type Run, uniqueName, waitForRun } from "../harness/run";
 
@@ -45,7 +46,7 @@ async function syncUnder(portalLimit: Record<string, unknown>, rateLimit?: { req
   });
   const before = await api.get(`/api/v1/destinations/${destinationId}`);
   expectStatus(before, 200);
-  expect(before.body.rate_limit_observed, "nothing learned before the first request").toBeNull();
+  expect(DestinationDetailSchema.parse(before.body).rate_limit_observed, "nothing learned before the first request").toBeNull();
 
   const syncId = await createSync(await modelOf(table), destinationId, "upsert", HUBSPOT_FIELDS);
   const trigger = await api.post(`/api/v1/syncs/${syncId}/trigger`, {});
@@ -64,7 +65,8 @@ async function syncUnder(portalLimit: Record<string, unknown>, rateLimit?: { req
     run,
     requests: state.requests.length,
     throttled: state.requests.filter((r) => r.status === 429).length,
-    observed: after.body.rate_limit_observed,
+    // The harness types GET like the list; the detail schema checks the extra field.
+    observed: DestinationDetailSchema.parse(after.body).rate_limit_observed,
   };
 }
 

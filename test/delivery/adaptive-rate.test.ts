@@ -61,14 +61,24 @@ describe("adaptive rate (AIMD)", () => {
     expect(currentRate(state, 10)).toBeLessThan(afterFirst);
   });
 
-  it("raises the rate additively while requests are accepted, never above the configured rate", () => {
-    let state = step(initialRate(), THROTTLED, 1000);
-    expect(currentRate(state, 10)).toBe(8);
-    // 0.1 requests per second gained per second of sending (1% of the ceiling, at least 0.1).
-    const after10s = sendAccepted(state, 85, 1000);
-    expect(currentRate(after10s.state, 10)).toBeGreaterThan(8.8);
-    expect(currentRate(after10s.state, 10)).toBeLessThan(9.2);
-    state = sendAccepted(after10s.state, 2000, after10s.now).state;
+  it("climbs back quickly to just under where the limit was, then probes additively, never above the configured rate", () => {
+    // The account accepted 5 in the last second, then refused one: its limit is about 5.
+    let state = initialRate();
+    for (let t = 600; t <= 1000; t += 100) state = step(state, OK, t);
+    state = step(state, THROTTLED, 1050);
+    expect(currentRate(state, 10)).toBe(4);
+    // Recovery: half the gap to 95% of the estimated limit per second of sending.
+    const recovered = sendAccepted(state, 15, 1050);
+    expect(currentRate(recovered.state, 10)).toBeGreaterThan(4.5);
+    expect(currentRate(recovered.state, 10)).toBeLessThanOrEqual(4.75);
+    // Probing past it: 0.1 requests per second gained per second of sending (1% of the ceiling, at least 0.1).
+    const near = sendAccepted(recovered.state, 20, recovered.now);
+    const probing = sendAccepted(near.state, 50, near.now);
+    const gained = currentRate(probing.state, 10) - currentRate(near.state, 10);
+    const seconds = (probing.now - near.now) / 1000;
+    expect(gained / seconds).toBeGreaterThan(0.07);
+    expect(gained / seconds).toBeLessThan(0.13);
+    state = sendAccepted(probing.state, 2000, probing.now).state;
     expect(currentRate(state, 10)).toBe(10);
     // A lower configured rate caps it at once.
     expect(currentRate(state, 4)).toBe(4);
