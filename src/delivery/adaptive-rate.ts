@@ -22,7 +22,7 @@ export interface AdaptiveRate {
   pausedUntil: number;
   /** The vendor's counting window, ms (1 s unless it says otherwise). */
   windowMs: number;
-  /** Epoch ms of the accepted responses within the last window, oldest first. */
+  /** Epoch ms of the accepted responses within the last two windows, oldest first. */
   accepted: number[];
   /** Epoch ms of the last change of `learned` or `advertised`. */
   updatedAt: number;
@@ -87,16 +87,21 @@ export function observe(state: AdaptiveRate, signal: RateSignal, at: { grantedAt
   if (signal.retryAfterSeconds !== undefined && signal.retryAfterSeconds > 0) {
     next.pausedUntil = Math.max(state.pausedUntil, now + signal.retryAfterSeconds * 1000);
   }
-  next.accepted = state.accepted.filter((t) => t > now - next.windowMs);
+  // Two windows are kept: a 429 is judged against the window its request met, which began before it was granted.
+  next.accepted = state.accepted.filter((t) => t > now - 2 * next.windowMs);
   const rate = currentRate(next, configured);
   if (signal.throttled) {
     // One decrease per round: requests granted before the last decrease were sent at the old rate.
     if (grantedAt < state.decreasedAt) return next;
-    // What got through in the last window is what the account accepts (other apps may share it).
-    const accepting = next.accepted.length / (next.windowMs / 1000);
+    // What got through in the window this request met is what the account accepts (other apps may share it).
+    const since = Math.max(now - 2 * next.windowMs, grantedAt - next.windowMs);
+    const accepting = next.accepted.filter((t) => t > since).length / (next.windowMs / 1000);
     const base = accepting > 0 ? Math.min(rate, accepting) : rate;
     next.limitEstimate = base;
     next.learned = Math.max(MIN_RATE, base * DECREASE_FACTOR);
+    // The vendor's window is full: nothing passes before its oldest accepted request leaves it.
+    const oldest = next.accepted.find((t) => t > now - next.windowMs);
+    if (oldest !== undefined) next.pausedUntil = Math.max(next.pausedUntil, oldest + next.windowMs);
     next.decreasedAt = now;
     next.updatedAt = now;
     return next;
