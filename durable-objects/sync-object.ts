@@ -422,7 +422,7 @@ export class SyncObject extends DurableObject<Env> {
     // Clear only a wait's own reason, never another one (a sync in `error` may be run by hand).
     if (text === null && !row?.statusReason?.startsWith(DESTINATION_WAIT_PREFIX)) return;
     if (text !== null && row?.statusReason && !row.statusReason.startsWith(DESTINATION_WAIT_PREFIX)) return;
-    await this.writeSync({ statusReason: text });
+    await this.db().update(syncs).set({ statusReason: text, updatedAt: new Date().toISOString() }).where(eq(syncs.id, run.sync_id));
   }
 }
 
