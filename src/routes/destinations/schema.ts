@@ -33,7 +33,7 @@ export const DestinationSchema = z
   })
   .openapi("Destination");
 
-/** One destination with what its limiter learned: `GET /api/v1/destinations/{id}`. */
+/** One destination with what its limiter learned: what GET, POST and PUT of one destination return (the list leaves it out). */
 export const DestinationDetailSchema = DestinationSchema.extend({
   rate_limit_observed: z
     .object({
