@@ -101,6 +101,9 @@ describe("the destination limiter learns the account's limit from its answers", 
     const learned = (learnedFrom429s.observed as { requests_per_second: number }).requests_per_second;
     expect(learned).toBeGreaterThan(2);
     expect(learned).toBeLessThan(6);
-    expect(learnedFromHeaders.observed).toMatchObject({ requests_per_second: 5 });
+    // The advertised 5 per second caps it from the first answer; a 429 from trip jitter may cut it a little below.
+    const advertised = (learnedFromHeaders.observed as { requests_per_second: number } | null)?.requests_per_second;
+    expect(advertised, summary(learnedFromHeaders)).toBeGreaterThan(3);
+    expect(advertised, summary(learnedFromHeaders)).toBeLessThanOrEqual(5);
   }, 400_000);
 });
