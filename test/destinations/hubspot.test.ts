@@ -1,3 +1,4 @@
+// Over 400 lines: the HubSpot connector's contract in one place (upserts, id_property ≠ key, deletes, failures, limits, SSRF).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DestinationCredentials } from "../../src/destinations/registry";

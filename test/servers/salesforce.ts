@@ -1,3 +1,4 @@
+// Over 400 lines: one fake org implementing every Salesforce endpoint and limit the connector uses, as documented.
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { json as sendJson, readBody } from "./http";

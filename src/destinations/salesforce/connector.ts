@@ -1,3 +1,4 @@
+// Over 400 lines: one vendor's whole REST contract (upsert, SOQL lookups, deletes, OAuth refresh, limit classification) kept together.
 import { sha256Hex } from "../../lib/crypto";
 import {
   classifyStatus,
