@@ -1,7 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
+import { type AdaptiveRate, currentRate, initialRate, observe, observedRate } from "../src/delivery/adaptive-rate";
 import type { RateLimit } from "../src/destinations/destination";
+import type { RateSignal } from "../src/lib/http";
 
 export type Permit = { granted: true; leaseId: string } | { granted: false; waitMs: number };
+
+/** What a sender reports when it gives its slot back: what the destination's answers said. */
+export interface ReleaseReport {
+  /** The rate-limit signal of each response the send received, in order. */
+  signals: RateSignal[];
+  /** The destination's configured (or default) rate limit, the ceiling of the learned rate. */
+  limit: RateLimit;
+  /** Hold every request to the destination for this long (its account quota is spent). */
+  pauseSeconds?: number;
+}
 
 /** A lease not released within this time (a crashed consumer) frees its slot anyway. */
 const LEASE_MS = 120_000;
@@ -10,23 +22,49 @@ const LEASE_MS = 120_000;
  * much, so trip-time jitter does not push N + 1 into a vendor's one-second window (2% at most).
  */
 const JITTER_ALLOWANCE_MS = 20;
+/** Storage key of the learned rate (what survives eviction). */
+const LEARNED_KEY = "learned";
+
+interface StoredRate {
+  learned: number | null;
+  limitEstimate: number | null;
+  advertised: number | null;
+  windowMs: number;
+  pausedUntil: number;
+  updatedAt: number;
+}
 
 /**
- * One per destination: spaces requests at least 1/rps apart (so no window of one second ever
- * holds more than the configured requests per second, which is how vendors count) and caps the
- * requests in flight, for every sync and queue consumer that writes to it.
- * State lives in memory: losing it on eviction allows at most one request early.
+ * One per destination: spaces requests at least 1/rate apart (so no window of one second ever
+ * holds more than the rate, which is how vendors count) and caps the requests in flight, for every
+ * sync and queue consumer that writes to it. The rate is the configured one (or the connector's
+ * default) until the destination's answers teach a lower one (src/delivery/adaptive-rate.ts:
+ * 429s cut it, accepted requests raise it slowly, Retry-After pauses every sender). The learned
+ * rate is kept in storage; spacing and leases live in memory (losing them allows at most one
+ * request early).
  */
 export class DestinationLimiter extends DurableObject<Env> {
   /** Earliest time (epoch ms) of the next grant. */
   private nextAt = 0;
-  private readonly leases = new Map<string, number>();
+  /** Lease id → [grant time, expiry] (epoch ms). */
+  private readonly leases = new Map<string, [number, number]>();
+  private rate: AdaptiveRate = initialRate();
+  private savedAt = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const stored = ctx.storage.kv.get<StoredRate>(LEARNED_KEY);
+    if (stored) {
+      this.rate = { ...initialRate(), ...stored, accepted: [] };
+    }
+  }
 
   /** Takes one request slot, or says how long to wait for one. */
   async acquire(limit: RateLimit): Promise<Permit> {
     const now = Date.now();
-    for (const [id, expires] of this.leases) if (expires <= now) this.leases.delete(id);
+    for (const [id, [, expires]] of this.leases) if (expires <= now) this.leases.delete(id);
 
+    if (now < this.rate.pausedUntil) return { granted: false, waitMs: Math.ceil(this.rate.pausedUntil - now) };
     if (this.leases.size >= limit.concurrency) {
       return { granted: false, waitMs: 50 };
     }
@@ -34,14 +72,47 @@ export class DestinationLimiter extends DurableObject<Env> {
       return { granted: false, waitMs: Math.ceil(this.nextAt - now) };
     }
     // A token bucket holding a second's worth would allow twice the rate within one second: space instead.
-    this.nextAt = now + (1000 + JITTER_ALLOWANCE_MS) / limit.requestsPerSecond;
+    this.nextAt = now + (1000 + JITTER_ALLOWANCE_MS) / currentRate(this.rate, limit.requestsPerSecond);
     const leaseId = crypto.randomUUID();
-    this.leases.set(leaseId, now + LEASE_MS);
+    this.leases.set(leaseId, [now, now + LEASE_MS]);
     return { granted: true, leaseId };
   }
 
-  /** Frees a request slot taken by {@link acquire}. */
-  async release(leaseId: string): Promise<void> {
+  /** Frees a request slot taken by {@link acquire}, learning from what the destination answered. */
+  async release(leaseId: string, report?: ReleaseReport): Promise<void> {
+    const lease = this.leases.get(leaseId);
     this.leases.delete(leaseId);
+    if (!report) return;
+    const now = Date.now();
+    const grantedAt = lease?.[0] ?? now;
+    const before = this.rate;
+    for (const signal of report.signals) {
+      this.rate = observe(this.rate, signal, { grantedAt, now, configured: report.limit.requestsPerSecond });
+    }
+    if (report.pauseSeconds !== undefined && report.pauseSeconds > 0) {
+      this.rate = { ...this.rate, pausedUntil: Math.max(this.rate.pausedUntil, now + report.pauseSeconds * 1000) };
+    }
+    const changed =
+      before.decreasedAt !== this.rate.decreasedAt ||
+      before.advertised !== this.rate.advertised ||
+      before.pausedUntil !== this.rate.pausedUntil;
+    // Increases are small and frequent: save them at most once a second, decreases and pauses at once.
+    if (changed || now - this.savedAt >= 1000) this.save(now);
+    // A cut rate applies to the next grant at once, not after the spacing of the old rate.
+    if (before.decreasedAt !== this.rate.decreasedAt) {
+      this.nextAt = Math.max(this.nextAt, now + (1000 + JITTER_ALLOWANCE_MS) / currentRate(this.rate, report.limit.requestsPerSecond));
+    }
+  }
+
+  /** The rate learned from the destination's answers (at most `configured`), or null while nothing was learned. */
+  async observed(configured: number): Promise<{ requests_per_second: number; updated_at: string } | null> {
+    return observedRate(this.rate, configured);
+  }
+
+  private save(now: number): void {
+    this.savedAt = now;
+    const { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt } = this.rate;
+    const stored: StoredRate = { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt };
+    this.ctx.storage.kv.put(LEARNED_KEY, stored);
   }
 }

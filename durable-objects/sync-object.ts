@@ -503,7 +503,30 @@ export class SyncObject extends DurableObject<Env> {
       .set({ ...fields, updatedAt: new Date().toISOString() })
       .where(eq(syncs.id, this.requireState().syncId));
   }
+
+  /**
+   * Batches of run `runId` wait for the destination's account quota (Salesforce's daily API limit)
+   * until `until` (epoch ms), for `reason`: the run shows it in `progress.destination_wait_until` and
+   * the sync's `status_reason` says why. With `reason` null the wait is over and both are cleared.
+   */
+  async noteDestinationWait(runId: string, reason: string | null, until: number | null): Promise<void> {
+    const run = this.state?.current;
+    if (run?.id !== runId) return;
+    const { destination_wait_until: _previous, ...progress } = run.progress;
+    run.progress = reason === null || until === null ? progress : { ...progress, destination_wait_until: until };
+    await saveRun(this.db(), run);
+    this.persist();
+    const text = reason === null ? null : `${DESTINATION_WAIT_PREFIX}${reason}`;
+    const row = await this.db().query.syncs.findFirst({ where: eq(syncs.id, run.sync_id), columns: { statusReason: true } });
+    // Clear only a wait's own reason, never another one (a sync in `error` may be run by hand).
+    if (text === null && !row?.statusReason?.startsWith(DESTINATION_WAIT_PREFIX)) return;
+    if (text !== null && row?.statusReason && !row.statusReason.startsWith(DESTINATION_WAIT_PREFIX)) return;
+    await this.db().update(syncs).set({ statusReason: text, updatedAt: new Date().toISOString() }).where(eq(syncs.id, run.sync_id));
+  }
 }
+
+/** How the sync's status reason starts while its run waits for the destination's quota. */
+const DESTINATION_WAIT_PREFIX = "waiting for the destination: ";
 
 /** A run in flight as a trigger reports it. */
 function inFlightOf(run: RunRecord): InFlight {

@@ -11,7 +11,7 @@ const MAX_RETRY_DELAY_SECONDS = 15 * 60;
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseSeconds: 2, maxSeconds: MAX_RETRY_DELAY_SECONDS };
 
 /** The queue's own limit on a message delay. */
-const MAX_QUEUE_DELAY_SECONDS = 12 * 60 * 60;
+export const MAX_QUEUE_DELAY_SECONDS = 12 * 60 * 60;
 
 /**
  * The backoff of this deployment: `DELIVERY_RETRY_BASE_SECONDS` and `DELIVERY_RETRY_MAX_SECONDS`

@@ -28,6 +28,11 @@ export const DeliveryMessageSchema = z
      * is sent again as a new message, which must not restart its backoff.
      */
     failures: z.number().int().min(0).optional(),
+    /**
+     * Times this batch waited for the destination's account quota (Salesforce's daily API limit):
+     * waits are not failed attempts; a batch that waited clears the wait's reason when it lands.
+     */
+    quota_waits: z.number().int().min(0).optional(),
   })
   .refine((m) => (m.operations === undefined) !== (m.operations_key === undefined), {
     message: "exactly one of operations or operations_key",

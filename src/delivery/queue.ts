@@ -1,9 +1,10 @@
 import { createDb } from "../db/client";
 import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
+import type { RateSignal } from "../lib/http";
 import { log } from "../lib/log";
 
-import { backoffPolicy, retryDelaySeconds } from "./backoff";
+import { backoffPolicy, MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "./backoff";
 import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, OperationsSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
@@ -103,7 +104,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     if (Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
       // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
       // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.
-      const delaySeconds = Math.max(1, Math.ceil(permit.waitMs / 1000));
+      const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(1, Math.ceil(permit.waitMs / 1000)));
       await env.DELIVERIES.send({ ...m, failures }, { delaySeconds });
       await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds);
       log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: permit.waitMs });
@@ -117,11 +118,15 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     await limiter.release(permit.leaseId);
     return msg.ack();
   }
-  let outcome: SendOutcome;
+  let outcome: SendOutcome | undefined;
+  // What each response said about the rate limit: the limiter learns the rate the destination accepts.
+  const signals: RateSignal[] = [];
   try {
-    outcome = await destination.send({ sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations });
+    outcome = await destination.send({ sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations }, (s) => signals.push(s));
   } finally {
-    await limiter.release(permit.leaseId);
+    // A spent quota holds every sender of this destination, not only this batch.
+    const pauseSeconds = outcome?.kind === "quota_exhausted" ? outcome.retryAfterSeconds : undefined;
+    await limiter.release(permit.leaseId, { signals, limit, ...(pauseSeconds ? { pauseSeconds } : {}) });
   }
 
   const fields = { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length, attempts: msg.attempts };
@@ -134,6 +139,22 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
         outcome.results.map((r) => ({ ...r, op: opOf.get(r.key) ?? "upsert" })),
       );
       log("batch_delivered", { ...fields, failed: outcome.results.filter((r) => !r.ok).length });
+      if ((m.quota_waits ?? 0) > 0) await sync.noteDestinationWait(m.run_id, null, null);
+      return msg.ack();
+    }
+    case "quota_exhausted": {
+      // Retrying in seconds cannot help, and waiting is not a failed attempt: enqueue the batch
+      // again for when the quota allows (the backoff when the vendor shows room), and ack this copy.
+      const waits = (m.quota_waits ?? 0) + 1;
+      const delaySeconds = Math.min(
+        MAX_QUEUE_DELAY_SECONDS,
+        outcome.retryAfterSeconds > 0 ? outcome.retryAfterSeconds : retryDelaySeconds(waits, undefined, backoffPolicy(env)),
+      );
+      const until = Date.now() + delaySeconds * 1000;
+      await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds, outcome.error);
+      await sync.noteDestinationWait(m.run_id, `${outcome.error}; the next attempt is at ${new Date(until).toISOString()}`, until);
+      await env.DELIVERIES.send({ ...m, failures, quota_waits: waits }, { delaySeconds });
+      log("batch_quota_wait", { ...fields, error: outcome.error, delay_seconds: delaySeconds }, "warn");
       return msg.ack();
     }
     case "retry": {

@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import type { FailureOutcome } from "../lib/http";
+import type { FailureOutcome, RateSignal } from "../lib/http";
+import type { SyncMode } from "../sync/mode";
 
 /**
  * What a destination type is: the interface its connector implements and the plug-in descriptor
@@ -35,7 +36,9 @@ export type RowResult = { key: string; ok: true } | { key: string; ok: false; er
  * - `results`: the destination answered per row (some rows may have failed permanently);
  * - `retry`: a transient failure of the whole batch (network, timeout, 408, 429, 5xx), to retry later;
  * - `rejected`: the destination refused the whole batch permanently (4xx); split it to find the bad row;
- * - `auth_failed`: credentials refused (401/403): the run fails and the sync goes to `error`.
+ * - `auth_failed`: credentials refused (401/403): the run fails and the sync goes to `error`;
+ * - `quota_exhausted`: the account's long-period quota is spent (Salesforce's daily API limit): the
+ *   batch waits until the quota allows, without spending a retry.
  */
 export type SendOutcome = { kind: "results"; results: RowResult[] } | FailureOutcome;
 
@@ -56,6 +59,8 @@ export interface ConnectorContext<Config, Credentials> {
   allowPrivate: boolean;
   /** The fetch to use (the global one in production). */
   fetch: typeof fetch;
+  /** Told the status and headers of every response (src/lib/http.ts calls it); the limiter learns from them. */
+  observe?: (status: number, headers: Headers) => void;
 }
 
 /** The implementation of one destination type, given its parsed config and decrypted credentials. */
@@ -71,6 +76,24 @@ export interface Connector<Config, Credentials> {
    * it never throws for destination or network errors.
    */
   send(ctx: ConnectorContext<Config, Credentials>, batch: Batch): Promise<SendOutcome>;
+  /**
+   * What a response says about the account's rate limit, read from the vendor's own headers
+   * (HubSpot's `X-HubSpot-RateLimit-*`). Without it, a 429 and its `Retry-After` are the signal.
+   */
+  rateSignal?(status: number, headers: Headers): RateSignal;
+}
+
+/** One model column sent to one destination field, as a sync maps them. */
+interface MappingOfSync {
+  source: string;
+  destination: string;
+}
+
+/** What a sync sends to a destination: its mappings, its mode and the model's primary key column. */
+export interface SyncShape {
+  mappings: readonly MappingOfSync[];
+  mode: SyncMode;
+  primaryKey: string;
 }
 
 /** A URL a destination will contact, with the dotted request path it comes from (e.g. "config.url"). */
@@ -105,5 +128,10 @@ export interface Destination<Type extends string, Config extends CommonConfig, C
    * `null` when they are not being set.
    */
   hosts(config: Config, credentials: Credentials | null): DestinationHost[];
+  /**
+   * Problems with a sync that would write here (e.g. HubSpot: `id_property` must be mapped), as
+   * `{path, message}` with paths from the sync body (`field_mappings`); checked when a sync is saved.
+   */
+  validateSync?(config: Config, sync: SyncShape): { path: string; message: string }[];
   connector: Connector<Config, Credentials>;
 }

@@ -82,5 +82,6 @@ const RateLimitConfig = z
 
 /** The optional `rate_limit` every destination config carries. */
 export const rateLimit = RateLimitConfig.optional().openapi({
-  description: "Overrides the vendor's default rate limit for this destination account.",
+  description:
+    "Overrides the vendor's default rate limit for this destination account. It is a ceiling: the limiter goes slower when the destination answers 429 or advertises a lower limit (see the destination's rate_limit_observed).",
 });

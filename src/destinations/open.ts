@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { destinations } from "../db/schema";
+import { type RateSignal, standardRateSignal } from "../lib/http";
 import { decryptSecret } from "../lib/secrets";
 import type { Batch, ConnectionTest, RateLimit, SendOutcome } from "./destination";
 import { type DestinationType, destinationOf, parseConfig } from "./registry";
@@ -18,8 +19,11 @@ export interface OpenedDestination {
   maxBatchSize: number;
   /** Asks the destination whether it accepts the credentials (and the object or table exists). */
   test(): Promise<ConnectionTest>;
-  /** Sends one batch; the outcome is classified, errors are answers. */
-  send(batch: Batch): Promise<SendOutcome>;
+  /**
+   * Sends one batch; the outcome is classified, errors are answers. `onSignal` hears what each
+   * response said about the rate limit (the vendor's headers, read by its connector).
+   */
+  send(batch: Batch, onSignal?: (signal: RateSignal) => void): Promise<SendOutcome>;
 }
 
 /**
@@ -91,7 +95,12 @@ function bind<T extends DestinationType>(
     },
     maxBatchSize: connector.maxBatchSize(config.value),
     test: () => connector.test(ctx),
-    send: (batch) => connector.send(ctx, batch),
+    send: (batch, onSignal) => {
+      if (!onSignal) return connector.send(ctx, batch);
+      const observe = (status: number, headers: Headers) =>
+        onSignal(connector.rateSignal ? connector.rateSignal(status, headers) : standardRateSignal(status, headers));
+      return connector.send({ ...ctx, observe }, batch);
+    },
   };
   return { ok: true, destination };
 }

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { maskCredentials } from "../lib/secrets";
-import type { Destination } from "./destination";
+import type { Destination, SyncShape } from "./destination";
 import { isPrivateHost } from "./fields";
 import { hubspot } from "./hubspot";
 import { postgres } from "./postgres";
@@ -121,4 +121,16 @@ export function privateAddressProblems<T extends DestinationType>(
     }
   }
   return problems;
+}
+
+/**
+ * What a destination's type finds wrong with a sync that would write to it (its `validateSync`
+ * hook, e.g. HubSpot's `id_property` must be mapped), as problems with paths from the sync body.
+ * A stored config that no longer parses is left to the destination's own checks.
+ */
+export function syncProblems<T extends DestinationType>(type: T, storedConfig: unknown, sync: SyncShape): SettingsProblem[] {
+  const plugin = destinationOf(type);
+  const parsed = parseConfig(type, storedConfig);
+  if (!parsed.ok || !plugin.validateSync) return [];
+  return plugin.validateSync(parsed.value, sync);
 }

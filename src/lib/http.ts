@@ -11,6 +11,11 @@ import { checkOutboundUrl } from "./ssrf";
  */
 export type FailureOutcome =
   | { kind: "retry"; error: string; retryAfterSeconds?: number }
+  /**
+   * The account's quota for a long period is spent (Salesforce's rolling 24-hour API allocation):
+   * retrying in seconds cannot help, so the batch waits `retryAfterSeconds` without spending a retry.
+   */
+  | { kind: "quota_exhausted"; error: string; retryAfterSeconds: number }
   | { kind: "rejected"; error: string }
   | { kind: "auth_failed"; error: string };
 
@@ -34,6 +39,27 @@ export interface HttpResponse {
 export interface HttpContext {
   fetch: typeof fetch;
   allowPrivate: boolean;
+  /** Told the status and headers of every response (the destination limiter learns from them). */
+  observe?: (status: number, headers: Headers) => void;
+}
+
+/** What one response said about the destination's rate limit (read by its connector from the vendor's headers). */
+export interface RateSignal {
+  /** The request was refused for going too fast (HTTP 429). */
+  throttled: boolean;
+  /** Seconds before the next request may go: `Retry-After`, or a vendor window that is spent. */
+  retryAfterSeconds?: number;
+  /** Requests per second the vendor says the account allows (e.g. HubSpot's `-Max` per `-Interval-Milliseconds`). */
+  allowedPerSecond?: number;
+  /** The vendor's counting window in milliseconds (HubSpot: `X-HubSpot-RateLimit-Interval-Milliseconds`). */
+  windowMs?: number;
+}
+
+/** The signal of a response where the vendor has no rate-limit headers of its own: 429 and `Retry-After`. */
+export function standardRateSignal(status: number, headers: Headers): RateSignal {
+  if (status !== 429) return { throttled: false };
+  const retryAfter = retryAfterSeconds(headers);
+  return retryAfter === undefined ? { throttled: true } : { throttled: true, retryAfterSeconds: retryAfter };
 }
 
 /**
@@ -69,6 +95,7 @@ export async function httpRequest(
       };
     }
     const text = await res.text();
+    ctx.observe?.(res.status, res.headers);
     return { response: { status: res.status, headers: res.headers, text } };
   } catch (err) {
     if (isTimeout(err)) return { outcome: { kind: "retry", error: `no response within ${req.timeoutMs} ms` } };

@@ -20,9 +20,12 @@ import {
 } from "../harness/run";
 
 /** An interval-scheduled sync to `destination`, so "the schedule stops" can be checked. */
-async function scheduledSync(table: string, destinationId: string, fields = WEBHOOK_FIELDS): Promise<string> {
+async function scheduledSync(table: string, destinationId: string, fields = WEBHOOK_FIELDS, keyField?: string): Promise<string> {
+  const mappings = (["email", "name", "plan", "score"] as const).map((source) => ({ source, destination: fields[source] }));
   const syncId = await createSync(await modelOf(table), destinationId, "mirror", fields, {
     schedule: { type: "interval", interval_minutes: 60 },
+    // A destination that matches records by a mapped field (HubSpot's id_property) gets the key column there.
+    ...(keyField ? { field_mappings: [...mappings, { source: "id", destination: keyField }] } : {}),
   });
   const sync = await api.get(`/api/v1/syncs/${syncId}`);
   expect(sync.body.next_run_at, JSON.stringify(sync.body)).not.toBeNull();
@@ -73,7 +76,12 @@ describe("delivery failures, end to end", () => {
       config: { object_type: "contacts", id_property: "external_id", api_base: portal, batch_size: 10 },
       credentials: { access_token: "pat-revoked-token" },
     });
-    const syncId = await scheduledSync(table, destinationId, { email: "email", name: "firstname", plan: "company", score: "amount" });
+    const syncId = await scheduledSync(
+      table,
+      destinationId,
+      { email: "email", name: "firstname", plan: "company", score: "amount" },
+      "external_id",
+    );
     const run = await runSync(syncId);
     await expectAuthFailure(syncId, run, rows, /HTTP 401.*INVALID_AUTHENTICATION/);
   });

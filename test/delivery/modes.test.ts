@@ -31,6 +31,8 @@ const text = (v: unknown): string | null => (v === null || v === undefined || v 
 /** A fresh destination of one type, through the API, and how to read back what it holds. */
 interface Target {
   fields: { email: string; name: string; plan: string; score: string };
+  /** Where the model's key column goes too, when the destination matches records by a mapped field (HubSpot's id_property). */
+  keyField?: string;
   create(): Promise<{ destinationId: string; read: () => Promise<Rows>; extra?: () => Promise<void> }>;
 }
 
@@ -108,6 +110,8 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
   },
   hubspot: {
     fields: { email: "email", name: "firstname", plan: "company", score: "amount" },
+    // HubSpot matches records by the mapped id_property; mirror deletes need it to be the key.
+    keyField: "external_id",
     async create() {
       const portal = `${env.HUBSPOT_URL}/t/${uniqueName("portal")}`;
       const destinationId = await createDestination({
@@ -141,7 +145,9 @@ async function exercise(target: Target, mode: Mode): Promise<void> {
   const table = await customersTable(N);
   const before = await modelNow(table);
   const { destinationId, read, extra } = await target.create();
-  const syncId = await createSync(await modelOf(table), destinationId, mode, target.fields);
+  const mappings = (["email", "name", "plan", "score"] as const).map((source) => ({ source, destination: target.fields[source] }));
+  const keyMapping = target.keyField ? { field_mappings: [...mappings, { source: "id", destination: target.keyField }] } : {};
+  const syncId = await createSync(await modelOf(table), destinationId, mode, target.fields, keyMapping);
 
   const first = await runSync(syncId);
   expect(first, `${mode} run 1: ${JSON.stringify(first)}`).toMatchObject({ status: "succeeded", rows_created: N, rows_failed: 0 });

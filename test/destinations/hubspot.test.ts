@@ -1,8 +1,14 @@
+// Over 400 lines: the HubSpot connector's contract in one place (upserts, id_property ≠ key, deletes, failures, limits, SSRF).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DestinationCredentials } from "../../src/destinations/registry";
 import type { ConnectorContext, Operation } from "../../src/destinations/destination";
-import { hubspotConnector, hubspotRetryAfter, type HubspotConnectorConfig } from "../../src/destinations/hubspot/connector";
+import {
+  hubspotConnector,
+  hubspotRateSignal,
+  hubspotRetryAfter,
+  type HubspotConnectorConfig,
+} from "../../src/destinations/hubspot/connector";
 import { batchOf, control, expectKind, forbiddenFetch, rowsOf, stateOf, uniqueName } from "./helpers";
 
 type Credentials = DestinationCredentials<"hubspot">;
@@ -38,7 +44,7 @@ const contacts = (n: number, from = 0): Operation[] =>
   Array.from({ length: n }, (_, i) => ({
     op: "upsert",
     key: `user${from + i}@example.com`,
-    fields: { firstname: `User ${from + i}`, lastname: "Test" },
+    fields: { email: `user${from + i}@example.com`, firstname: `User ${from + i}`, lastname: "Test" },
   }));
 
 describe("hubspot connector: upserts", () => {
@@ -47,14 +53,18 @@ describe("hubspot connector: upserts", () => {
     const first = await hubspotConnector.send(
       ctx,
       batchOf([
-        { op: "create", key: "ada@example.com", fields: { firstname: "Ada", lastname: "Lovelace", age: 36, vip: true, tags: ["a"] } },
-        { op: "upsert", key: "bob@example.com", fields: { firstname: "Bob", phone: null } },
+        {
+          op: "create",
+          key: "ada@example.com",
+          fields: { email: "ada@example.com", firstname: "Ada", lastname: "Lovelace", age: 36, vip: true, tags: ["a"] },
+        },
+        { op: "upsert", key: "bob@example.com", fields: { email: "bob@example.com", firstname: "Bob", phone: null } },
       ]),
     );
     expect([...rowsOf(first).values()]).toEqual([{ ok: true }, { ok: true }]);
     const second = await hubspotConnector.send(
       ctx,
-      batchOf([{ op: "update", key: "ada@example.com", fields: { firstname: "Augusta Ada", age: null } }]),
+      batchOf([{ op: "update", key: "ada@example.com", fields: { email: "ada@example.com", firstname: "Augusta Ada", age: null } }]),
     );
     expect(rowsOf(second).get("ada@example.com")).toEqual({ ok: true });
     const r = await records();
@@ -73,7 +83,7 @@ describe("hubspot connector: upserts", () => {
     ]);
   });
 
-  it("sends inputs as {idProperty, id, properties, objectWriteTraceId} with the token as Bearer", async () => {
+  it("sends inputs as {idProperty, id: the id_property value, properties, objectWriteTraceId: the key} with the token as Bearer", async () => {
     const { ctx } = setup({ object_type: "companies", id_property: "external_id" });
     let seen: { url: string; auth: string | null; body: unknown } | undefined;
     const spy: typeof fetch = async (input, init) => {
@@ -83,13 +93,14 @@ describe("hubspot connector: upserts", () => {
     rowsOf(
       await hubspotConnector.send(
         { ...ctx, fetch: spy },
-        batchOf([{ op: "upsert", key: "co-1", fields: { name: "Acme", external_id: "ignored" } }]),
+        batchOf([{ op: "upsert", key: "42", fields: { name: "Acme", external_id: "co-1" } }]),
       ),
     );
     expect(seen?.url).toMatch(/\/crm\/v3\/objects\/companies\/batch\/upsert$/);
     expect(seen?.auth).toBe(`Bearer ${TOKEN}`);
     expect(seen?.body).toEqual({
-      inputs: [{ idProperty: "external_id", id: "co-1", properties: { name: "Acme" }, objectWriteTraceId: "co-1" }],
+      // id: the mapped id_property value; the model's key travels as objectWriteTraceId.
+      inputs: [{ idProperty: "external_id", id: "co-1", properties: { name: "Acme" }, objectWriteTraceId: "42" }],
     });
   });
 
@@ -99,10 +110,10 @@ describe("hubspot connector: upserts", () => {
     const outcome = await hubspotConnector.send(
       ctx,
       batchOf([
-        { op: "upsert", key: "good@example.com", fields: { lastname: "Good" } },
-        { op: "upsert", key: "bad@example.com", fields: { lastname: "Bad", lifecyclestage: "INVALID" } },
-        { op: "create", key: "noname@example.com", fields: { firstname: "No" } },
-        { op: "upsert", key: "fine@example.com", fields: { lastname: "Fine" } },
+        { op: "upsert", key: "good@example.com", fields: { email: "good@example.com", lastname: "Good" } },
+        { op: "upsert", key: "bad@example.com", fields: { email: "bad@example.com", lastname: "Bad", lifecyclestage: "INVALID" } },
+        { op: "create", key: "noname@example.com", fields: { email: "noname@example.com", firstname: "No" } },
+        { op: "upsert", key: "fine@example.com", fields: { email: "fine@example.com", lastname: "Fine" } },
       ]),
     );
     const results = rowsOf(outcome);
@@ -130,8 +141,8 @@ describe("hubspot connector: upserts", () => {
     const outcome = await hubspotConnector.send(
       { ...ctx, fetch: spy },
       batchOf([
-        { op: "upsert", key: "a@example.com", fields: {} },
-        { op: "upsert", key: "b@example.com", fields: {} },
+        { op: "upsert", key: "a@example.com", fields: { email: "a@example.com" } },
+        { op: "upsert", key: "b@example.com", fields: { email: "b@example.com" } },
       ]),
     );
     expect(rowsOf(outcome)).toEqual(
@@ -148,9 +159,9 @@ describe("hubspot connector: upserts", () => {
     const outcome = await hubspotConnector.send(
       ctx,
       batchOf([
-        { op: "upsert", key: "a@example.com", fields: { lastname: "A" } },
-        { op: "upsert", key: "b@example.com", fields: { lastname: "INVALID" } },
-        { op: "upsert", key: "c@example.com", fields: { lastname: "C" } },
+        { op: "upsert", key: "a@example.com", fields: { email: "a@example.com", lastname: "A" } },
+        { op: "upsert", key: "b@example.com", fields: { email: "b@example.com", lastname: "INVALID" } },
+        { op: "upsert", key: "c@example.com", fields: { email: "c@example.com", lastname: "C" } },
       ]),
     );
     const results = rowsOf(outcome);
@@ -190,16 +201,105 @@ describe("hubspot connector: upserts", () => {
   });
 });
 
+describe("hubspot connector: id_property different from the model's key", () => {
+  // The issue's case: a model keyed by `id`, a contacts destination upserting by email, email → email.
+  const byId = (id: string, email: string | null, extra: Record<string, unknown> = {}): Operation => ({
+    op: "upsert",
+    key: id,
+    fields: { email, firstname: `First${id}`, ...extra },
+  });
+
+  it("sends the mapped email as id, keeps the key for results, and reads/archives by the same email", async () => {
+    const { ctx, records, state } = setup();
+    const outcome = await hubspotConnector.send(
+      ctx,
+      batchOf([byId("1", "first1@example.com"), byId("2", "first2@example.com"), byId("3", "First3@Example.com")]),
+    );
+    expect(rowsOf(outcome)).toEqual(
+      new Map([
+        ["1", { ok: true }],
+        ["2", { ok: true }],
+        ["3", { ok: true }],
+      ]),
+    );
+    const r = await records();
+    expect(Object.keys(r).sort()).toEqual(["First3@Example.com", "first1@example.com", "first2@example.com"]);
+    expect(r["first1@example.com"]).toMatchObject({ email: "first1@example.com", firstname: "First1" });
+    // A second run updates the same records (HubSpot matched them by email), creating none.
+    rowsOf(await hubspotConnector.send(ctx, batchOf([byId("1", "first1@example.com", { firstname: "Again" })])));
+    expect(Object.keys(await records())).toHaveLength(3);
+    expect((await records())["first1@example.com"]?.firstname).toBe("Again");
+
+    // A delete that carries the email (mirror mode maps the key column to it) is looked up by it.
+    const deleted = await hubspotConnector.send(
+      ctx,
+      batchOf([
+        { op: "delete", key: "1", fields: { email: "first1@example.com" } },
+        { op: "delete", key: "3", fields: { email: "first3@example.com" } },
+      ]),
+    );
+    expect(rowsOf(deleted)).toEqual(
+      new Map([
+        ["1", { ok: true }],
+        ["3", { ok: true }],
+      ]),
+    );
+    expect(Object.keys(await records())).toEqual(["first2@example.com"]);
+    const reads = (await state()).requests.filter((q) => q.path.endsWith("/batch/read"));
+    expect(reads.map((q) => q.status)).toEqual([200]);
+  });
+
+  it("per-row failures map back to the model's key: HubSpot's INVALID_EMAIL, and a row with no email at all", async () => {
+    const { ctx, records } = setup();
+    const outcome = await hubspotConnector.send(
+      ctx,
+      batchOf([byId("1", "first1@example.com"), byId("2", "not-an-email"), byId("3", null), byId("4", "  ")]),
+    );
+    const results = rowsOf(outcome);
+    expect(results.get("1")).toEqual({ ok: true });
+    expect(results.get("2")?.error).toMatch(/^VALIDATION_ERROR: .*Email address not-an-email is invalid.*INVALID_EMAIL/);
+    expect(results.get("3")?.error).toMatch(/no value for HubSpot's id property "email" in this row/);
+    expect(results.get("4")?.error).toMatch(/no value for HubSpot's id property "email"/);
+    expect(Object.keys(await records())).toEqual(["first1@example.com"]);
+  });
+
+  it("without multi-status, a 400 naming inputs by id (the email) fails those keys and resends the rest", async () => {
+    const { ctx } = setup();
+    const spy: typeof fetch = async (_input, init) => {
+      const body = JSON.parse(String(init?.body)) as { inputs: { id: string }[] };
+      if (body.inputs.length === 2) {
+        return Response.json(
+          {
+            status: "error",
+            category: "VALIDATION_ERROR",
+            message: "bad",
+            errors: [{ message: "Email taken", context: { ids: ["B@example.com"] } }],
+          },
+          { status: 400 },
+        );
+      }
+      return Response.json({ status: "COMPLETE", results: [] });
+    };
+    const outcome = await hubspotConnector.send({ ...ctx, fetch: spy }, batchOf([byId("1", "a@example.com"), byId("2", "b@example.com")]));
+    expect(rowsOf(outcome)).toEqual(
+      new Map([
+        ["1", { ok: true }],
+        ["2", { ok: false, error: "Email taken" }],
+      ]),
+    );
+  });
+});
+
 describe("hubspot connector: deletes", () => {
   it("reads record ids by idProperty, archives them, and counts unknown keys as deleted", async () => {
     const { ctx, records, state } = setup({ object_type: "companies", id_property: "external_id" });
     const keys = ["co-1", "co-2", "co-3"];
-    rowsOf(await hubspotConnector.send(ctx, batchOf(keys.map((key) => ({ op: "create", key, fields: { name: key } })))));
+    rowsOf(await hubspotConnector.send(ctx, batchOf(keys.map((key) => ({ op: "create", key, fields: { name: key, external_id: key } })))));
     const outcome = await hubspotConnector.send(
       ctx,
       batchOf([
         { op: "delete", key: "co-1", fields: {} },
-        { op: "upsert", key: "co-4", fields: { name: "new" } },
+        { op: "upsert", key: "co-4", fields: { name: "new", external_id: "co-4" } },
         { op: "delete", key: "co-3", fields: {} },
         { op: "delete", key: "co-missing", fields: {} },
       ]),
@@ -222,7 +322,12 @@ describe("hubspot connector: deletes", () => {
 
   it("matches emails case-insensitively and skips the archive when nothing is found", async () => {
     const { ctx, records, state } = setup();
-    rowsOf(await hubspotConnector.send(ctx, batchOf([{ op: "create", key: "Mixed@Example.com", fields: { lastname: "M" } }])));
+    rowsOf(
+      await hubspotConnector.send(
+        ctx,
+        batchOf([{ op: "create", key: "Mixed@Example.com", fields: { email: "Mixed@Example.com", lastname: "M" } }]),
+      ),
+    );
     rowsOf(await hubspotConnector.send(ctx, batchOf([{ op: "delete", key: "mixed@example.com", fields: {} }])));
     expect(await records()).toEqual({});
     rowsOf(await hubspotConnector.send(ctx, batchOf([{ op: "delete", key: "nobody@example.com", fields: {} }])));
@@ -262,6 +367,39 @@ describe("hubspot connector: failures", () => {
     expect(
       hubspotRetryAfter(new Headers({ "x-hubspot-ratelimit-remaining": "5", "x-hubspot-ratelimit-interval-milliseconds": "10000" })),
     ).toBeUndefined();
+  });
+
+  it("tells the limiter what each response says: 429, Retry-After, the advertised allowance and window", () => {
+    expect(hubspotRateSignal(200, new Headers())).toEqual({ throttled: false });
+    expect(
+      hubspotRateSignal(
+        200,
+        new Headers({
+          "x-hubspot-ratelimit-max": "100",
+          "x-hubspot-ratelimit-interval-milliseconds": "10000",
+          "x-hubspot-ratelimit-remaining": "40",
+        }),
+      ),
+    ).toEqual({ throttled: false, allowedPerSecond: 10, windowMs: 10_000 });
+    expect(
+      hubspotRateSignal(
+        200,
+        new Headers({
+          "x-hubspot-ratelimit-max": "190",
+          "x-hubspot-ratelimit-interval-milliseconds": "10000",
+          "x-hubspot-ratelimit-secondly": "5",
+        }),
+      ),
+    ).toEqual({ throttled: false, allowedPerSecond: 5, windowMs: 10_000 });
+    expect(hubspotRateSignal(429, new Headers({ "retry-after": "3" }))).toEqual({ throttled: true, retryAfterSeconds: 3 });
+    expect(hubspotRateSignal(429, new Headers({ "x-hubspot-ratelimit-secondly-remaining": "0" }))).toEqual({
+      throttled: true,
+      retryAfterSeconds: 1,
+    });
+    // A spent rolling window frees gradually: not a pause for every sender.
+    expect(
+      hubspotRateSignal(429, new Headers({ "x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000" })),
+    ).toEqual({ throttled: true, windowMs: 10_000 });
   });
 
   it("401 (a wrong private-app token) → auth_failed with HubSpot's message", async () => {

@@ -2,7 +2,14 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DestinationCredentials } from "../../src/destinations/registry";
 import type { ConnectorContext, Operation } from "../../src/destinations/destination";
-import { salesforceConnector, soqlString, type SalesforceConnectorConfig } from "../../src/destinations/salesforce/connector";
+import {
+  SALESFORCE_QUOTA_WAIT_SECONDS,
+  salesforceApiUsage,
+  salesforceConnector,
+  salesforceQuotaWait,
+  soqlString,
+  type SalesforceConnectorConfig,
+} from "../../src/destinations/salesforce/connector";
 import { batchOf, control, expectKind, forbiddenFetch, rowsOf, stateOf, uniqueName } from "./helpers";
 
 type Credentials = DestinationCredentials<"salesforce">;
@@ -245,10 +252,14 @@ describe("salesforce connector: transient failures", () => {
     expect(outcome.retryAfterSeconds).toBeLessThanOrEqual(3);
   });
 
-  it("403 REQUEST_LIMIT_EXCEEDED (the API request limit) → retry", async () => {
+  it("403 REQUEST_LIMIT_EXCEEDED for concurrent long-running requests → retry (it passes in seconds)", async () => {
     const { ctx, configure } = setup();
-    await configure({ rate_limit: { max: 0, status: 403 } });
-    expect(expectKind(await salesforceConnector.send(ctx, batchOf(upserts(1))), "retry").error).toMatch(/HTTP 403: REQUEST_LIMIT_EXCEEDED/);
+    await configure({
+      faults: [{ status: 403, body: [{ errorCode: "REQUEST_LIMIT_EXCEEDED", message: "ConcurrentPerOrgLongTxn Limit exceeded." }] }],
+    });
+    expect(expectKind(await salesforceConnector.send(ctx, batchOf(upserts(1))), "retry").error).toMatch(
+      /HTTP 403: REQUEST_LIMIT_EXCEEDED: ConcurrentPerOrgLongTxn/,
+    );
   });
 
   it.each([500, 502, 503])("%i → retry", async (status) => {
@@ -320,5 +331,44 @@ describe("salesforce connector: SSRF and config", () => {
       ok: false,
       error: expect.stringMatching(/INVALID_SESSION_ID/),
     });
+  });
+});
+
+describe("salesforce connector: the org's daily API limit", () => {
+  it("403 REQUEST_LIMIT_EXCEEDED with Sforce-Limit-Info at the limit → quota_exhausted, waiting an hour", async () => {
+    const { ctx, configure, state } = setup();
+    await configure({ daily_limit: { max: 5000, used: 5000 } });
+    const outcome = expectKind(await salesforceConnector.send(ctx, batchOf(upserts(2))), "quota_exhausted");
+    expect(outcome.error).toMatch(/^HTTP 403: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded\./);
+    expect(outcome.retryAfterSeconds).toBe(SALESFORCE_QUOTA_WAIT_SECONDS);
+    expect(outcome.retryAfterSeconds).toBe(3600);
+    expect((await state()).requests.map((r) => r.status)).toEqual([403]);
+    // The deletes' lookup meets the same limit.
+    expectKind(await salesforceConnector.send(ctx, batchOf([{ op: "delete", key: "k1", fields: {} }])), "quota_exhausted");
+  });
+
+  it("the fake counts every call against the allocation and says so in Sforce-Limit-Info, as Salesforce does", async () => {
+    const { ctx, configure, org } = setup();
+    await configure({ daily_limit: { max: 3, used: 1 } });
+    rowsOf(await salesforceConnector.send(ctx, batchOf(upserts(1))));
+    const res = await fetch(`${org}/services/data/v60.0/sobjects/Contact/describe`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.headers.get("sforce-limit-info")).toBe("api-usage=3/3");
+    await res.body?.cancel();
+    expectKind(await salesforceConnector.send(ctx, batchOf(upserts(1, 1))), "quota_exhausted");
+  });
+
+  it("reads Sforce-Limit-Info: room again → no wait beyond the backoff; at the limit or unknown → an hour; Retry-After wins", () => {
+    expect(salesforceApiUsage(new Headers({ "sforce-limit-info": "api-usage=10018/100000" }))).toEqual({ used: 10018, limit: 100000 });
+    expect(salesforceApiUsage(new Headers({ "sforce-limit-info": "api-usage=25/5000; per-app-api-usage=17/250(appName=sample)" }))).toEqual(
+      {
+        used: 25,
+        limit: 5000,
+      },
+    );
+    expect(salesforceApiUsage(new Headers())).toBeUndefined();
+    expect(salesforceQuotaWait(new Headers({ "sforce-limit-info": "api-usage=99990/100000" }))).toBe(0);
+    expect(salesforceQuotaWait(new Headers({ "sforce-limit-info": "api-usage=100000/100000" }))).toBe(3600);
+    expect(salesforceQuotaWait(new Headers())).toBe(3600);
+    expect(salesforceQuotaWait(new Headers({ "sforce-limit-info": "api-usage=100000/100000", "retry-after": "120" }))).toBe(120);
   });
 });

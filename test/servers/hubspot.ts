@@ -18,10 +18,21 @@ import { json as sendJson, readBody } from "./http";
  * faults). Control: `GET /t/{portal}/_state`, `POST /t/{portal}/_config` (a partial
  * {@link PortalConfig}; unspecified fields go back to their defaults, records are kept).
  *
+ * Batch upsert, as its reference says (https://developers.hubspot.com/docs/api-reference/latest/crm/objects/contacts/batch/upsert-contacts,
+ * "Create or update a batch of objects by unique property values"): each input's `id` is the
+ * value of its `idProperty` property, so a contact upserted by `email` must have an email as `id`
+ * (else `INVALID_EMAIL`, "Email address … is invalid"), and the record gets that value as the property.
+ *
  * Per-input failures: a property whose value is `"INVALID"` (`INVALID_OPTION`), and a new
  * record lacking a `required_properties` property (`REQUIRED`), both `VALIDATION_ERROR`.
- * Rate limit: `max` requests per `interval_ms` (HubSpot's rolling 10 s window by default), then
- * 429 with `X-HubSpot-RateLimit-*` headers (and `Retry-After` only when `retry_after` is set).
+ *
+ * Rate limit, as HubSpot's API usage guidelines describe it (https://developers.hubspot.com/docs/api/usage-details;
+ * headers: https://developers.hubspot.com/changelog/2018-11-06-rate-limit-information-headers-will-be-included-in-http-responses):
+ * `max` requests per `interval_ms` (the rolling 10 s window by default; 1000 for a per-second
+ * limit), counted per portal whatever the app; beyond it every request is answered 429
+ * `RATE_LIMIT` with the policy name, and a refused request does not count. Every response carries
+ * `X-HubSpot-RateLimit-Max`, `-Remaining` and `-Interval-Milliseconds`, unless `headers: false`
+ * (HubSpot leaves them out when it cannot gather them); `Retry-After` only when `retry_after` is set.
  */
 interface PortalConfig {
   /** The only private-app token accepted. */
@@ -30,7 +41,7 @@ interface PortalConfig {
   unique_properties: Record<string, string[]>;
   required_properties: string[];
   multi_status: boolean;
-  rate_limit: { max: number; interval_ms?: number; retry_after?: boolean } | null;
+  rate_limit: { max: number; interval_ms?: number; retry_after?: boolean; headers?: boolean } | null;
   faults: Fault[];
 }
 
@@ -144,26 +155,29 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
       if (limit) {
         const now = Date.now();
         const interval = limit.interval_ms ?? 10_000;
+        const advertise = limit.headers !== false;
         portal.hits = portal.hits.filter((t) => t > now - interval);
-        rateHeaders["x-hubspot-ratelimit-interval-milliseconds"] = String(interval);
-        rateHeaders["x-hubspot-ratelimit-max"] = String(limit.max);
+        if (advertise) {
+          rateHeaders["x-hubspot-ratelimit-interval-milliseconds"] = String(interval);
+          rateHeaders["x-hubspot-ratelimit-max"] = String(limit.max);
+        }
         if (portal.hits.length >= limit.max) {
-          rateHeaders["x-hubspot-ratelimit-remaining"] = "0";
+          if (advertise) rateHeaders["x-hubspot-ratelimit-remaining"] = "0";
           const wait = Math.max(1, Math.ceil(((portal.hits[0] ?? now) + interval - now) / 1000));
           return reply(
             429,
             {
               status: "error",
-              message: "You have reached your ten_secondly_rolling limit.",
+              message: interval === 1000 ? "You have reached your secondly limit." : "You have reached your ten_secondly_rolling limit.",
               errorType: "RATE_LIMIT",
               correlationId: randomUUID(),
-              policyName: "TEN_SECONDLY_ROLLING",
+              policyName: interval === 1000 ? "SECONDLY" : "TEN_SECONDLY_ROLLING",
             },
             limit.retry_after ? { "retry-after": String(wait) } : {},
           );
         }
         portal.hits.push(now);
-        rateHeaders["x-hubspot-ratelimit-remaining"] = String(limit.max - portal.hits.length);
+        if (advertise) rateHeaders["x-hubspot-ratelimit-remaining"] = String(limit.max - portal.hits.length);
       }
 
       const batch = req.method === "POST" ? /^\/crm\/v3\/objects\/([\w-]+)\/batch\/(upsert|read|archive)$/.exec(path) : null;
@@ -236,6 +250,15 @@ function upsert(portal: Portal, type: string, table: Map<string, HsRecord>, inpu
     const invalid = Object.entries(props).find(([, v]) => v === "INVALID");
     if (invalid) {
       errors.push(invalidProperty(invalid[0], `INVALID was not one of the allowed options for ${invalid[0]}`, "INVALID_OPTION", context));
+      continue;
+    }
+    if (idProperty === "email" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(id)) {
+      errors.push({
+        status: "error",
+        category: "VALIDATION_ERROR",
+        message: `Property values were not valid: ${JSON.stringify([{ isValid: false, message: `Email address ${id} is invalid`, error: "INVALID_EMAIL", name: "email" }])}`,
+        context,
+      });
       continue;
     }
     const existing = findBy(table, idProperty, id);

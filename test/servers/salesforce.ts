@@ -1,3 +1,4 @@
+// Over 400 lines: one fake org implementing every Salesforce endpoint and limit the connector uses, as documented.
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { json as sendJson, readBody } from "./http";
@@ -21,6 +22,18 @@ import { json as sendJson, readBody } from "./http";
  * `FIELD_CUSTOM_VALIDATION_EXCEPTION`; a new record without a `required_fields` field fails
  * with `REQUIRED_FIELD_MISSING`; a delete of a record whose external id is in `undeletable`
  * fails with `DELETE_FAILED`.
+ *
+ * API limits, as Salesforce documents them:
+ * - the org's total API request allocation over a rolling 24 hours ("API Request Limits and
+ *   Allocations", https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html):
+ *   every REST call counts; once `daily_limit.max` calls are used, calls fail with 403
+ *   `REQUEST_LIMIT_EXCEEDED` "TotalRequests Limit exceeded." until usage drops (here: until the test
+ *   lowers `daily_limit.used`, or after `daily_limit.window_ms`, a scaled-down 24 hours);
+ * - every REST response carries `Sforce-Limit-Info: api-usage=used/max` ("Limit Info Header",
+ *   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm),
+ *   the refused ones included;
+ * - `rate_limit` is a short-window throttle for transient-failure tests (Salesforce documents no
+ *   per-second REST limit; a 429 here stands for any gateway's throttle).
  */
 interface OrgConfig {
   /** The only access token accepted. */
@@ -40,6 +53,8 @@ interface OrgConfig {
   query_page_size: number;
   /** At most `max` API requests per `interval_ms`; beyond, `status` with REQUEST_LIMIT_EXCEEDED (and Retry-After on 429). */
   rate_limit: { max: number; interval_ms?: number; status?: number } | null;
+  /** The org's daily API allocation: `max` calls per `window_ms` (24 h by default), `used` already spent. */
+  daily_limit: { max: number; used?: number; window_ms?: number };
   /** Canned answers for the next API requests, in order. */
   faults: Fault[];
 }
@@ -68,6 +83,8 @@ interface Org {
   records: Map<string, Map<string, Record<string, unknown>>>;
   requests: RequestLog[];
   hits: number[];
+  /** Epoch ms of the API calls counted against the daily allocation. */
+  calls: number[];
   tokensIssued: number;
   nextId: number;
   cursors: Map<string, Record<string, unknown>[]>;
@@ -84,6 +101,8 @@ const defaults = (): OrgConfig => ({
   undeletable: [],
   query_page_size: 2000,
   rate_limit: null,
+  // Enterprise Edition's base allocation (100,000 calls per 24 hours).
+  daily_limit: { max: 100_000 },
   faults: [],
 });
 
@@ -95,7 +114,7 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
   const orgOf = (name: string) => {
     let org = orgs.get(name);
     if (!org) {
-      org = { config: defaults(), records: new Map(), requests: [], hits: [], tokensIssued: 0, nextId: 1, cursors: new Map() };
+      org = { config: defaults(), records: new Map(), requests: [], hits: [], calls: [], tokensIssued: 0, nextId: 1, cursors: new Map() };
       orgs.set(name, org);
     }
     return org;
@@ -120,15 +139,21 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
       if (path === "/_config" && req.method === "POST") {
         org.config = { ...defaults(), ...(JSON.parse(raw || "{}") as Partial<OrgConfig>) };
         org.config.faults = org.config.faults.map((f) => ({ ...f }));
+        // A new allocation (or `used`) starts the count afresh.
+        org.calls = [];
         return json(res, 200, { ok: true });
       }
       if (path === "/services/oauth2/token" && req.method === "POST") return token(org, raw, res);
 
       const log: RequestLog = { method: req.method ?? "GET", path, status: 200, at: Date.now() };
       org.requests.push(log);
+      const daily = org.config.daily_limit;
+      const now = Date.now();
+      org.calls = org.calls.filter((t) => t > now - (daily.window_ms ?? 86_400_000));
+      const used = () => (daily.used ?? 0) + org.calls.length;
       const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
         log.status = status;
-        json(res, status, body, headers);
+        json(res, status, body, { "sforce-limit-info": `api-usage=${used()}/${daily.max}`, ...headers });
       };
 
       const fault = org.config.faults[0];
@@ -146,6 +171,10 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
       if (req.headers.authorization !== `Bearer ${org.config.access_token}`) {
         return reply(401, [{ message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID" }]);
       }
+      if (used() >= daily.max) {
+        return reply(403, [{ message: "TotalRequests Limit exceeded.", errorCode: "REQUEST_LIMIT_EXCEEDED" }]);
+      }
+      org.calls.push(now);
       const limit = org.config.rate_limit;
       if (limit) {
         const now = Date.now();

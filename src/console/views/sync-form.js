@@ -68,6 +68,19 @@ export async function viewSyncForm(ctx, id) {
     { id: "destination", name: "destination_id" },
     destinations.map((d) => h("option", { value: d.id, selected: d.id === sync.destination_id }, `${d.name} (${d.type})`)),
   );
+  // What the chosen destination's type asks of the mappings (the API refuses a sync without it).
+  const destinationHint = h("div", { class: "hint", id: "destination-hint" });
+  const updateDestinationHint = () => {
+    const chosen = destinations.find((d) => d.id === destinationSelect.value);
+    const idProperty = chosen?.type === "hubspot" ? chosen.config.id_property : undefined;
+    put(
+      destinationHint,
+      typeof idProperty === "string"
+        ? `HubSpot matches records by “${idProperty}”: map the model column holding it to the field “${idProperty}” (in mirror mode, the key column).`
+        : "",
+    );
+  };
+  destinationSelect.addEventListener("change", updateDestinationHint);
   const modeRadios = SYNC_MODES.map((mode) => ({
     mode,
     input: h("input", { type: "radio", name: "mode", value: mode, checked: sync.mode === mode, onchange: () => updateMode() }),
@@ -244,7 +257,7 @@ export async function viewSyncForm(ctx, id) {
     },
     h("div", { class: "field" }, h("label", { for: "name" }, "Name"), name),
     h("div", { class: "field" }, h("label", { for: "model" }, "Model"), modelSelect, modelHint),
-    h("div", { class: "field" }, h("label", { for: "destination" }, "Destination"), destinationSelect),
+    h("div", { class: "field" }, h("label", { for: "destination" }, "Destination"), destinationSelect, destinationHint),
     h("fieldset", {}, h("legend", {}, "Mode"), modeInputs),
     thresholdField,
     h(
@@ -283,6 +296,7 @@ export async function viewSyncForm(ctx, id) {
 
   updateSchedule();
   updateMode();
+  updateDestinationHint();
   put(
     ctx.main,
     h(

@@ -5,6 +5,7 @@ import {
   httpRequest,
   isRecord,
   parseJson,
+  type RateSignal,
   retryAfterSeconds,
   retryOutcome,
   truncate,
@@ -33,14 +34,20 @@ const MAX_UPSERT_ROUNDS = 3;
  * HubSpot destination (CRM v3 objects, private-app token as Bearer).
  *
  * - create, update and upsert: `POST /crm/v3/objects/{type}/batch/upsert` with
- *   `{"inputs":[{"idProperty","id":key,"properties","objectWriteTraceId":key}]}`, up to 100.
- *   Property values are sent as HubSpot's strings (null clears a property: ""). A 207 lists
- *   the failed inputs in `errors[].context` (by objectWriteTraceId or id), the rest succeeded. A 400
- *   that names inputs wrote nothing: they fail with HubSpot's message and the others are resent.
- * - delete (mirror mode): `batch/read` by `idProperty` finds the record ids (a key HubSpot does not
- *   know counts as deleted), then `batch/archive`.
+ *   `{"inputs":[{"idProperty","id","properties","objectWriteTraceId":key}]}`, up to 100. `id` is
+ *   the row's mapped value of the `id_property` field (HubSpot's batch upsert: "id" is the value of
+ *   the idProperty property), never the model's key; the key rides along as objectWriteTraceId so
+ *   results map back to rows. A row without that value fails on its own. Property values are sent
+ *   as HubSpot's strings (null clears a property: ""). A 207 lists the failed inputs in
+ *   `errors[].context` (by objectWriteTraceId or id), the rest succeeded. A 400 that names inputs
+ *   wrote nothing: they fail with HubSpot's message and the others are resent.
+ * - delete (mirror mode): `batch/read` by `idProperty` finds the record ids (a value HubSpot does
+ *   not know counts as deleted), then `batch/archive`. The value looked up is the operation's
+ *   `id_property` field when it carries one, else its key: a row gone from the model leaves only its
+ *   key in the snapshot, which is why a mirror sync must map the key column to `id_property`
+ *   (`validateSync` in index.ts refuses it otherwise).
  * - 429 `retry` after `Retry-After`, else the `X-HubSpot-RateLimit-*` window; 5xx `retry`;
- *   401/403 `auth_failed`; other 4xx `rejected`.
+ *   401/403 `auth_failed`; other 4xx `rejected`. {@link hubspotRateSignal} tells the limiter.
  */
 export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredentials> = {
   maxBatchSize: (config) => Math.min(config.batch_size ?? HUBSPOT_MAX_INPUTS, HUBSPOT_MAX_INPUTS),
@@ -64,6 +71,8 @@ export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredenti
     }
     return { ok: true };
   },
+
+  rateSignal: (status, headers) => hubspotRateSignal(status, headers),
 
   async send(ctx, batch) {
     const invalid = checkConfig(ctx.config);
@@ -104,11 +113,20 @@ function checkConfig(config: HubspotConnectorConfig): string | undefined {
 
 async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
   const { object_type: type, id_property: idProperty } = ctx.config;
-  let pending = items;
+  let pending: Indexed[] = [];
+  for (const item of items) {
+    if (idValueOf(item.op, idProperty) !== undefined) pending.push(item);
+    else
+      results.set(item.index, {
+        key: item.op.key,
+        ok: false,
+        error: `no value for HubSpot's id property "${idProperty}" in this row: records are matched by it, so it must be mapped and not empty`,
+      });
+  }
   for (let round = 1; pending.length > 0; round++) {
     const inputs = pending.map(({ op }) => ({
       idProperty,
-      id: op.key,
+      id: idValueOf(op, idProperty),
       properties: properties(op.fields, idProperty),
       objectWriteTraceId: op.key,
     }));
@@ -116,8 +134,8 @@ async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult
     if (outcome) return outcome;
     const body = parseJson(response.text);
     if (response.status === 200 || response.status === 201 || response.status === 207) {
-      const failed = failedInputs(body, pending);
-      const unplaced = unmappedError(body, pending);
+      const failed = failedInputs(body, pending, idProperty);
+      const unplaced = unmappedError(body, pending, idProperty);
       const confirmed = unplaced === undefined ? undefined : confirmedKeys(body, pending, idProperty);
       for (const { index, op } of pending) {
         // An error HubSpot did not tie to an input: only rows its results confirm are known to be written.
@@ -127,7 +145,7 @@ async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult
       }
       return undefined;
     }
-    const failed = response.status === 400 ? failedInputs(body, pending) : new Map<string, RowResult>();
+    const failed = response.status === 400 ? failedInputs(body, pending, idProperty) : new Map<string, RowResult>();
     if (failed.size === 0 || round >= MAX_UPSERT_ROUNDS) return failure(response);
     for (const { index, op } of pending) {
       const result = failed.get(op.key);
@@ -138,39 +156,67 @@ async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult
   return undefined;
 }
 
+/**
+ * The value HubSpot matches a row's record by: its mapped `id_property` field (as HubSpot's string),
+ * or for a delete that carries none, its key. `undefined` when an upsert has no usable value.
+ */
+function idValueOf(op: Operation, idProperty: string): string | undefined {
+  const value = op.fields[idProperty];
+  const text = value === null || value === undefined ? "" : typeof value === "string" ? value : propertyValue(value);
+  if (text.trim() !== "") return text;
+  return op.op === "delete" ? op.key : undefined;
+}
+
+/** Model keys by the id value they were sent with, exact and lower-cased (HubSpot may lower-case emails). */
+function keysByIdValue(items: Indexed[], idProperty: string) {
+  const exact = new Map<string, string[]>();
+  const folded = new Map<string, string[]>();
+  const add = (map: Map<string, string[]>, value: string, key: string) => map.set(value, [...(map.get(value) ?? []), key]);
+  for (const { op } of items) {
+    const value = idValueOf(op, idProperty);
+    if (value === undefined) continue;
+    add(exact, value, op.key);
+    add(folded, value.toLowerCase(), op.key);
+  }
+  return (ref: string): string[] => exact.get(ref) ?? folded.get(ref.toLowerCase()) ?? [];
+}
+
 /** HubSpot stores property values as strings; "" clears one. The key sits in `id`, not here. */
 function properties(fields: Record<string, unknown>, idProperty: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(fields)) {
     if (name === idProperty) continue;
-    if (value === null || value === undefined) out[name] = "";
-    else if (typeof value === "string") out[name] = value;
-    else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") out[name] = String(value);
-    else out[name] = JSON.stringify(value);
+    out[name] = value === null || value === undefined ? "" : propertyValue(value);
   }
   return out;
 }
 
+function propertyValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  return JSON.stringify(value);
+}
+
 /** The message of the first error in `errors` that names none of the inputs, if any. */
-function unmappedError(body: unknown, items: Indexed[]): string | undefined {
+function unmappedError(body: unknown, items: Indexed[], idProperty: string): string | undefined {
   if (!isRecord(body) || !Array.isArray(body.errors)) return undefined;
   for (const err of body.errors.filter(isRecord)) {
-    if (failedInputs({ errors: [err] }, items).size === 0) return errorMessage(err);
+    if (failedInputs({ errors: [err] }, items, idProperty).size === 0) return errorMessage(err);
   }
   return undefined;
 }
 
-/** Keys a response's `results` confirm, by objectWriteTraceId or the idProperty value. */
+/** Keys a response's `results` confirm, by objectWriteTraceId (the key) or the idProperty value. */
 function confirmedKeys(body: unknown, items: Indexed[], idProperty: string): Set<string> {
   const confirmed = new Set<string>();
   if (!isRecord(body) || !Array.isArray(body.results)) return confirmed;
-  const folded = new Map(items.map(({ op }) => [op.key.toLowerCase(), op.key]));
+  const keys = new Set(items.map(({ op }) => op.key));
+  const byValue = keysByIdValue(items, idProperty);
   for (const result of body.results.filter(isRecord)) {
     const props = isRecord(result.properties) ? result.properties : {};
-    for (const ref of [result.objectWriteTraceId, props[idProperty]]) {
-      const key = typeof ref === "string" ? folded.get(ref.toLowerCase()) : undefined;
-      if (key !== undefined) confirmed.add(key);
-    }
+    if (typeof result.objectWriteTraceId === "string" && keys.has(result.objectWriteTraceId)) confirmed.add(result.objectWriteTraceId);
+    const value = props[idProperty];
+    if (typeof value === "string") for (const key of byValue(value)) confirmed.add(key);
   }
   return confirmed;
 }
@@ -181,26 +227,30 @@ function errorMessage(err: Record<string, unknown>): string {
 
 /**
  * The inputs a response's `errors` name, by key, with HubSpot's message. An error points at
- * inputs through `context.objectWriteTraceId` (set to the key) or `context.ids` (the key, as the
- * idProperty value); HubSpot may lower-case emails, so keys match case-insensitively too.
+ * inputs through `context.objectWriteTraceId` (set to the key) or `context.ids` (idProperty values,
+ * mapped back to the keys sent with them; HubSpot may lower-case emails, so they match case-insensitively too).
  */
-function failedInputs(body: unknown, items: Indexed[]): Map<string, RowResult> {
+function failedInputs(body: unknown, items: Indexed[], idProperty: string): Map<string, RowResult> {
   const failed = new Map<string, RowResult>();
   if (!isRecord(body)) return failed;
-  const exact = new Set(items.map(({ op }) => op.key));
-  const folded = new Map(items.map(({ op }) => [op.key.toLowerCase(), op.key]));
+  const keys = new Set(items.map(({ op }) => op.key));
+  const byValue = keysByIdValue(items, idProperty);
   const errors = Array.isArray(body.errors) ? body.errors.filter(isRecord) : [];
   for (const err of errors) {
     const context = isRecord(err.context) ? err.context : {};
-    const named = [context.objectWriteTraceId, context.ids, context.id].flatMap((v) => (Array.isArray(v) ? v : [v]));
     const message = errorMessage(err);
-    for (const ref of named) {
-      if (typeof ref !== "string") continue;
-      const key = exact.has(ref) ? ref : folded.get(ref.toLowerCase());
-      if (key !== undefined && !failed.has(key)) failed.set(key, { key, ok: false, error: message });
-    }
+    const fail = (key: string) => {
+      if (!failed.has(key)) failed.set(key, { key, ok: false, error: message });
+    };
+    for (const ref of asList(context.objectWriteTraceId)) if (typeof ref === "string" && keys.has(ref)) fail(ref);
+    for (const ref of [...asList(context.ids), ...asList(context.id)])
+      if (typeof ref === "string") for (const key of byValue(ref)) fail(key);
   }
   return failed;
+}
+
+function asList(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [value];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,10 +258,10 @@ function failedInputs(body: unknown, items: Indexed[]): Map<string, RowResult> {
 
 async function archive(ctx: Ctx, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
   const { object_type: type, id_property: idProperty } = ctx.config;
-  const keys = [...new Set(items.map(({ op }) => op.key))];
+  const values = [...new Set(items.map(({ op }) => idValueOf(op, idProperty) ?? op.key))];
   const read = await call(ctx, "POST", `/crm/v3/objects/${type}/batch/read`, {
     idProperty,
-    inputs: keys.map((id) => ({ id })),
+    inputs: values.map((id) => ({ id })),
     properties: [idProperty],
   });
   if (read.outcome) return read.outcome;
@@ -230,7 +280,8 @@ async function archive(ctx: Ctx, items: Indexed[], results: Map<number, RowResul
   }
   const ids = new Set<string>();
   for (const { index, op } of items) {
-    const id = exact.get(op.key) ?? folded.get(op.key.toLowerCase());
+    const value = idValueOf(op, idProperty) ?? op.key;
+    const id = exact.get(value) ?? folded.get(value.toLowerCase());
     if (id !== undefined) ids.add(id);
     results.set(index, { key: op.key, ok: true });
   }
@@ -288,4 +339,31 @@ export function hubspotRetryAfter(headers: Headers): number | undefined {
   const interval = Number(headers.get("x-hubspot-ratelimit-interval-milliseconds"));
   if (headers.get("x-hubspot-ratelimit-remaining") === "0" && interval > 0) return Math.ceil(interval / 1000);
   return undefined;
+}
+
+/**
+ * What a HubSpot response says about the account's limits: 429 is a throttle; `Retry-After`, or a
+ * spent per-second window (`X-HubSpot-RateLimit-Secondly-Remaining: 0`), pauses every sender; the
+ * allowance is `-Max` per `-Interval-Milliseconds` (the rolling 10 s window) and `-Secondly` when
+ * given, the lower of both. HubSpot omits these headers when it cannot gather them; then the 429s
+ * alone teach the limiter. A spent rolling window is not a pause for everyone (it frees gradually).
+ */
+export function hubspotRateSignal(status: number, headers: Headers): RateSignal {
+  const signal: RateSignal = { throttled: status === 429 };
+  const explicit = retryAfterSeconds(headers);
+  if (status === 429 && explicit !== undefined) signal.retryAfterSeconds = explicit;
+  else if (status === 429 && headers.get("x-hubspot-ratelimit-secondly-remaining") === "0") signal.retryAfterSeconds = 1;
+  const positive = (name: string) => {
+    const n = Number(headers.get(name) ?? Number.NaN);
+    return Number.isFinite(n) && n > 0 ? n : undefined;
+  };
+  const max = positive("x-hubspot-ratelimit-max");
+  const interval = positive("x-hubspot-ratelimit-interval-milliseconds");
+  const secondly = positive("x-hubspot-ratelimit-secondly");
+  const allowances = [max !== undefined && interval !== undefined ? (max * 1000) / interval : undefined, secondly].filter(
+    (v): v is number => v !== undefined,
+  );
+  if (allowances.length > 0) signal.allowedPerSecond = Math.min(...allowances);
+  if (interval !== undefined) signal.windowMs = interval;
+  return signal;
 }

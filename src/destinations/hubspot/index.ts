@@ -2,7 +2,10 @@ import type { Destination } from "../destination";
 import { HUBSPOT_API_BASE, hubspotConnector } from "./connector";
 import { HubspotConfig, HubspotCredentials } from "./schema";
 
-/** HubSpot destination: CRM v3 batch upserts by a unique property, private-app token. */
+/**
+ * HubSpot destination: CRM v3 batch upserts by a unique property (`id_property`, which a sync must
+ * map: its value is what HubSpot matches records by), private-app token.
+ */
 export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> = {
   type: "hubspot",
   config: HubspotConfig,
@@ -19,5 +22,28 @@ export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> 
             refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://api.hubapi.com",
           },
         ],
+  validateSync: (config, sync) => {
+    const { id_property: idProperty } = config;
+    const index = sync.mappings.findIndex((m) => m.destination === idProperty);
+    const mapping = sync.mappings[index];
+    if (!mapping) {
+      return [
+        {
+          path: "field_mappings",
+          message: `id_property "${idProperty}" must be mapped: HubSpot matches records by it, so map the model column holding each row's ${idProperty} to "${idProperty}"`,
+        },
+      ];
+    }
+    // A row gone from the model leaves only its key in the snapshot: deletes can look records up only by it.
+    if (sync.mode === "mirror" && mapping.source !== sync.primaryKey) {
+      return [
+        {
+          path: `field_mappings.${index}.source`,
+          message: `mirror mode deletes HubSpot records by id_property "${idProperty}", but a row gone from the model leaves only its primary key "${sync.primaryKey}": map "${sync.primaryKey}" to "${idProperty}", or use upsert mode`,
+        },
+      ];
+    }
+    return [];
+  },
   connector: hubspotConnector,
 };

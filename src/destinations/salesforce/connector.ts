@@ -1,3 +1,4 @@
+// Over 400 lines: one vendor's whole REST contract (upsert, SOQL lookups, deletes, OAuth refresh, limit classification) kept together.
 import { sha256Hex } from "../../lib/crypto";
 import {
   classifyStatus,
@@ -42,7 +43,10 @@ const API_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  * - Auth: Bearer `access_token`. With a refresh token, client id and secret, a 401 (or no access
  *   token at all) triggers one `grant_type=refresh_token` exchange at
  *   `{instance_url}/services/oauth2/token` and a retry; the new token is cached in the isolate.
- * - 429, 5xx and `REQUEST_LIMIT_EXCEEDED` `retry`; 401 (after a refresh) and other 403 `auth_failed`.
+ * - `REQUEST_LIMIT_EXCEEDED` (403) for the org's rolling 24-hour API allocation: `quota_exhausted`,
+ *   waiting as {@link salesforceQuotaWait} reads `Sforce-Limit-Info`; the same code for the
+ *   concurrent long-running request limit is `retry`.
+ * - 429 and 5xx `retry`; 401 (after a refresh) and other 403 `auth_failed`.
  * - `instance_url` is checked by the SSRF guard; unless private hosts are allowed it must be https.
  */
 export const salesforceConnector: Connector<SalesforceConnectorConfig, SalesforceCredentials> = {
@@ -372,11 +376,42 @@ function errorCodes(res: HttpResponse): string[] {
   return list.map((e) => e.errorCode).filter((c): c is string => typeof c === "string");
 }
 
-/** Classifies a failed REST call; the API-limit error is transient whatever its status (403 in practice). */
+/**
+ * Classifies a failed REST call. `REQUEST_LIMIT_EXCEEDED` is never a credentials problem: with 403
+ * it is the org's rolling 24-hour allocation ("TotalRequests Limit exceeded."), which retrying in
+ * seconds cannot help, so the batch waits (`quota_exhausted`); the concurrent long-running request
+ * limit, or a 429, passes in seconds (`retry`).
+ */
 function failure(res: HttpResponse): FailureOutcome {
   const detail = errorText(res);
   if (errorCodes(res).includes("REQUEST_LIMIT_EXCEEDED")) {
-    return retryOutcome(`HTTP ${res.status}: ${detail}`, retryAfterSeconds(res.headers));
+    const error = `HTTP ${res.status}: ${detail}`;
+    if (res.status !== 403 || /concurrent/i.test(detail)) return retryOutcome(error, retryAfterSeconds(res.headers));
+    return { kind: "quota_exhausted", error, retryAfterSeconds: salesforceQuotaWait(res.headers) };
   }
   return classifyStatus(res, detail);
+}
+
+/** How long a batch waits when Salesforce's `Sforce-Limit-Info` gives no sign of room: an hour. */
+export const SALESFORCE_QUOTA_WAIT_SECONDS = 3600;
+
+/**
+ * Seconds to wait after the org's daily API limit refused a call. The allocation is a rolling
+ * 24-hour window, so no header says when it frees: `Retry-After` if Salesforce ever sends one;
+ * 0 (try again on the normal backoff, without spending a retry) when `Sforce-Limit-Info:
+ * api-usage=used/limit` shows room again; else an hour.
+ */
+export function salesforceQuotaWait(headers: Headers): number {
+  const explicit = retryAfterSeconds(headers);
+  if (explicit !== undefined) return explicit;
+  const usage = salesforceApiUsage(headers);
+  if (usage && usage.used < usage.limit) return 0;
+  return SALESFORCE_QUOTA_WAIT_SECONDS;
+}
+
+/** The org's daily API usage from `Sforce-Limit-Info: api-usage=25/5000` (every REST response carries it). */
+export function salesforceApiUsage(headers: Headers): { used: number; limit: number } | undefined {
+  const match = /(?:^|[;,\s])api-usage=(\d+)\/(\d+)/.exec(headers.get("sforce-limit-info") ?? "");
+  if (!match?.[1] || !match[2]) return undefined;
+  return { used: Number(match[1]), limit: Number(match[2]) };
 }

@@ -4,7 +4,7 @@ import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../.
 import { maskDestinationCredentials } from "../../destinations/registry";
 import { newId } from "../../lib/ids";
 import { encryptSecret } from "../../lib/secrets";
-import { checkReachable, CreateDestinationBody, DestinationSchema, serializeDestination } from "./schema";
+import { checkReachable, CreateDestinationBody, DestinationDetailSchema, serializeDestination } from "./schema";
 
 const route = createRoute({
   operationId: "createDestination",
@@ -12,7 +12,7 @@ const route = createRoute({
   method: "post",
   path: "/api/v1/destinations",
   request: { body: jsonBody(CreateDestinationBody) },
-  responses: { 201: jsonResponse(DestinationSchema, "The destination, its credentials masked."), ...openApiErrorResponses },
+  responses: { 201: jsonResponse(DestinationDetailSchema, "The destination, its credentials masked."), ...openApiErrorResponses },
 });
 
 /** POST /api/v1/destinations: credentials are sealed with the destination id as additional data. */
@@ -39,6 +39,7 @@ export function registerCreateDestination(app: Router) {
       })
       .returning();
     if (!row) throw new Error("insert returned no row");
-    return c.json(serializeDestination(row), 201);
+    // A new destination's limiter has learned nothing yet.
+    return c.json({ ...serializeDestination(row), rate_limit_observed: null }, 201);
   });
 }

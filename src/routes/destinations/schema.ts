@@ -10,6 +10,7 @@ import {
   type DestinationConfig,
   type DestinationCredentials,
   type DestinationType,
+  destinationLimits,
   privateAddressProblems,
 } from "../../destinations/registry";
 
@@ -31,6 +32,22 @@ export const DestinationSchema = z
     updated_at: z.string(),
   })
   .openapi("Destination");
+
+/** One destination with what its limiter learned: what GET, POST and PUT of one destination return (the list leaves it out). */
+export const DestinationDetailSchema = DestinationSchema.extend({
+  rate_limit_observed: z
+    .object({
+      requests_per_second: z
+        .number()
+        .openapi({ description: "The rate the destination's answers taught (429s and its rate-limit headers)." }),
+      updated_at: z.string(),
+    })
+    .nullable()
+    .openapi({
+      description:
+        "The request rate the limiter learned from the destination's answers; never above the configured (or default) rate. Null until the destination throttled a request or advertised a limit.",
+    }),
+}).openapi("DestinationDetail");
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 
@@ -133,4 +150,17 @@ export async function assertUnused(db: Database, id: string): Promise<void> {
       { sync_id: used.id },
     );
   }
+}
+
+/** What the destination's limiter learned about its rate (see durable-objects/destination-limiter.ts). */
+export async function observedRateOf(
+  env: Env,
+  row: DestinationRow,
+): Promise<z.infer<typeof DestinationDetailSchema>["rate_limit_observed"]> {
+  const own = row.config.rate_limit;
+  const configured =
+    typeof own === "object" && own !== null && "requests_per_second" in own && typeof own.requests_per_second === "number"
+      ? own.requests_per_second
+      : destinationLimits(row.type).defaultRateLimit.requestsPerSecond;
+  return env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(row.id)).observed(configured);
 }

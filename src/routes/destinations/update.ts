@@ -5,7 +5,14 @@ import { validationError, type ErrorDetail } from "../../api/errors";
 import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { maskDestinationCredentials, parseConfig, parseCredentials } from "../../destinations/registry";
 import { encryptSecret } from "../../lib/secrets";
-import { checkReachable, DestinationSchema, loadDestination, serializeDestination, UpdateDestinationBody } from "./schema";
+import {
+  checkReachable,
+  DestinationDetailSchema,
+  loadDestination,
+  observedRateOf,
+  serializeDestination,
+  UpdateDestinationBody,
+} from "./schema";
 
 const route = createRoute({
   operationId: "updateDestination",
@@ -13,7 +20,7 @@ const route = createRoute({
   method: "put",
   path: "/api/v1/destinations/{id}",
   request: { params: z.object({ id: idParam("dst") }), body: jsonBody(UpdateDestinationBody) },
-  responses: { 200: jsonResponse(DestinationSchema, "The updated destination."), ...openApiErrorResponses },
+  responses: { 200: jsonResponse(DestinationDetailSchema, "The updated destination."), ...openApiErrorResponses },
 });
 
 /** PUT /api/v1/destinations/{id}: replaces name, config and/or credentials; the type is fixed. */
@@ -59,6 +66,6 @@ export function registerUpdateDestination(app: Router) {
       .where(eq(destinations.id, id))
       .returning();
     if (!row) throw new Error("update returned no row");
-    return c.json(serializeDestination(row), 200);
+    return c.json({ ...serializeDestination(row), rate_limit_observed: await observedRateOf(c.env, row) }, 200);
   });
 }

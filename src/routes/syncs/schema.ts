@@ -4,7 +4,8 @@ import type { Database } from "../../db/client";
 import { destinations, models, syncRuns, syncs } from "../../db/schema";
 import { ApiError, notFound, validationError, type ErrorDetail } from "../../api/errors";
 import { Name } from "../../api/openapi";
-import { SYNC_MODES } from "../../sync/mode";
+import { syncProblems } from "../../destinations/registry";
+import { SYNC_MODES, type SyncMode } from "../../sync/mode";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
 import { checkFieldMappings, type FieldMapping } from "../../sync/mapping";
 import { cronProblem, isTimeZone } from "../../sync/schedule";
@@ -153,19 +154,20 @@ export async function syncResponse(db: Database, workspaceId: string, id: string
 
 /**
  * Checks the references and mappings of a sync body: model and destination in the workspace,
- * mapping sources among the model's columns. Throws one 400 listing every problem.
+ * mapping sources among the model's columns, and what the destination's type requires of a sync
+ * (its plug-in's `validateSync`, e.g. HubSpot's `id_property` mapped). Throws one 400 listing every problem.
  */
 export async function checkSyncReferences(
   db: Database,
   workspaceId: string,
-  body: { model_id: string; destination_id: string; field_mappings: FieldMapping[] },
+  body: { model_id: string; destination_id: string; field_mappings: FieldMapping[]; mode: SyncMode },
 ): Promise<void> {
   const problems: ErrorDetail[] = [];
   const [model, destination] = await Promise.all([
     db.query.models.findFirst({ where: and(eq(models.id, body.model_id), eq(models.workspaceId, workspaceId)) }),
     db.query.destinations.findFirst({
       where: and(eq(destinations.id, body.destination_id), eq(destinations.workspaceId, workspaceId)),
-      columns: { id: true },
+      columns: { id: true, type: true, config: true },
     }),
   ]);
   if (!model) problems.push({ path: "model_id", message: `model ${body.model_id} not found in this workspace` });
@@ -177,6 +179,10 @@ export async function checkSyncReferences(
         model.columns.map((c) => c.name),
       ),
     );
+  if (model && destination) {
+    const sync = { mappings: body.field_mappings, mode: body.mode, primaryKey: model.primaryKey };
+    problems.push(...syncProblems(destination.type, destination.config, sync));
+  }
   if (problems.length) throw validationError(problems);
 }
 

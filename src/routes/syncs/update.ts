@@ -24,13 +24,14 @@ export function registerUpdateSync(app: Router) {
       model_id: body.model_id ?? row.modelId,
       destination_id: body.destination_id ?? row.destinationId,
       field_mappings: body.field_mappings ?? row.fieldMappings,
+      mode: body.mode ?? row.mode,
     };
     await checkSyncReferences(c.var.db, workspaceId, merged);
     await c.var.db
       .update(syncs)
       .set({
         ...(body.name === undefined ? {} : { name: body.name }),
-        ...(body.mode === undefined ? {} : { mode: body.mode }),
+        mode: merged.mode,
         ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
         ...(body.mass_delete_threshold_pct === undefined ? {} : { massDeleteThresholdPct: body.mass_delete_threshold_pct }),
         ...(body.max_run_minutes === undefined ? {} : { maxRunMinutes: body.max_run_minutes }),

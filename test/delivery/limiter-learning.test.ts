@@ -1,0 +1,57 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { DestinationLimiter } from "../../durable-objects/destination-limiter";
+
+/** The DestinationLimiter keeps what the destination's answers taught it (src/delivery/adaptive-rate.ts). */
+describe("DestinationLimiter learning", () => {
+  const limiter = () => env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.newUniqueId());
+  const limit = { requestsPerSecond: 10, concurrency: 10 };
+
+  async function grant(l: ReturnType<typeof limiter>): Promise<string> {
+    for (;;) {
+      const permit = await l.acquire(limit);
+      if (permit.granted) return permit.leaseId;
+      await new Promise((r) => setTimeout(r, permit.waitMs));
+    }
+  }
+
+  it("a 429 lowers the rate it grants at, shows it as observed, and keeps it in storage", async () => {
+    const l = limiter();
+    expect(await l.observed(10)).toBeNull();
+    await l.release(await grant(l), { signals: [{ throttled: false }], limit });
+    expect(await l.observed(10), "accepted requests alone teach nothing").toBeNull();
+    await l.release(await grant(l), { signals: [{ throttled: true }], limit });
+    const observed = await l.observed(10);
+    expect(observed?.requests_per_second).toBeLessThan(10);
+    // Never above what the destination is configured for.
+    expect((await l.observed(2))?.requests_per_second).toBeLessThanOrEqual(2);
+    // The next grant is spaced at the learned rate, not the configured 10 per second.
+    await grant(l);
+    const next = await l.acquire(limit);
+    expect(next.granted).toBe(false);
+    if (!next.granted) expect(next.waitMs).toBeGreaterThan(110);
+    await runInDurableObject(l, async (_instance: DestinationLimiter, state) => {
+      expect(state.storage.kv.get("learned"), "the learned rate survives eviction").toMatchObject({ learned: expect.any(Number) });
+    });
+  });
+
+  it("Retry-After and a spent quota hold every sender", async () => {
+    const l = limiter();
+    await l.release(await grant(l), { signals: [{ throttled: true, retryAfterSeconds: 2 }], limit });
+    const held = await l.acquire(limit);
+    expect(held, JSON.stringify(held)).toMatchObject({ granted: false });
+    if (!held.granted) expect(held.waitMs).toBeGreaterThan(1500);
+
+    const quota = limiter();
+    await quota.release(await grant(quota), { signals: [], limit, pauseSeconds: 3600 });
+    const waiting = await quota.acquire(limit);
+    expect(waiting, JSON.stringify(waiting)).toMatchObject({ granted: false });
+    if (!waiting.granted) expect(waiting.waitMs).toBeGreaterThan(3500_000);
+  });
+
+  it("the vendor's advertised allowance caps the rate from the first answer", async () => {
+    const l = limiter();
+    await l.release(await grant(l), { signals: [{ throttled: false, allowedPerSecond: 5, windowMs: 10_000 }], limit });
+    expect(await l.observed(10)).toMatchObject({ requests_per_second: 5 });
+  });
+});
