@@ -4,7 +4,7 @@ import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../.
 import { newId } from "../../lib/ids";
 import { encryptSecret } from "../../lib/secrets";
 import { sourcePlugin } from "../../sources/registry";
-import { CreateSourceBody, serializeSource, SourceSchema } from "./schema";
+import { bodySettings, CreateSourceBody, SourceSchema, serializeSource, storedConfig } from "./schema";
 
 const route = createRoute({
   operationId: "createSource",
@@ -17,7 +17,8 @@ const route = createRoute({
 
 export function registerCreateSource(app: Router) {
   app.openapi(route, async (c) => {
-    const { name, type, ...settings } = c.req.valid("json");
+    const { name, type, ...body } = c.req.valid("json");
+    const settings = bodySettings(body);
     const { secret, masked } = sourcePlugin(type).seal(settings);
     const id = newId("source");
     const now = new Date().toISOString();
@@ -30,6 +31,7 @@ export function registerCreateSource(app: Router) {
         type,
         connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
         connectionMasked: masked,
+        config: storedConfig(type, settings),
         createdAt: now,
         updatedAt: now,
       })

@@ -12,23 +12,54 @@ export const SourceSchema = z
     name: z.string(),
     type: z.enum(SOURCE_TYPES),
     connection_string: z.string().openapi({ description: "Masked: the password is never returned." }),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's non-secret settings (`{}` for postgres and redshift)." }),
     created_at: z.string(),
     updated_at: z.string(),
   })
   .openapi("Source");
 
 type NonEmpty<T> = [T, ...T[]];
+type Plugin = (typeof SOURCES)[number];
+
+/**
+ * Whether a type's body nests its settings as `config` and `credentials` (ClickHouse and the other
+ * HTTP warehouses) or has them at the top level (postgres, redshift: a `connection_string`, all secret).
+ */
+function nested(plugin: Plugin): boolean {
+  return Object.keys(plugin.config.shape).length > 0;
+}
 
 /** The body that creates a source of one type: a name, the type, and the type's settings. */
-function createBody(plugin: (typeof SOURCES)[number]) {
+function createBody(plugin: Plugin) {
   // With one type, `type` is an enum: a bad body then reports every field, not just `type`.
-  const type = SOURCES.length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
+  const type = (SOURCES as readonly Plugin[]).length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
+  if (nested(plugin)) return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials: plugin.credentials.strict() });
   return z.strictObject({ name: Name, type, ...plugin.config.shape, ...plugin.credentials.shape });
 }
 
 /** The body that updates a source of one type: any of its name and settings. */
-function updateBody(plugin: (typeof SOURCES)[number]) {
+function updateBody(plugin: Plugin) {
+  if (nested(plugin))
+    return z.strictObject({
+      name: Name.optional(),
+      config: plugin.config.partial().strict().optional(),
+      credentials: plugin.credentials.partial().strict().optional(),
+    });
   return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
+}
+
+/** A body's settings as the plug-in takes them (config and credentials fields together). */
+export function bodySettings(body: Record<string, unknown>): Record<string, unknown> {
+  const { config, credentials, ...flat } = body;
+  const part = (v: unknown) => (typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {});
+  return { ...flat, ...part(config), ...part(credentials) };
+}
+
+/** The config fields of a type's settings, as the `config` column stores them. */
+export function storedConfig(type: SourceRow["type"], settings: Record<string, unknown>): string {
+  const plugin = SOURCES.find((p) => p.type === type);
+  const keys = plugin ? Object.keys(plugin.config.shape) : [];
+  return JSON.stringify(Object.fromEntries(keys.filter((k) => k in settings).map((k) => [k, settings[k]])));
 }
 
 /** One of each type's create body, told apart by `type` (see {@link SOURCES}). */
@@ -49,6 +80,7 @@ export function serializeSource(row: SourceRow): z.infer<typeof SourceSchema> {
     name: row.name,
     type: row.type,
     connection_string: row.connectionMasked,
+    config: JSON.parse(row.config) as Record<string, unknown>,
     created_at: row.createdAt,
     updated_at: row.updatedAt,
   };

@@ -5,7 +5,7 @@ import { validationError } from "../../api/errors";
 import { idParam, issueDetails, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { decryptSecret, encryptSecret } from "../../lib/secrets";
 import { sourcePlugin } from "../../sources/registry";
-import { loadSource, type SourceRow, serializeSource, SourceSchema, UpdateSourceBody } from "./schema";
+import { bodySettings, loadSource, type SourceRow, SourceSchema, serializeSource, storedConfig, UpdateSourceBody } from "./schema";
 
 const route = createRoute({
   operationId: "updateSource",
@@ -19,7 +19,8 @@ const route = createRoute({
 export function registerUpdateSource(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
-    const { name, ...settings } = c.req.valid("json");
+    const { name, ...body } = c.req.valid("json");
+    const settings = bodySettings(body);
     const source = await loadSource(c.var.db, c.var.principal.workspaceId, id);
     const sealed = Object.keys(settings).length === 0 ? undefined : await sealSettings(c.env, source, settings);
     const [row] = await c.var.db
@@ -31,6 +32,7 @@ export function registerUpdateSource(app: Router) {
           : {
               connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, sealed.secret, id),
               connectionMasked: sealed.masked,
+              config: storedConfig(source.type, sealed.settings),
             }),
         updatedAt: new Date().toISOString(),
       })
@@ -45,12 +47,16 @@ export function registerUpdateSource(app: Router) {
  * The source's settings with the given ones changed, sealed. The stored ones are decrypted only
  * when the body does not replace them all; the result must fit the source's own type.
  */
-async function sealSettings(env: Env, source: SourceRow, changes: Record<string, unknown>): Promise<{ secret: string; masked: string }> {
+async function sealSettings(
+  env: Env,
+  source: SourceRow,
+  changes: Record<string, unknown>,
+): Promise<{ secret: string; masked: string; settings: Record<string, unknown> }> {
   const plugin = sourcePlugin(source.type);
   const schema = plugin.config.extend(plugin.credentials.shape).strict();
   const complete = Object.keys(schema.shape).every((key) => key in changes);
   const stored = complete ? {} : plugin.unseal(await decryptSecret(env.ENCRYPTION_KEY, source.connectionCiphertext, source.id));
   const parsed = schema.safeParse({ ...stored, ...changes });
   if (!parsed.success) throw validationError(issueDetails(parsed.error.issues));
-  return plugin.seal(parsed.data);
+  return { ...plugin.seal(parsed.data), settings: parsed.data };
 }
