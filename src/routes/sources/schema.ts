@@ -48,6 +48,23 @@ function updateBody(plugin: Plugin) {
   return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
 }
 
+/**
+ * The issues of a create body that failed validation. Zod stops at an unknown `type`; so that the
+ * answer still names every bad field, the body is also checked as the type whose fields it uses most.
+ */
+export function createIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const body = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : undefined;
+  if (!body || (SOURCE_TYPES as readonly unknown[]).includes(body.type)) return [...issues];
+  const keys = Object.keys(body);
+  const fieldsOf = (plugin: Plugin) =>
+    nested(plugin) ? ["config", "credentials"] : [...Object.keys(plugin.config.shape), ...Object.keys(plugin.credentials.shape)];
+  const overlap = (plugin: Plugin) => fieldsOf(plugin).filter((f) => keys.includes(f)).length;
+  const likely = SOURCES.reduce((best, plugin) => (overlap(plugin) > overlap(best) ? plugin : best), SOURCES[0]);
+  const checked = createBody(likely).safeParse({ ...body, type: likely.type });
+  const more = checked.success ? [] : checked.error.issues.filter((issue) => issue.path[0] !== "type");
+  return [...issues, ...more];
+}
+
 /** A body's settings as the plug-in takes them (config and credentials fields together). */
 export function bodySettings(body: Record<string, unknown>): Record<string, unknown> {
   const { config, credentials, ...flat } = body;

@@ -57,7 +57,9 @@ export async function clickhouseRequest(
     } catch (err) {
       done();
       if (abort.signal.aborted) throw new WarehouseError("timeout", `ClickHouse did not answer within ${deadlineMs} ms`, { cause: err });
-      throw new WarehouseError("unreachable", `could not reach ClickHouse at ${new URL(settings.url).host}: ${String(err)}`, { cause: err });
+      throw new WarehouseError("unreachable", `could not reach ClickHouse at ${new URL(settings.url).host}: ${String(err)}`, {
+        cause: err,
+      });
     }
     if (response.ok) return { response, done };
     const text = await response.text().catch(() => "");
@@ -123,6 +125,7 @@ export function clickhouseError(text: string, status: number): WarehouseError {
   if (code) return new WarehouseError(code, `ClickHouse: ${message}`);
   if (status === 401 || status === 403) return new WarehouseError("auth_failed", `ClickHouse: ${message}`);
   if (status === 429 || status >= 502) return new WarehouseError("unreachable", `ClickHouse answered HTTP ${status}: ${message}`);
-  if (!m) return new WarehouseError("unreachable", `not a ClickHouse answer (HTTP ${status}): ${message.slice(0, 200)}`, { retryable: false });
+  if (!m)
+    return new WarehouseError("unreachable", `not a ClickHouse answer (HTTP ${status}): ${message.slice(0, 200)}`, { retryable: false });
   return new WarehouseError("query_failed", `ClickHouse: ${message}`);
 }

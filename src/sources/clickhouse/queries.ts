@@ -1,15 +1,6 @@
 import { decodeRow } from "../../engine/row";
 import { WarehouseError } from "../errors";
-import type {
-  ConnectionTest,
-  ExtractHandler,
-  Extracted,
-  JsonValue,
-  QueryPreview,
-  Source,
-  SourceField,
-  WarehouseOptions,
-} from "../source";
+import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview, Source, SourceField, WarehouseOptions } from "../source";
 import { type ClickhouseSettings, clickhouseRequest, executionSeconds } from "./http";
 import { clickhouseModelSql, selectFrom } from "./sql-guard";
 import { readLines, TsvToCopy, unescapeTsv } from "./tsv";
@@ -149,7 +140,12 @@ async function estimateRows(settings: ClickhouseSettings, sql: string, opts: War
  * promise is pending, so TCP backpressure holds the server. Throws {@link WarehouseError}, or what
  * the handler threw.
  */
-async function extractQuery(settings: ClickhouseSettings, sql: string, opts: WarehouseOptions, handler: ExtractHandler): Promise<Extracted> {
+async function extractQuery(
+  settings: ClickhouseSettings,
+  sql: string,
+  opts: WarehouseOptions,
+  handler: ExtractHandler,
+): Promise<Extracted> {
   const model = clickhouseModelSql(sql);
   const fields = await describeFields(settings, model, opts);
   const failure: { error?: unknown } = {};
