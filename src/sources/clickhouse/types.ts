@@ -98,7 +98,7 @@ function elementsJson(value: Literal, base: number): JsonValue {
 }
 
 /** Parses ClickHouse's literal text (`[1,NULL,'a\'b',[2]]`, tuples as arrays); `undefined` if it is not one. */
-export function parseLiteral(text: string): Literal | undefined {
+function parseLiteral(text: string): Literal | undefined {
   let i = 0;
   const value = (): Literal => {
     const c = text[i];
