@@ -22,6 +22,6 @@ export const redshift = {
   hosts: (settings) => [parseConnectionString(settings.connection_string).host],
   seal: (settings) => ({ secret: settings.connection_string, masked: maskConnectionString(settings.connection_string) }),
   unseal: (secret) => ({ connection_string: secret }),
-  open: (settings, opts) => openPostgres(settings.connection_string, opts, "cursor"),
+  open: (settings, opts) => openPostgres(settings.connection_string, opts, "cursor", "redshift"),
   jsonValue: postgres.jsonValue,
 } satisfies SourcePlugin<"redshift", typeof config, typeof credentials>;

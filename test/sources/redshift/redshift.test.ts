@@ -52,7 +52,10 @@ const AWKWARD_MODEL = `SELECT * FROM (VALUES
 describe("Redshift source (the Postgres client's cursor route, on the local Postgres)", () => {
   it("tests the connection and describes a model", async () => {
     const source = openSource("redshift", WAREHOUSE_URL, opts);
-    expect(await source.test()).toMatchObject({ ok: true });
+    const tested = await source.test();
+    expect(tested).toMatchObject({ ok: true });
+    // version(), which on Redshift names Redshift's build.
+    expect(tested.server_version).toMatch(/^PostgreSQL \d+/);
     expect((await source.describe("SELECT 1::int4 AS id, 'a'::text AS name")).map((c) => c.type)).toEqual(["int4", "text"]);
   });
 
@@ -71,10 +74,17 @@ describe("Redshift source (the Postgres client's cursor route, on the local Post
         await closePostgres(client);
       }
     });
-    expect(running).toMatch(/^FETCH FORWARD \d+ FROM model_copy/);
+    // Pages of 1000 rows: a single-node Redshift cluster fetches no more at a time.
+    expect(running).toMatch(/^FETCH FORWARD 1000 FROM model_copy/);
     const viaCopy = await extractLines(openSource("postgres", WAREHOUSE_URL, opts), AWKWARD_MODEL);
     expect(lines).toEqual(viaCopy);
     expect(lines[2]).toBe("3\ttab\\there\\nnew line\\\\ \\v\t1e+300\t0\t2000-01-01\t\\N\t\\N\n");
+  });
+
+  it("estimates rows from the text plan (Redshift's EXPLAIN has no JSON format)", async () => {
+    const table = await customersTable(300);
+    await pg(`ANALYZE ${table}`);
+    expect(await openSource("redshift", WAREHOUSE_URL, opts).estimateRows(`SELECT * FROM ${table}`)).toBe(300);
   });
 
   it("previews awkward values as JSON", async () => {
