@@ -28,7 +28,7 @@ async function queryText(settings: ClickhouseSettings, sql: string, opts: Wareho
   const lines: string[] = [];
   const decoder = new TextDecoder();
   try {
-    await readLines(response.body, (line) => void lines.push(decoder.decode(line)));
+    await readLines(response, (line) => void lines.push(decoder.decode(line)));
   } finally {
     done();
   }
@@ -82,7 +82,7 @@ async function previewQuery(settings: ClickhouseSettings, sql: string, limit: nu
   let convert: TsvToCopy | undefined;
   const rows: Record<string, JsonValue>[] = [];
   try {
-    await readLines(response.body, (line) => {
+    await readLines(response, (line) => {
       if (header.length < 2) {
         header.push(decoder.decode(line));
         if (header.length === 2) {
@@ -161,7 +161,7 @@ async function extractQuery(
   const { response, done } = await clickhouseRequest(settings, `${selectFrom(model, columns)} FORMAT TabSeparated`, opts);
   let rows = 0;
   try {
-    await readLines(response.body, async (line) => {
+    await readLines(response, async (line) => {
       rows++;
       try {
         await handler.line(convert.line(line));

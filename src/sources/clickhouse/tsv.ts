@@ -67,20 +67,34 @@ function startsWithCode(line: Uint8Array): boolean {
 }
 
 /**
- * Hands each line of a streamed body (without its newline) to `onLine`, awaiting its promise
+ * Hands each line of a response's body (without its newline) to `onLine`, awaiting its promise
  * before reading on: the body is read one chunk at a time, so memory stays at a chunk plus a line.
- * A line that reads as ClickHouse's exception text and ends the body is the query's failure: it
- * throws that {@link WarehouseError} instead. A body cut off mid-line throws `connection_lost`.
- * `onLine` returning `false` stops reading (the body is cancelled).
+ * A query that fails after its first rows were sent appends its exception to the body: a last
+ * line of ClickHouse's exception text, or (24.11+, when the response names an
+ * `X-ClickHouse-Exception-Tag`) a block that starts with a `__exception__` line; either throws
+ * that {@link WarehouseError}. A body cut off mid-line throws `connection_lost`. `onLine`
+ * returning `false` stops reading (the body is cancelled).
  */
-export async function readLines(body: ReadableStream<Uint8Array> | null, onLine: (line: Uint8Array) => unknown): Promise<void> {
+export async function readLines(response: Response, onLine: (line: Uint8Array) => unknown): Promise<void> {
+  const body = response.body;
   if (!body) return;
+  const tagged = response.headers.has("x-clickhouse-exception-tag");
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let carry: Uint8Array = new Uint8Array(0);
   // A line that looks like an exception is held until we know whether the body ends with it.
   let held: Uint8Array | undefined;
+  // The lines of a tagged exception block, once its `__exception__` line was read.
+  let block: string[] | undefined;
   const deliver = async (line: Uint8Array): Promise<boolean> => {
+    if (block) {
+      block.push(decoder.decode(line));
+      return true;
+    }
+    if (tagged && line.length <= 14 && /^__exception__\r?$/.test(decoder.decode(line))) {
+      block = [];
+      return true;
+    }
     if (held) {
       const previous = held;
       held = undefined;
@@ -118,6 +132,10 @@ export async function readLines(body: ReadableStream<Uint8Array> | null, onLine:
       if (start < chunk.length) carry = chunk.slice(start);
     }
     const tail = decoder.decode(carry);
+    if (block) {
+      const text = block.find((l) => EXCEPTION_TEXT.test(l)) ?? block.join("\n");
+      throw clickhouseError(text, 500);
+    }
     if (held) throw clickhouseError(decoder.decode(held) + (tail ? `\n${tail}` : ""), 500);
     if (carry.length > 0) {
       if (EXCEPTION_TEXT.test(tail)) throw clickhouseError(tail, 500);

@@ -7,6 +7,13 @@ import type { WarehouseError } from "../../../src/sources/errors";
 
 export const CLICKHOUSE_URL = "http://127.0.0.1:8123";
 
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The fake current-release ClickHouse (test/servers/clickhouse-current.ts), started by test/setup/global.ts. */
+    clickhouseCurrentPort: number;
+  }
+}
+
 /** Whether the server answers; when not, the tests say so loudly and skip. */
 export const clickhouseUp = await fetch(`${CLICKHOUSE_URL}/ping`).then(
   (res) => res.ok,
