@@ -4,7 +4,7 @@
  * the `Bool` type, auth failures as code 516 with HTTP 403, the `Code: N. DB::Exception: … (NAME)
  * (version …)` text, an exception after rows were sent (plain and with the `__exception__` tag of
  * 24.11+), and 503 with Retry-After. User `retl`, password `pw`. Paths: `/<name>/` per test;
- * `GET /<name>/_requests` lists the URL parameters each statement carried.
+ * `/redirect/` answers 307 to a private address; `GET /<name>/_requests` lists the URL parameters each statement carried.
  */
 import { createServer, type Server } from "node:http";
 import { json, readBody } from "./http";
@@ -22,6 +22,10 @@ export function startFakeClickhouse(port = 0): Promise<{ server: Server; port: n
     const name = url.pathname.split("/")[1] ?? "";
     if (req.method === "GET" && url.pathname.endsWith("/_requests")) return json(res, 200, requests.get(name) ?? []);
     const sql = await readBody(req);
+    if (name === "redirect") {
+      res.writeHead(307, { location: "http://10.0.0.1:8123/" });
+      return res.end();
+    }
     const list = requests.get(name) ?? [];
     list.push(Object.fromEntries(url.searchParams));
     requests.set(name, list);

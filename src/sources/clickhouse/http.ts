@@ -41,7 +41,11 @@ export async function clickhouseRequest(
   const deadlineMs = maxSeconds * 1000 + (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   for (let attempt = 1; ; attempt++) {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), deadlineMs);
+    // The reason is what a pending read of the body rejects with.
+    const timer = setTimeout(
+      () => abort.abort(new WarehouseError("timeout", `ClickHouse did not finish within ${deadlineMs} ms`)),
+      deadlineMs,
+    );
     const done = () => clearTimeout(timer);
     let response: Response;
     try {
@@ -53,6 +57,8 @@ export async function clickhouseRequest(
         },
         body: sql,
         signal: abort.signal,
+        // A redirect could lead past the SSRF guard to a host it would refuse.
+        redirect: "manual",
       });
     } catch (err) {
       done();
@@ -62,6 +68,14 @@ export async function clickhouseRequest(
       });
     }
     if (response.ok) return { response, done };
+    if (response.status >= 300 && response.status < 400) {
+      done();
+      await response.body?.cancel();
+      throw new WarehouseError(
+        "invalid_connection_string",
+        `ClickHouse's URL answered with a redirect (HTTP ${response.status}); use the final URL`,
+      );
+    }
     const text = await response.text().catch(() => "");
     done();
     if ((response.status === 429 || response.status === 503) && attempt < MAX_ATTEMPTS) {

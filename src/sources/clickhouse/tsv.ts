@@ -108,7 +108,15 @@ export async function readLines(response: Response, onLine: (line: Uint8Array) =
   };
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        // The request's deadline (see clickhouseRequest) aborts it with a WarehouseError; else a reset connection.
+        if (err instanceof WarehouseError) throw err;
+        throw new WarehouseError("connection_lost", `reading ClickHouse's answer failed: ${String(err)}`, { cause: err });
+      }
+      const { done, value } = next;
       if (done) break;
       let start = 0;
       if (carry.length > 0) {

@@ -59,6 +59,11 @@ describe("ClickHouse source against a current release's answers", () => {
     expect(tagged.message).toContain("Memory limit");
   });
 
+  it("does not follow a redirect, which could lead past the SSRF guard", async () => {
+    const err = await warehouseError(open("redirect").describe("SELECT 1"));
+    expect(err.code).toBe("invalid_connection_string");
+  });
+
   it("retries 503 after its Retry-After", async () => {
     expect(await lines(open(uniqueName("ch")), "SELECT id, active FROM events WHERE busy")).toHaveLength(3);
   });
