@@ -55,14 +55,30 @@ function updateBody(plugin: Plugin) {
 export function createIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   const body = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : undefined;
   if (!body || (SOURCE_TYPES as readonly unknown[]).includes(body.type)) return [...issues];
+  const checked = createBody(likelyPlugin(body)).safeParse({ ...body, type: likelyPlugin(body).type });
+  const more = checked.success ? [] : checked.error.issues.filter((issue) => issue.path[0] !== "type");
+  return [...issues, ...more];
+}
+
+/**
+ * The issues of an update body that failed validation: a union of every type's body only says
+ * "Invalid input", so the body is checked as the type whose fields it uses most (the route checks
+ * it against the source's own type afterwards).
+ */
+export function updateIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const body = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : undefined;
+  if (!body) return [...issues];
+  const checked = updateBody(likelyPlugin(body)).safeParse(body);
+  return checked.success ? [...issues] : checked.error.issues;
+}
+
+/** The plug-in whose body fields a request body uses most (the first plug-in on a tie). */
+function likelyPlugin(body: Record<string, unknown>): Plugin {
   const keys = Object.keys(body);
   const fieldsOf = (plugin: Plugin) =>
     nested(plugin) ? ["config", "credentials"] : [...Object.keys(plugin.config.shape), ...Object.keys(plugin.credentials.shape)];
   const overlap = (plugin: Plugin) => fieldsOf(plugin).filter((f) => keys.includes(f)).length;
-  const likely = SOURCES.reduce((best, plugin) => (overlap(plugin) > overlap(best) ? plugin : best), SOURCES[0]);
-  const checked = createBody(likely).safeParse({ ...body, type: likely.type });
-  const more = checked.success ? [] : checked.error.issues.filter((issue) => issue.path[0] !== "type");
-  return [...issues, ...more];
+  return SOURCES.reduce<Plugin>((best, plugin) => (overlap(plugin) > overlap(best) ? plugin : best), SOURCES[0]);
 }
 
 /** A body's settings as the plug-in takes them (config and credentials fields together). */

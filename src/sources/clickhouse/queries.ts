@@ -161,14 +161,19 @@ async function extractQuery(
   const { response, done } = await clickhouseRequest(settings, `${selectFrom(model, columns)} FORMAT TabSeparated`, opts);
   let rows = 0;
   try {
-    await readLines(response, async (line) => {
+    await readLines(response, (line) => {
       rows++;
+      let wait: void | Promise<void>;
       try {
-        await handler.line(convert.line(line));
+        wait = handler.line(convert.line(line));
       } catch (err) {
         failure.error = err;
         throw err;
       }
+      return wait?.catch((err: unknown) => {
+        failure.error = err;
+        throw err;
+      });
     });
   } catch (err) {
     if ("error" in failure) throw failure.error;

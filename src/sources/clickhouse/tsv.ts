@@ -86,7 +86,8 @@ export async function readLines(response: Response, onLine: (line: Uint8Array) =
   let held: Uint8Array | undefined;
   // The lines of a tagged exception block, once its `__exception__` line was read.
   let block: string[] | undefined;
-  const deliver = async (line: Uint8Array): Promise<boolean> => {
+  // The careful path: exception blocks and lines that may be exception text.
+  const deliverSlow = async (line: Uint8Array): Promise<boolean> => {
     if (block) {
       block.push(decoder.decode(line));
       return true;
@@ -106,6 +107,13 @@ export async function readLines(response: Response, onLine: (line: Uint8Array) =
     }
     return (await onLine(line)) !== false;
   };
+  // The hot path stays synchronous while the handler is (no promise per row).
+  const deliver = (line: Uint8Array): boolean | Promise<boolean> => {
+    if (block || held || (tagged && line.length <= 14) || startsWithCode(line)) return deliverSlow(line);
+    const result = onLine(line);
+    return result instanceof Promise ? result.then((r) => r !== false) : result !== false;
+  };
+  const delivered = async (ok: boolean | Promise<boolean>) => (ok instanceof Promise ? await ok : ok);
   try {
     for (;;) {
       let next: ReadableStreamReadResult<Uint8Array>;
@@ -127,14 +135,15 @@ export async function readLines(response: Response, onLine: (line: Uint8Array) =
         }
         const first = concat(carry, value.subarray(0, end));
         carry = new Uint8Array(0);
-        if (!(await deliver(first))) return;
+        if (!(await delivered(deliver(first)))) return;
         start = end + 1;
       }
       const chunk = value;
       for (;;) {
         const end = chunk.indexOf(NEWLINE, start);
         if (end === -1) break;
-        if (!(await deliver(chunk.subarray(start, end)))) return;
+        const ok = deliver(chunk.subarray(start, end));
+        if (!(ok instanceof Promise ? await ok : ok)) return;
         start = end + 1;
       }
       if (start < chunk.length) carry = chunk.slice(start);
