@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node";
+import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -8,6 +9,7 @@ declare module "vitest" {
     webhookPort: number;
     salesforcePort: number;
     hubspotPort: number;
+    clickhouseCurrentPort: number;
   }
 }
 
@@ -19,6 +21,8 @@ export default async function setup(project: TestProject) {
   project.provide("salesforcePort", salesforce.port);
   const hubspot = await startFakeHubspot();
   project.provide("hubspotPort", hubspot.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server];
+  const clickhouse = await startFakeClickhouse();
+  project.provide("clickhouseCurrentPort", clickhouse.port);
+  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

@@ -3,7 +3,10 @@ import type { SourceType } from "../../sources/registry";
 import { timestamps } from "./columns";
 import { workspaces } from "./workspaces";
 
-/** A warehouse connection. Its settings are AES-GCM ciphertext (see SourcePlugin.seal), with a masked copy to show. */
+/**
+ * A warehouse connection. Its settings are AES-GCM ciphertext (see SourcePlugin.seal), with a
+ * masked copy to show; the non-secret `config` part is also kept in the clear, as the API returns it.
+ */
 export const sources = sqliteTable(
   "sources",
   {
@@ -17,6 +20,8 @@ export const sources = sqliteTable(
     connectionCiphertext: text("connection_ciphertext").notNull(),
     /** The connection string with its password masked, safe to return. */
     connectionMasked: text("connection_masked").notNull(),
+    /** The plug-in's config fields as JSON (`{}` for types whose settings are all secret, e.g. postgres). */
+    config: text("config").notNull().default("{}"),
     ...timestamps,
   },
   (t) => [index("sources_workspace_idx").on(t.workspaceId, t.id)],

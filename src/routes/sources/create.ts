@@ -1,10 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
 import { sources } from "../../db/schema";
-import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { validationError } from "../../api/errors";
+import { issueDetails, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { newId } from "../../lib/ids";
 import { encryptSecret } from "../../lib/secrets";
 import { sourcePlugin } from "../../sources/registry";
-import { CreateSourceBody, serializeSource, SourceSchema } from "./schema";
+import { bodySettings, CreateSourceBody, createIssues, SourceSchema, serializeSource, storedConfig } from "./schema";
 
 const route = createRoute({
   operationId: "createSource",
@@ -16,25 +17,35 @@ const route = createRoute({
 });
 
 export function registerCreateSource(app: Router) {
-  app.openapi(route, async (c) => {
-    const { name, type, ...settings } = c.req.valid("json");
-    const { secret, masked } = sourcePlugin(type).seal(settings);
-    const id = newId("source");
-    const now = new Date().toISOString();
-    const [row] = await c.var.db
-      .insert(sources)
-      .values({
-        id,
-        workspaceId: c.var.principal.workspaceId,
-        name,
-        type,
-        connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
-        connectionMasked: masked,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning();
-    if (!row) throw new Error("insert returned no row");
-    return c.json(serializeSource(row), 201);
-  });
+  app.openapi(
+    route,
+    async (c) => {
+      const { name, type, ...body } = c.req.valid("json");
+      const settings = bodySettings(body);
+      const { secret, masked } = sourcePlugin(type).seal(settings);
+      const id = newId("source");
+      const now = new Date().toISOString();
+      const [row] = await c.var.db
+        .insert(sources)
+        .values({
+          id,
+          workspaceId: c.var.principal.workspaceId,
+          name,
+          type,
+          connectionCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
+          connectionMasked: masked,
+          config: storedConfig(type, settings),
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returning();
+      if (!row) throw new Error("insert returned no row");
+      return c.json(serializeSource(row), 201);
+    },
+    (result) => {
+      // An unknown type still gets every bad field named (see createIssues).
+      if (!result.success)
+        throw validationError(issueDetails(createIssues("data" in result ? result.data : undefined, result.error.issues)));
+    },
+  );
 }

@@ -12,23 +12,87 @@ export const SourceSchema = z
     name: z.string(),
     type: z.enum(SOURCE_TYPES),
     connection_string: z.string().openapi({ description: "Masked: the password is never returned." }),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's non-secret settings (`{}` for postgres and redshift)." }),
     created_at: z.string(),
     updated_at: z.string(),
   })
   .openapi("Source");
 
 type NonEmpty<T> = [T, ...T[]];
+type Plugin = (typeof SOURCES)[number];
+
+/**
+ * Whether a type's body nests its settings as `config` and `credentials` (ClickHouse and the other
+ * HTTP warehouses) or has them at the top level (postgres, redshift: a `connection_string`, all secret).
+ */
+function nested(plugin: Plugin): boolean {
+  return Object.keys(plugin.config.shape).length > 0;
+}
 
 /** The body that creates a source of one type: a name, the type, and the type's settings. */
-function createBody(plugin: (typeof SOURCES)[number]) {
+function createBody(plugin: Plugin) {
   // With one type, `type` is an enum: a bad body then reports every field, not just `type`.
-  const type = SOURCES.length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
+  const type = (SOURCES as readonly Plugin[]).length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
+  if (nested(plugin)) return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials: plugin.credentials.strict() });
   return z.strictObject({ name: Name, type, ...plugin.config.shape, ...plugin.credentials.shape });
 }
 
 /** The body that updates a source of one type: any of its name and settings. */
-function updateBody(plugin: (typeof SOURCES)[number]) {
+function updateBody(plugin: Plugin) {
+  if (nested(plugin))
+    return z.strictObject({
+      name: Name.optional(),
+      config: plugin.config.partial().strict().optional(),
+      credentials: plugin.credentials.partial().strict().optional(),
+    });
   return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
+}
+
+/**
+ * The issues of a create body that failed validation. Zod stops at an unknown `type`; so that the
+ * answer still names every bad field, the body is also checked as the type whose fields it uses most.
+ */
+export function createIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const body = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : undefined;
+  if (!body || (SOURCE_TYPES as readonly unknown[]).includes(body.type)) return [...issues];
+  const checked = createBody(likelyPlugin(body)).safeParse({ ...body, type: likelyPlugin(body).type });
+  const more = checked.success ? [] : checked.error.issues.filter((issue) => issue.path[0] !== "type");
+  return [...issues, ...more];
+}
+
+/**
+ * The issues of an update body that failed validation: a union of every type's body only says
+ * "Invalid input", so the body is checked as the type whose fields it uses most (the route checks
+ * it against the source's own type afterwards).
+ */
+export function updateIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const body = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : undefined;
+  if (!body) return [...issues];
+  const checked = updateBody(likelyPlugin(body)).safeParse(body);
+  return checked.success ? [...issues] : checked.error.issues;
+}
+
+/** The plug-in whose body fields a request body uses most (the first plug-in on a tie). */
+function likelyPlugin(body: Record<string, unknown>): Plugin {
+  const keys = Object.keys(body);
+  const fieldsOf = (plugin: Plugin) =>
+    nested(plugin) ? ["config", "credentials"] : [...Object.keys(plugin.config.shape), ...Object.keys(plugin.credentials.shape)];
+  const overlap = (plugin: Plugin) => fieldsOf(plugin).filter((f) => keys.includes(f)).length;
+  return SOURCES.reduce<Plugin>((best, plugin) => (overlap(plugin) > overlap(best) ? plugin : best), SOURCES[0]);
+}
+
+/** A body's settings as the plug-in takes them (config and credentials fields together). */
+export function bodySettings(body: Record<string, unknown>): Record<string, unknown> {
+  const { config, credentials, ...flat } = body;
+  const part = (v: unknown) => (typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {});
+  return { ...flat, ...part(config), ...part(credentials) };
+}
+
+/** The config fields of a type's settings, as the `config` column stores them. */
+export function storedConfig(type: SourceRow["type"], settings: Record<string, unknown>): string {
+  const plugin = SOURCES.find((p) => p.type === type);
+  const keys = plugin ? Object.keys(plugin.config.shape) : [];
+  return JSON.stringify(Object.fromEntries(keys.filter((k) => k in settings).map((k) => [k, settings[k]])));
 }
 
 /** One of each type's create body, told apart by `type` (see {@link SOURCES}). */
@@ -49,6 +113,7 @@ export function serializeSource(row: SourceRow): z.infer<typeof SourceSchema> {
     name: row.name,
     type: row.type,
     connection_string: row.connectionMasked,
+    config: JSON.parse(row.config) as Record<string, unknown>,
     created_at: row.createdAt,
     updated_at: row.updatedAt,
   };

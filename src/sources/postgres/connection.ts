@@ -18,6 +18,15 @@ const DEFAULT_APPLICATION_NAME = "edge-reverse-etl";
 // The server ends a session idle inside a transaction this long, e.g. a stream whose Worker died.
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10 * 60_000;
 
+/**
+ * {@link WarehouseOptions} plus the server's flavour: `redshift` speaks the protocol of Postgres
+ * 8.0, so the session skips what Redshift does not know (`idle_in_transaction_session_timeout`,
+ * `bytea_output`, `NO SCROLL` cursors, `EXPLAIN (FORMAT JSON)`).
+ */
+export interface PostgresOptions extends WarehouseOptions {
+  flavor?: "postgres" | "redshift";
+}
+
 /** Where a connection string points. */
 export interface ConnectionTarget {
   host: string;
@@ -92,7 +101,7 @@ export function closePostgres(client: Client): Promise<void> {
 }
 
 /** A connected session (see {@link connectPostgres}); `control` pauses the TCP route's reads. */
-export async function openClient(connectionString: string, opts: WarehouseOptions, control?: ReadControl): Promise<Client> {
+export async function openClient(connectionString: string, opts: PostgresOptions, control?: ReadControl): Promise<Client> {
   const target = parseConnectionString(connectionString);
   const blocked = opts.allowPrivate ? undefined : blockedHostReason(target.host);
   if (blocked) throw new WarehouseError("host_not_allowed", `${blocked}; private and local hosts are not allowed`);
@@ -105,7 +114,7 @@ export async function openClient(connectionString: string, opts: WarehouseOption
     options: target.options,
     application_name: opts.applicationName ?? DEFAULT_APPLICATION_NAME,
     statement_timeout: statementTimeout(opts),
-    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: opts.flavor === "redshift" ? undefined : IDLE_IN_TRANSACTION_TIMEOUT_MS,
   });
   if (!target.neon) {
     const config = client.neonConfig;
@@ -152,19 +161,19 @@ export async function closeClient(client: Client): Promise<void> {
 }
 
 /** Opens the read-only transaction with the statement timeout and the text forms of values. */
-export async function beginReadOnly(client: Client, opts: WarehouseOptions): Promise<void> {
+export async function beginReadOnly(client: Client, opts: PostgresOptions): Promise<void> {
   const timeout = statementTimeout(opts);
   // DateStyle and bytea_output fix the text form of values (DateStyle 'ISO' keeps the input order).
   await client.query(
     `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${timeout}; ` +
-      `SET LOCAL DateStyle = 'ISO'; SET LOCAL bytea_output = 'hex'`,
+      `SET LOCAL DateStyle = 'ISO'${opts.flavor === "redshift" ? "" : "; SET LOCAL bytea_output = 'hex'"}`,
   );
 }
 
 /** Runs `fn` in a read-only transaction on a fresh connection, always closing it. */
 export async function withReadOnlyTransaction<T>(
   connectionString: string,
-  opts: WarehouseOptions,
+  opts: PostgresOptions,
   span: SqlSpan,
   fn: (client: Client) => Promise<T>,
 ): Promise<T> {

@@ -1,6 +1,6 @@
 import type { Client } from "@neondatabase/serverless";
-import type { ExtractHandler, Extracted, WarehouseOptions } from "../source";
-import { beginReadOnly, closeClient, openClient, parseConnectionString } from "./connection";
+import type { ExtractHandler, Extracted } from "../source";
+import { beginReadOnly, closeClient, openClient, type PostgresOptions, parseConnectionString } from "./connection";
 import { CopyDataSplitter } from "./copy-data";
 import { type SqlSpan, toWarehouseError } from "./errors";
 import { cursorLines } from "./cursor";
@@ -25,7 +25,7 @@ export type CopyVia = "copy" | "cursor";
 export async function copyQuery(
   connectionString: string,
   sql: string,
-  opts: WarehouseOptions,
+  opts: PostgresOptions,
   handler: ExtractHandler,
   via: CopyVia = parseConnectionString(connectionString).neon ? "cursor" : "copy",
 ): Promise<Extracted> {
@@ -57,9 +57,11 @@ export async function copyQuery(
       span = { start: prefix.length + select.modelAt, length: model.length };
       rows = await copyOut(client, `${prefix}${select.text}) TO STDOUT`, handler, control, handlerFailure);
     } else {
-      const prefix = "DECLARE model_copy NO SCROLL CURSOR FOR ";
+      // Redshift's DECLARE has no NO SCROLL, and a single-node cluster fetches at most 1000 rows at a time.
+      const redshift = opts.flavor === "redshift";
+      const prefix = redshift ? "DECLARE model_copy CURSOR FOR " : "DECLARE model_copy NO SCROLL CURSOR FOR ";
       span = { start: prefix.length + select.modelAt, length: model.length };
-      rows = await cursorLines(client, `${prefix}${select.text}`, handler, handlerFailure);
+      rows = await cursorLines(client, `${prefix}${select.text}`, handler, handlerFailure, redshift ? 1000 : undefined);
     }
     await client.query("COMMIT");
     return { fields, rows };

@@ -103,10 +103,16 @@ async function* cursorPages(
 const CURSOR_PAGE_ROWS = 5000;
 
 /** The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. */
-export async function cursorLines(client: Client, declare: string, handler: ExtractHandler, failure: { error?: unknown }): Promise<number> {
+export async function cursorLines(
+  client: Client,
+  declare: string,
+  handler: ExtractHandler,
+  failure: { error?: unknown },
+  pageRows = CURSOR_PAGE_ROWS,
+): Promise<number> {
   let rows = 0;
   let line = new Uint8Array(4096);
-  for await (const page of cursorPages(client, { name: "retl_copy_cursor", text: declare }, "model_copy", CURSOR_PAGE_ROWS)) {
+  for await (const page of cursorPages(client, { name: "retl_copy_cursor", text: declare }, "model_copy", pageRows)) {
     for (const row of page.rows) {
       rows++;
       // One buffer for every line: the handler may use the bytes during the call only.

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { maskConnectionString } from "../../lib/secrets";
 import type { Source, SourcePlugin, WarehouseOptions } from "../source";
-import { parseConnectionString } from "./connection";
+import { type PostgresOptions, parseConnectionString } from "./connection";
 import { type CopyVia, copyQuery } from "./copy";
 import { describeQuery, estimateRows, previewQuery, testConnection } from "./queries";
 import { jsonValue } from "./types";
@@ -26,8 +26,15 @@ const credentials = z.object({
 /**
  * A Postgres {@link Source} on a connection string. `via` is extraction's route: `copy` (default)
  * or cursor pages (the default for Neon, whose WebSocket cannot be paused; also for tests).
+ * `flavor: "redshift"` leaves out what Redshift lacks (see {@link PostgresOptions}).
  */
-export function openPostgres(connectionString: string, opts: WarehouseOptions, via?: CopyVia): Source {
+export function openPostgres(
+  connectionString: string,
+  warehouse: WarehouseOptions,
+  via?: CopyVia,
+  flavor: PostgresOptions["flavor"] = "postgres",
+): Source {
+  const opts: PostgresOptions = { ...warehouse, flavor };
   return {
     test: () => testConnection(connectionString, opts),
     describe: (sql) => describeQuery(connectionString, sql, opts),

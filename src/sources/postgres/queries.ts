@@ -1,5 +1,5 @@
-import type { ConnectionTest, JsonValue, QueryPreview, SourceColumn, WarehouseOptions } from "../source";
-import { closeClient, openClient, withReadOnlyTransaction } from "./connection";
+import type { ConnectionTest, JsonValue, QueryPreview, SourceColumn } from "../source";
+import { closeClient, openClient, type PostgresOptions, withReadOnlyTransaction } from "./connection";
 import { toWarehouseError } from "./errors";
 import { modelSql } from "./sql-guard";
 import { fieldTypes, jsonValue, type RawRow, rawTextTypes } from "./types";
@@ -16,12 +16,15 @@ const MAX_PREVIEW_ROWS = 10_000;
  * Connects, asks the server version, disconnects. Never throws: a failure comes back as
  * `{ ok: false, error: { code, message } }` with a {@link WarehouseErrorCode}.
  */
-export async function testConnection(connectionString: string, opts: WarehouseOptions): Promise<ConnectionTest> {
+export async function testConnection(connectionString: string, opts: PostgresOptions): Promise<ConnectionTest> {
   const started = Date.now();
   try {
     const client = await openClient(connectionString, opts);
     try {
-      const result = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version");
+      // Redshift's server_version says 8.0.2; version() names Redshift and its build.
+      const result = await client.query<{ version: string }>(
+        opts.flavor === "redshift" ? "SELECT version() AS version" : "SELECT current_setting('server_version') AS version",
+      );
       const version = result.rows[0]?.version ?? "unknown";
       return { ok: true, latency_ms: Date.now() - started, server_version: version };
     } finally {
@@ -37,7 +40,7 @@ export async function testConnection(connectionString: string, opts: WarehouseOp
  * The columns of a model, from `SELECT * FROM (<sql>) AS model LIMIT 0` in a read-only
  * transaction. Throws {@link WarehouseError}.
  */
-export async function describeQuery(connectionString: string, sql: string, opts: WarehouseOptions): Promise<SourceColumn[]> {
+export async function describeQuery(connectionString: string, sql: string, opts: PostgresOptions): Promise<SourceColumn[]> {
   const model = modelSql(sql);
   const prefix = "SELECT * FROM (\n";
   return withReadOnlyTransaction(connectionString, opts, { start: prefix.length, length: model.length }, async (client) => {
@@ -52,7 +55,7 @@ export async function describeQuery(connectionString: string, sql: string, opts:
  * The first `limit` rows of a model (at most 10,000), with values made JSON-safe by
  * {@link jsonValue}. Same read-only transaction as {@link describeQuery}. Throws {@link WarehouseError}.
  */
-export async function previewQuery(connectionString: string, sql: string, limit: number, opts: WarehouseOptions): Promise<QueryPreview> {
+export async function previewQuery(connectionString: string, sql: string, limit: number, opts: PostgresOptions): Promise<QueryPreview> {
   const model = modelSql(sql);
   const rowLimit = Math.max(0, Math.min(MAX_PREVIEW_ROWS, Math.floor(limit) || 0));
   const prefix = "SELECT * FROM (\n";
@@ -78,8 +81,9 @@ export async function previewQuery(connectionString: string, sql: string, limit:
  * is run), e.g. to size a run's partitions before the first row arrives: cheap, but only as good
  * as the warehouse's statistics. Same read-only transaction rules. Throws {@link WarehouseError}.
  */
-export async function estimateRows(connectionString: string, sql: string, opts: WarehouseOptions): Promise<number> {
+export async function estimateRows(connectionString: string, sql: string, opts: PostgresOptions): Promise<number> {
   const model = modelSql(sql);
+  if (opts.flavor === "redshift") return estimateFromTextPlan(connectionString, model, opts);
   const prefix = "EXPLAIN (FORMAT JSON) SELECT * FROM (\n";
   return withReadOnlyTransaction(connectionString, opts, { start: prefix.length, length: model.length }, async (client) => {
     const result = await client.query<[unknown]>({ name: "retl_estimate", text: `${prefix}${model}\n) AS model`, rowMode: "array" });
@@ -88,5 +92,15 @@ export async function estimateRows(connectionString: string, sql: string, opts: 
     const top = Array.isArray(plan) ? (plan[0] as { Plan?: { "Plan Rows"?: unknown } } | undefined) : undefined;
     const rows = top?.Plan?.["Plan Rows"];
     return typeof rows === "number" ? rows : 0;
+  });
+}
+
+/** Redshift's EXPLAIN has no JSON format: the top plan line's `rows=` (`XN Seq Scan on t  (cost=… rows=1000 width=8)`). */
+async function estimateFromTextPlan(connectionString: string, model: string, opts: PostgresOptions): Promise<number> {
+  const prefix = "EXPLAIN SELECT * FROM (\n";
+  return withReadOnlyTransaction(connectionString, opts, { start: prefix.length, length: model.length }, async (client) => {
+    const result = await client.query<[string]>({ name: "retl_estimate_text", text: `${prefix}${model}\n) AS model`, rowMode: "array" });
+    const top = result.rows[0]?.[0] ?? "";
+    return Number(/ rows=(\d+)/.exec(top)?.[1] ?? 0);
   });
 }

@@ -1,0 +1,72 @@
+import { WarehouseError } from "../errors";
+
+/**
+ * Model SQL for ClickHouse: the client-side half of the read-only guarantee (the server's
+ * `readonly=1` is the other; the HTTP interface also refuses a second statement), and the queries
+ * that wrap a model.
+ */
+
+const allowedLeadingWords = new Set(["select", "with"]);
+const writeLeadingWords = new Set([
+  "insert",
+  "update",
+  "delete",
+  "alter",
+  "create",
+  "drop",
+  "truncate",
+  "rename",
+  "exchange",
+  "optimize",
+  "attach",
+  "detach",
+  "system",
+  "kill",
+  "grant",
+  "revoke",
+  "set",
+  "use",
+  "backup",
+  "restore",
+  "undrop",
+]);
+
+/** The model SQL without one trailing `;`, refusing statements that are not queries. */
+export function clickhouseModelSql(sql: string): string {
+  const model = sql.trim().replace(/;\s*$/, "").trimEnd();
+  const word = leadingWord(model);
+  if (!word) throw new WarehouseError("query_failed", "the model SQL is empty");
+  if (writeLeadingWords.has(word))
+    throw new WarehouseError("read_only", `a model must be a read-only query; ${word.toUpperCase()} statements are not allowed`);
+  if (!allowedLeadingWords.has(word))
+    throw new WarehouseError("query_failed", `a model must be a query starting with SELECT or WITH, not ${word.toUpperCase()}`);
+  return model;
+}
+
+/** The first keyword, skipping whitespace, `--`/`#` line comments, `/* *\/` comments and `(`. */
+function leadingWord(sql: string): string | undefined {
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i];
+    if (c === "(" || (c !== undefined && /\s/.test(c))) i++;
+    else if (sql.startsWith("--", i) || c === "#") {
+      const end = sql.indexOf("\n", i);
+      i = end === -1 ? sql.length : end + 1;
+    } else if (sql.startsWith("/*", i)) {
+      const end = sql.indexOf("*/", i + 2);
+      i = end === -1 ? sql.length : end + 2;
+    } else break;
+  }
+  return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
+}
+
+/** A back-quoted ClickHouse identifier (backslash escapes, as ClickHouse writes them). */
+function quoteIdent(name: string): string {
+  return `\`${name.replaceAll("\\", "\\\\").replaceAll("`", "\\`")}\``;
+}
+
+/** `SELECT <columns> FROM (<model>)`: the model as a subquery (a newline keeps a trailing `--` comment inside). */
+export function selectFrom(model: string, columns: readonly string[] | "*"): string {
+  const list = columns === "*" ? "*" : columns.map(quoteIdent).join(", ");
+  return `SELECT ${list} FROM (\n${model}\n)`;
+}
