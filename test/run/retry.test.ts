@@ -21,6 +21,8 @@ describe("warehouse retry policy", () => {
       ["40P01 deadlock", toWarehouseError(serverError("40P01"), "query")],
       ["08006 connection failure", toWarehouseError(serverError("08006"), "query")],
     ] as const;
+    expect(toWarehouseError(serverError("57P01"), "query").code).toBe("connection_lost");
+    expect(toWarehouseError(serverError("57P01"), "connect").code).toBe("unreachable");
     for (const [what, err] of transient) {
       expect(err.retryable, what).toBe(true);
       expect(transientWarehouseError(err), what).toBe(true);
