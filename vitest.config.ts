@@ -25,6 +25,8 @@ export default defineConfig(async () => {
             // Queue retry delays are real seconds in miniflare: keep the backoff short (production: 2 s … 15 min).
             DELIVERY_RETRY_BASE_SECONDS: "1",
             DELIVERY_RETRY_MAX_SECONDS: "1",
+            // A run's warehouse retries wait 0.1 s, 0.4 s, 1.6 s (production: 1 s, 4 s, 16 s).
+            WAREHOUSE_RETRY_BASE_MS: "100",
           },
         },
       })),

@@ -36,7 +36,7 @@ const RUN_AT_ONCE: ReadonlySet<RunStep> = new Set(["await"]);
 export interface StepResult {
   /** The run has reached a final status (set on `run.status`). */
   done: boolean;
-  /** Nothing to do until batch reports arrive; check back after this long. */
+  /** Nothing to do until batch reports arrive or a warehouse retry's backoff passes; check back after this long. */
   waitMs?: number;
 }
 

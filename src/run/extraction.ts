@@ -57,7 +57,7 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     for (const c of chunks) bytes += c.bytes.length;
     return uploads.add(chunks);
   };
-  await job.source.extract(job.sql, {
+  const reading = job.source.extract(job.sql, {
     columns: (fields) => {
       const columns = resolveColumns(
         fields.map((f) => f.name),
@@ -75,6 +75,13 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
       return Promise.all([backlog, job.onProgress(writer.rows)]).then(() => undefined);
     },
   });
+  try {
+    await reading;
+  } catch (err) {
+    // A retry starts over under the same chunk keys: no put of this attempt may land after it began.
+    await uploads.settle();
+    throw err;
+  }
   // Its failure, if any, is the one drain() throws.
   store(writer.finishAll())?.catch(() => undefined);
   await uploads.drain();

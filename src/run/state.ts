@@ -5,7 +5,7 @@ import type { SyncMode } from "../sync/mode";
 
 /** The steps of a run, in order. Each is one file under src/run/steps/. */
 export const RUN_STEPS = [
-  "extract", // read the model from the warehouse into partitioned R2 chunks (in one go)
+  "extract", // read the model from the warehouse into partitioned R2 chunks (in one go; again after a transient warehouse error)
   "diff", // per partition: compare with the last snapshot, plan the operations, store the plan; then the mass-delete guard
   "deliver", // per partition: enqueue the plan's operations as destination batches
   "await", // wait until every batch is reported (acknowledged, failed, dead-lettered or aborted)
@@ -36,14 +36,15 @@ export function isStop(abort: { code: string } | null): boolean {
 
 /**
  * transitions[from] = the targets a step may lead to. A step that spent its budget mid-way stays
- * where it is (listed as its own target) and continues at the next alarm. Any step may fail the run
+ * where it is (listed as its own target) and continues at the next alarm; so does an extraction that
+ * hit a transient warehouse error (it starts over after a backoff). Any step may fail the run
  * (warehouse error, missing model, mass-delete guard). A destination that refuses the credentials
  * does not change the path: it aborts the unsent batches (see RunState.abort), so await, commit and
  * report still run and the report fails the run. A stop (cancel, time limit) ends a run that has sent
  * nothing yet (`cancelled`); later it takes the same path as an abort.
  */
 const transitions: Record<RunStep, readonly RunTarget[]> = {
-  extract: ["diff", "failed", "cancelled"],
+  extract: ["extract", "diff", "failed", "cancelled"],
   // A dry run ends after the diff: the report shows the counted plan; nothing is sent.
   diff: ["diff", "deliver", "report", "failed", "cancelled"],
   deliver: ["deliver", "await", "failed"],
@@ -128,6 +129,10 @@ export interface RunState {
   reportedSeq: number;
   /** The run whose snapshot this run's commit replaced: its objects are deleted by the report step. */
   retiredSnapshot?: string;
+  /** Extractions started over after a transient warehouse error (src/run/retry.ts); absent before the first. */
+  warehouseRetries?: number;
+  /** Not before this (epoch ms) does the extraction start over: the backoff after a transient error. */
+  extractRetryAt?: number;
   /** A dry run's verdict: the mass-delete guard would have stopped a real run. */
   massDeleteBlocked?: boolean;
 }

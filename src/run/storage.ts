@@ -150,6 +150,11 @@ export class ChunkUploads {
     if (this.failure) throw this.failure.error;
   }
 
+  /** Waits for every put, failed or not (an extraction that failed, before it is tried again). */
+  async settle(): Promise<void> {
+    await Promise.all(this.inflight);
+  }
+
   private async belowLimit(): Promise<void> {
     while (this.bytes > this.maxBytes && this.inflight.size > 0) await Promise.race(this.inflight);
     if (this.failure) throw this.failure.error;

@@ -505,6 +505,31 @@ describe("trigger webhooks", () => {
     );
   });
 
+  it("answers a trigger behind a run in flight with that run, its phase and age, from both hooks", async () => {
+    const sync = await createSync();
+    const first = await api.post(hookPath(sync.trigger_url), { token: null });
+    expectStatus(first, 202);
+    expect(first.body.in_flight).toBeUndefined();
+    // The first run has not taken a step (no alarm ran): it is in flight, phase queued.
+    const bySecret = await api.post(hookPath(sync.trigger_url), { token: null });
+    expectStatus(bySecret, 202);
+    expect(bySecret.body.id).not.toBe(first.body.id);
+    expect(bySecret.body.in_flight, JSON.stringify(bySecret.body)).toMatchObject({ run_id: first.body.id, phase: "queued" });
+    expect(bySecret.body.in_flight?.age_seconds).toBeGreaterThanOrEqual(0);
+    const rotated = await api.post(`/api/v1/syncs/${sync.id}/trigger-secret`);
+    const body = JSON.stringify({ source: "ci" });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signed = await api.post(`/api/v1/hooks/syncs/${sync.id}`, {
+      token: null,
+      raw: body,
+      headers: { "x-timestamp": ts, "x-signature": `sha256=${await hmacSha256Hex(rotated.body.secret, `${ts}.${body}`)}` },
+    });
+    expectStatus(signed, 202);
+    // Coalesced into the same queued follow-up; the run in flight is still the first.
+    expect(signed.body.id).toBe(bySecret.body.id);
+    expect(signed.body.in_flight).toMatchObject({ run_id: first.body.id, phase: "queued" });
+  });
+
   it("keeps the trigger secret encrypted in D1", async () => {
     const sync = await createSync();
     const secret = sync.trigger_url.split("/").at(-1);

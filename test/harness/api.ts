@@ -10,7 +10,7 @@ import type { ErrorSchema } from "../../src/api/openapi";
 import type { DestinationSchema } from "../../src/routes/destinations/schema";
 import type { ModelColumnSchema, ModelSchema } from "../../src/routes/models/schema";
 import type { SourceSchema } from "../../src/routes/sources/schema";
-import type { RunSchema } from "../../src/routes/syncs/run-schema";
+import type { RunSchema, TriggerResponse } from "../../src/routes/syncs/run-schema";
 import type { SyncSchema } from "../../src/routes/syncs/schema";
 import type { CreatedTokenSchema, TokenSchema } from "../../src/routes/tokens/schema";
 
@@ -51,8 +51,8 @@ interface TriggerSecret {
   trigger_url: string;
   secret: string;
 }
-/** POST /api/v1/syncs/{id}/trigger (src/routes/syncs/trigger.ts `TriggeredRun`): `in_flight` when a run was already going. */
-type TriggeredRun = Run & { in_flight?: { run_id: string; phase: Run["phase"]; age_seconds: number } };
+/** POST /api/v1/syncs/{id}/trigger and the trigger webhooks (src/routes/syncs/run-schema.ts `TriggeredRun`): `in_flight` when a run was already going. */
+type TriggeredRun = z.infer<typeof TriggerResponse>;
 /** Every list: a page and the cursor of the next one (src/api/openapi.ts `listOf`). */
 export interface Page<T> {
   data: T[];
@@ -106,7 +106,7 @@ type Routes = [
   ["POST", `/api/v1/syncs/${string}/trigger-secret`, TriggerSecret],
   ["POST", `/api/v1/syncs/${string}/runs/${string}/cancel`, Run],
   ["POST", `/api/v1/syncs/${string}/trigger`, TriggeredRun],
-  ["POST", `/api/v1/hooks/syncs/${string}`, Run],
+  ["POST", `/api/v1/hooks/syncs/${string}`, TriggeredRun],
   ["POST", `/api/v1/syncs/${string}/${"pause" | "resume" | "restore"}`, Sync],
   ["POST", "/api/v1/syncs", Sync],
   ["PUT", `/api/v1/syncs/${string}`, Sync],

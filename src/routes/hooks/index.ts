@@ -7,7 +7,7 @@ import type { Database } from "../../db/client";
 import { hmacSha256Hex, timingSafeEqual } from "../../lib/crypto";
 import { decryptSecret } from "../../lib/secrets";
 import { syncObject } from "../syncs/schema";
-import { RunSchema, serializeRun } from "../syncs/run-schema";
+import { serializeTriggeredRun, TriggerResponse } from "../syncs/run-schema";
 
 /** Signed requests older or newer than this are refused (replay window). */
 const MAX_SKEW_SECONDS = 300;
@@ -25,7 +25,9 @@ const secretRoute = createRoute({
   method: "post",
   path: "/api/v1/hooks/syncs/{id}/{secret}",
   security: [],
-  description: "Starts a run (trigger `webhook`) for dbt, CI or Airflow, authenticated by the secret in the URL.",
+  description:
+    "Starts a run (trigger `webhook`) for dbt, CI or Airflow, authenticated by the secret in the URL. " +
+    "With a run in flight, the follow-up run is queued (as for POST /api/v1/syncs/{id}/trigger) and `in_flight` names the run in flight, its phase and age.",
   request: {
     params: Params.extend({
       secret: z
@@ -34,7 +36,7 @@ const secretRoute = createRoute({
         .openapi({ param: { name: "secret", in: "path" } }),
     }),
   },
-  responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
+  responses: { 202: jsonResponse(TriggerResponse, "The run that will carry out this trigger."), ...openApiErrorResponses },
 });
 
 const signedRoute = createRoute({
@@ -44,9 +46,10 @@ const signedRoute = createRoute({
   path: "/api/v1/hooks/syncs/{id}",
   security: [],
   description:
-    'Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the trigger secret>`; timestamps more than 5 minutes away are refused, and so is a signed request sent a second time (409).',
+    'Starts a run authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" under the trigger secret>`; timestamps more than 5 minutes away are refused, and so is a signed request sent a second time (409). ' +
+    "With a run in flight, the answer's `in_flight` names it, its phase and age.",
   request: { params: Params },
-  responses: { 202: jsonResponse(RunSchema, "The run that will carry out this trigger."), ...openApiErrorResponses },
+  responses: { 202: jsonResponse(TriggerResponse, "The run that will carry out this trigger."), ...openApiErrorResponses },
 });
 
 const refused = () => new ApiError("unauthorized", "invalid trigger secret or signature");
@@ -61,7 +64,8 @@ async function triggerSecretOf(db: Database, env: Env, id: string): Promise<stri
 async function startWebhookRun(env: Env, id: string) {
   const result = await syncObject(env, id).trigger("webhook", {});
   if (!result.ok) throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"`, { status: result.status });
-  return serializeRun(result.run);
+  // A caller whose trigger lands behind a stuck run learns which run, in which phase, since when.
+  return serializeTriggeredRun(result.run, result.in_flight);
 }
 
 /** Trigger webhooks: a secret URL, or an HMAC-signed request to the bare URL. */

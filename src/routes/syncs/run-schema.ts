@@ -11,7 +11,7 @@ export const RunSchema = z
     phase: z.enum(RUN_PHASES),
     progress: z.record(z.string(), z.number()).openapi({
       description:
-        "Rows read, partitions diffed, operations planned, batches sent, acknowledged and resent (batches_resent: enqueued again because their reports were overdue or lost in a restart); a dry run's planned_* counts.",
+        "Rows read, partitions diffed, operations planned, batches sent, acknowledged and resent (batches_resent: enqueued again because their reports were overdue or lost in a restart), warehouse_retries (extractions started over after a transient warehouse error); a dry run's planned_* counts.",
     }),
     options: z.object({ full_resync: z.boolean().optional(), allow_mass_delete: z.boolean().optional(), dry_run: z.boolean().optional() }),
     started_at: z.string().nullable(),
@@ -33,4 +33,29 @@ export const RunSchema = z
 export function serializeRun(run: RunRecord): z.infer<typeof RunSchema> {
   const { workspace_id: _ws, ...rest } = run;
   return rest;
+}
+
+/** The run in flight when the trigger arrived (the answer's run is then the queued follow-up). */
+const InFlightSchema = z
+  .object({
+    run_id: z.string(),
+    phase: z.enum(RUN_PHASES),
+    age_seconds: z.number().openapi({ description: "Seconds since the run in flight started." }),
+  })
+  .openapi("InFlightRun");
+
+/** A trigger's answer (the API's and the trigger webhooks'): the run that will carry it out, and the run in flight, if any. */
+export const TriggerResponse = RunSchema.extend({
+  in_flight: InFlightSchema.optional().openapi({
+    description:
+      "Present when a run was already in flight: this trigger is queued behind it. A run that stays in one phase long can be cancelled.",
+  }),
+}).openapi("TriggeredRun");
+
+/** A trigger's answer: the run, with `in_flight` when a run was already in flight. */
+export function serializeTriggeredRun(
+  run: RunRecord,
+  inFlight: z.infer<typeof InFlightSchema> | undefined,
+): z.infer<typeof TriggerResponse> {
+  return { ...serializeRun(run), ...(inFlight ? { in_flight: inFlight } : {}) };
 }

@@ -2,8 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { ApiError } from "../../api/errors";
 import { loadSync, syncObject } from "./schema";
-import { RUN_PHASES } from "../../db/schema";
-import { RunSchema, serializeRun } from "./run-schema";
+import { serializeTriggeredRun, TriggerResponse } from "./run-schema";
 
 const TriggerBody = z
   .strictObject({
@@ -22,22 +21,6 @@ const TriggerBody = z
       }),
   })
   .openapi("TriggerRun");
-
-/** The run in flight when the trigger arrived (the answer's run is then the queued follow-up). */
-const InFlightSchema = z
-  .object({
-    run_id: z.string(),
-    phase: z.enum(RUN_PHASES),
-    age_seconds: z.number().openapi({ description: "Seconds since the run in flight started." }),
-  })
-  .openapi("InFlightRun");
-
-const TriggerResponse = RunSchema.extend({
-  in_flight: InFlightSchema.optional().openapi({
-    description:
-      "Present when a run was already in flight: this trigger is queued behind it. A run that stays in one phase long can be cancelled.",
-  }),
-}).openapi("TriggeredRun");
 
 const route = createRoute({
   operationId: "triggerSync",
@@ -68,6 +51,6 @@ export function registerTriggerSync(app: Router) {
       );
     if (!result.ok)
       throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
-    return c.json({ ...serializeRun(result.run), ...(result.in_flight ? { in_flight: result.in_flight } : {}) }, 202);
+    return c.json(serializeTriggeredRun(result.run, result.in_flight), 202);
   });
 }

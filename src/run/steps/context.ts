@@ -37,7 +37,7 @@ export interface StepOutcome {
   state: RunState;
   /** Where the run goes: the same step to continue later, the next one, or `done` (report only). A step fails the run by throwing; a stop is the driver's. */
   next: Exclude<RunTarget, "failed" | "cancelled">;
-  /** Nothing to do until batch reports arrive; check back after this long. */
+  /** Nothing to do until batch reports arrive, or a backoff passes; check back after this long. */
   waitMs?: number;
   /** The commit's new snapshot: the driver switches to it in the same storage write as the checkpoint. */
   pointer?: SnapshotPointer;

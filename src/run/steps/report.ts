@@ -46,6 +46,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     operations_planned: planned,
     batches_sent: s.totals.batches,
     batches_resent: ledger.resentCount(run.id),
+    warehouse_retries: s.warehouseRetries ?? 0,
     partitions_committed: dryRun ? 0 : s.partitions,
     ...(dryRun
       ? {

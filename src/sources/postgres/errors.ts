@@ -19,7 +19,7 @@ export function toWarehouseError(err: unknown, phase: "connect" | "query", span?
     if (err.code === "tls_refused" || err.code === "tls_failed") return new WarehouseError("tls_failed", err.message, { cause: err });
     return new WarehouseError(phase === "connect" ? "unreachable" : "connection_lost", err.message, { cause: err });
   }
-  if (isDatabaseError(err)) return fromSqlState(err, span);
+  if (isDatabaseError(err)) return fromSqlState(err, phase, span);
   const message = err instanceof Error ? err.message : String(err);
   return new WarehouseError(phase === "connect" ? "unreachable" : "connection_lost", message || "the connection failed", { cause: err });
 }
@@ -30,7 +30,7 @@ function isDatabaseError(err: unknown): err is DatabaseError {
   );
 }
 
-function fromSqlState(err: DatabaseError, span: SqlSpan | undefined): WarehouseError {
+function fromSqlState(err: DatabaseError, phase: "connect" | "query", span: SqlSpan | undefined): WarehouseError {
   const sqlstate = err.code ?? "";
   const extra = { sqlstate, cause: err };
   switch (sqlstate) {
@@ -45,11 +45,15 @@ function fromSqlState(err: DatabaseError, span: SqlSpan | undefined): WarehouseE
       return new WarehouseError("read_only", `a model must be read-only: ${err.message}`, extra);
     case "42501":
       return new WarehouseError("permission_denied", err.message, extra);
+    // Too many connections, or the server is starting up: trying again later may get in.
     case "53300":
-    case "57P01":
-    case "57P02":
     case "57P03":
       return new WarehouseError("unreachable", err.message, extra);
+    // Admin or crash shutdown (a restart, a failover, pg_terminate_backend): mid-query, the
+    // connection was lost; both are worth another try.
+    case "57P01":
+    case "57P02":
+      return new WarehouseError(phase === "query" ? "connection_lost" : "unreachable", err.message, extra);
   }
   if (sqlstate === "0A000" && /data-modifying/i.test(err.message))
     return new WarehouseError("read_only", `a model must be read-only: ${err.message}`, extra);
