@@ -133,11 +133,16 @@ export class RunEngine {
         run.phase = phaseOf(step, dryRun);
         if (!s.abort && TIME_LIMITED.has(step) && overTime(run, s)) {
           const minutes = s.config.maxRunMinutes ?? DEFAULT_MAX_RUN_MINUTES;
-          this.stop(
-            run.id,
-            "run_timeout",
-            `the run passed its time limit of ${minutes} minute${minutes === 1 ? "" : "s"} (max_run_minutes)`,
-          );
+          const limit = `the run passed its time limit of ${minutes} minute${minutes === 1 ? "" : "s"} (max_run_minutes)`;
+          const waitUntil = run.progress.destination_wait_until;
+          if (waitUntil !== undefined && waitUntil > 0) {
+            const at = new Date(waitUntil).toISOString();
+            this.stop(
+              run.id,
+              "destination_daily_limit",
+              `${limit} while its batches waited for the destination's daily API limit (next attempt at ${at})`,
+            );
+          } else this.stop(run.id, "run_timeout", limit);
           s = this.state(run.id) ?? s;
         }
         if (isStop(s.abort) && (step === "extract" || step === "diff")) {

@@ -22,11 +22,12 @@ export type RunTarget = RunStep | "done" | "failed" | "cancelled";
 
 /**
  * Why a run was stopped from outside: a user's cancel, or its time limit (`max_run_minutes`; the run
- * counts as failed). Before deliver the run ends at once (`cancelled`); from deliver on, nothing more
+ * counts as failed; `destination_daily_limit` when its batches were waiting for the destination's
+ * daily API allowance at that moment, so the reason is the vendor's limit, not a slow run). Before deliver the run ends at once (`cancelled`); from deliver on, nothing more
  * is enqueued and it goes on through await, commit and report, so what the destination acknowledged
  * is committed and the next run sends the rest.
  */
-const STOP_CODES = ["cancelled", "run_timeout"] as const;
+const STOP_CODES = ["cancelled", "run_timeout", "destination_daily_limit"] as const;
 export type StopCode = (typeof STOP_CODES)[number];
 
 /** Whether an abort is a stop (cancel, time limit) rather than a refusal by the destination. */

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectStatus } from "../harness";
 import { createDestination, createSync, customersTable, modelOf, runSync, stubOf, uniqueName, waitForRun } from "../harness/run";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 
 /**
  * Salesforce's 403 REQUEST_LIMIT_EXCEEDED is the org's rolling 24-hour API allocation (issue 18):
@@ -87,5 +87,31 @@ describe("Salesforce's daily API limit", () => {
     await expect(waitForRun(syncId, trigger.body.id, { timeoutMs: 1500 })).rejects.toThrow(/not final/);
     const sync = (await api.get(`/api/v1/syncs/${syncId}`)).body;
     expect(sync.status).not.toBe("error");
+  }, 90_000);
+
+  it.concurrent("a run whose time limit passes while its batches wait for the daily limit fails with destination_daily_limit", async () => {
+    const { destinationId } = await org({ daily_limit: { max: 15_000, used: 15_000 } });
+    const syncId = await createSync(await modelOf(await customersTable(ROWS)), destinationId, "upsert", SF_FIELDS);
+    expectStatus(await api.put(`/api/v1/syncs/${syncId}`, { body: { max_run_minutes: 1 } }), 200);
+    const trigger = await api.post(`/api/v1/syncs/${syncId}/trigger`, {});
+    expectStatus(trigger, 202);
+    const runId = trigger.body.id;
+    const started = Date.now();
+    let waiting = false;
+    while (!waiting && Date.now() - started < 30_000) {
+      await runDurableObjectAlarm(stubOf(syncId));
+      waiting = (await api.get(`/api/v1/syncs/${syncId}/runs/${runId}`)).body.progress.destination_wait_until !== undefined;
+      if (!waiting) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(waiting, "the run waits for the daily limit").toBe(true);
+    // The clock, moved past the limit: the run started 3 minutes ago.
+    await runInDurableObject(stubOf(syncId), (instance) => {
+      const current = (instance as unknown as { state?: { current: { id: string; started_at: string | null } | null } }).state?.current;
+      if (current?.id === runId) current.started_at = new Date(Date.now() - 3 * 60_000).toISOString();
+    });
+    await runDurableObjectAlarm(stubOf(syncId));
+    const run = await waitForRun(syncId, runId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "failed", error: { code: "destination_daily_limit" }, rows_created: 0 });
+    expect(run.error?.message).toMatch(/time limit of 1 minute .*daily API limit/);
   }, 90_000);
 });
