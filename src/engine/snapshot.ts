@@ -1,3 +1,4 @@
+// Over 400 lines: the run-chunk and snapshot formats share one codec and key layout; see the header below.
 import { adjacentKeys, keyAt, type KeyColumn, words } from "./keys";
 import { partitionRange } from "./partition";
 import { decodeRow, maxRowUtf8, type RawValue, writeRowUtf8, writeUtf8 } from "./row";

@@ -1,3 +1,4 @@
+// Over 400 lines: one operation per describe block of the syncs API (create, update, lifecycle, runs, triggers, cancel), sharing its fixtures.
 /** The syncs API: create, update, lifecycle, runs and trigger webhooks. Over 400 lines: one file per resource, like the other API tests. */
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";

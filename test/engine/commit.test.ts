@@ -1,3 +1,4 @@
+// Over 400 lines: every commit rule (acknowledged, failed, deleted, duplicate keys, random runs) against one set of snapshot fixtures.
 import { describe, expect, it } from "vitest";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../../src/engine/commit";
 import { diffPartition } from "../../src/engine/diff";

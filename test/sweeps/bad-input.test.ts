@@ -1,3 +1,4 @@
+// Over 400 lines: one bad-input case per kind of input (JSON, types, sizes, ids, cron, SQL) over every operation of the OpenAPI document.
 /**
  * Bad-input sweep, driven by the live OpenAPI document: every operation is fed malformed and
  * wrongly shaped bodies, wrong types, missing and unknown fields, oversized bodies and strings,

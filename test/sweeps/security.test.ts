@@ -1,3 +1,4 @@
+// Over 400 lines: one security property per describe block (auth, scopes, workspaces, secrets, signatures, SSRF, SQL) over every operation.
 /**
  * Security sweep, driven by the live OpenAPI document: authentication and scopes on every
  * operation, cross-workspace isolation on every route, secrets never in a response, a log line, a

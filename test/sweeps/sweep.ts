@@ -1,3 +1,4 @@
+// Over 400 lines: the sweeps' walker of the OpenAPI document (request builders, schema-driven bodies, envelope checks) in one place.
 /**
  * Shared machinery of the bad-input and security sweeps: the operations of the live OpenAPI
  * document, a request recorder that checks every answer (no 500, the error envelope), D1

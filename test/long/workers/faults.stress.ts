@@ -1,3 +1,4 @@
+// Over 400 lines: one seeded fault schedule (queue, alarm, R2, destination faults) and its final convergence check, read as one scenario.
 import {
   abortAllDurableObjects,
   createExecutionContext,
