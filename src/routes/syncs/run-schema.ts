@@ -24,7 +24,8 @@ export const RunSchema = z
     rows_unchanged: z.number(),
     rows_failed: z.number(),
     error: z.object({ code: z.string(), message: z.string() }).nullable().openapi({
-      description: "Why the run failed or stopped, e.g. `cancelled` (a user's cancel), `run_timeout` (past the sync's max_run_minutes) or `destination_daily_limit` (past it while batches waited for the destination's daily API limit).",
+      description:
+        "Why the run failed or stopped, e.g. `cancelled` (a user's cancel), `run_timeout` (past the sync's max_run_minutes) or `destination_daily_limit` (past it while batches waited for the destination's daily API limit).",
     }),
     created_at: z.string(),
   })
