@@ -1,4 +1,4 @@
-import { WarehouseError } from "../errors";
+import { guardModelSql } from "../sql-guard";
 
 /**
  * Model SQL for ClickHouse: the client-side half of the read-only guarantee (the server's
@@ -6,7 +6,7 @@ import { WarehouseError } from "../errors";
  * that wrap a model.
  */
 
-const allowedLeadingWords = new Set(["select", "with"]);
+const queryLeadingWords = ["select", "with"];
 const writeLeadingWords = new Set([
   "insert",
   "update",
@@ -33,14 +33,7 @@ const writeLeadingWords = new Set([
 
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
 export function clickhouseModelSql(sql: string): string {
-  const model = sql.trim().replace(/;\s*$/, "").trimEnd();
-  const word = leadingWord(model);
-  if (!word) throw new WarehouseError("query_failed", "the model SQL is empty");
-  if (writeLeadingWords.has(word))
-    throw new WarehouseError("read_only", `a model must be a read-only query; ${word.toUpperCase()} statements are not allowed`);
-  if (!allowedLeadingWords.has(word))
-    throw new WarehouseError("query_failed", `a model must be a query starting with SELECT or WITH, not ${word.toUpperCase()}`);
-  return model;
+  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, leadingWord });
 }
 
 /** The first keyword, skipping whitespace, `--`/`#` line comments, `/* *\/` comments and `(`. */

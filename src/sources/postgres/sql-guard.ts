@@ -1,4 +1,4 @@
-import { WarehouseError } from "../errors";
+import { guardModelSql } from "../sql-guard";
 
 /**
  * Model SQL: the first line of the read-only guarantee (a model must be one query; the read-only
@@ -6,7 +6,7 @@ import { WarehouseError } from "../errors";
  * the query that wraps a model to read chosen columns.
  */
 
-const allowedLeadingWords = new Set(["select", "with", "values", "table"]);
+const queryLeadingWords = ["select", "with", "values", "table"];
 const writeLeadingWords = new Set([
   "insert",
   "update",
@@ -33,17 +33,7 @@ const writeLeadingWords = new Set([
 
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
 export function modelSql(sql: string): string {
-  const model = sql.trim().replace(/;\s*$/, "").trimEnd();
-  const word = leadingWord(model);
-  if (!word) throw new WarehouseError("query_failed", "the model SQL is empty");
-  if (writeLeadingWords.has(word))
-    throw new WarehouseError("read_only", `a model must be a read-only query; ${word.toUpperCase()} statements are not allowed`);
-  if (!allowedLeadingWords.has(word))
-    throw new WarehouseError(
-      "query_failed",
-      `a model must be a query starting with SELECT, WITH, VALUES or TABLE, not ${word.toUpperCase()}`,
-    );
-  return model;
+  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, leadingWord });
 }
 
 /** The first keyword, skipping whitespace, comments and opening parentheses. */
