@@ -31,6 +31,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
         ? loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length)
         : joinRunChunks([], s.config.mappings.length),
     ]);
+    const fields = fieldsOf(s);
     const checkpoint = (nextOperation: number) => {
       s.operation = nextOperation;
       ctx.checkpoint(s);
@@ -46,7 +47,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
       const first = batch[0];
       if (!first) continue;
       const batchId = `${run.id}.${p}.${first.index}`;
-      const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: fieldsOf(s, op.values) }));
+      const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: fields(op.values) }));
       const body = await deliveryMessage(bucket, envelope, batchId, operations, paths.batch(syncId, run.id, batchId));
       const size = messageSize(body);
       if (!producer.fits(size)) {
@@ -97,6 +98,7 @@ export async function rebuildMessages(ctx: StepContext, s: RunState, batches: re
   const envelope = envelopeOf(syncId, run.id, s);
   const out: DeliveryMessage[] = [];
   const partitions = [...new Set(batches.map((b) => b.partition))].sort((a, b) => a - b);
+  const fields = fieldsOf(s);
   for (const p of partitions) {
     const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
     const [prev, rows] = await Promise.all([
@@ -108,7 +110,7 @@ export async function rebuildMessages(ctx: StepContext, s: RunState, batches: re
       const operations: DestinationOperation[] = [];
       for (let k = batch.firstOp; k <= batch.lastOp && k < plan.count; k++) {
         const op = operationAt(plan, k, rows, prev);
-        operations.push({ op: op.kind, key: op.key, fields: fieldsOf(s, op.values) });
+        operations.push({ op: op.kind, key: op.key, fields: fields(op.values) });
       }
       out.push(await deliveryMessage(bucket, envelope, batch.batchId, operations, paths.batch(syncId, run.id, batch.batchId)));
     }
@@ -121,13 +123,15 @@ export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnv
   return { sync_id: syncId, run_id: runId, destination_id: s.config.destinationId, workspace_id: s.config.workspaceId };
 }
 
-/** Mapped values as the destination's fields, typed from the model's column types. */
-function fieldsOf(s: RunState, values: (string | null)[] | null): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (!values) return out;
+/** Maps a row's values to the destination's fields, typed by the source's column types (the plug-in looked up once). */
+function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
   const plugin = sourcePlugin(s.config.sourceType ?? "postgres");
-  s.config.mappings.forEach((m, i) => {
-    out[m.destination] = plugin.jsonValue(s.fieldTypes[i] ?? 25, values[i] ?? null);
-  });
-  return out;
+  return (values) => {
+    const out: Record<string, unknown> = {};
+    if (!values) return out;
+    s.config.mappings.forEach((m, i) => {
+      out[m.destination] = plugin.jsonValue(s.fieldTypes[i] ?? 25, values[i] ?? null);
+    });
+    return out;
+  };
 }
