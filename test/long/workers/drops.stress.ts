@@ -24,6 +24,7 @@ import {
   webhookState,
   webhookSync,
 } from "../../harness/run";
+import { seeded } from "../lib";
 import { setting } from "./lib";
 
 const ROWS = setting("STRESS_DROP_ROWS", 20_000);
@@ -32,18 +33,7 @@ const DROP_RATE = setting("STRESS_DROP_RATE", 0.3);
 const MIN_DROPS = setting("STRESS_MIN_DROPS", 100);
 const SEED = setting("STRESS_SEED", Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded generator, so a seed replays the same draws. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = generator(SEED);
+const random = seeded(SEED);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const figures = { drops: 0, resent: 0, stalls: 0, restarts: 0, runs: 0 };
