@@ -180,19 +180,29 @@ export async function viewRun(ctx, syncId, runId) {
       : loaded;
   };
 
-  const loadErrors = async () => {
+  /**
+   * The run's failed rows, page by page, while `more(rows so far)` holds.
+   * @param {(loaded: number) => boolean} more
+   * @returns {Promise<{ rows: RowError[]; complete: boolean }>}
+   */
+  const fetchErrors = async (more) => {
     /** @type {RowError[]} */
-    const all = [];
+    const rows = [];
     /** @type {string | null} */
     let cursor = null;
     do {
       const page = await listRunErrors(syncId, runId, cursor);
-      all.push(...page.data);
+      rows.push(...page.data);
       cursor = page.next_cursor;
-    } while (cursor && all.length < SHOWN_ERRORS && ctx.alive());
+    } while (cursor && more(rows.length));
+    return { rows, complete: !cursor };
+  };
+
+  const loadErrors = async () => {
+    const { rows, complete } = await fetchErrors((loaded) => loaded < SHOWN_ERRORS && ctx.alive());
     if (!ctx.alive()) return;
-    errors = all;
-    errorsComplete = !cursor;
+    errors = rows;
+    errorsComplete = complete;
     renderErrors();
   };
 
@@ -200,15 +210,7 @@ export async function viewRun(ctx, syncId, runId) {
   const downloadCsv = async () => {
     download.disabled = true;
     try {
-      /** @type {RowError[]} */
-      const all = [];
-      /** @type {string | null} */
-      let cursor = null;
-      do {
-        const page = await listRunErrors(syncId, runId, cursor);
-        all.push(...page.data);
-        cursor = page.next_cursor;
-      } while (cursor);
+      const { rows: all } = await fetchErrors(() => true);
       const url = URL.createObjectURL(new Blob([toCsv(ERROR_COLUMNS, all)], { type: "text/csv;charset=utf-8" }));
       const a = h("a", { href: url, download: `${runId}-errors.csv` });
       document.body.append(a);
