@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { api, expectError, expectStatus, newWorkspace, seedModelAndDestination, syncBody, tokenFor } from "../harness";
+import { waitForRun } from "../harness/run";
 
 /**
  * D1 round trips per API request, counted at the binding: every statement run (`run`, `all`,
@@ -67,7 +68,10 @@ describe("API reads in one D1 round trip", () => {
       syncId = res.body.id;
     }
     // The newest sync has a last run: the list joins it in the same trip.
-    expectStatus(await api.post(`/api/v1/syncs/${syncId}/trigger`, { token: admin }), 202);
+    const run = await api.post(`/api/v1/syncs/${syncId}/trigger`, { token: admin });
+    expectStatus(run, 202);
+    // The run's own D1 writes (its object's) are not a request's: let it end before counting.
+    await waitForRun(syncId, run.body.id, { token: admin });
   });
 
   it("a scoped token is looked up once, then GET /syncs and GET /syncs/{id} each make one trip", async () => {
@@ -80,6 +84,32 @@ describe("API reads in one D1 round trip", () => {
     const one = await tripsOf(() => api.get(`/api/v1/syncs/${syncId}`, { token }));
     expect(one.status).toBe(200);
     expect(one.trips).toHaveLength(1);
+  });
+
+  it("every GET of a resource makes one trip with a known token", async () => {
+    const run = await api.post(`/api/v1/syncs/${syncId}/trigger`, { token: admin });
+    expectStatus(run, 202);
+    await waitForRun(syncId, run.body.id, { token });
+    const sync = (await api.get(`/api/v1/syncs/${syncId}`, { token })).body;
+    const paths = [
+      "/api/v1/syncs",
+      `/api/v1/syncs/${syncId}`,
+      `/api/v1/syncs/${syncId}/runs`,
+      `/api/v1/syncs/${syncId}/runs/${run.body.id}`,
+      `/api/v1/syncs/${syncId}/runs/${run.body.id}/errors`,
+      "/api/v1/sources",
+      "/api/v1/models",
+      `/api/v1/models/${sync.model_id}`,
+      "/api/v1/destinations",
+      `/api/v1/destinations/${sync.destination_id}`,
+    ] as const;
+    const counted: Record<string, number> = {};
+    for (const path of paths) {
+      const res = await tripsOf(() => api.get(path as "/api/v1/syncs", { token }));
+      expect(res.status, path).toBe(200);
+      counted[path] = res.trips.length;
+    }
+    expect(counted).toEqual(Object.fromEntries(paths.map((p) => [p, 1])));
   });
 
   it("lists syncs with their last run from that one trip", async () => {

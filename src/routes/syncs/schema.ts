@@ -145,6 +145,15 @@ export function serializeSyncWithLastRun(
   return serializeSync(row.sync, row.run ? runFromRow(row.run) : undefined, origin, secret);
 }
 
+/** The sync's id when it is in the workspace: an ownership check to batch with other reads. */
+export function syncInWorkspace(db: Database, workspaceId: string, id: string) {
+  return db
+    .select({ id: syncs.id })
+    .from(syncs)
+    .where(and(eq(syncs.id, id), eq(syncs.workspaceId, workspaceId)))
+    .limit(1);
+}
+
 export async function loadSync(db: Database, workspaceId: string, id: string): Promise<SyncRow> {
   const row = await db.query.syncs.findFirst({ where: and(eq(syncs.id, id), eq(syncs.workspaceId, workspaceId)) });
   if (!row) throw notFound("sync", id);
