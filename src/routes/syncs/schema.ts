@@ -8,6 +8,7 @@ import { syncProblems } from "../../destinations/registry";
 import { SYNC_MODES, type SyncMode } from "../../sync/mode";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
 import { checkFieldMappings, type FieldMapping } from "../../sync/mapping";
+import { MAX_TEMPLATE_LENGTH } from "../../sync/template";
 import { cronProblem, isTimeZone } from "../../sync/schedule";
 import { runFromRow, type RunRecord } from "../../run/record";
 import { RunSchema, serializeRun } from "./run-schema";
@@ -39,9 +40,35 @@ const ScheduleSchema = z
   ])
   .openapi("Schedule");
 
-const FieldMappingSchema = z
-  .strictObject({ source: z.string().min(1).max(256), destination: z.string().min(1).max(256) })
-  .openapi("FieldMapping");
+const MAPPING_KINDS = ["source", "static", "template"] as const;
+const FieldMappingObject = z.strictObject({
+  source: z.string().min(1).max(256).optional().openapi({ description: "A column of the model." }),
+  static: z
+    .any()
+    .refine((v) => v === undefined || JSON.stringify(v).length <= 10_000, { message: "must be a JSON value of at most 10,000 characters" })
+    .optional()
+    .openapi({ description: "A constant sent for every row (any JSON value).", example: "Warehouse" }),
+  template: z.string().min(1).max(MAX_TEMPLATE_LENGTH).optional().openapi({
+    description: "A Liquid template of the row's columns (no file access; limited in size, time and memory).",
+    example: "{{ first_name }} {{ last_name | upcase }}",
+  }),
+  destination: z.string().min(1).max(256),
+});
+/** One of source, static or template, and the destination field. */
+const FieldMappingSchema = FieldMappingObject.superRefine((m, ctx) => {
+  const given = MAPPING_KINDS.filter((k) => m[k] !== undefined);
+  if (given.length === 1) return;
+  ctx.addIssue({
+    code: "custom",
+    path: [given[1] ?? "source"],
+    message:
+      given.length === 0
+        ? 'one of "source" (a column), "static" (a constant) or "template" is required'
+        : `give one of "source", "static" or "template", not ${given.join(" and ")}`,
+  });
+})
+  .transform((m) => m as FieldMapping)
+  .openapi("FieldMapping", { description: 'A destination field from a column ("source"), a constant ("static") or a Liquid "template".' });
 
 const FieldMappings = z.array(FieldMappingSchema).min(1).max(500);
 const MaxRunMinutes = z.number().int().min(1).max(10_080).openapi({
@@ -88,7 +115,7 @@ export const SyncSchema = z
     destination_id: z.string(),
     mode: z.enum(SYNC_MODES),
     schedule: ScheduleSchema,
-    field_mappings: z.array(FieldMappingSchema),
+    field_mappings: z.array(FieldMappingObject),
     mass_delete_threshold_pct: z.number(),
     max_run_minutes: z.number(),
     status: z.enum(SYNC_STATUSES),
