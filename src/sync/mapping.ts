@@ -6,15 +6,15 @@ import { compileTemplate, type CompiledTemplate, TemplateError } from "./templat
  * the row's columns (src/sync/template.ts).
  */
 export type FieldMapping = ColumnMapping | StaticMapping | TemplateMapping;
-export interface ColumnMapping {
+interface ColumnMapping {
   source: string;
   destination: string;
 }
-export interface StaticMapping {
+interface StaticMapping {
   static: JsonValue;
   destination: string;
 }
-export interface TemplateMapping {
+interface TemplateMapping {
   template: string;
   destination: string;
 }
