@@ -22,7 +22,7 @@ export async function viewConnectorForm(ctx, kind, id) {
   if (!ctx.alive()) return;
   const variants = variantsOf(doc, kind.schema);
   const types = [...variants.keys()];
-  const saved = flash;
+  const savedNote = flash ? h("div", { class: "note", id: "flash" }, flash) : null;
   flash = "";
 
   const problem = h("div");
@@ -113,6 +113,7 @@ export async function viewConnectorForm(ctx, kind, id) {
       novalidate: true,
       onsubmit: async (event) => {
         event.preventDefault();
+        savedNote?.remove();
         put(problem);
         showFieldErrors([nameNode, typeNode, ...drawn], []);
         /** @type {Record<string, unknown>} */
@@ -151,7 +152,7 @@ export async function viewConnectorForm(ctx, kind, id) {
     ctx.main,
     h("div", { class: "crumb" }, h("a", { href: `#/${kind.plural}` }, kind.title), " / "),
     h("h1", {}, existing ? `Edit “${existing.name}”` : `New ${kind.noun}`),
-    saved ? h("div", { class: "note", id: "flash" }, saved) : null,
+    savedNote,
     form,
   );
 }
