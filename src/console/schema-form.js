@@ -125,7 +125,7 @@ function at(values, path) {
 }
 
 /** A DOM id for a body path. @param {string} path */
-export const fieldId = (path) => `field-${path.replace(/[^A-Za-z0-9_-]/g, "-")}`;
+const fieldId = (path) => `field-${path.replace(/[^A-Za-z0-9_-]/g, "-")}`;
 
 /**
  * Hint text: description, default and example.

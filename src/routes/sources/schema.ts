@@ -43,7 +43,9 @@ const SECRET = { writeOnly: true } as const;
 
 /** The fields of a credentials shape, each marked {@link SECRET} (for types that take them at the top level). */
 function secretFields<S extends z.ZodRawShape>(shape: S): S {
-  return Object.fromEntries(Object.entries(shape).map(([key, field]) => [key, (field as z.ZodType).openapi(SECRET)])) as S;
+  const marked: Record<string, z.core.$ZodType> = { ...shape };
+  for (const [key, field] of Object.entries(shape)) marked[key] = (field as z.ZodType).openapi(SECRET);
+  return marked as S;
 }
 
 /** The body that updates a source of one type: any of its name and settings. */
