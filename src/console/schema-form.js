@@ -68,6 +68,29 @@ function resolve(doc, schema) {
   return s;
 }
 
+/**
+ * A union of objects (e.g. credentials that are a key pair or a token) as one object whose fields
+ * are all offered: required only where every alternative requires them; the API says which
+ * combination it misses. Other schemas are returned as they are.
+ * @param {unknown} doc
+ * @param {JsonSchema} s
+ * @returns {JsonSchema}
+ */
+function mergeAlternatives(doc, s) {
+  const alternatives = (s.oneOf ?? s.anyOf ?? []).map((a) => resolve(doc, a)).filter((a) => !hasType(a, "null") || a.properties);
+  if (alternatives.length === 0 || !alternatives.every((a) => a.properties)) return s;
+  const names = alternatives.map((a) => Object.keys(a.properties ?? {}).join(" + "));
+  return {
+    ...s,
+    oneOf: undefined,
+    anyOf: undefined,
+    type: "object",
+    properties: Object.assign({}, ...alternatives.map((a) => a.properties)),
+    required: (alternatives[0]?.required ?? []).filter((key) => alternatives.every((a) => a.required?.includes(key))),
+    description: [s.description, `Give one of: ${names.join("; or ")}.`].filter(Boolean).join(" "),
+  };
+}
+
 /** Whether a schema's type list names `type`. @param {JsonSchema} s @param {string} type */
 const hasType = (s, type) => (Array.isArray(s.type) ? s.type.includes(type) : s.type === type);
 
@@ -202,7 +225,7 @@ function drawField(raw, path, required, secretAbove, opts) {
  * @returns {FieldNode}
  */
 function drawNode(raw, path, required, secretAbove, opts) {
-  const s = resolve(opts.doc, raw);
+  const s = mergeAlternatives(opts.doc, resolve(opts.doc, raw));
   const secret = secretAbove || s.writeOnly === true || path === "credentials" || path.endsWith(".credentials");
   const error = h("div", { class: "field-error", "data-error-for": path, role: "alert", hidden: true });
   const id = fieldId(path);

@@ -107,6 +107,116 @@ describe.skipIf(!hasChromium)("the console's sources, models and destinations in
     expect(await page.getAttribute("[name=connection_string]", "type")).toBe("password");
   });
 
+  it("draws what a future connector's schema may hold: key-pair-or-token credentials, a key file, enums, booleans", async () => {
+    const { page } = f;
+    await go("/sources", "h1:has-text('Sources')");
+    // schema-form.js in the page, on a document shaped like a warehouse plug-in's (not a registered type).
+    // Plain JavaScript run in the page (the tests' tsconfig has no DOM types).
+    const drawn = (await page.evaluate(`(async () => {
+      const form = await import(\`\${location.origin}/schema-form.js\`);
+      const doc = {
+        components: {
+          schemas: {
+            CreateThing: {
+              oneOf: [
+                {
+                  type: "object",
+                  required: ["name", "type", "config", "credentials"],
+                  properties: {
+                    name: { type: "string" },
+                    type: { type: "string", enum: ["warehouse"] },
+                    config: {
+                      type: "object",
+                      required: ["account"],
+                      properties: {
+                        account: { type: "string", example: "xy12345" },
+                        region: { type: "string", enum: ["eu", "us"], default: "eu" },
+                        gzip: { type: "boolean" },
+                        port: { type: "integer", minimum: 1 },
+                      },
+                    },
+                    credentials: {
+                      writeOnly: true,
+                      oneOf: [
+                        {
+                          type: "object",
+                          required: ["private_key"],
+                          properties: { private_key: { type: "string", contentMediaType: "application/x-pem-file" } },
+                        },
+                        { type: "object", required: ["token"], properties: { token: { type: "string" } } },
+                      ],
+                    },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      };
+      const variants = form.variantsOf(doc, "CreateThing");
+      const drawnNodes = [];
+      const fields = form.drawProperties(
+        variants.get("warehouse"),
+        "",
+        false,
+        { doc, editing: false, values: {}, masked: {}, drawn: drawnNodes },
+        ["name", "type"],
+      );
+      const root = document.createElement("form");
+      root.append(...fields.map((x) => x.el));
+      document.body.append(root);
+      const input = (name) => root.querySelector(\`[name='\${name}']\`);
+      const kinds = Object.fromEntries(
+        [...root.querySelectorAll("[name]")].map((el) => [
+          el.name,
+          el.tagName === "INPUT" ? el.type : el.tagName.toLowerCase(),
+        ]),
+      );
+      const credentialsHint = root.querySelector("fieldset[data-path=credentials] > .hint")?.textContent;
+      input("config.account").value = "xy12345";
+      root.querySelector("[name='config.gzip']").value = "true";
+      input("config.port").value = "443";
+      root.querySelector("[name='credentials.private_key']").value =
+        "-----BEGIN PRIVATE KEY-----\\nabc\\n-----END PRIVATE KEY-----";
+      const body = form.collect(fields);
+      const rest = form.showFieldErrors(drawnNodes, [
+        { path: "credentials", message: "give a private_key or a token, not both" },
+        { path: "config.port", message: "too small" },
+        { path: "elsewhere", message: "no field" },
+      ]);
+      const errors = Object.fromEntries(
+        [...root.querySelectorAll("[data-error-for]")]
+          .filter((el) => !el.hidden)
+          .map((el) => [el.dataset.errorFor, el.textContent]),
+      );
+      root.remove();
+      return { types: [...variants.keys()], kinds, credentialsHint, body, rest, errors };
+    })()`)) as {
+      types: string[];
+      kinds: Record<string, string>;
+      credentialsHint: string;
+      body: unknown;
+      rest: unknown;
+      errors: Record<string, string>;
+    };
+    expect(drawn.types).toEqual(["warehouse"]);
+    expect(drawn.kinds).toEqual({
+      "config.account": "text",
+      "config.region": "select",
+      "config.gzip": "select",
+      "config.port": "number",
+      "credentials.private_key": "textarea",
+      "credentials.token": "password",
+    });
+    expect(drawn.credentialsHint).toBe("Give one of: private_key; or token.");
+    expect(drawn.body).toEqual({
+      config: { account: "xy12345", gzip: true, port: 443 },
+      credentials: { private_key: "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----" },
+    });
+    expect(drawn.rest).toEqual([{ path: "elsewhere", message: "no field" }]);
+    expect(drawn.errors).toEqual({ credentials: "give a private_key or a token, not both", "config.port": "too small" });
+  });
+
   it("shows a 400 next to the field it names", async () => {
     const { page } = f;
     await go("/sources/new", "#field-type");
