@@ -133,10 +133,13 @@ export function variantsOf(doc, name) {
  * @property {FieldNode[]} drawn every node drawn so far, nested ones included (for {@link showFieldErrors})
  */
 
-/** "config.url" → "url"; a label from a property name. @param {string} path */
+/** Words a label writes in capitals. */
+const ACRONYMS = new Set(["url", "id", "api", "json", "sql", "ssl", "oauth", "ms"]);
+
+/** "config.api_base" → "API base": a label from a property name. @param {string} path */
 const labelOf = (path) => {
-  const last = path.split(".").pop() ?? path;
-  return last.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+  const words = (path.split(".").pop() ?? path).split("_");
+  return words.map((w, i) => (ACRONYMS.has(w) ? w.toUpperCase() : i === 0 ? w.replace(/^./, (c) => c.toUpperCase()) : w)).join(" ");
 };
 
 /** The value at a dotted path of nested objects. @param {Record<string, unknown>} values @param {string} path */
@@ -298,6 +301,7 @@ function drawNode(raw, path, required, secretAbove, opts) {
     const area = h("textarea", {
       ...common,
       rows: 3,
+      cols: 60,
       class: secret ? "mono secret" : "mono",
       placeholder: "Name: value (one a line)",
       spellcheck: "false",
@@ -321,7 +325,14 @@ function drawNode(raw, path, required, secretAbove, opts) {
     // A key file or other multi-line value (the schema says so with contentMediaType) gets a text area.
     const multiline = s.contentMediaType !== undefined;
     const text = multiline
-      ? h("textarea", { ...common, rows: 5, class: secret ? "mono secret" : "mono", spellcheck: "false", placeholder: placeholderOf(s) })
+      ? h("textarea", {
+          ...common,
+          rows: 5,
+          cols: 70,
+          class: secret ? "mono secret" : "mono",
+          spellcheck: "false",
+          placeholder: placeholderOf(s),
+        })
       : h("input", {
           ...common,
           type: secret ? "password" : "text",
@@ -336,7 +347,7 @@ function drawNode(raw, path, required, secretAbove, opts) {
     read = () => (text.value === "" ? (required && !keep ? "" : undefined) : text.value);
   } else {
     // Anything else (a union, an array): JSON, checked by the API.
-    const area = h("textarea", { ...common, rows: 3, class: "mono", spellcheck: "false", placeholder: "JSON" });
+    const area = h("textarea", { ...common, rows: 3, cols: 60, class: "mono", spellcheck: "false", placeholder: "JSON" });
     if (stored !== undefined) area.value = JSON.stringify(stored, null, 2);
     input = area;
     read = () => {
