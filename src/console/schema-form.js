@@ -9,24 +9,10 @@ import { h, put } from "./dom.js";
 
 /**
  * The part of a JSON Schema (OpenAPI 3.1) the forms read.
- * @typedef {object} JsonSchema
- * @property {string | string[]} [type]
- * @property {Record<string, JsonSchema>} [properties]
- * @property {string[]} [required]
- * @property {JsonSchema | boolean} [additionalProperties]
- * @property {JsonSchema[]} [oneOf]
- * @property {JsonSchema[]} [anyOf]
- * @property {JsonSchema[]} [allOf]
- * @property {unknown[]} [enum]
- * @property {unknown} [default]
- * @property {unknown} [example]
- * @property {string} [description]
- * @property {string} [$ref]
- * @property {boolean} [writeOnly]
- * @property {string} [contentMediaType]
- * @property {number} [maxLength]
- * @property {number} [minimum]
- * @property {number} [maximum]
+ * @typedef {{ type?: string | string[], properties?: Record<string, JsonSchema>, required?: string[],
+ *   additionalProperties?: JsonSchema | boolean, oneOf?: JsonSchema[], anyOf?: JsonSchema[], allOf?: JsonSchema[],
+ *   enum?: unknown[], default?: unknown, example?: unknown, description?: string, $ref?: string, writeOnly?: boolean,
+ *   contentMediaType?: string, maxLength?: number, minimum?: number, maximum?: number }} JsonSchema
  */
 
 /**
@@ -185,7 +171,11 @@ export function drawProperties(schema, prefix, secret, opts, skip = []) {
   const required = new Set(s.required ?? []);
   return Object.entries(s.properties ?? {})
     .filter(([key]) => !skip.includes(key))
-    .map(([key, prop]) => drawField(prop, prefix ? `${prefix}.${key}` : key, required.has(key), secret, opts));
+    .map(([key, prop]) => {
+      const node = drawField(prop, prefix ? `${prefix}.${key}` : key, required.has(key), secret, opts);
+      opts.drawn.push(node);
+      return node;
+    });
 }
 
 /**
@@ -213,21 +203,6 @@ export function collect(fields) {
  * @returns {FieldNode}
  */
 function drawField(raw, path, required, secretAbove, opts) {
-  const node = drawNode(raw, path, required, secretAbove, opts);
-  opts.drawn.push(node);
-  return node;
-}
-
-/**
- * {@link drawField} without the bookkeeping.
- * @param {JsonSchema} raw
- * @param {string} path
- * @param {boolean} required
- * @param {boolean} secretAbove
- * @param {DrawOptions} opts
- * @returns {FieldNode}
- */
-function drawNode(raw, path, required, secretAbove, opts) {
   const s = mergeAlternatives(opts.doc, resolve(opts.doc, raw));
   const secret = secretAbove || s.writeOnly === true || path === "credentials" || path.endsWith(".credentials");
   const error = h("div", { class: "field-error", "data-error-for": path, role: "alert", hidden: true });

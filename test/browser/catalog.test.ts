@@ -1,12 +1,12 @@
+// Over 400 lines: one Chromium session walks the catalogue in order (sources, models on that source,
+// destinations), sharing one worker, receiver and page: created, tested and edited through forms
+// drawn from the API's OpenAPI document.
 import type { Server } from "node:http";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
 import type { ReceiverState } from "../servers/webhook-receiver-types";
 import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
-
-// The console's catalogue: sources, models and destinations created, tested and edited through
-// their forms, which are drawn from the API's OpenAPI document.
 
 const TOKEN = "browser_catalog_token";
 const ROWS = 30;
