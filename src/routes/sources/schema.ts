@@ -33,8 +33,19 @@ function nested(plugin: Plugin): boolean {
 function createBody(plugin: Plugin) {
   // With one type, `type` is an enum: a bad body then reports every field, not just `type`.
   const type = (SOURCES as readonly Plugin[]).length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
-  if (nested(plugin)) return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials: plugin.credentials.strict() });
-  return z.strictObject({ name: Name, type, ...plugin.config.shape, ...plugin.credentials.shape });
+  if (nested(plugin))
+    return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials: plugin.credentials.strict().openapi(SECRET) });
+  return z.strictObject({ name: Name, type, ...plugin.config.shape, ...secretFields(plugin.credentials.shape) });
+}
+
+/** OpenAPI's mark of what a request may send but an answer never returns: the console draws such fields as passwords. */
+const SECRET = { writeOnly: true } as const;
+
+/** The fields of a credentials shape, each marked {@link SECRET} (for types that take them at the top level). */
+function secretFields<S extends z.ZodRawShape>(shape: S): S {
+  const marked: Record<string, z.core.$ZodType> = { ...shape };
+  for (const [key, field] of Object.entries(shape)) marked[key] = (field as z.ZodType).openapi(SECRET);
+  return marked as S;
 }
 
 /** The body that updates a source of one type: any of its name and settings. */
@@ -43,9 +54,9 @@ function updateBody(plugin: Plugin) {
     return z.strictObject({
       name: Name.optional(),
       config: plugin.config.partial().strict().optional(),
-      credentials: plugin.credentials.partial().strict().optional(),
+      credentials: plugin.credentials.partial().strict().openapi(SECRET).optional(),
     });
-  return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
+  return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...secretFields(plugin.credentials.partial().shape) });
 }
 
 /**
