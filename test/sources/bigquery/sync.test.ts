@@ -15,7 +15,7 @@ import {
   webhookState,
   webhookUrl,
 } from "../../harness/run";
-import { bigquerySource, configure, newProject, projectState } from "./helpers";
+import { BIGQUERY_URL, bigquerySource, configure, newProject, projectState } from "./helpers";
 
 /** Syncs from a BigQuery source (the fake BigQuery on the local Postgres) to the webhook receiver, through the API. */
 
@@ -29,10 +29,10 @@ const secondRunCounts: Record<Mode, { rows_created: number; rows_updated: number
 };
 
 /** A BigQuery source, a model over a customers table and a webhook sync in `mode`. */
-async function bigquerySync(table: string, mode: Mode, keyFile?: string) {
+async function bigquerySync(table: string, mode: Mode) {
   const project = await newProject();
   const source = await api.post("/api/v1/sources", {
-    body: { name: "bq", type: "bigquery", ...bigquerySource(project.project, keyFile ?? project.keyFile) },
+    body: { name: "bq", type: "bigquery", ...bigquerySource(project.project, project.keyFile) },
   });
   expectStatus(source, 201);
   const model = await api.post("/api/v1/models", {
@@ -77,8 +77,10 @@ describe("BigQuery source, end to end", () => {
 
   it("puts the sync in error at once when the token endpoint refuses the key", async () => {
     const table = await customersTable(5);
-    const rogue = await newProject(true);
-    const { syncId } = await bigquerySync(table, "upsert", rogue.keyFile);
+    const { syncId, sourceId, project } = await bigquerySync(table, "upsert");
+    // The same account and key id, another private key: the token endpoint refuses the signature.
+    const rogue = await fetch(`${BIGQUERY_URL}/_fake/${project}/key?rogue=1`).then((r) => r.text());
+    expectStatus(await api.put(`/api/v1/sources/${sourceId}`, { body: { credentials: { service_account_json: rogue } } }), 200);
     const run = await runSync(syncId);
     expect(run.status).toBe("failed");
     expect(run.error?.code).toBe("auth_failed");
