@@ -139,7 +139,7 @@ const REASONS: Record<string, WarehouseErrorCode> = {
 };
 
 /** An error answer (or a failed job's `errorResult`) as a {@link WarehouseError}. */
-export function bigqueryError(status: number, error: { message: string; reason: string }, fallback?: string): WarehouseError {
+function bigqueryError(status: number, error: { message: string; reason: string }, fallback?: string): WarehouseError {
   const message = `BigQuery: ${(error.message || fallback || `HTTP ${status}`).slice(0, 2000)}`;
   if (status === 401) return new WarehouseError("auth_failed", message);
   if (error.reason === "accessDenied" || (status === 403 && !REASONS[error.reason])) {

@@ -17,7 +17,7 @@ import type { ServiceAccountKey } from "./key-file";
  * account may read or write is the IAM roles' business (README: Data Viewer + Job User).
  */
 
-export const BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery";
+const BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery";
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_SECONDS = 3600;
 const MAX_ATTEMPTS = 3;

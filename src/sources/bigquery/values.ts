@@ -201,7 +201,8 @@ function scalarJson(id: number, raw: string): JsonValue {
 }
 
 // Sticky: they match at lastIndex only (no copy of the rest of the text per token).
-const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+// A string token; JSON.parse then refuses what JSON does not allow in one (raw control characters, bad escapes).
+const STRING = /"(?:[^"\\]|\\.)*"/y;
 const LITERAL = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
 
 /** JSON text with object keys sorted and no whitespace; number literals kept as written. Invalid JSON stays as it is. */
