@@ -9,8 +9,8 @@ import { cellText, jsonValue, typeId, typeName } from "./values";
 /**
  * The BigQuery {@link Source}. Every model first goes through a dry run: `jobs.insert` with
  * `configuration.dryRun` (https://cloud.google.com/bigquery/docs/dry-run-queries), which runs
- * nothing and answers the statement's `statistics.query.statementType`, its result `schema`, the
- * bytes it would scan and the tables it reads; anything but SELECT is refused (`jobs.query`
+ * nothing and answers the statement's `statistics.query.statementType`, its result `schema` and the
+ * tables it reads (and the bytes it would scan); anything but SELECT is refused (`jobs.query`
  * responses do not carry the statement type). Rows then come from `jobs.query`
  * (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query: `useLegacySql: false`,
  * `maxResults`, `timeoutMs`, `jobTimeoutMs`, `location`, int64 timestamps, a `requestId` so a
@@ -76,8 +76,6 @@ const projectPath = (client: BigqueryClient) => `/projects/${encodeURIComponent(
 /** What a dry run tells about a model. */
 interface DryRun {
   fields: SourceField[];
-  schema: TableField[];
-  totalBytesProcessed: number;
   referencedTables: { projectId: string; datasetId: string; tableId: string }[];
 }
 
@@ -89,8 +87,7 @@ async function dryRun(client: BigqueryClient, sql: string, deadline: number): Pr
       configuration: { dryRun: true, query: { query: sql, useLegacySql: false } },
     },
   });
-  const statistics = (job.statistics ?? {}) as { totalBytesProcessed?: string; query?: Record<string, unknown> };
-  const query = statistics.query ?? {};
+  const query = ((job.statistics as { query?: Record<string, unknown> } | undefined)?.query ?? {}) as Record<string, unknown>;
   const statementType = typeof query.statementType === "string" ? query.statementType : "UNKNOWN";
   if (statementType !== "SELECT")
     throw new WarehouseError(
@@ -99,9 +96,7 @@ async function dryRun(client: BigqueryClient, sql: string, deadline: number): Pr
     );
   const schema = ((query.schema as { fields?: TableField[] } | undefined)?.fields ?? []) as TableField[];
   return {
-    schema,
     fields: sourceFields(schema),
-    totalBytesProcessed: Number(query.totalBytesProcessed ?? statistics.totalBytesProcessed) || 0,
     referencedTables: Array.isArray(query.referencedTables) ? (query.referencedTables as DryRun["referencedTables"]) : [],
   };
 }
@@ -161,9 +156,10 @@ async function startQuery(
       requestId: crypto.randomUUID(),
     },
   })) as ResultPage;
-  const jobId = page.jobReference?.jobId;
-  if (!jobId) throw new WarehouseError("query_failed", "BigQuery's answer names no job");
+  const jobId = page.jobReference?.jobId ?? "";
   const job: Job = { jobId, location: page.jobReference?.location };
+  // Without a job (a short query's optional job creation) there is nothing to poll or page.
+  if (!jobId && (page.jobComplete !== true || page.pageToken)) throw new WarehouseError("query_failed", "BigQuery's answer names no job");
   while (page.jobComplete !== true) {
     if (Date.now() >= deadline) {
       await cancelJob(client, job);
@@ -190,7 +186,9 @@ async function cancelJob(client: BigqueryClient, job: Job): Promise<void> {
   }).catch(() => undefined);
 }
 
-function nextPage(client: BigqueryClient, job: Job, pageToken: string, maxResults: number, deadline: number): Promise<ResultPage> {
+/** A page of a complete job: reading a finished result is bounded per page, not by the statement's deadline. */
+function nextPage(client: BigqueryClient, job: Job, pageToken: string, maxResults: number): Promise<ResultPage> {
+  const deadline = deadlineOf(client.opts);
   return callApi(client, "GET", `${projectPath(client)}/queries/${encodeURIComponent(job.jobId)}`, deadline, {
     params: { ...resultParams(client, job, maxResults, deadline), pageToken },
   }) as Promise<ResultPage>;
@@ -212,7 +210,7 @@ async function readPages(
   let page: ResultPage = first.page;
   for (;;) {
     const token = page.pageToken;
-    const next = token ? nextPage(client, first.job, token, maxResults, deadline) : undefined;
+    const next = token ? nextPage(client, first.job, token, maxResults) : undefined;
     // Rejections are seen when the page is awaited; until then they must not count as unhandled.
     next?.catch(() => undefined);
     if (!(await onPage(page, schema)) || !next) return;

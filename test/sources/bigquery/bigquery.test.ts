@@ -176,16 +176,25 @@ describe("BigQuery source (fake BigQuery on the local Postgres)", () => {
     let pending = 0;
     let maxPending = 0;
     const seen: string[] = [];
+    let prefetched = false;
     const extracted = await source.extract(`SELECT id, v FROM ${table} ORDER BY id`, {
       columns: () => ["v", "id"],
       line: async (bytes) => {
         pending++;
         maxPending = Math.max(maxPending, pending);
-        seen.push(new TextDecoder().decode(bytes));
+        const line = new TextDecoder().decode(bytes);
+        seen.push(line);
+        // While page 2 (rows 8-14) is being handled, page 3 (from row 15) is already requested.
+        for (let i = 0; line === "v8\t8\n" && !prefetched && i < 100; i++) {
+          const { requests } = await projectState(project);
+          prefetched = requests.some((r) => r.params.pageToken?.endsWith(":14"));
+          if (!prefetched) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await new Promise((resolve) => setTimeout(resolve, 1));
         pending--;
       },
     });
+    expect(prefetched).toBe(true);
     expect(extracted.rows).toBe(50);
     expect(extracted.fields.map((f) => f.name)).toEqual(["id", "v"]);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, k) => `v${k + 1}\t${k + 1}\n`));
