@@ -4,7 +4,7 @@ import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview
 import { type BigqueryClient, callApi, deadlineOf, type TableField } from "./api";
 import { parseServiceAccountKey } from "./key-file";
 import { bigqueryModelSql } from "./sql-guard";
-import { cellText, jsonValue, typeId, typeName } from "./values";
+import { cellConverter, jsonValue, typeId, typeName } from "./values";
 
 /**
  * The BigQuery {@link Source}. Every model first goes through a dry run: `jobs.insert` with
@@ -228,10 +228,11 @@ async function previewQuery(client: BigqueryClient, sql: string, limit: number):
   if (rowLimit === 0) return { columns, rows };
   await readPages(client, model, Math.min(rowLimit, PAGE_ROWS), deadline, (page, schema) => {
     const fields = sourceFields(schema);
+    const convert = schema.map(cellConverter);
     for (const r of page.rows ?? []) {
       if (rows.length >= rowLimit) return false;
       const row: Record<string, JsonValue> = {};
-      for (const [k, field] of schema.entries()) row[field.name] = jsonValue(fields[k]?.typeId ?? 0, cellText(field, r.f?.[k]?.v));
+      for (const [k, f] of fields.entries()) row[f.name] = jsonValue(f.typeId, convert[k]?.(r.f?.[k]?.v) ?? null);
       rows.push(row);
     }
     return rows.length < rowLimit;
@@ -268,6 +269,7 @@ async function extractQuery(client: BigqueryClient, sql: string, handler: Extrac
   await dryRun(client, model, deadline);
   let fields: SourceField[] = [];
   let indexes: number[] = [];
+  let converters: ((v: unknown) => string | null)[] = [];
   let buffer = new Uint8Array(64 * 1024);
   const values: RawValue[] = [];
   let rows = 0;
@@ -282,10 +284,13 @@ async function extractQuery(client: BigqueryClient, sql: string, handler: Extrac
         if (k < 0) throw new WarehouseError("query_failed", `the model has no column "${name}"`);
         return k;
       });
+      converters = indexes.map((k) => cellConverter(schema[k] as TableField));
     }
     for (const r of page.rows ?? []) {
+      const cells = r.f ?? [];
       values.length = 0;
-      for (const k of indexes) values.push(cellText(schema[k] as TableField, r.f?.[k]?.v));
+      for (let c = 0; c < indexes.length; c++)
+        values.push((converters[c] as (v: unknown) => string | null)(cells[indexes[c] as number]?.v));
       const room = maxRowUtf8(values) + 1;
       if (buffer.length < room) buffer = new Uint8Array(Math.max(room, buffer.length * 2));
       const end = writeRowUtf8(values, buffer, 0);

@@ -73,11 +73,19 @@ export function typeId(field: TableField): number {
 
 /** A cell's canonical text (null for NULL; an empty ARRAY is `[]`). */
 export function cellText(field: TableField, v: unknown): string | null {
-  if (field.mode === "REPEATED") return `[${(Array.isArray(v) ? v : []).map((e: { v?: unknown }) => elementJson(field, e?.v)).join(",")}]`;
-  if (v === null || v === undefined) return null;
+  return cellConverter(field)(v);
+}
+
+/** The conversion of one column's cells to canonical text, decided once per column rather than per cell. */
+export function cellConverter(field: TableField): (v: unknown) => string | null {
+  if (field.mode === "REPEATED")
+    return (v) => `[${(Array.isArray(v) ? v : []).map((e: { v?: unknown }) => elementJson(field, e?.v)).join(",")}]`;
   const type = scalarType(field);
-  if (type === "STRUCT") return structJson(field, v);
-  return scalarText(type, typeof v === "string" ? v : JSON.stringify(v));
+  if (type === "STRUCT") return (v) => (v === null || v === undefined ? null : structJson(field, v));
+  // The API writes these as they are canonical; no work per cell.
+  if (type === "STRING" || type === "INT64" || type === "DATE" || type === "TIME" || type === "DATETIME")
+    return (v) => (v === null || v === undefined ? null : typeof v === "string" ? v : JSON.stringify(v));
+  return (v) => (v === null || v === undefined ? null : scalarText(type, typeof v === "string" ? v : JSON.stringify(v)));
 }
 
 function scalarText(type: string, v: string): string {
@@ -138,14 +146,27 @@ function timestampMicros(v: string): bigint | undefined {
 }
 
 function timestampText(v: string): string {
-  const micros = timestampMicros(v);
-  if (micros === undefined) return v;
-  let ms = micros / 1000n;
-  if (micros < 0n && ms * 1000n !== micros) ms -= 1n; // floor, not truncation
-  const date = new Date(Number(ms));
-  if (Number.isNaN(date.getTime())) return v;
-  const fraction = (micros - ms * 1000n + BigInt(date.getUTCMilliseconds()) * 1000n).toString().padStart(6, "0").replace(/0+$/, "");
-  return `${date.toISOString().slice(0, 19)}${fraction ? `.${fraction}` : ""}Z`;
+  // int64 microseconds within ±2^53 (years 1685 to 2255) are exact as a Number: no BigInt needed.
+  const micros = /^-?\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
+  if (Number.isSafeInteger(micros)) {
+    const ms = Math.floor(micros / 1000);
+    return isoTimestamp(ms, micros - ms * 1000);
+  }
+  const exact = timestampMicros(v);
+  if (exact === undefined) return v;
+  let ms = exact / 1000n;
+  if (exact < 0n && ms * 1000n !== exact) ms -= 1n; // floor, not truncation
+  return isoTimestamp(Number(ms), Number(exact - ms * 1000n), v);
+}
+
+/** ISO 8601 in UTC from milliseconds and the microseconds past them; `fallback` when out of Date's range. */
+function isoTimestamp(ms: number, extraMicros: number, fallback = String(ms * 1000 + extraMicros)): string {
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime())) return fallback;
+  const iso = date.toISOString();
+  const micros = date.getUTCMilliseconds() * 1000 + extraMicros;
+  if (micros === 0) return `${iso.slice(0, -5)}Z`;
+  return `${iso.slice(0, -5)}.${String(micros).padStart(6, "0").replace(/0+$/, "")}Z`;
 }
 
 /** An ARRAY element's or STRUCT field's value as JSON text (see {@link jsonValue}). */

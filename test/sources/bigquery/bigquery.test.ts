@@ -243,13 +243,15 @@ describe("BigQuery source (fake BigQuery on the local Postgres)", () => {
     }
     expect((await projectState(project)).requests).toHaveLength(0);
     // A script starts like a query; BigQuery's dry run tells it apart, and nothing runs.
-    const script = await warehouseError(
-      source.extract(`SELECT id FROM ${table}; DELETE FROM ${table} WHERE true`, { columns: () => ["id"], line: () => {} }),
-    );
-    expect([script.code, script.kind]).toEqual(["read_only", "user"]);
-    expect(script.message).toContain("SCRIPT");
+    const writes = [`DELETE FROM ${table} WHERE true`, `INSERT INTO ${table} VALUES (2)`, `CREATE TABLE ${table}_x (id int)`];
+    for (const write of writes) {
+      const script = await warehouseError(source.extract(`SELECT id FROM ${table}; ${write}`, { columns: () => ["id"], line: () => {} }));
+      expect([script.code, script.kind], write).toEqual(["read_only", "user"]);
+      expect(script.message).toContain("SCRIPT");
+    }
     const { requests } = await projectState(project);
-    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /jobs"]);
+    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /jobs", "POST /jobs", "POST /jobs"]);
+    expect(requests.map((r) => (r.body?.configuration as { dryRun?: boolean }).dryRun)).toEqual([true, true, true]);
   });
 
   it("stops a query at the statement timeout: the job's jobTimeoutMs, and the client's deadline (the job is cancelled)", async () => {
