@@ -251,7 +251,7 @@ describe("BigQuery source (fake BigQuery on the local Postgres)", () => {
     }
     const { requests } = await projectState(project);
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /jobs", "POST /jobs", "POST /jobs"]);
-    expect(requests.map((r) => (r.body?.configuration as { dryRun?: boolean }).dryRun)).toEqual([true, true, true]);
+    expect(requests.map((r) => (r.body?.configuration as { dryRun?: boolean } | undefined)?.dryRun)).toEqual([true, true, true]);
   });
 
   it("stops a query at the statement timeout: the job's jobTimeoutMs, and the client's deadline (the job is cancelled)", async () => {
