@@ -336,7 +336,10 @@ export async function startFakeBigquery(): Promise<{ server: Server; port: numbe
       jobComplete: true,
       schema: { fields: job.schema.map(publicField) },
       totalRows: String(rows.length),
-      rows: rows.slice(offset, end).map((r) => ({ f: job.schema.map((s, k) => ({ v: cell(s, r[k], int64) })) })),
+      // An empty page has no `rows` field at all.
+      ...(end > offset
+        ? { rows: rows.slice(offset, end).map((r) => ({ f: job.schema.map((s, k) => ({ v: cell(s, r[k], int64) })) })) }
+        : {}),
       ...(end < rows.length ? { pageToken: `${randomUUID().slice(0, 8)}:${end}` } : {}),
     };
   }

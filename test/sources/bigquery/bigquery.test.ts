@@ -165,6 +165,12 @@ describe("BigQuery source (fake BigQuery on the local Postgres)", () => {
     expect(preview.rows[1]).toMatchObject({ s: "", f: "Infinity", tags: ["a", "b\tc"], addr: { street: "Main St", zip: 12345 } });
     expect(preview.rows[2]).toMatchObject({ s: AWKWARD, f: 0.1, n: "1.25", b: null, addrs: [], big: -1 });
     expect((await source.preview(`SELECT ${COLUMNS} FROM ${table}`, 1)).rows).toHaveLength(1);
+    // No rows: the answer has a schema and no `rows` at all.
+    const empty = await source.extract(`SELECT ${COLUMNS} FROM ${table} WHERE false`, {
+      columns: (f) => f.map((x) => x.name),
+      line: () => {},
+    });
+    expect([empty.rows, empty.fields.length]).toEqual([0, 15]);
   });
 
   it("sends GoogleSQL jobs with the location, a job timeout and int64 timestamps, polls while jobComplete is false, and pages by pageToken", async () => {
