@@ -42,7 +42,8 @@ import { json, readBody } from "./http";
  * are Postgres schemas. Each project (a test's namespace) has its own key, tokens, jobs, faults and
  * request log. Control endpoints: `GET /_fake/{project}/key` (the key file; `?rogue=1`: one with
  * the same email and key id but a key the fake does not know), `POST /_fake/{project}/config` (a
- * partial {@link ProjectConfig}), `GET /_fake/{project}/state` (grants, requests, cancelled jobs).
+ * partial {@link ProjectConfig}), `GET /_fake/{project}/state` (grants, requests, cancelled jobs),
+ * `POST /_fake/{project}/revoke` (the project's access tokens stop working, as a revoked or expired one).
  */
 
 interface ProjectConfig {
@@ -422,7 +423,7 @@ export async function startFakeBigquery(): Promise<{ server: Server; port: numbe
     const url = new URL(req.url ?? "/", "http://localhost");
     const handle = async () => {
       if (req.method === "POST" && url.pathname === "/token") return token(req, res);
-      const control = /^\/_fake\/([^/]+)\/(key|config|state)$/.exec(url.pathname);
+      const control = /^\/_fake\/([^/]+)\/(key|config|state|revoke)$/.exec(url.pathname);
       if (control) {
         const project = projectOf(decodeURIComponent(control[1] ?? ""));
         const name = decodeURIComponent(control[1] ?? "");
@@ -440,6 +441,10 @@ export async function startFakeBigquery(): Promise<{ server: Server; port: numbe
             auth_uri: "https://accounts.google.com/o/oauth2/auth",
             token_uri: tokenUri(),
           });
+        }
+        if (control[2] === "revoke") {
+          for (const [t, grant] of tokens) if (grant.project === name) tokens.delete(t);
+          return json(res, 200, {});
         }
         if (control[2] === "config") {
           project.config = { ...defaults(), ...(JSON.parse(await readBody(req)) as Partial<ProjectConfig>) };

@@ -68,6 +68,11 @@ describe("BigQuery source (fake BigQuery on the local Postgres)", () => {
     expect(claims.exp - claims.iat).toBe(3600);
     expect(Math.abs(claims.iat - Date.now() / 1000)).toBeLessThan(60);
     expect(requestsTo(state.requests, "POST", /^\/jobs$/)).toHaveLength(3);
+
+    // A token the API stops accepting (revoked, expired early) is replaced once, without failing the call.
+    expect((await fetch(`${BIGQUERY_URL}/_fake/${project}/revoke`, { method: "POST" })).status).toBe(200);
+    expect(await source.describe("SELECT 3 AS three")).toEqual([{ name: "three", type: "INT64" }]);
+    expect((await projectState(project)).grants).toHaveLength(2);
   });
 
   it("describes a model's columns with GoogleSQL type names, from the dry run alone", async () => {
