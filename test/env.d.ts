@@ -11,6 +11,8 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Fake BigQuery (test/servers/bigquery.ts): API and token endpoint; projects under /bigquery/v2/projects/{name}. */
+      BIGQUERY_URL: string;
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node";
+import { startFakeBigquery } from "../servers/bigquery";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
@@ -10,6 +11,7 @@ declare module "vitest" {
     salesforcePort: number;
     hubspotPort: number;
     clickhouseCurrentPort: number;
+    bigqueryPort: number;
   }
 }
 
@@ -23,6 +25,8 @@ export default async function setup(project: TestProject) {
   project.provide("hubspotPort", hubspot.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server];
+  const bigquery = await startFakeBigquery();
+  project.provide("bigqueryPort", bigquery.port);
+  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, bigquery.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }
