@@ -16,6 +16,7 @@ export default defineConfig(async () => {
             WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${inject("webhookPort")}`,
             SALESFORCE_URL: `http://127.0.0.1:${inject("salesforcePort")}`,
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
+            DATABRICKS_URL: `http://127.0.0.1:${inject("databricksPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             ADMIN_TOKEN: "test_admin_token",

@@ -11,6 +11,8 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Fake Databricks workspace (test/servers/databricks.ts); workspaces under /t/{name}. */
+      DATABRICKS_URL: string;
     }
   }
 }

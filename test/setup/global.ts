@@ -1,5 +1,6 @@
 import type { TestProject } from "vitest/node";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
+import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -10,6 +11,7 @@ declare module "vitest" {
     salesforcePort: number;
     hubspotPort: number;
     clickhouseCurrentPort: number;
+    databricksPort: number;
   }
 }
 
@@ -23,6 +25,8 @@ export default async function setup(project: TestProject) {
   project.provide("hubspotPort", hubspot.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server];
+  const databricks = await startFakeDatabricks();
+  project.provide("databricksPort", databricks.port);
+  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, databricks.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }
