@@ -216,7 +216,7 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
   }
 
   /** `POST /oidc/v1/token`: client credentials as HTTP Basic, form body. */
-  function tokenEndpoint(ws: Workspace, req: IncomingMessage, body: string, res: ServerResponse): void {
+  function tokenEndpoint(ws: Workspace, req: IncomingMessage, body: string, res: ServerResponse) {
     const form = new URLSearchParams(body);
     const basic = Buffer.from((req.headers.authorization ?? "").replace(/^Basic /, ""), "base64").toString();
     const [id = "", secret = ""] = basic.split(":").map(decodeURIComponent);
@@ -232,7 +232,7 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
   }
 
   /** The presigned download: S3's rules (no Authorization header, an expiry). */
-  function storage(ws: Workspace, path: string, url: URL, req: IncomingMessage, res: ServerResponse): void {
+  function storage(ws: Workspace, path: string, url: URL, req: IncomingMessage, res: ServerResponse) {
     const link = ws.links.get(url.searchParams.get("X-Amz-Signature") ?? "");
     const record = (status: number) =>
       ws.downloads.push({ chunk: link?.chunk ?? -1, status, authorization: req.headers.authorization !== undefined });

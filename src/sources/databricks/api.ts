@@ -28,7 +28,7 @@ const MAX_RETRY_AFTER_MS = 10_000;
 const CALL_TIMEOUT_MS = 60_000;
 
 /** The workspace URL without a trailing slash (a path prefix stays, for proxies). */
-export function baseUrl(settings: DatabricksSettings): string {
+function baseUrl(settings: DatabricksSettings): string {
   return settings.host.replace(/\/+$/, "");
 }
 

@@ -20,7 +20,7 @@ import { databricksTypeId } from "./types";
  */
 
 /** A row as JSON_ARRAY sends it: one string or null per column. */
-export type JsonArrayRow = (string | null)[];
+type JsonArrayRow = (string | null)[];
 
 /** A statement that SUCCEEDED: its columns and its result's chunks. */
 export interface StatementResult {
