@@ -258,7 +258,10 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
     record(200);
     const size = ws.config.chunk_rows;
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify(statement.rows.slice(link.chunk * size, (link.chunk + 1) * size)));
+    // Sent in pieces of 777 bytes, cut anywhere (inside a string, an escape or a UTF-8 character), as a network delivers it.
+    const bytes = Buffer.from(JSON.stringify(statement.rows.slice(link.chunk * size, (link.chunk + 1) * size)));
+    for (let at = 0; at < bytes.length; at += 777) res.write(bytes.subarray(at, at + 777));
+    res.end();
   }
 
   function chunkCount(ws: Workspace, s: Statement): number {

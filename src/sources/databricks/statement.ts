@@ -3,6 +3,7 @@ import { checkOutboundUrl } from "../../lib/ssrf";
 import { WarehouseError } from "../errors";
 import type { SourceField, WarehouseOptions } from "../source";
 import { type DatabricksSettings, databricksApi, sleep } from "./api";
+import { JsonArrayRows } from "./json-array";
 import { databricksTypeId } from "./types";
 
 /**
@@ -26,7 +27,7 @@ type JsonArrayRow = (string | null)[];
 export interface StatementResult {
   statementId: string;
   fields: SourceField[];
-  /** Each chunk's rows in order; the next chunk is downloaded while the caller works on one. */
+  /** The rows in order, a network read's worth at a time; the next chunk's download starts while the caller works. */
   chunks(): AsyncGenerator<JsonArrayRow[]>;
 }
 
@@ -39,8 +40,15 @@ interface ExternalLink {
 // How long to poll between GETs: starts short (most models finish within the first wait), then backs off.
 const FIRST_POLL_MS = 100;
 const MAX_POLL_MS = 2000;
-const DOWNLOAD_TIMEOUT_MS = 120_000;
 const DOWNLOAD_ATTEMPTS = 3;
+// Cloud storage that sends nothing for this long (headers, or the next piece of a body) is given up on.
+const STORAGE_IDLE_MS = 60_000;
+
+/** A chunk's download whose status was 200, its body unread; `abort` stops it. */
+interface OpenedChunk {
+  response: Response;
+  abort: AbortController;
+}
 
 /** The `wait_timeout` to ask for: 0 s (asynchronous) below 5 s of statement timeout, else up to 10 s (the API takes 5–50 s). */
 export function waitTimeout(statementTimeoutMs: number): string {
@@ -180,7 +188,11 @@ function externalLinks(result: Record<string, unknown>): ExternalLink[] {
   }));
 }
 
-/** Each chunk's rows, the next one downloading while the caller consumes the current one. */
+/**
+ * The result's rows, a network read's worth at a time: each chunk's body is read as it streams
+ * (./json-array.ts), and the next chunk's download starts (its link resolved, its request sent)
+ * while the caller consumes the current one; its body waits unread until then.
+ */
 async function* chunkRows(
   settings: DatabricksSettings,
   opts: WarehouseOptions,
@@ -188,8 +200,8 @@ async function* chunkRows(
   width: number,
   first: Record<string, unknown>,
 ): AsyncGenerator<JsonArrayRow[]> {
-  type Loaded = { rows: JsonArrayRow[]; queue: ExternalLink[]; next?: string | undefined };
-  const load = async (queue: ExternalLink[], next: string | undefined): Promise<Loaded | undefined> => {
+  type Opened = { chunk: OpenedChunk; link: ExternalLink; queue: ExternalLink[] };
+  const open = async (queue: ExternalLink[], next: string | undefined): Promise<Opened | undefined> => {
     let links = queue;
     if (links.length === 0) {
       if (!next) return undefined;
@@ -199,17 +211,77 @@ async function* chunkRows(
       if (links.length === 0) return undefined;
     }
     const [link, ...rest] = links as [ExternalLink, ...ExternalLink[]];
-    const rows = await downloadChunk(settings, opts, statementId, link, width);
-    return { rows, queue: rest, next: link.next };
+    return { chunk: await openChunk(settings, opts, statementId, link), link, queue: rest };
   };
-  let pending = load(externalLinks(first), undefined);
+  let current = open(externalLinks(first), undefined);
   for (;;) {
-    const chunk = await pending;
-    if (!chunk) return;
-    pending = load(chunk.queue, chunk.next);
-    // If the caller stops early, the prefetch's failure is nobody's to report.
-    pending.catch(() => undefined);
-    yield chunk.rows;
+    const opened = await current;
+    if (!opened) return;
+    const next = open(opened.queue, opened.link.next);
+    // If the caller stops early, the prefetch's failure is nobody's to report, and its body is released.
+    next.catch(() => undefined);
+    let finished = false;
+    try {
+      yield* readChunk(opened.chunk, width, opened.link.chunkIndex);
+      finished = true;
+    } finally {
+      if (!finished)
+        void next.then(
+          (o) => o?.chunk.response.body?.cancel(),
+          () => undefined,
+        );
+    }
+    current = next;
+  }
+}
+
+/** A chunk's body as rows of `width` strings or nulls, a network read at a time. Throws {@link WarehouseError}. */
+async function* readChunk({ response, abort }: OpenedChunk, width: number, chunkIndex: number): AsyncGenerator<JsonArrayRow[]> {
+  const reader = response.body?.getReader();
+  if (!reader) throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} has no body`);
+  const decoder = new TextDecoder();
+  const splitter = new JsonArrayRows();
+  const rowsOf = (text: string): JsonArrayRow[] => {
+    let rows: unknown[][];
+    try {
+      rows = splitter.push(text);
+    } catch (err) {
+      throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} is not a JSON array of rows: ${String(err)}`);
+    }
+    for (const row of rows) {
+      if (row.length !== width || !row.every((v) => v === null || typeof v === "string"))
+        throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} has a row that is not ${width} strings or nulls`);
+    }
+    return rows as JsonArrayRow[];
+  };
+  let done = false;
+  try {
+    for (;;) {
+      let read: ReadableStreamReadResult<Uint8Array>;
+      // Storage that stops sending is given up on; the time the caller spends on rows does not count.
+      const stalled = setTimeout(() => abort.abort(), STORAGE_IDLE_MS);
+      try {
+        read = await reader.read();
+      } catch (err) {
+        const why = abort.signal.aborted ? `no data for ${STORAGE_IDLE_MS} ms` : String(err);
+        throw new WarehouseError("connection_lost", `reading result chunk ${chunkIndex} failed: ${why}`, { cause: err });
+      } finally {
+        clearTimeout(stalled);
+      }
+      if (read.done) break;
+      const rows = rowsOf(decoder.decode(read.value, { stream: true }));
+      if (rows.length > 0) yield rows;
+    }
+    const rows = rowsOf(decoder.decode());
+    if (rows.length > 0) yield rows;
+    try {
+      splitter.end();
+    } catch (err) {
+      throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} ended early: ${String(err)}`);
+    }
+    done = true;
+  } finally {
+    if (!done) await reader.cancel().catch(() => undefined);
   }
 }
 
@@ -225,36 +297,33 @@ export function guardedLinkUrl(url: string, allowPrivate: boolean): string {
 }
 
 /**
- * Downloads one chunk: no Authorization header (the URL is its own credential), no redirects;
- * 429/5xx retried after Retry-After; a refused or expired link (403) is asked again from the
- * API once (`GET …/result/chunks/{n}`, links live ≤ 15 minutes). Throws {@link WarehouseError}.
+ * Requests one chunk and returns the response once it is 200, its body unread: no Authorization
+ * header (the URL is its own credential), no redirects; 429/5xx retried after Retry-After; a
+ * refused or expired link (403) is asked again from the API once (`GET …/result/chunks/{n}`,
+ * links live ≤ 15 minutes). Throws {@link WarehouseError}.
  */
-async function downloadChunk(
+async function openChunk(
   settings: DatabricksSettings,
   opts: WarehouseOptions,
   statementId: string,
   link: ExternalLink,
-  width: number,
-): Promise<JsonArrayRow[]> {
+): Promise<OpenedChunk> {
   let url = link.url;
   let renewed = false;
   for (let attempt = 1; ; attempt++) {
     let res: Response;
+    const abort = new AbortController();
+    const stalled = setTimeout(() => abort.abort(), STORAGE_IDLE_MS);
     try {
-      res = await fetch(guardedLinkUrl(url, opts.allowPrivate), {
-        method: "GET",
-        redirect: "manual",
-        signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS),
-      });
+      res = await fetch(guardedLinkUrl(url, opts.allowPrivate), { method: "GET", redirect: "manual", signal: abort.signal });
     } catch (err) {
       if (err instanceof WarehouseError) throw err;
       if (attempt < DOWNLOAD_ATTEMPTS) continue;
       throw new WarehouseError("connection_lost", `downloading result chunk ${link.chunkIndex} failed: ${String(err)}`, { cause: err });
+    } finally {
+      clearTimeout(stalled);
     }
-    if (res.status === 200) {
-      const text = await res.text();
-      return parseChunk(text, width, link.chunkIndex);
-    }
+    if (res.status === 200) return { response: res, abort };
     const body = await res.text().catch(() => "");
     if ((res.status === 403 || res.status === 404) && !renewed) {
       renewed = true;
@@ -271,26 +340,11 @@ async function downloadChunk(
       await sleep(Math.min(10_000, (retryAfterSeconds(res.headers) ?? 1) * 1000));
       continue;
     }
+    const transient = res.status >= 500 || res.status === 429;
     throw new WarehouseError(
-      res.status >= 500 || res.status === 429 ? "connection_lost" : "unreachable",
+      transient ? "connection_lost" : "unreachable",
       `result chunk ${link.chunkIndex}: cloud storage answered HTTP ${res.status}: ${truncate(body, 200)}`,
-      { retryable: res.status >= 500 || res.status === 429 },
+      { retryable: transient },
     );
   }
-}
-
-/** A chunk's JSON_ARRAY text as rows of `width` strings or nulls. */
-function parseChunk(text: string, width: number, chunkIndex: number): JsonArrayRow[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} is not JSON: ${truncate(text, 100)}`);
-  }
-  if (!Array.isArray(parsed)) throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} is not a JSON array`);
-  for (const row of parsed) {
-    if (!Array.isArray(row) || row.length !== width || !row.every((v) => v === null || typeof v === "string"))
-      throw new WarehouseError("connection_lost", `result chunk ${chunkIndex} has a row that is not ${width} strings or nulls`);
-  }
-  return parsed as JsonArrayRow[];
 }

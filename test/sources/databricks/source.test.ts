@@ -110,9 +110,9 @@ describe("Databricks source against the fake workspace", () => {
     expect((await open(patSettings(host)).preview(AWKWARD_MODEL, 1)).rows).toHaveLength(1);
   });
 
-  it("gives a string the bytes Postgres' COPY gives it", async () => {
+  it("gives a string the bytes Postgres' COPY gives it (a long one arrives cut across network reads)", async () => {
     const host = await workspace();
-    const sql = `SELECT * FROM (VALUES ('1', NULL::text), ('2', ''), ('3', ${pgLiteral(AWKWARD)})) AS t(id, s) ORDER BY id`;
+    const sql = `SELECT * FROM (VALUES ('1', NULL::text), ('2', ''), ('3', ${pgLiteral(AWKWARD)}), ('4', repeat('é€𝄞"\\', 300))) AS t(id, s) ORDER BY id`;
     const fromDatabricks = await extractLines(open(patSettings(host)), sql);
     const fromPostgres = await extractLines(openSource("postgres", WAREHOUSE_URL, opts), sql);
     expect(fromDatabricks).toEqual(fromPostgres);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { clientCredentialsToken, TokenRequestError } from "../../../src/lib/client-credentials";
+import { JsonArrayRows } from "../../../src/sources/databricks/json-array";
 import { guardedLinkUrl, waitTimeout } from "../../../src/sources/databricks/statement";
 import { canonicalJson, canonicalText, databricksTypeId } from "../../../src/sources/databricks/types";
 
@@ -123,5 +124,38 @@ describe("OAuth client-credentials token cache", () => {
     expect(err).toMatchObject({ status: 401, message: expect.stringMatching(/invalid_client: Client authentication failed/) });
     await clientCredentialsToken(creds).catch(() => undefined);
     expect(calls).toBe(2);
+  });
+});
+
+describe("JSON_ARRAY chunks read as they stream", () => {
+  const rows = [
+    ["1", 'a\\"b]'],
+    [null, "[x, y]"],
+    ["é€𝄞", ""],
+    ["\t\n", null],
+  ];
+  const text = ` [ ${rows.map((r) => JSON.stringify(r)).join(" ,\n")} ] `;
+
+  it("gives the same rows however the text is cut", () => {
+    for (let cut = 0; cut <= text.length; cut++) {
+      const splitter = new JsonArrayRows();
+      const out = [...splitter.push(text.slice(0, cut)), ...splitter.push(text.slice(cut))];
+      splitter.end();
+      expect(out, `cut at ${cut}`).toEqual(rows);
+    }
+    const oneByOne = new JsonArrayRows();
+    expect([...text].flatMap((c) => oneByOne.push(c))).toEqual(rows);
+  });
+
+  it("refuses what is not an array of rows, or ends early", () => {
+    expect(() => new JsonArrayRows().push('{"a":1}')).toThrow(SyntaxError);
+    expect(() => new JsonArrayRows().push('["a"]')).toThrow(SyntaxError);
+    expect(() => new JsonArrayRows().push("[[]] [")).toThrow(SyntaxError);
+    const early = new JsonArrayRows();
+    expect(early.push('[["a"],["b"')).toEqual([["a"]]);
+    expect(() => early.end()).toThrow(SyntaxError);
+    const empty = new JsonArrayRows();
+    expect(empty.push("[]")).toEqual([]);
+    expect(() => empty.end()).not.toThrow();
   });
 });
