@@ -39,8 +39,9 @@ import { json, readBody } from "./http";
  * Spark's plan text with Postgres' row estimate as `rowCount`.
  *
  * Each workspace is a path prefix `/t/{name}` (the source's host is `http://127.0.0.1:port/t/{name}`),
- * so tests never see each other. Control: `POST /t/{name}/_config` (a partial {@link WorkspaceConfig})
- * and `GET /t/{name}/_state` (the requests seen, statements, token grants, storage downloads).
+ * so tests never see each other. Control: `POST /t/{name}/_config` (a partial {@link WorkspaceConfig}),
+ * `GET /t/{name}/_state` (the requests seen, statements, token grants, storage downloads) and
+ * `POST /t/{name}/_revoke` (every OAuth token issued so far stops working, as a revoked one).
  */
 
 interface WorkspaceConfig {
@@ -142,6 +143,10 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
     if (path === "/_config" && req.method === "POST") {
       ws.config = { ...defaults(), ...(JSON.parse(body || "{}") as Partial<WorkspaceConfig>) };
       return json(res, 200, ws.config);
+    }
+    if (path === "/_revoke" && req.method === "POST") {
+      ws.oauthTokens.clear();
+      return json(res, 200, {});
     }
     if (path === "/_state" && req.method === "GET") {
       return json(res, 200, {

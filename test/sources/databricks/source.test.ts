@@ -30,6 +30,11 @@ describe("Databricks source against the fake workspace", () => {
     await oauth.describe("SELECT 1 AS one");
     await extractLines(open(oauthSettings(host)), "SELECT 1 AS one");
     expect((await workspaceState(host)).token_grants).toBe(1);
+    // A token revoked before its expiry is refused (401): the source asks for a new one once and goes on.
+    expect((await fetch(`${host}/_revoke`, { method: "POST" })).status).toBe(200);
+    expect(await extractLines(open(oauthSettings(host)), "SELECT 2 AS two")).toEqual(["2\n"]);
+    const { token_grants, requests } = await workspaceState(host);
+    expect([token_grants, requests.filter((r) => r.status === 401).length]).toEqual([2, 1]);
   });
 
   it("describes columns with Databricks' type names, and refuses a repeated name", async () => {
