@@ -78,7 +78,8 @@ export function canonicalText(typeId: number, raw: string | null): string | null
   switch (typeId) {
     case TYPE.int:
     case TYPE.bigint:
-      return /^[+-]?\d+$/.test(raw) ? BigInt(raw).toString() : raw;
+      // Already canonical (the usual case) is kept without the BigInt round trip.
+      return CANONICAL_INTEGER.test(raw) || !/^[+-]?\d+$/.test(raw) ? raw : BigInt(raw).toString();
     case TYPE.float:
       return canonicalFloat(raw);
     case TYPE.boolean:
@@ -96,7 +97,18 @@ export function canonicalText(typeId: number, raw: string | null): string | null
   }
 }
 
+const CANONICAL_INTEGER = /^(0|-?[1-9]\d*)$/;
+const PLAIN_DECIMAL = /^-?(0|[1-9]\d*)(?:\.(\d*[1-9]))?$/;
+
 function canonicalFloat(raw: string): string {
+  // A plain decimal of at most 15 significant digits (any such decimal maps to its own double) and
+  // within JavaScript's fixed notation (≥ 1e-6) is already its shortest form: no Number round trip.
+  const plain = PLAIN_DECIMAL.exec(raw);
+  if (plain && raw !== "-0") {
+    const [, int = "", fraction = ""] = plain;
+    const digits = int === "0" ? fraction.replace(/^0+/, "") : int + fraction;
+    if (digits.length <= 15 && (int !== "0" || fraction.length - digits.length <= 5)) return raw;
+  }
   const t = raw.trim();
   if (/^[+-]?(inf|infinity)$/i.test(t)) return t.startsWith("-") ? "-Infinity" : "Infinity";
   if (/^nan$/i.test(t)) return "NaN";

@@ -27,6 +27,26 @@ describe("Databricks canonical values", () => {
     expect(same("DOUBLE", "1.0", "1", "1.00")).toBe("1");
     expect(same("DOUBLE", "Infinity", "inf", "+Infinity")).toBe("Infinity");
     expect(same("DOUBLE", "NaN", "nan")).toBe("NaN");
+    // The shortcut for plain decimals gives what the Number round trip gives.
+    for (const n of [
+      0,
+      -0,
+      0.1,
+      -2.5,
+      123456789012345,
+      1234567890123456,
+      0.000001,
+      0.0000001,
+      1e21,
+      1e20,
+      0.30000000000000004,
+      1 / 3,
+      5e-324,
+    ]) {
+      const fixed = n.toFixed(Math.min(20, Math.max(0, -Math.floor(Math.log10(Math.abs(n) || 1)) + 16)));
+      expect(canonicalText(id("DOUBLE"), String(n)), String(n)).toBe(String(n));
+      expect(canonicalText(id("DOUBLE"), fixed), fixed).toBe(String(Number(fixed)));
+    }
     expect(same("LONG", "007", "7", "+7")).toBe("7");
     expect(same("LONG", "9223372036854775807")).toBe("9223372036854775807");
     expect(same("BOOLEAN", "true", "TRUE", "1")).toBe("true");
