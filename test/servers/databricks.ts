@@ -60,6 +60,8 @@ interface WorkspaceConfig {
   throttle: number;
   /** The next this many storage downloads answer 403 (an expired link). */
   expire_links: number;
+  /** Results of more rows than this are cut and marked `truncated` (standing for the byte limit). */
+  max_rows: number;
   /** Warehouses that exist. */
   warehouses: string[];
 }
@@ -74,6 +76,7 @@ const defaults = (): WorkspaceConfig => ({
   throttle: 0,
   expire_links: 0,
   warehouses: ["wh-test"],
+  max_rows: 1_000_000,
 });
 
 type State = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELED";
@@ -89,6 +92,7 @@ interface Statement {
   state: State;
   columns: Column[];
   rows: (string | null)[][];
+  truncated: boolean;
   error?: { error_code: string; message: string };
   /** Postgres' backend pid while it runs, for cancel. */
   pid?: number;
@@ -313,7 +317,7 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
           row_offset: i * size,
           row_count: Math.min(size, s.rows.length - i * size),
         })),
-        truncated: false,
+        truncated: s.truncated,
       },
       result: total === 0 ? { chunk_index: 0, row_offset: 0, row_count: 0 } : { external_links: [externalLink(ws, s, 0)] },
     };
@@ -335,7 +339,15 @@ function isFinal(state: State): boolean {
 
 /** Starts a statement: PENDING for `pending_ms`, then RUNNING on its own Postgres connection. */
 function start(ws: Workspace, sql: string, schema: string | undefined): Statement {
-  const statement: Statement = { id: randomUUID(), sql, state: "PENDING", columns: [], rows: [], done: Promise.resolve() };
+  const statement: Statement = {
+    id: randomUUID(),
+    sql,
+    state: "PENDING",
+    columns: [],
+    rows: [],
+    truncated: false,
+    done: Promise.resolve(),
+  };
   ws.statements.set(statement.id, statement);
   statement.done = (async () => {
     if (ws.config.pending_ms > 0) await new Promise((r) => setTimeout(r, ws.config.pending_ms));
@@ -353,7 +365,8 @@ function start(ws: Workspace, sql: string, schema: string | undefined): Statemen
       await client.query("COMMIT");
       if (statement.state !== "RUNNING") return;
       statement.columns = result.columns;
-      statement.rows = result.rows;
+      statement.truncated = result.rows.length > ws.config.max_rows;
+      statement.rows = result.rows.slice(0, ws.config.max_rows);
       statement.state = "SUCCEEDED";
     } catch (err) {
       if (statement.state !== "RUNNING") return;

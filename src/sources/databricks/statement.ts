@@ -139,6 +139,9 @@ function succeeded(
   const state = stateOf(response);
   if (state !== "SUCCEEDED") throw statementError(state, response);
   const manifest = isRecord(response.manifest) ? response.manifest : {};
+  // EXTERNAL_LINKS results stop at a byte limit (100 GiB unless set): a cut result would lose rows.
+  if (manifest.truncated === true)
+    throw new WarehouseError("query_failed", "Databricks truncated the result at its byte limit; narrow the model (fewer columns or rows)");
   const schema = isRecord(manifest.schema) ? manifest.schema : {};
   const columns = Array.isArray(schema.columns) ? schema.columns.filter(isRecord) : [];
   const fields = columns.map((c): SourceField => {

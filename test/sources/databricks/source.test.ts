@@ -134,6 +134,7 @@ describe("Databricks source against the fake workspace", () => {
     let rows = 0;
     let pending = 0;
     let maxPending = 0;
+    let aheadWhileOnChunk1: number[] = [];
     const extracted = await open(patSettings(host)).extract(sql, {
       columns: () => ["v", "id"],
       line: async (bytes) => {
@@ -141,11 +142,17 @@ describe("Databricks source against the fake workspace", () => {
         pending++;
         maxPending = Math.max(maxPending, pending);
         if (rows % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        // Halfway through chunk 1, chunk 2 is already requested (its body waits unread).
+        if (rows === 150) {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          aheadWhileOnChunk1 = (await workspaceState(host)).downloads.map((d) => d.chunk);
+        }
         pending--;
         expect(bytes[bytes.length - 1]).toBe(0x0a);
       },
     });
     expect([extracted.rows, rows, maxPending]).toEqual([1050, 1050, 1]);
+    expect(aheadWhileOnChunk1).toEqual([0, 1, 2]);
     const { downloads, requests } = await workspaceState(host);
     expect(downloads.map((d) => d.chunk)).toEqual(Array.from({ length: 11 }, (_, i) => i));
     expect(downloads.every((d) => d.status === 200 && !d.authorization)).toBe(true);
@@ -232,6 +239,9 @@ describe("Databricks source against the fake workspace", () => {
     expect([noWarehouse.code, noWarehouse.kind]).toEqual(["database_not_found", "auth"]);
     const bad = await warehouseError(open(patSettings(host)).describe("SELECT no_such_column"));
     expect([bad.code, bad.kind]).toEqual(["query_failed", "user"]);
+    await configure(host, { max_rows: 2 });
+    const cut = await warehouseError(extractLines(open(patSettings(host)), "SELECT g AS n FROM generate_series(1, 3) g"));
+    expect([cut.code, cut.message]).toEqual(["query_failed", expect.stringMatching(/truncated/)]);
     await configure(host, { throttle: 10 });
     const throttled = await warehouseError(open(patSettings(host)).describe("SELECT 1"));
     expect([throttled.code, throttled.kind]).toEqual(["unreachable", "retryable"]);
