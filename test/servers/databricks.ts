@@ -28,7 +28,9 @@ import { json, readBody } from "./http";
  *   answers `{access_token, token_type: "Bearer", expires_in, scope}`);
  * - errors as `{"error_code","message"}` (401 UNAUTHENTICATED, 404 RESOURCE_DOES_NOT_EXIST for an
  *   unknown warehouse, 400 INVALID_PARAMETER_VALUE, 429 TOO_MANY_REQUESTS with Retry-After), and a
- *   FAILED statement's `status.error`.
+ *   FAILED statement's `status.error` (`error_code` from the documented enum, BAD_REQUEST for the
+ *   SQL's faults, the error class in the message) and `status.sql_state`
+ *   (https://docs.databricks.com/api/statement-execution/v1/statement-execution/object.md).
  *
  * The SQL runs on the local Postgres, in a read-only transaction (standing for a principal with
  * SELECT grants only: a write fails as Databricks' INSUFFICIENT_PERMISSIONS), with back-quoted
@@ -93,7 +95,7 @@ interface Statement {
   columns: Column[];
   rows: (string | null)[][];
   truncated: boolean;
-  error?: { error_code: string; message: string };
+  error?: { error_code: string; message: string; sql_state: string };
   /** Postgres' backend pid while it runs, for cancel. */
   pid?: number;
   done: Promise<void>;
@@ -300,7 +302,11 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
 
   function statementResponse(ws: Workspace, s: Statement): Record<string, unknown> {
     const status: Record<string, unknown> = { state: s.state };
-    if (s.error) status.error = s.error;
+    if (s.error) {
+      const { sql_state, ...error } = s.error;
+      status.error = error;
+      status.sql_state = sql_state;
+    }
     if (s.state !== "SUCCEEDED") return { statement_id: s.id, status };
     const total = chunkCount(ws, s);
     const size = ws.config.chunk_rows;
@@ -396,14 +402,23 @@ async function cancel(statement: Statement): Promise<void> {
   }
 }
 
-/** A Postgres failure as Databricks reports it in `status.error`. */
-function databricksError(sqlstate: string, message: string): { error_code: string; message: string } {
-  if (sqlstate === "25006" || sqlstate === "42501")
-    return { error_code: "PERMISSION_DENIED", message: `[INSUFFICIENT_PERMISSIONS] Insufficient privileges: ${message}` };
-  if (sqlstate === "42601") return { error_code: "BAD_REQUEST", message: `[PARSE_SYNTAX_ERROR] Syntax error: ${message}` };
-  if (sqlstate === "42P01") return { error_code: "BAD_REQUEST", message: `[TABLE_OR_VIEW_NOT_FOUND] ${message}` };
-  if (sqlstate === "42703") return { error_code: "BAD_REQUEST", message: `[UNRESOLVED_COLUMN.WITHOUT_SUGGESTION] ${message}` };
-  return { error_code: "BAD_REQUEST", message };
+/**
+ * A Postgres failure as Databricks reports it: `status.error.error_code` from the documented enum
+ * (BAD_REQUEST for the SQL's faults), the error class in brackets at the start of the message, and
+ * `status.sql_state`.
+ */
+function databricksError(sqlstate: string, message: string): { error_code: string; message: string; sql_state: string } {
+  const classes: Record<string, string> = {
+    "25006": "INSUFFICIENT_PERMISSIONS",
+    "42501": "INSUFFICIENT_PERMISSIONS",
+    "42601": "PARSE_SYNTAX_ERROR",
+    "42P01": "TABLE_OR_VIEW_NOT_FOUND",
+    "42703": "UNRESOLVED_COLUMN.WITHOUT_SUGGESTION",
+  };
+  const errorClass = classes[sqlstate];
+  // A write refused by a read-only transaction stands for a principal without MODIFY: Databricks' SQLSTATE 42501.
+  const state = sqlstate === "25006" ? "42501" : sqlstate || "XXKDA";
+  return { error_code: "BAD_REQUEST", message: errorClass ? `[${errorClass}] ${message}` : message, sql_state: state };
 }
 
 /** Runs Databricks SQL on Postgres: back-quoted identifiers become double-quoted; EXPLAIN COST becomes Spark's plan text. */

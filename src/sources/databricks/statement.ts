@@ -165,17 +165,34 @@ export function uniqueFields(fields: SourceField[]): SourceField[] {
   return fields;
 }
 
+// FAILED statements' `status.error.error_code`s that are the warehouse's trouble, not the model's
+// (https://docs.databricks.com/api/statement-execution/v1/statement-execution/object.md).
+const TRANSIENT_CODES = new Set([
+  "INTERNAL_ERROR",
+  "TEMPORARILY_UNAVAILABLE",
+  "IO_ERROR",
+  "SERVICE_UNDER_MAINTENANCE",
+  "WORKSPACE_TEMPORARILY_UNAVAILABLE",
+  "RESOURCE_EXHAUSTED",
+  "ABORTED",
+]);
+
 /** A FAILED, CANCELED or CLOSED statement as a {@link WarehouseError}. */
 function statementError(state: string, response: Record<string, unknown>): WarehouseError {
   const status = isRecord(response.status) ? response.status : {};
   const error = isRecord(status.error) ? status.error : {};
   const code = typeof error.error_code === "string" ? error.error_code : "";
   const message = typeof error.message === "string" ? error.message : "";
+  const sqlstate = typeof status.sql_state === "string" ? status.sql_state : undefined;
   if (state === "FAILED") {
     const text = `Databricks: ${message || code || "the statement failed"}`;
-    if (/PERMISSION_DENIED|INSUFFICIENT_PERMISSIONS|INSUFFICIENT_PRIVILEGES/i.test(`${code} ${message}`))
-      return new WarehouseError("permission_denied", text);
-    return new WarehouseError("query_failed", text);
+    const extra = sqlstate ? { sqlstate } : {};
+    if (sqlstate === "42501" || /\[(INSUFFICIENT_PERMISSIONS|PERMISSION_DENIED)/.test(message))
+      return new WarehouseError("permission_denied", text, extra);
+    if (code === "UNAUTHENTICATED") return new WarehouseError("auth_failed", text, extra);
+    if (code === "DEADLINE_EXCEEDED") return new WarehouseError("timeout", text, extra);
+    if (TRANSIENT_CODES.has(code)) return new WarehouseError("unreachable", text, extra);
+    return new WarehouseError("query_failed", text, extra);
   }
   if (state === "CANCELED") return new WarehouseError("timeout", "Databricks: the statement was cancelled before it finished");
   return new WarehouseError("query_failed", `Databricks: the statement ended as ${state || "an unknown state"}; no result to read`);

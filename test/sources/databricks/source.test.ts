@@ -220,7 +220,7 @@ describe("Databricks source against the fake workspace", () => {
     expect(hidden.code).toBe("query_failed");
     // Past the guard and the wrapping, a SELECT-only principal is refused by the warehouse.
     const server = await warehouseError(runStatement(patSettings(host), opts, `DELETE FROM ${table}`));
-    expect([server.code, server.kind]).toEqual(["permission_denied", "user"]);
+    expect([server.code, server.kind, server.sqlstate]).toEqual(["permission_denied", "user", "42501"]);
     expect((await open(patSettings(host)).preview(`SELECT count(*) AS n FROM ${table}`, 1)).rows).toEqual([{ n: "2" }]);
     const second = await warehouseError(open(patSettings(host)).describe("SELECT 1; DROP TABLE x"));
     expect(second.code).toBe("query_failed");
@@ -238,7 +238,7 @@ describe("Databricks source against the fake workspace", () => {
     const noWarehouse = await warehouseError(open({ ...patSettings(host), warehouse_id: "wh-gone" }).describe("SELECT 1"));
     expect([noWarehouse.code, noWarehouse.kind]).toEqual(["database_not_found", "auth"]);
     const bad = await warehouseError(open(patSettings(host)).describe("SELECT no_such_column"));
-    expect([bad.code, bad.kind]).toEqual(["query_failed", "user"]);
+    expect([bad.code, bad.kind, bad.message]).toEqual(["query_failed", "user", expect.stringMatching(/UNRESOLVED_COLUMN/)]);
     await configure(host, { max_rows: 2 });
     const cut = await warehouseError(extractLines(open(patSettings(host)), "SELECT g AS n FROM generate_series(1, 3) g"));
     expect([cut.code, cut.message]).toEqual(["query_failed", expect.stringMatching(/truncated/)]);
