@@ -50,9 +50,13 @@ interface OpenedChunk {
   abort: AbortController;
 }
 
-/** The `wait_timeout` to ask for: 0 s (asynchronous) below 5 s of statement timeout, else up to 10 s (the API takes 5–50 s). */
+/**
+ * The `wait_timeout` to ask for (the API takes 0 s, asynchronous, or 5–50 s): up to 10 s, and at
+ * least 2 s short of the statement timeout, so that our deadline never cuts the POST itself (the
+ * statement could not be cancelled without its id); 0 s when that leaves less than 5 s.
+ */
 export function waitTimeout(statementTimeoutMs: number): string {
-  const seconds = Math.floor(statementTimeoutMs / 1000);
+  const seconds = Math.floor((statementTimeoutMs - 2000) / 1000);
   return seconds < 5 ? "0s" : `${Math.min(10, seconds)}s`;
 }
 

@@ -184,7 +184,7 @@ describe("Databricks source against the fake workspace", () => {
 
   it("polls a statement while the warehouse starts, and retries 429 after Retry-After", async () => {
     const host = await workspace({ pending_ms: 600, throttle: 3 });
-    // Below 5 s of statement timeout the POST asks wait_timeout 0s: it answers PENDING and the source polls.
+    // Below 7 s of statement timeout the POST asks wait_timeout 0s: it answers PENDING and the source polls.
     const source = open(patSettings(host), { ...opts, statementTimeoutMs: 4000 });
     expect(await extractLines(source, "SELECT 'a' AS x")).toEqual(["a\n"]);
     const { requests } = await workspaceState(host);

@@ -82,10 +82,11 @@ describe("Databricks canonical values", () => {
 });
 
 describe("Databricks statements", () => {
-  it("asks wait_timeout 0s or 5 to 10 s, as the API takes it", () => {
+  it("asks wait_timeout 0s or 5 to 10 s, as the API takes it, and 2 s short of the statement timeout", () => {
     expect(waitTimeout(1500)).toBe("0s");
-    expect(waitTimeout(4999)).toBe("0s");
-    expect(waitTimeout(5000)).toBe("5s");
+    expect(waitTimeout(6999)).toBe("0s");
+    expect(waitTimeout(7000)).toBe("5s");
+    expect(waitTimeout(9500)).toBe("7s");
     expect(waitTimeout(300_000)).toBe("10s");
   });
 
