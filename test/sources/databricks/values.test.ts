@@ -3,6 +3,7 @@ import { clientCredentialsToken, TokenRequestError } from "../../../src/lib/clie
 import { JsonArrayRows } from "../../../src/sources/databricks/json-array";
 import { guardedLinkUrl, waitTimeout } from "../../../src/sources/databricks/statement";
 import { canonicalJson, canonicalText, databricksTypeId } from "../../../src/sources/databricks/types";
+import { openSource } from "../../../src/sources/registry";
 
 /** The pure parts: canonical values, the link guard, the wait_timeout choice and the token cache. */
 
@@ -97,6 +98,12 @@ describe("Databricks statements", () => {
       expect(() => guardedLinkUrl(url, false), url).toThrow(expect.objectContaining({ code: "host_not_allowed" }));
     }
     expect(guardedLinkUrl("http://127.0.0.1:9000/x", true)).toBe("http://127.0.0.1:9000/x");
+  });
+
+  it("puts the workspace host through the SSRF guard before any request", async () => {
+    const settings = { host: "http://169.254.169.254/t/x", warehouse_id: "wh", token: "dapi-x" };
+    const tested = await openSource("databricks", JSON.stringify(settings), { statementTimeoutMs: 1000, allowPrivate: false }).test();
+    expect([tested.ok, tested.error?.code]).toEqual([false, "host_not_allowed"]);
   });
 });
 
