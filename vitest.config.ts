@@ -17,6 +17,7 @@ export default defineConfig(async () => {
             SALESFORCE_URL: `http://127.0.0.1:${inject("salesforcePort")}`,
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
             BIGQUERY_URL: `http://127.0.0.1:${inject("bigqueryPort")}`,
+            DATABRICKS_URL: `http://127.0.0.1:${inject("databricksPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             ADMIN_TOKEN: "test_admin_token",

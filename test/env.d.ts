@@ -13,6 +13,8 @@ declare global {
       HUBSPOT_URL: string;
       /** Fake BigQuery (test/servers/bigquery.ts): API and token endpoint; projects under /bigquery/v2/projects/{name}. */
       BIGQUERY_URL: string;
+      /** Fake Databricks workspace (test/servers/databricks.ts); workspaces under /t/{name}. */
+      DATABRICKS_URL: string;
     }
   }
 }

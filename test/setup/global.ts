@@ -1,6 +1,7 @@
 import type { TestProject } from "vitest/node";
 import { startFakeBigquery } from "../servers/bigquery";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
+import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -12,6 +13,7 @@ declare module "vitest" {
     hubspotPort: number;
     clickhouseCurrentPort: number;
     bigqueryPort: number;
+    databricksPort: number;
   }
 }
 
@@ -27,6 +29,8 @@ export default async function setup(project: TestProject) {
   project.provide("clickhouseCurrentPort", clickhouse.port);
   const bigquery = await startFakeBigquery();
   project.provide("bigqueryPort", bigquery.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, bigquery.server];
+  const databricks = await startFakeDatabricks();
+  project.provide("databricksPort", databricks.port);
+  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, bigquery.server, databricks.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

@@ -1,3 +1,4 @@
+import { multiLine } from "../source";
 import { z } from "@hono/zod-openapi";
 import { WarehouseError } from "../errors";
 import type { SourcePlugin } from "../source";
@@ -41,7 +42,7 @@ const credentials = z.object({
       if ("problem" in key) ctx.addIssue({ code: "custom", message: key.problem });
     })
     // The console draws a multi-line secret field for it (a password input would drop the line breaks).
-    .openapi({ description: "The service account's JSON key file, pasted whole.", contentMediaType: "application/json" }),
+    .openapi({ description: "The service account's JSON key file, pasted whole.", ...multiLine("application/json") }),
 });
 
 const stored = config.extend(credentials.shape);
