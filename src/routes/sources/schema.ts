@@ -4,7 +4,7 @@ import type { Database } from "../../db/client";
 import { sources } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { Name } from "../../api/openapi";
-import { SOURCE_TYPES, SOURCES } from "../../sources/registry";
+import { SOURCE_TYPES, SOURCES, type SourceType } from "../../sources/registry";
 
 export const SourceSchema = z
   .object({
@@ -108,13 +108,26 @@ export function storedConfig(type: SourceRow["type"], settings: Record<string, u
 
 /** One of each type's create body, told apart by `type` (see {@link SOURCES}). */
 const [firstCreate, ...moreCreate] = SOURCES.map(createBody) as NonEmpty<ReturnType<typeof createBody>>;
-export const CreateSourceBody = (
-  moreCreate.length === 0 ? firstCreate : z.discriminatedUnion("type", [firstCreate, ...moreCreate])
-).openapi("CreateSource");
+export const CreateSourceBody = (moreCreate.length === 0
+  ? firstCreate
+  : z.discriminatedUnion("type", [firstCreate, ...moreCreate])
+).openapi("CreateSource") as unknown as z.ZodType<CreateSourceFields>;
+
+/**
+ * What a valid create body holds, as the routes read it. The union of every type's exact body is
+ * too complex for TypeScript to infer with many types; each plug-in's schema checked the fields.
+ */
+interface CreateSourceFields {
+  name: string;
+  type: SourceType;
+  [field: string]: unknown;
+}
 
 /** One of each type's update body; the route checks it against the source's own type. */
 const [firstUpdate, ...moreUpdate] = SOURCES.map(updateBody) as NonEmpty<ReturnType<typeof updateBody>>;
-export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi("UpdateSource");
+export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi(
+  "UpdateSource",
+) as unknown as z.ZodType<{ name?: string; [field: string]: unknown }>;
 
 export type SourceRow = typeof sources.$inferSelect;
 
