@@ -11,6 +11,10 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Webhook alert receiver (test/servers/alert-receiver.ts); endpoints under /r/{name}. */
+      ALERT_RECEIVER_URL: string;
+      /** Fake Slack (test/servers/slack.ts); incoming webhooks under /services/{name}/…. */
+      SLACK_URL: string;
     }
   }
 }

@@ -3,6 +3,9 @@ import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
+import { startAlertReceiver } from "../servers/alert-receiver";
+import { startFakePagerDuty } from "../servers/pagerduty";
+import { startFakeSlack } from "../servers/slack";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -10,6 +13,9 @@ declare module "vitest" {
     salesforcePort: number;
     hubspotPort: number;
     clickhouseCurrentPort: number;
+    alertReceiverPort: number;
+    slackPort: number;
+    pagerDutyPort: number;
   }
 }
 
@@ -23,6 +29,20 @@ export default async function setup(project: TestProject) {
   project.provide("hubspotPort", hubspot.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server];
+  const alertReceiver = await startAlertReceiver();
+  project.provide("alertReceiverPort", alertReceiver.port);
+  const slack = await startFakeSlack();
+  project.provide("slackPort", slack.port);
+  const pagerDuty = await startFakePagerDuty();
+  project.provide("pagerDutyPort", pagerDuty.port);
+  const servers = [
+    receiver.server,
+    salesforce.server,
+    hubspot.server,
+    clickhouse.server,
+    alertReceiver.server,
+    slack.server,
+    pagerDuty.server,
+  ];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }
