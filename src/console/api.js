@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { Destination, ErrorDetail, Model, Page, RowError, Run, RunOptions, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { AlertChannel, AlertChannelBody, Destination, ErrorDetail, Model, Page, RowError, Run, RunOptions, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -190,3 +190,21 @@ export const listModels = () => listAll((cursor) => call("GET", `/models?limit=2
 
 /** Every destination of the workspace (up to 1000). @returns {Promise<Destination[]>} */
 export const listDestinations = () => listAll((cursor) => call("GET", `/destinations?limit=200${after(cursor)}`));
+
+// ---------------------------------------------------------------------------------------------
+// Alert channels
+
+/** Every alert channel of the workspace (up to 1000). @returns {Promise<AlertChannel[]>} */
+export const listAlertChannels = () => listAll((cursor) => call("GET", `/alert-channels?limit=200${after(cursor)}`));
+
+/** @param {AlertChannelBody} body @returns {Promise<AlertChannel>} */
+export const createAlertChannel = (body) => call("POST", "/alert-channels", body);
+
+/** @param {string} id @param {Partial<AlertChannelBody>} body @returns {Promise<AlertChannel>} */
+export const updateAlertChannel = (id, body) => call("PUT", `/alert-channels/${id}`, body);
+
+/** @param {string} id @returns {Promise<null>} */
+export const deleteAlertChannel = (id) => call("DELETE", `/alert-channels/${id}`);
+
+/** Sends a `test` alert now. @param {string} id @returns {Promise<{ ok: boolean, error?: string }>} */
+export const testAlertChannel = (id) => call("POST", `/alert-channels/${id}/test`);

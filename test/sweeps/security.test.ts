@@ -1110,6 +1110,7 @@ describe("every answer of this file", () => {
       createToken: /token$/,
       createSync: /trigger secret$/,
       rotateSyncTriggerSecret: /trigger secret$|rotated secret$/,
+      createAlertChannel: /signing secret$/,
     };
     const leaks: string[] = [];
     for (const a of Recorder.answers) {
