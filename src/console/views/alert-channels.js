@@ -74,7 +74,7 @@ export async function viewAlertChannels(ctx) {
                       notice,
                       h(
                         "div",
-                        { class: result.ok ? "note" : "alert" },
+                        result.ok ? { class: "note" } : { class: "alert", role: "alert" },
                         result.ok ? `Test alert sent to “${c.name}”.` : `“${c.name}” refused the test alert: ${result.error ?? ""}`,
                       ),
                     );
