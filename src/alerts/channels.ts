@@ -13,10 +13,10 @@ const Url = z.string().trim().min(1).max(2048).url();
 const notMasked = (v: string) => !v.startsWith("****");
 const MASKED = { message: "is a masked value; send the real one" };
 
-export const WebhookChannelConfig = z
+const WebhookChannelConfig = z
   .strictObject({ url: Url.openapi({ example: "https://ops.example.com/alerts" }) })
   .openapi("WebhookChannelConfig");
-export const SlackChannelConfig = z
+const SlackChannelConfig = z
   .strictObject({
     webhook_url: Url.refine(notMasked, MASKED).openapi({
       description: "The Slack app's incoming webhook URL (a secret: masked in answers).",
@@ -24,7 +24,7 @@ export const SlackChannelConfig = z
     }),
   })
   .openapi("SlackChannelConfig");
-export const EmailChannelConfig = z
+const EmailChannelConfig = z
   .strictObject({
     to: z
       .array(z.string().trim().email().max(254))
@@ -33,7 +33,7 @@ export const EmailChannelConfig = z
       .openapi({ example: ["oncall@example.com"] }),
   })
   .openapi("EmailChannelConfig");
-export const PagerDutyChannelConfig = z
+const PagerDutyChannelConfig = z
   .strictObject({
     routing_key: z
       .string()

@@ -6,7 +6,7 @@
 import type { RunRecord } from "../run/record";
 import type { AlertRules } from "./rules";
 
-export const ALERT_EVENTS = ["run_failed", "sync_error", "rows_failed", "row_count_change", "late", "slow", "recovered", "test"] as const;
+const ALERT_EVENTS = ["run_failed", "sync_error", "rows_failed", "row_count_change", "late", "slow", "recovered", "test"] as const;
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
 
 /** The events that are states of a sync: each alerts once when it begins; `recovered` when the last one ends. */

@@ -23,7 +23,7 @@ export interface AlertMessage {
 }
 
 /** Attempts of one message, as `max_retries` of the alerts queue in wrangler.toml allows (5 retries). */
-export const MAX_ALERT_ATTEMPTS = 6;
+const MAX_ALERT_ATTEMPTS = 6;
 
 type ChannelRow = typeof alertChannels.$inferSelect;
 

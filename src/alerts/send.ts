@@ -35,7 +35,7 @@ const TITLES: Record<AlertEvent, string> = {
 };
 
 /** The one-line title of an alert (Slack header, email subject, PagerDuty summary). */
-export function alertTitle(p: AlertPayload): string {
+function alertTitle(p: AlertPayload): string {
   return `${TITLES[p.event]}${p.sync ? `: ${p.sync.name}` : ""}`;
 }
 
@@ -88,7 +88,7 @@ async function post(http: Http, url: string, body: string, headers: Record<strin
 }
 
 /** A Block Kit message: header, the message, sync and run fields, the time, a button to the console. */
-export function slackMessage(p: AlertPayload) {
+function slackMessage(p: AlertPayload) {
   const fields = [
     ...(p.sync ? [{ type: "mrkdwn", text: `*Sync*\n${p.sync.name}` }] : []),
     ...(p.run ? [{ type: "mrkdwn", text: `*Run*\n${p.run.id} (${p.run.status})` }] : []),

@@ -3,13 +3,7 @@
  * each event once per state change at local receivers (signatures verified), through the alerts
  * queue with its retries; the cron scan finds a late sync whose object is broken and a slow run.
  */
-import {
-  createExecutionContext,
-  createScheduledController,
-  runDurableObjectAlarm,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createScheduledController, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";

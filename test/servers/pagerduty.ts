@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { headersOf, listen } from "./alert-receiver";
-import type { CannedAnswer, PagerDutyState, ReceivedRequest } from "./alert-types";
+import type { CannedAnswer, PagerDutyState } from "./alert-types";
 import { readBody } from "./http";
 
 /**
