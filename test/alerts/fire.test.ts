@@ -12,7 +12,9 @@ import { api, expectStatus } from "../harness";
 import { configureWebhook, customersTable, pg, runSync, stubOf, waitForRun, webhookSync } from "../harness/run";
 import type { FakeState } from "../servers/alert-types";
 import {
+  answerPagerDuty,
   answerReceiver,
+  configureSlack,
   pagerDutyChannel,
   pagerDutyState,
   receiverState,
@@ -53,6 +55,10 @@ describe("alerts fired by runs", () => {
     const refusing = await webhookChannel();
     await answerReceiver(refusing.endpoint, [{ status: 400, body: "no such hook", times: 100 }]);
 
+    // Slack and PagerDuty throttle the first alert (429, Slack with Retry-After: 1): the queue sends it again.
+    await configureSlack(slack.hook, { answers: [{ status: 429, body: "rate_limited", retry_after: "1" }] });
+    await answerPagerDuty(pd.routingKey, [{ status: 429 }]);
+
     const table = await customersTable(10);
     const channel_ids = [hook.id, slack.id, pd.id, flaky.id, refusing.id];
     const { syncId } = await webhookSync(table, "upsert", { sync: { alerts: { channel_ids } } });
@@ -89,16 +95,28 @@ describe("alerts fired by runs", () => {
       () => slackState(slack.hook),
       (s) => okCount(s) >= 3,
     );
-    expect(
-      slackMessages.requests.filter((r) => r.status === 200).map((r) => (JSON.parse(r.raw) as { text: string }).text.split(":")[0]),
-    ).toEqual(["Run failed", "Sync in error", "Recovered"]);
+    // The throttled alert came again after its Retry-After (a later alert may have gone first meanwhile).
+    const [throttled] = slackMessages.requests;
+    expect(throttled?.status).toBe(429);
+    const retried = slackMessages.requests.find((r) => r.status === 200 && r.raw === throttled?.raw);
+    expect((retried?.at ?? 0) - (throttled?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+    const titles = slackMessages.requests
+      .filter((r) => r.status === 200)
+      .map((r) => (JSON.parse(r.raw) as { text: string }).text.split(":")[0]);
+    expect(titles.sort()).toEqual(["Recovered", "Run failed", "Sync in error"]);
+    expect(slackMessages.requests.length).toBe(4);
 
     // PagerDuty: one incident per sync, triggered twice, then resolved.
     const incident = await until(
       () => pagerDutyState(pd.routingKey),
       (s) => s.alerts[`retl-${syncId}`]?.status === "resolved",
     );
-    expect(incident.requests.map((r) => JSON.parse(r.raw).event_action)).toEqual(["trigger", "trigger", "resolve"]);
+    expect(incident.requests.map((r) => [r.status, JSON.parse(r.raw).event_action])).toEqual([
+      [429, "trigger"],
+      [202, "trigger"],
+      [202, "trigger"],
+      [202, "resolve"],
+    ]);
     expect(incident.alerts[`retl-${syncId}`]).toMatchObject({ status: "resolved", severity: "error", events: 3 });
 
     // Retries: the flaky channel's two 503s were answered to attempts that the queue retried under the

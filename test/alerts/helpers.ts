@@ -56,6 +56,7 @@ export const slackState = (hook: string) => getJson<FakeState>(`${env.SLACK_URL}
 export const pagerDutyState = (key: string) => getJson<PagerDutyState>(`${PAGERDUTY_BASE()}/_state/${key}`);
 export const answerReceiver = (endpoint: string, answers: CannedAnswer[]) =>
   postJson(`${env.ALERT_RECEIVER_URL}/_config/${endpoint}`, { answers });
+export const answerPagerDuty = (key: string, answers: CannedAnswer[]) => postJson(`${PAGERDUTY_BASE()}/_config/${key}`, { answers });
 export const configureSlack = (hook: string, config: Record<string, unknown>) => postJson(`${env.SLACK_URL}/_config/${hook}`, config);
 
 /** The payload of a received webhook alert, after checking its signature over the exact body. */
