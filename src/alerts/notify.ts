@@ -70,9 +70,9 @@ async function fanOut(env: Env, db: Database, sync: AlertSync, run: RunRecord | 
           : inArray(alertChannels.id, rules.channel_ids.length ? rules.channel_ids : [""]),
       ),
     );
-  const payload = alertPayload(alert.event, { id: sync.id, name: sync.name }, run, alert.message, env.CONSOLE_URL);
   log("alert", { sync_id: sync.id, event: alert.event, run_id: run?.id, channels: channels.length });
   if (channels.length === 0) return;
+  const payload = alertPayload(alert.event, { id: sync.id, name: sync.name }, run, alert.message, env.CONSOLE_URL ?? "");
   const alertId = newId("alert");
   await env.ALERTS.sendBatch(
     channels.map((c): { body: AlertMessage } => ({
