@@ -58,18 +58,19 @@ export async function applyStates(
 
 /** Sends one alert to each of the sync's channels (its own, or the workspace's defaults) through the queue. */
 async function fanOut(env: Env, db: Database, sync: AlertSync, run: RunRecord | null, alert: Alert): Promise<void> {
-  const rules = rulesOf(sync.alerts);
-  const channels = await db
-    .select({ id: alertChannels.id })
-    .from(alertChannels)
-    .where(
-      and(
-        eq(alertChannels.workspaceId, sync.workspaceId),
-        rules.channel_ids === null
-          ? eq(alertChannels.isDefault, true)
-          : inArray(alertChannels.id, rules.channel_ids.length ? rules.channel_ids : [""]),
-      ),
-    );
+  const { channel_ids } = rulesOf(sync.alerts);
+  const channels =
+    channel_ids?.length === 0
+      ? []
+      : await db
+          .select({ id: alertChannels.id })
+          .from(alertChannels)
+          .where(
+            and(
+              eq(alertChannels.workspaceId, sync.workspaceId),
+              channel_ids === null ? eq(alertChannels.isDefault, true) : inArray(alertChannels.id, channel_ids),
+            ),
+          );
   log("alert", { sync_id: sync.id, event: alert.event, run_id: run?.id, channels: channels.length });
   if (channels.length === 0) return;
   const payload = alertPayload(alert.event, { id: sync.id, name: sync.name }, run, alert.message, env.CONSOLE_URL ?? "");

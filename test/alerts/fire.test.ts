@@ -176,9 +176,14 @@ describe("alerts fired by runs", () => {
     const other = await webhookChannel();
     const table = await customersTable(5);
     const { syncId } = await webhookSync(table, "upsert");
+    // `channel_ids: []` alerts nobody, not even the defaults.
+    const silent = await webhookSync(table, "upsert", { sync: { alerts: { channel_ids: [] } } });
     await pg(`DROP TABLE ${table}`);
     expect((await runSync(syncId)).status).toBe("failed");
-    const [payload] = await alertsAt(hook, 1);
+    expect((await runSync(silent.syncId)).status).toBe("failed");
+    const alerts = await alertsAt(hook, 1);
+    expect(alerts.length).toBe(1);
+    const [payload] = alerts;
     expect(payload?.event).toBe("run_failed");
     expect(payload?.sync?.id).toBe(syncId);
     expect((await receiverState(other.endpoint)).requests).toEqual([]);
