@@ -1030,6 +1030,38 @@ describe("SSRF with ALLOW_PRIVATE_DESTINATIONS off", () => {
         `updateDestination ${url}`,
         `answered ${update.status} ${update.text.slice(0, 200)}`,
       );
+      // Alert channels: a webhook's URL and a Slack webhook URL go through the same guard.
+      for (const [type, config, field] of [
+        ["webhook", { url }, "config.url"],
+        ["slack", { webhook_url: url }, "config.webhook_url"],
+      ] as const) {
+        const channel = await rec.send(`createAlertChannel ${type} ${url}`, "createAlertChannel", "POST", "/api/v1/alert-channels", {
+          token: f.token,
+          fetcher,
+          body: { name: "ssrf", type, config },
+        });
+        rec.check(
+          channel.status === 400 && namesPath(channel, field),
+          `createAlertChannel ${type} ${url}`,
+          `answered ${channel.status} ${channel.text.slice(0, 200)}`,
+        );
+      }
+      const channelUpdate = await rec.send(
+        `updateAlertChannel ${url}`,
+        "updateAlertChannel",
+        "PUT",
+        `/api/v1/alert-channels/${f.channelId}`,
+        {
+          token: f.token,
+          fetcher,
+          body: { config: { url } },
+        },
+      );
+      rec.check(
+        channelUpdate.status === 400 && namesPath(channelUpdate, "config.url"),
+        `updateAlertChannel ${url}`,
+        `answered ${channelUpdate.status} ${channelUpdate.text.slice(0, 200)}`,
+      );
       const connection = `postgres://writer:pw@${hostOf(url)}/db`;
       if (URL.canParse(connection)) {
         const pgDest = await rec.send(`createDestination postgres ${url}`, "createDestination", "POST", "/api/v1/destinations", {
