@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { ConnectionTest, Destination, ErrorDetail, Model, ModelBody, Page, Preview, RowError, Run, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, Model, ModelBody, Page, Preview, RowError, Run, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -253,3 +253,20 @@ export const updateDestination = (id, body) => call("PUT", `/destinations/${id}`
 
 /** Whether the destination accepts the credentials (a refusal is a result). @param {string} id @returns {Promise<ConnectionTest>} */
 export const testDestination = (id) => call("POST", `/destinations/${id}/test`);
+
+// Alert channels
+
+/** Every alert channel of the workspace (up to 1000). @returns {Promise<AlertChannel[]>} */
+export const listAlertChannels = () => listAll((cursor) => call("GET", `/alert-channels?limit=200${after(cursor)}`));
+
+/** @param {AlertChannelBody} body @returns {Promise<AlertChannel>} */
+export const createAlertChannel = (body) => call("POST", "/alert-channels", body);
+
+/** @param {string} id @param {Partial<AlertChannelBody>} body @returns {Promise<AlertChannel>} */
+export const updateAlertChannel = (id, body) => call("PUT", `/alert-channels/${id}`, body);
+
+/** @param {string} id @returns {Promise<null>} */
+export const deleteAlertChannel = (id) => call("DELETE", `/alert-channels/${id}`);
+
+/** Sends a `test` alert now. @param {string} id @returns {Promise<{ ok: boolean, error?: string }>} */
+export const testAlertChannel = (id) => call("POST", `/alert-channels/${id}/test`);

@@ -5,6 +5,9 @@ import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
+import { startAlertReceiver } from "../servers/alert-receiver";
+import { startFakePagerDuty } from "../servers/pagerduty";
+import { startFakeSlack } from "../servers/slack";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -14,6 +17,9 @@ declare module "vitest" {
     clickhouseCurrentPort: number;
     bigqueryPort: number;
     databricksPort: number;
+    alertReceiverPort: number;
+    slackPort: number;
+    pagerDutyPort: number;
   }
 }
 
@@ -31,6 +37,22 @@ export default async function setup(project: TestProject) {
   project.provide("bigqueryPort", bigquery.port);
   const databricks = await startFakeDatabricks();
   project.provide("databricksPort", databricks.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, bigquery.server, databricks.server];
+  const alertReceiver = await startAlertReceiver();
+  project.provide("alertReceiverPort", alertReceiver.port);
+  const slack = await startFakeSlack();
+  project.provide("slackPort", slack.port);
+  const pagerDuty = await startFakePagerDuty();
+  project.provide("pagerDutyPort", pagerDuty.port);
+  const servers = [
+    receiver.server,
+    salesforce.server,
+    hubspot.server,
+    clickhouse.server,
+    bigquery.server,
+    databricks.server,
+    alertReceiver.server,
+    slack.server,
+    pagerDuty.server,
+  ];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }
