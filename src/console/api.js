@@ -53,6 +53,9 @@ async function api(method, path, body) {
   return request(method, `/api/v1${path}`, body);
 }
 
+/** The D1 session bookmark of the API's last answer (see README "API reads"). */
+let bookmark = /** @type {string | null} */ (null);
+
 /**
  * Calls `url` of this origin with the token. Resolves with the parsed body (null for 204), rejects with ApiError.
  * @param {string} method
@@ -64,6 +67,8 @@ async function request(method, url, body) {
   /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${token.get() ?? ""}` };
   if (body !== undefined) headers["content-type"] = "application/json";
+  // Reads may be served by a D1 replica: the last answer's bookmark makes them see what we wrote.
+  if (bookmark) headers["x-d1-bookmark"] = bookmark;
   let res;
   try {
     res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -71,6 +76,7 @@ async function request(method, url, body) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new ApiError(0, { error: { code: "network_error", message: `could not reach the API: ${reason}` } });
   }
+  bookmark = res.headers.get("x-d1-bookmark") ?? bookmark;
   const text = await res.text();
   let parsed = null;
   try {
