@@ -119,6 +119,7 @@ export function sampleBodies(f: Fixtures): Record<string, Json> {
     createModel: { name: "emails", source_id: f.sourceId, sql: `SELECT id, email FROM ${f.table}`, primary_key: "id" },
     updateModel: { name: "renamed", sql: `SELECT id, email, name, plan FROM ${f.table}`, primary_key: "id" },
     previewModel: { limit: 5 },
+    previewQuery: { source_id: f.sourceId, sql: `SELECT id, email FROM ${f.table}`, limit: 5 },
     createDestination: {
       name: "hook",
       type: "webhook",

@@ -391,6 +391,13 @@ describe("secrets", () => {
     await step("updateModel", "PUT", `/api/v1/models/${id(model)}`, { body: { name: "walk 2" } }, 200);
     await step("previewModel", "POST", `/api/v1/models/${id(model)}/preview`, { body: { limit: 2 } }, 200);
     await step("previewModel", "POST", `/api/v1/models/${f.modelId}/preview`, {}, 200);
+    await step(
+      "previewQuery",
+      "POST",
+      "/api/v1/models/preview",
+      { body: { source_id: f.sourceId, sql: `SELECT id FROM ${f.table}` } },
+      200,
+    );
 
     // Destinations of every type, each with credentials.
     const destBodies: Json[] = [

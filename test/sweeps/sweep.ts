@@ -53,6 +53,8 @@ export interface Operation {
   body?: { schema: Schema; required: boolean };
   /** `security: []` in the document: no Bearer token (trigger webhooks). */
   public: boolean;
+  /** The documented success status (the lowest 2xx). */
+  success: number;
 }
 
 export interface OpenApiDoc {
@@ -65,6 +67,7 @@ export interface OpenApiDoc {
         parameters?: Parameter[];
         requestBody?: { required?: boolean; content: Record<string, { schema: Schema }> };
         security?: unknown[];
+        responses?: Record<string, unknown>;
       }
     >
   >;
@@ -89,6 +92,11 @@ export async function loadOperations(): Promise<{ doc: OpenApiDoc; operations: O
         queryParams: params.filter((p) => p.in === "query"),
         body: json ? { schema: json.schema, required: op.requestBody?.required === true } : undefined,
         public: Array.isArray(op.security) && op.security.length === 0,
+        success: Math.min(
+          ...Object.keys(op.responses ?? {})
+            .map(Number)
+            .filter((s) => s >= 200 && s < 300),
+        ),
       });
     }
   }
