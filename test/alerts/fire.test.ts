@@ -104,7 +104,11 @@ describe("alerts fired by runs", () => {
       .filter((r) => r.status === 200)
       .map((r) => (JSON.parse(r.raw) as { text: string }).text.split(":")[0]);
     expect(titles.sort()).toEqual(["Recovered", "Run failed", "Sync in error"]);
-    expect(slackMessages.requests.length).toBe(4);
+    // Slack takes one message a second per webhook: a retry landing just after another alert may be
+    // throttled again, but every refusal is a 429 and each alert is accepted exactly once.
+    expect(slackMessages.requests.filter((r) => r.status !== 200).map((r) => r.status)).toEqual(
+      slackMessages.requests.filter((r) => r.status !== 200).map(() => 429),
+    );
 
     // PagerDuty: one incident per sync, triggered twice, then resolved.
     const incident = await until(
