@@ -5,7 +5,7 @@
  */
 import { eq } from "drizzle-orm";
 import { createDb, type Database } from "../db/client";
-import { alertChannels } from "../db/schema";
+import { alertChannels, syncAlertStates } from "../db/schema";
 import { backoffPolicy, retryDelaySeconds } from "../delivery/backoff";
 import { log } from "../lib/log";
 import { decryptSecret } from "../lib/secrets";
@@ -44,6 +44,17 @@ export async function recordOutcome(db: Database, channelId: string, result: Sen
   await db.update(alertChannels).set(fields).where(eq(alertChannels.id, channelId));
 }
 
+/**
+ * A problem alert whose sync has no open alert state any more: it recovered while this message
+ * waited (the queue keeps no order). Sent to PagerDuty it would reopen the incident the recovery
+ * resolved, so it is dropped there; webhooks and Slack still get it, as history.
+ */
+async function staleTrigger(db: Database, payload: AlertPayload): Promise<boolean> {
+  if (!payload.sync || payload.event === "recovered" || payload.event === "test") return false;
+  const open = await db.query.syncAlertStates.findFirst({ where: eq(syncAlertStates.syncId, payload.sync.id), columns: { event: true } });
+  return open === undefined;
+}
+
 export async function handleAlerts(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db = createDb(env.DB);
   await Promise.all(
@@ -53,6 +64,10 @@ export async function handleAlerts(batch: MessageBatch<unknown>, env: Env): Prom
         const row = await db.query.alertChannels.findFirst({ where: eq(alertChannels.id, m.channel_id) });
         // Deleted since: nothing to send to.
         if (!row || row.workspaceId !== m.workspace_id) return msg.ack();
+        if (row.type === "pagerduty" && (await staleTrigger(db, m.payload))) {
+          log("alert_stale", { channel_id: row.id, event: m.payload.event, attempts: msg.attempts });
+          return msg.ack();
+        }
         const result = await sendAlert(env, await openChannel(env, row), m.payload, m.alert_id);
         const last = msg.attempts >= MAX_ALERT_ATTEMPTS;
         await recordOutcome(
