@@ -11,6 +11,7 @@ interface __BaseEnv_Env {
 	DELIVERY_RETRY_BASE_SECONDS: string;
 	DELIVERY_RETRY_MAX_SECONDS: string;
 	WAREHOUSE_RETRY_BASE_MS: string;
+	EXTRACT_PAGE_ROWS: string;
 	ADMIN_TOKEN: string;
 	ENCRYPTION_KEY: string;
 	SYNC: DurableObjectNamespace<import("./src/index").SyncObject>;
@@ -28,7 +29,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ALLOW_PRIVATE_DESTINATIONS" | "WAREHOUSE_STATEMENT_TIMEOUT_MS" | "DELIVERY_RETRY_BASE_SECONDS" | "DELIVERY_RETRY_MAX_SECONDS" | "WAREHOUSE_RETRY_BASE_MS" | "ADMIN_TOKEN" | "ENCRYPTION_KEY">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ALLOW_PRIVATE_DESTINATIONS" | "WAREHOUSE_STATEMENT_TIMEOUT_MS" | "DELIVERY_RETRY_BASE_SECONDS" | "DELIVERY_RETRY_MAX_SECONDS" | "WAREHOUSE_RETRY_BASE_MS" | "EXTRACT_PAGE_ROWS" | "ADMIN_TOKEN" | "ENCRYPTION_KEY">> {}
 }
 declare module "*.txt" {
 	const value: string;

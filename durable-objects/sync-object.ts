@@ -12,10 +12,14 @@ import type { BatchRowResult } from "../src/delivery/message";
 import type { Operation } from "../src/destinations/destination";
 
 /**
- * While a step runs, an alarm stands this far ahead: if the object dies mid-step, it fires and the
- * run resumes from its last checkpoint instead of hanging.
+ * While a step runs, an alarm stands this far ahead, pushed on every {@link HEARTBEAT_MS}: if the
+ * object dies mid-step (a crash, a killed process, a deploy), it fires and the run resumes from its
+ * last checkpoint within about this long. A live step never runs twice: an alarm delivered while it
+ * runs in this instance only asks for another pass (see alarm()).
  */
-const WATCHDOG_MS = 5 * 60_000;
+export const WATCHDOG_MS = 45_000;
+/** How often a running step pushes its watchdog alarm forward. */
+const HEARTBEAT_MS = 10_000;
 /** Storage keys of signed-trigger signatures already used (see claimSignature). */
 const SIGNATURE_PREFIX = "signature:";
 
@@ -247,12 +251,20 @@ export class SyncObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     if (this.stepping) {
       this.passRequested = true;
+      // This alarm is spent: the watchdog stands again, in case the step's heartbeat is starved.
+      await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
       return;
     }
     this.stepping = true;
+    // A step may run for minutes (an extraction): the watchdog moves with it, so it fires only
+    // after the object died, about WATCHDOG_MS later, not while the step is alive.
+    const heartbeat = setInterval(() => {
+      if (this.state?.current) this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS).catch(() => undefined);
+    }, HEARTBEAT_MS);
     try {
       await this.tick();
     } finally {
+      clearInterval(heartbeat);
       this.stepping = false;
     }
     if (this.passRequested) {
