@@ -49,7 +49,7 @@ export interface KeysetReader {
    * sorting the whole model (e.g. an index on the key). False: read it with {@link Source.extract}.
    * Throws {@link WarehouseError}.
    */
-  cheap(sql: string, key: string): Promise<boolean>;
+  cheap(sql: string, key: string, pageRows: number): Promise<boolean>;
   /**
    * Reads pages from `from` on, each of about `pageRows` rows (more when the last key of a page
    * repeats), through `handler` as {@link Source.extract} does, and calls `pageDone` after each

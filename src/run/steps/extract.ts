@@ -158,15 +158,16 @@ async function planExtraction(ctx: StepContext, s: RunState, source: Source): Pr
     return 0;
   });
   // Pages only where the warehouse serves the key's order without sorting the model each time.
+  const pageRows = extractPageRows(ctx.env);
   const cheap = source.keyset
-    ? await source.keyset.cheap(s.config.sql, s.config.primaryKey).catch((err: unknown) => {
+    ? await source.keyset.cheap(s.config.sql, s.config.primaryKey, pageRows).catch((err: unknown) => {
         if (transientWarehouseError(err)) throw err;
         return false;
       })
     : false;
   s.partitions = choosePartitionCount(Math.max(estimate, ctx.pointer?.rows ?? 0));
   await deletePrefix(ctx.bucket, paths.run(ctx.syncId, ctx.run.id));
-  return { route: cheap ? "keyset" : "whole", pageRows: extractPageRows(ctx.env), mark: null, reading: false, resumes: 0, rowsReread: 0 };
+  return { route: cheap ? "keyset" : "whole", pageRows, mark: null, reading: false, resumes: 0, rowsReread: 0 };
 }
 
 function finish(ctx: StepContext, s: RunState, extraction: Omit<Extraction, "next">): StepOutcome {

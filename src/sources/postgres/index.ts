@@ -43,7 +43,7 @@ export function openPostgres(
     estimateRows: (sql) => estimateRows(connectionString, sql, opts),
     extract: (sql, handler) => copyQuery(connectionString, sql, opts, handler, via),
     keyset: {
-      cheap: (sql, key) => keysetCheap(connectionString, sql, key, opts),
+      cheap: (sql, key, pageRows) => keysetCheap(connectionString, sql, key, pageRows, opts),
       extract: (sql, read, handler) =>
         keysetQuery(connectionString, sql, opts, read, handler, via ?? (parseConnectionString(connectionString).neon ? "cursor" : "copy")),
     },

@@ -44,11 +44,17 @@ function boundQuery(model: string, key: string, after: string | null, pageRows: 
  * a page bound has no sort (e.g. an index on the key, or a model already in key order). Postgres
  * reads it from `EXPLAIN (FORMAT JSON)`, Redshift from its text plan.
  */
-export async function keysetCheap(connectionString: string, sql: string, key: string, opts: PostgresOptions): Promise<boolean> {
+export async function keysetCheap(
+  connectionString: string,
+  sql: string,
+  key: string,
+  pageRows: number,
+  opts: PostgresOptions,
+): Promise<boolean> {
   const model = modelSql(sql);
   const json = opts.flavor !== "redshift";
   const prefix = json ? "EXPLAIN (FORMAT JSON) " : "EXPLAIN ";
-  const text = `${prefix}${boundQuery(model, key, null, 100_000, opts.flavor)}`;
+  const text = `${prefix}${boundQuery(model, key, null, pageRows, opts.flavor)}`;
   const span = { start: text.indexOf(model), length: model.length };
   return withReadOnlyTransaction(connectionString, opts, span, async (client) => {
     const result = await client.query<RawRow>({ name: "retl_keyset_plan", text, rowMode: "array", types: rawTextTypes });

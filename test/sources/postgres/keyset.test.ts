@@ -135,16 +135,16 @@ describe("whether pages are cheap", () => {
   const reader = source.keyset as KeysetReader;
 
   it("yes with an index on the key, no without (a sort of the whole model per page)", async () => {
-    expect(await reader.cheap(`SELECT k, v FROM ${indexed}`, "k")).toBe(true);
-    expect(await reader.cheap(`SELECT k, v FROM ${plain}`, "k")).toBe(false);
+    expect(await reader.cheap(`SELECT k, v FROM ${indexed}`, "k", 1000)).toBe(true);
+    expect(await reader.cheap(`SELECT k, v FROM ${plain}`, "k", 1000)).toBe(false);
     // A key computed by the model has no index to serve it.
-    expect(await reader.cheap(`SELECT k || 'x' AS k, v FROM ${indexed}`, "k")).toBe(false);
+    expect(await reader.cheap(`SELECT k || 'x' AS k, v FROM ${indexed}`, "k", 1000)).toBe(false);
   });
 
   it("Redshift's text plan is read the same way", async () => {
     const redshift = openPostgres(URL_, opts, "cursor", "redshift").keyset as KeysetReader;
-    expect(await redshift.cheap(`SELECT k, v FROM ${indexed}`, "k")).toBe(true);
-    expect(await redshift.cheap(`SELECT k, v FROM ${plain}`, "k")).toBe(false);
+    expect(await redshift.cheap(`SELECT k, v FROM ${indexed}`, "k", 1000)).toBe(true);
+    expect(await redshift.cheap(`SELECT k, v FROM ${plain}`, "k", 1000)).toBe(false);
   });
 });
 
