@@ -40,9 +40,10 @@ function boundQuery(model: string, key: string, after: string | null, pageRows: 
 }
 
 /**
- * Whether the warehouse serves the model's rows in key order without sorting them all: the plan of
- * a page bound has no sort (e.g. an index on the key, or a model already in key order). Postgres
- * reads it from `EXPLAIN (FORMAT JSON)`, Redshift from its text plan.
+ * Whether the warehouse can serve the model's rows in key order without sorting them all: the plan
+ * of a page bound has no sort when sorts are avoided wherever possible (e.g. an index on the key,
+ * or a model already in key order). Postgres reads it from `EXPLAIN (FORMAT JSON)`, Redshift from
+ * its text plan.
  */
 export async function keysetCheap(
   connectionString: string,
@@ -57,12 +58,21 @@ export async function keysetCheap(
   const text = `${prefix}${boundQuery(model, key, null, pageRows, opts.flavor)}`;
   const span = { start: text.indexOf(model), length: model.length };
   return withReadOnlyTransaction(connectionString, opts, span, async (client) => {
+    if (json) await client.query(SORT_OFF);
     const result = await client.query<RawRow>({ name: "retl_keyset_plan", text, rowMode: "array", types: rawTextTypes });
     if (!json) return !result.rows.some((row) => /\bSort\b/i.test(row[0] ?? ""));
     const plan: unknown = JSON.parse(result.rows[0]?.[0] ?? "null");
     return !hasSort(plan);
   });
 }
+
+/**
+ * Bound queries plan without a sort wherever an index can serve the order: the planner may pick a
+ * sort for one page (a top-N of the rows left looks cheap for a range it misjudges), but a sort per
+ * page reads what is left of the model again and again. Postgres only (Redshift has no such setting).
+ */
+const SORT_OFF = "SET LOCAL enable_sort = off";
+const SORT_ON = "SET LOCAL enable_sort = on";
 
 /** Whether a JSON plan has a Sort (or Incremental Sort) node anywhere. */
 function hasSort(node: unknown): boolean {
@@ -163,8 +173,12 @@ async function pageRange(
   const after = from?.after ?? null;
   const text = boundQuery(model, key, after, pageRows, flavor);
   setSpan({ start: text.indexOf(model), length: model.length });
+  const postgres = flavor !== "redshift";
+  if (postgres) await client.query(SORT_OFF);
   // Named (extended protocol: one statement only), a name per page since each text differs.
   const result = await client.query<RawRow>({ name: `retl_keyset_bound_${page}`, text, rowMode: "array", types: rawTextTypes });
+  // The page itself (and the model's own plan in it) plans as usual.
+  if (postgres) await client.query(SORT_ON);
   const upper = result.rows[0]?.[0] ?? null;
   const lower = after === null ? `${k} IS NOT NULL` : `${k} > ${textLiteral(after, flavor)}`;
   if (upper === null) return { where: lower, next: { nulls: true } };
