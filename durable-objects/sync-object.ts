@@ -17,7 +17,7 @@ import type { Operation } from "../src/destinations/destination";
  * last checkpoint within about this long. A live step never runs twice: an alarm delivered while it
  * runs in this instance only asks for another pass (see alarm()).
  */
-export const WATCHDOG_MS = 45_000;
+const WATCHDOG_MS = 45_000;
 /** How often a running step pushes its watchdog alarm forward. */
 const HEARTBEAT_MS = 10_000;
 /** Storage keys of signed-trigger signatures already used (see claimSignature). */

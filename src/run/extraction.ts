@@ -32,7 +32,7 @@ export interface ExtractionJob {
 }
 
 /** How a paged extraction goes: page size, where it resumes, and its checkpoint after each page. */
-export interface ExtractionPages {
+interface ExtractionPages {
   rows: number;
   /** The extraction so far (a checkpoint's mark), or null to start at the first page. */
   resume: ExtractionMark | null;

@@ -14,7 +14,7 @@ import type { StepContext, StepOutcome } from "./context";
 /** How often extraction writes its progress to the run record. */
 const PROGRESS_EVERY_ROWS = 50_000;
 /** Rows per page of a keyset extraction unless `EXTRACT_PAGE_ROWS` says otherwise. */
-export const DEFAULT_PAGE_ROWS = 100_000;
+const DEFAULT_PAGE_ROWS = 100_000;
 /** A keyset extraction yields to the alarm after the first page past this (wall time), and goes on at the next. */
 const EXTRACT_BUDGET_MS = 30_000;
 
