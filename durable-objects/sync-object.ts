@@ -258,13 +258,13 @@ export class SyncObject extends DurableObject<Env> {
     this.stepping = true;
     // A step may run for minutes (an extraction): the watchdog moves with it, so it fires only
     // after the object died, about WATCHDOG_MS later, not while the step is alive.
-    const heartbeat = setInterval(() => {
+    this.heartbeat = setInterval(() => {
       if (this.state?.current) this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS).catch(() => undefined);
     }, HEARTBEAT_MS);
     try {
       await this.tick();
     } finally {
-      clearInterval(heartbeat);
+      this.stopHeartbeat();
       this.stepping = false;
     }
     if (this.passRequested) {
@@ -307,7 +307,17 @@ export class SyncObject extends DurableObject<Env> {
         this.persist();
       }
     }
+    // The alarm the pass ends with must not be pushed back by a late heartbeat.
+    this.stopHeartbeat();
     await this.arm();
+  }
+
+  /** The running step's watchdog pushes (see alarm()). */
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
   }
 
   // ---- delivery reports, from the queue consumer (idempotent by batch id) ----
