@@ -33,6 +33,8 @@ export default defineConfig(async () => {
             DELIVERY_RETRY_MAX_SECONDS: "1",
             // A run's warehouse retries wait 0.1 s, 0.4 s, 1.6 s (production: 1 s, 4 s, 16 s).
             WAREHOUSE_RETRY_BASE_MS: "100",
+            // Keyset extraction in pages of 1000 rows (production: 100,000), so tests cross page boundaries.
+            EXTRACT_PAGE_ROWS: "1000",
           },
           // The emulated send_email binding refuses other recipients, as a binding with allowed
           // destination addresses does on Cloudflare (the alert tests check both sides).

@@ -46,6 +46,8 @@ interface Job {
   discardChunks?: boolean;
   /** Chunks PUT over HTTP to this base URL: bench/r2-host.ts (R2 in a second workerd) or run.mjs's file store. */
   remoteBucket?: string;
+  /** Extraction in keyset pages of this many rows (the route a run takes where an index serves the key). */
+  pageRows?: number;
 }
 
 const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
@@ -100,6 +102,7 @@ async function extract(env: BenchEnv, job: Job) {
     bucket: job.discardChunks ? discarding : job.remoteBucket ? remote(job.remoteBucket) : env.BENCH,
     chunkKey: (c) => `runs/${job.run}/part-${c.partition}-${c.seq}`,
     known,
+    pages: job.pageRows ? { rows: job.pageRows, resume: null, onPage: () => undefined } : undefined,
   });
   return {
     rows: out.rows,

@@ -13,10 +13,14 @@ import type { Operation } from "../src/destinations/destination";
 import { noteRunEnded } from "../src/alerts/notify";
 
 /**
- * While a step runs, an alarm stands this far ahead: if the object dies mid-step, it fires and the
- * run resumes from its last checkpoint instead of hanging.
+ * While a step runs, an alarm stands this far ahead, pushed on every {@link HEARTBEAT_MS}: if the
+ * object dies mid-step (a crash, a killed process, a deploy), it fires and the run resumes from its
+ * last checkpoint within about this long. A live step never runs twice: an alarm delivered while it
+ * runs in this instance only asks for another pass (see alarm()).
  */
-const WATCHDOG_MS = 5 * 60_000;
+const WATCHDOG_MS = 45_000;
+/** How often a running step pushes its watchdog alarm forward. */
+const HEARTBEAT_MS = 10_000;
 /** Storage keys of signed-trigger signatures already used (see claimSignature). */
 const SIGNATURE_PREFIX = "signature:";
 
@@ -248,12 +252,20 @@ export class SyncObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     if (this.stepping) {
       this.passRequested = true;
+      // This alarm is spent: the watchdog stands again, in case the step's heartbeat is starved.
+      await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
       return;
     }
     this.stepping = true;
+    // A step may run for minutes (an extraction): the watchdog moves with it, so it fires only
+    // after the object died, about WATCHDOG_MS later, not while the step is alive.
+    this.heartbeat = setInterval(() => {
+      if (this.state?.current) this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS).catch(() => undefined);
+    }, HEARTBEAT_MS);
     try {
       await this.tick();
     } finally {
+      this.stopHeartbeat();
       this.stepping = false;
     }
     if (this.passRequested) {
@@ -296,7 +308,17 @@ export class SyncObject extends DurableObject<Env> {
         this.persist();
       }
     }
+    // The alarm the pass ends with must not be pushed back by a late heartbeat.
+    this.stopHeartbeat();
     await this.arm();
+  }
+
+  /** The running step's watchdog pushes (see alarm()). */
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
   }
 
   // ---- delivery reports, from the queue consumer (idempotent by batch id) ----

@@ -2,6 +2,7 @@ import type { SourceType } from "../sources/registry";
 import type { destinations, RunPhase } from "../db/schema";
 import { type FieldMapping, mappingColumns } from "../sync/mapping";
 import type { SyncMode } from "../sync/mode";
+import type { ExtractionMark } from "./extraction";
 
 /** The steps of a run, in order. Each is one file under src/run/steps/. */
 export const RUN_STEPS = [
@@ -132,10 +133,38 @@ export interface RunState {
   retiredSnapshot?: string;
   /** Extractions started over after a transient warehouse error (src/run/retry.ts); absent before the first. */
   warehouseRetries?: number;
-  /** Not before this (epoch ms) does the extraction start over: the backoff after a transient error. */
+  /** Not before this (epoch ms) does the extraction try again: the backoff after a transient error. */
   extractRetryAt?: number;
+  /** Retries since the extraction last finished a page: the backoff grows with them, and past the limit the run fails. */
+  warehouseRetriesInRow?: number;
+  /** How the extraction reads the model, and how far it got; set when it first starts (absent before). */
+  extraction?: ExtractionPlan;
   /** A dry run's verdict: the mass-delete guard would have stopped a real run. */
   massDeleteBlocked?: boolean;
+}
+
+/**
+ * An extraction's route and progress. `keyset`: pages in key order, resumed after the last page
+ * whose chunks are stored (`mark`); `whole`: one read of the model, started over when interrupted.
+ */
+export interface ExtractionPlan {
+  route: "keyset" | "whole";
+  pageRows: number;
+  /** The last finished page's mark (keyset only); null before the first. */
+  mark: ExtractionMark | null;
+  /** A read was under way when this was saved: found so at the next start, it was interrupted. */
+  reading: boolean;
+  /** Times the extraction went on after an interruption (a crash, a restart, a transient error). */
+  resumes: number;
+  /** Rows read past the last finished page when a read failed, read again by the next try. */
+  rowsReread: number;
+}
+
+/** A keyset extraction's figures for the run's progress: pages finished, resumptions, rows read again. */
+export function extractionFigures(s: RunState): Record<string, number> {
+  const plan = s.extraction;
+  if (plan?.route !== "keyset") return {};
+  return { pages_read: plan.mark?.pages ?? 0, extract_resumes: plan.resumes, rows_reread: plan.rowsReread };
 }
 
 /** Operations the diff planned over all partitions so far. */

@@ -150,6 +150,12 @@ export class ChunkUploads {
     if (this.failure) throw this.failure.error;
   }
 
+  /** Waits for the puts started so far (not later ones); throws the first failure. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.inflight]);
+    if (this.failure) throw this.failure.error;
+  }
+
   /** Waits for every put, failed or not (an extraction that failed, before it is tried again). */
   async settle(): Promise<void> {
     await Promise.all(this.inflight);

@@ -29,7 +29,53 @@ export interface Source {
    * columns `handler.columns` picks. Throws {@link WarehouseError}, or what the handler threw.
    */
   extract(sql: string, handler: ExtractHandler): Promise<Extracted>;
+  /**
+   * Optional: extraction in pages of the key's order, so an interrupted extraction continues after
+   * its last finished page instead of starting over. A source without it always reads the model in
+   * one go ({@link Source.extract}).
+   */
+  keyset?: KeysetReader;
 }
+
+/**
+ * Extraction page by page in the order of the model's key, every key comparison made by the
+ * warehouse (its types and collation), never by the caller. A page holds every row of its key
+ * range, so rows sharing a key are never split across pages (duplicate keys stay visible to the
+ * engine); rows whose key is null come in one last page of their own.
+ */
+export interface KeysetReader {
+  /**
+   * Whether pages are cheap for this model: the warehouse serves its rows in key order without
+   * sorting the whole model (e.g. an index on the key). False: read it with {@link Source.extract}.
+   * Throws {@link WarehouseError}.
+   */
+  cheap(sql: string, key: string, pageRows: number): Promise<boolean>;
+  /**
+   * Reads pages from `from` on, each of about `pageRows` rows (more when the last key of a page
+   * repeats), through `handler` as {@link Source.extract} does, and calls `pageDone` after each
+   * with where the next page starts (null after the last); reading waits for its promise. Stops
+   * after the page for which `pageDone` returns false. Throws {@link WarehouseError}, or what the
+   * handler threw.
+   */
+  extract(sql: string, read: KeysetRead, handler: ExtractHandler): Promise<Extracted>;
+}
+
+/** What {@link KeysetReader.extract} reads. */
+export interface KeysetRead {
+  /** The key column of the model's result. */
+  key: string;
+  /** Where to start: null for the first page. */
+  from: PageCursor | null;
+  pageRows: number;
+  /** After each page: false stops the reading there. */
+  pageDone(next: PageCursor | null, rows: number): boolean | Promise<boolean>;
+}
+
+/**
+ * Where a page starts: after `after` (the key's text form as the warehouse writes it: the last key
+ * of the page before), or at the rows whose key is null (`nulls`, the last page). JSON, for a checkpoint.
+ */
+export type PageCursor = { after: string } | { nulls: true };
 
 /** What {@link Source.extract} does with a model's result. */
 export interface ExtractHandler {

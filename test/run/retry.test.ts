@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_WAREHOUSE_RETRY, transientWarehouseError, warehouseRetryDelayMs, warehouseRetryPolicy } from "../../src/run/retry";
+import { extractPageRows } from "../../src/run/steps/extract";
 import { WarehouseError } from "../../src/sources/errors";
 import { toWarehouseError } from "../../src/sources/postgres/errors";
 import { TcpSocketError } from "../../src/sources/postgres/tcp-websocket";
@@ -61,5 +62,13 @@ describe("warehouse retry policy", () => {
     expect(warehouseRetryPolicy({ WAREHOUSE_RETRY_BASE_MS: "100" })).toEqual({ retries: 3, baseMs: 100 });
     for (const raw of [undefined, "", "x", "-1", "1e9"])
       expect(warehouseRetryPolicy({ WAREHOUSE_RETRY_BASE_MS: raw })).toEqual(DEFAULT_WAREHOUSE_RETRY);
+  });
+});
+
+describe("keyset page size", () => {
+  it("takes EXTRACT_PAGE_ROWS, or 100,000 when unusable", () => {
+    expect(extractPageRows({ EXTRACT_PAGE_ROWS: "1000" })).toBe(1000);
+    for (const raw of [undefined, "", "0", "-5", "1.5", "abc", "20000000"])
+      expect(extractPageRows({ EXTRACT_PAGE_ROWS: raw })).toBe(100_000);
   });
 });

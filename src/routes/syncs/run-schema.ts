@@ -11,7 +11,7 @@ export const RunSchema = z
     phase: z.enum(RUN_PHASES),
     progress: z.record(z.string(), z.number()).openapi({
       description:
-        "Rows read, partitions diffed, operations planned, batches sent, acknowledged and resent (batches_resent: enqueued again because their reports were overdue or lost in a restart), warehouse_retries (extractions started over after a transient warehouse error); a dry run's planned_* counts.",
+        "Rows read, partitions diffed, operations planned, batches sent, acknowledged and resent (batches_resent: enqueued again because their reports were overdue or lost in a restart), warehouse_retries (extraction tries after a transient warehouse error); for a model read in key-ordered pages, pages_read, extract_resumes (times it went on from its last finished page after an interruption) and rows_reread; a dry run's planned_* counts.",
     }),
     options: z.object({ full_resync: z.boolean().optional(), allow_mass_delete: z.boolean().optional(), dry_run: z.boolean().optional() }),
     started_at: z.string().nullable(),

@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import { createDb } from "../../db/client";
 import { runRowErrors } from "../../db/schema";
 import { writeAll } from "../record";
-import { plannedOperations, type RunState } from "../state";
+import { extractionFigures, plannedOperations, type RunState } from "../state";
 import { deletePrefix, paths } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
@@ -47,6 +47,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     batches_sent: s.totals.batches,
     batches_resent: ledger.resentCount(run.id),
     warehouse_retries: s.warehouseRetries ?? 0,
+    ...extractionFigures(s),
     partitions_committed: dryRun ? 0 : s.partitions,
     ...(dryRun
       ? {

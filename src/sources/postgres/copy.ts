@@ -87,7 +87,7 @@ interface CopyConnection {
  * the TCP route a {@link CopyDataSplitter} takes the rows out of the socket's bytes before the
  * driver parses them (much cheaper per row); elsewhere the driver hands them over one by one.
  */
-function copyOut(
+export function copyOut(
   client: Client,
   text: string,
   handler: ExtractHandler,

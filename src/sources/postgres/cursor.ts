@@ -102,17 +102,25 @@ async function* cursorPages(
 /** Rows per page of {@link copyQuery}'s cursor route. */
 const CURSOR_PAGE_ROWS = 5000;
 
-/** The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. */
+/**
+ * The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. The
+ * cursor is `model_copy`; a `declare` statement whose text changes on one connection needs a name of its own.
+ */
 export async function cursorLines(
   client: Client,
-  declare: string,
+  declare: string | { name: string; text: string },
   handler: ExtractHandler,
   failure: { error?: unknown },
   pageRows = CURSOR_PAGE_ROWS,
 ): Promise<number> {
   let rows = 0;
   let line = new Uint8Array(4096);
-  for await (const page of cursorPages(client, { name: "retl_copy_cursor", text: declare }, "model_copy", pageRows)) {
+  for await (const page of cursorPages(
+    client,
+    typeof declare === "string" ? { name: "retl_copy_cursor", text: declare } : declare,
+    "model_copy",
+    pageRows,
+  )) {
     for (const row of page.rows) {
       rows++;
       // One buffer for every line: the handler may use the bytes during the call only.

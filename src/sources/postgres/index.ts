@@ -3,6 +3,7 @@ import { maskConnectionString } from "../../lib/secrets";
 import type { Source, SourcePlugin, WarehouseOptions } from "../source";
 import { type PostgresOptions, parseConnectionString } from "./connection";
 import { type CopyVia, copyQuery } from "./copy";
+import { keysetCheap, keysetQuery } from "./keyset";
 import { describeQuery, estimateRows, previewQuery, testConnection } from "./queries";
 import { jsonValue } from "./types";
 
@@ -45,6 +46,11 @@ export function openPostgres(
     preview: (sql, limit) => previewQuery(connectionString, sql, limit, opts),
     estimateRows: (sql) => estimateRows(connectionString, sql, opts),
     extract: (sql, handler) => copyQuery(connectionString, sql, opts, handler, via),
+    keyset: {
+      cheap: (sql, key, pageRows) => keysetCheap(connectionString, sql, key, pageRows, opts),
+      extract: (sql, read, handler) =>
+        keysetQuery(connectionString, sql, opts, read, handler, via ?? (parseConnectionString(connectionString).neon ? "cursor" : "copy")),
+    },
   };
 }
 

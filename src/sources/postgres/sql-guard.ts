@@ -63,7 +63,7 @@ function leadingWord(sql: string): string | undefined {
 }
 
 /** A double-quoted SQL identifier. */
-function quoteIdent(name: string): string {
+export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import { createServer } from "node:net";
@@ -17,11 +17,20 @@ import type { ReceiverState } from "../../servers/webhook-receiver-types";
  * process; the Durable Object's storage and alarm survive. The run must finish by itself within
  * 2 minutes of the restart, the destination equal to the model, no record created twice. Prints
  * the seconds from restart to the run's end and the batches resent.
+ *
+ * Then the same during the extraction of a model of STRESS_EXTRACT_ROWS (default 1,000,000) rows,
+ * read in keyset pages of 100,000: (1) the warehouse drops the read mid-extraction (its backend
+ * terminated, 57P01 as in a restart; `STRESS_PG_RESTART=1` restarts the local Postgres 15 cluster
+ * instead, which also cuts every other session on it), and (2) the whole stack is killed
+ * mid-extraction and started again. Each run must resume from its last finished page (not from
+ * the first), and finish with the destination equal to the model and no record created twice.
+ * Prints seconds from the interruption to the run's end, pages read, re-read rows, batches resent.
  */
 
 const ROOT = path.join(import.meta.dirname, "../../..");
 const WAREHOUSE_URL = process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const ROWS = Number(process.env.STRESS_RESTART_ROWS ?? 30_000);
+const EXTRACT_ROWS = Number(process.env.STRESS_EXTRACT_ROWS ?? 1_000_000);
 const ADMIN = `restart_admin_${process.pid}`;
 const VARS = {
   ADMIN_TOKEN: ADMIN,
@@ -215,5 +224,199 @@ describe("a run always finishes", () => {
     for (const r of rows) expect(after.rows[r.id], r.id).toEqual({ Email: r.email, Plan: r.plan });
     expect(after.stats.duplicate_creates).toBe(0);
     expect(Object.values(after.creates).filter((n) => n > 1)).toEqual([]);
+  });
+});
+
+/** A `wrangler dev` stack with a webhook receiver, and the API and run helpers the extraction scenarios share. */
+async function stack(endpoint: string) {
+  const state = mkdtempSync(path.join(tmpdir(), "retl-extract-"));
+  cleanups.push(() => rmSync(state, { recursive: true, force: true }));
+  await run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state]);
+  const receiver: { server: Server; port: number } = await startWebhookReceiver();
+  cleanups.push(() => new Promise<void>((r) => receiver.server.close(() => r())));
+  const port = await freePort();
+  const dev = { child: await startDev(state, port) };
+  cleanups.push(() => killGroup(dev.child));
+  const base = `http://127.0.0.1:${port}`;
+  const api = async <T = { id: string }>(method: string, apiPath: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${base}/api/v1${apiPath}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${apiPath} answered ${res.status}: ${text}`);
+    return JSON.parse(text) as T;
+  };
+  const receiverState = async (): Promise<ReceiverState> =>
+    (await (await fetch(`http://127.0.0.1:${receiver.port}/state/${endpoint}`)).json()) as ReceiverState;
+  await fetch(`http://127.0.0.1:${receiver.port}/config/${endpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ idempotent: true }),
+  });
+  return { state, port, dev, api, receiverState, receiverPort: receiver.port };
+}
+
+type RunView = { status: string; progress: Record<string, number>; rows_failed: number; rows_processed: number };
+
+/** A mirror sync of a new EXTRACT_ROWS-row table to the receiver's `endpoint`; returns the sync's id and table. */
+async function bigSync(s: Awaited<ReturnType<typeof stack>>, endpoint: string) {
+  const table = `resume_${endpoint}_${process.pid}_${Date.now()}`;
+  await warehouse(`CREATE TABLE ${table} (id text PRIMARY KEY, email text, plan text)`);
+  cleanups.push(async () => void (await warehouse(`DROP TABLE IF EXISTS ${table}`)));
+  await warehouse(
+    `INSERT INTO ${table} SELECT g::text, 'user' || g || '@example.com', CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(1, ${EXTRACT_ROWS}) g`,
+  );
+  await warehouse(`ANALYZE ${table}`);
+  const source = await s.api("POST", "/sources", { name: "warehouse", type: "postgres", connection_string: WAREHOUSE_URL });
+  const model = await s.api("POST", "/models", {
+    name: table,
+    source_id: source.id,
+    sql: `SELECT id, email, plan FROM ${table}`,
+    primary_key: "id",
+  });
+  const destination = await s.api("POST", "/destinations", {
+    name: "receiver",
+    type: "webhook",
+    config: { url: `http://127.0.0.1:${s.receiverPort}/hook/${endpoint}`, batch_size: 1000 },
+  });
+  const sync = await s.api("POST", "/syncs", {
+    name: endpoint,
+    model_id: model.id,
+    destination_id: destination.id,
+    mode: "mirror",
+    schedule: { type: "manual" },
+    field_mappings: [
+      { source: "email", destination: "Email" },
+      { source: "plan", destination: "Plan" },
+    ],
+  });
+  return { table, syncId: sync.id };
+}
+
+/** Polls the run until `done(run)` or `ms` pass. */
+async function pollRun(
+  s: Awaited<ReturnType<typeof stack>>,
+  syncId: string,
+  runId: string,
+  done: (r: RunView) => boolean,
+  ms: number,
+  every = 50,
+) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const r = await s.api<RunView>("GET", `/syncs/${syncId}/runs/${runId}`).catch(() => undefined);
+    if (r && done(r)) return r;
+    await sleep(every);
+  }
+  return undefined;
+}
+
+const FINAL = ["succeeded", "partial", "failed", "cancelled"];
+
+/** The destination equals the model and no record was created twice. */
+async function expectConverged(s: Awaited<ReturnType<typeof stack>>, table: string): Promise<ReceiverState> {
+  const after = await s.receiverState();
+  const rows = (await warehouse(`SELECT id, email, plan FROM ${table}`)).rows as { id: string; email: string; plan: string }[];
+  expect(Object.keys(after.rows).length).toBe(rows.length);
+  let wrong = 0;
+  for (const r of rows) {
+    const got = after.rows[r.id];
+    if (got?.Email !== r.email || got?.Plan !== r.plan) wrong++;
+  }
+  expect(wrong, "rows whose values differ").toBe(0);
+  expect(after.stats.duplicate_creates).toBe(0);
+  return after;
+}
+
+describe("an interrupted extraction resumes from its last page", () => {
+  it(`a ${EXTRACT_ROWS}-row extraction: the warehouse drops the read mid-way`, async () => {
+    const s = await stack("pgdrop");
+    const { table, syncId } = await bigSync(s, "pgdrop");
+    const trigger = await s.api("POST", `/syncs/${syncId}/trigger`);
+    const midway = await pollRun(
+      s,
+      syncId,
+      trigger.id,
+      (r) => (r.progress.rows_read ?? 0) >= EXTRACT_ROWS * 0.3 || FINAL.includes(r.status),
+      120_000,
+    );
+    expect(midway?.status, "the extraction was still running when the warehouse dropped it").toBe("running");
+    const restart = process.env.STRESS_PG_RESTART === "1";
+    const droppedAt = Date.now();
+    if (restart) execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", "15", "main", "restart"], { stdio: "ignore" });
+    else
+      await warehouse(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'edge-reverse-etl' AND strpos(query, '${table}') > 0 AND pid <> pg_backend_pid()`,
+      );
+    const finished = await pollRun(s, syncId, trigger.id, (r) => FINAL.includes(r.status), 5 * 60_000, 500);
+    const seconds = (Date.now() - droppedAt) / 1000;
+    const after = await expectConverged(s, table);
+    console.log(
+      `extract, warehouse ${restart ? "restarted" : "backend terminated"}: ${JSON.stringify({
+        rows: EXTRACT_ROWS,
+        rows_read_when_dropped: midway?.progress.rows_read,
+        drop_to_finished_seconds: seconds,
+        warehouse_retries: finished?.progress.warehouse_retries,
+        extract_resumes: finished?.progress.extract_resumes,
+        pages_read: finished?.progress.pages_read,
+        rows_reread: finished?.progress.rows_reread,
+        batches_resent: finished?.progress.batches_resent,
+        duplicate_creates: after.stats.duplicate_creates,
+      })}`,
+    );
+    expect(finished?.status).toBe("succeeded");
+    expect(finished?.progress).toMatchObject({ extract_resumes: 1, rows_read: EXTRACT_ROWS });
+    // Pages of 100,000: the rows read again are those of the interrupted page at most.
+    expect(finished?.progress.rows_reread ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(100_000);
+  });
+
+  it(`a ${EXTRACT_ROWS}-row extraction: the whole stack killed mid-way resumes within about a minute`, async () => {
+    const s = await stack("stackkill");
+    const { table, syncId } = await bigSync(s, "stackkill");
+    const trigger = await s.api("POST", `/syncs/${syncId}/trigger`);
+    const midway = await pollRun(
+      s,
+      syncId,
+      trigger.id,
+      (r) => (r.progress.rows_read ?? 0) >= EXTRACT_ROWS * 0.3 || FINAL.includes(r.status),
+      120_000,
+    );
+    expect(midway?.status, "the extraction was still running when the stack was killed").toBe("running");
+    await killGroup(s.dev.child);
+    const killedAt = Date.now();
+    s.dev.child = await startDev(s.state, s.port);
+    const upSeconds = (Date.now() - killedAt) / 1000;
+    const resumed = await pollRun(
+      s,
+      syncId,
+      trigger.id,
+      (r) => (r.progress.extract_resumes ?? 0) >= 1 || FINAL.includes(r.status),
+      4 * 60_000,
+      250,
+    );
+    const resumeSeconds = (Date.now() - killedAt) / 1000;
+    const finished = await pollRun(s, syncId, trigger.id, (r) => FINAL.includes(r.status), 5 * 60_000, 500);
+    const seconds = (Date.now() - killedAt) / 1000;
+    const after = await expectConverged(s, table);
+    console.log(
+      `extract, stack killed: ${JSON.stringify({
+        rows: EXTRACT_ROWS,
+        rows_read_when_killed: midway?.progress.rows_read,
+        wrangler_up_seconds: upSeconds,
+        kill_to_resumed_seconds: resumeSeconds,
+        kill_to_finished_seconds: seconds,
+        extract_resumes: finished?.progress.extract_resumes,
+        pages_read: finished?.progress.pages_read,
+        batches_resent: finished?.progress.batches_resent,
+        duplicate_creates: after.stats.duplicate_creates,
+      })}`,
+    );
+    expect(resumed, "the extraction resumed").toBeDefined();
+    // The watchdog alarm stands 45 s ahead while a step runs (it was 5 minutes).
+    expect(resumeSeconds, "seconds from the kill to the resumed extraction").toBeLessThanOrEqual(75);
+    expect(finished?.status).toBe("succeeded");
+    expect(finished?.progress).toMatchObject({ extract_resumes: 1, rows_read: EXTRACT_ROWS });
   });
 });

@@ -399,7 +399,7 @@ async function until(predicate: () => boolean, ms: number): Promise<boolean> {
  * Triggers a run and drives it to its end while injecting the driver's own faults: aborts between
  * and inside steps and direct redeliveries. Alarms fire by themselves (and the runtime retries a
  * thrown one after 2 s, 4 s, …); when the run shows no progress for a while the driver runs the
- * alarm early, as the engine's watchdog would after an abort (5 minutes later in production).
+ * alarm early, as the engine's watchdog would after an abort (45 s later in production).
  */
 async function faultedRun(syncId: string, random: () => number, faults: boolean, maxAborts: number): Promise<Run> {
   const trigger = await api.post(`/api/v1/syncs/${syncId}/trigger`);
