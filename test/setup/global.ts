@@ -3,6 +3,7 @@ import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
+import { startMariadb } from "../servers/mariadb";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -10,6 +11,7 @@ declare module "vitest" {
     salesforcePort: number;
     hubspotPort: number;
     clickhouseCurrentPort: number;
+    mysqlUp: boolean;
   }
 }
 
@@ -23,6 +25,7 @@ export default async function setup(project: TestProject) {
   project.provide("hubspotPort", hubspot.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
+  project.provide("mysqlUp", await startMariadb());
   const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }
