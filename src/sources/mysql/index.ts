@@ -30,6 +30,6 @@ export const mysql = {
   hosts: (settings) => [parseConnectionString(settings.connection_string).host],
   seal: (settings) => ({ secret: settings.connection_string, masked: maskConnectionString(settings.connection_string) }),
   unseal: (secret) => ({ connection_string: secret }),
-  open: (settings, opts) => openMysql(parseConnectionString(settings.connection_string), opts),
+  open: (settings, opts) => openMysql(settings.connection_string, opts),
   jsonValue,
 } satisfies SourcePlugin<"mysql", typeof config, typeof credentials>;

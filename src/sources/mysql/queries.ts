@@ -2,6 +2,7 @@ import { decodeRow } from "../../engine/row";
 import { WarehouseError } from "../errors";
 import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview, Source, WarehouseOptions } from "../source";
 import { type MysqlTarget, MysqlConnection } from "./connection";
+import { parseConnectionString } from "./connection-string";
 import { mysqlModelSql, selectFrom } from "./sql-guard";
 import { RowToCopy } from "./text-row";
 import { jsonValue, type MysqlField, mysqlField } from "./types";
@@ -17,15 +18,24 @@ const MAX_PREVIEW_ROWS = 10_000;
 // reading while chunks are written, so allow more.
 const NET_WRITE_TIMEOUT_SECONDS = 600;
 
-export function openMysql(target: MysqlTarget, opts: WarehouseOptions): Source {
+/** A source on a connection string, parsed when a method is called (a bad one fails that call, or its test). */
+export function openMysql(connectionString: string, opts: WarehouseOptions): Source {
+  const target = async () => parseConnectionString(connectionString);
   return {
-    test: () => testConnection(target, opts),
-    describe: (sql) =>
-      withSession(target, opts, async (conn) => (await describeFields(conn, mysqlModelSql(sql))).map(({ name, type }) => ({ name, type }))),
-    preview: (sql, limit) => previewQuery(target, sql, limit, opts),
-    estimateRows: (sql) => estimateRows(target, sql, opts),
-    extract: (sql, handler) => extractQuery(target, sql, opts, handler),
+    test: () => target().then((t) => testConnection(t, opts), failedTest),
+    describe: async (sql) =>
+      withSession(await target(), opts, async (conn) =>
+        (await describeFields(conn, mysqlModelSql(sql))).map(({ name, type }) => ({ name, type })),
+      ),
+    preview: async (sql, limit) => previewQuery(await target(), sql, limit, opts),
+    estimateRows: async (sql) => estimateRows(await target(), sql, opts),
+    extract: async (sql, handler) => extractQuery(await target(), sql, opts, handler),
   };
+}
+
+function failedTest(err: unknown): ConnectionTest {
+  const error = err instanceof WarehouseError ? err : new WarehouseError("unreachable", String(err));
+  return { ok: false, error: { code: error.code, message: error.message } };
 }
 
 /**
@@ -68,8 +78,7 @@ async function testConnection(target: MysqlTarget, opts: WarehouseOptions): Prom
     });
     return { ok: true, latency_ms: Date.now() - started, server_version: version || "unknown" };
   } catch (err) {
-    const error = err instanceof WarehouseError ? err : new WarehouseError("unreachable", String(err));
-    return { ok: false, error: { code: error.code, message: error.message } };
+    return failedTest(err);
   }
 }
 
