@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 /** The local PostgreSQL the tests use as a real warehouse (and as a postgres destination). */
 const warehouseUrl = process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 /** The local MariaDB of the MySQL source tests, as its admin (test/servers/mariadb.ts starts it and makes the database). */
-const mysqlUrl = process.env.TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/retl_mysql_test";
+const mysqlUrl = process.env.TEST_MYSQL_URL ?? "mysql://retl_mysql_admin:admin-pw@127.0.0.1:3306/retl_mysql_test";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));

@@ -122,7 +122,7 @@ export async function benchSource(type, { rowCounts, repeats: repeatOption, call
   try {
     for (const n of rowCounts) {
       console.log(`\n=== source ${type}: ${n.toLocaleString("en-US")} rows × ${fields.length} columns ===`);
-      let t = performance.now();
+      const t = performance.now();
       source.setup(n);
       console.log(`setup: ${sec(performance.now() - t)}; server ${source.version()}`);
       const sql = source.model();

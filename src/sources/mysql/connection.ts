@@ -168,7 +168,9 @@ export class MysqlConnection {
     let columns: ColumnDefinition[] = [];
     await this.stream(
       sql,
-      (c) => void (columns = c),
+      (c) => {
+        columns = c;
+      },
       (row) => void rows.push(row.slice()),
     );
     return { columns, rows };

@@ -78,7 +78,7 @@ export function framePackets(payload: Uint8Array, seq: number): Uint8Array {
   return concat(parts);
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
+function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -42,7 +42,7 @@ function failedTest(err: unknown): ConnectionTest {
  * The statement timeout as the session's setting: MariaDB's `max_statement_time` (seconds) or
  * MySQL's `max_execution_time` (milliseconds, SELECT only, which is all a model runs).
  */
-export function sessionSettings(mariadb: boolean, opts: WarehouseOptions): string {
+function sessionSettings(mariadb: boolean, opts: WarehouseOptions): string {
   const ms = Math.max(1, Math.floor(opts.statementTimeoutMs) || 1);
   const timeout = mariadb ? `max_statement_time = ${ms / 1000}` : `max_execution_time = ${ms}`;
   return `SET SESSION time_zone = '+00:00', net_write_timeout = ${NET_WRITE_TIMEOUT_SECONDS}, ${timeout}`;

@@ -6,7 +6,7 @@ import type { ColumnDefinition } from "./connection";
  * protocol's MYSQL_TYPE_* number): one per family whose canonical text or JSON differs. The
  * field's `type` is the SQL type's name (`int unsigned`, `tinyint(1)`, `varbinary`, `json`, …).
  */
-export const TYPE = {
+const TYPE = {
   text: 0, // CHAR, VARCHAR, TEXT, ENUM, TIME, anything else: the text as is
   int: 1, // TINYINT … INT, YEAR: numbers
   bigint: 2, // BIGINT (signed or not): strings, as Postgres' int8 (no precision loss)

@@ -2,7 +2,7 @@
  * The local MariaDB for the MySQL source tests: test/servers/mariadb.ts starts it when it is not
  * running (as .ci/run does) and makes the database `retl_mysql_test` and the least-privilege user
  * `retl_mysql_reader` (password `reader-pw`, SELECT on that database only). Tables are made as
- * the admin (TEST_MYSQL_URL, root without a password) through the source's own connection.
+ * the admin (TEST_MYSQL_URL, `retl_mysql_admin`) through the source's own connection.
  */
 import { env } from "cloudflare:workers";
 import { expect, inject } from "vitest";
