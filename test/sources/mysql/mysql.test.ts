@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeRow } from "../../../src/engine/row";
+import { MysqlConnection } from "../../../src/sources/mysql/connection";
+import { parseConnectionString } from "../../../src/sources/mysql/connection-string";
 import { openSource, sourcePlugin } from "../../../src/sources/registry";
 import type { Source, WarehouseOptions } from "../../../src/sources/source";
 import { api, expectStatus, WAREHOUSE_URL } from "../../harness";
@@ -251,7 +253,7 @@ describe.skipIf(!mysqlUp)("MySQL source (local MariaDB)", () => {
     expect(Date.now() - started).toBeLessThan(8000);
   });
 
-  it("classifies failures: wrong password, unknown database, no privilege, unreachable, bad SQL", async () => {
+  it("classifies failures: wrong password, unknown database, no privilege, connection limit, unreachable, bad SQL", async () => {
     const wrong = open(withUrl((u) => (u.password = "wrong-password")));
     const tested = await wrong.test();
     expect([tested.ok, tested.error?.code]).toEqual([false, "auth_failed"]);
@@ -264,6 +266,17 @@ describe.skipIf(!mysqlUp)("MySQL source (local MariaDB)", () => {
     expect(adminNodb.error?.code).toBe("database_not_found");
     const denied = await warehouseError(open().describe("SELECT user FROM mysql.user"));
     expect([denied.code, denied.kind]).toEqual(["permission_denied", "user"]);
+    // A user's connection limit reached (as "too many connections"): try again later.
+    await my("CREATE USER IF NOT EXISTS 'retl_mysql_one'@'127.0.0.1' IDENTIFIED BY 'one-pw' WITH MAX_USER_CONNECTIONS 1");
+    const one = "mysql://retl_mysql_one:one-pw@127.0.0.1:3306";
+    const holder = await MysqlConnection.open(parseConnectionString(one), 10_000);
+    try {
+      const full = await warehouseError(open(one).describe("SELECT 1"));
+      expect([full.code, full.kind, full.message]).toEqual(["unreachable", "retryable", expect.stringMatching(/max_user_connections/)]);
+    } finally {
+      await holder.close();
+    }
+    expect((await open(one).test()).ok).toBe(true);
     const closed = await warehouseError(open(withUrl((u) => (u.port = "1"))).describe("SELECT 1"));
     expect([closed.code, closed.kind]).toEqual(["unreachable", "retryable"]);
     const bad = await warehouseError(open().describe("SELECT no_such_column"));
