@@ -26,6 +26,8 @@ const listening = () =>
   });
 
 async function start(): Promise<boolean> {
+  // Not installed: say so at once rather than wait for a server that cannot come.
+  if (spawnSync("sh", ["-c", "command -v mariadbd || command -v mysqld"], { stdio: "ignore" }).status !== 0) return false;
   // The init script where there is one (Debian, without systemd), else mysqld_safe in the background.
   const service = spawnSync("service", ["mariadb", "start"], { stdio: "ignore", timeout: 60_000 });
   if (service.status !== 0) {

@@ -1,3 +1,4 @@
+// Over 400 lines: one session class, whose socket, packet reader, handshake and result reading share its state.
 import { connect } from "cloudflare:sockets";
 import { WarehouseError } from "../errors";
 import { AUTH_PLUGINS, clearPassword, nativePassword, rsaEncryptedPassword, sha2Password } from "./auth";
@@ -101,6 +102,8 @@ export class MysqlConnection {
   private buffer: ArrayBufferLike = new ArrayBuffer(READ_BYTES);
   private failure: WarehouseError | undefined;
   private closed = false;
+  // Whether column definitions carry MariaDB's extended type info (negotiated in the handshake).
+  private extendedTypeInfo = false;
 
   private constructor(
     private readonly target: MysqlTarget,
@@ -259,8 +262,6 @@ export class MysqlConnection {
     return { name, type, flags, charset, length, decimals, format };
   }
 
-  private extendedTypeInfo = false;
-
   private async handshake(): Promise<void> {
     const greeting = await this.packet();
     if (greeting[0] === ERR) throw errPacket(greeting);
@@ -310,11 +311,10 @@ export class MysqlConnection {
     if (!(AUTH_PLUGINS as readonly string[]).includes(plugin)) plugin = "mysql_native_password";
     const response = head(flags)
       .nulString(this.target.user)
-      .lenencBytes(await this.authAnswer(plugin, nonce))
-      .nulString(this.target.database)
-      .nulString(plugin)
-      .build();
-    await this.send(response, seq);
+      .lenencBytes(await this.authAnswer(plugin, nonce));
+    if (this.target.database) response.nulString(this.target.database);
+    response.nulString(plugin);
+    await this.send(response.build(), seq);
     // Authentication exchange: OK, ERR, an auth switch, or the plug-in's own messages.
     for (;;) {
       const answer = await this.packet();
