@@ -283,6 +283,9 @@ describe.skipIf(!mysqlUp)("MySQL source (local MariaDB)", () => {
     expect([bad.code, bad.kind]).toEqual(["query_failed", "user"]);
     const badUrl = await open("mysql://retl@127.0.0.1/db?sslmode=sometimes").test();
     expect(badUrl.error?.code).toBe("invalid_connection_string");
+    // Without ALLOW_PRIVATE_DESTINATIONS the SSRF guard refuses a loopback host before connecting.
+    const guarded = await open(MYSQL_URL, { ...opts, allowPrivate: false }).test();
+    expect(guarded.error?.code).toBe("host_not_allowed");
   });
 
   it("is created through the API with the connection string masked; a bad URL is a 400 naming the field", async () => {
