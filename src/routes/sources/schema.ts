@@ -12,7 +12,7 @@ export const SourceSchema = z
     name: z.string(),
     type: z.enum(SOURCE_TYPES),
     connection_string: z.string().openapi({ description: "Masked: the password is never returned." }),
-    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's non-secret settings (`{}` for connection-string types)." }),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's non-secret settings (`{}` when all are secret)." }),
     created_at: z.string(),
     updated_at: z.string(),
   })
