@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 
 /** The local PostgreSQL the tests use as a real warehouse (and as a postgres destination). */
 const warehouseUrl = process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** The local MariaDB of the MySQL source tests, as its admin (test/servers/mariadb.ts starts it and makes the database). */
+const mysqlUrl = process.env.TEST_MYSQL_URL ?? "mysql://retl_mysql_admin:admin-pw@127.0.0.1:3306/retl_mysql_test";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
@@ -24,6 +26,7 @@ export default defineConfig(async () => {
             ALERT_EMAIL_FROM: "alerts@retl.example.com",
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
+            TEST_MYSQL_URL: mysqlUrl,
             ADMIN_TOKEN: "test_admin_token",
             // 32 zero-free test bytes, base64; production keys come from `wrangler secret put`.
             ENCRYPTION_KEY: "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy4uLi4uLi4uLi4=",

@@ -19,6 +19,10 @@
  *              peak memory of extraction and diff from bench/memory.ts (same modules in Node).
  *              Before timing, cursor rows and COPY lines are checked to give the same row hashes.
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
+ *
+ * `npm run bench -- --source clickhouse|mysql [--rows N] [--repeat 3]` measures another source's
+ * extraction against the warehouse's own export instead (bench/sources.mjs; BENCH_MYSQL,
+ * BENCH_CLICKHOUSE); `--source postgres` is the default above.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync, rmSync } from "node:fs";
@@ -27,6 +31,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { unstable_startWorker } from "wrangler";
+import { benchSource } from "./sources.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = join(here, ".data");
@@ -56,6 +61,7 @@ const mode = values("mode")[0] ?? "mirror";
 const pageSize = Number(values("page-size")[0] ?? 5000);
 const batchSize = Number(values("batch-size")[0] ?? 500);
 const withMemory = !flag("no-memory");
+const sourceType = values("source")[0] ?? "postgres";
 
 const FIELDS = ["id", "email", "name", "city", "score", "amount", "active", "created_at", "plan", "token"];
 const MAPPED = FIELDS.slice(1);
@@ -158,6 +164,40 @@ const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const spread = (samples) =>
   samples.length > 1 ? `, best of ${samples.length} (${sec(Math.min(...samples))}–${sec(Math.max(...samples))})` : "";
 const rate = (rows, ms) => `${Math.round(rows / (ms / 1000)).toLocaleString("en-US")} rows/s`;
+
+/** The source bench (bench/sources.mjs): the bench worker, and a source's rows against its warehouse's export. */
+async function sourceMain() {
+  process.env.WRANGLER_SEND_METRICS = "false";
+  mkdirSync(dataDir, { recursive: true });
+  const persist = join(dataDir, "wrangler-state");
+  rmSync(persist, { recursive: true, force: true });
+  await build({
+    entryPoints: [join(here, "../src/engine/partition.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile: join(dataDir, "partition.mjs"),
+    logLevel: "warning",
+  });
+  const { choosePartitionCount } = await import(join(dataDir, "partition.mjs"));
+  const worker = await unstable_startWorker({
+    config: join(here, "wrangler.toml"),
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, logLevel: "error", watch: false },
+  });
+  await worker.ready;
+  try {
+    const repeat = values("repeat")[0];
+    await benchSource(sourceType, {
+      rowCounts,
+      repeats: repeat === undefined ? undefined : Number(repeat),
+      call: (path, job) => call(worker, path, job),
+      partitionsFor: choosePartitionCount,
+    });
+  } finally {
+    await worker.dispose();
+    rmSync(persist, { recursive: true, force: true });
+  }
+}
 
 async function main() {
   process.env.WRANGLER_SEND_METRICS = "false";
@@ -358,6 +398,11 @@ async function main() {
     rmSync(persist, { recursive: true, force: true });
     psql("DROP SCHEMA IF EXISTS retl_bench CASCADE");
   }
+}
+
+if (sourceType !== "postgres") {
+  await sourceMain();
+  process.exit(0);
 }
 
 await main();

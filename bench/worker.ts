@@ -1,8 +1,9 @@
 /**
- * Bench worker: runs the engine (src/engine) and the Postgres source (src/sources/postgres/)
- * inside workerd, with a local R2 bucket standing in for the snapshot store. Driven by bench/run.mjs
- * through `unstable_startWorker`; one POST per phase so the caller can time each from outside
- * (inside workerd the clock only advances on I/O).
+ * Bench worker: runs the engine (src/engine) and the Postgres source (src/sources/postgres/), or
+ * any source of the registry (the source bench, bench/sources.mjs), inside workerd, with a local
+ * R2 bucket standing in for the snapshot store. Driven by bench/run.mjs through
+ * `unstable_startWorker`; one POST per phase so the caller can time each from outside (inside
+ * workerd the clock only advances on I/O).
  */
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
@@ -15,6 +16,7 @@ import { knownRowsOf } from "../src/run/storage";
 import { type CopyVia, copyQuery } from "../src/sources/postgres/copy";
 import { streamQuery } from "../src/sources/postgres/cursor";
 import { openPostgres } from "../src/sources/postgres";
+import { openSource, type SourceType } from "../src/sources/registry";
 import type { WarehouseOptions } from "../src/sources/source";
 import type { SyncMode } from "../src/sync/mode";
 
@@ -52,6 +54,24 @@ interface Job {
 
 const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
 
+/** A job of the source bench (bench/sources.mjs): any source type, by its stored secret. */
+interface SourceJob extends Job {
+  type: SourceType;
+  secret: string;
+}
+
+/** Reads the model through a source's extract (every row as its canonical line) and nothing more. */
+async function sourceRead(job: SourceJob) {
+  let bytes = 0;
+  const { rows } = await openSource(job.type, job.secret, opts).extract(job.sql, {
+    columns: () => [job.primaryKey, ...job.mapped],
+    line: (line) => {
+      bytes += line.length;
+    },
+  });
+  return { rows, bytes };
+}
+
 /** Reads the model only (driver ceiling). */
 async function drain(job: Job) {
   let rows = 0;
@@ -78,7 +98,7 @@ function remote(base: string): R2Bucket {
 }
 
 /** The run engine's extraction step (src/run/extraction.ts): read, hash, partition, chunks to R2. */
-async function extract(env: BenchEnv, job: Job) {
+async function extract(env: BenchEnv, job: Job & Partial<SourceJob>) {
   const hasher = await loadHasher();
   // As the run engine does: the last snapshot's pairs are loaded first (timed with the extraction).
   const loadStarted = Date.now();
@@ -92,7 +112,7 @@ async function extract(env: BenchEnv, job: Job) {
   // The clock moves only on I/O in workerd: this is the R2 reads plus the decoding before them.
   const knownMs = Date.now() - loadStarted;
   const out = await extractModel({
-    source: openPostgres(job.connectionString, opts, job.via),
+    source: job.type && job.secret ? openSource(job.type, job.secret, opts) : openPostgres(job.connectionString, opts, job.via),
     sql: job.sql,
     primaryKey: job.primaryKey,
     mapped: job.mapped,
@@ -234,7 +254,8 @@ export default {
       if (path === "/drain") out = await drain(job);
       else if (path === "/drain-copy") out = await drainCopy(job);
       else if (path === "/verify") out = await verifyPaths(job);
-      else if (path === "/extract") out = await extract(env, job);
+      else if (path === "/extract" || path === "/source-extract") out = await extract(env, job);
+      else if (path === "/source-read") out = await sourceRead(job as SourceJob);
       else if (path === "/diff") out = await diffAll(env, job);
       else if (path === "/cleanup") out = await cleanup(env, job.prefixes ?? []);
       else return new Response("not found", { status: 404 });

@@ -5,6 +5,8 @@ declare global {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       TEST_WAREHOUSE_URL: string;
+      /** The local MariaDB as its admin (test/servers/mariadb.ts). */
+      TEST_MYSQL_URL: string;
       /** Fake webhook receiver (test/servers/webhook-receiver.ts); destinations under /hook/{name}. */
       WEBHOOK_RECEIVER_URL: string;
       /** Fake Salesforce (test/servers/salesforce.ts); orgs under /t/{name}. */

@@ -8,6 +8,7 @@ import { startWebhookReceiver } from "../servers/webhook-receiver";
 import { startAlertReceiver } from "../servers/alert-receiver";
 import { startFakePagerDuty } from "../servers/pagerduty";
 import { startFakeSlack } from "../servers/slack";
+import { startMariadb } from "../servers/mariadb";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -20,6 +21,7 @@ declare module "vitest" {
     alertReceiverPort: number;
     slackPort: number;
     pagerDutyPort: number;
+    mysqlUp: boolean;
   }
 }
 
@@ -54,5 +56,6 @@ export default async function setup(project: TestProject) {
     slack.server,
     pagerDuty.server,
   ];
+  project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

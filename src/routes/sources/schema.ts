@@ -12,7 +12,7 @@ export const SourceSchema = z
     name: z.string(),
     type: z.enum(SOURCE_TYPES),
     connection_string: z.string().openapi({ description: "Masked: the password is never returned." }),
-    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's non-secret settings (`{}` for postgres and redshift)." }),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "The type's non-secret settings (`{}` when all are secret)." }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -23,7 +23,7 @@ type Plugin = (typeof SOURCES)[number];
 
 /**
  * Whether a type's body nests its settings as `config` and `credentials` (ClickHouse and the other
- * HTTP warehouses) or has them at the top level (postgres, redshift: a `connection_string`, all secret).
+ * HTTP warehouses) or has them at the top level (postgres, redshift, mysql: a `connection_string`, all secret).
  */
 function nested(plugin: Plugin): boolean {
   return Object.keys(plugin.config.shape).length > 0;

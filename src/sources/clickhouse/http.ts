@@ -63,6 +63,9 @@ export async function clickhouseRequest(
     } catch (err) {
       done();
       if (abort.signal.aborted) throw new WarehouseError("timeout", `ClickHouse did not answer within ${deadlineMs} ms`, { cause: err });
+      // A kept-alive connection the server had closed fails before any answer (seen in workerd
+      // under `wrangler dev`, bench/sources.mjs): every statement is read-only, so send it again.
+      if (attempt < MAX_ATTEMPTS && /connection lost|connection reset/i.test(String(err))) continue;
       throw new WarehouseError("unreachable", `could not reach ClickHouse at ${new URL(settings.url).host}: ${String(err)}`, {
         cause: err,
       });
