@@ -3,6 +3,7 @@ import { WarehouseError } from "./errors";
 import { clickhouse } from "./clickhouse";
 import { postgres } from "./postgres";
 import { redshift } from "./redshift";
+import { snowflake } from "./snowflake";
 import type { Source, SourcePlugin, WarehouseOptions } from "./source";
 
 /**
@@ -10,7 +11,7 @@ import type { Source, SourcePlugin, WarehouseOptions } from "./source";
  * (src/routes/sources/schema.ts) and the stored type (src/db/schema/sources.ts) derive from this
  * list: a new source type is its folder plus one line here.
  */
-export const SOURCES = [postgres, redshift, clickhouse] as const;
+export const SOURCES = [postgres, redshift, clickhouse, snowflake] as const;
 
 /** A source type, as the API takes it and D1 stores it. */
 export type SourceType = (typeof SOURCES)[number]["type"];
