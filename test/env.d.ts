@@ -11,6 +11,8 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
+      SNOWFLAKE_URL: string;
     }
   }
 }

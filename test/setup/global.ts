@@ -2,6 +2,7 @@ import type { TestProject } from "vitest/node";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
+import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
 
 declare module "vitest" {
@@ -10,6 +11,7 @@ declare module "vitest" {
     salesforcePort: number;
     hubspotPort: number;
     clickhouseCurrentPort: number;
+    snowflakePort: number;
   }
 }
 
@@ -23,6 +25,8 @@ export default async function setup(project: TestProject) {
   project.provide("hubspotPort", hubspot.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server];
+  const snowflake = await startFakeSnowflake();
+  project.provide("snowflakePort", snowflake.port);
+  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, snowflake.server];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

@@ -61,10 +61,14 @@ async function readRows(
     promise.catch(() => undefined);
     return promise;
   };
-  let next = result.partitionRows.length > 1 ? fetch(1) : undefined;
-  for (let n = 0; n < result.partitionRows.length; n++) {
-    const rows = n === 0 ? result.firstRows : await (next as Promise<Row[]>);
-    next = n + 2 < result.partitionRows.length ? fetch(n + 2) : undefined;
+  const count = result.partitionRows.length;
+  let ahead = count > 1 ? fetch(1) : undefined;
+  for (let n = 0; n < count; n++) {
+    let rows = result.firstRows;
+    if (n > 0) {
+      rows = await (ahead as Promise<Row[]>);
+      ahead = n + 1 < count ? fetch(n + 1) : undefined;
+    }
     for (const row of rows) {
       const r = onRow(row);
       if (r === false) return;
