@@ -165,8 +165,11 @@ export function startFakeSnowflake(port = 0): Promise<{ server: Server; port: nu
       const refused = refuseSubmission(acct.config, body);
       if (refused) return send(refused.status, refused.body);
       const statement = start(pool, acct, body as Submission);
-      if (url.searchParams.get("async") !== "true")
-        await Promise.race([statement.done, new Promise((r) => setTimeout(r, acct.config.sync_wait_ms))]);
+      if (url.searchParams.get("async") !== "true") {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([statement.done, new Promise((r) => (timer = setTimeout(r, acct.config.sync_wait_ms)))]);
+        clearTimeout(timer);
+      }
       return answer(statement, 0, send, res, acct, log);
     }
     const handleMatch = /^\/api\/v2\/statements\/([^/]+)(\/cancel)?$/.exec(path);
@@ -193,18 +196,29 @@ type Send = (status: number, body: unknown, headers?: Record<string, string>) =>
 
 /** The answer for a statement: 202 while it runs, its failure, or partition `n` of its result. */
 function answer(statement: Statement, n: number, send: Send, res: ServerResponse, account: Account, log: (s: number) => void): void {
-  if (!statement.result && !statement.failure)
-    return send(202, {
+  if (!statement.result && !statement.failure) {
+    send(202, {
       code: "333334",
       message: "Asynchronous execution in progress. Use provided query id to perform query monitoring and management.",
       statementHandle: statement.handle,
       statementStatusUrl: `/api/v2/statements/${statement.handle}`,
     });
-  if (statement.failure) return send(statement.failure.status, statement.failure.body);
+    return;
+  }
+  if (statement.failure) {
+    send(statement.failure.status, statement.failure.body);
+    return;
+  }
   const result = statement.result as NonNullable<Statement["result"]>;
-  if (n === 0) return send(200, { ...result.body, data: result.partitions[0] ?? [] });
+  if (n === 0) {
+    send(200, { ...result.body, data: result.partitions[0] ?? [] });
+    return;
+  }
   const partition = result.partitions[n];
-  if (!partition) return send(422, { code: "000000", message: `partition ${n} does not exist`, statementHandle: statement.handle });
+  if (!partition) {
+    send(422, { code: "000000", message: `partition ${n} does not exist`, statementHandle: statement.handle });
+    return;
+  }
   // Partitions after the first come gzip-compressed.
   const text = JSON.stringify({ data: partition });
   const encoding = account.config.partition_encoding;

@@ -202,7 +202,7 @@ const codes = new Map<string, WarehouseErrorCode>([
 ]);
 
 /** A Snowflake error answer (`{code, message, sqlState}`) as a {@link WarehouseError}. */
-export function snowflakeError(status: number, json: unknown): WarehouseError {
+function snowflakeError(status: number, json: unknown): WarehouseError {
   const body = isRecord(json) ? json : {};
   const code = typeof body.code === "string" ? body.code : undefined;
   const sqlstate = typeof body.sqlState === "string" ? body.sqlState : undefined;

@@ -35,7 +35,7 @@ export function jwtAccount(account: string): string {
 }
 
 /** `SHA256:<base64>` of the DER (SubjectPublicKeyInfo) of the public half of an RSA private key. */
-export async function publicKeyFingerprint(privateKey: CryptoKey): Promise<string> {
+async function publicKeyFingerprint(privateKey: CryptoKey): Promise<string> {
   const jwk = (await crypto.subtle.exportKey("jwk", privateKey)) as JsonWebKey;
   const publicKey = await crypto.subtle.importKey(
     "jwk",
@@ -52,7 +52,7 @@ export async function publicKeyFingerprint(privateKey: CryptoKey): Promise<strin
 }
 
 /** Imports a PEM private key; a key Snowflake cannot use, or we cannot read, is `auth_failed` naming the fix. */
-export async function importPrivateKey(pem: string): Promise<CryptoKey> {
+async function importPrivateKey(pem: string): Promise<CryptoKey> {
   const text = pem.trim();
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text))
     throw new WarehouseError(

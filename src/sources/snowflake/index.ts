@@ -89,7 +89,10 @@ export const snowflake = {
     let auth: ReturnType<typeof authOf> | undefined;
     const lazyAuth = {
       // A missing credential fails each call (and the connection test) rather than the opening.
-      headers: () => (auth ??= authOf(settings)).headers(),
+      headers: () => {
+        auth ??= authOf(settings);
+        return auth.headers();
+      },
     };
     return openSnowflake({ baseUrl: baseUrl(settings), auth: lazyAuth, warehouse, database, schema, role, opts });
   },
