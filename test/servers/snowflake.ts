@@ -54,6 +54,11 @@ export interface AccountConfig {
   databases: string[];
   /** Rows per result partition. */
   partition_rows: number;
+  /**
+   * How long a statement waits in the warehouse's queue before it starts (queued time does not
+   * count towards its `timeout`; STATEMENT_QUEUED_TIMEOUT_IN_SECONDS is separate).
+   */
+  queued_ms: number;
   /** How long a POST waits for its statement before answering 202 (Snowflake: 45 s). */
   sync_wait_ms: number;
   /** Partitions after the first: gzip with `Content-Encoding: gzip`, gzip bytes without the header, or plain. */
@@ -76,6 +81,8 @@ interface RequestLog {
   path: string;
   status: number;
   token_type?: string;
+  /** Arrival time (ms since the epoch), for spacing checks. */
+  at: number;
 }
 
 interface Statement {
@@ -84,6 +91,7 @@ interface Statement {
   result?: { body: Record<string, unknown>; partitions: unknown[][][] };
   failure?: { status: number; body: Record<string, unknown> };
   pid?: number;
+  cancelled?: boolean;
 }
 
 interface Account {
@@ -102,6 +110,7 @@ const defaults = (): AccountConfig => ({
   warehouses: ["COMPUTE_WH"],
   databases: ["ANALYTICS"],
   partition_rows: 1000,
+  queued_ms: 0,
   sync_wait_ms: 45_000,
   partition_encoding: "gzip",
   faults: [],
@@ -126,6 +135,7 @@ export function startFakeSnowflake(port = 0): Promise<{ server: Server; port: nu
       account = { config: defaults(), requests: [], statements: new Map() };
       accounts.set(name, account);
     }
+    const arrived = Date.now();
     const raw = await readBody(req);
     if (path === "/_config" && req.method === "POST") {
       account.config = { ...defaults(), ...(JSON.parse(raw || "{}") as Partial<AccountConfig>) };
@@ -140,6 +150,7 @@ export function startFakeSnowflake(port = 0): Promise<{ server: Server; port: nu
         path: path + url.search,
         status,
         token_type: req.headers["x-snowflake-authorization-token-type"] as string | undefined,
+        at: arrived,
       });
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       log(status);
@@ -177,6 +188,7 @@ export function startFakeSnowflake(port = 0): Promise<{ server: Server; port: nu
     if (!handleMatch || !statement)
       return send(handleMatch ? 422 : 404, { code: "000709", sqlState: "02000", message: "Statement not found." });
     if (handleMatch[2] && req.method === "POST") {
+      statement.cancelled = true;
       if (statement.pid !== undefined) await pool.query("SELECT pg_cancel_backend($1)", [statement.pid]).catch(() => undefined);
       return send(200, { message: "successfully canceled", statementHandle: statement.handle });
     }
@@ -353,7 +365,18 @@ function start(pool: pg.Pool, account: Account, s: Submission): Statement {
   const timeout = s.timeout === undefined || s.timeout === 0 ? 172_800 : s.timeout;
   const zone = s.parameters?.TIMEZONE ?? s.parameters?.timezone ?? "UTC";
   const readOnly = account.config.roles[s.role ?? account.config.default_role] === "read";
+  const canceled = {
+    status: 422,
+    body: { code: "000604", sqlState: "57014", message: "SQL execution canceled", statementHandle: statement.handle },
+  };
   statement.done = (async () => {
+    const queuedUntil = Date.now() + account.config.queued_ms;
+    while (Date.now() < queuedUntil && !statement.cancelled)
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, queuedUntil - Date.now())).unref());
+    if (statement.cancelled) {
+      statement.failure = canceled;
+      return;
+    }
     const client = await pool.connect();
     try {
       statement.pid = (client as unknown as { processID: number }).processID;
@@ -367,7 +390,7 @@ function start(pool: pg.Pool, account: Account, s: Submission): Statement {
       statement.result = encodeResult(statement.handle, result, s, account.config.partition_rows);
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
-      statement.failure = failureOf(err as { code?: string; message?: string }, statement.handle, timeout);
+      statement.failure = statement.cancelled ? canceled : failureOf(err as { code?: string; message?: string }, statement.handle, timeout);
     } finally {
       client.release();
     }

@@ -76,11 +76,12 @@ export async function runStatement(
   let answer = await request(conn, "POST", `/api/v2/statements?requestId=${requestId}&nullable=true`, deadline, body);
   let handle = handleOf(answer.json);
   for (let poll = 0; answer.status === 202; poll++) {
-    if (Date.now() + pollDelayMs(poll) >= deadline) {
+    const wait = Math.min(pollDelayMs(poll), deadline - Date.now());
+    if (wait <= 0) {
       if (handle) await cancel(conn, handle);
-      throw new WarehouseError("timeout", `Snowflake's statement did not finish within ${maxSeconds} s`);
+      throw new WarehouseError("timeout", `Snowflake's statement did not finish within ${maxSeconds} s (queued or running)`);
     }
-    await sleep(pollDelayMs(poll));
+    await sleep(wait);
     if (!handle) throw new WarehouseError("unreachable", "Snowflake answered 202 without a statement handle", { retryable: false });
     answer = await request(conn, "GET", `/api/v2/statements/${encodeURIComponent(handle)}`, deadline);
     handle = handleOf(answer.json) ?? handle;

@@ -45,7 +45,7 @@ export interface Account {
   /** The source settings (config and credentials) of a key-pair source on it. */
   config: Record<string, string>;
   configure(config: Partial<AccountConfig>): Promise<void>;
-  requests(): Promise<{ method: string; path: string; status: number; token_type?: string }[]>;
+  requests(): Promise<{ method: string; path: string; status: number; token_type?: string; at: number }[]>;
 }
 
 export async function snowflakeAccount(config: Partial<AccountConfig> = {}): Promise<Account> {

@@ -48,6 +48,17 @@ describe("Snowflake source (fake SQL API on the local Postgres)", () => {
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(3600);
     expect(Math.abs((claims.iat ?? 0) - Date.now() / 1000)).toBeLessThan(60);
 
+    // One JWT while it is fresh, a new one 5 minutes before it expires.
+    let now = Date.now();
+    const auth = keyPairAuth("xy12345.eu-central-1", "retl", account.privateKey, () => now);
+    const first = await auth.headers();
+    now += 54 * 60_000;
+    expect(await auth.headers()).toEqual(first);
+    now += 2 * 60_000;
+    const renewed = (await auth.headers()).authorization?.replace(/^Bearer /, "") ?? "";
+    expect(renewed).not.toBe(first.authorization?.replace(/^Bearer /, ""));
+    expect(decodeJwt(renewed).iat).toBe(Math.floor(now / 1000));
+
     const tested = await openAccount(account).test();
     expect(tested, JSON.stringify(tested)).toMatchObject({ ok: true, server_version: expect.stringMatching(/^\d+\./) });
     const [request] = await account.requests();
@@ -216,12 +227,19 @@ describe("Snowflake source (fake SQL API on the local Postgres)", () => {
 
     // While polling, the statement's failure comes from its status.
     const polled = await snowflakeAccount({ sync_wait_ms: 20 });
-    const started = Date.now();
-    const late = await warehouseError(
-      openAccount(polled, {}, { ...short, connectTimeoutMs: 500 }).extract(slow, { columns: () => ["X"], line: () => {} }),
+    const late = await warehouseError(openAccount(polled, {}, short).extract(slow, { columns: () => ["X"], line: () => {} }));
+    expect([late.code, late.message]).toEqual(["timeout", expect.stringContaining("000630")]);
+    expect((await polled.requests()).at(-1)).toMatchObject({ method: "GET", status: 408 });
+
+    // Queued time does not count towards Snowflake's timeout: past ours (timeout + connect timeout), the source cancels.
+    const queued = await snowflakeAccount({ sync_wait_ms: 20, queued_ms: 20_000 });
+    const stuck = await warehouseError(
+      openAccount(queued, {}, { ...short, connectTimeoutMs: 500 }).extract("SELECT 1 AS x", { columns: () => ["X"], line: () => {} }),
     );
-    expect(late.code).toBe("timeout");
-    expect(Date.now() - started).toBeLessThan(3900);
+    expect([stuck.code, stuck.kind]).toEqual(["timeout", "retryable"]);
+    const requests = await queued.requests();
+    expect(requests.at(-1)).toMatchObject({ method: "POST", path: expect.stringMatching(/\/cancel$/), status: 200 });
+    expect((requests.at(-1)?.at ?? 0) - (requests[0]?.at ?? 0)).toBeGreaterThanOrEqual(1400);
   });
 
   it("retries 429 and 503 after their Retry-After, on submissions and partitions", async () => {
@@ -234,11 +252,13 @@ describe("Snowflake source (fake SQL API on the local Postgres)", () => {
         { on: "partition", status: 503, retry_after: "0" },
       ],
     });
-    const started = Date.now();
     expect(await extractLines(openAccount(account), `SELECT id FROM ${table} ORDER BY id`)).toHaveLength(30);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
-    const statuses = (await account.requests()).map((r) => `${r.method} ${r.status}`);
-    expect(statuses.slice(0, 3)).toEqual(["POST 429", "POST 429", "POST 200"]);
+    const requests = await account.requests();
+    expect(requests.slice(0, 3).map((r) => `${r.method} ${r.status}`)).toEqual(["POST 429", "POST 429", "POST 200"]);
+    // Each retry came after the Retry-After second (the fake's arrival times).
+    expect((requests[1]?.at ?? 0) - (requests[0]?.at ?? 0)).toBeGreaterThanOrEqual(950);
+    expect((requests[2]?.at ?? 0) - (requests[1]?.at ?? 0)).toBeGreaterThanOrEqual(950);
+    const statuses = requests.map((r) => `${r.method} ${r.status}`);
     expect(statuses.filter((s) => s === "GET 503")).toHaveLength(1);
     // When the limit lasts, the source says so (retryable) instead of waiting for ever.
     const limited = await snowflakeAccount({ faults: [{ on: "submit", status: 429, retry_after: "0", times: 10 }] });
