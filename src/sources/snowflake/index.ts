@@ -74,6 +74,17 @@ export const snowflake = {
   type: "snowflake",
   config,
   credentials,
+  credentialsIssue: (credentials) => {
+    const given = ["private_key", "token"].filter((k) => typeof credentials[k] === "string" && credentials[k] !== "");
+    if (given.length === 1) return undefined;
+    return {
+      field: "private_key",
+      message:
+        given.length === 0
+          ? "give credentials.private_key (key-pair JWT) or credentials.token (OAuth or programmatic access token)"
+          : 'give either private_key or token, not both (send the unused one as "")',
+    };
+  },
   hosts: (settings) => [hostOf(baseUrl(settings))],
   seal: (settings) => {
     const path = [settings.database, settings.schema].filter(Boolean).join("/");

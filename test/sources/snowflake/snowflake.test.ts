@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { decodeRow } from "../../../src/engine/row";
 import { runStatement } from "../../../src/sources/snowflake/api";
 import { keyPairAuth } from "../../../src/sources/snowflake/auth";
-import { api, expectStatus } from "../../harness";
+import { api, expectError, expectStatus } from "../../harness";
 import { changeModel, modelRows, pg, runSync, uniqueName, webhookState, webhookUrl } from "../../harness/run";
 import { type Account, extractLines, keyPair, openAccount, opts, snowflakeAccount, warehouseError } from "./helpers";
 
@@ -304,6 +304,9 @@ describe("Snowflake source (fake SQL API on the local Postgres)", () => {
     expect(JSON.stringify(created.body)).not.toContain("PRIVATE KEY");
     const tested = await api.post(`/api/v1/sources/${created.body.id}/test`);
     expect(tested.body).toMatchObject({ ok: true });
+    const both = await api.put(`/api/v1/sources/${created.body.id}`, { body: { credentials: { token: "t-1" } } });
+    expectError(both, 400, "validation_failed", "credentials.private_key");
+    expect(JSON.stringify(both.body)).toMatch(/not both/);
     const switched = await api.put(`/api/v1/sources/${created.body.id}`, { body: { credentials: { private_key: "", token: "t-1" } } });
     expectStatus(switched, 200);
     await account.configure({ tokens: ["t-1"] });
@@ -314,6 +317,10 @@ describe("Snowflake source (fake SQL API on the local Postgres)", () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toMatch(/account/);
     expect(JSON.stringify(bad.body)).toMatch(/private_key/);
+    for (const credentials of [{}, { private_key: account.privateKey, token: "t-1" }, { private_key: "", token: "" }]) {
+      const refused = await api.post("/api/v1/sources", { body: { ...body, credentials } });
+      expectError(refused, 400, "validation_failed", "credentials.private_key");
+    }
   });
 });
 
