@@ -105,9 +105,9 @@ export function canonicalizer(typeId: number): Canonicalize {
     case TYPE.time:
       return canonicalTime;
     case TYPE.timestampNtz:
-      return (raw) => isoDateTime(epochNanos(raw, "TIMESTAMP_NTZ"));
+      return (raw) => isoDateTime(epochParts(raw, "TIMESTAMP_NTZ"));
     case TYPE.timestampLtz:
-      return (raw) => `${isoDateTime(epochNanos(raw, "TIMESTAMP_LTZ"))}Z`;
+      return (raw) => `${isoDateTime(epochParts(raw, "TIMESTAMP_LTZ"))}Z`;
     case TYPE.timestampTz:
       return canonicalTimestampTz;
     case TYPE.variant:
@@ -149,132 +149,167 @@ function integer(raw: string, type: string): number {
   return Number(raw);
 }
 
-const NANOS_PER_SECOND = 1_000_000_000n;
-const SECONDS_PER_DAY = 86_400n;
+/** A time as whole seconds (floored) and the nanoseconds after them (0 ≤ nanos < 1e9). */
+interface Instant {
+  seconds: number;
+  nanos: number;
+}
 
-/** "seconds[.fraction]" → nanoseconds (exact, negative values included). */
-function epochNanos(raw: string, type: string): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d{1,9}))?$/.exec(raw);
+/** "seconds[.fraction]", signed as a whole ("-0.5" is half a second before) → {@link Instant}. */
+function epochParts(raw: string, type: string): Instant {
+  const m = /^(-?)(\d{1,15})(?:\.(\d{1,9}))?$/.exec(raw);
   if (!m) throw new ValueFormatError(`not a ${type} value: ${raw.slice(0, 40)}`);
-  const nanos = BigInt(m[2] ?? "0") * NANOS_PER_SECOND + BigInt((m[3] ?? "").padEnd(9, "0"));
-  return m[1] === "-" ? -nanos : nanos;
+  const whole = Number(m[2]);
+  const fraction = m[3] ? Number(m[3].padEnd(9, "0")) : 0;
+  if (m[1] !== "-") return { seconds: whole, nanos: fraction };
+  return fraction === 0 ? { seconds: -whole, nanos: 0 } : { seconds: -whole - 1, nanos: 1e9 - fraction };
 }
 
-/** Floor division and its non-negative remainder. */
-function divFloor(a: bigint, b: bigint): [bigint, bigint] {
-  const q = a / b;
-  const r = a % b;
-  return r < 0n ? [q - 1n, r + b] : [q, r];
-}
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 
-const pad = (n: number | bigint, width = 2) => String(n).padStart(width, "0");
-
+/** The proleptic Gregorian date of a day number (days since 1970-01-01), by Howard Hinnant's civil_from_days. */
 function isoDate(days: number): string {
-  const d = new Date(Date.UTC(1970, 0, 1 + days));
-  const y = d.getUTCFullYear();
-  const year = y >= 0 && y <= 9999 ? pad(y, 4) : `${y < 0 ? "-" : "+"}${pad(Math.abs(y), 6)}`;
-  return `${year}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const year = y >= 0 && y <= 9999 ? String(y).padStart(4, "0") : `${y < 0 ? "-" : "+"}${String(Math.abs(y)).padStart(6, "0")}`;
+  return `${year}-${pad2(month)}-${pad2(day)}`;
 }
 
-/** `HH:MM:SS[.fraction]` of nanoseconds within a day. */
-function clock(nanosOfDay: bigint): string {
-  const [seconds, nanos] = divFloor(nanosOfDay, NANOS_PER_SECOND);
-  const s = Number(seconds);
-  const fraction = nanos === 0n ? "" : `.${pad(nanos, 9).replace(/0+$/, "")}`;
-  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}${fraction}`;
+/** `HH:MM:SS[.fraction]` of a second of the day and its nanoseconds. */
+function clock(secondOfDay: number, nanos: number): string {
+  const hms = `${pad2(Math.floor(secondOfDay / 3600))}:${pad2(Math.floor(secondOfDay / 60) % 60)}:${pad2(secondOfDay % 60)}`;
+  return nanos === 0 ? hms : `${hms}.${String(nanos).padStart(9, "0").replace(/0+$/, "")}`;
 }
 
-function isoDateTime(nanos: bigint): string {
-  const [days, rest] = divFloor(nanos, SECONDS_PER_DAY * NANOS_PER_SECOND);
-  return `${isoDate(Number(days))}T${clock(rest)}`;
+function isoDateTime({ seconds, nanos }: Instant): string {
+  const days = Math.floor(seconds / 86_400);
+  return `${isoDate(days)}T${clock(seconds - days * 86_400, nanos)}`;
 }
 
 function canonicalTime(raw: string): string {
-  const nanos = epochNanos(raw, "TIME");
-  if (nanos < 0n || nanos >= SECONDS_PER_DAY * NANOS_PER_SECOND) throw new ValueFormatError(`not a TIME value: ${raw.slice(0, 40)}`);
-  return clock(nanos);
+  const { seconds, nanos } = epochParts(raw, "TIME");
+  if (seconds < 0 || seconds >= 86_400) throw new ValueFormatError(`not a TIME value: ${raw.slice(0, 40)}`);
+  return clock(seconds, nanos);
 }
 
 function canonicalTimestampTz(raw: string): string {
-  const [utc, offsetText] = raw.split(" ");
-  if (utc === undefined || offsetText === undefined) throw new ValueFormatError(`not a TIMESTAMP_TZ value: ${raw.slice(0, 40)}`);
+  const space = raw.indexOf(" ");
+  if (space < 0) throw new ValueFormatError(`not a TIMESTAMP_TZ value: ${raw.slice(0, 40)}`);
   // The offset in minutes, plus 1440 (so it is never negative).
-  const offset = integer(offsetText, "TIMESTAMP_TZ") - 1440;
-  const local = epochNanos(utc, "TIMESTAMP_TZ") + BigInt(offset) * 60n * NANOS_PER_SECOND;
-  const sign = offset < 0 ? "-" : "+";
+  const offset = integer(raw.slice(space + 1), "TIMESTAMP_TZ") - 1440;
+  const utc = epochParts(raw.slice(0, space), "TIMESTAMP_TZ");
   const abs = Math.abs(offset);
-  return `${isoDateTime(local)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  const local = isoDateTime({ seconds: utc.seconds + offset * 60, nanos: utc.nanos });
+  return `${local}${offset < 0 ? "-" : "+"}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
 }
 
 /**
  * Compact JSON with sorted object keys; numbers keep their text (a big integer in a VARIANT stays
- * exact), strings are re-escaped the one way JSON.stringify does.
+ * exact), strings are re-escaped the one way JSON.stringify does. Snowflake writes a VARIANT's
+ * NaN, Infinity and undefined bare; they become strings.
  */
 export function canonicalJson(raw: string): string {
   let i = 0;
+  const n = raw.length;
   const fail = (): never => {
     throw new ValueFormatError(`not JSON at character ${i + 1}: ${raw.slice(0, 40)}`);
   };
   const space = () => {
-    while (i < raw.length && " \t\n\r".includes(raw[i] ?? "")) i++;
+    for (let c = raw.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = raw.charCodeAt(++i));
   };
-  const string = (): string => {
-    const start = i;
+  // A string token → its canonical JSON text and its value (for sorting keys).
+  const string = (): [text: string, value: string] => {
+    const start = i++;
+    let escaped = false;
+    for (;;) {
+      if (i >= n) fail();
+      const c = raw.charCodeAt(i);
+      if (c === 34) break;
+      if (c === 92) {
+        escaped = true;
+        i += 2;
+      } else {
+        if (c < 32) escaped = true; // a raw control character: JSON.stringify escapes it
+        i++;
+      }
+    }
     i++;
-    while (i < raw.length && raw[i] !== '"') i += raw[i] === "\\" ? 2 : 1;
-    if (i >= raw.length) fail();
-    i++;
-    return JSON.parse(raw.slice(start, i)) as string;
+    const token = raw.slice(start, i);
+    if (!escaped) return [token, token.slice(1, -1)];
+    let value: string;
+    try {
+      value = JSON.parse(token.replace(/[\u0000-\u001f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`)) as string;
+    } catch {
+      return fail();
+    }
+    return [JSON.stringify(value), value];
   };
   const value = (): string => {
     space();
-    const c = raw[i];
-    if (c === "{") {
+    const c = raw.charCodeAt(i);
+    if (c === 123) {
       i++;
-      const entries: [string, string][] = [];
+      const entries: [string, string, string][] = [];
       space();
-      if (raw[i] === "}") i++;
+      if (raw.charCodeAt(i) === 125) i++;
       else
         for (;;) {
           space();
-          if (raw[i] !== '"') fail();
-          const key = string();
+          if (raw.charCodeAt(i) !== 34) fail();
+          const [keyText, key] = string();
           space();
-          if (raw[i++] !== ":") fail();
-          entries.push([key, value()]);
+          if (raw.charCodeAt(i++) !== 58) fail();
+          entries.push([key, keyText, value()]);
           space();
-          const next = raw[i++];
-          if (next === "}") break;
-          if (next !== ",") fail();
+          const next = raw.charCodeAt(i++);
+          if (next === 125) break;
+          if (next !== 44) fail();
         }
-      entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`;
+      if (entries.length > 1) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      let out = "{";
+      for (let k = 0; k < entries.length; k++) {
+        const entry = entries[k] as [string, string, string];
+        out += `${k > 0 ? "," : ""}${entry[1]}:${entry[2]}`;
+      }
+      return `${out}}`;
     }
-    if (c === "[") {
+    if (c === 91) {
       i++;
-      const items: string[] = [];
+      let out = "[";
       space();
-      if (raw[i] === "]") i++;
+      if (raw.charCodeAt(i) === 93) i++;
       else
-        for (;;) {
-          items.push(value());
+        for (let first = true; ; first = false) {
+          out += (first ? "" : ",") + value();
           space();
-          const next = raw[i++];
-          if (next === "]") break;
-          if (next !== ",") fail();
+          const next = raw.charCodeAt(i++);
+          if (next === 93) break;
+          if (next !== 44) fail();
         }
-      return `[${items.join(",")}]`;
+      return `${out}]`;
     }
-    if (c === '"') return JSON.stringify(string());
-    const m = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|NaN|-?Infinity|undefined)/.exec(raw.slice(i, i + 400));
-    if (!m) return fail();
-    i += m[0].length;
-    // Snowflake writes a VARIANT's NaN/Infinity bare and its undefined as such; JSON has null.
-    return m[0] === "NaN" || m[0].endsWith("Infinity") || m[0] === "undefined" ? `"${m[0]}"` : m[0];
+    if (c === 34) return string()[0];
+    const start = i;
+    while (i < n) {
+      const d = raw.charCodeAt(i);
+      if (d === 44 || d === 93 || d === 125 || d === 32 || d === 10 || d === 13 || d === 9) break;
+      i++;
+    }
+    const token = raw.slice(start, i);
+    if (/^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(token) || token === "true" || token === "false" || token === "null") return token;
+    if (token === "NaN" || token === "Infinity" || token === "-Infinity" || token === "undefined") return `"${token}"`;
+    return fail();
   };
   const out = value();
   space();
-  if (i !== raw.length) fail();
+  if (i !== n) fail();
   return out;
 }
 

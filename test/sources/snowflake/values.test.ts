@@ -12,6 +12,8 @@ describe("Snowflake values", () => {
     expect(canon(TYPE.date, "0")).toBe("1970-01-01");
     expect(canon(TYPE.date, "-1")).toBe("1969-12-31");
     expect(canon(TYPE.date, "-719162")).toBe("0001-01-01");
+    expect(canon(TYPE.date, "11017")).toBe("2000-03-01");
+    expect(canon(TYPE.date, "47540")).toBe("2100-02-28");
     expect(() => canon(TYPE.date, "2024-02-29")).toThrow(/not a DATE/);
   });
 
@@ -31,6 +33,7 @@ describe("Snowflake values", () => {
     expect(canon(TYPE.timestampTz, "1616173619.000000000 960")).toBe("2021-03-19T09:06:59-08:00");
     expect(canon(TYPE.timestampTz, "1616173619.000000000 1770")).toBe("2021-03-19T22:36:59+05:30");
     expect(canon(TYPE.timestampTz, "1616173619 1440")).toBe("2021-03-19T17:06:59+00:00");
+    expect(canon(TYPE.timestampTz, "-1.000000000 1500")).toBe("1970-01-01T00:59:59+01:00");
     expect(() => canon(TYPE.timestampTz, "1616173619.0")).toThrow(/TIMESTAMP_TZ/);
   });
 
@@ -54,6 +57,8 @@ describe("Snowflake values", () => {
     expect(canonicalJson(pretty)).toBe('{"a":12345678901234567890,"b":[1,2.50,{"a":"x\\ty","z":null}]}');
     expect(canonicalJson('{"b":1,"a":2}')).toBe(canonicalJson('{ "a": 2, "b": 1 }'));
     expect(canonicalJson('"\\u0041bc"')).toBe('"Abc"');
+    expect(canonicalJson('{"k":"caf\\u00e9 \\"q\\"","\\u0062":1}')).toBe('{"b":1,"k":"café \\"q\\""}');
+    expect(canonicalJson('"raw\ttab"')).toBe('"raw\\ttab"');
     expect(canonicalJson("[]")).toBe("[]");
     expect(canonicalJson("[NaN, undefined]")).toBe('["NaN","undefined"]');
     expect(() => canonicalJson('{"a":1')).toThrow(/not JSON/);
