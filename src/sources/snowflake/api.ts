@@ -42,8 +42,8 @@ export type Row = (string | null)[];
 
 const USER_AGENT = "edge-reverse-etl/1.0";
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-// A partition is a few MB to a few tens of MB: time enough to download one.
-const PARTITION_TIMEOUT_MS = 120_000;
+// A partition's headers come within this; its body is read as the rows are handled (see ./rows.ts).
+const PARTITION_TIMEOUT_MS = 60_000;
 
 /** The statement timeout in whole seconds, as the `timeout` field takes it (0 would mean 7 days). */
 export function timeoutSeconds(opts: WarehouseOptions): number {
@@ -90,20 +90,21 @@ export async function runStatement(
   return resultOf(answer.json, handle);
 }
 
-/** Rows of partition `n` (≥ 1) of a finished statement; checks it holds the rows `partitionInfo` announced. */
-export async function fetchPartition(conn: SnowflakeConnection, handle: string, n: number, expectedRows: number): Promise<Row[]> {
+/**
+ * Partition `n` (≥ 1) of a finished statement, once its headers arrived: its body is left unread
+ * (read it with ./rows.ts `streamRows`), so fetching ahead costs a connection, not memory.
+ */
+export async function fetchPartition(conn: SnowflakeConnection, handle: string, n: number): Promise<ReadableStream<Uint8Array>> {
   const answer = await request(
     conn,
     "GET",
     `/api/v2/statements/${encodeURIComponent(handle)}?partition=${n}`,
     Date.now() + PARTITION_TIMEOUT_MS,
+    undefined,
+    true,
   );
-  if (answer.status !== 200) throw snowflakeError(answer.status, answer.json);
-  const data = isRecord(answer.json) ? answer.json.data : undefined;
-  if (!Array.isArray(data)) throw new WarehouseError("connection_lost", `Snowflake's partition ${n} has no data`);
-  if (data.length !== expectedRows)
-    throw new WarehouseError("connection_lost", `Snowflake's partition ${n} has ${data.length} rows, ${expectedRows} announced`);
-  return data as Row[];
+  if (!answer.stream) throw snowflakeError(answer.status, answer.json);
+  return answer.stream;
 }
 
 /** Asks Snowflake to stop a statement (best effort: the statement timeout stops it anyway). */
@@ -119,7 +120,8 @@ async function request(
   path: string,
   deadline: number,
   body?: string,
-): Promise<{ status: number; json: unknown }> {
+  stream = false,
+): Promise<{ status: number; json: unknown; stream?: ReadableStream<Uint8Array> }> {
   const url = `${conn.baseUrl.replace(/\/+$/, "")}${path}`;
   const connectMs = conn.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const headers: Record<string, string> = {
@@ -131,7 +133,8 @@ async function request(
   };
   // Without async=true Snowflake holds a statement's request up to 45 s before answering 202.
   const timeoutMs = Math.max(connectMs, Math.min(60_000, deadline - Date.now())) + connectMs;
-  const res = await warehouseFetch(url, { method, headers, body }, { vendor: "Snowflake", timeoutMs, deadline });
+  const res = await warehouseFetch(url, { method, headers, body }, { vendor: "Snowflake", timeoutMs, deadline, stream });
+  if (res.stream) return { status: res.status, json: undefined, stream: res.stream };
   const text = await decodeBody(res.body);
   let json: unknown;
   try {

@@ -2,12 +2,15 @@ import { maxRowUtf8, type RawValue, writeRowUtf8 } from "../../engine/row";
 import { WarehouseError } from "../errors";
 import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview, Source, SourceField } from "../source";
 import { fetchPartition, type Row, runStatement, type SnowflakeConnection, type StatementResult, timeoutSeconds } from "./api";
+import { streamRows } from "./rows";
 import { selectAll, snowflakeModelSql } from "./sql-guard";
 import { type Canonicalize, canonicalizer, jsonValue, typeIdOf, typeNameOf, ValueFormatError } from "./values";
 
 /** The Snowflake {@link Source}: each method is one statement through the SQL API (./api.ts). */
 
 const MAX_PREVIEW_ROWS = 10_000;
+// A partition whose body sends nothing for this long is abandoned (connection_lost, retried by the run).
+const PARTITION_STALL_MS = 60_000;
 // Counting rows for an estimate may take this long before we answer "unknown" (0).
 const COUNT_ESTIMATE_SECONDS = 5;
 
@@ -47,8 +50,9 @@ function fieldsOf(result: StatementResult): SourceField[] {
 
 /**
  * Every row of a finished statement, partition by partition: while one partition's rows are
- * handed to `onRow` (awaiting its promise), the next one is being fetched; no more than those
- * two are held. `onRow` returning `false` stops reading.
+ * handed to `onRow` (awaiting its promise), the next one's request is in flight (its body is read
+ * when its turn comes, see ./rows.ts). Each partition must hold the rows `partitionInfo`
+ * announced. `onRow` returning `false` stops reading.
  */
 async function readRows(
   conn: SnowflakeConnection,
@@ -56,24 +60,40 @@ async function readRows(
   onRow: (row: Row) => void | boolean | Promise<void>,
 ): Promise<void> {
   const fetch = (n: number) => {
-    const promise = fetchPartition(conn, result.handle, n, result.partitionRows[n] ?? 0);
+    const promise = fetchPartition(conn, result.handle, n);
     // Awaited below; a failure while the current partition is handled must not be unhandled.
     promise.catch(() => undefined);
     return promise;
   };
   const count = result.partitionRows.length;
   let ahead = count > 1 ? fetch(1) : undefined;
-  for (let n = 0; n < count; n++) {
-    let rows = result.firstRows;
-    if (n > 0) {
-      rows = await (ahead as Promise<Row[]>);
-      ahead = n + 1 < count ? fetch(n + 1) : undefined;
-    }
-    for (const row of rows) {
+  try {
+    for (const row of result.firstRows) {
       const r = onRow(row);
       if (r === false) return;
       if (r instanceof Promise) await r;
     }
+    for (let n = 1; n < count; n++) {
+      const body = await (ahead as Promise<ReadableStream<Uint8Array>>);
+      ahead = n + 1 < count ? fetch(n + 1) : undefined;
+      let stopped = false;
+      const rows = await streamRows(
+        body,
+        (row) => {
+          const r = onRow(row);
+          if (r === false) stopped = true;
+          return r;
+        },
+        PARTITION_STALL_MS,
+      );
+      if (stopped) return;
+      const expected = result.partitionRows[n] ?? 0;
+      if (rows !== expected)
+        throw new WarehouseError("connection_lost", `Snowflake's partition ${n} has ${rows} rows, ${expected} announced`);
+    }
+  } finally {
+    // A partition fetched ahead and not read: release its connection.
+    void ahead?.then((body) => body.cancel()).catch(() => undefined);
   }
 }
 
