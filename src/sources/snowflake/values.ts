@@ -245,7 +245,7 @@ export function canonicalJson(raw: string): string {
     if (!escaped) return [token, token.slice(1, -1)];
     let value: string;
     try {
-      value = JSON.parse(token.replace(/[\u0000-\u001f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`)) as string;
+      value = JSON.parse(escapeControls(token)) as string;
     } catch {
       return fail();
     }
@@ -310,6 +310,16 @@ export function canonicalJson(raw: string): string {
   const out = value();
   space();
   if (i !== n) fail();
+  return out;
+}
+
+/** A string token with its raw control characters escaped, so JSON.parse takes it. */
+function escapeControls(token: string): string {
+  let out = "";
+  for (let k = 0; k < token.length; k++) {
+    const code = token.charCodeAt(k);
+    out += code < 32 ? `\\u${code.toString(16).padStart(4, "0")}` : token[k];
+  }
   return out;
 }
 
