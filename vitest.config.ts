@@ -16,6 +16,8 @@ export default defineConfig(async () => {
             WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${inject("webhookPort")}`,
             SALESFORCE_URL: `http://127.0.0.1:${inject("salesforcePort")}`,
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
+            BIGQUERY_URL: `http://127.0.0.1:${inject("bigqueryPort")}`,
+            DATABRICKS_URL: `http://127.0.0.1:${inject("databricksPort")}`,
             SNOWFLAKE_URL: `http://127.0.0.1:${inject("snowflakePort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,

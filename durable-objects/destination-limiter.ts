@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type AdaptiveRate, currentRate, initialRate, observe, observedRate } from "../src/delivery/adaptive-rate";
+import { type AdaptiveRate, initialRate, observe, observedRate, spacingMs } from "../src/delivery/adaptive-rate";
 import type { RateLimit } from "../src/destinations/destination";
 import type { RateSignal } from "../src/lib/http";
 
@@ -17,11 +17,6 @@ export interface ReleaseReport {
 
 /** A lease not released within this time (a crashed consumer) frees its slot anyway. */
 const LEASE_MS = 120_000;
-/**
- * Requests do not reach the destination exactly as spaced here: N of them span one second plus this
- * much, so trip-time jitter does not push N + 1 into a vendor's one-second window (2% at most).
- */
-const JITTER_ALLOWANCE_MS = 20;
 /** Storage key of the learned rate (what survives eviction). */
 const LEARNED_KEY = "learned";
 
@@ -32,6 +27,8 @@ interface StoredRate {
   windowMs: number;
   pausedUntil: number;
   updatedAt: number;
+  jitterMs?: number;
+  jitterAt?: number;
 }
 
 /**
@@ -39,7 +36,8 @@ interface StoredRate {
  * holds more than the rate, which is how vendors count) and caps the requests in flight, for every
  * sync and queue consumer that writes to it. The rate is the configured one (or the connector's
  * default) until the destination's answers teach a lower one (src/delivery/adaptive-rate.ts:
- * 429s cut it, accepted requests raise it slowly, Retry-After pauses every sender). The learned
+ * 429s cut it, or widen the spacing when they are trip-time jitter; accepted requests raise it
+ * slowly; Retry-After pauses every sender). The learned
  * rate is kept in storage; spacing and leases live in memory (losing them allows at most one
  * request early).
  */
@@ -72,7 +70,7 @@ export class DestinationLimiter extends DurableObject<Env> {
       return { granted: false, waitMs: Math.ceil(this.nextAt - now) };
     }
     // A token bucket holding a second's worth would allow twice the rate within one second: space instead.
-    this.nextAt = now + (1000 + JITTER_ALLOWANCE_MS) / currentRate(this.rate, limit.requestsPerSecond);
+    this.nextAt = now + spacingMs(this.rate, limit.requestsPerSecond, now);
     const leaseId = crypto.randomUUID();
     this.leases.set(leaseId, [now, now + LEASE_MS]);
     return { granted: true, leaseId };
@@ -94,13 +92,14 @@ export class DestinationLimiter extends DurableObject<Env> {
     }
     const changed =
       before.decreasedAt !== this.rate.decreasedAt ||
+      before.jitterAt !== this.rate.jitterAt ||
       before.advertised !== this.rate.advertised ||
       before.pausedUntil !== this.rate.pausedUntil;
     // Increases are small and frequent: save them at most once a second, decreases and pauses at once.
     if (changed || now - this.savedAt >= 1000) this.save(now);
     // A cut rate applies to the next grant at once, not after the spacing of the old rate.
     if (before.decreasedAt !== this.rate.decreasedAt) {
-      this.nextAt = Math.max(this.nextAt, now + (1000 + JITTER_ALLOWANCE_MS) / currentRate(this.rate, report.limit.requestsPerSecond));
+      this.nextAt = Math.max(this.nextAt, now + spacingMs(this.rate, report.limit.requestsPerSecond, now));
     }
   }
 
@@ -111,8 +110,8 @@ export class DestinationLimiter extends DurableObject<Env> {
 
   private save(now: number): void {
     this.savedAt = now;
-    const { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt } = this.rate;
-    const stored: StoredRate = { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt };
+    const { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt, jitterMs, jitterAt } = this.rate;
+    const stored: StoredRate = { learned, limitEstimate, advertised, windowMs, pausedUntil, updatedAt, jitterMs, jitterAt };
     this.ctx.storage.kv.put(LEARNED_KEY, stored);
   }
 }

@@ -11,6 +11,10 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Fake BigQuery (test/servers/bigquery.ts): API and token endpoint; projects under /bigquery/v2/projects/{name}. */
+      BIGQUERY_URL: string;
+      /** Fake Databricks workspace (test/servers/databricks.ts); workspaces under /t/{name}. */
+      DATABRICKS_URL: string;
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
     }

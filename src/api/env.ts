@@ -2,7 +2,7 @@ import type { TokenScope } from "../db/schema";
 import type { Database } from "../db/client";
 
 /** What the auth middleware learned about the caller. */
-interface Principal {
+export interface Principal {
   workspaceId: string;
   scope: TokenScope;
   /** null for the bootstrap ADMIN_TOKEN. */

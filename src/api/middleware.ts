@@ -1,24 +1,39 @@
 import type { MiddlewareHandler } from "hono";
 import { and, eq, isNull, lt } from "drizzle-orm";
-import { createDb } from "../db/client";
+import { createDb, type Database } from "../db/client";
 import { apiTokens, idempotencyKeys, type TokenScope } from "../db/schema";
 import { newId } from "../lib/ids";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { decryptSecret, encryptSecret } from "../lib/secrets";
 import { ApiError, errorBody } from "./errors";
-import type { AppEnv } from "./env";
+import type { AppEnv, Principal } from "./env";
 
 export const DEFAULT_WORKSPACE_ID = "wsp_default";
 
-/** Sets `requestId` (honouring a sane incoming X-Request-Id) and echoes it in the response. */
+/** A D1 Sessions bookmark as D1 hands them out (hex groups joined by dashes). */
+const BOOKMARK = /^[0-9a-f]{1,32}(-[0-9a-f]{1,32}){0,7}$/i;
+
+/**
+ * Sets `requestId` (honouring a sane incoming X-Request-Id) and the request's D1 session. Reads
+ * may be served by a read replica ("first-unconstrained"), writes start at the primary; a client
+ * that sends back the `X-D1-Bookmark` of its last response reads at least what it wrote.
+ */
 export function requestContext(): MiddlewareHandler<AppEnv> {
   return async function requestContext(c, next) {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : newId("request");
     c.set("requestId", requestId);
-    c.set("db", createDb(c.env.DB));
     c.header("X-Request-Id", requestId);
+    const bookmark = c.req.header("x-d1-bookmark");
+    if (bookmark !== undefined && !BOOKMARK.test(bookmark)) {
+      throw new ApiError("bad_request", "X-D1-Bookmark must be a bookmark from an earlier response's X-D1-Bookmark header");
+    }
+    const reading = c.req.method === "GET" || c.req.method === "HEAD";
+    const session = c.env.DB.withSession(bookmark ?? (reading ? "first-unconstrained" : "first-primary"));
+    c.set("db", createDb(session));
     await next();
+    const latest = session.getBookmark();
+    if (latest) c.header("X-D1-Bookmark", latest);
   };
 }
 
@@ -41,19 +56,18 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     if (c.env.ADMIN_TOKEN && timingSafeEqual(hash, await sha256Hex(c.env.ADMIN_TOKEN))) {
       c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null });
     } else {
-      const row = await c.var.db.query.apiTokens.findFirst({
-        where: and(eq(apiTokens.tokenHash, hash), isNull(apiTokens.revokedAt)),
-      });
-      if (!row) throw new ApiError("unauthorized", "invalid or revoked API token");
-      c.set("principal", { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id });
+      const known = await lookUpToken(c.var.db, hash);
+      if (!known) throw new ApiError("unauthorized", "invalid or revoked API token");
+      c.set("principal", known.principal);
       // last_used_at at minute resolution: at most one write per token per minute, off the response path.
-      const now = new Date();
-      if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
+      const now = Date.now();
+      if (now - known.lastUsedAt > LAST_USED_RESOLUTION_MS) {
+        known.lastUsedAt = now;
         c.executionCtx.waitUntil(
           c.var.db
             .update(apiTokens)
-            .set({ lastUsedAt: now.toISOString() })
-            .where(eq(apiTokens.id, row.id))
+            .set({ lastUsedAt: new Date(now).toISOString() })
+            .where(eq(apiTokens.id, known.principal.tokenId ?? ""))
             .then(() => undefined),
         );
       }
@@ -62,6 +76,44 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     requireScopeOf(c.var.principal.scope, needed);
     await next();
   };
+}
+
+/**
+ * Tokens looked up in the last {@link TOKEN_CACHE_MS}, by hash, in this isolate: a request with a
+ * known token makes no D1 round trip for it. A revocation clears it here at once
+ * ({@link forgetToken}) and in other isolates within the TTL.
+ */
+const TOKEN_CACHE_MS = 10_000;
+const TOKEN_CACHE_SIZE = 1000;
+interface KnownToken {
+  principal: Principal;
+  /** Epoch ms of last_used_at as last written (0 = never). */
+  lastUsedAt: number;
+  expiresAt: number;
+}
+const knownTokens = new Map<string, KnownToken>();
+
+async function lookUpToken(db: Database, hash: string): Promise<KnownToken | undefined> {
+  const now = Date.now();
+  const cached = knownTokens.get(hash);
+  if (cached && cached.expiresAt > now) return cached;
+  knownTokens.delete(hash);
+  const row = await db.query.apiTokens.findFirst({ where: and(eq(apiTokens.tokenHash, hash), isNull(apiTokens.revokedAt)) });
+  if (!row) return undefined;
+  const known: KnownToken = {
+    principal: { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id },
+    lastUsedAt: row.lastUsedAt ? Date.parse(row.lastUsedAt) : 0,
+    expiresAt: now + TOKEN_CACHE_MS,
+  };
+  // Oldest first out: a Map iterates in insertion order.
+  if (knownTokens.size >= TOKEN_CACHE_SIZE) knownTokens.delete(knownTokens.keys().next().value ?? "");
+  knownTokens.set(hash, known);
+  return known;
+}
+
+/** Drops a revoked token from this isolate's cache (other isolates drop it within the TTL). */
+export function forgetToken(tokenId: string): void {
+  for (const [hash, known] of knownTokens) if (known.principal.tokenId === tokenId) knownTokens.delete(hash);
 }
 
 function requireScopeOf(have: TokenScope, need: TokenScope): void {

@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { Destination, ErrorDetail, Model, Page, RowError, Run, RunOptions, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { ConnectionTest, Destination, ErrorDetail, Model, ModelBody, Page, Preview, RowError, Run, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -50,12 +50,23 @@ export class ApiError extends Error {
  * @returns {Promise<unknown>}
  */
 async function api(method, path, body) {
+  return request(method, `/api/v1${path}`, body);
+}
+
+/**
+ * Calls `url` of this origin with the token. Resolves with the parsed body (null for 204), rejects with ApiError.
+ * @param {string} method
+ * @param {string} url
+ * @param {unknown} [body]
+ * @returns {Promise<unknown>}
+ */
+async function request(method, url, body) {
   /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${token.get() ?? ""}` };
   if (body !== undefined) headers["content-type"] = "application/json";
   let res;
   try {
-    res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new ApiError(0, { error: { code: "network_error", message: `could not reach the API: ${reason}` } });
@@ -190,3 +201,55 @@ export const listModels = () => listAll((cursor) => call("GET", `/models?limit=2
 
 /** Every destination of the workspace (up to 1000). @returns {Promise<Destination[]>} */
 export const listDestinations = () => listAll((cursor) => call("GET", `/destinations?limit=200${after(cursor)}`));
+
+// ---------------------------------------------------------------------------------------------
+// Sources, models and destinations: the catalogue the console creates and edits
+
+/** The API's OpenAPI document, fetched once: the source and destination forms are drawn from it. */
+let openApiDocument = /** @type {Promise<unknown> | null} */ (null);
+
+/** @returns {Promise<unknown>} */
+export const getOpenApi = () => {
+  openApiDocument ??= request("GET", "/api/v1/openapi.json").catch((err) => {
+    openApiDocument = null;
+    throw err;
+  });
+  return openApiDocument;
+};
+
+/** Every source of the workspace (up to 1000). @returns {Promise<Source[]>} */
+export const listSources = () => listAll((cursor) => call("GET", `/sources?limit=200${after(cursor)}`));
+
+/** @param {string} id @returns {Promise<Source>} */
+export const getSource = (id) => call("GET", `/sources/${id}`);
+
+/** @param {Record<string, unknown>} body a CreateSource of the OpenAPI document @returns {Promise<Source>} */
+export const createSource = (body) => call("POST", "/sources", body);
+
+/** Changes only what `body` names; credentials left out are kept. @param {string} id @param {Record<string, unknown>} body @returns {Promise<Source>} */
+export const updateSource = (id, body) => call("PUT", `/sources/${id}`, body);
+
+/** Whether the warehouse accepts a connection (a refusal is a result, not an error). @param {string} id @returns {Promise<SourceTest>} */
+export const testSource = (id) => call("POST", `/sources/${id}/test`);
+
+/** @param {ModelBody} body @returns {Promise<Model>} */
+export const createModel = (body) => call("POST", "/models", body);
+
+/** @param {string} id @param {Partial<ModelBody>} body @returns {Promise<Model>} */
+export const updateModel = (id, body) => call("PUT", `/models/${id}`, body);
+
+/**
+ * The first rows of a query not saved yet, run read-only on the source.
+ * @param {{ source_id: string, sql: string, limit: number }} body
+ * @returns {Promise<Preview>}
+ */
+export const previewQuery = (body) => call("POST", "/models/preview", body);
+
+/** @param {Record<string, unknown>} body a CreateDestination of the OpenAPI document @returns {Promise<Destination>} */
+export const createDestination = (body) => call("POST", "/destinations", body);
+
+/** `config` and `credentials`, when given, replace the stored ones. @param {string} id @param {Record<string, unknown>} body @returns {Promise<Destination>} */
+export const updateDestination = (id, body) => call("PUT", `/destinations/${id}`, body);
+
+/** Whether the destination accepts the credentials (a refusal is a result). @param {string} id @returns {Promise<ConnectionTest>} */
+export const testDestination = (id) => call("POST", `/destinations/${id}/test`);

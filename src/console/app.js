@@ -4,9 +4,11 @@
 //   #/                          syncs list            #/archived          archived syncs
 //   #/syncs/new                 create a sync         #/syncs/{id}/edit   edit a sync
 //   #/syncs/{id}                a sync and its runs   #/syncs/{id}/runs/{run_id}   a run and its row errors
+//   #/sources, #/models, #/destinations (and …/new, …/{id}): the catalogue, see views/catalog.js
 import { ApiError, token } from "./api.js";
 import { errorBox, h, put } from "./dom.js";
 import { enterView } from "./view-context.js";
+import { isCatalogRoute, viewCatalog } from "./views/catalog.js";
 import { viewRun } from "./views/run.js";
 import { viewSync } from "./views/sync.js";
 import { viewSyncForm } from "./views/sync-form.js";
@@ -52,6 +54,7 @@ async function route() {
     else if (edit?.[1]) await viewSyncForm(ctx, edit[1]);
     else if (run?.[1] && run[2]) await viewRun(ctx, run[1], run[2]);
     else if (sync?.[1]) await viewSync(ctx, sync[1]);
+    else if (isCatalogRoute(hash)) await viewCatalog(ctx, hash);
     else put(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the syncs")));
   } catch (err) {
     if (!ctx.alive()) return;

@@ -107,6 +107,32 @@
  */
 
 /**
+ * A model's body (POST /models; PUT takes any of these fields).
+ * @typedef {{ name: string, source_id: string, sql: string, primary_key: string }} ModelBody
+ */
+
+/** The first rows of a query and its columns. @typedef {{ columns: ModelColumn[], rows: Record<string, unknown>[] }} Preview */
+
+/**
+ * A source: `config` holds the type's non-secret settings; `connection_string` comes masked.
+ * @typedef {object} Source
+ * @property {string} id
+ * @property {string} name
+ * @property {string} type
+ * @property {string} connection_string
+ * @property {Record<string, unknown>} config
+ * @property {string} created_at
+ * @property {string} updated_at
+ */
+
+/**
+ * The answer of POST /sources/{id}/test.
+ * @typedef {{ ok: boolean, latency_ms?: number, server_version?: string, error?: { code: string, message: string } }} SourceTest
+ */
+
+/** The answer of POST /destinations/{id}/test. @typedef {{ ok: boolean, error?: string }} ConnectionTest */
+
+/**
  * A destination; credentials come masked.
  * @typedef {object} Destination
  * @property {string} id

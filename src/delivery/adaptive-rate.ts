@@ -26,6 +26,10 @@ export interface AdaptiveRate {
   accepted: number[];
   /** Epoch ms of the last change of `learned` or `advertised`. */
   updatedAt: number;
+  /** The spacing allowance last learned, ms added to each second's worth of grants (see {@link allowanceMs}). */
+  jitterMs: number;
+  /** Epoch ms when {@link AdaptiveRate.jitterMs} was learned; it fades back to the floor from then. */
+  jitterAt: number;
 }
 
 /** On a 429 the rate becomes this share of the rate the destination was accepting. */
@@ -45,6 +49,20 @@ const DEFAULT_WINDOW_MS = 1000;
 /** Longest window counted (HubSpot's rolling window is 10 s). */
 const MAX_WINDOW_MS = 60_000;
 
+/**
+ * Requests do not reach the destination exactly as spaced: N grants span one second plus an
+ * allowance, so trip-time jitter does not push N + 1 into the vendor's one-second window. It starts
+ * at the floor; a 429 met while the destination was accepting our whole rate is jitter, not a
+ * lower limit, and doubles it instead of cutting the rate, while the double stays within the cap (so ≥ 92.5% of
+ * the limit is kept).
+ */
+const JITTER_FLOOR_MS = 20;
+const JITTER_CAP_MS = 80;
+/** The learned allowance halves back towards the floor every this long. */
+const JITTER_HALF_LIFE_MS = 300_000;
+/** A 429 is jitter when the destination accepted at least this share of our rate in its window. */
+const JITTER_SHARE = 0.9;
+
 /** Nothing learned yet. */
 export function initialRate(): AdaptiveRate {
   return {
@@ -56,7 +74,20 @@ export function initialRate(): AdaptiveRate {
     windowMs: DEFAULT_WINDOW_MS,
     accepted: [],
     updatedAt: 0,
+    jitterMs: JITTER_FLOOR_MS,
+    jitterAt: 0,
   };
+}
+
+/** The spacing allowance at `now`: the learned one fading to the floor. */
+export function allowanceMs(state: AdaptiveRate, now: number): number {
+  const fade = 0.5 ** (Math.max(0, now - state.jitterAt) / JITTER_HALF_LIFE_MS);
+  return JITTER_FLOOR_MS + (state.jitterMs - JITTER_FLOOR_MS) * fade;
+}
+
+/** Milliseconds between two grants at `now`: a second plus the allowance, over the rate. */
+export function spacingMs(state: AdaptiveRate, configured: number, now: number): number {
+  return (1000 + allowanceMs(state, now)) / currentRate(state, configured);
 }
 
 /** The highest rate allowed: the configured (or default) rate, lowered by the vendor's advertised allowance. */
@@ -96,12 +127,19 @@ export function observe(state: AdaptiveRate, signal: RateSignal, at: { grantedAt
     // What got through in the window this request met is what the account accepts (other apps may share it).
     const since = Math.max(now - 2 * next.windowMs, grantedAt - next.windowMs);
     const accepting = next.accepted.filter((t) => t > since).length / (next.windowMs / 1000);
+    // Refused while it took all we sent: our spacing meets its limit and trip time pushed one over.
+    const allowance = allowanceMs(state, now);
+    if (accepting >= JITTER_SHARE * rate && 2 * allowance <= JITTER_CAP_MS) {
+      next.jitterMs = 2 * allowance;
+      next.jitterAt = now;
+      pauseUntilWindowFrees(next, now);
+      next.decreasedAt = now;
+      return next;
+    }
     const base = accepting > 0 ? Math.min(rate, accepting) : rate;
     next.limitEstimate = base;
     next.learned = Math.max(MIN_RATE, base * DECREASE_FACTOR);
-    // The vendor's window is full: nothing passes before its oldest accepted request leaves it.
-    const oldest = next.accepted.find((t) => t > now - next.windowMs);
-    if (oldest !== undefined) next.pausedUntil = Math.max(next.pausedUntil, oldest + next.windowMs);
+    pauseUntilWindowFrees(next, now);
     next.decreasedAt = now;
     next.updatedAt = now;
     return next;
@@ -119,6 +157,12 @@ export function observe(state: AdaptiveRate, signal: RateSignal, at: { grantedAt
     next.learned = ceilingOf(next, configured);
   }
   return next;
+}
+
+/** The vendor's window is full: nothing passes before its oldest accepted request leaves it. */
+function pauseUntilWindowFrees(state: AdaptiveRate, now: number): void {
+  const oldest = state.accepted.find((t) => t > now - state.windowMs);
+  if (oldest !== undefined) state.pausedUntil = Math.max(state.pausedUntil, oldest + state.windowMs);
 }
 
 /** The learned rate to show (`rate_limit_observed`), or null when nothing was learned yet. */

@@ -83,9 +83,9 @@ export interface Connector<Config, Credentials> {
   rateSignal?(status: number, headers: Headers): RateSignal;
 }
 
-/** One model column sent to one destination field, as a sync maps them. */
+/** One destination field as a sync fills it: from a model column (`source`), a constant or a template. */
 interface MappingOfSync {
-  source: string;
+  source?: string;
   destination: string;
 }
 

@@ -1,6 +1,6 @@
 import type { SourceType } from "../sources/registry";
 import type { destinations, RunPhase } from "../db/schema";
-import type { FieldMapping } from "../sync/mapping";
+import { type FieldMapping, mappingColumns } from "../sync/mapping";
 import type { SyncMode } from "../sync/mode";
 
 /** The steps of a run, in order. Each is one file under src/run/steps/. */
@@ -151,4 +151,9 @@ export class RunFailure extends Error {
   ) {
     super(message);
   }
+}
+
+/** How many values each stored row of the run holds: the model columns its mappings read. */
+export function valuesPerRow(s: RunState): number {
+  return mappingColumns(s.config.mappings).length;
 }

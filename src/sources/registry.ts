@@ -1,6 +1,8 @@
 import { blockedHostReason } from "../lib/ssrf";
+import { bigquery } from "./bigquery";
 import { WarehouseError } from "./errors";
 import { clickhouse } from "./clickhouse";
+import { databricks } from "./databricks";
 import { postgres } from "./postgres";
 import { redshift } from "./redshift";
 import { snowflake } from "./snowflake";
@@ -11,7 +13,7 @@ import type { Source, SourcePlugin, WarehouseOptions } from "./source";
  * (src/routes/sources/schema.ts) and the stored type (src/db/schema/sources.ts) derive from this
  * list: a new source type is its folder plus one line here.
  */
-export const SOURCES = [postgres, redshift, clickhouse, snowflake] as const;
+export const SOURCES = [postgres, redshift, clickhouse, bigquery, databricks, snowflake] as const;
 
 /** A source type, as the API takes it and D1 stores it. */
 export type SourceType = (typeof SOURCES)[number]["type"];

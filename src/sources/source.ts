@@ -142,3 +142,12 @@ export interface QueryPreview {
   columns: SourceColumn[];
   rows: Record<string, JsonValue>[];
 }
+
+/**
+ * OpenAPI metadata of a multi-line value (a PEM key, a JSON key file): the console draws a text
+ * area for it, where a password input would drop the line breaks. OpenAPI 3.1's `contentMediaType`,
+ * which zod-to-openapi's 3.0 metadata type does not list.
+ */
+export function multiLine(mediaType: "application/json" | "application/x-pem-file"): Record<string, string> {
+  return { contentMediaType: mediaType };
+}

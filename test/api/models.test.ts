@@ -226,6 +226,37 @@ describe("models", () => {
     expectStatus(await api.post(`/api/v1/models/${id}/preview`, { body: {} }), 200);
   });
 
+  it("previews a query before it is saved, naming sql, source_id or limit when they are wrong", async () => {
+    const res = await api.post("/api/v1/models/preview", { body: { source_id: sourceId, sql: USERS_SQL, limit: 2 } });
+    expectStatus(res, 200);
+    expect(res.body.columns).toEqual([
+      { name: "id", type: "int4" },
+      { name: "email", type: "text" },
+      { name: "vip", type: "bool" },
+    ]);
+    expect(res.body.rows).toEqual([
+      { id: 1, email: "user1", vip: false },
+      { id: 2, email: "user2", vip: false },
+    ]);
+    const body = { source_id: sourceId, sql: USERS_SQL };
+    expectError(await api.post("/api/v1/models/preview", { body: { ...body, sql: "DELETE FROM users" } }), 400, "validation_failed", "sql");
+    expectError(
+      await api.post("/api/v1/models/preview", { body: { ...body, sql: "SELECT nope FROM nowhere" } }),
+      400,
+      "validation_failed",
+      "sql",
+    );
+    expectError(
+      await api.post("/api/v1/models/preview", { body: { ...body, source_id: "src_missing" } }),
+      400,
+      "validation_failed",
+      "source_id",
+    );
+    expectError(await api.post("/api/v1/models/preview", { body: { ...body, limit: 101 } }), 400, "validation_failed", "limit");
+    const other = await newWorkspace("write");
+    expectError(await api.post("/api/v1/models/preview", { token: other.token, body }), 400, "validation_failed", "source_id");
+  });
+
   it("validates the preview limit and reports a warehouse that went away as source_error", async () => {
     const id = await createModel();
     expectError(await api.post(`/api/v1/models/${id}/preview`, { body: { limit: 0 } }), 400, "validation_failed", "limit");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   type AdaptiveRate,
+  allowanceMs,
   ceilingOf,
   currentRate,
   DECREASE_FACTOR,
@@ -8,6 +9,7 @@ import {
   MIN_RATE,
   observe,
   observedRate,
+  spacingMs,
 } from "../../src/delivery/adaptive-rate";
 import type { RateSignal } from "../../src/lib/http";
 
@@ -110,5 +112,33 @@ describe("adaptive rate (AIMD)", () => {
     for (let i = 1; i < 50; i++) state = step(state, OK, i * 100);
     state = step(state, THROTTLED, 5000);
     expect(currentRate(state, 10)).toBeCloseTo(5 * DECREASE_FACTOR);
+  });
+
+  it("a 429 met while the destination took our whole rate is jitter: the spacing widens, the rate stays", () => {
+    // 10 accepted in the last second at 10/s, then one refused: the limit is ours, trip time pushed one over.
+    let { state, now } = sendAccepted(initialRate(), 10, 0);
+    const spacing = spacingMs(state, 10, now);
+    state = step(state, THROTTLED, now + 10);
+    expect(currentRate(state, 10)).toBe(10);
+    expect(state.learned).toBeNull();
+    expect(spacingMs(state, 10, now + 10)).toBeGreaterThan(spacing);
+    expect(state.pausedUntil).toBeGreaterThan(now);
+    // Doubling stops at the cap; a 429 past it is a lower limit after all, and cuts the rate.
+    for (let round = 0; round < 5 && currentRate(state, 10) === 10; round++) {
+      ({ state, now } = sendAccepted(state, 12, Math.max(now, state.pausedUntil)));
+      state = step(state, THROTTLED, now + 10, 10, 5);
+    }
+    expect(allowanceMs(state, now + 10)).toBeLessThanOrEqual(80);
+    expect(1000 / spacingMs({ ...state, learned: null }, 10, now + 10)).toBeGreaterThanOrEqual(9.25);
+    expect(currentRate(state, 10)).toBeCloseTo(10 * DECREASE_FACTOR);
+  });
+
+  it("a widened spacing fades back to the floor", () => {
+    let { state, now } = sendAccepted(initialRate(), 10, 0);
+    state = step(state, THROTTLED, now + 10);
+    const widened = allowanceMs(state, now + 10);
+    expect(widened).toBe(40);
+    expect(allowanceMs(state, now + 10 + 300_000)).toBeCloseTo(30);
+    expect(allowanceMs(state, now + 10 + 3_600_000)).toBeCloseTo(20, 1);
   });
 });

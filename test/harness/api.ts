@@ -34,7 +34,7 @@ export interface RowError {
   message: string;
   created_at: string;
 }
-/** POST /api/v1/models/{id}/preview (src/routes/models/preview.ts `Preview`). */
+/** POST /api/v1/models/preview and /api/v1/models/{id}/preview (src/routes/models/preview.ts `Preview`). */
 interface ModelPreview {
   columns: z.infer<typeof ModelColumnSchema>[];
   rows: Record<string, unknown>[];
@@ -99,6 +99,7 @@ type Routes = [
   ["GET", `/api/v1/tokens${string}`, Page<Token>],
   ["POST", `/api/v1/${"sources" | "destinations"}/${string}/test`, ConnectionTest],
   ["POST", "/api/v1/sources", Source],
+  ["POST", "/api/v1/models/preview", ModelPreview],
   ["POST", `/api/v1/models/${string}/preview`, ModelPreview],
   ["POST", "/api/v1/models", Model],
   ["POST", "/api/v1/destinations", Destination],

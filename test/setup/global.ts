@@ -1,5 +1,7 @@
 import type { TestProject } from "vitest/node";
+import { startFakeBigquery } from "../servers/bigquery";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
+import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
@@ -11,6 +13,8 @@ declare module "vitest" {
     salesforcePort: number;
     hubspotPort: number;
     clickhouseCurrentPort: number;
+    bigqueryPort: number;
+    databricksPort: number;
     snowflakePort: number;
   }
 }
@@ -25,8 +29,20 @@ export default async function setup(project: TestProject) {
   project.provide("hubspotPort", hubspot.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
+  const bigquery = await startFakeBigquery();
+  project.provide("bigqueryPort", bigquery.port);
+  const databricks = await startFakeDatabricks();
+  project.provide("databricksPort", databricks.port);
   const snowflake = await startFakeSnowflake();
   project.provide("snowflakePort", snowflake.port);
-  const servers = [receiver.server, salesforce.server, hubspot.server, clickhouse.server, snowflake.server];
+  const servers = [
+    receiver.server,
+    salesforce.server,
+    hubspot.server,
+    clickhouse.server,
+    bigquery.server,
+    databricks.server,
+    snowflake.server,
+  ];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }

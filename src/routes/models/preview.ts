@@ -1,14 +1,19 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { WarehouseError } from "../../sources/errors";
-import { loadModel, ModelColumnSchema, sourceErrorResponse } from "./schema";
+import { loadModel, ModelColumnSchema, SourceId, Sql, sourceErrorResponse } from "./schema";
 import { openModelSource, warehouseApiError } from "./warehouse";
+
+const Limit = z.number().int().min(1).max(100).default(10).openapi({ description: "Rows to return, 1-100." });
 
 const PreviewBody = z
   .strictObject({
-    limit: z.number().int().min(1).max(100).default(10).openapi({ description: "Rows to return, 1-100." }),
+    limit: Limit,
   })
   .openapi("PreviewModel");
+
+/** A query not saved yet: what the console's model form previews before the model exists. */
+const PreviewQueryBody = z.strictObject({ source_id: SourceId, sql: Sql, limit: Limit }).openapi("PreviewQuery");
 
 const Preview = z
   .object({
@@ -33,10 +38,36 @@ const route = createRoute({
   },
 });
 
+const queryRoute = createRoute({
+  operationId: "previewQuery",
+  tags: ["models"],
+  method: "post",
+  path: "/api/v1/models/preview",
+  request: { body: jsonBody(PreviewQueryBody) },
+  responses: {
+    200: jsonResponse(Preview, "The first rows of the query and its columns, run read-only on the source; nothing is saved."),
+    ...openApiErrorResponses,
+    ...sourceErrorResponse,
+  },
+});
+
 const DEFAULT_LIMIT = 10;
 
-/** POST /api/v1/models/{id}/preview: the first rows, read-only. */
+/** POST /api/v1/models/preview (a draft query) and /api/v1/models/{id}/preview (a saved model): the first rows, read-only. */
 export function registerPreviewModel(app: Router) {
+  app.openapi(queryRoute, async (c) => {
+    const { source_id, sql, limit } = c.req.valid("json");
+    const source = await openModelSource(c.var.db, c.env, c.var.principal.workspaceId, source_id);
+    try {
+      const { columns, rows } = await source.preview(sql, limit);
+      return c.json({ columns, rows }, 200);
+    } catch (err) {
+      // The query is this request's: its own problems name `sql`.
+      if (err instanceof WarehouseError) throw warehouseApiError(err, source_id, true);
+      throw err;
+    }
+  });
+
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
     // Without a body the validator hands over {}, so the default is applied here too.

@@ -27,14 +27,14 @@ export const ModelSchema = z
   })
   .openapi("Model");
 
-const Sql = z
+export const Sql = z
   .string()
   .trim()
   .min(1)
   .max(100_000)
   .openapi({ description: "One read-only SELECT; it runs in a read-only transaction.", example: "SELECT id, email FROM customers" });
 const PrimaryKey = z.string().min(1).max(255).openapi({ description: "The column that identifies a row.", example: "id" });
-const SourceId = z.string().max(64).openapi({ example: "src_01jd2x3y4z5a6b7c8d9e0f1g2h" });
+export const SourceId = z.string().max(64).openapi({ example: "src_01jd2x3y4z5a6b7c8d9e0f1g2h" });
 
 /** POST body; unknown fields are refused. */
 export const CreateModelBody = z

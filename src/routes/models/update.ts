@@ -1,3 +1,4 @@
+import { mappingColumns } from "../../sync/mapping";
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { Database } from "../../db/client";
@@ -71,7 +72,7 @@ async function assertSyncsStillFit(db: Database, modelId: string, oldKey: string
     });
   }
   for (const sync of users) {
-    const missing = sync.fieldMappings.map((m) => m.source).filter((source) => !columns.includes(source));
+    const missing = mappingColumns(sync.fieldMappings).filter((column) => !columns.includes(column));
     if (missing.length > 0) {
       throw new ApiError("conflict", `sync ${sync.id} maps column(s) ${missing.join(", ")}, which the new query no longer returns`, {
         sync_id: sync.id,

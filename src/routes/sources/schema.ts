@@ -4,7 +4,7 @@ import type { Database } from "../../db/client";
 import { sources } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { Name } from "../../api/openapi";
-import { SOURCE_TYPES, SOURCES } from "../../sources/registry";
+import { SOURCE_TYPES, SOURCES, type SourceType } from "../../sources/registry";
 import type { SourcePlugin } from "../../sources/source";
 
 export const SourceSchema = z
@@ -35,13 +35,26 @@ function createBody(plugin: Plugin) {
   // With one type, `type` is an enum: a bad body then reports every field, not just `type`.
   const type = (SOURCES as readonly Plugin[]).length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
   if (nested(plugin)) {
-    const credentials = plugin.credentials.strict().superRefine((value, ctx) => {
-      const issue = credentialsIssue(plugin, value);
-      if (issue) ctx.addIssue({ code: "custom", path: [issue.field], message: issue.message });
-    });
+    const credentials = plugin.credentials
+      .strict()
+      .superRefine((value, ctx) => {
+        const issue = credentialsIssue(plugin, value);
+        if (issue) ctx.addIssue({ code: "custom", path: [issue.field], message: issue.message });
+      })
+      .openapi(SECRET);
     return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials });
   }
-  return z.strictObject({ name: Name, type, ...plugin.config.shape, ...plugin.credentials.shape });
+  return z.strictObject({ name: Name, type, ...plugin.config.shape, ...secretFields(plugin.credentials.shape) });
+}
+
+/** OpenAPI's mark of what a request may send but an answer never returns: the console draws such fields as passwords. */
+const SECRET = { writeOnly: true } as const;
+
+/** The fields of a credentials shape, each marked {@link SECRET} (for types that take them at the top level). */
+function secretFields<S extends z.ZodRawShape>(shape: S): S {
+  const marked: Record<string, z.core.$ZodType> = { ...shape };
+  for (const [key, field] of Object.entries(shape)) marked[key] = (field as z.ZodType).openapi(SECRET);
+  return marked as S;
 }
 
 /** What the plug-in finds wrong with credentials taken together (see SourcePlugin.credentialsIssue). */
@@ -58,9 +71,9 @@ function updateBody(plugin: Plugin) {
     return z.strictObject({
       name: Name.optional(),
       config: plugin.config.partial().strict().optional(),
-      credentials: plugin.credentials.partial().strict().optional(),
+      credentials: plugin.credentials.partial().strict().openapi(SECRET).optional(),
     });
-  return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...plugin.credentials.partial().shape });
+  return z.strictObject({ name: Name.optional(), ...plugin.config.partial().shape, ...secretFields(plugin.credentials.partial().shape) });
 }
 
 /**
@@ -112,13 +125,26 @@ export function storedConfig(type: SourceRow["type"], settings: Record<string, u
 
 /** One of each type's create body, told apart by `type` (see {@link SOURCES}). */
 const [firstCreate, ...moreCreate] = SOURCES.map(createBody) as NonEmpty<ReturnType<typeof createBody>>;
-export const CreateSourceBody = (
-  moreCreate.length === 0 ? firstCreate : z.discriminatedUnion("type", [firstCreate, ...moreCreate])
-).openapi("CreateSource");
+export const CreateSourceBody = (moreCreate.length === 0
+  ? firstCreate
+  : z.discriminatedUnion("type", [firstCreate, ...moreCreate])
+).openapi("CreateSource") as unknown as z.ZodType<CreateSourceFields>;
+
+/**
+ * What a valid create body holds, as the routes read it. The union of every type's exact body is
+ * too complex for TypeScript to infer with many types; each plug-in's schema checked the fields.
+ */
+interface CreateSourceFields {
+  name: string;
+  type: SourceType;
+  [field: string]: unknown;
+}
 
 /** One of each type's update body; the route checks it against the source's own type. */
 const [firstUpdate, ...moreUpdate] = SOURCES.map(updateBody) as NonEmpty<ReturnType<typeof updateBody>>;
-export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi("UpdateSource");
+export const UpdateSourceBody = (moreUpdate.length === 0 ? firstUpdate : z.union([firstUpdate, ...moreUpdate])).openapi(
+  "UpdateSource",
+) as unknown as z.ZodType<{ name?: string; [field: string]: unknown }>;
 
 export type SourceRow = typeof sources.$inferSelect;
 

@@ -3,7 +3,7 @@ import { and, desc, eq, lt, ne } from "drizzle-orm";
 import { syncs } from "../../db/schema";
 import { jsonResponse, ListQuery, listOf, openApiErrorResponses, page, type Router } from "../../api/openapi";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
-import { lastRuns, serializeSync, SyncSchema } from "./schema";
+import { SyncSchema, selectSyncsWithLastRun, serializeSyncWithLastRun } from "./schema";
 
 const route = createRoute({
   operationId: "listSyncs",
@@ -23,9 +23,7 @@ const route = createRoute({
 export function registerListSyncs(app: Router) {
   app.openapi(route, async (c) => {
     const q = c.req.valid("query");
-    const rows = await c.var.db
-      .select()
-      .from(syncs)
+    const rows = await selectSyncsWithLastRun(c.var.db)
       .where(
         and(
           eq(syncs.workspaceId, c.var.principal.workspaceId),
@@ -37,9 +35,11 @@ export function registerListSyncs(app: Router) {
       )
       .orderBy(desc(syncs.id))
       .limit(q.limit + 1);
-    const { items, nextCursor } = page(rows, q.limit);
-    const runs = await lastRuns(c.var.db, items);
+    const { items, nextCursor } = page(
+      rows.map((r) => ({ id: r.sync.id, ...r })),
+      q.limit,
+    );
     const origin = new URL(c.req.url).origin;
-    return c.json({ data: items.map((r) => serializeSync(r, runs.get(r.id), origin)), next_cursor: nextCursor }, 200);
+    return c.json({ data: items.map((r) => serializeSyncWithLastRun(r, origin)), next_cursor: nextCursor }, 200);
   });
 }

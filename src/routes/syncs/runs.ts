@@ -5,7 +5,7 @@ import { notFound } from "../../api/errors";
 import { idParam, jsonResponse, ListQuery, listOf, openApiErrorResponses, page, type Router } from "../../api/openapi";
 import { RUN_STATUSES } from "../../db/schema";
 import { runFromRow } from "../../run/record";
-import { loadSync } from "./schema";
+import { syncInWorkspace } from "./schema";
 import { RunSchema, serializeRun } from "./run-schema";
 
 const listRoute = createRoute({
@@ -59,27 +59,39 @@ export function registerRunRoutes(app: Router) {
   app.openapi(listRoute, async (c) => {
     const { id } = c.req.valid("param");
     const q = c.req.valid("query");
-    await loadSync(c.var.db, c.var.principal.workspaceId, id);
-    const rows = await c.var.db
-      .select()
-      .from(syncRuns)
-      .where(
-        and(
-          eq(syncRuns.syncId, id),
-          q.status ? eq(syncRuns.status, q.status) : undefined,
-          q.cursor ? lt(syncRuns.id, q.cursor) : undefined,
-        ),
-      )
-      .orderBy(desc(syncRuns.id))
-      .limit(q.limit + 1);
+    const db = c.var.db;
+    // One D1 round trip: the sync's ownership check and the page together.
+    const [sync, rows] = await db.batch([
+      syncInWorkspace(db, c.var.principal.workspaceId, id),
+      db
+        .select()
+        .from(syncRuns)
+        .where(
+          and(
+            eq(syncRuns.syncId, id),
+            q.status ? eq(syncRuns.status, q.status) : undefined,
+            q.cursor ? lt(syncRuns.id, q.cursor) : undefined,
+          ),
+        )
+        .orderBy(desc(syncRuns.id))
+        .limit(q.limit + 1),
+    ]);
+    if (sync.length === 0) throw notFound("sync", id);
     const { items, nextCursor } = page(rows, q.limit);
     return c.json({ data: items.map((r) => serializeRun(runFromRow(r))), next_cursor: nextCursor }, 200);
   });
 
   app.openapi(getRoute, async (c) => {
     const { id, run_id } = c.req.valid("param");
-    await loadSync(c.var.db, c.var.principal.workspaceId, id);
-    const row = await c.var.db.query.syncRuns.findFirst({ where: and(eq(syncRuns.id, run_id), eq(syncRuns.syncId, id)) });
+    const db = c.var.db;
+    const [sync, [row]] = await db.batch([
+      syncInWorkspace(db, c.var.principal.workspaceId, id),
+      db
+        .select()
+        .from(syncRuns)
+        .where(and(eq(syncRuns.id, run_id), eq(syncRuns.syncId, id))),
+    ]);
+    if (sync.length === 0) throw notFound("sync", id);
     if (!row) throw notFound("run", run_id);
     return c.json(serializeRun(runFromRow(row)), 200);
   });
@@ -87,19 +99,23 @@ export function registerRunRoutes(app: Router) {
   app.openapi(errorsRoute, async (c) => {
     const { id, run_id } = c.req.valid("param");
     const q = c.req.valid("query");
-    await loadSync(c.var.db, c.var.principal.workspaceId, id);
-    const run = await c.var.db.query.syncRuns.findFirst({
-      where: and(eq(syncRuns.id, run_id), eq(syncRuns.syncId, id)),
-      columns: { id: true },
-    });
-    if (!run) throw notFound("run", run_id);
     const after = q.cursor && /^\d+$/.test(q.cursor) ? Number(q.cursor) : 0;
-    const rows = await c.var.db
-      .select()
-      .from(runRowErrors)
-      .where(and(eq(runRowErrors.runId, run_id), gt(runRowErrors.seq, after)))
-      .orderBy(asc(runRowErrors.seq))
-      .limit(q.limit + 1);
+    const db = c.var.db;
+    const [sync, run, rows] = await db.batch([
+      syncInWorkspace(db, c.var.principal.workspaceId, id),
+      db
+        .select({ id: syncRuns.id })
+        .from(syncRuns)
+        .where(and(eq(syncRuns.id, run_id), eq(syncRuns.syncId, id))),
+      db
+        .select()
+        .from(runRowErrors)
+        .where(and(eq(runRowErrors.runId, run_id), gt(runRowErrors.seq, after)))
+        .orderBy(asc(runRowErrors.seq))
+        .limit(q.limit + 1),
+    ]);
+    if (sync.length === 0) throw notFound("sync", id);
+    if (run.length === 0) throw notFound("run", run_id);
     const { items, nextCursor } = page(
       rows.map((r) => ({ ...r, id: String(r.seq) })),
       q.limit,

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import { destinations, models, syncRuns, syncs } from "../../db/schema";
 import { ApiError, notFound, validationError, type ErrorDetail } from "../../api/errors";
@@ -8,6 +8,7 @@ import { syncProblems } from "../../destinations/registry";
 import { SYNC_MODES, type SyncMode } from "../../sync/mode";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
 import { checkFieldMappings, type FieldMapping } from "../../sync/mapping";
+import { MAX_TEMPLATE_LENGTH } from "../../sync/template";
 import { cronProblem, isTimeZone } from "../../sync/schedule";
 import { runFromRow, type RunRecord } from "../../run/record";
 import { RunSchema, serializeRun } from "./run-schema";
@@ -39,9 +40,35 @@ const ScheduleSchema = z
   ])
   .openapi("Schedule");
 
-const FieldMappingSchema = z
-  .strictObject({ source: z.string().min(1).max(256), destination: z.string().min(1).max(256) })
-  .openapi("FieldMapping");
+const MAPPING_KINDS = ["source", "static", "template"] as const;
+const FieldMappingObject = z.strictObject({
+  source: z.string().min(1).max(256).optional().openapi({ description: "A column of the model." }),
+  static: z
+    .any()
+    .refine((v) => v === undefined || JSON.stringify(v).length <= 10_000, { message: "must be a JSON value of at most 10,000 characters" })
+    .optional()
+    .openapi({ description: "A constant sent for every row (any JSON value).", example: "Warehouse" }),
+  template: z.string().min(1).max(MAX_TEMPLATE_LENGTH).optional().openapi({
+    description: "A Liquid template of the row's columns (no file access; limited in size, time and memory).",
+    example: "{{ first_name }} {{ last_name | upcase }}",
+  }),
+  destination: z.string().min(1).max(256),
+});
+/** One of source, static or template, and the destination field. */
+const FieldMappingSchema = FieldMappingObject.superRefine((m, ctx) => {
+  const given = MAPPING_KINDS.filter((k) => m[k] !== undefined);
+  if (given.length === 1) return;
+  ctx.addIssue({
+    code: "custom",
+    path: [given[1] ?? "source"],
+    message:
+      given.length === 0
+        ? 'one of "source" (a column), "static" (a constant) or "template" is required'
+        : `give one of "source", "static" or "template", not ${given.join(" and ")}`,
+  });
+})
+  .transform((m) => m as FieldMapping)
+  .openapi("FieldMapping", { description: 'A destination field from a column ("source"), a constant ("static") or a Liquid "template".' });
 
 const FieldMappings = z.array(FieldMappingSchema).min(1).max(500);
 const MaxRunMinutes = z.number().int().min(1).max(10_080).openapi({
@@ -88,7 +115,7 @@ export const SyncSchema = z
     destination_id: z.string(),
     mode: z.enum(SYNC_MODES),
     schedule: ScheduleSchema,
-    field_mappings: z.array(FieldMappingSchema),
+    field_mappings: z.array(FieldMappingObject),
     mass_delete_threshold_pct: z.number(),
     max_run_minutes: z.number(),
     status: z.enum(SYNC_STATUSES),
@@ -110,7 +137,7 @@ export function triggerUrl(origin: string, syncId: string, secret?: string): str
   return `${origin}/api/v1/hooks/syncs/${syncId}/${secret ?? "****"}`;
 }
 
-export function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: string, secret?: string): z.infer<typeof SyncSchema> {
+function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: string, secret?: string): z.infer<typeof SyncSchema> {
   return {
     id: row.id,
     name: row.name,
@@ -131,12 +158,27 @@ export function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, orig
   };
 }
 
-/** Last runs of several syncs in one query. */
-export async function lastRuns(db: Database, rows: SyncRow[]): Promise<Map<string, RunRecord>> {
-  const ids = rows.map((r) => r.lastRunId).filter((id): id is string => id !== null);
-  if (ids.length === 0) return new Map();
-  const runs = await db.select().from(syncRuns).where(inArray(syncRuns.id, ids));
-  return new Map(runs.map((r) => [r.syncId, runFromRow(r)]));
+/** Syncs with their last run, in one query (one D1 round trip): add `.where(…)` and ordering. */
+export function selectSyncsWithLastRun(db: Database) {
+  return db.select({ sync: syncs, run: syncRuns }).from(syncs).leftJoin(syncRuns, eq(syncRuns.id, syncs.lastRunId));
+}
+
+/** A row of {@link selectSyncsWithLastRun}, serialized. */
+export function serializeSyncWithLastRun(
+  row: { sync: SyncRow; run: typeof syncRuns.$inferSelect | null },
+  origin: string,
+  secret?: string,
+) {
+  return serializeSync(row.sync, row.run ? runFromRow(row.run) : undefined, origin, secret);
+}
+
+/** The sync's id when it is in the workspace: an ownership check to batch with other reads. */
+export function syncInWorkspace(db: Database, workspaceId: string, id: string) {
+  return db
+    .select({ id: syncs.id })
+    .from(syncs)
+    .where(and(eq(syncs.id, id), eq(syncs.workspaceId, workspaceId)))
+    .limit(1);
 }
 
 export async function loadSync(db: Database, workspaceId: string, id: string): Promise<SyncRow> {
@@ -147,9 +189,9 @@ export async function loadSync(db: Database, workspaceId: string, id: string): P
 
 /** The sync with its last run, serialized. */
 export async function syncResponse(db: Database, workspaceId: string, id: string, origin: string, secret?: string) {
-  const row = await loadSync(db, workspaceId, id);
-  const runs = await lastRuns(db, [row]);
-  return serializeSync(row, runs.get(row.id), origin, secret);
+  const [row] = await selectSyncsWithLastRun(db).where(and(eq(syncs.id, id), eq(syncs.workspaceId, workspaceId)));
+  if (!row) throw notFound("sync", id);
+  return serializeSyncWithLastRun(row, origin, secret);
 }
 
 /**

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, isNull, ne } from "drizzle-orm";
 import { apiTokens } from "../../db/schema";
 import { ApiError } from "../../api/errors";
-import { DEFAULT_WORKSPACE_ID } from "../../api/middleware";
+import { DEFAULT_WORKSPACE_ID, forgetToken } from "../../api/middleware";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { loadToken, serializeToken, TokenSchema } from "./schema";
 
@@ -45,6 +45,7 @@ export function registerRevokeToken(app: Router) {
       .set({ revokedAt: now, updatedAt: now })
       .where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
       .returning();
+    forgetToken(id);
     // A concurrent revoke won the race; answer with its timestamp.
     return c.json(serializeToken(revoked ?? (await loadToken(c.var.db, workspaceId, id))), 200);
   });

@@ -3,7 +3,7 @@ import { operationAt } from "../../engine/plan";
 import { encodeSnapshot } from "../../engine/snapshot";
 import type { FailedRowRecord } from "../ledger";
 import { loadPlannedPartition } from "../plan-file";
-import { isStop, type RunState } from "../state";
+import { isStop, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
@@ -18,7 +18,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const [{ diff, plan }, prev, rows] = await Promise.all([
       loadPlannedPartition(bucket, syncId, run.id, p),
       loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
-      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
+      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s)),
     ]);
     const failed = ledger.failedKeys(run.id, p);
     const results = new Uint8Array(plan.count);

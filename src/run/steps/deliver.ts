@@ -4,9 +4,11 @@ import { DeliveryProducer, deliveryMessage, MAX_BATCH_BYTES, messageSize, type B
 import { operationAt, operationBatches } from "../../engine/plan";
 import { emptySnapshot, joinRunChunks } from "../../engine/snapshot";
 import { sourcePlugin } from "../../sources/registry";
+import { fieldMaker } from "../../sync/mapping";
+import { TemplateError } from "../../sync/template";
 import { loadPlannedPartition } from "../plan-file";
 import type { OpenBatch } from "../ledger";
-import type { RunState } from "../state";
+import { RunFailure, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
@@ -28,8 +30,8 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const [prev, rows] = await Promise.all([
       s.operation < plan.counts.delete ? loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions) : emptySnapshot(),
       Math.max(s.operation, plan.counts.delete) < plan.count
-        ? loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length)
-        : joinRunChunks([], s.config.mappings.length),
+        ? loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s))
+        : joinRunChunks([], valuesPerRow(s)),
     ]);
     const fields = fieldsOf(s);
     const checkpoint = (nextOperation: number) => {
@@ -103,7 +105,7 @@ export async function rebuildMessages(ctx: StepContext, s: RunState, batches: re
     const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
     const [prev, rows] = await Promise.all([
       loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
-      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
+      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s)),
     ]);
     for (const batch of batches) {
       if (batch.partition !== p) continue;
@@ -123,15 +125,20 @@ export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnv
   return { sync_id: syncId, run_id: runId, destination_id: s.config.destinationId, workspace_id: s.config.workspaceId };
 }
 
-/** Maps a row's values to the destination's fields, typed by the source's column types (the plug-in looked up once). */
+/**
+ * Maps a row's values to the destination's fields: each value typed by the source's column type (the
+ * plug-in looked up once), then the sync's mappings (columns, constants, templates) applied.
+ */
 function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
   const plugin = sourcePlugin(s.config.sourceType ?? "postgres");
+  const make = fieldMaker(s.config.mappings);
   return (values) => {
-    const out: Record<string, unknown> = {};
-    if (!values) return out;
-    s.config.mappings.forEach((m, i) => {
-      out[m.destination] = plugin.jsonValue(s.fieldTypes[i] ?? 25, values[i] ?? null);
-    });
-    return out;
+    if (!values) return {};
+    try {
+      return make(values.map((v, i) => plugin.jsonValue(s.fieldTypes[i] ?? 25, v ?? null)));
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      throw new RunFailure("mapping_template_failed", `a field mapping's template failed on a row: ${err.message}`);
+    }
   };
 }

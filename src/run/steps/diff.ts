@@ -2,7 +2,7 @@ import { diffPartition } from "../../engine/diff";
 import { checkMassDelete, planPartition } from "../../engine/plan";
 import type { FailedRowRecord } from "../ledger";
 import { savePlannedPartition } from "../plan-file";
-import { plannedOperations, RunFailure, type RunState } from "../state";
+import { plannedOperations, RunFailure, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
@@ -23,7 +23,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const p = s.partition;
     const [prev, rows] = await Promise.all([
       loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
-      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, s.config.mappings.length),
+      loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s)),
     ]);
     const diff = diffPartition(prev, rows);
     const plan = planPartition(diff, s.config.mode, { fullResync: run.options.full_resync === true });

@@ -1,3 +1,4 @@
+import { mappingColumns, mappingSeedParts } from "../../sync/mapping";
 import { choosePartitionCount } from "../../engine/partition";
 import { loadHasher } from "../../engine/hash";
 import { log } from "../../lib/log";
@@ -81,9 +82,9 @@ async function extract(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     source,
     sql: s.config.sql,
     primaryKey: s.config.primaryKey,
-    mapped: s.config.mappings.map((m) => m.source),
+    mapped: mappingColumns(s.config.mappings),
     hasher,
-    rowSeed: hasher.mappingSeed(s.config.mappings.map((m) => m.destination)),
+    rowSeed: hasher.mappingSeed(mappingSeedParts(s.config.mappings)),
     partitions,
     bucket,
     chunkKey: (c) => paths.chunk(syncId, run.id, c.partition, c.seq),

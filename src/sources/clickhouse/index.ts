@@ -16,13 +16,16 @@ const config = z.object({
     .max(2048)
     .refine((s) => /^https?:\/\/[^/\s]+/.test(s) && URL.canParse(s), {
       message: "must be the HTTP interface's http:// or https:// URL, e.g. https://host:8443",
-    }),
-  database: z.string().min(1).max(256),
-  username: z.string().min(1).max(256),
+    })
+    .openapi({ description: "The HTTP interface's URL (8123 plain, 8443 TLS).", example: "https://host.clickhouse.cloud:8443" }),
+  database: z.string().min(1).max(256).openapi({ description: "The database unqualified table names resolve in.", example: "default" }),
+  username: z.string().min(1).max(256).openapi({ description: "A user with SELECT on the models' tables.", example: "retl" }),
 });
 
 // Empty for a user without a password (ClickHouse's `default` user out of the box).
-const credentials = z.object({ password: z.string().max(1024) });
+const credentials = z.object({
+  password: z.string().max(1024).openapi({ description: "The user's password; empty for a user without one." }),
+});
 
 const stored = config.extend(credentials.shape);
 

@@ -20,6 +20,10 @@ const credentials = z.object({
     .max(4096)
     .refine((s) => /^postgres(ql)?:\/\/[^/\s]+/.test(s) && URL.canParse(s), {
       message: "must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db",
+    })
+    .openapi({
+      description: "The URL of a role that may read the models' tables; `sslmode` picks TLS. Encrypted at rest, returned masked.",
+      example: "postgres://retl_reader:password@db.example.com:5432/analytics?sslmode=require",
     }),
 });
 

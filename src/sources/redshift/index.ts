@@ -12,7 +12,12 @@ import type { SourcePlugin } from "../source";
  */
 
 const config = z.object({});
-const credentials = postgres.credentials;
+const credentials = postgres.credentials.extend({
+  connection_string: postgres.credentials.shape.connection_string.openapi({
+    description: "The cluster's URL, for a user with SELECT on the models' tables. Encrypted at rest, returned masked.",
+    example: "postgres://retl_reader:password@cluster.abc123.eu-central-1.redshift.amazonaws.com:5439/dev",
+  }),
+});
 
 /** The Redshift plug-in, as src/sources/registry.ts lists it. */
 export const redshift = {

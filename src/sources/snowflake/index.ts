@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { WarehouseError } from "../errors";
-import type { SourcePlugin } from "../source";
+import { multiLine, type SourcePlugin } from "../source";
 import { keyPairAuth, tokenAuth } from "./auth";
 import { openSnowflake } from "./queries";
 import { jsonValue } from "./values";
@@ -19,22 +19,29 @@ const config = z.object({
     .max(255)
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
       message: "must be the account identifier, e.g. xy12345.eu-central-1 or myorg-myaccount",
+    })
+    .openapi({
+      description: "The account identifier: the part of its URL before .snowflakecomputing.com.",
+      example: "xy12345.eu-central-1",
     }),
-  user: identifier,
-  warehouse: identifier.optional(),
-  database: identifier.optional(),
-  schema: identifier.optional(),
-  role: identifier.optional(),
+  user: identifier.openapi({ description: "The user the key pair or token belongs to.", example: "RETL" }),
+  warehouse: identifier.openapi({ description: "The warehouse that runs the models (case-sensitive).", example: "COMPUTE_WH" }).optional(),
+  database: identifier
+    .openapi({ description: "The database unqualified names resolve in (case-sensitive).", example: "ANALYTICS" })
+    .optional(),
+  schema: identifier.openapi({ description: "The schema unqualified names resolve in (case-sensitive).", example: "PUBLIC" }).optional(),
+  role: identifier.openapi({ description: "A role with USAGE and SELECT only (case-sensitive).", example: "RETL_READER" }).optional(),
   endpoint: z
     .string()
     .max(2048)
     .refine((s) => /^https?:\/\/[^/\s]+/.test(s) && URL.canParse(s), {
       message: "must be an http:// or https:// URL replacing https://<account>.snowflakecomputing.com",
     })
+    .openapi({ description: "Replaces https://<account>.snowflakecomputing.com (private link, proxy, tests)." })
     .optional(),
 });
 
-// One of the two; "" stands for "not this one" (an update that switches sends the other as "").
+// One of the two (see credentialsIssue); "" stands for "not this one" (an update that switches sends the other as "").
 const credentials = z.object({
   private_key: z
     .string()
@@ -42,8 +49,17 @@ const credentials = z.object({
     .refine((s) => s === "" || /-----BEGIN (ENCRYPTED |RSA )?PRIVATE KEY-----/.test(s), {
       message: "must be a PEM private key (-----BEGIN PRIVATE KEY-----, unencrypted PKCS#8)",
     })
+    .openapi({
+      description:
+        "The user's unencrypted PKCS#8 private key (rsa_key.p8), pasted whole; its public key is set with ALTER USER … SET RSA_PUBLIC_KEY.",
+      ...multiLine("application/x-pem-file"),
+    })
     .optional(),
-  token: z.string().max(16_384).optional(),
+  token: z
+    .string()
+    .max(16_384)
+    .openapi({ description: "An OAuth access token or a programmatic access token, instead of a private key." })
+    .optional(),
 });
 
 const stored = config.extend(credentials.shape);
