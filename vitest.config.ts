@@ -18,6 +18,10 @@ export default defineConfig(async () => {
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
             BIGQUERY_URL: `http://127.0.0.1:${inject("bigqueryPort")}`,
             DATABRICKS_URL: `http://127.0.0.1:${inject("databricksPort")}`,
+            ALERT_RECEIVER_URL: `http://127.0.0.1:${inject("alertReceiverPort")}`,
+            SLACK_URL: `http://127.0.0.1:${inject("slackPort")}`,
+            PAGERDUTY_EVENTS_URL: `http://127.0.0.1:${inject("pagerDutyPort")}/v2/enqueue`,
+            ALERT_EMAIL_FROM: "alerts@retl.example.com",
             SNOWFLAKE_URL: `http://127.0.0.1:${inject("snowflakePort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
@@ -30,6 +34,11 @@ export default defineConfig(async () => {
             DELIVERY_RETRY_MAX_SECONDS: "1",
             // A run's warehouse retries wait 0.1 s, 0.4 s, 1.6 s (production: 1 s, 4 s, 16 s).
             WAREHOUSE_RETRY_BASE_MS: "100",
+          },
+          // The emulated send_email binding refuses other recipients, as a binding with allowed
+          // destination addresses does on Cloudflare (the alert tests check both sides).
+          email: {
+            send_email: [{ name: "ALERT_EMAIL", allowed_destination_addresses: ["oncall@retl.example.com", "data@retl.example.com"] }],
           },
         },
       })),

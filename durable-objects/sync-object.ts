@@ -10,6 +10,7 @@ import { newRun, onlyTrue, runCounts, runWrite, saveRun, writeAll, type D1Write,
 import { purgeSyncData, RunEngine } from "../src/run/driver";
 import type { BatchRowResult } from "../src/delivery/message";
 import type { Operation } from "../src/destinations/destination";
+import { noteRunEnded } from "../src/alerts/notify";
 
 /**
  * While a step runs, an alarm stands this far ahead: if the object dies mid-step, it fires and the
@@ -430,6 +431,12 @@ export class SyncObject extends DurableObject<Env> {
     await this.forgetRun(run);
     s.current = null;
     this.persist();
+    // The one place a run ends and the sync may enter error: its alerts (never throws).
+    await noteRunEnded(this.env, {
+      run,
+      status: s.status,
+      enteredError: sync.status === "error" ? { reason: sync.statusReason ?? "" } : null,
+    });
   }
 
   /** Sets a run's final status and times (the caller writes it to D1). */

@@ -15,6 +15,10 @@ declare global {
       BIGQUERY_URL: string;
       /** Fake Databricks workspace (test/servers/databricks.ts); workspaces under /t/{name}. */
       DATABRICKS_URL: string;
+      /** Webhook alert receiver (test/servers/alert-receiver.ts); endpoints under /r/{name}. */
+      ALERT_RECEIVER_URL: string;
+      /** Fake Slack (test/servers/slack.ts); incoming webhooks under /services/{name}/…. */
+      SLACK_URL: string;
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
     }

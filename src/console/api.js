@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { ConnectionTest, Destination, ErrorDetail, Model, ModelBody, Page, Preview, RowError, Run, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, Model, ModelBody, Page, Preview, RowError, Run, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -53,6 +53,9 @@ async function api(method, path, body) {
   return request(method, `/api/v1${path}`, body);
 }
 
+/** The D1 session bookmark of the API's last answer (see README "API reads"). */
+let bookmark = /** @type {string | null} */ (null);
+
 /**
  * Calls `url` of this origin with the token. Resolves with the parsed body (null for 204), rejects with ApiError.
  * @param {string} method
@@ -64,6 +67,8 @@ async function request(method, url, body) {
   /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${token.get() ?? ""}` };
   if (body !== undefined) headers["content-type"] = "application/json";
+  // Reads may be served by a D1 replica: the last answer's bookmark makes them see what we wrote.
+  if (bookmark) headers["x-d1-bookmark"] = bookmark;
   let res;
   try {
     res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -71,6 +76,7 @@ async function request(method, url, body) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new ApiError(0, { error: { code: "network_error", message: `could not reach the API: ${reason}` } });
   }
+  bookmark = res.headers.get("x-d1-bookmark") ?? bookmark;
   const text = await res.text();
   let parsed = null;
   try {
@@ -253,3 +259,20 @@ export const updateDestination = (id, body) => call("PUT", `/destinations/${id}`
 
 /** Whether the destination accepts the credentials (a refusal is a result). @param {string} id @returns {Promise<ConnectionTest>} */
 export const testDestination = (id) => call("POST", `/destinations/${id}/test`);
+
+// Alert channels
+
+/** Every alert channel of the workspace (up to 1000). @returns {Promise<AlertChannel[]>} */
+export const listAlertChannels = () => listAll((cursor) => call("GET", `/alert-channels?limit=200${after(cursor)}`));
+
+/** @param {AlertChannelBody} body @returns {Promise<AlertChannel>} */
+export const createAlertChannel = (body) => call("POST", "/alert-channels", body);
+
+/** @param {string} id @param {Partial<AlertChannelBody>} body @returns {Promise<AlertChannel>} */
+export const updateAlertChannel = (id, body) => call("PUT", `/alert-channels/${id}`, body);
+
+/** @param {string} id @returns {Promise<null>} */
+export const deleteAlertChannel = (id) => call("DELETE", `/alert-channels/${id}`);
+
+/** Sends a `test` alert now. @param {string} id @returns {Promise<{ ok: boolean, error?: string }>} */
+export const testAlertChannel = (id) => call("POST", `/alert-channels/${id}/test`);

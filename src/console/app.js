@@ -5,10 +5,12 @@
 //   #/syncs/new                 create a sync         #/syncs/{id}/edit   edit a sync
 //   #/syncs/{id}                a sync and its runs   #/syncs/{id}/runs/{run_id}   a run and its row errors
 //   #/sources, #/models, #/destinations (and …/new, …/{id}): the catalogue, see views/catalog.js
+//   #/alert-channels            alert channels
 import { ApiError, token } from "./api.js";
 import { errorBox, h, put } from "./dom.js";
 import { enterView } from "./view-context.js";
 import { isCatalogRoute, viewCatalog } from "./views/catalog.js";
+import { viewAlertChannels } from "./views/alert-channels.js";
 import { viewRun } from "./views/run.js";
 import { viewSync } from "./views/sync.js";
 import { viewSyncForm } from "./views/sync-form.js";
@@ -51,6 +53,7 @@ async function route() {
     if (hash === "/" || hash === "/syncs") await viewSyncs(ctx, false);
     else if (hash === "/archived") await viewSyncs(ctx, true);
     else if (hash === "/syncs/new") await viewSyncForm(ctx, null);
+    else if (hash === "/alert-channels") await viewAlertChannels(ctx);
     else if (edit?.[1]) await viewSyncForm(ctx, edit[1]);
     else if (run?.[1] && run[2]) await viewRun(ctx, run[1], run[2]);
     else if (sync?.[1]) await viewSync(ctx, sync[1]);

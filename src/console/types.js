@@ -67,6 +67,7 @@
  * @property {FieldMapping[]} field_mappings
  * @property {number} mass_delete_threshold_pct
  * @property {number} max_run_minutes
+ * @property {AlertRules} alerts
  * @property {SyncStatus} status
  * @property {string | null} status_reason
  * @property {string | null} next_run_at
@@ -87,8 +88,44 @@
  * @property {FieldMapping[]} field_mappings
  * @property {number} mass_delete_threshold_pct
  * @property {number} [max_run_minutes]
+ * @property {AlertRules | null} [alerts]
  * @property {boolean} [paused]
  */
+
+/**
+ * A sync's alert rules (src/alerts/rules.ts); `channel_ids` null: the workspace's default channels,
+ * a null threshold: never.
+ * @typedef {object} AlertRules
+ * @property {string[] | null} channel_ids
+ * @property {boolean} on_failure
+ * @property {boolean} on_error_state
+ * @property {boolean} on_recovery
+ * @property {number | null} rows_failed_pct
+ * @property {number | null} row_count_change_pct
+ * @property {number | null} late_minutes
+ * @property {number | null} max_duration_minutes
+ */
+
+/** An alert channel's type. @typedef {"webhook" | "slack" | "email" | "pagerduty"} AlertChannelType */
+
+/**
+ * An alert channel (src/routes/alert-channels/schema.ts); secret config fields come masked.
+ * `signing_secret` only in the answer of its creation (webhook channels).
+ * @typedef {object} AlertChannel
+ * @property {string} id
+ * @property {string} name
+ * @property {AlertChannelType} type
+ * @property {Record<string, unknown>} config
+ * @property {boolean} default
+ * @property {string | null} last_sent_at
+ * @property {string | null} last_error
+ * @property {string | null} last_error_at
+ * @property {string} created_at
+ * @property {string} updated_at
+ * @property {string} [signing_secret]
+ */
+
+/** The body of POST /alert-channels. @typedef {{ name: string, type: AlertChannelType, config: Record<string, unknown>, default?: boolean }} AlertChannelBody */
 
 /** The answer of POST /syncs/{id}/trigger-secret, shown once. @typedef {{ trigger_url: string, secret: string }} TriggerSecret */
 

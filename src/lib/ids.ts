@@ -9,6 +9,8 @@ const ID_PREFIXES = {
   run: "run",
   batch: "bat",
   request: "req",
+  alertChannel: "chn",
+  alert: "alr",
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

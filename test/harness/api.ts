@@ -7,6 +7,7 @@ import { exports } from "cloudflare:workers";
 import type { z } from "@hono/zod-openapi";
 import { expect } from "vitest";
 import type { ErrorSchema } from "../../src/api/openapi";
+import type { AlertChannelSchema, CreatedAlertChannelSchema } from "../../src/routes/alert-channels/schema";
 import type { DestinationSchema } from "../../src/routes/destinations/schema";
 import type { ModelColumnSchema, ModelSchema } from "../../src/routes/models/schema";
 import type { SourceSchema } from "../../src/routes/sources/schema";
@@ -22,6 +23,7 @@ type Destination = z.infer<typeof DestinationSchema>;
 type Sync = z.infer<typeof SyncSchema>;
 export type Run = z.infer<typeof RunSchema>;
 type Token = z.infer<typeof TokenSchema>;
+type AlertChannel = z.infer<typeof AlertChannelSchema>;
 type CreatedToken = z.infer<typeof CreatedTokenSchema>;
 /** The `error` of every error response (`{ "error": { code, message, details?, request_id } }`). */
 type ApiErrorBody = z.infer<typeof ErrorSchema>["error"];
@@ -97,6 +99,11 @@ type Routes = [
   ["GET", `/api/v1/destinations${string}`, Page<Destination>],
   ["GET", `/api/v1/tokens/${string}`, Token],
   ["GET", `/api/v1/tokens${string}`, Page<Token>],
+  ["GET", `/api/v1/alert-channels/${string}`, AlertChannel],
+  ["GET", `/api/v1/alert-channels${string}`, Page<AlertChannel>],
+  ["POST", `/api/v1/alert-channels/${string}/test`, { ok: boolean; error?: string }],
+  ["POST", "/api/v1/alert-channels", z.infer<typeof CreatedAlertChannelSchema>],
+  ["PUT", `/api/v1/alert-channels/${string}`, AlertChannel],
   ["POST", `/api/v1/${"sources" | "destinations"}/${string}/test`, ConnectionTest],
   ["POST", "/api/v1/sources", Source],
   ["POST", "/api/v1/models/preview", ModelPreview],

@@ -6,6 +6,9 @@ import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
+import { startAlertReceiver } from "../servers/alert-receiver";
+import { startFakePagerDuty } from "../servers/pagerduty";
+import { startFakeSlack } from "../servers/slack";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -15,6 +18,9 @@ declare module "vitest" {
     clickhouseCurrentPort: number;
     bigqueryPort: number;
     databricksPort: number;
+    alertReceiverPort: number;
+    slackPort: number;
+    pagerDutyPort: number;
     snowflakePort: number;
   }
 }
@@ -33,6 +39,12 @@ export default async function setup(project: TestProject) {
   project.provide("bigqueryPort", bigquery.port);
   const databricks = await startFakeDatabricks();
   project.provide("databricksPort", databricks.port);
+  const alertReceiver = await startAlertReceiver();
+  project.provide("alertReceiverPort", alertReceiver.port);
+  const slack = await startFakeSlack();
+  project.provide("slackPort", slack.port);
+  const pagerDuty = await startFakePagerDuty();
+  project.provide("pagerDutyPort", pagerDuty.port);
   const snowflake = await startFakeSnowflake();
   project.provide("snowflakePort", snowflake.port);
   const servers = [
@@ -42,6 +54,9 @@ export default async function setup(project: TestProject) {
     clickhouse.server,
     bigquery.server,
     databricks.server,
+    alertReceiver.server,
+    slack.server,
+    pagerDuty.server,
     snowflake.server,
   ];
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);

@@ -21,6 +21,8 @@ export interface Fixtures {
   /** Plaintext of `tokenId`, shown once at creation. */
   tokenSecret: string;
   triggerSecret: string;
+  /** A webhook alert channel on the alert receiver. */
+  channelId: string;
 }
 
 async function ok(method: string, path: string, opts: SendOptions, status: number): Promise<Record<string, unknown>> {
@@ -83,6 +85,12 @@ export async function createFixtures(opts: { connectionString?: string; credenti
   const finished = await waitForRun(syncId, String(run.id), { token });
   expect(finished.status, JSON.stringify(finished)).toBe("succeeded");
   const created = await ok("POST", "/api/v1/tokens", { token, body: { name: "reader", scope: "read" } }, 201);
+  const channel = await ok(
+    "POST",
+    "/api/v1/alert-channels",
+    { token, body: { name: "alerts", type: "webhook", config: { url: `${env.ALERT_RECEIVER_URL}/r/${table}` } } },
+    201,
+  );
   return {
     workspaceId,
     token,
@@ -95,6 +103,7 @@ export async function createFixtures(opts: { connectionString?: string; credenti
     tokenId: String(created.id),
     tokenSecret: String(created.token),
     triggerSecret: String(sync.trigger_url).split("/").at(-1) ?? "",
+    channelId: String(channel.id),
   };
 }
 
@@ -127,6 +136,14 @@ export function sampleBodies(f: Fixtures): Record<string, Json> {
       field_mappings: mappings,
       paused: true,
       mass_delete_threshold_pct: 40,
+      alerts: {
+        channel_ids: [f.channelId],
+        on_failure: true,
+        rows_failed_pct: 5,
+        row_count_change_pct: 50,
+        late_minutes: 30,
+        max_duration_minutes: 120,
+      },
     },
     updateSync: {
       name: "renamed",
@@ -134,8 +151,11 @@ export function sampleBodies(f: Fixtures): Record<string, Json> {
       schedule: { type: "interval", interval_minutes: 30 },
       field_mappings: mappings,
       mass_delete_threshold_pct: 10,
+      alerts: { on_recovery: false, late_minutes: 15 },
     },
     triggerSync: { full_resync: true, allow_mass_delete: false },
+    createAlertChannel: { name: "on call", type: "webhook", config: { url: "https://hooks.example.com/alerts" }, default: false },
+    updateAlertChannel: { name: "renamed", config: { url: "https://hooks.example.com/other" }, default: true },
   };
 }
 
@@ -154,6 +174,7 @@ export function pathValues(path: string, f: Fixtures): Record<string, string> | 
       syncs: f.syncId,
       runs: f.runId,
       tokens: f.tokenId,
+      "alert-channels": f.channelId,
     };
     const value = m[1] === "secret" ? f.triggerSecret : byCollection[before];
     if (value === undefined) return `no fixture for {${m[1]}} after "${before}" in ${path}`;
@@ -165,6 +186,6 @@ export function pathValues(path: string, f: Fixtures): Record<string, string> | 
 /** An id of another object type than the path expects (e.g. a model id in /sources/{id}). */
 export function otherTypeId(path: string, param: string, f: Fixtures): string {
   const own = pathValues(path, f);
-  const ids = [f.sourceId, f.modelId, f.destinationId, f.syncId, f.runId, f.tokenId];
+  const ids = [f.sourceId, f.modelId, f.destinationId, f.syncId, f.runId, f.tokenId, f.channelId];
   return ids.find((id) => typeof own === "string" || own[param] !== id) ?? "src_other";
 }

@@ -51,6 +51,10 @@ const S = {
   sfClientSecret: mark("SfClientSecret"),
   hubspotToken: mark("pat-na1"),
   hubspotToken2: mark("pat-na1-two"),
+  slackHook: mark("SlackHook"),
+  // Events API v2 routing keys are 32 letters and digits.
+  pagerDutyKey: crypto.randomUUID().replaceAll("-", ""),
+  pagerDutyKey2: crypto.randomUUID().replaceAll("-", ""),
 };
 
 let operations: Operation[];
@@ -429,6 +433,44 @@ describe("secrets", () => {
     await step("testDestination", "POST", `/api/v1/destinations/${f.destinationId}/test`, {}, 200);
     await step("testDestination", "POST", `/api/v1/destinations/${dests[0]}/test`, {}, 200);
     await step("deleteDestination", "DELETE", `/api/v1/destinations/${dests[0]}`, {}, 204);
+
+    // Alert channels: a Slack webhook URL and a PagerDuty routing key are secrets; a webhook
+    // channel's signing secret is shown once (and in the create's replay).
+    const chKey = idem();
+    const hookBody = { name: "walk hook", type: "webhook", config: { url: `${env.ALERT_RECEIVER_URL}/r/walk` } };
+    const hook = await step("createAlertChannel", "POST", "/api/v1/alert-channels", { body: hookBody, headers: chKey }, 201);
+    allow(`createAlertChannel #${responses.length - 1}`, "walk signing secret");
+    secrets.set("walk signing secret", (hook.json as { signing_secret: string }).signing_secret);
+    await step("createAlertChannel", "POST", "/api/v1/alert-channels", { body: hookBody, headers: chKey }, 201);
+    allow(`createAlertChannel #${responses.length - 1}`, "walk signing secret");
+    const slack = await step(
+      "createAlertChannel",
+      "POST",
+      "/api/v1/alert-channels",
+      {
+        body: { name: "walk slack", type: "slack", config: { webhook_url: `${env.SLACK_URL}/services/${S.slackHook}/B0/X` } },
+        headers: idem(),
+      },
+      201,
+    );
+    const pd = await step(
+      "createAlertChannel",
+      "POST",
+      "/api/v1/alert-channels",
+      { body: { name: "walk pd", type: "pagerduty", config: { routing_key: S.pagerDutyKey } }, headers: idem() },
+      201,
+    );
+    await step("listAlertChannels", "GET", "/api/v1/alert-channels?limit=200", {}, 200);
+    for (const c of [hook, slack, pd]) await step("getAlertChannel", "GET", `/api/v1/alert-channels/${id(c)}`, {}, 200);
+    await step(
+      "updateAlertChannel",
+      "PUT",
+      `/api/v1/alert-channels/${id(pd)}`,
+      { body: { config: { routing_key: S.pagerDutyKey2 } } },
+      200,
+    );
+    for (const c of [hook, slack, pd]) await step("testAlertChannel", "POST", `/api/v1/alert-channels/${id(c)}/test`, {}, 200);
+    await step("deleteAlertChannel", "DELETE", `/api/v1/alert-channels/${id(slack)}`, {}, 204);
 
     // Tokens: the plaintext only in the create response (and its replay).
     const tokKey = idem();
@@ -988,6 +1030,38 @@ describe("SSRF with ALLOW_PRIVATE_DESTINATIONS off", () => {
         `updateDestination ${url}`,
         `answered ${update.status} ${update.text.slice(0, 200)}`,
       );
+      // Alert channels: a webhook's URL and a Slack webhook URL go through the same guard.
+      for (const [type, config, field] of [
+        ["webhook", { url }, "config.url"],
+        ["slack", { webhook_url: url }, "config.webhook_url"],
+      ] as const) {
+        const channel = await rec.send(`createAlertChannel ${type} ${url}`, "createAlertChannel", "POST", "/api/v1/alert-channels", {
+          token: f.token,
+          fetcher,
+          body: { name: "ssrf", type, config },
+        });
+        rec.check(
+          channel.status === 400 && namesPath(channel, field),
+          `createAlertChannel ${type} ${url}`,
+          `answered ${channel.status} ${channel.text.slice(0, 200)}`,
+        );
+      }
+      const channelUpdate = await rec.send(
+        `updateAlertChannel ${url}`,
+        "updateAlertChannel",
+        "PUT",
+        `/api/v1/alert-channels/${f.channelId}`,
+        {
+          token: f.token,
+          fetcher,
+          body: { config: { url } },
+        },
+      );
+      rec.check(
+        channelUpdate.status === 400 && namesPath(channelUpdate, "config.url"),
+        `updateAlertChannel ${url}`,
+        `answered ${channelUpdate.status} ${channelUpdate.text.slice(0, 200)}`,
+      );
       const connection = `postgres://writer:pw@${hostOf(url)}/db`;
       if (URL.canParse(connection)) {
         const pgDest = await rec.send(`createDestination postgres ${url}`, "createDestination", "POST", "/api/v1/destinations", {
@@ -1068,6 +1142,7 @@ describe("every answer of this file", () => {
       createToken: /token$/,
       createSync: /trigger secret$/,
       rotateSyncTriggerSecret: /trigger secret$|rotated secret$/,
+      createAlertChannel: /signing secret$/,
     };
     const leaks: string[] = [];
     for (const a of Recorder.answers) {

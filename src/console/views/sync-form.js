@@ -1,9 +1,9 @@
 // @ts-check
 // #/syncs/new and #/syncs/{id}/edit: the sync form (model, destination, mode, schedule, field
 // mappings offered from the model's columns), saved with POST or PUT.
-/** @import { FieldMapping, ModelColumn, Schedule, SyncBody, SyncMode } from "../types.js" */
+/** @import { AlertChannel, AlertRules, FieldMapping, ModelColumn, Schedule, SyncBody, SyncMode } from "../types.js" */
 /** @import { ViewContext } from "../view-context.js" */
-import { createSync, getModel, getSync, listDestinations, listModels, updateSync } from "../api.js";
+import { createSync, getModel, getSync, listAlertChannels, listDestinations, listModels, updateSync } from "../api.js";
 import { errorBox, h, put } from "../dom.js";
 import { scheduleInWords } from "../format.js";
 import { MODES, SYNC_MODES } from "../vocabulary.js";
@@ -21,7 +21,12 @@ const SCHEDULE_TYPES = [
  * @param {string | null} id
  */
 export async function viewSyncForm(ctx, id) {
-  const [models, destinations, existing] = await Promise.all([listModels(), listDestinations(), id ? getSync(id) : Promise.resolve(null)]);
+  const [models, destinations, existing, channels] = await Promise.all([
+    listModels(),
+    listDestinations(),
+    id ? getSync(id) : Promise.resolve(null),
+    listAlertChannels(),
+  ]);
   if (!ctx.alive()) return;
   const problem = h("div");
   const [firstModel] = models;
@@ -146,6 +151,7 @@ export async function viewSyncForm(ctx, id) {
   );
   const scheduleWords = h("div", { class: "hint", id: "schedule-words" });
 
+  const alerts = alertsSection(channels, sync.alerts ?? null);
   const mappingsBody = h("tbody");
   const paused = h("input", { type: "checkbox", id: "paused" });
   const submit = h("button", { type: "submit", class: "primary" }, id ? "Save changes" : "Create sync");
@@ -242,6 +248,7 @@ export async function viewSyncForm(ctx, id) {
           schedule: scheduleValue(),
           field_mappings: mappingsValue(),
           mass_delete_threshold_pct: Number(threshold.value),
+          alerts: alerts.value(),
         };
         if (!id && paused.checked) body.paused = true;
         submit.disabled = true;
@@ -306,6 +313,7 @@ export async function viewSyncForm(ctx, id) {
         h("button", { type: "button", onclick: () => put(mappingsBody) }, "Clear"),
       ),
     ),
+    alerts.element,
     id ? null : h("div", { class: "field" }, h("label", { class: "radio" }, paused, " Create paused (the schedule starts on resume)")),
     problem,
     h("div", { class: "actions" }, submit, h("a", { class: "button", href: id ? `#/syncs/${id}` : "#/" }, "Cancel")),
@@ -327,4 +335,113 @@ export async function viewSyncForm(ctx, id) {
     form,
   );
   await loadColumns(existing ? existing.field_mappings : []);
+}
+
+/** The rules a new sync starts with (the API's defaults, src/alerts/rules.ts). @type {AlertRules} */
+const DEFAULT_ALERTS = {
+  channel_ids: null,
+  on_failure: true,
+  on_error_state: true,
+  on_recovery: true,
+  rows_failed_pct: null,
+  row_count_change_pct: null,
+  late_minutes: 60,
+  max_duration_minutes: null,
+};
+
+/**
+ * The form's alerts section: which channels (the workspace's defaults, or chosen ones), which
+ * events, and the thresholds (empty: never).
+ * @param {AlertChannel[]} channels the workspace's alert channels
+ * @param {AlertRules | null} current
+ * @returns {{ element: HTMLElement, value: () => AlertRules }}
+ */
+function alertsSection(channels, current) {
+  const rules = current ?? DEFAULT_ALERTS;
+  const own = rules.channel_ids !== null;
+  const useDefaults = h("input", { type: "radio", name: "alert-channels", value: "default", checked: !own, onchange: () => update() });
+  const useOwn = h("input", { type: "radio", name: "alert-channels", value: "own", checked: own, onchange: () => update() });
+  const boxes = channels.map((c) => ({
+    id: c.id,
+    input: h("input", { type: "checkbox", name: "alert-channel", value: c.id, checked: rules.channel_ids?.includes(c.id) ?? false }),
+    label: `${c.name} (${c.type})`,
+  }));
+  const chosen = h(
+    "div",
+    { class: "inline", id: "alert-channel-list" },
+    boxes.length
+      ? boxes.map((b) => h("label", { class: "radio" }, b.input, " ", b.label))
+      : h("span", { class: "muted" }, "no channels yet"),
+  );
+  const update = () => {
+    chosen.hidden = !useOwn.checked;
+  };
+  /** @param {"on_failure" | "on_error_state" | "on_recovery"} key */
+  const flag = (key) => h("input", { type: "checkbox", name: key, checked: rules[key] });
+  const flags = { on_failure: flag("on_failure"), on_error_state: flag("on_error_state"), on_recovery: flag("on_recovery") };
+  /** @param {"rows_failed_pct" | "row_count_change_pct" | "late_minutes" | "max_duration_minutes"} key */
+  const number = (key) =>
+    h("input", {
+      type: "number",
+      name: key,
+      min: key.endsWith("_pct") ? 0 : 1,
+      placeholder: "off",
+      value: rules[key] ?? "",
+      style: "width:90px",
+    });
+  const numbers = {
+    rows_failed_pct: number("rows_failed_pct"),
+    row_count_change_pct: number("row_count_change_pct"),
+    late_minutes: number("late_minutes"),
+    max_duration_minutes: number("max_duration_minutes"),
+  };
+  /** @param {HTMLInputElement} input */
+  const numberOf = (input) => (input.value.trim() === "" ? null : Number(input.value));
+  update();
+  const element = h(
+    "fieldset",
+    { id: "alerts" },
+    h("legend", {}, "Alerts"),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { class: "radio" }, useDefaults, " The workspace's default channels"),
+      h("label", { class: "radio" }, useOwn, " These channels:"),
+      chosen,
+      h("div", { class: "hint" }, "Channels are set up on the ", h("a", { href: "#/alert-channels" }, "alert channels"), " page."),
+    ),
+    h(
+      "div",
+      { class: "field inline" },
+      h("label", { class: "radio" }, flags.on_failure, " a run fails"),
+      h("label", { class: "radio" }, flags.on_error_state, " the sync enters error"),
+      h("label", { class: "radio" }, flags.on_recovery, " it recovers"),
+    ),
+    h(
+      "div",
+      { class: "field inline" },
+      h("span", {}, "more than", numbers.rows_failed_pct, "% of the rows fail"),
+      h("span", {}, "the row count moves more than", numbers.row_count_change_pct, "%"),
+    ),
+    h(
+      "div",
+      { class: "field inline" },
+      h("span", {}, "a scheduled run is", numbers.late_minutes, "minutes late"),
+      h("span", {}, "a run runs over", numbers.max_duration_minutes, "minutes"),
+    ),
+    h("div", { class: "hint" }, "Each alert fires once when the problem begins, and once more when the sync recovers. Empty: never."),
+  );
+  return {
+    element,
+    value: () => ({
+      channel_ids: useOwn.checked ? boxes.filter((b) => b.input.checked).map((b) => b.id) : null,
+      on_failure: flags.on_failure.checked,
+      on_error_state: flags.on_error_state.checked,
+      on_recovery: flags.on_recovery.checked,
+      rows_failed_pct: numberOf(numbers.rows_failed_pct),
+      row_count_change_pct: numberOf(numbers.row_count_change_pct),
+      late_minutes: numberOf(numbers.late_minutes),
+      max_duration_minutes: numberOf(numbers.max_duration_minutes),
+    }),
+  };
 }

@@ -3,6 +3,7 @@ import type { SyncMode } from "../../sync/mode";
 import type { Schedule } from "../../sync/schedule";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
 import type { FieldMapping } from "../../sync/mapping";
+import type { AlertRules } from "../../alerts/rules";
 import { timestamps } from "./columns";
 import { destinations } from "./destinations";
 import { models } from "./models";
@@ -36,6 +37,8 @@ export const syncs = sqliteTable(
     massDeleteThresholdPct: integer("mass_delete_threshold_pct").notNull().default(50),
     /** A run still going after this many minutes is stopped (`run_timeout`) and counts as failed. */
     maxRunMinutes: integer("max_run_minutes").notNull().default(360),
+    /** The sync's own alert rules; null: the workspace's default channels with the default rules. */
+    alerts: text("alerts", { mode: "json" }).$type<AlertRules>(),
     archivedAt: text("archived_at"),
     ...timestamps,
   },

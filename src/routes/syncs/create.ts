@@ -6,7 +6,8 @@ import { newId } from "../../lib/ids";
 import { DEFAULT_MAX_RUN_MINUTES } from "../../run/driver";
 import { randomSecret } from "../../lib/crypto";
 import { encryptSecret } from "../../lib/secrets";
-import { checkSyncReferences, CreateSyncBody, syncObject, syncResponse, SyncSchema } from "./schema";
+import { rulesFromBody } from "../../alerts/rules";
+import { checkAlertChannels, checkSyncReferences, CreateSyncBody, syncObject, syncResponse, SyncSchema } from "./schema";
 
 const route = createRoute({
   operationId: "createSync",
@@ -25,6 +26,7 @@ export function registerCreateSync(app: Router) {
     const body = c.req.valid("json");
     const { workspaceId } = c.var.principal;
     await checkSyncReferences(c.var.db, workspaceId, body);
+    await checkAlertChannels(c.var.db, workspaceId, body.alerts?.channel_ids);
     const id = newId("sync");
     const secret = randomSecret(24);
     const now = new Date().toISOString();
@@ -40,6 +42,7 @@ export function registerCreateSync(app: Router) {
       fieldMappings: body.field_mappings,
       massDeleteThresholdPct: body.mass_delete_threshold_pct ?? 50,
       maxRunMinutes: body.max_run_minutes ?? DEFAULT_MAX_RUN_MINUTES,
+      alerts: rulesFromBody(body.alerts) ?? null,
       status,
       triggerSecretCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),
       createdAt: now,

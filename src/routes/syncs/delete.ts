@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import { syncs } from "../../db/schema";
+import { syncAlertStates, syncs } from "../../db/schema";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { illegalTransition, loadSync, syncObject, syncResponse, SyncSchema } from "./schema";
 
@@ -33,7 +33,10 @@ export function registerDeleteSync(app: Router) {
     const stub = syncObject(c.env, id);
     if (c.req.valid("query").permanent === "true") {
       await stub.destroy();
-      await c.var.db.delete(syncs).where(eq(syncs.id, id));
+      await c.var.db.batch([
+        c.var.db.delete(syncAlertStates).where(eq(syncAlertStates.syncId, id)),
+        c.var.db.delete(syncs).where(eq(syncs.id, id)),
+      ]);
       return c.body(null, 204);
     }
     const result = await stub.transition("archive");

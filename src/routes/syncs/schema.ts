@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { destinations, models, syncRuns, syncs } from "../../db/schema";
+import { alertChannels, destinations, models, syncRuns, syncs } from "../../db/schema";
 import { ApiError, notFound, validationError, type ErrorDetail } from "../../api/errors";
 import { Name } from "../../api/openapi";
 import { syncProblems } from "../../destinations/registry";
@@ -12,6 +12,7 @@ import { MAX_TEMPLATE_LENGTH } from "../../sync/template";
 import { cronProblem, isTimeZone } from "../../sync/schedule";
 import { runFromRow, type RunRecord } from "../../run/record";
 import { RunSchema, serializeRun } from "./run-schema";
+import { AlertRulesBody, AlertRulesSchema, rulesOf } from "../../alerts/rules";
 
 const ScheduleSchema = z
   .discriminatedUnion("type", [
@@ -91,6 +92,9 @@ export const CreateSyncBody = z
     paused: z.boolean().optional().openapi({ description: "Create without arming the schedule." }),
     mass_delete_threshold_pct: MassDeleteThreshold.optional(),
     max_run_minutes: MaxRunMinutes.optional(),
+    alerts: AlertRulesBody.nullable()
+      .optional()
+      .openapi({ description: "Alert rules; without them the workspace's default channels and rules apply." }),
   })
   .openapi("CreateSync");
 
@@ -104,6 +108,9 @@ export const UpdateSyncBody = z
     field_mappings: FieldMappings.optional(),
     mass_delete_threshold_pct: MassDeleteThreshold.optional(),
     max_run_minutes: MaxRunMinutes.optional(),
+    alerts: AlertRulesBody.nullable()
+      .optional()
+      .openapi({ description: "Replaces the alert rules; null: back to the workspace's default channels and rules." }),
   })
   .openapi("UpdateSync");
 
@@ -118,6 +125,7 @@ export const SyncSchema = z
     field_mappings: z.array(FieldMappingObject),
     mass_delete_threshold_pct: z.number(),
     max_run_minutes: z.number(),
+    alerts: AlertRulesSchema.openapi({ description: "The alert rules in force; `channel_ids` null: the workspace's default channels." }),
     status: z.enum(SYNC_STATUSES),
     status_reason: z.string().nullable(),
     next_run_at: z.string().nullable(),
@@ -148,6 +156,7 @@ function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: str
     field_mappings: row.fieldMappings,
     mass_delete_threshold_pct: row.massDeleteThresholdPct,
     max_run_minutes: row.maxRunMinutes,
+    alerts: rulesOf(row.alerts),
     status: row.status,
     status_reason: row.statusReason,
     next_run_at: row.nextRunAt,
@@ -225,6 +234,24 @@ export async function checkSyncReferences(
     const sync = { mappings: body.field_mappings, mode: body.mode, primaryKey: model.primaryKey };
     problems.push(...syncProblems(destination.type, destination.config, sync));
   }
+  if (problems.length) throw validationError(problems);
+}
+
+/** A 400 unless every channel id names an alert channel of the workspace. */
+export async function checkAlertChannels(
+  db: Database,
+  workspaceId: string,
+  channelIds: readonly string[] | null | undefined,
+): Promise<void> {
+  if (!channelIds?.length) return;
+  const found = await db
+    .select({ id: alertChannels.id })
+    .from(alertChannels)
+    .where(and(eq(alertChannels.workspaceId, workspaceId), inArray(alertChannels.id, [...channelIds])));
+  const known = new Set(found.map((r) => r.id));
+  const problems = channelIds.flatMap((id, i) =>
+    known.has(id) ? [] : [{ path: `alerts.channel_ids.${i}`, message: `alert channel ${id} not found in this workspace` }],
+  );
   if (problems.length) throw validationError(problems);
 }
 

@@ -2,7 +2,17 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { syncs } from "../../db/schema";
 import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
-import { checkSyncReferences, illegalTransition, loadSync, syncObject, syncResponse, SyncSchema, UpdateSyncBody } from "./schema";
+import { rulesFromBody } from "../../alerts/rules";
+import {
+  checkAlertChannels,
+  checkSyncReferences,
+  illegalTransition,
+  loadSync,
+  syncObject,
+  syncResponse,
+  SyncSchema,
+  UpdateSyncBody,
+} from "./schema";
 
 const route = createRoute({
   operationId: "updateSync",
@@ -27,6 +37,7 @@ export function registerUpdateSync(app: Router) {
       mode: body.mode ?? row.mode,
     };
     await checkSyncReferences(c.var.db, workspaceId, merged);
+    await checkAlertChannels(c.var.db, workspaceId, body.alerts?.channel_ids);
     await c.var.db
       .update(syncs)
       .set({
@@ -35,6 +46,7 @@ export function registerUpdateSync(app: Router) {
         ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
         ...(body.mass_delete_threshold_pct === undefined ? {} : { massDeleteThresholdPct: body.mass_delete_threshold_pct }),
         ...(body.max_run_minutes === undefined ? {} : { maxRunMinutes: body.max_run_minutes }),
+        ...(body.alerts === undefined ? {} : { alerts: rulesFromBody(body.alerts) ?? null }),
         modelId: merged.model_id,
         destinationId: merged.destination_id,
         fieldMappings: merged.field_mappings,
