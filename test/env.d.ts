@@ -21,6 +21,8 @@ declare global {
       ALERT_RECEIVER_URL: string;
       /** Fake Slack (test/servers/slack.ts); incoming webhooks under /services/{name}/…. */
       SLACK_URL: string;
+      /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
+      SNOWFLAKE_URL: string;
     }
   }
 }

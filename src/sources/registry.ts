@@ -6,6 +6,7 @@ import { databricks } from "./databricks";
 import { mysql } from "./mysql";
 import { postgres } from "./postgres";
 import { redshift } from "./redshift";
+import { snowflake } from "./snowflake";
 import type { Source, SourcePlugin, WarehouseOptions } from "./source";
 
 /**
@@ -13,7 +14,7 @@ import type { Source, SourcePlugin, WarehouseOptions } from "./source";
  * (src/routes/sources/schema.ts) and the stored type (src/db/schema/sources.ts) derive from this
  * list: a new source type is its folder plus one line here.
  */
-export const SOURCES = [postgres, redshift, clickhouse, mysql, bigquery, databricks] as const;
+export const SOURCES = [postgres, redshift, clickhouse, mysql, bigquery, databricks, snowflake] as const;
 
 /** A source type, as the API takes it and D1 stores it. */
 export type SourceType = (typeof SOURCES)[number]["type"];

@@ -120,6 +120,12 @@ export interface SourcePlugin<
    * guard (src/lib/ssrf.ts) before {@link SourcePlugin.open}. Throws {@link WarehouseError}.
    */
   hosts(settings: SourceSettings<Config, Credentials>): string[];
+  /**
+   * Optional: what is wrong with the credentials taken together, beyond each field's own schema
+   * (e.g. "give either private_key or token"): the field to name and the message, or `undefined`.
+   * The API checks it on create and on an update's merged settings, and answers 400.
+   */
+  credentialsIssue?(credentials: Record<string, unknown>): { field: string; message: string } | undefined;
   /** The settings as the one string stored encrypted, and the display form the API returns. */
   seal(settings: SourceSettings<Config, Credentials>): { secret: string; masked: string };
   /** The settings back from the stored secret. */

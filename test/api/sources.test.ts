@@ -43,7 +43,7 @@ describe("sources", () => {
   });
 
   it("names each bad field", async () => {
-    const res = await api.post("/api/v1/sources", { body: { name: "", type: "mysql", connection_string: "nope", extra: 1 } });
+    const res = await api.post("/api/v1/sources", { body: { name: "", type: "oracle", connection_string: "nope", extra: 1 } });
     expectError(res, 400, "validation_failed");
     const paths = detailPaths(res);
     expect(paths).toEqual(expect.arrayContaining(["name", "type", "connection_string"]));

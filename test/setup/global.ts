@@ -4,6 +4,7 @@ import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
+import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
 import { startAlertReceiver } from "../servers/alert-receiver";
 import { startFakePagerDuty } from "../servers/pagerduty";
@@ -22,6 +23,7 @@ declare module "vitest" {
     slackPort: number;
     pagerDutyPort: number;
     mysqlUp: boolean;
+    snowflakePort: number;
   }
 }
 
@@ -45,6 +47,8 @@ export default async function setup(project: TestProject) {
   project.provide("slackPort", slack.port);
   const pagerDuty = await startFakePagerDuty();
   project.provide("pagerDutyPort", pagerDuty.port);
+  const snowflake = await startFakeSnowflake();
+  project.provide("snowflakePort", snowflake.port);
   const servers = [
     receiver.server,
     salesforce.server,
@@ -55,6 +59,7 @@ export default async function setup(project: TestProject) {
     alertReceiver.server,
     slack.server,
     pagerDuty.server,
+    snowflake.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);

@@ -5,6 +5,7 @@ import { sources } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { Name } from "../../api/openapi";
 import { SOURCE_TYPES, SOURCES, type SourceType } from "../../sources/registry";
+import type { SourcePlugin } from "../../sources/source";
 
 export const SourceSchema = z
   .object({
@@ -33,8 +34,16 @@ function nested(plugin: Plugin): boolean {
 function createBody(plugin: Plugin) {
   // With one type, `type` is an enum: a bad body then reports every field, not just `type`.
   const type = (SOURCES as readonly Plugin[]).length === 1 ? z.enum(SOURCE_TYPES) : z.literal(plugin.type);
-  if (nested(plugin))
-    return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials: plugin.credentials.strict().openapi(SECRET) });
+  if (nested(plugin)) {
+    const credentials = plugin.credentials
+      .strict()
+      .superRefine((value, ctx) => {
+        const issue = credentialsIssue(plugin, value);
+        if (issue) ctx.addIssue({ code: "custom", path: [issue.field], message: issue.message });
+      })
+      .openapi(SECRET);
+    return z.strictObject({ name: Name, type, config: plugin.config.strict(), credentials });
+  }
   return z.strictObject({ name: Name, type, ...plugin.config.shape, ...secretFields(plugin.credentials.shape) });
 }
 
@@ -46,6 +55,14 @@ function secretFields<S extends z.ZodRawShape>(shape: S): S {
   const marked: Record<string, z.core.$ZodType> = { ...shape };
   for (const [key, field] of Object.entries(shape)) marked[key] = (field as z.ZodType).openapi(SECRET);
   return marked as S;
+}
+
+/** What the plug-in finds wrong with credentials taken together (see SourcePlugin.credentialsIssue). */
+export function credentialsIssue(
+  plugin: SourcePlugin,
+  credentials: Record<string, unknown>,
+): { field: string; message: string } | undefined {
+  return plugin.credentialsIssue?.(credentials);
 }
 
 /** The body that updates a source of one type: any of its name and settings. */

@@ -7,6 +7,7 @@ import { decryptSecret, encryptSecret } from "../../lib/secrets";
 import { sourcePlugin } from "../../sources/registry";
 import {
   bodySettings,
+  credentialsIssue,
   loadSource,
   type SourceRow,
   SourceSchema,
@@ -75,5 +76,7 @@ async function sealSettings(
   const stored = complete ? {} : plugin.unseal(await decryptSecret(env.ENCRYPTION_KEY, source.connectionCiphertext, source.id));
   const parsed = schema.safeParse({ ...stored, ...changes });
   if (!parsed.success) throw validationError(issueDetails(parsed.error.issues));
+  const issue = credentialsIssue(plugin, parsed.data);
+  if (issue) throw validationError([{ path: `credentials.${issue.field}`, message: issue.message }]);
   return { ...plugin.seal(parsed.data), settings: parsed.data };
 }

@@ -1,8 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { HTTPException } from "hono/http-exception";
 import { WarehouseError } from "../errors";
 import type { SourcePlugin } from "../source";
-import type { DatabricksSettings } from "./api";
 import { openDatabricks } from "./queries";
 import { jsonValue } from "./types";
 
@@ -45,18 +43,17 @@ function hostOf(url: string): string {
   }
 }
 
-/** Refuses settings with neither or both credential modes, as a 400 naming the fields. */
-function checkCredentials(settings: DatabricksSettings): void {
-  const oauth = settings.client_id !== undefined || settings.client_secret !== undefined;
-  const problem =
-    settings.token !== undefined && oauth
-      ? "give either token or client_id and client_secret, not both"
-      : settings.token === undefined && !(settings.client_id && settings.client_secret)
-        ? oauth
-          ? "OAuth M2M needs both client_id and client_secret"
-          : "give token (a personal access token) or client_id and client_secret (a service principal's OAuth secret)"
-        : undefined;
-  if (problem) throw new HTTPException(400, { message: `credentials: ${problem}` });
+/** Neither or both credential modes: the API answers a 400 naming the field (SourcePlugin.credentialsIssue). */
+function credentialsProblem(c: Record<string, unknown>): { field: string; message: string } | undefined {
+  const oauth = c.client_id !== undefined || c.client_secret !== undefined;
+  if (c.token !== undefined && oauth) return { field: "token", message: "give either token or client_id and client_secret, not both" };
+  if (c.token !== undefined || (c.client_id && c.client_secret)) return undefined;
+  return oauth
+    ? { field: c.client_id ? "client_secret" : "client_id", message: "OAuth M2M needs both client_id and client_secret" }
+    : {
+        field: "token",
+        message: "give token (a personal access token) or client_id and client_secret (a service principal's OAuth secret)",
+      };
 }
 
 /** The Databricks plug-in, as src/sources/registry.ts lists it. */
@@ -64,9 +61,9 @@ export const databricks = {
   type: "databricks",
   config,
   credentials,
+  credentialsIssue: credentialsProblem,
   hosts: (settings) => [hostOf(settings.host)],
   seal: (settings) => {
-    checkCredentials(settings);
     const url = new URL(settings.host);
     const who = settings.token !== undefined ? "token ****" : `client_id ${settings.client_id}, secret ****`;
     return {

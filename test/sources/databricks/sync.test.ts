@@ -99,11 +99,14 @@ describe("Databricks source end to end", () => {
     const both = await api.post("/api/v1/sources", {
       body: { name: "dbx", type: "databricks", config, credentials: { token: "t", client_id: "a", client_secret: "b" } },
     });
-    expect([both.status, both.error?.message]).toEqual([400, expect.stringMatching(/^credentials: .*not both/)]);
+    expect([both.status, both.error?.message]).toEqual([400, expect.stringMatching(/^credentials\.token: .*not both/)]);
     const none = await api.post("/api/v1/sources", { body: { name: "dbx", type: "databricks", config, credentials: {} } });
-    expect([none.status, none.error?.message]).toEqual([400, expect.stringMatching(/^credentials: give token/)]);
+    expect([none.status, none.error?.message]).toEqual([400, expect.stringMatching(/^credentials\.token: give token/)]);
     const half = await api.post("/api/v1/sources", { body: { name: "dbx", type: "databricks", config, credentials: { client_id: "a" } } });
-    expect([half.status, half.error?.message]).toEqual([400, expect.stringMatching(/needs both client_id and client_secret/)]);
+    expect([half.status, half.error?.message]).toEqual([
+      400,
+      expect.stringMatching(/^credentials\.client_secret: OAuth M2M needs both client_id and client_secret/),
+    ]);
     const badHost = await api.post("/api/v1/sources", {
       body: {
         name: "dbx",
