@@ -124,7 +124,7 @@ export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnv
 }
 
 /** Maps a row's values to the destination's fields, typed by the source's column types (the plug-in looked up once). */
-function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
+export function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
   const plugin = sourcePlugin(s.config.sourceType ?? "postgres");
   return (values) => {
     const out: Record<string, unknown> = {};
