@@ -87,7 +87,10 @@ export interface LogCursor {
 }
 
 export function encodeCursor(cursor: LogCursor): string {
-  return btoa(JSON.stringify([cursor.object, cursor.skip])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return btoa(JSON.stringify([cursor.object, cursor.skip]))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
 }
 
 /** The cursor, or null when it is not one this API handed out. */

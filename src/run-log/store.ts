@@ -1,15 +1,7 @@
 import { loadHasher } from "../engine/hash";
 import { partitionOf } from "../engine/partition";
 import { log } from "../lib/log";
-import {
-  batchLogName,
-  decodeEntries,
-  encodeEntries,
-  type LogCursor,
-  matches,
-  type OperationFilter,
-  type OperationLogEntry,
-} from "./entry";
+import { batchLogName, decodeEntries, encodeEntries, type LogCursor, matches, type OperationFilter, type OperationLogEntry } from "./entry";
 
 /**
  * The run debugger's storage: every operation of a run, in R2 (not D1: a run may send millions),
@@ -136,12 +128,18 @@ export async function deleteSyncLogs(bucket: R2Bucket, syncId: string): Promise<
 }
 
 /**
- * Deletes run-log objects uploaded more than `days` before `now`, at most `maxObjects` listed per
- * call (the next scheduled sweep goes on). The count of objects deleted.
+ * Deletes run-log objects uploaded more than `days` before `now` (of every sync, or of `syncId`),
+ * at most `maxObjects` listed per call (the next scheduled sweep goes on). The count deleted.
  */
-export async function purgeRunLogs(bucket: R2Bucket, now: number, days: number, maxObjects = 50_000): Promise<number> {
+export async function purgeRunLogs(
+  bucket: R2Bucket,
+  now: number,
+  days: number,
+  options: { syncId?: string; maxObjects?: number } = {},
+): Promise<number> {
   const cutoff = now - days * 86_400_000;
-  const deleted = await deleteWhere(bucket, ROOT, (o) => o.uploaded.getTime() < cutoff, maxObjects);
+  const prefix = options.syncId ? paths.sync(options.syncId) : ROOT;
+  const deleted = await deleteWhere(bucket, prefix, (o) => o.uploaded.getTime() < cutoff, options.maxObjects ?? 50_000);
   if (deleted > 0) log("run_logs_purged", { objects: deleted, older_than: new Date(cutoff).toISOString() });
   return deleted;
 }

@@ -10,6 +10,7 @@ import type { ErrorSchema } from "../../src/api/openapi";
 import type { DestinationSchema } from "../../src/routes/destinations/schema";
 import type { ModelColumnSchema, ModelSchema } from "../../src/routes/models/schema";
 import type { SourceSchema } from "../../src/routes/sources/schema";
+import type { OperationSchema, RecordEventSchema } from "../../src/routes/syncs/operations";
 import type { RunSchema, TriggerResponse } from "../../src/routes/syncs/run-schema";
 import type { SyncSchema } from "../../src/routes/syncs/schema";
 import type { CreatedTokenSchema, TokenSchema } from "../../src/routes/tokens/schema";
@@ -22,6 +23,8 @@ type Destination = z.infer<typeof DestinationSchema>;
 type Sync = z.infer<typeof SyncSchema>;
 export type Run = z.infer<typeof RunSchema>;
 type Token = z.infer<typeof TokenSchema>;
+export type RunOperation = z.infer<typeof OperationSchema>;
+export type RecordEvent = z.infer<typeof RecordEventSchema>;
 type CreatedToken = z.infer<typeof CreatedTokenSchema>;
 /** The `error` of every error response (`{ "error": { code, message, details?, request_id } }`). */
 type ApiErrorBody = z.infer<typeof ErrorSchema>["error"];
@@ -85,6 +88,8 @@ type Method = "GET" | "POST" | "PUT" | "DELETE";
 type Routes = [
   ["GET", "/api/v1/openapi.json", OpenApiDocument],
   ["GET", `/api/v1/syncs/${string}/runs/${string}/errors${string}`, Page<RowError>],
+  ["GET", `/api/v1/syncs/${string}/runs/${string}/operations${string}`, Page<RunOperation>],
+  ["GET", `/api/v1/syncs/${string}/records/${string}`, Page<RecordEvent>],
   ["GET", `/api/v1/syncs/${string}/runs/${string}`, Run],
   ["GET", `/api/v1/syncs/${string}/runs${string}`, Page<Run>],
   ["GET", `/api/v1/syncs/${string}`, Sync],

@@ -10,14 +10,18 @@ import { loadSync } from "./schema";
 
 /** The run debugger: every operation of a run, and one key's history across the retained runs. */
 
-const Operation = z
+export const OperationSchema = z
   .object({
     key: z.string(),
     op: z.enum(OPERATION_KINDS),
     fields: z.record(z.string(), z.unknown()).openapi({ description: "The mapped destination fields sent (planned, in a dry run)." }),
     status: z.enum(OPERATION_STATUSES).openapi({ description: "`planned`: a dry run's operation, never sent." }),
     error: z.string().nullable().openapi({ description: "The destination's message for a failed operation." }),
-    destination_status: z.number().int().nullable().openapi({ description: "HTTP status of the destination's last response to the batch." }),
+    destination_status: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "HTTP status of the destination's last response to the batch." }),
     response: z.string().nullable().openapi({ description: "The start (500 characters) of that response's body." }),
     attempts: z.number().int().openapi({ description: "Send attempts of the batch (0 when planned)." }),
     batch_id: z.string(),
@@ -42,19 +46,25 @@ const operationsRoute = createRoute({
   method: "get",
   path: "/api/v1/syncs/{id}/runs/{run_id}/operations",
   request: {
-    params: z.object({ id: idParam("syn"), run_id: z.string().max(64).openapi({ param: { name: "run_id", in: "path" } }) }),
+    params: z.object({
+      id: idParam("syn"),
+      run_id: z
+        .string()
+        .max(64)
+        .openapi({ param: { name: "run_id", in: "path" } }),
+    }),
     query: OperationsQuery,
   },
   responses: {
     200: jsonResponse(
-      listOf(Operation, "RunOperationList"),
+      listOf(OperationSchema, "RunOperationList"),
       "The run's operations in plan order (a dry run's planned ones), page by page; empty once the run's log is past RUN_LOG_RETENTION_DAYS.",
     ),
     ...openApiErrorResponses,
   },
 });
 
-const RecordEvent = Operation.extend({
+export const RecordEventSchema = OperationSchema.extend({
   run_id: z.string(),
   run_status: z.string(),
   dry_run: z.boolean(),
@@ -82,7 +92,7 @@ const recordRoute = createRoute({
   },
   responses: {
     200: jsonResponse(
-      listOf(RecordEvent, "RecordHistory"),
+      listOf(RecordEventSchema, "RecordHistory"),
       "What each retained run (newest first) planned or sent for this key and how the destination answered; a run that did not touch the key is not listed (its row was unchanged, or not in the model).",
     ),
     ...openApiErrorResponses,
