@@ -9,6 +9,7 @@ import { registerDestinationRoutes } from "./routes/destinations";
 import { registerTokenRoutes } from "./routes/tokens";
 import { registerSyncRoutes } from "./routes/syncs";
 import { registerHookRoutes } from "./routes/hooks";
+import { registerAuditRoutes } from "./routes/audit";
 
 /** Largest request body the API accepts. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -38,17 +39,20 @@ export function createApp() {
   // Trigger webhooks authenticate with their own secret, not a Bearer token.
   registerHookRoutes(app);
 
-  for (const path of ["/api/v1/sources", "/api/v1/models", "/api/v1/destinations", "/api/v1/syncs", "/api/v1/tokens"]) {
+  for (const path of ["/api/v1/sources", "/api/v1/models", "/api/v1/destinations", "/api/v1/syncs", "/api/v1/tokens", "/api/v1/audit-events"]) {
     // "/x/*" also matches "/x" itself.
     app.use(`${path}/*`, bearerAuth(), idempotency());
   }
   app.use("/api/v1/tokens/*", requireScope("admin"));
+  // The audit log names every token and what it did: admin only, like token management.
+  app.use("/api/v1/audit-events/*", requireScope("admin"));
 
   registerSourceRoutes(app);
   registerModelRoutes(app);
   registerDestinationRoutes(app);
   registerTokenRoutes(app);
   registerSyncRoutes(app);
+  registerAuditRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/api/v1/openapi.json", {

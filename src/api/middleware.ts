@@ -39,13 +39,13 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     const token = match[1];
     const hash = await sha256Hex(token);
     if (c.env.ADMIN_TOKEN && timingSafeEqual(hash, await sha256Hex(c.env.ADMIN_TOKEN))) {
-      c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null });
+      c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null, tokenName: "ADMIN_TOKEN" });
     } else {
       const row = await c.var.db.query.apiTokens.findFirst({
         where: and(eq(apiTokens.tokenHash, hash), isNull(apiTokens.revokedAt)),
       });
       if (!row) throw new ApiError("unauthorized", "invalid or revoked API token");
-      c.set("principal", { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id });
+      c.set("principal", { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id, tokenName: row.name });
       // last_used_at at minute resolution: at most one write per token per minute, off the response path.
       const now = new Date();
       if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > LAST_USED_RESOLUTION_MS) {

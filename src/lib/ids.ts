@@ -9,6 +9,7 @@ const ID_PREFIXES = {
   run: "run",
   batch: "bat",
   request: "req",
+  audit: "aud",
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

@@ -107,7 +107,8 @@ function fixturePath(op: Operation): string {
 }
 
 const isWrite = (op: Operation) => op.method !== "GET" && op.method !== "HEAD";
-const isTokenRoute = (op: Operation) => op.path.startsWith("/api/v1/tokens");
+/** Admin-only routes: token management and the audit log. */
+const isTokenRoute = (op: Operation) => op.path.startsWith("/api/v1/tokens") || op.path.startsWith("/api/v1/audit-events");
 
 /** Sends each case to the operation (8 at a time); `check` judges each answer; D1 of A must not change on writes. */
 async function sweep(
@@ -292,11 +293,11 @@ describe("security sweep (OpenAPI-driven)", () => {
     rec.check(
       after
         .split("\n")
-        .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys"))
+        .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys") && !l.startsWith("audit_events"))
         .join() ===
         snapshotA
           .split("\n")
-          .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys"))
+          .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys") && !l.startsWith("audit_events"))
           .join(),
       "isolation",
       "A's objects changed",

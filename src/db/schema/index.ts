@@ -7,3 +7,4 @@ export * from "./syncs";
 export * from "./sync-runs";
 export * from "./run-row-errors";
 export * from "./idempotency-keys";
+export * from "./audit-events";
