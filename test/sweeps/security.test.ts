@@ -293,11 +293,11 @@ describe("security sweep (OpenAPI-driven)", () => {
     rec.check(
       after
         .split("\n")
-        .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys") && !l.startsWith("audit_events"))
+        .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys"))
         .join() ===
         snapshotA
           .split("\n")
-          .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys") && !l.startsWith("audit_events"))
+          .filter((l) => !l.startsWith("api_tokens") && !l.startsWith("idempotency_keys"))
           .join(),
       "isolation",
       "A's objects changed",

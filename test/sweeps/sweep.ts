@@ -383,7 +383,6 @@ const WORKSPACE_TABLES: { table: string; ignore: string[] }[] = [
   { table: "syncs", ignore: [] },
   { table: "sync_runs", ignore: [] },
   { table: "idempotency_keys", ignore: [] },
-  { table: "audit_events", ignore: [] },
 ];
 
 /** Every row of the workspace (one D1 batch), as a string to compare before and after requests. */

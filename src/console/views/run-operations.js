@@ -21,7 +21,9 @@ function answer(o) {
     "td",
     {},
     o.error ? h("div", {}, o.error) : null,
-    o.response ? h("div", { class: "muted mono", title: o.response }, o.response.length > 120 ? `${o.response.slice(0, 120)}…` : o.response) : null,
+    o.response
+      ? h("div", { class: "muted mono", title: o.response }, o.response.length > 120 ? `${o.response.slice(0, 120)}…` : o.response)
+      : null,
   );
 }
 
@@ -44,7 +46,11 @@ export function operationsSection(syncId, runId) {
   let current = null;
   /** @type {string | null} */
   let next = null;
-  const prev = h("button", { type: "button", id: "operations-prev", disabled: true, onclick: () => go(previous.pop() ?? null, false) }, "Previous");
+  const prev = h(
+    "button",
+    { type: "button", id: "operations-prev", disabled: true, onclick: () => go(previous.pop() ?? null, false) },
+    "Previous",
+  );
   const more = h("button", { type: "button", id: "operations-next", disabled: true, onclick: () => go(next, true) }, "Next");
 
   /** @returns {OperationFilter} */
@@ -204,7 +210,15 @@ export function recordHistorySection(syncId) {
     h(
       "table",
       { id: "record-events" },
-      h("thead", {}, h("tr", {}, ["Run", "Started", "Operation", "Status", "HTTP", "Error / response"].map((t) => h("th", {}, t)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Run", "Started", "Operation", "Status", "HTTP", "Error / response"].map((t) => h("th", {}, t)),
+        ),
+      ),
       body,
     ),
     more,
