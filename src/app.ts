@@ -39,7 +39,14 @@ export function createApp() {
   // Trigger webhooks authenticate with their own secret, not a Bearer token.
   registerHookRoutes(app);
 
-  for (const path of ["/api/v1/sources", "/api/v1/models", "/api/v1/destinations", "/api/v1/syncs", "/api/v1/tokens", "/api/v1/audit-events"]) {
+  for (const path of [
+    "/api/v1/sources",
+    "/api/v1/models",
+    "/api/v1/destinations",
+    "/api/v1/syncs",
+    "/api/v1/tokens",
+    "/api/v1/audit-events",
+  ]) {
     // "/x/*" also matches "/x" itself.
     app.use(`${path}/*`, bearerAuth(), idempotency());
   }

@@ -25,10 +25,10 @@ export interface OperationLogEntry {
 }
 
 export const OPERATION_STATUSES = ["succeeded", "failed", "planned"] as const;
-export type OperationStatus = (typeof OPERATION_STATUSES)[number];
+type OperationStatus = (typeof OPERATION_STATUSES)[number];
 
 /** The start of a response body kept per batch: enough to read the vendor's error, not a payload copy. */
-export const RESPONSE_CHARS = 500;
+const RESPONSE_CHARS = 500;
 
 /** Filters of the operations endpoint. */
 export interface OperationFilter {
@@ -64,7 +64,7 @@ export function decodeEntries(text: string): OperationLogEntry[] {
 }
 
 /** Shortens a response body to {@link RESPONSE_CHARS}. */
-export function truncateResponse(text: string | null | undefined): string | null {
+function truncateResponse(text: string | null | undefined): string | null {
   if (text === null || text === undefined) return null;
   return text.length > RESPONSE_CHARS ? `${text.slice(0, RESPONSE_CHARS)}…` : text;
 }

@@ -18,7 +18,7 @@ const paths = {
 };
 
 /** Retention of run logs unless RUN_LOG_RETENTION_DAYS says otherwise. */
-export const DEFAULT_RETENTION_DAYS = 7;
+const DEFAULT_RETENTION_DAYS = 7;
 
 /** RUN_LOG_RETENTION_DAYS as a positive number of days (the default when unset or not a number). */
 export function retentionDays(env: { RUN_LOG_RETENTION_DAYS?: string }): number {

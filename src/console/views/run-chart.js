@@ -33,7 +33,7 @@ function s(tag, attrs, ...children) {
 }
 
 /** A round axis maximum at or above `n` (1, 2, 5 × 10^k). @param {number} n */
-export function niceMax(n) {
+function niceMax(n) {
   if (n <= 0) return 1;
   const base = 10 ** Math.floor(Math.log10(n));
   return ([1, 2, 5, 10].find((m) => m * base >= n) ?? 10) * base;
