@@ -17,13 +17,14 @@ function syncStub(env: Env, syncId: string) {
 }
 
 /** The queue() handler: `deliveries` sends batches; `deliveries-dlq` turns exhausted batches into failed rows. */
-export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env, ctx?: ExecutionContext): Promise<void> {
   const deadLetters = batch.queue.endsWith("-dlq");
+  const later = laterOf(ctx);
   await Promise.all(
     batch.messages.map(async (msg) => {
       try {
-        if (deadLetters) await settleDeadLetter(msg, env);
-        else await deliver(msg, env);
+        if (deadLetters) await settleDeadLetter(msg, env, later);
+        else await deliver(msg, env, later);
       } catch (err) {
         // Our own failure (RPC, D1, R2): the batch is unharmed; try it again later.
         log("delivery_error", { error: String(err), attempts: msg.attempts }, "error");
@@ -75,7 +76,7 @@ async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] |
   return "invalid";
 }
 
-async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
+async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<void> {
   const m = parse(msg);
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
@@ -92,7 +93,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   /** The destination's last response to this batch: the run log keeps it with every operation. */
   let lastResponse: { status: number; body: string } | undefined;
   const settle = (results: BatchRowResult[]) =>
-    settleBatch(env, m, operations, results, { batchId: m.batch_id, attempts: failures + 1, response: lastResponse, at: now() });
+    settleBatch(env, later, m, operations, results, { batchId: m.batch_id, attempts: failures + 1, response: lastResponse, at: now() });
   if (!opened.ok && opened.reason === "not_found") {
     await settle(failAll(operations, "the destination was deleted"));
     return msg.ack();
@@ -186,12 +187,14 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
     case "auth_failed": {
       await Promise.all([
         sync.reportAuthFailure(m.run_id, m.batch_id, outcome.error),
-        logBatch(env, m, operations, failAll(operations, outcome.error), {
-          batchId: m.batch_id,
-          attempts: failures + 1,
-          response: lastResponse,
-          at: now(),
-        }),
+        later(
+          logBatch(env, m, operations, failAll(operations, outcome.error), {
+            batchId: m.batch_id,
+            attempts: failures + 1,
+            response: lastResponse,
+            at: now(),
+          }),
+        ),
       ]);
       log("batch_auth_failed", { ...fields, error: outcome.error }, "error");
       return msg.ack();
@@ -200,7 +203,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
 }
 
 /** A batch that used up its retries: every row fails with the last error the destination gave. */
-async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> {
+async function settleDeadLetter(msg: Message<unknown>, env: Env, later: Later): Promise<void> {
   const m = parse(msg);
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
@@ -211,19 +214,30 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> 
   const results = failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`);
   // Every attempt the queue allowed was spent (max_retries + 1), after the ones before re-enqueueing.
   const attempts = (m.failures ?? 0) + QUEUE_MAX_ATTEMPTS;
-  await settleBatch(env, m, operations, results, { batchId: m.batch_id, attempts, at: now() }, true);
+  await settleBatch(env, later, m, operations, results, { batchId: m.batch_id, attempts, at: now() }, true);
   log("batch_dead_lettered", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length }, "error");
   msg.ack();
 }
 
 const now = () => new Date().toISOString();
 
+/** Work the message's ack need not wait for (the run log): to waitUntil when the runtime gives a context. */
+type Later = (work: Promise<void>) => Promise<void>;
+
+function laterOf(ctx: ExecutionContext | undefined): Later {
+  return async (work) => {
+    if (ctx) ctx.waitUntil(work);
+    else await work;
+  };
+}
+
 /**
- * Reports a batch's results to its run and logs its operations (run debugger) side by side. The log
- * is named by batch id, so a batch settled again overwrites it.
+ * Reports a batch's results to its run and logs its operations (run debugger) off the ack's path.
+ * The log is named by batch id, so a batch settled again overwrites it.
  */
 async function settleBatch(
   env: Env,
+  later: Later,
   m: DeliveryMessage,
   operations: Operation[],
   results: BatchRowResult[],
@@ -232,7 +246,7 @@ async function settleBatch(
 ): Promise<void> {
   await Promise.all([
     syncStub(env, m.sync_id).reportBatch(m.run_id, m.batch_id, results, exhausted),
-    logBatch(env, m, operations, results, answer),
+    later(logBatch(env, m, operations, results, answer)),
   ]);
 }
 

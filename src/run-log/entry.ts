@@ -45,17 +45,36 @@ export function matches(entry: OperationLogEntry, filter: OperationFilter): bool
   );
 }
 
+/** What every operation of one batch shares: stored once, as the object's first line. */
+const BATCH_FIELDS = ["batch_id", "destination_status", "response", "attempts", "at"] as const;
+
+/**
+ * One log object: a first line with the batch's shared fields (the response is the same for all
+ * its operations: kept once, not once per row), then one line per operation with its own fields.
+ */
 export function encodeEntries(entries: readonly OperationLogEntry[]): string {
-  return entries.map((e) => JSON.stringify(e)).join("\n");
+  const first = entries[0];
+  if (!first) return "";
+  const header = Object.fromEntries(BATCH_FIELDS.map((f) => [f, first[f]]));
+  const lines = entries.map((e) => {
+    const own: Record<string, unknown> = { key: e.key, op: e.op, fields: e.fields, status: e.status, error: e.error };
+    // An entry that differs from the header keeps its own value (never the case for one settled batch).
+    for (const f of BATCH_FIELDS) if (e[f] !== first[f]) own[f] = e[f];
+    return JSON.stringify(own);
+  });
+  return [JSON.stringify({ batch: header }), ...lines].join("\n");
 }
 
 /** Entries of one log object; a line that does not parse is skipped rather than failing the page. */
 export function decodeEntries(text: string): OperationLogEntry[] {
   const out: OperationLogEntry[] = [];
+  let header: Record<string, unknown> = {};
   for (const line of text.split("\n")) {
     if (!line) continue;
     try {
-      out.push(JSON.parse(line) as OperationLogEntry);
+      const json = JSON.parse(line) as Record<string, unknown>;
+      if (json.batch && typeof json.batch === "object") header = json.batch as Record<string, unknown>;
+      else out.push({ ...header, ...json } as unknown as OperationLogEntry);
     } catch {
       // a torn object: its other lines still read
     }
