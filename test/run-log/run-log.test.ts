@@ -146,6 +146,20 @@ describe("run debugger: every operation of a run", () => {
     expect((await api.get(`/api/v1/syncs/${syncId}/records/11`)).body.data).toEqual([]);
   });
 
+  it("logs a batch that ran out of retries once, failed with the last error and every attempt the queue made", async () => {
+    const table = await customersTable(5);
+    const { syncId, endpoint } = await webhookSync(table, "upsert");
+    await configureWebhook(endpoint, { always: { status: 503, retry_after: "0", body: { error: "maintenance" } } });
+    const run = await runSync(syncId);
+    expect(run.error?.code, JSON.stringify(run)).toBe("delivery_failed");
+    const { ops } = await allOperations(syncId, run.id);
+    expect(ops.map((o) => o.key).sort(byNumber)).toEqual(["1", "2", "3", "4", "5"]);
+    for (const o of ops) {
+      expect(o, JSON.stringify(o)).toMatchObject({ status: "failed", op: "upsert", attempts: 9 });
+      expect(o.error).toMatch(/^retries exhausted; last error: HTTP 503.*maintenance/);
+    }
+  });
+
   it("answers bad filters, cursors and unknown runs with a 4xx naming the field", async () => {
     const table = await customersTable(3);
     const { syncId } = await webhookSync(table, "upsert");
