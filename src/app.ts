@@ -10,6 +10,7 @@ import { registerTokenRoutes } from "./routes/tokens";
 import { registerSyncRoutes } from "./routes/syncs";
 import { registerHookRoutes } from "./routes/hooks";
 import { registerAlertChannelRoutes } from "./routes/alert-channels";
+import { registerAuditRoutes } from "./routes/audit";
 
 /** Largest request body the API accepts. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -46,11 +47,14 @@ export function createApp() {
     "/api/v1/syncs",
     "/api/v1/tokens",
     "/api/v1/alert-channels",
+    "/api/v1/audit-events",
   ]) {
     // "/x/*" also matches "/x" itself.
     app.use(`${path}/*`, bearerAuth(), idempotency());
   }
   app.use("/api/v1/tokens/*", requireScope("admin"));
+  // The audit log names every token and what it did: admin only, like token management.
+  app.use("/api/v1/audit-events/*", requireScope("admin"));
 
   registerSourceRoutes(app);
   registerModelRoutes(app);
@@ -58,6 +62,7 @@ export function createApp() {
   registerTokenRoutes(app);
   registerSyncRoutes(app);
   registerAlertChannelRoutes(app);
+  registerAuditRoutes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/api/v1/openapi.json", {

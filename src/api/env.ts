@@ -7,6 +7,8 @@ export interface Principal {
   scope: TokenScope;
   /** null for the bootstrap ADMIN_TOKEN. */
   tokenId: string | null;
+  /** The token's name (the audit log's actor); "ADMIN_TOKEN" for the bootstrap token. */
+  tokenName: string;
 }
 
 /** Hono environment: generated Worker bindings plus request-scoped services. */

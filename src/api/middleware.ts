@@ -54,7 +54,7 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     const token = match[1];
     const hash = await sha256Hex(token);
     if (c.env.ADMIN_TOKEN && timingSafeEqual(hash, await sha256Hex(c.env.ADMIN_TOKEN))) {
-      c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null });
+      c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null, tokenName: "ADMIN_TOKEN" });
     } else {
       const known = await lookUpToken(c.var.db, hash);
       if (!known) throw new ApiError("unauthorized", "invalid or revoked API token");
@@ -101,7 +101,7 @@ async function lookUpToken(db: Database, hash: string): Promise<KnownToken | und
   const row = await db.query.apiTokens.findFirst({ where: and(eq(apiTokens.tokenHash, hash), isNull(apiTokens.revokedAt)) });
   if (!row) return undefined;
   const known: KnownToken = {
-    principal: { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id },
+    principal: { workspaceId: row.workspaceId, scope: row.scope, tokenId: row.id, tokenName: row.name },
     lastUsedAt: row.lastUsedAt ? Date.parse(row.lastUsedAt) : 0,
     expiresAt: now + TOKEN_CACHE_MS,
   };

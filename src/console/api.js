@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, Model, ModelBody, Page, Preview, RowError, Run, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, Model, ModelBody, OperationFilter, Page, Preview, RecordEvent, RowError, Run, RunOperation, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -192,6 +192,31 @@ export const cancelRun = (syncId, runId) => call("POST", `/syncs/${syncId}/runs/
  * @returns {Promise<Page<RowError>>}
  */
 export const listRunErrors = (syncId, runId, cursor) => call("GET", `/syncs/${syncId}/runs/${runId}/errors?limit=200${after(cursor)}`);
+
+/**
+ * A page of a run's operations (the run debugger), filtered.
+ * @param {string} syncId
+ * @param {string} runId
+ * @param {OperationFilter} filter
+ * @param {string | null} cursor
+ * @returns {Promise<Page<RunOperation>>}
+ */
+export const listRunOperations = (syncId, runId, filter, cursor) => {
+  const query = new URLSearchParams({ limit: "50" });
+  for (const [name, value] of Object.entries(filter)) if (value) query.set(name, value);
+  if (cursor) query.set("cursor", cursor);
+  return call("GET", `/syncs/${syncId}/runs/${runId}/operations?${query}`);
+};
+
+/**
+ * One primary key's history across the retained runs, 10 runs a page.
+ * @param {string} syncId
+ * @param {string} key
+ * @param {string | null} cursor
+ * @returns {Promise<Page<RecordEvent>>}
+ */
+export const getRecordHistory = (syncId, key, cursor) =>
+  call("GET", `/syncs/${syncId}/records/${encodeURIComponent(key)}?limit=10${after(cursor)}`);
 
 // ---------------------------------------------------------------------------------------------
 // Models and destinations

@@ -187,6 +187,18 @@
  */
 
 /**
+ * One operation of a run as the run debugger keeps it (src/routes/syncs/operations.ts `RunOperation`).
+ * @typedef {{ key: string, op: "create" | "update" | "upsert" | "delete", fields: Record<string, unknown>, status: "succeeded" | "failed" | "planned", error: string | null, destination_status: number | null, response: string | null, attempts: number, batch_id: string, at: string }} RunOperation
+ */
+
+/** Filters of the operations table; empty strings mean "any". @typedef {{ status?: string, op?: string, key?: string }} OperationFilter */
+
+/**
+ * One run's operation on a key (src/routes/syncs/operations.ts `RecordHistoryEntry`).
+ * @typedef {RunOperation & { run_id: string, run_status: string, dry_run: boolean, run_started_at: string | null }} RecordEvent
+ */
+
+/**
  * One page of a list endpoint.
  * @template T
  * @typedef {{ data: T[], next_cursor: string | null }} Page

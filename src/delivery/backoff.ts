@@ -47,6 +47,8 @@ export function retryDelaySeconds(
 
 /** `max_retries` of the deliveries consumer (wrangler.toml): attempts after the first, then the dead-letter queue. */
 const QUEUE_MAX_RETRIES = 8;
+/** Attempts the queue makes of one message before it dead-letters it. */
+export const QUEUE_MAX_ATTEMPTS = QUEUE_MAX_RETRIES + 1;
 
 /** Longest one attempt of a batch takes: the slowest destination timeout (60 s) plus the consumer's rate-limit wait (5 s), with margin. */
 export const ATTEMPT_SECONDS = 90;

@@ -3,8 +3,10 @@ import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
 import type { RateSignal } from "../lib/http";
 import { log } from "../lib/log";
+import { type BatchAnswer, settledEntries } from "../run-log/entry";
+import { writeBatchLog } from "../run-log/store";
 
-import { backoffPolicy, MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from "./backoff";
+import { backoffPolicy, MAX_QUEUE_DELAY_SECONDS, QUEUE_MAX_ATTEMPTS, retryDelaySeconds } from "./backoff";
 import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, OperationsSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
@@ -15,13 +17,14 @@ function syncStub(env: Env, syncId: string) {
 }
 
 /** The queue() handler: `deliveries` sends batches; `deliveries-dlq` turns exhausted batches into failed rows. */
-export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env, ctx?: ExecutionContext): Promise<void> {
   const deadLetters = batch.queue.endsWith("-dlq");
+  const later = laterOf(ctx);
   await Promise.all(
     batch.messages.map(async (msg) => {
       try {
-        if (deadLetters) await settleDeadLetter(msg, env);
-        else await deliver(msg, env);
+        if (deadLetters) await settleDeadLetter(msg, env, later);
+        else await deliver(msg, env, later);
       } catch (err) {
         // Our own failure (RPC, D1, R2): the batch is unharmed; try it again later.
         log("delivery_error", { error: String(err), attempts: msg.attempts }, "error");
@@ -73,7 +76,7 @@ async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] |
   return "invalid";
 }
 
-async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
+async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<void> {
   const m = parse(msg);
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
@@ -85,8 +88,14 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   if (typeof operations === "string") return msg.ack();
 
   const opened = await openDestination(createDb(env.DB), env, m.workspace_id, m.destination_id);
+  // Attempts of this batch that failed before this one, across re-enqueued copies of the message.
+  const failures = (m.failures ?? 0) + msg.attempts - 1;
+  /** The destination's last response to this batch: the run log keeps it with every operation. */
+  let lastResponse: { status: number; body: string } | undefined;
+  const settle = (results: BatchRowResult[]) =>
+    settleBatch(env, later, m, operations, results, { batchId: m.batch_id, attempts: failures + 1, response: lastResponse, at: now() });
   if (!opened.ok && opened.reason === "not_found") {
-    await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, "the destination was deleted"));
+    await settle(failAll(operations, "the destination was deleted"));
     return msg.ack();
   }
   // Unreadable settings are retried like any failure of ours, until the batch dead-letters.
@@ -95,8 +104,6 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   const limit = destination.rateLimit;
   const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destination.id));
 
-  // Attempts of this batch that failed before this one, across re-enqueued copies of the message.
-  const failures = (m.failures ?? 0) + msg.attempts - 1;
   const started = Date.now();
   let permit = await limiter.acquire(limit);
   const waited = !permit.granted;
@@ -122,7 +129,13 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   // What each response said about the rate limit: the limiter learns the rate the destination accepts.
   const signals: RateSignal[] = [];
   try {
-    outcome = await destination.send({ sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations }, (s) => signals.push(s));
+    outcome = await destination.send(
+      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations },
+      (s) => signals.push(s),
+      (status, body) => {
+        lastResponse = { status, body };
+      },
+    );
   } finally {
     // A spent quota holds every sender of this destination, not only this batch.
     const pauseSeconds = outcome?.kind === "quota_exhausted" ? outcome.retryAfterSeconds : undefined;
@@ -133,11 +146,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
   switch (outcome.kind) {
     case "results": {
       const opOf = new Map(operations.map((o) => [o.key, o.op]));
-      await sync.reportBatch(
-        m.run_id,
-        m.batch_id,
-        outcome.results.map((r) => ({ ...r, op: opOf.get(r.key) ?? "upsert" })),
-      );
+      await settle(outcome.results.map((r) => ({ ...r, op: opOf.get(r.key) ?? "upsert" })));
       log("batch_delivered", { ...fields, failed: outcome.results.filter((r) => !r.ok).length });
       if ((m.quota_waits ?? 0) > 0) await sync.noteDestinationWait(m.run_id, null, null);
       return msg.ack();
@@ -170,13 +179,23 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
         await sync.splitBatch(m.run_id, m.batch_id, [operations.slice(0, half), operations.slice(half)]);
         log("batch_split", { ...fields, error: outcome.error }, "warn");
       } else {
-        await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, outcome.error));
+        await settle(failAll(operations, outcome.error));
         log("batch_rejected", { ...fields, error: outcome.error }, "warn");
       }
       return msg.ack();
     }
     case "auth_failed": {
-      await sync.reportAuthFailure(m.run_id, m.batch_id, outcome.error);
+      await Promise.all([
+        sync.reportAuthFailure(m.run_id, m.batch_id, outcome.error),
+        later(
+          logBatch(env, m, operations, failAll(operations, outcome.error), {
+            batchId: m.batch_id,
+            attempts: failures + 1,
+            response: lastResponse,
+            at: now(),
+          }),
+        ),
+      ]);
       log("batch_auth_failed", { ...fields, error: outcome.error }, "error");
       return msg.ack();
     }
@@ -184,7 +203,7 @@ async function deliver(msg: Message<unknown>, env: Env): Promise<void> {
 }
 
 /** A batch that used up its retries: every row fails with the last error the destination gave. */
-async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> {
+async function settleDeadLetter(msg: Message<unknown>, env: Env, later: Later): Promise<void> {
   const m = parse(msg);
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
@@ -192,9 +211,52 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env): Promise<void> 
   const found = await operationsOf(env, m);
   const operations = typeof found === "string" ? [] : found;
   const last = await sync.lastBatchError(m.run_id, m.batch_id);
-  await sync.reportBatch(m.run_id, m.batch_id, failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`), true);
+  const results = failAll(operations, `retries exhausted${last ? `; last error: ${last}` : ""}`);
+  // Every attempt the queue allowed was spent (max_retries + 1), after the ones before re-enqueueing.
+  const attempts = (m.failures ?? 0) + QUEUE_MAX_ATTEMPTS;
+  await settleBatch(env, later, m, operations, results, { batchId: m.batch_id, attempts, at: now() }, true);
   log("batch_dead_lettered", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length }, "error");
   msg.ack();
+}
+
+const now = () => new Date().toISOString();
+
+/** Work the message's ack need not wait for (the run log): to waitUntil when the runtime gives a context. */
+type Later = (work: Promise<void>) => Promise<void>;
+
+function laterOf(ctx: ExecutionContext | undefined): Later {
+  return async (work) => {
+    if (ctx) ctx.waitUntil(work);
+    else await work;
+  };
+}
+
+/**
+ * Reports a batch's results to its run and logs its operations (run debugger) off the ack's path.
+ * The log is named by batch id, so a batch settled again overwrites it.
+ */
+async function settleBatch(
+  env: Env,
+  later: Later,
+  m: DeliveryMessage,
+  operations: Operation[],
+  results: BatchRowResult[],
+  answer: BatchAnswer,
+  exhausted = false,
+): Promise<void> {
+  await Promise.all([
+    syncStub(env, m.sync_id).reportBatch(m.run_id, m.batch_id, results, exhausted),
+    later(logBatch(env, m, operations, results, answer)),
+  ]);
+}
+
+/** Writes a batch's run log; a failed write is logged, never a reason to send the batch again. */
+async function logBatch(env: Env, m: DeliveryMessage, operations: Operation[], results: BatchRowResult[], answer: BatchAnswer) {
+  try {
+    await writeBatchLog(env.SNAPSHOTS, m.sync_id, m.run_id, m.batch_id, settledEntries(operations, results, answer));
+  } catch (err) {
+    log("run_log_write_failed", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, error: String(err) }, "warn");
+  }
 }
 
 function failAll(operations: Operation[], error: string): BatchRowResult[] {

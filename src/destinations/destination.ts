@@ -59,8 +59,8 @@ export interface ConnectorContext<Config, Credentials> {
   allowPrivate: boolean;
   /** The fetch to use (the global one in production). */
   fetch: typeof fetch;
-  /** Told the status and headers of every response (src/lib/http.ts calls it); the limiter learns from them. */
-  observe?: (status: number, headers: Headers) => void;
+  /** Told the status, headers and body of every response (src/lib/http.ts calls it); the limiter learns from them. */
+  observe?: (status: number, headers: Headers, body: string) => void;
 }
 
 /** The implementation of one destination type, given its parsed config and decrypted credentials. */

@@ -21,9 +21,10 @@ export interface OpenedDestination {
   test(): Promise<ConnectionTest>;
   /**
    * Sends one batch; the outcome is classified, errors are answers. `onSignal` hears what each
-   * response said about the rate limit (the vendor's headers, read by its connector).
+   * response said about the rate limit (the vendor's headers, read by its connector);
+   * `onResponse` each response's status and body (the run log keeps the last one).
    */
-  send(batch: Batch, onSignal?: (signal: RateSignal) => void): Promise<SendOutcome>;
+  send(batch: Batch, onSignal?: (signal: RateSignal) => void, onResponse?: (status: number, body: string) => void): Promise<SendOutcome>;
 }
 
 /**
@@ -95,10 +96,12 @@ function bind<T extends DestinationType>(
     },
     maxBatchSize: connector.maxBatchSize(config.value),
     test: () => connector.test(ctx),
-    send: (batch, onSignal) => {
-      if (!onSignal) return connector.send(ctx, batch);
-      const observe = (status: number, headers: Headers) =>
-        onSignal(connector.rateSignal ? connector.rateSignal(status, headers) : standardRateSignal(status, headers));
+    send: (batch, onSignal, onResponse) => {
+      if (!onSignal && !onResponse) return connector.send(ctx, batch);
+      const observe = (status: number, headers: Headers, body: string) => {
+        onSignal?.(connector.rateSignal ? connector.rateSignal(status, headers) : standardRateSignal(status, headers));
+        onResponse?.(status, body);
+      };
       return connector.send({ ...ctx, observe }, batch);
     },
   };

@@ -39,8 +39,8 @@ export interface HttpResponse {
 export interface HttpContext {
   fetch: typeof fetch;
   allowPrivate: boolean;
-  /** Told the status and headers of every response (the destination limiter learns from them). */
-  observe?: (status: number, headers: Headers) => void;
+  /** Told the status, headers and body of every response (the limiter learns from them, the run log keeps them). */
+  observe?: (status: number, headers: Headers, body: string) => void;
 }
 
 /** What one response said about the destination's rate limit (read by its connector from the vendor's headers). */
@@ -95,7 +95,7 @@ export async function httpRequest(
       };
     }
     const text = await res.text();
-    ctx.observe?.(res.status, res.headers);
+    ctx.observe?.(res.status, res.headers, text);
     return { response: { status: res.status, headers: res.headers, text } };
   } catch (err) {
     if (isTimeout(err)) return { outcome: { kind: "retry", error: `no response within ${req.timeoutMs} ms` } };

@@ -11,6 +11,7 @@ const ID_PREFIXES = {
   request: "req",
   alertChannel: "chn",
   alert: "alr",
+  audit: "aud",
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

@@ -7,6 +7,7 @@ import type { BatchRowResult, DeliveryMessage } from "../delivery/message";
 import { deliveryMessage } from "../delivery/producer";
 import { MissingColumnError } from "../engine/extract";
 import { log } from "../lib/log";
+import { deleteSyncLogs } from "../run-log/store";
 import { WarehouseError } from "../sources/errors";
 import { RunLedger, type FailedRowRecord } from "./ledger";
 import { saveRun, type RunRecord } from "./record";
@@ -338,7 +339,7 @@ export class RunEngine {
   }
 }
 
-/** Deletes every object of a sync (permanent delete). */
+/** Deletes every object of a sync (permanent delete), its run logs included. */
 export async function purgeSyncData(env: Env, syncId: string): Promise<void> {
-  await deletePrefix(env.SNAPSHOTS, paths.sync(syncId));
+  await Promise.all([deletePrefix(env.SNAPSHOTS, paths.sync(syncId)), deleteSyncLogs(env.SNAPSHOTS, syncId)]);
 }

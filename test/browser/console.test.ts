@@ -200,6 +200,44 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     ).toEqual(["17,upsert,duplicate record in CRM", "7,upsert,email address is invalid"]);
   });
 
+  it("lists the run's operations, filtered by status, op and key, a key's history, and charts the runs", async () => {
+    const { page } = f;
+    // Still on the run page: every operation of the run, with the destination's answer.
+    await expect.poll(() => page.locator("#operations tbody tr").count()).toBe(ROWS);
+    expect(await page.locator("#operations-note").textContent()).toBe(`Page 1: ${ROWS} operations.`);
+    await page.selectOption("#op-status", "failed");
+    await page.click("#operations-filter button[type=submit]");
+    await expect.poll(() => page.locator("#operations tbody tr").count()).toBe(2);
+    const failed = page.locator('#operations tbody tr[data-key="17"]');
+    expect(await failed.textContent()).toContain("duplicate record in CRM");
+    expect(await failed.locator("td").nth(3).textContent()).toBe("200");
+    await page.selectOption("#op-status", "");
+    await page.selectOption("#op-kind", "upsert");
+    await page.fill("#op-key", "3");
+    await page.click("#operations-filter button[type=submit]");
+    await expect.poll(() => page.locator("#operations tbody tr").count()).toBe(1);
+    expect(await page.locator("#operations tbody tr").first().getAttribute("data-status")).toBe("succeeded");
+    await page.selectOption("#op-kind", "delete");
+    await page.click("#operations-filter button[type=submit]");
+    await expect.poll(() => page.locator("#operations-note").textContent()).toContain("No operations match");
+
+    await page.fill("#record-key", "7");
+    await page.click("#record-history button[type=submit]");
+    await expect.poll(() => page.locator("#record-events tbody tr").count()).toBe(1);
+    expect(await page.locator("#record-events tbody tr").first().getAttribute("data-run")).toBe(runId);
+    expect(await page.locator("#record-events tbody").textContent()).toContain("email address is invalid");
+
+    // The sync page charts its finished runs: one bar, whose segments are the run's counts.
+    await page.click(`.crumb a[href="#/syncs/${syncId}"]`);
+    const bar = page.locator(`#runs-chart .run-bar[data-run="${runId}"]`);
+    await bar.waitFor();
+    expect(await page.locator("#runs-chart .run-bar").count()).toBe(1);
+    expect(await bar.locator("title").textContent()).toContain(`${ROWS - 2} created`);
+    expect(await bar.locator('rect[data-series="created"]').count()).toBe(1);
+    expect(await bar.locator('rect[data-series="failed"]').count()).toBe(1);
+    expect(await bar.locator('rect[data-series="deleted"]').count()).toBe(0);
+  });
+
   it("lists the sync with its status badge and last run", async () => {
     const { page } = f;
     await page.click("nav >> text=Syncs");

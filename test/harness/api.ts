@@ -11,6 +11,8 @@ import type { AlertChannelSchema, CreatedAlertChannelSchema } from "../../src/ro
 import type { DestinationSchema } from "../../src/routes/destinations/schema";
 import type { ModelColumnSchema, ModelSchema } from "../../src/routes/models/schema";
 import type { SourceSchema } from "../../src/routes/sources/schema";
+import type { AuditEventSchema } from "../../src/routes/audit";
+import type { OperationSchema, RecordEventSchema } from "../../src/routes/syncs/operations";
 import type { RunSchema, TriggerResponse } from "../../src/routes/syncs/run-schema";
 import type { SyncSchema } from "../../src/routes/syncs/schema";
 import type { CreatedTokenSchema, TokenSchema } from "../../src/routes/tokens/schema";
@@ -24,6 +26,9 @@ type Sync = z.infer<typeof SyncSchema>;
 export type Run = z.infer<typeof RunSchema>;
 type Token = z.infer<typeof TokenSchema>;
 type AlertChannel = z.infer<typeof AlertChannelSchema>;
+export type RunOperation = z.infer<typeof OperationSchema>;
+export type RecordEvent = z.infer<typeof RecordEventSchema>;
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
 type CreatedToken = z.infer<typeof CreatedTokenSchema>;
 /** The `error` of every error response (`{ "error": { code, message, details?, request_id } }`). */
 type ApiErrorBody = z.infer<typeof ErrorSchema>["error"];
@@ -86,7 +91,10 @@ type Method = "GET" | "POST" | "PUT" | "DELETE";
  */
 type Routes = [
   ["GET", "/api/v1/openapi.json", OpenApiDocument],
+  ["GET", `/api/v1/audit-events${string}`, Page<AuditEvent>],
   ["GET", `/api/v1/syncs/${string}/runs/${string}/errors${string}`, Page<RowError>],
+  ["GET", `/api/v1/syncs/${string}/runs/${string}/operations${string}`, Page<RunOperation>],
+  ["GET", `/api/v1/syncs/${string}/records/${string}`, Page<RecordEvent>],
   ["GET", `/api/v1/syncs/${string}/runs/${string}`, Run],
   ["GET", `/api/v1/syncs/${string}/runs${string}`, Page<Run>],
   ["GET", `/api/v1/syncs/${string}`, Sync],

@@ -176,6 +176,8 @@ export function pathValues(path: string, f: Fixtures): Record<string, string> | 
       runs: f.runId,
       tokens: f.tokenId,
       "alert-channels": f.channelId,
+      // A primary key of the fixture table (record history).
+      records: "1",
     };
     const value = m[1] === "secret" ? f.triggerSecret : byCollection[before];
     if (value === undefined) return `no fixture for {${m[1]}} after "${before}" in ${path}`;

@@ -111,7 +111,8 @@ function fixturePath(op: Operation): string {
 }
 
 const isWrite = (op: Operation) => op.method !== "GET" && op.method !== "HEAD";
-const isTokenRoute = (op: Operation) => op.path.startsWith("/api/v1/tokens");
+/** Admin-only routes: token management and the audit log. */
+const isTokenRoute = (op: Operation) => op.path.startsWith("/api/v1/tokens") || op.path.startsWith("/api/v1/audit-events");
 
 /** Sends each case to the operation (8 at a time); `check` judges each answer; D1 of A must not change on writes. */
 async function sweep(
@@ -519,6 +520,8 @@ describe("secrets", () => {
     await step("listSyncRuns", "GET", `/api/v1/syncs/${syncId}/runs`, {}, 200);
     await step("getSyncRun", "GET", `/api/v1/syncs/${syncId}/runs/${id(run)}`, {}, 200);
     await step("listSyncRunErrors", "GET", `/api/v1/syncs/${syncId}/runs/${id(run)}/errors`, {}, 200);
+    await step("listSyncRunOperations", "GET", `/api/v1/syncs/${syncId}/runs/${id(run)}/operations`, {}, 200);
+    await step("getSyncRecordHistory", "GET", `/api/v1/syncs/${syncId}/records/1`, {}, 200);
     // The run has ended: a cancel answers 409.
     await step("cancelSyncRun", "POST", `/api/v1/syncs/${syncId}/runs/${id(run)}/cancel`, {}, 409);
     const rotated = await step("rotateSyncTriggerSecret", "POST", `/api/v1/syncs/${syncId}/trigger-secret`, {}, 200);
@@ -549,6 +552,9 @@ describe("secrets", () => {
     await step("deleteSync", "DELETE", `/api/v1/syncs/${syncId}?permanent=true`, {}, 204);
     await step("deleteModel", "DELETE", `/api/v1/models/${id(model)}`, {}, 204);
     await step("deleteSource", "DELETE", `/api/v1/sources/${id(src)}`, {}, 204);
+    // The audit log of everything above (secrets set, rotated, shown once): none may come back.
+    await step("listAuditEvents", "GET", "/api/v1/audit-events?limit=200", {}, 200);
+    await step("listAuditEvents", "GET", `/api/v1/audit-events?resource_id=${syncId}`, {}, 200);
     vi.restoreAllMocks();
 
     // Every operation of the document was walked.

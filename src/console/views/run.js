@@ -1,12 +1,14 @@
 // @ts-check
 // #/syncs/{id}/runs/{run_id}: one run (counts, phase, error, a dry run's plan) and its failed rows,
-// searchable by key and downloadable as CSV; polled until the run ends.
+// searchable by key and downloadable as CSV, then its operations and a record-history search
+// (run-operations.js); polled until the run ends.
 /** @import { RowError, Run, RunOptions } from "../types.js" */
 /** @import { ViewContext } from "../view-context.js" */
 import { cancelRun, getRun, getSync, listRunErrors, triggerSync } from "../api.js";
 import { badge, errorBox, h, progressCell, put, timeCell } from "../dom.js";
 import { count, duration, localTime, toCsv } from "../format.js";
 import { isFinal } from "../vocabulary.js";
+import { operationsSection, recordHistorySection } from "./run-operations.js";
 
 /** The CSV's columns: fields of RowError. @type {(keyof RowError)[]} */
 const ERROR_COLUMNS = ["primary_key", "operation", "message", "created_at"];
@@ -69,6 +71,7 @@ export async function viewRun(ctx, syncId, runId) {
   const errorsNote = h("p", { class: "muted", id: "errors-note" });
   const search = h("input", { type: "search", id: "error-search", placeholder: "Search by key", oninput: () => renderErrors() });
   const download = h("button", { type: "button", id: "download-csv", onclick: () => downloadCsv() }, "Download CSV");
+  const operations = operationsSection(syncId, runId);
 
   /** A cancel was asked for: the button stays disabled until the run ends. */
   let cancelling = false;
@@ -230,7 +233,7 @@ export async function viewRun(ctx, syncId, runId) {
       run = await getRun(syncId, runId);
       if (!ctx.alive()) return;
       renderSummary();
-      if (isFinal(run.status) && !isFinal(was)) await loadErrors();
+      if (isFinal(run.status) && !isFinal(was)) await Promise.all([loadErrors(), operations.load()]);
     } catch (err) {
       if (ctx.alive()) put(problem, errorBox(err));
     }
@@ -265,7 +268,9 @@ export async function viewRun(ctx, syncId, runId) {
       ),
       errorsBody,
     ),
+    operations.element,
+    recordHistorySection(syncId),
   );
   poller.start();
-  await loadErrors();
+  await Promise.all([loadErrors(), operations.load()]);
 }

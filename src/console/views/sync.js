@@ -1,5 +1,6 @@
 // @ts-check
-// #/syncs/{id}: one sync (lifecycle buttons, settings, trigger webhook) and its runs; polled.
+// #/syncs/{id}: one sync (lifecycle buttons, settings, trigger webhook), a chart of its recent runs
+// (run-chart.js) and its runs; polled.
 /** @import { Destination, Model, Run, Sync, SyncStatus } from "../types.js" */
 /** @import { Child, Props } from "../dom.js" */
 /** @import { ViewContext } from "../view-context.js" */
@@ -19,6 +20,7 @@ import {
 import { badge, errorBox, h, progressCell, put, timeCell } from "../dom.js";
 import { count, duration, localTime, relative, scheduleInWords } from "../format.js";
 import { isFinal, MODES } from "../vocabulary.js";
+import { runChart } from "./run-chart.js";
 
 /**
  * Which lifecycle actions the sync's status allows (the API answers 409 to the others).
@@ -147,6 +149,7 @@ export async function viewSync(ctx, id) {
   const runsBody = h("tbody");
   const noRuns = h("div", { class: "empty", id: "no-runs" }, "No runs yet. “Run now” starts one.");
   const more = h("button", { type: "button", hidden: !cursor, onclick: () => loadMore() }, "Load more runs");
+  const chart = h("div", { class: "chart" });
 
   /** Runs a lifecycle call, keeps the sync it answers with, and refreshes at once. @param {() => Promise<Sync | Run | void>} call */
   const act = async (call) => {
@@ -261,6 +264,7 @@ export async function viewSync(ctx, id) {
       runs.map((r) => runRow(id, r, expected)),
     );
     noRuns.hidden = runs.length > 0;
+    put(chart, runChart(runs.slice(0, 30)));
   };
 
   const loadMore = async () => {
@@ -295,6 +299,7 @@ export async function viewSync(ctx, id) {
     problem,
     details,
     h("h2", {}, "Runs"),
+    chart,
     noRuns,
     h(
       "table",

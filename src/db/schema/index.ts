@@ -8,3 +8,4 @@ export * from "./sync-runs";
 export * from "./run-row-errors";
 export * from "./idempotency-keys";
 export * from "./alert-channels";
+export * from "./audit-events";

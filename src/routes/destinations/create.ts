@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { destinations } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { maskDestinationCredentials } from "../../destinations/registry";
@@ -40,6 +41,8 @@ export function registerCreateDestination(app: Router) {
       .returning();
     if (!row) throw new Error("insert returned no row");
     // A new destination's limiter has learned nothing yet.
-    return c.json({ ...serializeDestination(row), rate_limit_observed: null }, 201);
+    const destination = serializeDestination(row);
+    await recordAudit(c, { action: "create", resourceType: "destination", resourceId: id, after: destination });
+    return c.json({ ...destination, rate_limit_observed: null }, 201);
   });
 }

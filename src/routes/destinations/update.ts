@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { destinations } from "../../db/schema";
 import { validationError, type ErrorDetail } from "../../api/errors";
@@ -66,6 +67,15 @@ export function registerUpdateDestination(app: Router) {
       .where(eq(destinations.id, id))
       .returning();
     if (!row) throw new Error("update returned no row");
-    return c.json({ ...serializeDestination(row), rate_limit_observed: await observedRateOf(c.env, row) }, 200);
+    const after = serializeDestination(row);
+    await recordAudit(c, {
+      action: "update",
+      resourceType: "destination",
+      resourceId: id,
+      before: serializeDestination(current),
+      after,
+      secretsChanged: nextCredentials === undefined ? [] : ["credentials"],
+    });
+    return c.json({ ...after, rate_limit_observed: await observedRateOf(c.env, row) }, 200);
   });
 }

@@ -1,3 +1,6 @@
+import type { Context } from "hono";
+import { recordAudit } from "../../api/audit";
+import type { AppEnv } from "../../api/env";
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { syncs } from "../../db/schema";
@@ -54,16 +57,25 @@ const signedRoute = createRoute({
 
 const refused = () => new ApiError("unauthorized", "invalid trigger secret or signature");
 
-async function triggerSecretOf(db: Database, env: Env, id: string): Promise<string> {
-  const row = await db.query.syncs.findFirst({ where: eq(syncs.id, id), columns: { triggerSecretCiphertext: true } });
+/** The sync's trigger secret and workspace. */
+async function triggerSecretOf(db: Database, env: Env, id: string): Promise<{ secret: string; workspaceId: string }> {
+  const row = await db.query.syncs.findFirst({ where: eq(syncs.id, id), columns: { triggerSecretCiphertext: true, workspaceId: true } });
   // Unknown sync and wrong secret answer alike, so the hook does not reveal which syncs exist.
   if (!row) throw refused();
-  return decryptSecret(env.ENCRYPTION_KEY, row.triggerSecretCiphertext, id);
+  return { secret: await decryptSecret(env.ENCRYPTION_KEY, row.triggerSecretCiphertext, id), workspaceId: row.workspaceId };
 }
 
-async function startWebhookRun(env: Env, id: string) {
-  const result = await syncObject(env, id).trigger("webhook", {});
+async function startWebhookRun(c: Context<AppEnv>, id: string, workspaceId: string) {
+  const result = await syncObject(c.env, id).trigger("webhook", {});
   if (!result.ok) throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"`, { status: result.status });
+  // No token made this request: the audit log names the trigger webhook as the actor.
+  await recordAudit(c, {
+    action: "trigger",
+    resourceType: "sync",
+    resourceId: id,
+    after: { run_id: result.run.id, options: {} },
+    actor: { tokenId: null, name: "trigger webhook", workspaceId },
+  });
   // A caller whose trigger lands behind a stuck run learns which run, in which phase, since when.
   return serializeTriggeredRun(result.run, result.in_flight);
 }
@@ -73,8 +85,8 @@ export function registerHookRoutes(app: Router) {
   app.openapi(secretRoute, async (c) => {
     const { id, secret } = c.req.valid("param");
     const expected = await triggerSecretOf(c.var.db, c.env, id);
-    if (!timingSafeEqual(secret, expected)) throw refused();
-    return c.json(await startWebhookRun(c.env, id), 202);
+    if (!timingSafeEqual(secret, expected.secret)) throw refused();
+    return c.json(await startWebhookRun(c, id, expected.workspaceId), 202);
   });
 
   app.openapi(signedRoute, async (c) => {
@@ -85,13 +97,13 @@ export function registerHookRoutes(app: Router) {
       throw new ApiError("unauthorized", "X-Timestamp missing or more than 5 minutes away from now");
     }
     const expected = await triggerSecretOf(c.var.db, c.env, id);
-    const mac = await hmacSha256Hex(expected, `${timestamp}.${await c.req.text()}`);
+    const mac = await hmacSha256Hex(expected.secret, `${timestamp}.${await c.req.text()}`);
     if (!timingSafeEqual(signature, `sha256=${mac}`)) throw refused();
     // Each signed request starts one run: a copy sent again inside the window is refused.
     const expiresAt = (Number(timestamp) + MAX_SKEW_SECONDS + 1) * 1000;
     if (!(await syncObject(c.env, id).claimSignature(mac, expiresAt))) {
       throw new ApiError("conflict", "this signed request was already used; sign each trigger with a new X-Timestamp");
     }
-    return c.json(await startWebhookRun(c.env, id), 202);
+    return c.json(await startWebhookRun(c, id, expected.workspaceId), 202);
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { models } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { newId } from "../../lib/ids";
@@ -41,6 +42,8 @@ export function registerCreateModel(app: Router) {
       })
       .returning();
     if (!row) throw new Error("insert returned no row");
-    return c.json(serializeModel(row), 201);
+    const model = serializeModel(row);
+    await recordAudit(c, { action: "create", resourceType: "model", resourceId: row.id, after: model });
+    return c.json(model, 201);
   });
 }

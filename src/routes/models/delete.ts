@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { models, syncs } from "../../db/schema";
 import { ApiError } from "../../api/errors";
 import { idParam, openApiErrorResponses, type Router } from "../../api/openapi";
-import { loadModel } from "./schema";
+import { loadModel, serializeModel } from "./schema";
 
 const route = createRoute({
   operationId: "deleteModel",
@@ -18,7 +19,7 @@ const route = createRoute({
 export function registerDeleteModel(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
-    await loadModel(c.var.db, c.var.principal.workspaceId, id);
+    const model = await loadModel(c.var.db, c.var.principal.workspaceId, id);
     // Archived syncs count too: they keep their model so that restore works.
     const used = await c.var.db.query.syncs.findFirst({ where: eq(syncs.modelId, id), columns: { id: true } });
     if (used) {
@@ -29,6 +30,7 @@ export function registerDeleteModel(app: Router) {
       );
     }
     await c.var.db.delete(models).where(eq(models.id, id));
+    await recordAudit(c, { action: "delete", resourceType: "model", resourceId: id, before: serializeModel(model) });
     return c.body(null, 204);
   });
 }

@@ -1,5 +1,6 @@
 import { mappingColumns } from "../../sync/mapping";
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import { models, syncs } from "../../db/schema";
@@ -52,7 +53,9 @@ export function registerUpdateModel(app: Router) {
       .where(eq(models.id, id))
       .returning();
     if (!row) throw new Error("update returned no row");
-    return c.json(serializeModel(row), 200);
+    const after = serializeModel(row);
+    await recordAudit(c, { action: "update", resourceType: "model", resourceId: id, before: serializeModel(current), after });
+    return c.json(after, 200);
   });
 }
 

@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { sources } from "../../db/schema";
 import { validationError } from "../../api/errors";
 import { issueDetails, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
@@ -40,7 +41,9 @@ export function registerCreateSource(app: Router) {
         })
         .returning();
       if (!row) throw new Error("insert returned no row");
-      return c.json(serializeSource(row), 201);
+      const source = serializeSource(row);
+      await recordAudit(c, { action: "create", resourceType: "source", resourceId: id, after: source });
+      return c.json(source, 201);
     },
     (result) => {
       // An unknown type still gets every bad field named (see createIssues).

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { sources } from "../../db/schema";
 import { validationError } from "../../api/errors";
@@ -51,7 +52,16 @@ export function registerUpdateSource(app: Router) {
         .where(eq(sources.id, id))
         .returning();
       if (!row) throw new Error("update returned no row");
-      return c.json(serializeSource(row), 200);
+      const after = serializeSource(row);
+      await recordAudit(c, {
+        action: "update",
+        resourceType: "source",
+        resourceId: id,
+        before: serializeSource(source),
+        after,
+        secretsChanged: sealed === undefined ? [] : ["connection_string"],
+      });
+      return c.json(after, 200);
     },
     (result) => {
       // A union of every type's body would only say "Invalid input" (see updateIssues).

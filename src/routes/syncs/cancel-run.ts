@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { and, eq } from "drizzle-orm";
 import { syncRuns } from "../../db/schema";
 import { ApiError, notFound } from "../../api/errors";
@@ -41,6 +42,13 @@ export function registerCancelRun(app: Router) {
         status: now?.status ?? row.status,
       });
     }
+    await recordAudit(c, {
+      action: "cancel",
+      resourceType: "run",
+      resourceId: run_id,
+      before: { sync_id: id, status: row.status },
+      after: { sync_id: id, status: result.run.status },
+    });
     return c.json(serializeRun(result.run), 202);
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { syncs } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
@@ -7,7 +8,7 @@ import { DEFAULT_MAX_RUN_MINUTES } from "../../run/driver";
 import { randomSecret } from "../../lib/crypto";
 import { encryptSecret } from "../../lib/secrets";
 import { rulesFromBody } from "../../alerts/rules";
-import { checkAlertChannels, checkSyncReferences, CreateSyncBody, syncObject, syncResponse, SyncSchema } from "./schema";
+import { checkAlertChannels, checkSyncReferences, CreateSyncBody, syncObject, syncResponse, SyncSchema, triggerUrl } from "./schema";
 
 const route = createRoute({
   operationId: "createSync",
@@ -55,6 +56,15 @@ export function registerCreateSync(app: Router) {
       await c.var.db.delete(syncs).where(eq(syncs.id, id));
       throw err;
     }
-    return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin, secret), 201);
+    const origin = new URL(c.req.url).origin;
+    const created = await syncResponse(c.var.db, workspaceId, id, origin, secret);
+    // The log keeps the trigger URL without its secret.
+    await recordAudit(c, {
+      action: "create",
+      resourceType: "sync",
+      resourceId: id,
+      after: { ...created, trigger_url: triggerUrl(origin, id) },
+    });
+    return c.json(created, 201);
   });
 }

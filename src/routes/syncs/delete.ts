@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { syncAlertStates, syncs } from "../../db/schema";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
@@ -30,6 +31,8 @@ export function registerDeleteSync(app: Router) {
     const { id } = c.req.valid("param");
     const { workspaceId } = c.var.principal;
     await loadSync(c.var.db, workspaceId, id);
+    const origin = new URL(c.req.url).origin;
+    const before = await syncResponse(c.var.db, workspaceId, id, origin);
     const stub = syncObject(c.env, id);
     if (c.req.valid("query").permanent === "true") {
       await stub.destroy();
@@ -37,10 +40,13 @@ export function registerDeleteSync(app: Router) {
         c.var.db.delete(syncAlertStates).where(eq(syncAlertStates.syncId, id)),
         c.var.db.delete(syncs).where(eq(syncs.id, id)),
       ]);
+      await recordAudit(c, { action: "delete", resourceType: "sync", resourceId: id, before });
       return c.body(null, 204);
     }
     const result = await stub.transition("archive");
     if (!result.ok) throw illegalTransition("archive", result.status);
-    return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin), 200);
+    const after = await syncResponse(c.var.db, workspaceId, id, origin);
+    await recordAudit(c, { action: "archive", resourceType: "sync", resourceId: id, before, after });
+    return c.json(after, 200);
   });
 }

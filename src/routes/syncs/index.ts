@@ -5,6 +5,7 @@ import { registerDeleteSync } from "./delete";
 import { registerGetSync } from "./get";
 import { registerLifecycleActions } from "./lifecycle";
 import { registerListSyncs } from "./list";
+import { registerRunOperationRoutes } from "./operations";
 import { registerRotateTriggerSecret } from "./rotate-trigger-secret";
 import { registerRunRoutes } from "./runs";
 import { registerTriggerSync } from "./trigger";
@@ -21,4 +22,5 @@ export function registerSyncRoutes(app: Router) {
   registerRotateTriggerSecret(app);
   registerRunRoutes(app);
   registerCancelRun(app);
+  registerRunOperationRoutes(app);
 }

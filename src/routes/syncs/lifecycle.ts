@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { illegalTransition, loadSync, syncObject, syncResponse, SyncSchema } from "./schema";
 
@@ -24,9 +25,13 @@ export function registerLifecycleActions(app: Router) {
       const { id } = c.req.valid("param");
       const { workspaceId } = c.var.principal;
       await loadSync(c.var.db, workspaceId, id);
+      const origin = new URL(c.req.url).origin;
+      const before = await syncResponse(c.var.db, workspaceId, id, origin);
       const result = await syncObject(c.env, id).transition(action);
       if (!result.ok) throw illegalTransition(action, result.status);
-      return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin), 200);
+      const after = await syncResponse(c.var.db, workspaceId, id, origin);
+      await recordAudit(c, { action, resourceType: "sync", resourceId: id, before, after });
+      return c.json(after, 200);
     });
   }
 }

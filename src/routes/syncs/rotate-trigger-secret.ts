@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { syncs } from "../../db/schema";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
@@ -31,6 +32,17 @@ export function registerRotateTriggerSecret(app: Router) {
       .update(syncs)
       .set({ triggerSecretCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id), updatedAt: new Date().toISOString() })
       .where(eq(syncs.id, id));
-    return c.json({ trigger_url: triggerUrl(new URL(c.req.url).origin, id, secret), secret }, 200);
+    const origin = new URL(c.req.url).origin;
+    // Both sides masked: the log says the secret changed, never what it is.
+    const masked = { trigger_url: triggerUrl(origin, id) };
+    await recordAudit(c, {
+      action: "rotate_trigger_secret",
+      resourceType: "sync",
+      resourceId: id,
+      before: masked,
+      after: masked,
+      secretsChanged: ["trigger_url"],
+    });
+    return c.json({ trigger_url: triggerUrl(origin, id, secret), secret }, 200);
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { idParam, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { ApiError } from "../../api/errors";
 import { loadSync, syncObject } from "./schema";
@@ -42,7 +43,8 @@ export function registerTriggerSync(app: Router) {
   app.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
     await loadSync(c.var.db, c.var.principal.workspaceId, id);
-    const result = await syncObject(c.env, id).trigger("manual", c.req.valid("json") ?? {});
+    const options = c.req.valid("json") ?? {};
+    const result = await syncObject(c.env, id).trigger("manual", options);
     if (!result.ok && result.busy)
       throw new ApiError(
         "conflict",
@@ -51,6 +53,7 @@ export function registerTriggerSync(app: Router) {
       );
     if (!result.ok)
       throw new ApiError("conflict", `cannot run a sync whose status is "${result.status}"; restore it first`, { status: result.status });
+    await recordAudit(c, { action: "trigger", resourceType: "sync", resourceId: id, after: { run_id: result.run.id, options } });
     return c.json(serializeTriggeredRun(result.run, result.in_flight), 202);
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { eq } from "drizzle-orm";
 import { syncs } from "../../db/schema";
 import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
@@ -29,6 +30,8 @@ export function registerUpdateSync(app: Router) {
     const body = c.req.valid("json");
     const { workspaceId } = c.var.principal;
     const row = await loadSync(c.var.db, workspaceId, id);
+    const origin = new URL(c.req.url).origin;
+    const before = await syncResponse(c.var.db, workspaceId, id, origin);
     if (row.status === "archived") throw illegalTransition("update", row.status);
     const merged = {
       model_id: body.model_id ?? row.modelId,
@@ -54,6 +57,8 @@ export function registerUpdateSync(app: Router) {
       })
       .where(eq(syncs.id, id));
     if (body.schedule) await syncObject(c.env, id).reschedule(body.schedule);
-    return c.json(await syncResponse(c.var.db, workspaceId, id, new URL(c.req.url).origin), 200);
+    const after = await syncResponse(c.var.db, workspaceId, id, origin);
+    await recordAudit(c, { action: "update", resourceType: "sync", resourceId: id, before, after });
+    return c.json(after, 200);
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { apiTokens } from "../../db/schema";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { randomSecret, sha256Hex } from "../../lib/crypto";
@@ -41,6 +42,9 @@ export function registerCreateToken(app: Router) {
       })
       .returning();
     if (!row) throw new Error("insert returned no row");
-    return c.json({ ...serializeToken(row), token }, 201);
+    const created = serializeToken(row);
+    // The plaintext token is in the answer only, never in the log.
+    await recordAudit(c, { action: "create", resourceType: "token", resourceId: row.id, after: created });
+    return c.json({ ...created, token }, 201);
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { recordAudit } from "../../api/audit";
 import { and, eq, isNull, ne } from "drizzle-orm";
 import { apiTokens } from "../../db/schema";
 import { ApiError } from "../../api/errors";
@@ -46,7 +47,10 @@ export function registerRevokeToken(app: Router) {
       .where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
       .returning();
     forgetToken(id);
-    // A concurrent revoke won the race; answer with its timestamp.
-    return c.json(serializeToken(revoked ?? (await loadToken(c.var.db, workspaceId, id))), 200);
+    // A concurrent revoke won the race (and logged it); answer with its timestamp.
+    if (!revoked) return c.json(serializeToken(await loadToken(c.var.db, workspaceId, id)), 200);
+    const after = serializeToken(revoked);
+    await recordAudit(c, { action: "revoke", resourceType: "token", resourceId: id, before: serializeToken(row), after });
+    return c.json(after, 200);
   });
 }

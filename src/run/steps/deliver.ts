@@ -129,7 +129,7 @@ export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnv
  * Maps a row's values to the destination's fields: each value typed by the source's column type (the
  * plug-in looked up once), then the sync's mappings (columns, constants, templates) applied.
  */
-function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
+export function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
   const plugin = sourcePlugin(s.config.sourceType ?? "postgres");
   const make = fieldMaker(s.config.mappings);
   return (values) => {

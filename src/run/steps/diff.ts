@@ -1,10 +1,16 @@
+import type { Operation as DestinationOperation } from "../../destinations/destination";
+import { MAX_BATCH_BYTES } from "../../delivery/producer";
 import { diffPartition } from "../../engine/diff";
-import { checkMassDelete, planPartition } from "../../engine/plan";
+import { checkMassDelete, operationBatches, type PartitionPlan, planPartition } from "../../engine/plan";
+import type { RunRows, SnapshotPartition } from "../../engine/snapshot";
+import { plannedEntries } from "../../run-log/entry";
+import { writeBatchLog, writeRunManifest } from "../../run-log/store";
 import type { FailedRowRecord } from "../ledger";
 import { savePlannedPartition } from "../plan-file";
 import { plannedOperations, RunFailure, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
+import { fieldsOf } from "./deliver";
 
 /**
  * Partitions diffed and planned in this isolate. Only this step diffs: deliver and commit read the
@@ -19,6 +25,8 @@ export const diffCounters = { partitionsPlanned: 0 };
 export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   const { run, bucket, syncId, ledger } = ctx;
   const dryRun = run.options.dry_run === true;
+  // The run debugger finds a key's operations by partition: its log needs the run's partition count.
+  if (s.partition === 0) await writeRunManifest(bucket, syncId, run.id, { partitions: s.partitions, dry_run: dryRun });
   while (s.partition < s.partitions && !budgetSpent(ctx)) {
     const p = s.partition;
     const [prev, rows] = await Promise.all([
@@ -28,8 +36,9 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const diff = diffPartition(prev, rows);
     const plan = planPartition(diff, s.config.mode, { fullResync: run.options.full_resync === true });
     diffCounters.partitionsPlanned += 1;
-    // A dry run never delivers or commits: its plan is only counted.
-    if (!dryRun) await savePlannedPartition(bucket, syncId, run.id, p, { diff, plan });
+    // A dry run never delivers or commits: its plan is counted and listed in the run log.
+    if (dryRun) await logPlannedPartition(ctx, s, p, plan, rows, prev);
+    else await savePlannedPartition(bucket, syncId, run.id, p, { diff, plan });
     ledger.clearStepFailures(run.id, p, "validate");
     ledger.addFailures(
       run.id,
@@ -67,4 +76,31 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   s.operation = 0;
   run.progress = { ...run.progress, operations_planned: plannedOperations(s) };
   return { state: s, next: "deliver" };
+}
+
+/**
+ * A dry run's operations of partition p in the run log, status `planned`, in the batches (and
+ * under the batch ids) the deliver step would send them, so the preview reads like the real run.
+ */
+async function logPlannedPartition(
+  ctx: StepContext,
+  s: RunState,
+  p: number,
+  plan: PartitionPlan,
+  rows: RunRows,
+  prev: SnapshotPartition,
+): Promise<void> {
+  const fields = fieldsOf(s);
+  const at = new Date().toISOString();
+  const writes: Promise<void>[] = [];
+  for (const batch of operationBatches(plan, rows, prev, { maxOperations: s.config.maxBatchSize, maxBytes: MAX_BATCH_BYTES })) {
+    const first = batch[0];
+    if (!first) continue;
+    const batchId = `${ctx.run.id}.${p}.${first.index}`;
+    const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: fields(op.values) }));
+    writes.push(writeBatchLog(ctx.bucket, ctx.syncId, ctx.run.id, batchId, plannedEntries(operations, batchId, at)));
+    // A few puts in flight at a time: memory stays bounded by a handful of batches.
+    if (writes.length >= 8) await Promise.all(writes.splice(0));
+  }
+  await Promise.all(writes);
 }
