@@ -196,6 +196,27 @@ describe("audit log", () => {
     );
   });
 
+  it("records alert channels' create, update and delete, their secrets masked", async () => {
+    const { token } = await newWorkspace("admin");
+    const routingKey = "0123456789abcdef0123456789abcdef";
+    const created = await api.post("/api/v1/alert-channels", {
+      token,
+      body: { name: "on call", type: "pagerduty", config: { routing_key: routingKey } },
+    });
+    expectStatus(created, 201);
+    const id = created.body.id;
+    expectStatus(await api.put(`/api/v1/alert-channels/${id}`, { token, body: { name: "on call (EU)" } }), 200);
+    expectStatus(await api.delete(`/api/v1/alert-channels/${id}`, { token }), 204);
+    const events = await eventsOf(token, id);
+    expect(events.map((e) => [e.action, e.resource.type])).toEqual([
+      ["delete", "alert_channel"],
+      ["update", "alert_channel"],
+      ["create", "alert_channel"],
+    ]);
+    expect(JSON.stringify(events)).not.toContain(routingKey);
+    expect(JSON.stringify(events)).toContain("on call (EU)");
+  });
+
   it("a refused request records nothing", async () => {
     const { token } = await newWorkspace("admin");
     const before = (await api.get("/api/v1/audit-events", { token })).body.data.length;

@@ -1,3 +1,4 @@
+import { recordAudit } from "../../api/audit";
 import { createRoute } from "@hono/zod-openapi";
 import { jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
 import { alertChannels } from "../../db/schema";
@@ -39,6 +40,7 @@ export function registerCreateAlertChannel(app: Router) {
       })
       .returning();
     if (!row) throw new Error("insert returned no row");
+    await recordAudit(c, { action: "create", resourceType: "alert_channel", resourceId: id, after: serializeChannel(row) });
     return c.json({ ...serializeChannel(row), ...(signingSecret ? { signing_secret: signingSecret } : {}) }, 201);
   });
 }

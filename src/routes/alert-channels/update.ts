@@ -1,3 +1,4 @@
+import { recordAudit } from "../../api/audit";
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { validationError } from "../../api/errors";
@@ -45,6 +46,8 @@ export function registerUpdateAlertChannel(app: Router) {
       .where(eq(alertChannels.id, id))
       .returning();
     if (!row) throw new Error("update returned no row");
-    return c.json(serializeChannel(row), 200);
+    const after = serializeChannel(row);
+    await recordAudit(c, { action: "update", resourceType: "alert_channel", resourceId: id, before: serializeChannel(current), after });
+    return c.json(after, 200);
   });
 }
