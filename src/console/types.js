@@ -22,8 +22,10 @@
  */
 
 /**
- * A model column sent as a destination field.
- * @typedef {{ source: string, destination: string }} FieldMapping
+ * A destination field filled from a model column, a constant (any JSON value) or a Liquid template.
+ * @typedef {{ source: string, destination: string }
+ *   | { static: unknown, destination: string }
+ *   | { template: string, destination: string }} FieldMapping
  */
 
 /**

@@ -289,6 +289,36 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await expect.poll(() => page.locator("#runs tbody tr").first().locator("td").nth(2).textContent()).toBe("manual (dry run)");
   });
 
+  it("edits constant and template mappings without losing them, and adds one", async () => {
+    const { page } = f;
+    type Mapping = { source?: string; static?: unknown; template?: string; destination: string };
+    const before = await apiCall<{ field_mappings: Mapping[] }>(f.worker, "GET", `/syncs/${syncId}`);
+    const mappings: Mapping[] = [
+      ...before.field_mappings,
+      { static: { tier: 2 }, destination: "meta" },
+      { template: "{{ first_name | upcase }} <{{ email }}>", destination: "label" },
+    ];
+    await apiCall(f.worker, "PUT", `/syncs/${syncId}`, { field_mappings: mappings });
+    await page.goto(`${f.worker.base}/#/syncs/${syncId}/edit`);
+    await expect.poll(() => page.locator("#mappings select[name=mapping-kind]").count()).toBe(6);
+    const kinds = await page
+      .locator("#mappings select[name=mapping-kind]")
+      .evaluateAll((els) => els.map((e) => (e as unknown as { value: string }).value));
+    expect(kinds).toEqual(["source", "source", "source", "source", "static", "template"]);
+    expect(await page.locator("#mappings input[name=mapping-static]").nth(4).inputValue()).toBe('{"tier":2}');
+    // A new row as a constant of plain text.
+    await page.click("#add-mapping");
+    await page.locator("#mappings select[name=mapping-kind]").nth(6).selectOption("static");
+    await page.locator("#mappings input[name=mapping-static]").nth(6).fill("Warehouse");
+    await page.locator("#mappings input[name=mapping-destination]").nth(6).fill("lead_source");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#sync-name");
+    await expect
+      .poll(async () => (await apiCall<{ field_mappings: Mapping[] }>(f.worker, "GET", `/syncs/${syncId}`)).field_mappings)
+      .toEqual([...mappings, { static: "Warehouse", destination: "lead_source" }]);
+    expect(await page.locator("table.mappings").textContent()).toContain("template {{ first_name | upcase }} <{{ email }}>");
+  });
+
   it("renders the API reference at /docs from its own assets, with no request leaving the machine", async () => {
     const { page } = f;
     const elsewhere: string[] = [];

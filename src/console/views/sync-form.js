@@ -178,8 +178,20 @@ export async function viewSyncForm(ctx, id) {
   /** @returns {SyncMode} */
   const modeValue = () => modeRadios.find(({ input }) => input.checked)?.mode ?? "upsert";
 
-  /** A mapping row: a model column, and the destination field it is sent as. */
+  /**
+   * A mapping row: what fills the field (a model column, a constant or a Liquid template of the
+   * row's columns) and the destination field. A constant is JSON when it parses as JSON, else text.
+   * @param {FieldMapping} m
+   */
   const mappingRow = (m = { source: "", destination: "" }) => {
+    const kind = h(
+      "select",
+      { name: "mapping-kind", onchange: () => show() },
+      h("option", { value: "source", selected: "source" in m }, "column"),
+      h("option", { value: "static", selected: "static" in m }, "constant"),
+      h("option", { value: "template", selected: "template" in m }, "template"),
+    );
+    const chosen = "source" in m ? m.source : "";
     const source = h(
       "select",
       {
@@ -189,28 +201,68 @@ export async function viewSyncForm(ctx, id) {
         },
       },
       h("option", { value: "" }, "— column —"),
-      columns.map((c) => h("option", { value: c.name, selected: c.name === m.source }, `${c.name} (${c.type})`)),
-      m.source && !columns.some((c) => c.name === m.source)
-        ? h("option", { value: m.source, selected: true }, `${m.source} (not a column of this model)`)
+      columns.map((c) => h("option", { value: c.name, selected: c.name === chosen }, `${c.name} (${c.type})`)),
+      chosen && !columns.some((c) => c.name === chosen)
+        ? h("option", { value: chosen, selected: true }, `${chosen} (not a column of this model)`)
         : null,
     );
+    const constant = h("input", {
+      name: "mapping-static",
+      value: "static" in m ? (typeof m.static === "string" ? m.static : JSON.stringify(m.static)) : "",
+      placeholder: 'text, or JSON such as 42, true, {"tier":2}',
+    });
+    const template = h("input", {
+      name: "mapping-template",
+      class: "mono",
+      value: "template" in m ? m.template : "",
+      placeholder: "{{ first_name }} {{ last_name | upcase }}",
+    });
+    const show = () => {
+      source.hidden = kind.value !== "source";
+      constant.hidden = kind.value !== "static";
+      template.hidden = kind.value !== "template";
+    };
+    show();
     const dest = h("input", { name: "mapping-destination", value: m.destination, placeholder: "destination field" });
     /** @type {HTMLTableRowElement} */
     const row = h(
       "tr",
       {},
-      h("td", {}, source),
+      h("td", {}, kind, " ", source, constant, template),
       h("td", {}, "→"),
       h("td", {}, dest),
       h("td", {}, h("button", { type: "button", class: "link", title: "Remove", onclick: () => row.remove() }, "remove")),
     );
     return row;
   };
+  /** @param {HTMLTableRowElement} tr @returns {FieldMapping | null} */
+  const mappingOf = (tr) => {
+    const value = (/** @type {string} */ name) =>
+      /** @type {HTMLInputElement | HTMLSelectElement | null} */ (tr.querySelector(`[name="${name}"]`))?.value ?? "";
+    const destination = value("mapping-destination").trim();
+    const kind = value("mapping-kind");
+    if (kind === "static") {
+      const text = value("mapping-static");
+      if (!text && !destination) return null;
+      /** @type {unknown} */
+      let parsed = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // Not JSON: the constant is the text itself.
+      }
+      return { static: parsed, destination };
+    }
+    if (kind === "template") {
+      const template = value("mapping-template");
+      return template || destination ? { template, destination } : null;
+    }
+    const source = value("mapping-source");
+    return source || destination ? { source, destination } : null;
+  };
   /** @returns {FieldMapping[]} */
   const mappingsValue = () =>
-    [...mappingsBody.querySelectorAll("tr")]
-      .map((tr) => ({ source: tr.querySelector("select")?.value ?? "", destination: tr.querySelector("input")?.value.trim() ?? "" }))
-      .filter((m) => m.source || m.destination);
+    [...mappingsBody.querySelectorAll("tr")].map(mappingOf).filter(/** @returns {m is FieldMapping} */ (m) => m !== null);
 
   /** Offers the chosen model's columns; keeps `prefill` (or the current rows), else maps every non-key column. */
   const loadColumns = async (/** @type {FieldMapping[] | null} */ prefill) => {

@@ -1,7 +1,7 @@
 // @ts-check
 // #/syncs/{id}: one sync (lifecycle buttons, settings, trigger webhook), a chart of its recent runs
 // (run-chart.js) and its runs; polled.
-/** @import { Destination, Model, Run, Sync, SyncStatus } from "../types.js" */
+/** @import { Destination, FieldMapping, Model, Run, Sync, SyncStatus } from "../types.js" */
 /** @import { Child, Props } from "../dom.js" */
 /** @import { ViewContext } from "../view-context.js" */
 import {
@@ -111,7 +111,7 @@ function settings(sync, model, destination, triggerUrl) {
         "table",
         { class: "mappings" },
         sync.field_mappings.map((m) =>
-          h("tr", {}, h("td", { class: "mono" }, m.source), h("td", {}, "→"), h("td", { class: "mono" }, m.destination)),
+          h("tr", {}, h("td", { class: "mono" }, mappingSourceText(m)), h("td", {}, "→"), h("td", { class: "mono" }, m.destination)),
         ),
       ),
     ),
@@ -320,4 +320,10 @@ export async function viewSync(ctx, id) {
     more,
   );
   poller.start();
+}
+
+/** What fills a mapped field, as the sync page shows it: a column, a constant (JSON) or a template. @param {FieldMapping} m */
+function mappingSourceText(m) {
+  if ("source" in m) return m.source;
+  return "static" in m ? `= ${JSON.stringify(m.static)}` : `template ${m.template}`;
 }
