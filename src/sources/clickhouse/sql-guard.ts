@@ -1,4 +1,4 @@
-import { guardModelSql } from "../sql-guard";
+import { type CommentSyntax, guardModelSql } from "../sql-guard";
 
 /**
  * Model SQL for ClickHouse: the client-side half of the read-only guarantee (the server's
@@ -31,26 +31,11 @@ const writeLeadingWords = new Set([
   "undrop",
 ]);
 
+const COMMENTS: CommentSyntax = { line: ["--", "#"] };
+
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
 export function clickhouseModelSql(sql: string): string {
-  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, leadingWord });
-}
-
-/** The first keyword, skipping whitespace, `--`/`#` line comments, `/* *\/` comments and `(`. */
-function leadingWord(sql: string): string | undefined {
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql[i];
-    if (c === "(" || (c !== undefined && /\s/.test(c))) i++;
-    else if (sql.startsWith("--", i) || c === "#") {
-      const end = sql.indexOf("\n", i);
-      i = end === -1 ? sql.length : end + 1;
-    } else if (sql.startsWith("/*", i)) {
-      const end = sql.indexOf("*/", i + 2);
-      i = end === -1 ? sql.length : end + 2;
-    } else break;
-  }
-  return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
+  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, comments: COMMENTS });
 }
 
 /** A back-quoted ClickHouse identifier (backslash escapes, as ClickHouse writes them). */

@@ -1,4 +1,4 @@
-import { guardModelSql } from "../sql-guard";
+import { type CommentSyntax, guardModelSql } from "../sql-guard";
 
 /**
  * Model SQL for Databricks: the client-side half of the read-only guarantee. The Statement
@@ -51,26 +51,11 @@ const writeLeadingWords = new Set([
   "reorg",
 ]);
 
+const COMMENTS: CommentSyntax = { line: ["--"] };
+
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
 export function databricksModelSql(sql: string): string {
-  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, leadingWord });
-}
-
-/** The first keyword, skipping whitespace, `--` line comments, `/* *\/` comments and `(`. */
-function leadingWord(sql: string): string | undefined {
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql[i];
-    if (c === "(" || (c !== undefined && /\s/.test(c))) i++;
-    else if (sql.startsWith("--", i)) {
-      const end = sql.indexOf("\n", i);
-      i = end === -1 ? sql.length : end + 1;
-    } else if (sql.startsWith("/*", i)) {
-      const end = sql.indexOf("*/", i + 2);
-      i = end === -1 ? sql.length : end + 2;
-    } else break;
-  }
-  return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
+  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, comments: COMMENTS });
 }
 
 /** A back-quoted Databricks identifier (a back quote inside is doubled). */

@@ -1,4 +1,4 @@
-import { guardModelSql } from "../sql-guard";
+import { type CommentSyntax, guardModelSql } from "../sql-guard";
 
 /**
  * Model SQL for MySQL: the client-side half of the read-only guarantee (the read-only transaction
@@ -52,31 +52,12 @@ const writeLeadingWords = new Set([
   "backup",
 ]);
 
+// An executable comment (`/*! … */`, `/*M! … */`) is SQL the server runs: only its opener is skipped.
+const COMMENTS: CommentSyntax = { line: ["--", "#"], executable: /^\/\*M?!\d*/ };
+
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
 export function mysqlModelSql(sql: string): string {
-  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, leadingWord });
-}
-
-/**
- * The first keyword, skipping whitespace, `--`/`#` line comments, `/* *\/` comments and `(`. An
- * executable comment (`/*! … *\/`, `/*M! … *\/`, which the server runs as SQL) is read as SQL.
- */
-function leadingWord(sql: string): string | undefined {
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql[i];
-    if (c === "(" || (c !== undefined && /\s/.test(c))) i++;
-    else if (sql.startsWith("--", i) || c === "#") {
-      const end = sql.indexOf("\n", i);
-      i = end === -1 ? sql.length : end + 1;
-    } else if (/^\/\*M?!\d*/.test(sql.slice(i, i + 12))) {
-      i += /^\/\*M?!\d*/.exec(sql.slice(i, i + 12))?.[0].length ?? 2;
-    } else if (sql.startsWith("/*", i)) {
-      const end = sql.indexOf("*/", i + 2);
-      i = end === -1 ? sql.length : end + 2;
-    } else break;
-  }
-  return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
+  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, comments: COMMENTS });
 }
 
 /** A back-quoted identifier. */

@@ -1,4 +1,4 @@
-import { guardModelSql } from "../sql-guard";
+import { type CommentSyntax, guardModelSql } from "../sql-guard";
 
 /**
  * Model SQL: the first line of the read-only guarantee (a model must be one query; the read-only
@@ -31,35 +31,11 @@ const writeLeadingWords = new Set([
   "security",
 ]);
 
+const COMMENTS: CommentSyntax = { line: ["--"], nested: true };
+
 /** The model SQL without one trailing `;`, refusing statements that are not queries. */
 export function modelSql(sql: string): string {
-  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, leadingWord });
-}
-
-/** The first keyword, skipping whitespace, comments and opening parentheses. */
-function leadingWord(sql: string): string | undefined {
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql[i];
-    if (c === "(" || (c !== undefined && /\s/.test(c))) i++;
-    else if (sql.startsWith("--", i)) {
-      const end = sql.indexOf("\n", i);
-      i = end === -1 ? sql.length : end + 1;
-    } else if (sql.startsWith("/*", i)) {
-      // Postgres block comments nest.
-      let depth = 0;
-      do {
-        if (sql.startsWith("/*", i)) {
-          depth++;
-          i += 2;
-        } else if (sql.startsWith("*/", i)) {
-          depth--;
-          i += 2;
-        } else i++;
-      } while (depth > 0 && i < sql.length);
-    } else break;
-  }
-  return /^[a-z_]+/i.exec(sql.slice(i))?.[0]?.toLowerCase();
+  return guardModelSql(sql, { queries: queryLeadingWords, writes: writeLeadingWords, comments: COMMENTS });
 }
 
 /** A double-quoted SQL identifier. */
