@@ -1,3 +1,4 @@
+import { canonicalJson } from "../canonical-json";
 import type { JsonValue } from "../source";
 import type { TableField } from "./api";
 
@@ -102,7 +103,7 @@ function scalarText(type: string, v: string): string {
     case "TIMESTAMP":
       return timestampText(v);
     case "JSON":
-      return canonicalJson(v);
+      return canonicalJson(v) ?? v;
     default:
       return v;
   }
@@ -221,74 +222,3 @@ function scalarJson(id: number, raw: string): JsonValue {
   }
 }
 
-// Sticky: they match at lastIndex only (no copy of the rest of the text per token).
-// A string token; JSON.parse then refuses what JSON does not allow in one (raw control characters, bad escapes).
-const STRING = /"(?:[^"\\]|\\.)*"/y;
-const LITERAL = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
-
-/** JSON text with object keys sorted and no whitespace; number literals kept as written. Invalid JSON stays as it is. */
-export function canonicalJson(text: string): string {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && " \t\n\r".includes(text[i] ?? "")) i++;
-  };
-  const stringAt = (): string => {
-    STRING.lastIndex = i;
-    const m = STRING.exec(text);
-    if (!m) throw new SyntaxError("bad string");
-    i += m[0].length;
-    return JSON.parse(m[0]) as string;
-  };
-  const value = (): string => {
-    ws();
-    const c = text[i];
-    if (c === "{") {
-      i++;
-      const members: [string, string][] = [];
-      ws();
-      if (text[i] === "}") i++;
-      else
-        for (;;) {
-          ws();
-          const key = stringAt();
-          ws();
-          if (text[i++] !== ":") throw new SyntaxError("expected :");
-          members.push([key, value()]);
-          ws();
-          const sep = text[i++];
-          if (sep === "}") break;
-          if (sep !== ",") throw new SyntaxError("expected , or }");
-        }
-      members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${members.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`;
-    }
-    if (c === "[") {
-      i++;
-      const items: string[] = [];
-      ws();
-      if (text[i] === "]") i++;
-      else
-        for (;;) {
-          items.push(value());
-          ws();
-          const sep = text[i++];
-          if (sep === "]") break;
-          if (sep !== ",") throw new SyntaxError("expected , or ]");
-        }
-      return `[${items.join(",")}]`;
-    }
-    if (c === '"') return JSON.stringify(stringAt());
-    LITERAL.lastIndex = i;
-    const m = LITERAL.exec(text);
-    if (!m) throw new SyntaxError("bad value");
-    i += m[0].length;
-    return m[0];
-  };
-  try {
-    const out = value();
-    ws();
-    return i === text.length ? out : text;
-  } catch {
-    return text;
-  }
-}

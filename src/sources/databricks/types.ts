@@ -1,3 +1,4 @@
+import { canonicalJson } from "../canonical-json";
 import type { JsonValue } from "../source";
 
 /**
@@ -137,86 +138,6 @@ function offsetMinutes(zone: string): number {
   const digits = zone.slice(1).replace(":", "");
   const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || "0");
   return zone.startsWith("-") ? -minutes : minutes;
-}
-
-/**
- * JSON text with object keys sorted (by UTF-16 code units) and no whitespace; numbers and strings'
- * escapes are kept exactly as written (JSON.parse would round a BIGINT or DECIMAL element).
- * `undefined` when `text` is not JSON.
- */
-export function canonicalJson(text: string): string | undefined {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && " \t\n\r".includes(text[i] ?? "")) i++;
-  };
-  const fail = (): never => {
-    throw new SyntaxError(`not JSON at ${i}`);
-  };
-  const string = (): string => {
-    const start = i;
-    i++;
-    while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
-    if (i >= text.length) fail();
-    i++;
-    // Re-serialized so that equal strings written with different escapes read the same.
-    return JSON.stringify(JSON.parse(text.slice(start, i)) as string);
-  };
-  const value = (): string => {
-    ws();
-    const c = text[i];
-    if (c === "{") {
-      i++;
-      const members: [string, string][] = [];
-      ws();
-      if (text[i] === "}") i++;
-      else
-        for (;;) {
-          ws();
-          if (text[i] !== '"') fail();
-          const key = string();
-          ws();
-          if (text[i++] !== ":") fail();
-          members.push([key, value()]);
-          ws();
-          const next = text[i++];
-          if (next === "}") break;
-          if (next !== ",") fail();
-        }
-      members.sort(([a], [b]) => {
-        const ka = JSON.parse(a) as string;
-        const kb = JSON.parse(b) as string;
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
-      });
-      return `{${members.map(([k, v]) => `${k}:${v}`).join(",")}}`;
-    }
-    if (c === "[") {
-      i++;
-      const items: string[] = [];
-      ws();
-      if (text[i] === "]") i++;
-      else
-        for (;;) {
-          items.push(value());
-          ws();
-          const next = text[i++];
-          if (next === "]") break;
-          if (next !== ",") fail();
-        }
-      return `[${items.join(",")}]`;
-    }
-    if (c === '"') return string();
-    const literal = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400))?.[0];
-    if (!literal) return fail();
-    i += literal.length;
-    return literal;
-  };
-  try {
-    const out = value();
-    ws();
-    return i === text.length ? out : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

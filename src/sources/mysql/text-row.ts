@@ -1,3 +1,4 @@
+import { canonicalJson } from "../canonical-json";
 import { writeUtf8 } from "../../engine/row";
 import type { ValueForm } from "./types";
 
@@ -103,7 +104,7 @@ export class RowToCopy {
           out[p++] = HEX[b & 15] ?? 0;
         }
       } else {
-        const text = form === "bit" ? bitText(row.subarray(start, end)) : canonicalJson(decoder.decode(row.subarray(start, end)));
+        const text = form === "bit" ? bitText(row.subarray(start, end)) : jsonText(decoder.decode(row.subarray(start, end)));
         const size = p + 6 * text.length + 2 * (this.pick.length - k) + 16;
         if (out.length < size) {
           const grown = new Uint8Array(size * 2);
@@ -125,82 +126,7 @@ function bitText(bytes: Uint8Array): string {
   return n.toString();
 }
 
-/**
- * JSON text in one canonical form: object keys sorted (by UTF-16 code units, as JS sorts), no
- * white space, strings re-escaped as JSON.stringify does, numbers kept as written (no precision
- * lost). Text that is not JSON is returned as it is.
- */
-export function canonicalJson(text: string): string {
-  let i = 0;
-  const n = text.length;
-  const space = () => {
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
-      else break;
-    }
-  };
-  const fail = (): never => {
-    throw new SyntaxError("not JSON");
-  };
-  const string = (): string => {
-    const start = i;
-    i++;
-    while (i < n && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
-    if (i >= n) fail();
-    i++;
-    return JSON.parse(text.slice(start, i)) as string;
-  };
-  const value = (): string => {
-    space();
-    const c = text[i];
-    if (c === "{") {
-      i++;
-      const members: [string, string][] = [];
-      space();
-      if (text[i] === "}") i++;
-      else
-        for (;;) {
-          space();
-          if (text[i] !== '"') fail();
-          const key = string();
-          space();
-          if (text[i++] !== ":") fail();
-          members.push([key, value()]);
-          space();
-          const sep = text[i++];
-          if (sep === "}") break;
-          if (sep !== ",") fail();
-        }
-      members.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      return `{${members.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`;
-    }
-    if (c === "[") {
-      i++;
-      const items: string[] = [];
-      space();
-      if (text[i] === "]") i++;
-      else
-        for (;;) {
-          items.push(value());
-          space();
-          const sep = text[i++];
-          if (sep === "]") break;
-          if (sep !== ",") fail();
-        }
-      return `[${items.join(",")}]`;
-    }
-    if (c === '"') return JSON.stringify(string());
-    const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400));
-    if (!m) return fail();
-    i += m[0].length;
-    return m[0];
-  };
-  try {
-    const out = value();
-    space();
-    return i === n ? out : text;
-  } catch {
-    return text;
-  }
+/** A JSON column's text in the canonical form; text that is not JSON as it is. */
+function jsonText(text: string): string {
+  return canonicalJson(text) ?? text;
 }

@@ -1,3 +1,4 @@
+import { canonicalJson as canonicalJsonText } from "../canonical-json";
 import type { JsonValue } from "../source";
 
 /**
@@ -210,116 +211,10 @@ function canonicalTimestampTz(raw: string): string {
   return `${local}${offset < 0 ? "-" : "+"}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
 }
 
-/**
- * Compact JSON with sorted object keys; numbers keep their text (a big integer in a VARIANT stays
- * exact), strings are re-escaped the one way JSON.stringify does. Snowflake writes a VARIANT's
- * NaN, Infinity and undefined bare; they become strings.
- */
+/** A VARIANT's JSON in the canonical form (src/sources/canonical-json.ts); Snowflake writes NaN, Infinity and undefined bare: they become strings. */
 export function canonicalJson(raw: string): string {
-  let i = 0;
-  const n = raw.length;
-  const fail = (): never => {
-    throw new ValueFormatError(`not JSON at character ${i + 1}: ${raw.slice(0, 40)}`);
-  };
-  const space = () => {
-    for (let c = raw.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = raw.charCodeAt(++i));
-  };
-  // A string token → its canonical JSON text and its value (for sorting keys).
-  const string = (): [text: string, value: string] => {
-    const start = i++;
-    let escaped = false;
-    for (;;) {
-      if (i >= n) fail();
-      const c = raw.charCodeAt(i);
-      if (c === 34) break;
-      if (c === 92) {
-        escaped = true;
-        i += 2;
-      } else {
-        if (c < 32) escaped = true; // a raw control character: JSON.stringify escapes it
-        i++;
-      }
-    }
-    i++;
-    const token = raw.slice(start, i);
-    if (!escaped) return [token, token.slice(1, -1)];
-    let value: string;
-    try {
-      value = JSON.parse(escapeControls(token)) as string;
-    } catch {
-      return fail();
-    }
-    return [JSON.stringify(value), value];
-  };
-  const value = (): string => {
-    space();
-    const c = raw.charCodeAt(i);
-    if (c === 123) {
-      i++;
-      const entries: [string, string, string][] = [];
-      space();
-      if (raw.charCodeAt(i) === 125) i++;
-      else
-        for (;;) {
-          space();
-          if (raw.charCodeAt(i) !== 34) fail();
-          const [keyText, key] = string();
-          space();
-          if (raw.charCodeAt(i++) !== 58) fail();
-          entries.push([key, keyText, value()]);
-          space();
-          const next = raw.charCodeAt(i++);
-          if (next === 125) break;
-          if (next !== 44) fail();
-        }
-      if (entries.length > 1) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      let out = "{";
-      for (let k = 0; k < entries.length; k++) {
-        const entry = entries[k] as [string, string, string];
-        out += `${k > 0 ? "," : ""}${entry[1]}:${entry[2]}`;
-      }
-      return `${out}}`;
-    }
-    if (c === 91) {
-      i++;
-      let out = "[";
-      space();
-      if (raw.charCodeAt(i) === 93) i++;
-      else
-        for (let first = true; ; first = false) {
-          out += (first ? "" : ",") + value();
-          space();
-          const next = raw.charCodeAt(i++);
-          if (next === 93) break;
-          if (next !== 44) fail();
-        }
-      return `${out}]`;
-    }
-    if (c === 34) return string()[0];
-    const start = i;
-    while (i < n) {
-      const d = raw.charCodeAt(i);
-      if (d === 44 || d === 93 || d === 125 || d === 32 || d === 10 || d === 13 || d === 9) break;
-      i++;
-    }
-    const token = raw.slice(start, i);
-    if (/^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(token) || token === "true" || token === "false" || token === "null") return token;
-    if (token === "NaN" || token === "Infinity" || token === "-Infinity" || token === "undefined") return `"${token}"`;
-    return fail();
-  };
-  const out = value();
-  space();
-  if (i !== n) fail();
-  return out;
-}
-
-/** A string token with its raw control characters escaped, so JSON.parse takes it. */
-function escapeControls(token: string): string {
-  let out = "";
-  for (let k = 0; k < token.length; k++) {
-    const code = token.charCodeAt(k);
-    out += code < 32 ? `\\u${code.toString(16).padStart(4, "0")}` : token[k];
-  }
+  const out = canonicalJsonText(raw, { bareWords: ["NaN", "Infinity", "-Infinity", "undefined"] });
+  if (out === undefined) throw new ValueFormatError(`not JSON: ${raw.slice(0, 40)}`);
   return out;
 }
 

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { clientCredentialsToken, TokenRequestError } from "../../../src/lib/client-credentials";
 import { JsonArrayRows } from "../../../src/sources/databricks/json-array";
 import { guardedLinkUrl, waitTimeout } from "../../../src/sources/databricks/statement";
-import { canonicalJson, canonicalText, databricksTypeId } from "../../../src/sources/databricks/types";
+import { canonicalText, databricksTypeId } from "../../../src/sources/databricks/types";
+import { canonicalJson } from "../../../src/sources/canonical-json";
 import { openSource } from "../../../src/sources/registry";
 
 /** The pure parts: canonical values, the link guard, the wait_timeout choice and the token cache. */
