@@ -3,7 +3,11 @@ import { type AdaptiveRate, initialRate, observe, observedRate, spacingMs } from
 import type { RateLimit } from "../src/destinations/destination";
 import type { RateSignal } from "../src/lib/http";
 
-export type Permit = { granted: true; leaseId: string } | { granted: false; waitMs: number };
+/**
+ * A slot, possibly a little ahead: send after `delayMs` (the slot is reserved, so senders do not
+ * poll and race for it); or how long to wait before asking again.
+ */
+export type Permit = { granted: true; leaseId: string; delayMs: number } | { granted: false; waitMs: number };
 
 /** What a sender reports when it gives its slot back: what the destination's answers said. */
 export interface ReleaseReport {
@@ -15,6 +19,11 @@ export interface ReleaseReport {
   pauseSeconds?: number;
 }
 
+/**
+ * How far ahead a slot may be reserved: enough that senders queue for the next slots instead of
+ * polling for them, little enough that a 429's pause soon holds everyone.
+ */
+const RESERVE_AHEAD_MS = 250;
 /** A lease not released within this time (a crashed consumer) frees its slot anyway. */
 const LEASE_MS = 120_000;
 /** Storage key of the learned rate (what survives eviction). */
@@ -66,14 +75,26 @@ export class DestinationLimiter extends DurableObject<Env> {
     if (this.leases.size >= limit.concurrency) {
       return { granted: false, waitMs: 50 };
     }
-    if (now < this.nextAt) {
-      return { granted: false, waitMs: Math.ceil(this.nextAt - now) };
+    if (this.nextAt - now > RESERVE_AHEAD_MS) {
+      return { granted: false, waitMs: Math.ceil(this.nextAt - now - RESERVE_AHEAD_MS) };
     }
     // A token bucket holding a second's worth would allow twice the rate within one second: space instead.
-    this.nextAt = now + spacingMs(this.rate, limit.requestsPerSecond, now);
+    const startAt = Math.max(now, this.nextAt);
+    this.nextAt = startAt + spacingMs(this.rate, limit.requestsPerSecond, startAt);
     const leaseId = crypto.randomUUID();
-    this.leases.set(leaseId, [now, now + LEASE_MS]);
-    return { granted: true, leaseId };
+    this.leases.set(leaseId, [startAt, startAt + LEASE_MS]);
+    return { granted: true, leaseId, delayMs: Math.ceil(startAt - now) };
+  }
+
+  /**
+   * At the time of a slot reserved ahead: still granted (send now), or voided by a pause that began
+   * since it was reserved (its lease freed; wait as told).
+   */
+  async confirm(leaseId: string): Promise<Permit> {
+    const now = Date.now();
+    if (this.leases.has(leaseId) && now >= this.rate.pausedUntil) return { granted: true, leaseId, delayMs: 0 };
+    this.leases.delete(leaseId);
+    return { granted: false, waitMs: Math.max(1, Math.ceil(this.rate.pausedUntil - now)) };
   }
 
   /** Frees a request slot taken by {@link acquire}, learning from what the destination answered. */

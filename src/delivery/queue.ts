@@ -106,8 +106,16 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<v
 
   const started = Date.now();
   let permit = await limiter.acquire(limit);
-  const waited = !permit.granted;
-  while (!permit.granted) {
+  let waited = !permit.granted;
+  for (;;) {
+    if (permit.granted) {
+      if (permit.delayMs <= 0) break;
+      // A slot reserved a little ahead: at its time, a pause begun meanwhile (a 429, a spent quota) voids it.
+      await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
+      permit = await limiter.confirm(permit.leaseId);
+      waited ||= !permit.granted;
+      continue;
+    }
     if (Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
       // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
       // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.

@@ -48,18 +48,29 @@ describe("retry backoff", () => {
 describe("DestinationLimiter", () => {
   const limiter = () => env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.newUniqueId());
 
-  it("spaces grants at least 1/rps apart and says how long to wait", async () => {
+  it("spaces grants at least 1/rps apart: the next slot is reserved a little ahead, a later one is waited for", async () => {
     const l = limiter();
-    const limit = { requestsPerSecond: 4, concurrency: 10 };
-    const first = await l.acquire(limit);
-    expect(first.granted).toBe(true);
-    const second = await l.acquire(limit);
-    expect(second, JSON.stringify(second)).toMatchObject({ granted: false });
-    if (second.granted) return;
-    expect(second.waitMs).toBeGreaterThan(200);
-    expect(second.waitMs).toBeLessThanOrEqual(255);
-    await new Promise((r) => setTimeout(r, second.waitMs));
-    expect((await l.acquire(limit)).granted).toBe(true);
+    // 10 per second: each slot 102 ms after the last (1 s plus the 20 ms jitter allowance, over 10).
+    const ten = { requestsPerSecond: 10, concurrency: 10 };
+    const first = await l.acquire(ten);
+    expect(first).toMatchObject({ granted: true, delayMs: 0 });
+    const second = await l.acquire(ten);
+    expect(second, JSON.stringify(second)).toMatchObject({ granted: true });
+    if (second.granted) expect(second.delayMs).toBeGreaterThan(95);
+    const third = await l.acquire(ten);
+    if (third.granted) expect(third.delayMs).toBeGreaterThan(195);
+    // 4 per second: the next slot is 255 ms away, beyond what is reserved ahead: wait, then ask again.
+    const slow = limiter();
+    const four = { requestsPerSecond: 4, concurrency: 10 };
+    expect((await slow.acquire(four)).granted).toBe(true);
+    const refused = await slow.acquire(four);
+    expect(refused, JSON.stringify(refused)).toMatchObject({ granted: false });
+    if (refused.granted) return;
+    expect(refused.waitMs).toBeLessThanOrEqual(10);
+    await new Promise((r) => setTimeout(r, refused.waitMs + 5));
+    const later = await slow.acquire(four);
+    expect(later, JSON.stringify(later)).toMatchObject({ granted: true });
+    if (later.granted) expect(later.delayMs).toBeGreaterThan(200);
   });
 
   it("caps requests in flight until a lease is released", async () => {

@@ -10,7 +10,10 @@ describe("DestinationLimiter learning", () => {
   async function grant(l: ReturnType<typeof limiter>): Promise<string> {
     for (;;) {
       const permit = await l.acquire(limit);
-      if (permit.granted) return permit.leaseId;
+      if (permit.granted) {
+        await new Promise((r) => setTimeout(r, permit.delayMs));
+        return permit.leaseId;
+      }
       await new Promise((r) => setTimeout(r, permit.waitMs));
     }
   }
@@ -28,11 +31,29 @@ describe("DestinationLimiter learning", () => {
     // The next grant is spaced at the learned rate, not the configured 10 per second.
     await grant(l);
     const next = await l.acquire(limit);
-    expect(next.granted).toBe(false);
-    if (!next.granted) expect(next.waitMs).toBeGreaterThan(110);
+    // The slot after it is at least 1/learned away (reserved ahead, or waited for).
+    expect(next.granted ? next.delayMs : next.waitMs).toBeGreaterThan(110);
     await runInDurableObject(l, async (_instance: DestinationLimiter, state) => {
       expect(state.storage.kv.get("learned"), "the learned rate survives eviction").toMatchObject({ learned: expect.any(Number) });
     });
+  });
+
+  it("a pause begun after a slot was reserved ahead voids it when its time comes", async () => {
+    const l = limiter();
+    const first = await l.acquire(limit);
+    const reserved = await l.acquire(limit);
+    expect([first.granted, reserved.granted]).toEqual([true, true]);
+    if (!first.granted || !reserved.granted) return;
+    expect(reserved.delayMs).toBeGreaterThan(90);
+    await l.release(first.leaseId, { signals: [{ throttled: true, retryAfterSeconds: 2 }], limit });
+    const voided = await l.confirm(reserved.leaseId);
+    expect(voided, JSON.stringify(voided)).toMatchObject({ granted: false });
+    if (!voided.granted) expect(voided.waitMs).toBeGreaterThan(1500);
+    // Without a pause, a reserved slot holds.
+    const other = limiter();
+    await other.acquire(limit);
+    const held = await other.acquire(limit);
+    if (held.granted) expect(await other.confirm(held.leaseId)).toMatchObject({ granted: true, delayMs: 0 });
   });
 
   it("Retry-After and a spent quota hold every sender", async () => {
