@@ -221,4 +221,3 @@ function scalarJson(id: number, raw: string): JsonValue {
       return raw;
   }
 }
-
