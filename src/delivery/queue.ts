@@ -111,6 +111,9 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<v
     if (permit.granted) {
       if (permit.delayMs <= 0) break;
       // A slot reserved a little ahead: at its time, a pause begun meanwhile (a 429, a spent quota) voids it.
+      // Waiting for it is waiting: the batch is claimed before it is sent, which tells its sync's object
+      // the consumer is at work (a restarted object then does not send it again at once).
+      waited = true;
       await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
       permit = await limiter.confirm(permit.leaseId);
       waited ||= !permit.granted;
