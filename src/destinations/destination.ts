@@ -26,10 +26,19 @@ export interface Batch {
   /** Stable across redeliveries: the destination's idempotency key. */
   batch_id: string;
   operations: Operation[];
+  /**
+   * The sync's mode. In `update` mode an `update` must never create a record: a record that does
+   * not exist is a failed row with `not_found` (in mirror mode an update of a missing record may
+   * put it back, as the model says it should be).
+   */
+  mode?: SyncMode;
 }
 
-/** Outcome of one row of a batch. `error` is the destination's own message. */
-export type RowResult = { key: string; ok: true } | { key: string; ok: false; error: string };
+/**
+ * Outcome of one row of a batch. `error` is the destination's own message; `not_found` marks an
+ * update-only row whose record does not exist (not retried until the row's values change).
+ */
+export type RowResult = { key: string; ok: true } | { key: string; ok: false; error: string; not_found?: true };
 
 /**
  * How a send ended, classified so the delivery layer knows what to do:
@@ -50,6 +59,28 @@ export interface RateLimit {
   requestsPerSecond: number;
   concurrency: number;
 }
+
+/** The value types a destination field may hold; mapped values are cast to them before sending. */
+export const FIELD_TYPES = ["string", "number", "integer", "boolean", "date", "datetime", "json"] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+/**
+ * One field of the destination's object as its API describes it (Salesforce describe, HubSpot
+ * properties, an engagement tool's standard attributes): for mapping suggestions in the console,
+ * required-field checks when a sync is saved, and casting.
+ */
+export interface DestinationField {
+  name: string;
+  label?: string;
+  type: FieldType;
+  /** A record cannot be created without it. */
+  required: boolean;
+  /** The field records are matched by (external id, id property, email...). */
+  identifier?: boolean;
+}
+
+/** The answer of a field description: `error` is the destination's own reason when it refused. */
+export type FieldsAnswer = { ok: true; fields: DestinationField[] } | { ok: false; error: string };
 
 /** What a connector gets to do its work. */
 export interface ConnectorContext<Config, Credentials> {
@@ -81,6 +112,8 @@ export interface Connector<Config, Credentials> {
    * (HubSpot's `X-HubSpot-RateLimit-*`). Without it, a 429 and its `Retry-After` are the signal.
    */
   rateSignal?(status: number, headers: Headers): RateSignal;
+  /** The destination object's fields, where its API describes them (see {@link DestinationField}). */
+  fields?(ctx: ConnectorContext<Config, Credentials>): Promise<FieldsAnswer>;
 }
 
 /** One destination field as a sync fills it: from a model column (`source`), a constant or a template. */
@@ -120,6 +153,8 @@ export interface Destination<Type extends string, Config extends CommonConfig, C
   config: z.ZodType<Config>;
   /** Validates credentials. */
   credentials: z.ZodType<Credentials>;
+  /** The sync modes this destination can apply (a sync in another mode is refused when saved). */
+  modes: readonly SyncMode[];
   /** False when the type works without credentials (the connector then gets `credentials.parse({})`). */
   credentialsRequired: boolean;
   /**

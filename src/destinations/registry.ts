@@ -130,6 +130,9 @@ export function privateAddressProblems<T extends DestinationType>(
  */
 export function syncProblems<T extends DestinationType>(type: T, storedConfig: unknown, sync: SyncShape): SettingsProblem[] {
   const plugin = destinationOf(type);
+  if (!plugin.modes.includes(sync.mode)) {
+    return [{ path: "mode", message: `a ${type} destination supports the modes ${plugin.modes.join(", ")}, not ${sync.mode}` }];
+  }
   const parsed = parseConfig(type, storedConfig);
   if (!parsed.ok || !plugin.validateSync) return [];
   return plugin.validateSync(parsed.value, sync);

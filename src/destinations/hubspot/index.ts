@@ -10,6 +10,7 @@ export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> 
   type: "hubspot",
   config: HubspotConfig,
   credentials: HubspotCredentials,
+  modes: ["upsert", "mirror", "append"],
   credentialsRequired: true,
   hosts: (config) =>
     config.api_base === undefined
