@@ -4,7 +4,7 @@
 // src/routes/syncs/runs.ts (RowError) and src/api/openapi.ts (error details, list pages). Types only.
 
 /** A sync's state (SYNC_STATUSES, src/sync/lifecycle.ts). @typedef {"created" | "active" | "paused" | "error" | "archived"} SyncStatus */
-/** What a sync does with each change (SYNC_MODES, src/sync/mode.ts). @typedef {"upsert" | "mirror" | "append"} SyncMode */
+/** What a sync does with each change (SYNC_MODES, src/sync/mode.ts). @typedef {"upsert" | "mirror" | "append" | "update"} SyncMode */
 
 // The run vocabulary: RUN_STATUSES, RUN_TRIGGERS and RUN_PHASES of the API's Run schema.
 /**

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OPERATION_KINDS, type OperationKind, type RowResult } from "../destinations/destination";
+import { SYNC_MODES } from "../sync/mode";
 
 const OperationSchema = z.object({
   op: z.enum(OPERATION_KINDS),
@@ -23,6 +24,8 @@ export const DeliveryMessageSchema = z
     workspace_id: z.string(),
     operations: OperationsSchema.optional(),
     operations_key: z.string().optional(),
+    /** The sync's mode: in `update` mode an update never creates (absent in messages of older runs). */
+    mode: z.enum(SYNC_MODES).optional(),
     /**
      * Failed attempts before this message was (re-)enqueued: a batch deferred by the rate limiter
      * is sent again as a new message, which must not restart its backoff.

@@ -1,4 +1,5 @@
 import type { Operation } from "../destinations/destination";
+import type { SyncMode } from "../sync/mode";
 import { MAX_INLINE_BYTES, type DeliveryMessage } from "./message";
 
 /** Queue sendBatch accepts up to 100 messages and 256 KB in all (the byte cap leaves headroom). */
@@ -14,6 +15,7 @@ export interface BatchEnvelope {
   run_id: string;
   destination_id: string;
   workspace_id: string;
+  mode?: SyncMode;
 }
 
 /**

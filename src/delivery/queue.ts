@@ -141,7 +141,7 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<v
   const signals: RateSignal[] = [];
   try {
     outcome = await destination.send(
-      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations },
+      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations, ...(m.mode ? { mode: m.mode } : {}) },
       (s) => signals.push(s),
       (status, body) => {
         lastResponse = { status, body };

@@ -7,6 +7,8 @@ import { type RunRows, SnapshotBuilder, type SnapshotPartition } from "./snapsho
 const RESULT_PENDING = 0;
 export const RESULT_ACKNOWLEDGED = 1;
 export const RESULT_FAILED = 2;
+/** An update-only row whose record does not exist: a failure, but its state is committed (not retried until it changes). */
+export const RESULT_NOT_FOUND = 3;
 
 /** Operations of a partition by outcome. Pending operations (no result) count as not delivered. */
 export interface CommitCounts {
@@ -27,6 +29,8 @@ export interface CommitCounts {
  *
  * - acknowledged create/update/upsert → the row's new hash; acknowledged delete → the key leaves;
  * - failed or pending operation → the previous state (or still absent), so the next run plans it again;
+ * - not found (update mode: no such record) → counted as failed, but the row's new hash, as if
+ *   acknowledged, so the row is sent again only when its values change;
  * - unchanged rows, rows whose update the mode does not send (append), and keys duplicated in this
  *   run keep their previous state;
  * - keys gone from the model with no delete planned (upsert and append modes) leave the snapshot:
@@ -55,13 +59,15 @@ export function commitPartition(
     const result = results[k] ?? RESULT_PENDING;
     const kind = plan.kinds[k];
     const row = plan.rows[k] ?? -1;
-    if (row >= 0) rowOutcome[row] = result + 1;
-    else prevOutcome[plan.prevs[k] ?? 0] = result + 1;
+    // Not found settles the row's state like an acknowledgement.
+    const outcome = (result === RESULT_NOT_FOUND ? RESULT_ACKNOWLEDGED : result) + 1;
+    if (row >= 0) rowOutcome[row] = outcome;
+    else prevOutcome[plan.prevs[k] ?? 0] = outcome;
     if (result === RESULT_ACKNOWLEDGED) {
       if (kind === OP_CREATE || (kind === OP_UPSERT && (plan.prevs[k] ?? -1) < 0)) counts.created++;
       else if (kind === OP_UPDATE || kind === OP_UPSERT) counts.updated++;
       else if (kind === OP_DELETE) counts.deleted++;
-    } else if (result === RESULT_FAILED) {
+    } else if (result === RESULT_FAILED || result === RESULT_NOT_FOUND) {
       counts.failed++;
     } else {
       counts.pending++;

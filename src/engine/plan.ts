@@ -44,7 +44,10 @@ export interface PartitionPlan {
   readonly counts: Record<OperationKind, number>;
 }
 
-/** Operations by mode (DESIGN.md): upsert → new+updated as upserts; mirror → create, update, delete; append → create for new keys. */
+/**
+ * Operations by mode (DESIGN.md): upsert → new+updated as upserts; mirror → create, update, delete;
+ * append → create for new keys; update → new+updated as updates of existing records (never a create).
+ */
 export function planPartition(diff: PartitionDiff, mode: SyncMode, options: PlanOptions = {}): PartitionPlan {
   const { rowStatus, prevMatch, prevStatus } = diff;
   const full = options.fullResync === true;
@@ -74,6 +77,12 @@ export function planPartition(diff: PartitionDiff, mode: SyncMode, options: Plan
       if (full || status !== ROW_UNCHANGED) {
         push(OP_UPSERT, i, prev);
         counts.upsert++;
+      }
+    } else if (mode === "update") {
+      // A key new to the snapshot may well exist at the destination: updating it is the mode's point.
+      if (full || status !== ROW_UNCHANGED) {
+        push(OP_UPDATE, i, prev);
+        counts.update++;
       }
     } else if (full || status === ROW_NEW) {
       push(OP_CREATE, i, prev);

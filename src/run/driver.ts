@@ -271,10 +271,12 @@ export class RunEngine {
     if (!batch) return false;
     if (exhausted) this.ledger.markExhausted(runId, batchId);
     const failed: FailedRowRecord[] = [];
+    const notFound: FailedRowRecord[] = [];
     for (const r of results) {
-      if (!r.ok) failed.push({ partition: batch.partition, key: r.key, operation: r.op, message: r.error });
+      if (!r.ok) (r.not_found ? notFound : failed).push({ partition: batch.partition, key: r.key, operation: r.op, message: r.error });
     }
     this.ledger.addFailures(runId, failed);
+    this.ledger.addFailures(runId, notFound, "not_found");
     this.ledger.settle(batchId);
     return this.ledger.openBatches(runId) === 0;
   }

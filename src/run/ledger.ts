@@ -1,5 +1,13 @@
 import type { OperationKind } from "../destinations/destination";
 
+/**
+ * Who found a failed row: the diff (`validate`: the row can never be sent), a stopped run (`abort`:
+ * not sent), the destination (`deliver`: rejected), or an update-only destination (`not_found`:
+ * the record does not exist; committed like a delivered row, so it is not retried until it changes).
+ */
+export const FAILURE_STEPS = ["validate", "abort", "deliver", "not_found"] as const;
+export type FailureStep = (typeof FAILURE_STEPS)[number];
+
 /** A row that did not reach the destination, and why. */
 export interface FailedRowRecord {
   partition: number;
@@ -240,7 +248,7 @@ export class RunLedger {
   }
 
   /** Records failed rows; `step` tags who found them (the diff, an abort, or the destination). */
-  addFailures(runId: string, rows: readonly FailedRowRecord[], step: "validate" | "abort" | "deliver" = "deliver"): void {
+  addFailures(runId: string, rows: readonly FailedRowRecord[], step: FailureStep = "deliver"): void {
     for (const r of rows) {
       this.sql.exec(
         "INSERT INTO failures (run_id, partition, key, operation, message, step) VALUES (?, ?, ?, ?, ?, ?)",
@@ -259,15 +267,15 @@ export class RunLedger {
     this.sql.exec("DELETE FROM failures WHERE run_id = ? AND partition = ? AND step = ?", runId, partition, step);
   }
 
-  /** Keys whose delivery failed in one partition, by operation. */
-  failedKeys(runId: string, partition: number): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const row of this.sql.exec<{ key: string; operation: string }>(
-      "SELECT key, operation FROM failures WHERE run_id = ? AND partition = ? AND step = 'deliver' AND key IS NOT NULL",
+  /** Keys the destination failed in one partition, by who found them (`deliver` or `not_found`). */
+  failedKeys(runId: string, partition: number): Map<string, FailureStep> {
+    const out = new Map<string, FailureStep>();
+    for (const row of this.sql.exec<{ key: string; step: FailureStep }>(
+      "SELECT key, step FROM failures WHERE run_id = ? AND partition = ? AND step IN ('deliver', 'not_found') AND key IS NOT NULL",
       runId,
       partition,
     )) {
-      out.set(row.key, row.operation);
+      out.set(row.key, row.step);
     }
     return out;
   }
@@ -278,10 +286,10 @@ export class RunLedger {
   }
 
   /** A page of the run's failed rows after `afterSeq`, for copying into D1. */
-  failurePage(runId: string, afterSeq: number, limit: number): (FailedRowRecord & { seq: number })[] {
+  failurePage(runId: string, afterSeq: number, limit: number): (FailedRowRecord & { seq: number; step: FailureStep })[] {
     return this.sql
-      .exec<{ seq: number; partition: number; key: string | null; operation: string; message: string }>(
-        "SELECT seq, partition, key, operation, message FROM failures WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+      .exec<{ seq: number; partition: number; key: string | null; operation: string; message: string; step: FailureStep }>(
+        "SELECT seq, partition, key, operation, message, step FROM failures WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         runId,
         afterSeq,
         limit,

@@ -16,6 +16,36 @@ async function rowHashOf(_key: string, values: string[]): Promise<bigint> {
 }
 
 describe("commitPartition", () => {
+  it("in update mode, counts a row with no record as failed but commits it, so it is sent again only when it changes", async () => {
+    const model: Row[] = [
+      ["1", "a"],
+      ["2", "b"],
+    ];
+    const first = await runOnce(emptySnapshot(), model, "update", { notFound: (op) => op.key === "2" });
+    expect(ops(first.ops)).toEqual(["update 1", "update 2"]);
+    expect(first.counts).toEqual({ created: 0, updated: 1, deleted: 0, failed: 1, pending: 0 });
+    expect(entries(first.snapshot)).toEqual(
+      new Map([
+        ["1", await rowHashOf("1", ["a"])],
+        ["2", await rowHashOf("2", ["b"])],
+      ]),
+    );
+    // Unchanged: nothing is sent, not even the row that was not found.
+    expect((await runOnce(first.snapshot, model, "update")).ops).toEqual([]);
+    // Changed: sent again. A rejected row (not "not found") keeps its old state and is retried.
+    const changed = await runOnce(
+      first.snapshot,
+      [
+        ["1", "a"],
+        ["2", "B"],
+      ],
+      "update",
+      { reject: () => true },
+    );
+    expect(ops(changed.ops)).toEqual(["update 2"]);
+    expect(entries(changed.snapshot).get("2")).toBe(await rowHashOf("2", ["b"]));
+  });
+
   it("commits a first run in every mode", async () => {
     for (const mode of MODES) {
       const r = await runOnce(

@@ -1,4 +1,4 @@
-import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED } from "../../src/engine/commit";
+import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED, RESULT_NOT_FOUND } from "../../src/engine/commit";
 import { diffPartition } from "../../src/engine/diff";
 import { loadHasher, type RawValue } from "../../src/engine/hash";
 import { type Operation, operationBatches, planPartition, type PlanOptions } from "../../src/engine/plan";
@@ -45,7 +45,12 @@ export async function runOnce(
   prev: SnapshotPartition,
   model: readonly Row[],
   mode: SyncMode,
-  opts: PlanOptions & { reject?: (op: Operation) => boolean; keyHash?: (key: string | null) => bigint | undefined } = {},
+  opts: PlanOptions & {
+    reject?: (op: Operation) => boolean;
+    /** Operations the destination answers "no such record" (update mode). */
+    notFound?: (op: Operation) => boolean;
+    keyHash?: (key: string | null) => bigint | undefined;
+  } = {},
 ): Promise<RunOutcome> {
   const rows = await rowsOf(model, opts.keyHash);
   const diff = diffPartition(prev, rows);
@@ -55,7 +60,8 @@ export async function runOnce(
   for (const batch of operationBatches(plan, rows, prev, { maxOperations: 3 })) {
     for (const op of batch) {
       ops.push(op);
-      results[op.index] = opts.reject?.(op) === true ? RESULT_FAILED : RESULT_ACKNOWLEDGED;
+      results[op.index] =
+        opts.reject?.(op) === true ? RESULT_FAILED : opts.notFound?.(op) === true ? RESULT_NOT_FOUND : RESULT_ACKNOWLEDGED;
     }
   }
   const { snapshot, counts } = commitPartition(prev, rows, diff, plan, results);

@@ -30,6 +30,8 @@ describe("planPartition", () => {
     expect((await planFor("upsert")).kinds).toEqual(["upsert 2", "upsert 4"]);
     expect((await planFor("mirror")).kinds).toEqual(["create 4", "delete 3", "update 2"]);
     expect((await planFor("append")).kinds).toEqual(["create 4"]);
+    // Update-only: a key new to the snapshot may exist at the destination, so it is an update too.
+    expect((await planFor("update")).kinds).toEqual(["update 2", "update 4"]);
   });
 
   it("counts operations, puts deletes first and carries values", async () => {
@@ -45,10 +47,11 @@ describe("planPartition", () => {
     expect((await planFor("upsert", true)).kinds).toEqual(["upsert 1", "upsert 2", "upsert 4"]);
     expect((await planFor("mirror", true)).kinds).toEqual(["create 1", "create 2", "create 4", "delete 3"]);
     expect((await planFor("append", true)).kinds).toEqual(["create 1", "create 2", "create 4"]);
+    expect((await planFor("update", true)).kinds).toEqual(["update 1", "update 2", "update 4"]);
   });
 
   it("plans nothing when nothing changed", async () => {
-    for (const mode of ["upsert", "mirror", "append"] as const) {
+    for (const mode of ["upsert", "mirror", "append", "update"] as const) {
       const { snapshot } = await runOnce(emptySnapshot(), before, mode);
       const again = await runOnce(snapshot, before, mode);
       expect(again.ops).toEqual([]);
@@ -63,7 +66,7 @@ describe("planPartition", () => {
       ["", "d"],
       ["2", "e"],
     ]);
-    for (const mode of ["upsert", "mirror", "append"] as const) {
+    for (const mode of ["upsert", "mirror", "append", "update"] as const) {
       for (const fullResync of [false, true]) {
         const plan = planPartition(diffPartition(emptySnapshot(), rows), mode, { fullResync });
         expect(Array.from(plan.rows)).toEqual([4]);

@@ -39,6 +39,7 @@ export interface RowError {
   primary_key: string | null;
   operation: string;
   message: string;
+  code: "invalid_row" | "not_sent" | "rejected" | "not_found" | null;
   created_at: string;
 }
 /** POST /api/v1/models/preview and /api/v1/models/{id}/preview (src/routes/models/preview.ts `Preview`). */

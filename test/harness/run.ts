@@ -1,3 +1,4 @@
+import type { SyncMode } from "../../src/sync/mode";
 /**
  * The run harness: warehouse tables, syncs to the fake destinations, triggering and awaiting runs,
  * and the fake webhook receiver's control (test/servers/webhook-receiver.ts). Used by the run,
@@ -84,9 +85,16 @@ export async function modelRows(table: string): Promise<Record<string, Record<st
 /** A model row as every destination should hold it, values as text (HubSpot stores strings). */
 type Row = { email: string | null; name: string | null; plan: string | null; score: string | null };
 export type Rows = Record<string, Row>;
-export type Mode = "upsert" | "mirror" | "append";
+export type Mode = SyncMode;
 
 const text = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
+
+/** Counts the run after changeModel (5 inserts, 6 updates, 4 deletes) must report, by mode. */
+export const SECOND_RUN_COUNTS: Record<Exclude<Mode, "update">, { rows_created: number; rows_updated: number; rows_deleted: number }> = {
+  mirror: { rows_created: 5, rows_updated: 6, rows_deleted: 4 },
+  upsert: { rows_created: 5, rows_updated: 6, rows_deleted: 0 },
+  append: { rows_created: 5, rows_updated: 0, rows_deleted: 0 },
+};
 
 /** The model's rows now (text values), keyed by id. */
 export async function modelNow(table: string): Promise<Rows> {
@@ -101,8 +109,9 @@ export function expectedRows(mode: Mode, before: Rows, after: Rows): Rows {
   if (mode === "mirror") return after;
   const out: Rows = { ...before };
   for (const [key, row] of Object.entries(after)) {
-    // upsert: new and changed rows; append: new rows only. Neither deletes.
-    if (mode === "upsert" || !(key in before)) out[key] = row;
+    // upsert: new and changed rows; append: new rows only; update: changed rows the destination
+    // holds. None deletes.
+    if (mode === "upsert" || (mode === "append" && !(key in before)) || (mode === "update" && key in before)) out[key] = row;
   }
   return out;
 }

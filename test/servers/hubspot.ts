@@ -9,6 +9,11 @@ import { json as sendJson, readBody } from "./http";
  *   → 200 `{status:"COMPLETE", results}`, or 207 with `errors:[{status, category, message,
  *   context:{objectWriteTraceId:[…]}}]` for the inputs that failed (multi-status); with
  *   `multi_status: false` any bad input fails the whole batch with 400 and nothing is written;
+ * - `POST /crm/v3/objects/{type}/batch/update` (same inputs) → 200, or 207 when some inputs failed
+ *   ("Update a batch of records by internal ID, or unique property values",
+ *   https://developers.hubspot.com/docs/api-reference/latest/crm/objects/objects/batch/update-objects;
+ *   200/207 only: https://developers.hubspot.com/changelog/simplifying-batch-update-response-codes-for-crm-v3-apis):
+ *   an unknown id is an `OBJECT_NOT_FOUND` error naming it in `context.ids`; nothing is created;
  * - `POST /crm/v3/objects/{type}/batch/read` `{idProperty, inputs:[{id}], properties}` → 200, or 207
  *   with an `OBJECT_NOT_FOUND` error whose `context.ids` lists the unknown ids;
  * - `POST /crm/v3/objects/{type}/batch/archive` `{inputs:[{id}]}` → 204;
@@ -180,7 +185,7 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
         if (advertise) rateHeaders["x-hubspot-ratelimit-remaining"] = String(limit.max - portal.hits.length);
       }
 
-      const batch = req.method === "POST" ? /^\/crm\/v3\/objects\/([\w-]+)\/batch\/(upsert|read|archive)$/.exec(path) : null;
+      const batch = req.method === "POST" ? /^\/crm\/v3\/objects\/([\w-]+)\/batch\/(upsert|update|read|archive)$/.exec(path) : null;
       if (batch?.[1]) {
         const type = batch[1];
         const body = JSON.parse(raw) as { inputs?: Record<string, unknown>[]; idProperty?: string; properties?: string[] };
@@ -193,7 +198,7 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
           );
         }
         const table = tableOf(portal, type);
-        if (batch[2] === "upsert") return upsert(portal, type, table, inputs, reply);
+        if (batch[2] === "upsert" || batch[2] === "update") return upsert(portal, type, table, inputs, reply, batch[2] === "update");
         if (batch[2] === "read") return read(portal, type, table, body.idProperty, inputs, body.properties ?? [], reply);
         for (const input of inputs) table.delete(String(input.id));
         log.status = 204;
@@ -235,7 +240,15 @@ function findBy(table: Map<string, HsRecord>, property: string, value: string): 
   return undefined;
 }
 
-function upsert(portal: Portal, type: string, table: Map<string, HsRecord>, inputs: Record<string, unknown>[], reply: Reply) {
+/** Batch upsert, or with `updateOnly` batch update: an id with no record is then OBJECT_NOT_FOUND. */
+function upsert(
+  portal: Portal,
+  type: string,
+  table: Map<string, HsRecord>,
+  inputs: Record<string, unknown>[],
+  reply: Reply,
+  updateOnly = false,
+) {
   const idProperty = inputs[0]?.idProperty;
   if (typeof idProperty !== "string" || !uniqueProperties(portal, type).includes(idProperty)) {
     return reply(400, error("VALIDATION_ERROR", `Unable to perform update/upsert by non-unique ${type} property ${String(idProperty)}`));
@@ -262,6 +275,15 @@ function upsert(portal: Portal, type: string, table: Map<string, HsRecord>, inpu
       continue;
     }
     const existing = findBy(table, idProperty, id);
+    if (updateOnly && !existing) {
+      errors.push({
+        status: "error",
+        category: "OBJECT_NOT_FOUND",
+        message: `Could not find ${type} with ${idProperty} ${id}`,
+        context: { ids: [id] },
+      });
+      continue;
+    }
     const missing = existing ? undefined : portal.config.required_properties.find((p) => !props[p]);
     if (missing) {
       errors.push(invalidProperty(missing, `Property "${missing}" is required`, "REQUIRED", context));

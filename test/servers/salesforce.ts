@@ -10,6 +10,9 @@ import { json as sendJson, readBody } from "./http";
  * - `GET /services/data/vXX.X/query?q=SELECT Id, Ext FROM Obj WHERE Ext IN ('…')` (with paging
  *   through `nextRecordsUrl`);
  * - `DELETE /services/data/vXX.X/composite/sobjects?ids=…&allOrNone=false` (≤200 ids);
+ * - `PATCH /services/data/vXX.X/composite/sobjects` (sObject Collections update by `Id`, ≤200
+ *   records, each with `attributes.type`; an unknown id fails with `ENTITY_IS_DELETED` or
+ *   `INVALID_CROSS_REFERENCE_KEY`; https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm);
  * - `GET /services/data/vXX.X/sobjects/{object}/describe`;
  * - `POST /services/oauth2/token` (`grant_type=refresh_token`).
  *
@@ -202,6 +205,12 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
         log.size = records.length;
         return upsert(org, composite[1], composite[2], records, reply);
       }
+      if (req.method === "PATCH" && rest === "/composite/sobjects") {
+        const body = JSON.parse(raw) as { allOrNone?: boolean; records?: Record<string, unknown>[] };
+        const records = body.records ?? [];
+        log.size = records.length;
+        return update(org, records, reply);
+      }
       if (req.method === "DELETE" && rest === "/composite/sobjects") {
         const ids = (url.searchParams.get("ids") ?? "").split(",").filter(Boolean);
         log.size = ids.length;
@@ -309,6 +318,29 @@ function upsert(org: Org, object: string, ext: string, records: Record<string, u
     }
     Object.assign(existing, fields);
     return { id: existing.Id, success: true, errors: [], created: false };
+  });
+  reply(200, results);
+}
+
+/** sObject Collections update: each record names its type and Id; only existing records change. */
+function update(org: Org, records: Record<string, unknown>[], reply: Reply) {
+  if (records.length > MAX_RECORDS) {
+    return reply(400, [
+      { message: `Exceeded max size limit of ${MAX_RECORDS} with request size: ${records.length}`, errorCode: "EXCEEDED_ID_LIMIT" },
+    ]);
+  }
+  const results = records.map((input) => {
+    const { attributes, Id: id, ...fields } = input;
+    const type = (attributes as { type?: unknown } | undefined)?.type;
+    if (typeof type !== "string" || !org.config.objects.includes(type)) {
+      return failure("INVALID_TYPE", "attributes.type is missing or not a supported sObject type", []);
+    }
+    const existing = typeof id === "string" ? tableOf(org, type).get(id) : undefined;
+    if (!existing) return failure("INVALID_CROSS_REFERENCE_KEY", `invalid cross reference id: ${String(id)}`, ["Id"]);
+    const invalid = Object.entries(fields).find(([, v]) => v === "INVALID");
+    if (invalid) return failure("FIELD_CUSTOM_VALIDATION_EXCEPTION", `${invalid[0]}: value "INVALID" is not allowed`, [invalid[0]]);
+    Object.assign(existing, fields);
+    return { id, success: true, errors: [] };
   });
   reply(200, results);
 }

@@ -207,7 +207,7 @@ async function hook(e: Endpoint, req: IncomingMessage, raw: string, res: ServerR
     const headers: Record<string, string> = fault.retry_after === undefined ? {} : { "retry-after": fault.retry_after };
     return answer(fault.status, `fault:${label}`, fault.body ?? { error: `simulated ${fault.status}` }, headers);
   }
-  let body: { batch_id?: string; operations?: Operation[] };
+  let body: { batch_id?: string; mode?: string; operations?: Operation[] };
   try {
     body = JSON.parse(raw) as typeof body;
   } catch (err) {
@@ -242,7 +242,7 @@ async function hook(e: Endpoint, req: IncomingMessage, raw: string, res: ServerR
     const victim = operations[Math.floor(e.random() * operations.length)];
     if (victim) refused.set(victim.key, `chaos: record ${victim.key} refused`);
   }
-  const results = apply(e, operations, refused);
+  const results = apply(e, operations, refused, body.mode === "update");
   e.requests += 1;
   e.batchIds.push(body.batch_id ?? "");
   const payload = { results };
@@ -253,8 +253,16 @@ async function hook(e: Endpoint, req: IncomingMessage, raw: string, res: ServerR
   return answer(200, chaos ? `fault:${chaos}` : fault ? `fault:${label}` : "applied", payload, {}, config.delay_ms ?? 0);
 }
 
-/** Applies the batch's operations but the refused ones; a create applied again counts twice. */
-function apply(e: Endpoint, operations: Operation[], refused: Map<string, string>): { key: string; ok: boolean; error?: string }[] {
+/**
+ * Applies the batch's operations but the refused ones; a create applied again counts twice. In
+ * update-only mode an update of a missing record is answered `not_found` and creates nothing.
+ */
+function apply(
+  e: Endpoint,
+  operations: Operation[],
+  refused: Map<string, string>,
+  updateOnly: boolean,
+): { key: string; ok: boolean; error?: string; not_found?: boolean }[] {
   return operations.map((o) => {
     e.operations += 1;
     const error = refused.get(o.key);
@@ -263,6 +271,7 @@ function apply(e: Endpoint, operations: Operation[], refused: Map<string, string
       return { key: o.key, ok: false, error };
     }
     const held = e.rows.has(o.key);
+    if (updateOnly && o.op === "update" && !held) return { key: o.key, ok: false, not_found: true, error: `no record ${o.key}` };
     if (o.op === "create" && held) e.stats.duplicate_creates += 1;
     if (o.op === "update" && !held) e.stats.updates_of_missing += 1;
     if (o.op === "delete" && !held) e.stats.deletes_of_missing += 1;

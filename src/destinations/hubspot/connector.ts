@@ -41,6 +41,8 @@ const MAX_UPSERT_ROUNDS = 3;
  *   as HubSpot's strings (null clears a property: ""). A 207 lists the failed inputs in
  *   `errors[].context` (by objectWriteTraceId or id), the rest succeeded. A 400 that names inputs
  *   wrote nothing: they fail with HubSpot's message and the others are resent.
+ * - update in update mode (never create): `batch/update` with the same inputs; an input HubSpot
+ *   answers `OBJECT_NOT_FOUND` is `not_found`, other errors fail their rows as for upserts.
  * - delete (mirror mode): `batch/read` by `idProperty` finds the record ids (a value HubSpot does
  *   not know counts as deleted), then `batch/archive`. The value looked up is the operation's
  *   `id_property` field when it carries one, else its key: a row gone from the model leaves only its
@@ -82,10 +84,18 @@ export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredenti
     }
     const results = new Map<number, RowResult>();
     const upserts: Indexed[] = [];
+    const updates: Indexed[] = [];
     const deletes: Indexed[] = [];
-    for (const [index, op] of batch.operations.entries()) (op.op === "delete" ? deletes : upserts).push({ index, op });
+    for (const [index, op] of batch.operations.entries()) {
+      const list = op.op === "delete" ? deletes : op.op === "update" && batch.mode === "update" ? updates : upserts;
+      list.push({ index, op });
+    }
     if (upserts.length > 0) {
       const outcome = await upsert(ctx, upserts, results);
+      if (outcome) return outcome;
+    }
+    if (updates.length > 0) {
+      const outcome = await upsert(ctx, updates, results, "update");
       if (outcome) return outcome;
     }
     if (deletes.length > 0) {
@@ -111,7 +121,13 @@ function checkConfig(config: HubspotConnectorConfig): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Upsert
 
-async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
+/** Batch upsert, or batch update (update mode: nothing is created; unknown records are `not_found`). */
+async function upsert(
+  ctx: Ctx,
+  items: Indexed[],
+  results: Map<number, RowResult>,
+  action: "upsert" | "update" = "upsert",
+): Promise<SendOutcome | undefined> {
   const { object_type: type, id_property: idProperty } = ctx.config;
   let pending: Indexed[] = [];
   for (const item of items) {
@@ -130,7 +146,7 @@ async function upsert(ctx: Ctx, items: Indexed[], results: Map<number, RowResult
       properties: properties(op.fields, idProperty),
       objectWriteTraceId: op.key,
     }));
-    const { response, outcome } = await call(ctx, "POST", `/crm/v3/objects/${type}/batch/upsert`, { inputs });
+    const { response, outcome } = await call(ctx, "POST", `/crm/v3/objects/${type}/batch/${action}`, { inputs });
     if (outcome) return outcome;
     const body = parseJson(response.text);
     if (response.status === 200 || response.status === 201 || response.status === 207) {
@@ -239,8 +255,10 @@ function failedInputs(body: unknown, items: Indexed[], idProperty: string): Map<
   for (const err of errors) {
     const context = isRecord(err.context) ? err.context : {};
     const message = errorMessage(err);
+    // Only batch/update answers it for an input: update mode's "no such record".
+    const notFound = err.category === "OBJECT_NOT_FOUND";
     const fail = (key: string) => {
-      if (!failed.has(key)) failed.set(key, { key, ok: false, error: message });
+      if (!failed.has(key)) failed.set(key, { key, ok: false, error: message, ...(notFound ? { not_found: true as const } : {}) });
     };
     for (const ref of asList(context.objectWriteTraceId)) if (typeof ref === "string" && keys.has(ref)) fail(ref);
     for (const ref of [...asList(context.ids), ...asList(context.id)])

@@ -10,7 +10,7 @@ export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> 
   type: "hubspot",
   config: HubspotConfig,
   credentials: HubspotCredentials,
-  modes: ["upsert", "mirror", "append"],
+  modes: ["upsert", "mirror", "append", "update"],
   credentialsRequired: true,
   hosts: (config) =>
     config.api_base === undefined

@@ -22,6 +22,7 @@ const APPLICATION_NAME = "edge-reverse-etl destination";
  *   update of a row someone deleted puts it back, as the model says it should be). A plain
  *   upsert would not do: Postgres checks NOT NULL on the proposed insert row before it looks
  *   for the conflict, so an update that omits a NOT NULL column would fail.
+ * - in update mode an update is only the `UPDATE`: keys it did not touch are `not_found`.
  * - delete is `DELETE … WHERE key IN (…)`; a key already absent counts as deleted.
  * - Values are JSON from the model; `json_populate_recordset(NULL::table, $1)` turns them into
  *   the table's row type, so Postgres casts each one to its column's type (text to int, ISO
@@ -168,6 +169,18 @@ class Target {
     );
   }
 
+  /** Updates the rows that exist and returns their keys (update mode: nothing is inserted). */
+  updateOnlySql(columns: string[]): string {
+    const fields = this.fieldsOf(columns);
+    const cols = columns.map(quoteIdent).join(", ");
+    // Without fields to set, the key is set to itself: the statement still tells which rows exist.
+    const sets = (fields.length > 0 ? fields : [this.key]).map((c) => `${c} = input.${c}`).join(", ");
+    return (
+      `WITH input AS (SELECT ${cols} FROM json_populate_recordset(NULL::${this.relation}, $1::json)) ` +
+      `UPDATE ${this.relation} AS t SET ${sets} FROM input WHERE t.${this.key} = input.${this.key} RETURNING t.${this.key}::text AS key`
+    );
+  }
+
   /** The quoted non-key columns. */
   private fieldsOf(columns: string[]): string[] {
     return columns.filter((c) => c !== this.config.key_column).map(quoteIdent);
@@ -188,9 +201,9 @@ class Target {
   }
 }
 
-/** Consecutive operations that one statement can apply: same kind (upsert, update, delete) and same columns. */
+/** Consecutive operations that one statement can apply: same kind (upsert, update, update only, delete) and same columns. */
 interface Segment {
-  kind: "upsert" | "update" | "delete";
+  kind: "upsert" | "update" | "update_only" | "delete";
   /** Key column first, then the field names. */
   columns: string[];
   items: { index: number; op: Operation }[];
@@ -205,7 +218,7 @@ function segments(batch: Batch, keyColumn: string): Segment[] {
   const out: Segment[] = [];
   let current: (Segment & { signature: string; keys: Set<string> }) | undefined;
   batch.operations.forEach((op, index) => {
-    const kind = op.op === "delete" ? "delete" : op.op === "update" ? "update" : "upsert";
+    const kind = op.op === "delete" ? "delete" : op.op === "update" ? (batch.mode === "update" ? "update_only" : "update") : "upsert";
     const fields =
       kind === "delete"
         ? []
@@ -238,12 +251,23 @@ async function applySegment(client: Client, target: Target, segment: Segment, re
       ? target.deleteSql()
       : segment.kind === "update"
         ? target.updateSql(segment.columns)
-        : target.upsertSql(segment.columns);
+        : segment.kind === "update_only"
+          ? target.updateOnlySql(segment.columns)
+          : target.upsertSql(segment.columns);
+  /** A row's result: in update-only segments, ok only when the UPDATE returned its key. */
+  const resultOf = (op: Operation, touched: Set<string> | undefined): RowResult =>
+    !touched || touched.has(op.key)
+      ? { key: op.key, ok: true }
+      : { key: op.key, ok: false, error: `no row with ${keyColumn} = ${truncate(op.key, 200)} to update`, not_found: true };
+  const run = async (items: Segment["items"]) => {
+    const result = await client.query<{ key: string }>(sql, [rowsJson(segment, keyColumn, items)]);
+    return segment.kind === "update_only" ? new Set(result.rows.map((r) => r.key)) : undefined;
+  };
   await client.query("SAVEPOINT retl_batch");
   try {
-    await client.query(sql, [rowsJson(segment, keyColumn)]);
+    const touched = await run(segment.items);
     await client.query("RELEASE SAVEPOINT retl_batch");
-    for (const { index, op } of segment.items) results.set(index, { key: op.key, ok: true });
+    for (const { index, op } of segment.items) results.set(index, resultOf(op, touched));
     return;
   } catch (err) {
     if (!isDataError(err)) throw err;
@@ -257,9 +281,9 @@ async function applySegment(client: Client, target: Target, segment: Segment, re
   for (const item of segment.items) {
     await client.query("SAVEPOINT retl_row");
     try {
-      await client.query(sql, [rowsJson(segment, keyColumn, [item])]);
+      const touched = await run([item]);
       await client.query("RELEASE SAVEPOINT retl_row");
-      results.set(item.index, { key: item.op.key, ok: true });
+      results.set(item.index, resultOf(item.op, touched));
     } catch (err) {
       if (!isDataError(err)) throw err;
       await client.query("ROLLBACK TO SAVEPOINT retl_row");

@@ -7,7 +7,7 @@ export const postgres: Destination<"postgres", PostgresConfig, PostgresCredentia
   type: "postgres",
   config: PostgresConfig,
   credentials: PostgresCredentials,
-  modes: ["upsert", "mirror", "append"],
+  modes: ["upsert", "mirror", "append", "update"],
   credentialsRequired: true,
   // The host is in the connection string: only checkable when credentials are being set.
   hosts: (_config, credentials) => (credentials ? [{ path: "credentials.connection_string", url: credentials.connection_string }] : []),

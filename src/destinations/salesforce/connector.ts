@@ -37,6 +37,9 @@ const API_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  * - create, update and upsert: `PATCH /composite/sobjects/{object}/{external_id_field}` with
  *   `allOrNone: false`, up to 200 records; per-record results come back in request order. An upsert
  *   absorbs a redelivered create, and an update of a missing record creates it.
+ * - update in update mode (never create): the record ids are looked up by external id (as for
+ *   deletes), then `PATCH /composite/sobjects` updates those records by Id; a key with no record
+ *   is `not_found`.
  * - delete (mirror mode): the record ids are looked up by external id (SOQL `… WHERE ext IN (…)`),
  *   then `DELETE /composite/sobjects?ids=…&allOrNone=false`; a key with no record, or a record
  *   already deleted (`ENTITY_IS_DELETED`), counts as deleted.
@@ -82,10 +85,18 @@ export const salesforceConnector: Connector<SalesforceConnectorConfig, Salesforc
     const session = new Session(ctx);
     const results = new Map<number, RowResult>();
     const upserts: Indexed[] = [];
+    const updates: Indexed[] = [];
     const deletes: Indexed[] = [];
-    for (const [index, op] of batch.operations.entries()) (op.op === "delete" ? deletes : upserts).push({ index, op });
+    for (const [index, op] of batch.operations.entries()) {
+      const list = op.op === "delete" ? deletes : op.op === "update" && batch.mode === "update" ? updates : upserts;
+      list.push({ index, op });
+    }
     if (upserts.length > 0) {
       const outcome = await upsert(session, upserts, results);
+      if (outcome) return outcome;
+    }
+    if (updates.length > 0) {
+      const outcome = await updateExisting(session, updates, results);
       if (outcome) return outcome;
     }
     if (deletes.length > 0) {
@@ -146,6 +157,47 @@ function recordResult(key: string, entry: unknown, absentOk = false): RowResult 
     })
     .join("; ");
   return { key, ok: false, error: truncate(text || "the record was not saved", 1000) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Update (update mode)
+
+/** Updates the records that exist, by Id; keys without a record are `not_found`, nothing is created. */
+async function updateExisting(session: Session, items: Indexed[], results: Map<number, RowResult>): Promise<SendOutcome | undefined> {
+  const { object, external_id_field: ext } = session.ctx.config;
+  const found = await lookUpIds(
+    session,
+    items.map(({ op }) => op.key),
+  );
+  if ("outcome" in found) return found.outcome;
+  const toUpdate: { index: number; key: string; record: Record<string, unknown> }[] = [];
+  for (const { index, op } of items) {
+    const ids = found.exact.get(op.key) ?? found.folded.get(op.key.toLowerCase()) ?? [];
+    if (ids.length === 0) {
+      results.set(index, {
+        key: op.key,
+        ok: false,
+        error: `no ${object} with ${ext} = ${truncate(op.key, 200)} to update`,
+        not_found: true,
+      });
+      continue;
+    }
+    const { attributes: _ignored, Id: _id, ...fields } = op.fields;
+    for (const id of ids) toUpdate.push({ index, key: op.key, record: { attributes: { type: object }, ...fields, Id: id } });
+  }
+  if (toUpdate.length === 0) return undefined;
+  const res = await session.call("PATCH", "/composite/sobjects", { allOrNone: false, records: toUpdate.map((u) => u.record) });
+  if (res.outcome) return res.outcome;
+  if (res.response.status !== 200) return failure(res.response);
+  const body = parseJson(res.response.text);
+  if (!Array.isArray(body) || body.length !== toUpdate.length) {
+    return { kind: "rejected", error: `unexpected response to the update: ${truncate(res.response.text, 300)}` };
+  }
+  toUpdate.forEach(({ index, key }, i) => {
+    // A key with several records (a case-insensitive match) fails if any of them failed.
+    if (results.get(index)?.ok !== false) results.set(index, recordResult(key, body[i]));
+  });
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

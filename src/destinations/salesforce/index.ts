@@ -7,7 +7,7 @@ export const salesforce: Destination<"salesforce", SalesforceConfig, SalesforceC
   type: "salesforce",
   config: SalesforceConfig,
   credentials: SalesforceCredentials,
-  modes: ["upsert", "mirror", "append"],
+  modes: ["upsert", "mirror", "append", "update"],
   credentialsRequired: true,
   // API calls and the OAuth token refresh both go to the instance.
   hosts: (config) => [{ path: "config.instance_url", url: config.instance_url }],

@@ -46,6 +46,8 @@ async function post(ctx: ConnectorContext<WebhookConfig, WebhookCredentials>, ba
     sync_id: batch.sync_id,
     run_id: batch.run_id,
     batch_id: batch.batch_id,
+    // In update mode the receiver must not create: a missing record is answered `not_found: true`.
+    ...(batch.mode ? { mode: batch.mode } : {}),
     operations: batch.operations.map(({ op, key, fields }) => ({ op, key, fields })),
   });
   const headers: Record<string, string> = {
@@ -69,17 +71,19 @@ async function post(ctx: ConnectorContext<WebhookConfig, WebhookCredentials>, ba
   return { kind: "results", results: rowResults(batch, parseJson(response.text)) };
 }
 
-/** Every row ok unless the body's `results` marks it `ok: false`; unknown keys are ignored. */
+/**
+ * Every row ok unless the body's `results` marks it `ok: false` (with `not_found: true` when an
+ * update found no record); unknown keys are ignored.
+ */
 function rowResults(batch: Batch, body: unknown): RowResult[] {
-  const failed = new Map<string, string>();
+  const failed = new Map<string, RowResult>();
   const reported = isRecord(body) && Array.isArray(body.results) ? body.results : [];
   for (const item of reported) {
     if (!isRecord(item) || typeof item.key !== "string" || item.ok !== false) continue;
-    const error = typeof item.error === "string" && item.error ? item.error : "the destination refused this row";
-    failed.set(item.key, truncate(error, 1000));
+    const notFound = item.not_found === true;
+    const fallback = notFound ? "no such record to update" : "the destination refused this row";
+    const error = truncate(typeof item.error === "string" && item.error ? item.error : fallback, 1000);
+    failed.set(item.key, { key: item.key, ok: false, error, ...(notFound ? { not_found: true as const } : {}) });
   }
-  return batch.operations.map(({ key }): RowResult => {
-    const error = failed.get(key);
-    return error === undefined ? { key, ok: true } : { key, ok: false, error };
-  });
+  return batch.operations.map(({ key }): RowResult => failed.get(key) ?? { key, ok: true });
 }

@@ -7,7 +7,7 @@ export const webhook: Destination<"webhook", WebhookConfig, WebhookCredentials> 
   type: "webhook",
   config: WebhookConfig,
   credentials: WebhookCredentials,
-  modes: ["upsert", "mirror", "append"],
+  modes: ["upsert", "mirror", "append", "update"],
   credentialsRequired: false,
   hosts: (config) => [{ path: "config.url", url: config.url }],
   connector: webhookConnector,

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
-import { runRowErrors, syncRuns } from "../../db/schema";
+import { ROW_ERROR_CODES, runRowErrors, syncRuns } from "../../db/schema";
 import { notFound } from "../../api/errors";
 import { idParam, jsonResponse, ListQuery, listOf, openApiErrorResponses, page, type Router } from "../../api/openapi";
 import { RUN_STATUSES } from "../../db/schema";
@@ -42,6 +42,10 @@ const RowError = z
     primary_key: z.string().nullable(),
     operation: z.string(),
     message: z.string().openapi({ description: "The destination's own error text, or why the row was not sent." }),
+    code: z.enum(ROW_ERROR_CODES).nullable().openapi({
+      description:
+        "invalid_row: the row can never be sent as it is (e.g. a duplicate key); not_sent: the run stopped first (the next run sends it); rejected: the destination refused it (retried next run); not_found: update mode found no record to update (retried when the row changes).",
+    }),
     created_at: z.string(),
   })
   .openapi("RowError");
@@ -122,7 +126,13 @@ export function registerRunRoutes(app: Router) {
     );
     return c.json(
       {
-        data: items.map((r) => ({ primary_key: r.primaryKey, operation: r.operation, message: r.message, created_at: r.createdAt })),
+        data: items.map((r) => ({
+          primary_key: r.primaryKey,
+          operation: r.operation,
+          message: r.message,
+          code: r.code,
+          created_at: r.createdAt,
+        })),
         next_cursor: nextCursor,
       },
       200,

@@ -1,4 +1,4 @@
-import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED } from "../../engine/commit";
+import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED, RESULT_NOT_FOUND } from "../../engine/commit";
 import { operationAt } from "../../engine/plan";
 import { encodeSnapshot } from "../../engine/snapshot";
 import type { FailedRowRecord } from "../ledger";
@@ -23,7 +23,8 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const failed = ledger.failedKeys(run.id, p);
     const results = new Uint8Array(plan.count);
     for (let k = 0; k < plan.count; k++) {
-      results[k] = failed.has(operationAt(plan, k, rows, prev).key) ? RESULT_FAILED : RESULT_ACKNOWLEDGED;
+      const step = failed.get(operationAt(plan, k, rows, prev).key);
+      results[k] = step === undefined ? RESULT_ACKNOWLEDGED : step === "not_found" ? RESULT_NOT_FOUND : RESULT_FAILED;
     }
     // Operations of batches never sent (the run was aborted) fail too, each listed with its key.
     const aborted: FailedRowRecord[] = [];

@@ -122,7 +122,13 @@ export async function rebuildMessages(ctx: StepContext, s: RunState, batches: re
 
 /** What every delivery message of this run carries. */
 export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnvelope {
-  return { sync_id: syncId, run_id: runId, destination_id: s.config.destinationId, workspace_id: s.config.workspaceId };
+  return {
+    sync_id: syncId,
+    run_id: runId,
+    destination_id: s.config.destinationId,
+    workspace_id: s.config.workspaceId,
+    mode: s.config.mode,
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { createDb } from "../../db/client";
-import { runRowErrors } from "../../db/schema";
+import { type RowErrorCode, runRowErrors } from "../../db/schema";
+import type { FailureStep } from "../ledger";
 import { writeAll } from "../record";
 import { extractionFigures, plannedOperations, type RunState } from "../state";
 import { deletePrefix, paths } from "../storage";
@@ -8,8 +9,16 @@ import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 
 /** Failed rows copied to D1 per page. */
 const PAGE_ROWS = 500;
-/** D1 caps bound parameters per statement: insert in slices of 10 rows (5 columns each). */
+/** D1 caps bound parameters per statement: insert in slices of 10 rows (6 columns each). */
 const INSERT_ROWS = 10;
+
+/** A failed row's code by who found it. */
+const ERROR_CODE_OF_STEP: Record<FailureStep, RowErrorCode> = {
+  validate: "invalid_row",
+  abort: "not_sent",
+  deliver: "rejected",
+  not_found: "not_found",
+};
 
 /** Copies failed rows to D1 page by page, then sets the run's final counts and status. */
 export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
@@ -24,7 +33,14 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const page = ledger.failurePage(run.id, s.reportedSeq, PAGE_ROWS);
     if (page.length === 0) break;
     const now = new Date().toISOString();
-    const rowsOf = page.map((f) => ({ runId: run.id, primaryKey: f.key, operation: f.operation, message: f.message, createdAt: now }));
+    const rowsOf = page.map((f) => ({
+      runId: run.id,
+      primaryKey: f.key,
+      operation: f.operation,
+      message: f.message,
+      code: ERROR_CODE_OF_STEP[f.step],
+      createdAt: now,
+    }));
     const inserts = [];
     for (let i = 0; i < rowsOf.length; i += INSERT_ROWS) inserts.push(db.insert(runRowErrors).values(rowsOf.slice(i, i + INSERT_ROWS)));
     await writeAll(db, inserts);

@@ -9,6 +9,7 @@ import {
   type Mode,
   modelNow,
   runSync,
+  SECOND_RUN_COUNTS,
   uniqueName,
   WEBHOOK_FIELDS,
   webhookRows,
@@ -20,13 +21,6 @@ import { BIGQUERY_URL, bigquerySource, configure, newProject, projectState } fro
 /** Syncs from a BigQuery source (the fake BigQuery on the local Postgres) to the webhook receiver, through the API. */
 
 const N = 40;
-
-/** Counts the second run must report, by mode, for changeModel's 5 inserts, 6 updates and 4 deletes. */
-const secondRunCounts: Record<Mode, { rows_created: number; rows_updated: number; rows_deleted: number }> = {
-  mirror: { rows_created: 5, rows_updated: 6, rows_deleted: 4 },
-  upsert: { rows_created: 5, rows_updated: 6, rows_deleted: 0 },
-  append: { rows_created: 5, rows_updated: 0, rows_deleted: 0 },
-};
 
 /** A BigQuery source, a model over a customers table and a webhook sync in `mode`. */
 async function bigquerySync(table: string, mode: Mode) {
@@ -63,7 +57,7 @@ describe("BigQuery source, end to end", () => {
       await changeModel(table, N);
       const after = await modelNow(table);
       const second = await runSync(syncId);
-      expect(second, JSON.stringify(second)).toMatchObject({ status: "succeeded", rows_failed: 0, ...secondRunCounts[mode] });
+      expect(second, JSON.stringify(second)).toMatchObject({ status: "succeeded", rows_failed: 0, ...SECOND_RUN_COUNTS[mode] });
       expect(webhookRows(await webhookState(endpoint))).toEqual(expectedRows(mode, before, after));
 
       const operations = (await webhookState(endpoint)).operations;

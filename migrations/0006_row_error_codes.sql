@@ -1,0 +1,1 @@
+ALTER TABLE `run_row_errors` ADD `code` text;
