@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, Model, ModelBody, OperationFilter, Page, Preview, RecordEvent, RowError, Run, RunOperation, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, FieldMapping, Model, ModelBody, OperationFilter, Page, Preview, RecordEvent, RowError, Run, RunOperation, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -275,6 +275,13 @@ export const updateModel = (id, body) => call("PUT", `/models/${id}`, body);
  * @returns {Promise<Preview>}
  */
 export const previewQuery = (body) => call("POST", "/models/preview", body);
+
+/**
+ * A saved model's first rows, mapped through `field_mappings` as a sync would send them.
+ * @param {string} id @param {{ limit: number, field_mappings: FieldMapping[] }} body
+ * @returns {Promise<Preview>}
+ */
+export const previewMapping = (id, body) => call("POST", `/models/${id}/preview`, body);
 
 /** @param {Record<string, unknown>} body a CreateDestination of the OpenAPI document @returns {Promise<Destination>} */
 export const createDestination = (body) => call("POST", "/destinations", body);

@@ -150,7 +150,10 @@
  * @typedef {{ name: string, source_id: string, sql: string, primary_key: string }} ModelBody
  */
 
-/** The first rows of a query and its columns. @typedef {{ columns: ModelColumn[], rows: Record<string, unknown>[] }} Preview */
+/**
+ * The first rows of a query and its columns; with field mappings, each row as a sync sends it.
+ * @typedef {{ columns: ModelColumn[], rows: Record<string, unknown>[], mapped?: ({ fields: Record<string, unknown> } | { error: string })[] }} Preview
+ */
 
 /**
  * A source: `config` holds the type's non-secret settings; `connection_string` comes masked.

@@ -5,7 +5,7 @@ import type { OperationKind } from "../destinations/destination";
  * not sent), the destination (`deliver`: rejected), or an update-only destination (`not_found`:
  * the record does not exist; committed like a delivered row, so it is not retried until it changes).
  */
-export const FAILURE_STEPS = ["validate", "abort", "deliver", "not_found"] as const;
+const FAILURE_STEPS = ["validate", "abort", "deliver", "not_found"] as const;
 export type FailureStep = (typeof FAILURE_STEPS)[number];
 
 /** A row that did not reach the destination, and why. */

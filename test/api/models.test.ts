@@ -226,6 +226,36 @@ describe("models", () => {
     expectStatus(await api.post(`/api/v1/models/${id}/preview`, { body: {} }), 200);
   });
 
+  it("maps previewed rows through field mappings as a sync would send them, naming bad mappings", async () => {
+    const id = await createModel();
+    const field_mappings = [
+      { source: "email", destination: "Email" },
+      { static: { tier: "gold" }, destination: "Tier" },
+      { template: "{{ email | upcase }}#{{ id | plus: 100 }}{% if vip %} (vip){% endif %}", destination: "Label" },
+    ];
+    const res = await api.post(`/api/v1/models/${id}/preview`, { body: { limit: 2, field_mappings } });
+    expectStatus(res, 200);
+    expect(res.body.rows).toEqual([
+      { id: 1, email: "user1", vip: false },
+      { id: 2, email: "user2", vip: false },
+    ]);
+    expect(res.body.mapped).toEqual([
+      { fields: { Email: "user1", Tier: { tier: "gold" }, Label: "USER1#101" } },
+      { fields: { Email: "user2", Tier: { tier: "gold" }, Label: "USER2#102" } },
+    ]);
+    // A template over its limits fails its row, with the reason; the request still answers.
+    const runaway = [{ template: "{% for i in (1..100000000) %}{{ email }}{% endfor %}", destination: "Big" }];
+    const limited = await api.post(`/api/v1/models/${id}/preview`, { body: { limit: 1, field_mappings: runaway } });
+    expectStatus(limited, 200);
+    expect(limited.body.mapped?.[0]).toEqual({ error: expect.stringMatching(/limit/i) });
+
+    const bad = (mappings: unknown[]) => api.post(`/api/v1/models/${id}/preview`, { body: { field_mappings: mappings } });
+    expectError(await bad([{ template: "{{ email ", destination: "x" }]), 400, "validation_failed", "field_mappings.0.template");
+    expectError(await bad([{ template: "{{ nope }}", destination: "x" }]), 400, "validation_failed", "field_mappings.0.template");
+    expectError(await bad([{ source: "nope", destination: "x" }]), 400, "validation_failed", "field_mappings.0.source");
+    expectError(await bad([{ destination: "x" }]), 400, "validation_failed", "field_mappings.0.source");
+  });
+
   it("previews a query before it is saved, naming sql, source_id or limit when they are wrong", async () => {
     const res = await api.post("/api/v1/models/preview", { body: { source_id: sourceId, sql: USERS_SQL, limit: 2 } });
     expectStatus(res, 200);

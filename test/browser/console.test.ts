@@ -110,6 +110,24 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     await page.locator("#mappings select[name=mapping-source]").nth(3).selectOption("lifetime_value");
     await page.locator("#mappings input[name=mapping-destination]").nth(3).fill("ltv");
 
+    // The live preview: the model's first rows as the destination will receive them, through a template too.
+    const preview = page.locator("#mapping-preview");
+    await expect.poll(() => preview.locator("th").allTextContents()).toEqual(["email", "firstName", "plan", "ltv"]);
+    await page.click("#add-mapping");
+    await page.locator("#mappings select[name=mapping-kind]").nth(4).selectOption("template");
+    await page.locator("#mappings input[name=mapping-template]").nth(4).fill("{{ first_name | upcase }}!");
+    await page.locator("#mappings input[name=mapping-destination]").nth(4).fill("shout");
+    await expect.poll(() => preview.locator("th").allTextContents()).toEqual(["email", "firstName", "plan", "ltv", "shout"]);
+    const firstRow = preview.locator("tbody tr").first().locator("td");
+    const firstName = (await firstRow.nth(1).textContent()) ?? "";
+    expect(firstName).not.toBe("");
+    await expect.poll(() => firstRow.nth(4).textContent()).toBe(`${firstName.toUpperCase()}!`);
+    // A template the API refuses is explained in the preview, naming the mapping.
+    await page.locator("#mappings input[name=mapping-template]").nth(4).fill("{{ nope }}");
+    await expect.poll(() => preview.locator("[role=alert]").textContent()).toContain("field_mappings.4.template");
+    await page.locator("#mappings tr").nth(4).locator("text=remove").click();
+    await expect.poll(() => preview.locator("th").allTextContents()).toEqual(["email", "firstName", "plan", "ltv"]);
+
     // An invalid cron expression: the API's validation message is shown.
     await page.selectOption("#schedule-type", "cron");
     await page.fill("#cron", "61 * * * *");

@@ -46,6 +46,7 @@ export interface RowError {
 interface ModelPreview {
   columns: z.infer<typeof ModelColumnSchema>[];
   rows: Record<string, unknown>[];
+  mapped?: ({ fields: Record<string, unknown> } | { error: string })[];
 }
 /** POST /api/v1/{sources,destinations}/{id}/test (the routes' `ConnectionTest`). */
 interface ConnectionTest {

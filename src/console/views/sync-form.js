@@ -7,6 +7,7 @@ import { createSync, getModel, getSync, listAlertChannels, listDestinations, lis
 import { errorBox, h, put } from "../dom.js";
 import { scheduleInWords } from "../format.js";
 import { MODES, SYNC_MODES } from "../vocabulary.js";
+import { mappingPreview } from "./mapping-preview.js";
 
 /** @type {[Schedule["type"], string][]} */
 const SCHEDULE_TYPES = [
@@ -153,6 +154,10 @@ export async function viewSyncForm(ctx, id) {
 
   const alerts = alertsSection(channels, sync.alerts ?? null);
   const mappingsBody = h("tbody");
+  // Edits anywhere in the mapping table, and rows added or removed, refresh the preview (a moment later).
+  mappingsBody.addEventListener("input", () => preview.refresh());
+  mappingsBody.addEventListener("change", () => preview.refresh());
+  new MutationObserver(() => preview.refresh()).observe(mappingsBody, { childList: true });
   const paused = h("input", { type: "checkbox", id: "paused" });
   const submit = h("button", { type: "submit", class: "primary" }, id ? "Save changes" : "Create sync");
 
@@ -264,6 +269,8 @@ export async function viewSyncForm(ctx, id) {
   const mappingsValue = () =>
     [...mappingsBody.querySelectorAll("tr")].map(mappingOf).filter(/** @returns {m is FieldMapping} */ (m) => m !== null);
 
+  const preview = mappingPreview(() => modelSelect.value, mappingsValue);
+
   /** Offers the chosen model's columns; keeps `prefill` (or the current rows), else maps every non-key column. */
   const loadColumns = async (/** @type {FieldMapping[] | null} */ prefill) => {
     modelHint.textContent = "Loading the model's columns…";
@@ -365,6 +372,7 @@ export async function viewSyncForm(ctx, id) {
         h("button", { type: "button", onclick: () => put(mappingsBody) }, "Clear"),
       ),
     ),
+    preview.element,
     alerts.element,
     id ? null : h("div", { class: "field" }, h("label", { class: "radio" }, paused, " Create paused (the schedule starts on resume)")),
     problem,

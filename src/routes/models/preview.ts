@@ -1,6 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { idParam, jsonBody, jsonResponse, openApiErrorResponses, type Router } from "../../api/openapi";
+import { validationError } from "../../api/errors";
 import { WarehouseError } from "../../sources/errors";
+import type { JsonValue } from "../../sources/source";
+import { checkFieldMappings, type FieldMapping, fieldMaker, mappingColumns } from "../../sync/mapping";
+import { TemplateError } from "../../sync/template";
+import { FieldMappings } from "../syncs/schema";
 import { loadModel, ModelColumnSchema, SourceId, Sql, sourceErrorResponse } from "./schema";
 import { openModelSource, warehouseApiError } from "./warehouse";
 
@@ -9,8 +14,14 @@ const Limit = z.number().int().min(1).max(100).default(10).openapi({ description
 const PreviewBody = z
   .strictObject({
     limit: Limit,
+    field_mappings: FieldMappings.optional().openapi({
+      description: "Also map each row through these field mappings (columns, constants, templates), as a sync would send it.",
+    }),
   })
   .openapi("PreviewModel");
+
+/** One previewed row as a sync with the given mappings would send it, or why its mapping failed. */
+const MappedRow = z.union([z.object({ fields: z.record(z.string(), z.unknown()) }), z.object({ error: z.string() })]).openapi("MappedRow");
 
 /** A query not saved yet: what the console's model form previews before the model exists. */
 const PreviewQueryBody = z.strictObject({ source_id: SourceId, sql: Sql, limit: Limit }).openapi("PreviewQuery");
@@ -19,6 +30,7 @@ const Preview = z
   .object({
     columns: z.array(ModelColumnSchema),
     rows: z.array(z.record(z.string(), z.unknown())),
+    mapped: z.array(MappedRow).optional().openapi({ description: "With `field_mappings`: each row's destination fields, in row order." }),
   })
   .openapi("ModelPreview");
 
@@ -53,6 +65,20 @@ const queryRoute = createRoute({
 
 const DEFAULT_LIMIT = 10;
 
+/** Preview rows through the mappings, with the run's own field maker (a template failing on a row is that row's error). */
+function mapRows(mappings: FieldMapping[], rows: Record<string, JsonValue>[]): z.infer<typeof MappedRow>[] {
+  const columns = mappingColumns(mappings);
+  const make = fieldMaker(mappings);
+  return rows.map((row) => {
+    try {
+      return { fields: make(columns.map((name) => row[name] ?? null)) };
+    } catch (err) {
+      if (err instanceof TemplateError) return { error: err.message };
+      throw err;
+    }
+  });
+}
+
 /** POST /api/v1/models/preview (a draft query) and /api/v1/models/{id}/preview (a saved model): the first rows, read-only. */
 export function registerPreviewModel(app: Router) {
   app.openapi(queryRoute, async (c) => {
@@ -72,11 +98,19 @@ export function registerPreviewModel(app: Router) {
     const { id } = c.req.valid("param");
     // Without a body the validator hands over {}, so the default is applied here too.
     const limit = c.req.valid("json").limit ?? DEFAULT_LIMIT;
+    const mappings = c.req.valid("json").field_mappings;
     const model = await loadModel(c.var.db, c.var.principal.workspaceId, id);
+    if (mappings) {
+      const problems = checkFieldMappings(
+        mappings,
+        model.columns.map((col) => col.name),
+      );
+      if (problems.length > 0) throw validationError(problems);
+    }
     const source = await openModelSource(c.var.db, c.env, c.var.principal.workspaceId, model.sourceId);
     try {
       const { columns, rows } = await source.preview(model.sql, limit);
-      return c.json({ columns, rows }, 200);
+      return c.json({ columns, rows, ...(mappings ? { mapped: mapRows(mappings, rows) } : {}) }, 200);
     } catch (err) {
       // The stored query failing now (a dropped table) is the source's state, not a bad request field.
       if (err instanceof WarehouseError) throw warehouseApiError(err, model.sourceId, false);

@@ -71,7 +71,8 @@ const FieldMappingSchema = FieldMappingObject.superRefine((m, ctx) => {
   .transform((m) => m as FieldMapping)
   .openapi("FieldMapping", { description: 'A destination field from a column ("source"), a constant ("static") or a Liquid "template".' });
 
-const FieldMappings = z.array(FieldMappingSchema).min(1).max(500);
+/** A sync's field mappings (also what the model preview maps its rows through). */
+export const FieldMappings = z.array(FieldMappingSchema).min(1).max(500);
 const MaxRunMinutes = z.number().int().min(1).max(10_080).openapi({
   description:
     "Time limit of a run in minutes (default 360, at most a week). A run still going is stopped with error `run_timeout` and counts as failed.",
