@@ -25,6 +25,8 @@ export default defineConfig(async () => {
             PAGERDUTY_EVENTS_URL: `http://127.0.0.1:${inject("pagerDutyPort")}/v2/enqueue`,
             ALERT_EMAIL_FROM: "alerts@retl.example.com",
             SNOWFLAKE_URL: `http://127.0.0.1:${inject("snowflakePort")}`,
+            // A Neon-style WebSocket proxy to the local Postgres (test/servers/wsproxy.ts).
+            WSPROXY_URL: `ws://127.0.0.1:${inject("wsProxyPort")}/v1`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             TEST_MYSQL_URL: mysqlUrl,

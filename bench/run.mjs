@@ -31,6 +31,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { unstable_startWorker } from "wrangler";
+import { startWsProxy } from "../test/servers/wsproxy.ts";
 import { benchSource } from "./sources.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -264,6 +265,9 @@ async function main() {
   });
   await new Promise((resolve) => fileStore.listen(0, "127.0.0.1", resolve));
   const fileBucket = `http://127.0.0.1:${fileStore.address().port}`;
+  // Neon's route, locally: the driver over a WebSocket to a proxy in front of this Postgres (as Neon's wsproxy).
+  const wsProxy = await startWsProxy();
+  const webSocketProxy = `ws://127.0.0.1:${wsProxy.port}/v1`;
   await build({
     entryPoints: [join(here, "../src/engine/partition.ts")],
     bundle: true,
@@ -326,6 +330,8 @@ async function main() {
       });
       const exCursor = await call(worker, "/extract", { ...base, ...prev, run: "r2cursor", via: "cursor" });
       await call(worker, "/cleanup", { prefixes: ["runs/r2cursor/"] });
+      const exWebSocket = await call(worker, "/extract", { ...base, ...prev, run: "r2ws", via: "cursor", webSocketProxy });
+      await call(worker, "/cleanup", { prefixes: ["runs/r2ws/"] });
       const exDiscard = await call(worker, "/extract", { ...base, ...prev, run: "r2x", discardChunks: true });
       const exRemote = await call(worker, "/extract", { ...base, ...prev, run: "r2remote", remoteBucket });
       const exFiles = await call(worker, "/extract", { ...base, ...prev, run: "r2files", remoteBucket: fileBucket });
@@ -365,7 +371,10 @@ async function main() {
       console.log(`  same, chunks to R2 in another workerd process ${sec(exRemote.ms).padStart(7)}  ${rate(exRemote.rows, exRemote.ms)}`);
       console.log(`  same, chunks over HTTP to a file store       ${sec(exFiles.ms).padStart(8)}  ${rate(exFiles.rows, exFiles.ms)}`);
       console.log(`  same, chunks discarded (no R2 writes)        ${sec(exDiscard.ms).padStart(8)}  ${rate(exDiscard.rows, exDiscard.ms)}`);
-      console.log(`  extraction, cursor route (Neon) → local R2   ${sec(exCursor.ms).padStart(8)}  ${rate(exCursor.rows, exCursor.ms)}`);
+      console.log(`  extraction, cursor route over TCP → local R2  ${sec(exCursor.ms).padStart(7)}  ${rate(exCursor.rows, exCursor.ms)}`);
+      console.log(
+        `  extraction, Neon's WebSocket (local proxy)   ${sec(exWebSocket.ms).padStart(8)}  ${rate(exWebSocket.rows, exWebSocket.ms)}`,
+      );
       console.log(`  diff = whole change plan (R2 in and out)     ${sec(df.ms).padStart(8)}  ${rate(df.rows, df.ms)}`);
       console.log(
         `    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`,
@@ -384,7 +393,8 @@ async function main() {
       console.log(`  same, chunks to R2 in another workerd process                ${(copyMs / exRemote.ms).toFixed(2)}`);
       console.log(`  same, chunks over HTTP to a file store                       ${(copyMs / exFiles.ms).toFixed(2)}`);
       console.log(`  same, chunks discarded (no R2 writes)                        ${(copyMs / exDiscard.ms).toFixed(2)}`);
-      console.log(`  extraction rows/s vs COPY rows/s (cursor route)              ${(copyMs / exCursor.ms).toFixed(2)}`);
+      console.log(`  extraction rows/s vs COPY rows/s (cursor route over TCP)     ${(copyMs / exCursor.ms).toFixed(2)}`);
+      console.log(`  same, Neon's WebSocket route (local wsproxy)                 ${(copyMs / exWebSocket.ms).toFixed(2)}  (target ≥ 0.5)`);
       console.log(`  read-only cursor pages rows/s vs COPY rows/s                ${(copyMs / drain.ms).toFixed(2)}`);
       console.log(`  change plan time vs in-db diff + refresh                    ${(df.ms / inDb).toFixed(2)}  (target ≤ 1)`);
       console.log(`  change plan time vs in-db diff alone                        ${(df.ms / inDbDiffMs).toFixed(2)}`);
@@ -393,6 +403,7 @@ async function main() {
     await worker.dispose();
     await r2Host.dispose();
     fileStore.close();
+    wsProxy.server.close();
     rmSync(objectsDir, { recursive: true, force: true });
     rmSync(join(dataDir, "r2-host-state"), { recursive: true, force: true });
     rmSync(persist, { recursive: true, force: true });

@@ -41,6 +41,8 @@ interface Job {
   batchSize: number;
   /** Extraction route: COPY (the engine's default) or cursor pages (Neon's route). */
   via?: CopyVia;
+  /** Read through this Neon-style WebSocket proxy (Neon's route, with a local proxy). */
+  webSocketProxy?: string;
   /** Extraction: the snapshot generation (with this many rows) whose unchanged rows are stored without values. */
   knownGen?: string;
   knownRows?: number;
@@ -112,7 +114,10 @@ async function extract(env: BenchEnv, job: Job & Partial<SourceJob>) {
   // The clock moves only on I/O in workerd: this is the R2 reads plus the decoding before them.
   const knownMs = Date.now() - loadStarted;
   const out = await extractModel({
-    source: job.type && job.secret ? openSource(job.type, job.secret, opts) : openPostgres(job.connectionString, opts, job.via),
+    source:
+      job.type && job.secret
+        ? openSource(job.type, job.secret, opts)
+        : openPostgres(job.connectionString, job.webSocketProxy ? { ...opts, webSocketProxy: job.webSocketProxy } : opts, job.via),
     sql: job.sql,
     primaryKey: job.primaryKey,
     mapped: job.mapped,

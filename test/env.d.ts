@@ -23,6 +23,7 @@ declare global {
       SLACK_URL: string;
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
+      WSPROXY_URL: string;
     }
   }
 }

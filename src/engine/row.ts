@@ -16,7 +16,7 @@ const BACKSLASH = 0x5c;
 const N_UPPER = 0x4e;
 
 /** Escape letter for the control characters COPY escapes, by code (0 = none). */
-const ESCAPES = new Uint8Array(128);
+export const ESCAPES = new Uint8Array(128);
 ESCAPES[0x08] = 0x62; // \b
 ESCAPES[0x09] = 0x74; // \t
 ESCAPES[0x0a] = 0x6e; // \n

@@ -10,6 +10,7 @@ import { startAlertReceiver } from "../servers/alert-receiver";
 import { startFakePagerDuty } from "../servers/pagerduty";
 import { startFakeSlack } from "../servers/slack";
 import { startMariadb } from "../servers/mariadb";
+import { startWsProxy } from "../servers/wsproxy";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -24,6 +25,7 @@ declare module "vitest" {
     pagerDutyPort: number;
     mysqlUp: boolean;
     snowflakePort: number;
+    wsProxyPort: number;
   }
 }
 
@@ -49,7 +51,10 @@ export default async function setup(project: TestProject) {
   project.provide("pagerDutyPort", pagerDuty.port);
   const snowflake = await startFakeSnowflake();
   project.provide("snowflakePort", snowflake.port);
+  const wsProxy = await startWsProxy();
+  project.provide("wsProxyPort", wsProxy.port);
   const servers = [
+    wsProxy.server,
     receiver.server,
     salesforce.server,
     hubspot.server,

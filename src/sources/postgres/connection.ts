@@ -3,6 +3,7 @@ import { blockedHostReason } from "../../lib/ssrf";
 import { WarehouseError } from "../errors";
 import type { WarehouseOptions } from "../source";
 import { type SqlSpan, toWarehouseError } from "./errors";
+import { splittingWebSocketClass } from "./neon-websocket";
 import { type ReadControl, type TlsMode, tcpWebSocketClass } from "./tcp-websocket";
 
 /**
@@ -25,6 +26,12 @@ const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10 * 60_000;
  */
 export interface PostgresOptions extends WarehouseOptions {
   flavor?: "postgres" | "redshift";
+  /**
+   * Reach the host through a Neon-style WebSocket proxy at this `ws://` or `wss://` address (the
+   * driver adds `?address=host:port`) rather than over TCP: Neon's own route for other hosts, e.g.
+   * a self-hosted wsproxy, and how tests and benches exercise the WebSocket route locally.
+   */
+  webSocketProxy?: string;
 }
 
 /** Where a connection string points. */
@@ -116,7 +123,19 @@ export async function openClient(connectionString: string, opts: PostgresOptions
     statement_timeout: statementTimeout(opts),
     idle_in_transaction_session_timeout: opts.flavor === "redshift" ? undefined : IDLE_IN_TRANSACTION_TIMEOUT_MS,
   });
-  if (!target.neon) {
+  const proxy = opts.webSocketProxy === undefined ? undefined : new URL(opts.webSocketProxy);
+  if (target.neon || proxy) {
+    const config = client.neonConfig;
+    // Rows of cursor pages are taken off the WebSocket's bytes (see cursorLines).
+    if (control) config.webSocketConstructor = splittingWebSocketClass(control);
+    if (proxy) {
+      const base = `${proxy.host}${proxy.pathname.replace(/\/$/, "")}`;
+      config.wsProxy = (host, port) => `${base}?address=${host}:${port}`;
+      config.useSecureWebSocket = proxy.protocol === "wss:";
+      // Neon's proxy takes a pipelined cleartext password; a plain Postgres behind a proxy asks first.
+      config.pipelineConnect = false;
+    }
+  } else {
     const config = client.neonConfig;
     config.webSocketConstructor = tcpWebSocketClass({ hostname: target.host, port: target.port, tls: target.tls, control });
     config.wsProxy = (host, port) => `${host}:${port}`;

@@ -1,13 +1,15 @@
+import { ESCAPES } from "../../engine/row";
+
 /**
- * Takes `COPY … TO STDOUT` rows straight out of the bytes a Postgres connection receives, ahead of
- * the driver: each CopyData message ('d') goes to `onRow` as a view of its payload (one row of COPY
- * text), every other message is passed on, in order, for the driver to handle as usual
- * (CopyOutResponse, CopyDone, CommandComplete, errors, notices). At ReadyForQuery ('Z') the query
- * is over: that message and everything after it go to the driver and the splitter is done.
- * It exists for speed: the driver's parser allocates a message object and fires events per row,
- * which made reading cost as much as hashing and chunking the rows together.
+ * Takes one kind of message straight out of the bytes a Postgres connection receives, ahead of the
+ * driver: each message of `type` goes to `onMessage` as a view of its payload, every other message
+ * is passed on, in order, for the driver to handle as usual (row descriptions, CommandComplete,
+ * errors, notices). At ReadyForQuery ('Z') the query is over: that message and everything after it
+ * go to the driver and the splitter is done. It exists for speed: the driver's parser allocates a
+ * message object and fires events per row, which made reading cost as much as hashing and chunking
+ * the rows together. {@link copyDataSplitter} takes COPY rows, {@link dataRowSplitter} a cursor's.
  */
-export class CopyDataSplitter {
+export class MessageSplitter {
   /** An incomplete message carried over to the next chunk. */
   private carry: Uint8Array[] = [];
   private carried = 0;
@@ -15,7 +17,10 @@ export class CopyDataSplitter {
   private needed = 0;
   done = false;
 
-  constructor(private readonly onRow: (payload: Uint8Array) => void) {}
+  constructor(
+    private readonly type: number,
+    private readonly onMessage: (payload: Uint8Array) => void,
+  ) {}
 
   /**
    * Splits one chunk read from the socket; returns the bytes for the driver (null when none).
@@ -42,10 +47,10 @@ export class CopyDataSplitter {
       const end = messageLength(buf, at) + at;
       if (end > buf.length) break;
       const type = buf[at];
-      if (type === 0x64) {
+      if (type === this.type) {
         if (runStart >= 0) forward.push(buf.subarray(runStart, at));
         runStart = -1;
-        this.onRow(buf.subarray(at + 5, end));
+        this.onMessage(buf.subarray(at + 5, end));
       } else {
         if (runStart < 0) runStart = at;
         if (type === 0x5a) {
@@ -69,6 +74,51 @@ export class CopyDataSplitter {
           forward.reduce((n, f) => n + f.length, 0),
         );
   }
+}
+
+/** COPY rows: each CopyData ('d') payload is one line of COPY text, handed on as it is. */
+export function copyDataSplitter(onLine: (line: Uint8Array) => void): MessageSplitter {
+  return new MessageSplitter(0x64, onLine);
+}
+
+/**
+ * A cursor's rows: each DataRow ('D') of text values becomes the line `COPY … TO STDOUT` would
+ * have sent for it (tab-separated, `\N` for NULL, COPY's escapes, newline-terminated), written into
+ * one reused buffer, so the cursor route hashes and stores the same bytes as the COPY route
+ * without a string per value.
+ */
+export function dataRowSplitter(onLine: (line: Uint8Array) => void): MessageSplitter {
+  let line = new Uint8Array(4096);
+  return new MessageSplitter(0x44, (payload) => {
+    // Worst case: every byte escaped, plus a separator (or `\N`) per column and the newline.
+    const columns = ((payload[0] ?? 0) << 8) | (payload[1] ?? 0);
+    const room = 2 * payload.length + 3 * columns + 1;
+    if (room > line.length) line = new Uint8Array(Math.max(room, 2 * line.length));
+    let p = 0;
+    let at = 2;
+    for (let c = 0; c < columns; c++) {
+      if (c > 0) line[p++] = 0x09;
+      const length = ((payload[at] ?? 0) << 24) | ((payload[at + 1] ?? 0) << 16) | ((payload[at + 2] ?? 0) << 8) | (payload[at + 3] ?? 0);
+      at += 4;
+      if (length < 0) {
+        line[p++] = 0x5c;
+        line[p++] = 0x4e;
+        continue;
+      }
+      for (const end = at + length; at < end; at++) {
+        const b = payload[at] ?? 0;
+        const e = b < 0x80 ? (ESCAPES[b] ?? 0) : 0;
+        if (e !== 0) {
+          line[p++] = 0x5c;
+          line[p++] = e;
+        } else {
+          line[p++] = b;
+        }
+      }
+    }
+    line[p++] = 0x0a;
+    onLine(line.subarray(0, p));
+  });
 }
 
 /** Type byte plus the message's own length field (which counts itself but not the type). */

@@ -1,7 +1,7 @@
 import type { Client } from "@neondatabase/serverless";
 import type { ExtractHandler, Extracted } from "../source";
 import { beginReadOnly, closeClient, openClient, type PostgresOptions, parseConnectionString } from "./connection";
-import { CopyDataSplitter } from "./copy-data";
+import { copyDataSplitter } from "./copy-data";
 import { type SqlSpan, toWarehouseError } from "./errors";
 import { cursorLines } from "./cursor";
 import { copySelect, modelSql } from "./sql-guard";
@@ -27,7 +27,7 @@ export async function copyQuery(
   sql: string,
   opts: PostgresOptions,
   handler: ExtractHandler,
-  via: CopyVia = parseConnectionString(connectionString).neon ? "cursor" : "copy",
+  via: CopyVia = parseConnectionString(connectionString).neon || opts.webSocketProxy ? "cursor" : "copy",
 ): Promise<Extracted> {
   const model = modelSql(sql);
   const control = new ReadControl();
@@ -61,7 +61,7 @@ export async function copyQuery(
       const redshift = opts.flavor === "redshift";
       const prefix = redshift ? "DECLARE model_copy CURSOR FOR " : "DECLARE model_copy NO SCROLL CURSOR FOR ";
       span = { start: prefix.length + select.modelAt, length: model.length };
-      rows = await cursorLines(client, `${prefix}${select.text}`, handler, handlerFailure, redshift ? 1000 : undefined);
+      rows = await cursorLines(client, `${prefix}${select.text}`, handler, handlerFailure, redshift ? 1000 : undefined, control);
     }
     await client.query("COMMIT");
     return { fields, rows };
@@ -84,7 +84,7 @@ interface CopyConnection {
 
 /**
  * Runs a `COPY … TO STDOUT` statement, handing each row (a CopyData message) to the handler. On
- * the TCP route a {@link CopyDataSplitter} takes the rows out of the socket's bytes before the
+ * the TCP route a {@link copyDataSplitter} takes the rows out of the socket's bytes before the
  * driver parses them (much cheaper per row); elsewhere the driver hands them over one by one.
  */
 export function copyOut(
@@ -144,7 +144,7 @@ export function copyOut(
       },
     };
     // The connection is idle (the last query ended with ReadyForQuery): the next byte read starts a message.
-    control.splitter = new CopyDataSplitter(row);
+    control.splitter = copyDataSplitter(row);
     (client as unknown as { query(submittable: unknown): void }).query(submittable);
   });
 }

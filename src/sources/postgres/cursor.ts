@@ -3,7 +3,9 @@ import { maxRowUtf8, writeRowUtf8 } from "../../engine/row";
 import type { ExtractHandler, SourceField, WarehouseOptions } from "../source";
 import { beginReadOnly, closeClient, openClient } from "./connection";
 import { toWarehouseError } from "./errors";
+import { dataRowSplitter } from "./copy-data";
 import { modelSql } from "./sql-guard";
+import type { ReadControl } from "./tcp-websocket";
 import { fieldTypes, type RawRow, rawTextTypes } from "./types";
 
 /** The cursor route: a server-side cursor's pages, as pages of text values or as COPY text lines. */
@@ -105,6 +107,8 @@ const CURSOR_PAGE_ROWS = 5000;
 /**
  * The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. The
  * cursor is `model_copy`; a `declare` statement whose text changes on one connection needs a name of its own.
+ * With a `control` whose socket splits (TCP, or the WebSocket of neon-websocket.ts) the rows are
+ * taken off the raw bytes, DataRow by DataRow, instead of being parsed by the driver.
  */
 export async function cursorLines(
   client: Client,
@@ -112,7 +116,9 @@ export async function cursorLines(
   handler: ExtractHandler,
   failure: { error?: unknown },
   pageRows = CURSOR_PAGE_ROWS,
+  control?: ReadControl,
 ): Promise<number> {
+  if (control?.splits) return splitCursorLines(client, declare, handler, failure, pageRows, control);
   let rows = 0;
   let line = new Uint8Array(4096);
   for await (const page of cursorPages(
@@ -138,4 +144,57 @@ export async function cursorLines(
     }
   }
   return rows;
+}
+
+/**
+ * {@link cursorLines} with each page's DataRow messages taken off the socket's bytes and written as
+ * COPY lines (`dataRowSplitter`): the driver only sees the page's RowDescription, CommandComplete
+ * and ReadyForQuery. A page's rows are handed to the handler as they arrive; the next page is
+ * asked for once the handler's work on this one has settled (on TCP the socket also pauses while
+ * it is pending), so at most one page is in flight.
+ */
+async function splitCursorLines(
+  client: Client,
+  declare: string | { name: string; text: string },
+  handler: ExtractHandler,
+  failure: { error?: unknown },
+  pageRows: number,
+  control: ReadControl,
+): Promise<number> {
+  await client.query(typeof declare === "string" ? { name: "retl_copy_cursor", text: declare } : declare);
+  let rows = 0;
+  for (;;) {
+    let page = 0;
+    const waits = new Set<Promise<void>>();
+    const settle = (err: unknown) => {
+      if (!("error" in failure)) failure.error = err;
+      control.open();
+    };
+    // The connection is idle (the last query ended with ReadyForQuery): the next byte read starts a message.
+    control.splitter = dataRowSplitter((line) => {
+      if ("error" in failure) return;
+      page++;
+      try {
+        const wait = handler.line(line);
+        if (!wait) return;
+        control.close();
+        const tracked: Promise<void> = wait.then(() => {
+          waits.delete(tracked);
+          if (waits.size === 0) control.open();
+        }, settle);
+        waits.add(tracked);
+      } catch (err) {
+        settle(err);
+      }
+    });
+    try {
+      await client.query(`FETCH FORWARD ${pageRows} FROM model_copy`);
+    } finally {
+      control.splitter = null;
+    }
+    await Promise.all(waits);
+    if ("error" in failure) throw failure.error;
+    rows += page;
+    if (page < pageRows) return rows;
+  }
 }

@@ -1,5 +1,5 @@
 import { connect } from "cloudflare:sockets";
-import { type CopyDataSplitter, joined } from "./copy-data";
+import { joined, type MessageSplitter } from "./copy-data";
 
 /**
  * How the Postgres connection is encrypted on a plain TCP route (libpq's `sslmode`, reduced):
@@ -23,13 +23,16 @@ export interface TcpTarget {
 /**
  * The reader's controls. `close()` lets a consumer that cannot keep up stop the reading: what was
  * read is still handled, then the socket is not read again until `open()`, Postgres blocks on a
- * full send buffer, and a fast warehouse cannot fill the isolate's memory. While `splitter` is set,
- * every chunk read goes through it first and only what it passes on reaches the driver.
+ * full send buffer, and a fast warehouse cannot fill the isolate's memory (a WebSocket cannot be
+ * paused: there it does nothing). While `splitter` is set, every chunk read goes through it first
+ * and only what it passes on reaches the driver.
  */
 export class ReadControl {
   private waiting: Promise<void> | undefined;
   private release: (() => void) | undefined;
-  splitter: CopyDataSplitter | null = null;
+  splitter: MessageSplitter | null = null;
+  /** Set by the socket under the connection when it applies `splitter` (not the driver's own WebSocket fallback). */
+  splits = false;
 
   close(): void {
     if (this.waiting) return;
@@ -106,6 +109,7 @@ class TcpWebSocket {
   private reader: ReadableStreamBYOBReader | undefined;
 
   constructor(private readonly target: TcpTarget) {
+    if (target.control) target.control.splits = true;
     void this.open();
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CopyDataSplitter } from "../../../src/sources/postgres/copy-data";
+import { encodeRow } from "../../../src/engine/row";
+import { copyDataSplitter, dataRowSplitter } from "../../../src/sources/postgres/copy-data";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -44,7 +45,7 @@ const forwarded = concat([...before, notice, ...after, next]);
  */
 function split(chunks: Uint8Array[], reuse = false) {
   const seen: string[] = [];
-  const splitter = new CopyDataSplitter((payload) => seen.push(td.decode(payload)));
+  const splitter = copyDataSplitter((payload) => seen.push(td.decode(payload)));
   const out: Uint8Array[] = [];
   const buffer = new Uint8Array(Math.max(0, ...chunks.map((c) => c.length)));
   for (const c of chunks) {
@@ -60,7 +61,7 @@ function split(chunks: Uint8Array[], reuse = false) {
   return { seen, passed: concat(out), done: splitter.done };
 }
 
-describe("CopyDataSplitter", () => {
+describe("copyDataSplitter", () => {
   it("takes out the rows and passes every other message on, in order, however the bytes are cut", () => {
     const whole = split([stream]);
     expect(whole).toEqual({ seen: rows, passed: forwarded, done: true });
@@ -86,7 +87,7 @@ describe("CopyDataSplitter", () => {
   });
 
   it("passes everything on untouched once ReadyForQuery has gone by", () => {
-    const splitter = new CopyDataSplitter(() => {
+    const splitter = copyDataSplitter(() => {
       throw new Error("no rows expected");
     });
     expect(splitter.feed(concat(after))).toEqual(concat(after));
@@ -98,5 +99,50 @@ describe("CopyDataSplitter", () => {
     const error = message("E", te.encode("SERROR\0C22012\0Mdivision by zero\0\0"));
     const out = split([concat([...before, message("d", te.encode("1\n")), error, message("Z", te.encode("I"))])]);
     expect(out).toEqual({ seen: ["1\n"], passed: concat([...before, error, message("Z", te.encode("I"))]), done: true });
+  });
+});
+
+/** A DataRow of text values (null as length -1). */
+function dataRow(values: (string | null)[]): Uint8Array {
+  const parts = values.map((v) => (v === null ? null : te.encode(v)));
+  const payload = new Uint8Array(2 + parts.reduce((n, p) => n + 4 + (p?.length ?? 0), 0));
+  const view = new DataView(payload.buffer);
+  view.setInt16(0, values.length);
+  let at = 2;
+  for (const p of parts) {
+    view.setInt32(at, p === null ? -1 : p.length);
+    at += 4;
+    if (p) payload.set(p, at);
+    at += p?.length ?? 0;
+  }
+  return message("D", payload);
+}
+
+describe("dataRowSplitter", () => {
+  it("turns each DataRow into the line COPY would send for it, however the bytes are cut", () => {
+    const rowsOfValues: (string | null)[][] = [
+      ["1", "ada@example.com"],
+      ["2", null],
+      ["3", "tab\there\nnew line \\ back\r\b\f\v end"],
+      ["4", "zoë ✓ 😀"],
+      ["5", ""],
+      [],
+      ["6", "x".repeat(5000)],
+    ];
+    const head = message("T", new Uint8Array([0, 0]));
+    const tail = [message("C", te.encode("FETCH 7\0")), message("Z", te.encode("I"))];
+    const bytes = concat([head, ...rowsOfValues.map(dataRow), ...tail]);
+    for (const size of [1, 5, 64, 4096, bytes.length]) {
+      const seen: string[] = [];
+      const splitter = dataRowSplitter((line) => seen.push(td.decode(line)));
+      const passed: Uint8Array[] = [];
+      for (let at = 0; at < bytes.length; at += size) {
+        const out = splitter.feed(bytes.slice(at, at + size));
+        if (out) passed.push(out.slice());
+      }
+      expect(seen, `chunks of ${size}`).toEqual(rowsOfValues.map((values) => `${encodeRow(values)}\n`));
+      expect(concat(passed), `chunks of ${size}`).toEqual(concat([head, ...tail]));
+      expect(splitter.done).toBe(true);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { encodeRow } from "../../../src/engine/row";
 import { type CopyVia, copyQuery } from "../../../src/sources/postgres/copy";
@@ -7,16 +8,24 @@ import { admin, opts, URL_, useTables, warehouseError } from "./helpers";
 
 const { suffix, table, big } = useTables();
 
+/**
+ * The routes: COPY over TCP, cursor pages over TCP, and cursor pages over a Neon-style WebSocket
+ * proxy (test/servers/wsproxy.ts), as Neon hosts are read. Both cursor routes take DataRows off the
+ * socket's bytes.
+ */
+type Route = CopyVia | "websocket";
+const ROUTES: Route[] = ["copy", "cursor", "websocket"];
+
 /** Every line of copyQuery as text, by route. */
-async function copyLines(sql: string, columns: string[] | null, via: CopyVia, o: WarehouseOptions = opts) {
+async function copyLines(sql: string, columns: string[] | null, via: Route, o: WarehouseOptions = opts) {
   const lines: string[] = [];
   const decoder = new TextDecoder();
   const result = await copyQuery(
     URL_,
     sql,
-    o,
+    via === "websocket" ? { ...o, webSocketProxy: env.WSPROXY_URL } : o,
     { columns: (fields) => columns ?? fields.map((f) => f.name), line: (b) => void lines.push(decoder.decode(b)) },
-    via,
+    via === "websocket" ? undefined : via,
   );
   return { ...result, lines };
 }
@@ -28,11 +37,13 @@ describe("copyQuery", () => {
   it("reads the same lines through COPY and through the cursor, equal to the cursor stream's values encoded", async () => {
     const viaCopy = await copyLines(awkward, null, "copy");
     const viaCursor = await copyLines(awkward, null, "cursor");
+    const viaWebSocket = await copyLines(awkward, null, "websocket");
     const encoded: string[] = [];
     for await (const page of streamQuery(URL_, awkward, opts)) for (const row of page.rows) encoded.push(`${encodeRow(row)}\n`);
     expect(viaCopy.rows).toBe(2);
     expect(viaCopy.lines.sort()).toEqual(encoded.sort());
     expect(viaCursor.lines.sort()).toEqual(encoded.sort());
+    expect(viaWebSocket.lines.sort()).toEqual(encoded.sort());
     expect(viaCopy.fields.map((f) => f.type)).toEqual([
       "int8",
       "text",
@@ -59,7 +70,7 @@ describe("copyQuery", () => {
     const sql = `SELECT i AS id, i || ':' || (SELECT string_agg(j::text, ',') FROM generate_series(1, CASE WHEN i % 5000 = 0 THEN 200000 ELSE 1 + i % 7 END) j) AS v
       FROM generate_series(1, 20000) i`;
     const expected = Array.from({ length: 20000 }, (_, n) => n + 1).map((i) => `${i}\t${long(i, i % 5000 === 0 ? 200000 : 1 + (i % 7))}\n`);
-    for (const via of ["copy", "cursor"] as const) {
+    for (const via of ROUTES) {
       const { lines } = await copyLines(sql, null, via);
       expect(lines.length, via).toBe(20000);
       const wrong = lines.filter((line, n) => line !== expected[n]).length;
@@ -68,7 +79,7 @@ describe("copyQuery", () => {
   });
 
   it("reads only the chosen columns, in the chosen order, a column twice if asked", async () => {
-    for (const via of ["copy", "cursor"] as const) {
+    for (const via of ROUTES) {
       const { lines } = await copyLines(`SELECT * FROM ${big} WHERE id <= 3`, ["c6", "id", "c6"], via);
       expect(lines.sort()).toEqual(["customer-1\t1\tcustomer-1\n", "customer-2\t2\tcustomer-2\n", "customer-3\t3\tcustomer-3\n"]);
     }
@@ -130,8 +141,8 @@ describe("copyQuery", () => {
     expect(duringPause).toBeLessThan(10_000);
   });
 
-  it("fails with the warehouse's codes, on both routes", async () => {
-    for (const via of ["copy", "cursor"] as const) {
+  it("fails with the warehouse's codes, on every route", async () => {
+    for (const via of ROUTES) {
       const timeout = await warehouseError(copyLines("SELECT pg_sleep(5) AS s", null, via, { ...opts, statementTimeoutMs: 300 }));
       expect(timeout.code).toBe("timeout");
       const bad = await warehouseError(copyLines("SELECT FROM FROM", null, via));
