@@ -29,7 +29,11 @@ function setup(config: Partial<BrazeConnectorConfig> = {}, credentials: Credenti
 }
 
 const users = (n: number, from = 0, op: Operation["op"] = "upsert"): Operation[] =>
-  Array.from({ length: n }, (_, i) => ({ op, key: `u${from + i}`, fields: { email: `u${from + i}@example.com`, first_name: `User ${from + i}` } }));
+  Array.from({ length: n }, (_, i) => ({
+    op,
+    key: `u${from + i}`,
+    fields: { email: `u${from + i}@example.com`, first_name: `User ${from + i}` },
+  }));
 
 // The sync mode of issue 16; typed through string until SyncMode lists it.
 const UPDATE_MODE = "update" as string as SyncMode;
@@ -65,7 +69,10 @@ describe("braze connector: /users/track", () => {
       return Response.json({ message: "success", attributes_processed: 1 }, { status: 201 });
     };
     rowsOf(
-      await brazeConnector.send({ ...ctx, fetch: spy }, batchOf([{ op: "upsert", key: "42", fields: { external_id: "other", braze_id: "x", city: "Oslo" } }])),
+      await brazeConnector.send(
+        { ...ctx, fetch: spy },
+        batchOf([{ op: "upsert", key: "42", fields: { external_id: "other", braze_id: "x", city: "Oslo" } }]),
+      ),
     );
     expect(seen?.url).toMatch(/\/users\/track$/);
     expect(seen?.auth).toBe(`Bearer ${KEY}`);
@@ -133,7 +140,9 @@ describe("braze connector: /users/track", () => {
     });
     expect(res.status).toBe(400);
     await res.body?.cancel();
-    expect(expectKind(await brazeConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(users(76))), "rejected").error).toMatch(/at most 75/);
+    expect(expectKind(await brazeConnector.send({ ...ctx, fetch: forbiddenFetch }, batchOf(users(76))), "rejected").error).toMatch(
+      /at most 75/,
+    );
   });
 });
 
@@ -160,15 +169,18 @@ describe("braze connector: failures and limits", () => {
     const { ctx, configure } = setup({}, { api_key: "wrong" });
     expect(expectKind(await brazeConnector.send(ctx, batchOf(users(1))), "auth_failed").error).toMatch(/^HTTP 401: Invalid API key/);
     await configure({ faults: [{ status: 403, body: { message: "The API key lacks the users.delete permission" } }] });
-    expect(expectKind(await brazeConnector.send({ ...ctx, credentials: { api_key: KEY } }, batchOf(users(1, 0, "delete"))), "auth_failed").error).toMatch(
-      /HTTP 403: The API key lacks the users.delete permission/,
-    );
+    expect(
+      expectKind(await brazeConnector.send({ ...ctx, credentials: { api_key: KEY } }, batchOf(users(1, 0, "delete"))), "auth_failed").error,
+    ).toMatch(/HTTP 403: The API key lacks the users.delete permission/);
   });
 
   it("429 → retry after Retry-After, or after X-RateLimit-Reset when Braze gives only that; 5xx → retry; a fatal 400 → rejected", async () => {
     const { ctx, configure } = setup();
     await configure({ faults: [{ status: 429, retry_after: "7", body: { message: "API rate limit exceeded" } }] });
-    expect(expectKind(await brazeConnector.send(ctx, batchOf(users(1))), "retry")).toMatchObject({ retryAfterSeconds: 7, error: "HTTP 429: API rate limit exceeded" });
+    expect(expectKind(await brazeConnector.send(ctx, batchOf(users(1))), "retry")).toMatchObject({
+      retryAfterSeconds: 7,
+      error: "HTTP 429: API rate limit exceeded",
+    });
 
     await configure({ rate_limit: { max: 1, window_ms: 60_000 } });
     rowsOf(await brazeConnector.send(ctx, batchOf(users(1))));
@@ -193,9 +205,19 @@ describe("braze connector: failures and limits", () => {
 
   it("refuses a private rest_endpoint unless private destinations are allowed, and plain http outside local development", async () => {
     const { ctx } = setup();
-    const local = { ...ctx, allowPrivate: false, fetch: forbiddenFetch, config: { ...ctx.config, rest_endpoint: "https://127.0.0.1:9/braze" } };
+    const local = {
+      ...ctx,
+      allowPrivate: false,
+      fetch: forbiddenFetch,
+      config: { ...ctx.config, rest_endpoint: "https://127.0.0.1:9/braze" },
+    };
     expect(expectKind(await brazeConnector.send(local, batchOf(users(1))), "rejected").error).toMatch(/destination URL refused/);
-    const http = { ...ctx, allowPrivate: false, fetch: forbiddenFetch, config: { ...ctx.config, rest_endpoint: "http://rest.iad-01.braze.com" } };
+    const http = {
+      ...ctx,
+      allowPrivate: false,
+      fetch: forbiddenFetch,
+      config: { ...ctx.config, rest_endpoint: "http://rest.iad-01.braze.com" },
+    };
     expect(expectKind(await brazeConnector.send(http, batchOf(users(1))), "rejected").error).toBe("rest_endpoint must be https://");
   });
 

@@ -84,8 +84,14 @@ describe("customerio connector: batch identify and delete", () => {
       return Response.json({});
     };
     const { ctx } = setup();
-    await customerioConnector.send({ ...ctx, allowPrivate: false, fetch: spy, config: { ...ctx.config, region: "eu" } }, batchOf(people(1)));
-    await customerioConnector.send({ ...ctx, allowPrivate: false, fetch: spy, config: { ...ctx.config, region: "us" } }, batchOf(people(1)));
+    await customerioConnector.send(
+      { ...ctx, allowPrivate: false, fetch: spy, config: { ...ctx.config, region: "eu" } },
+      batchOf(people(1)),
+    );
+    await customerioConnector.send(
+      { ...ctx, allowPrivate: false, fetch: spy, config: { ...ctx.config, region: "us" } },
+      batchOf(people(1)),
+    );
     expect(urls).toEqual(["https://track-eu.customer.io/api/v2/batch", "https://track.customer.io/api/v2/batch"]);
   });
 
@@ -175,7 +181,10 @@ describe("customerio connector: failures and limits", () => {
       error: "Customer.io refused the Site ID and API key: Your credentials are not valid.",
     });
     await configure({ region: "eu" });
-    expect(await customerioConnector.test(ctx)).toEqual({ ok: false, error: 'this Customer.io account is in the EU region: set region to "eu"' });
+    expect(await customerioConnector.test(ctx)).toEqual({
+      ok: false,
+      error: 'this Customer.io account is in the EU region: set region to "eu"',
+    });
     expect(await customerioConnector.test({ ...ctx, config: { ...ctx.config, region: "eu" } })).toEqual({ ok: true });
   });
 

@@ -32,7 +32,10 @@ interface Vendor {
 
 const asRows = (profiles: Record<string, Record<string, unknown>>): Rows =>
   Object.fromEntries(
-    Object.entries(profiles).map(([key, p]) => [key, { email: text(p.email), name: text(p.first_name), plan: text(p.plan), score: text(p.score) }]),
+    Object.entries(profiles).map(([key, p]) => [
+      key,
+      { email: text(p.email), name: text(p.first_name), plan: text(p.plan), score: text(p.score) },
+    ]),
   );
 
 async function getJson<T>(url: string): Promise<T> {
@@ -51,7 +54,10 @@ const vendors: Record<"braze" | "customerio", Vendor> = {
         config: { rest_endpoint: workspace, batch_size: 15 },
         credentials: { api_key: "braze-test-key" },
       });
-      return { destinationId, read: async () => asRows((await getJson<{ users: Record<string, Record<string, unknown>> }>(`${workspace}/_state`)).users) };
+      return {
+        destinationId,
+        read: async () => asRows((await getJson<{ users: Record<string, Record<string, unknown>> }>(`${workspace}/_state`)).users),
+      };
     },
   },
   customerio: {
@@ -63,7 +69,10 @@ const vendors: Record<"braze" | "customerio", Vendor> = {
         config: { region: "us", api_base: workspace, batch_size: 15 },
         credentials: { site_id: "cio-site", api_key: "cio-key" },
       });
-      return { destinationId, read: async () => asRows((await getJson<{ people: Record<string, Record<string, unknown>> }>(`${workspace}/_state`)).people) };
+      return {
+        destinationId,
+        read: async () => asRows((await getJson<{ people: Record<string, Record<string, unknown>> }>(`${workspace}/_state`)).people),
+      };
     },
   },
 };
@@ -86,7 +95,11 @@ async function exercise(vendor: Vendor, mode: "upsert" | "mirror"): Promise<void
   await changeModel(table, N);
   const after = await modelNow(table);
   const second = await runSync(syncId);
-  expect(second, `${mode} run 2: ${JSON.stringify(second)}`).toMatchObject({ status: "succeeded", rows_failed: 0, ...secondRunCounts[mode] });
+  expect(second, `${mode} run 2: ${JSON.stringify(second)}`).toMatchObject({
+    status: "succeeded",
+    rows_failed: 0,
+    ...secondRunCounts[mode],
+  });
   const expected = expectedRows(mode, before, after);
   expect(await read(), `${mode} after run 2`).toEqual(expected);
   // Mirror removed the 4 deleted keys; upsert kept them.

@@ -76,7 +76,11 @@ export function startFakeBraze(port = 0): Promise<{ server: Server; port: number
     if (fault) {
       fault.times = (fault.times ?? 1) - 1;
       if (fault.times <= 0) ws.config.faults.shift();
-      return reply(fault.status, fault.body ?? { message: `simulated ${fault.status}` }, fault.retry_after ? { "retry-after": fault.retry_after } : {});
+      return reply(
+        fault.status,
+        fault.body ?? { message: `simulated ${fault.status}` },
+        fault.retry_after ? { "retry-after": fault.retry_after } : {},
+      );
     }
     if (req.headers.authorization !== `Bearer ${ws.config.api_key}`) {
       return reply(401, { message: "Invalid API key: the key is not valid for this workspace" });
@@ -91,7 +95,11 @@ export function startFakeBraze(port = 0): Promise<{ server: Server; port: number
         return reply(
           429,
           { message: "API rate limit exceeded" },
-          { ...headers, "x-ratelimit-remaining": "0", ...(limit.retry_after ? { "retry-after": String(Math.max(1, reset - Math.floor(now / 1000))) } : {}) },
+          {
+            ...headers,
+            "x-ratelimit-remaining": "0",
+            ...(limit.retry_after ? { "retry-after": String(Math.max(1, reset - Math.floor(now / 1000))) } : {}),
+          },
         );
       }
       ws.hits.push(now);

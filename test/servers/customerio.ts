@@ -67,7 +67,14 @@ export function startFakeCustomerio(port = 0): Promise<{ server: Server; port: n
       ws.config = { ...defaults(), ...(JSON.parse(raw || "{}") as Partial<WorkspaceConfig>) };
       return json(res, 200, { ok: true });
     }
-    const log: Workspace["requests"][number] = { method: req.method ?? "GET", path, size: 0, bytes: bytes(raw), status: 200, at: Date.now() };
+    const log: Workspace["requests"][number] = {
+      method: req.method ?? "GET",
+      path,
+      size: 0,
+      bytes: bytes(raw),
+      status: 200,
+      at: Date.now(),
+    };
     ws.requests.push(log);
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       log.status = status;
@@ -78,7 +85,11 @@ export function startFakeCustomerio(port = 0): Promise<{ server: Server; port: n
     if (fault) {
       fault.times = (fault.times ?? 1) - 1;
       if (fault.times <= 0) ws.config.faults.shift();
-      return reply(fault.status, fault.body ?? { meta: { error: `simulated ${fault.status}` } }, fault.retry_after ? { "retry-after": fault.retry_after } : {});
+      return reply(
+        fault.status,
+        fault.body ?? { meta: { error: `simulated ${fault.status}` } },
+        fault.retry_after ? { "retry-after": fault.retry_after } : {},
+      );
     }
     const expected = `Basic ${Buffer.from(`${ws.config.site_id}:${ws.config.api_key}`).toString("base64")}`;
     const authorized = req.headers.authorization === expected;
@@ -92,7 +103,8 @@ export function startFakeCustomerio(port = 0): Promise<{ server: Server; port: n
     if (limit) {
       const now = Date.now();
       ws.hits = ws.hits.filter((t) => t > now - 1000);
-      if (ws.hits.length >= limit.max) return reply(429, { meta: { error: "Too many requests" } }, limit.retry_after ? { "retry-after": "1" } : {});
+      if (ws.hits.length >= limit.max)
+        return reply(429, { meta: { error: "Too many requests" } }, limit.retry_after ? { "retry-after": "1" } : {});
       ws.hits.push(now);
     }
     if (path !== "/api/v2/batch" || req.method !== "POST") return reply(404, { meta: { error: `no route for ${req.method} ${path}` } });
@@ -130,7 +142,11 @@ export function startFakeCustomerio(port = 0): Promise<{ server: Server; port: n
       const attributes = (entry.attributes ?? {}) as Record<string, unknown>;
       const names = Object.keys(attributes);
       const tooLong = names.find((n) => bytes(n) > 150);
-      const bigValue = names.find((n) => attributes[n] !== null && bytes(typeof attributes[n] === "string" ? (attributes[n] as string) : JSON.stringify(attributes[n])) > 1000);
+      const bigValue = names.find(
+        (n) =>
+          attributes[n] !== null &&
+          bytes(typeof attributes[n] === "string" ? (attributes[n] as string) : JSON.stringify(attributes[n])) > 1000,
+      );
       const person = ws.people.get(id) ?? { id };
       const total = new Set([...Object.keys(person), ...names]).size;
       if (tooLong) fail("invalid", `attributes.${tooLong.slice(0, 20)}`, "attribute names must be at most 150 bytes");

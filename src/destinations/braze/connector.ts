@@ -21,9 +21,9 @@ export type BrazeConnectorConfig = BrazeConfig & { timeout_ms?: number };
 type Ctx = ConnectorContext<BrazeConnectorConfig, BrazeCredentials>;
 
 /** `/users/track` takes at most 75 attribute objects per request (https://www.braze.com/docs/api/api_limits). */
-export const BRAZE_MAX_ATTRIBUTES = 75;
+const BRAZE_MAX_ATTRIBUTES = 75;
 /** `/users/delete` takes at most 50 external_ids per request (https://www.braze.com/docs/api/endpoints/user_data/post_user_delete). */
-export const BRAZE_MAX_DELETES = 50;
+const BRAZE_MAX_DELETES = 50;
 const DEFAULT_TIMEOUT_MS = 30_000;
 // The sync mode that must never create a profile (issue 16); compared as text so this works before SyncMode lists it.
 const UPDATE_ONLY_MODE: string = "update";
@@ -139,7 +139,12 @@ function checkConfig(ctx: Ctx): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // /users/track
 
-async function track(ctx: Ctx, items: Indexed[], updateOnly: boolean, results: Map<number, RowResult>): Promise<FailureOutcome | undefined> {
+async function track(
+  ctx: Ctx,
+  items: Indexed[],
+  updateOnly: boolean,
+  results: Map<number, RowResult>,
+): Promise<FailureOutcome | undefined> {
   const attributes = items.map(({ op }) => {
     const fields: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(op.fields)) if (!BRAZE_RESERVED_FIELDS.includes(name)) fields[name] = value ?? null;
@@ -214,7 +219,7 @@ export function brazeRetryAfter(headers: Headers, now: number = Date.now()): num
 }
 
 /** What a Braze response says about the rate limit: a 429 pauses every sender until the window resets. */
-export function brazeRateSignal(status: number, headers: Headers): RateSignal {
+function brazeRateSignal(status: number, headers: Headers): RateSignal {
   if (status !== 429) return { throttled: false };
   const wait = brazeRetryAfter(headers);
   return wait === undefined ? { throttled: true } : { throttled: true, retryAfterSeconds: wait };

@@ -13,7 +13,7 @@ type Ctx = ConnectorContext<CustomerioConnectorConfig, CustomerioCredentials>;
 export const CUSTOMERIO_TRACK_URLS = { us: "https://track.customer.io", eu: "https://track-eu.customer.io" } as const;
 const MAX_PEOPLE = 1000;
 /** `/api/v2/batch` requests must be smaller than 500 KB (Track API limits, "v2 API Limits"). */
-export const CUSTOMERIO_MAX_REQUEST_BYTES = 500 * 1000;
+const CUSTOMERIO_MAX_REQUEST_BYTES = 500 * 1000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Attributes that name the person: the connector sets `id` (the model's key), so a mapping may not. */
@@ -44,7 +44,10 @@ export const customerioConnector: Connector<CustomerioConnectorConfig, Customeri
     if (response.status !== 200) {
       // The endpoint answers 400 for credentials it does not know.
       const detail = errorText(response);
-      return { ok: false, error: response.status === 400 ? `Customer.io refused the Site ID and API key: ${detail}` : failure(response).error };
+      return {
+        ok: false,
+        error: response.status === 400 ? `Customer.io refused the Site ID and API key: ${detail}` : failure(response).error,
+      };
     }
     const body = parseJson(response.text);
     const region = isRecord(body) && typeof body.data_center === "string" ? body.data_center.toLowerCase() : undefined;
@@ -93,7 +96,11 @@ function requests(operations: Operation[], results: Map<number, RowResult>): Ent
     const body = entryOf(op);
     const bytes = encoder.encode(JSON.stringify(body)).length + 1;
     if (bytes + 12 > CUSTOMERIO_MAX_REQUEST_BYTES) {
-      results.set(index, { key: op.key, ok: false, error: `this person's attributes take ${bytes} bytes; a Customer.io request must be under 500 KB` });
+      results.set(index, {
+        key: op.key,
+        ok: false,
+        error: `this person's attributes take ${bytes} bytes; a Customer.io request must be under 500 KB`,
+      });
       continue;
     }
     if (current.length > 0 && size + bytes > CUSTOMERIO_MAX_REQUEST_BYTES) {
@@ -127,7 +134,8 @@ async function sendRequest(ctx: Ctx, entries: Entry[], results: Map<number, RowR
   for (const err of errors) {
     const message = entryError(err);
     const at = isRecord(err) ? err.batch_index : undefined;
-    if (typeof at === "number" && at >= 0 && at < entries.length) failed.set(at, failed.has(at) ? `${failed.get(at)}; ${message}` : message);
+    if (typeof at === "number" && at >= 0 && at < entries.length)
+      failed.set(at, failed.has(at) ? `${failed.get(at)}; ${message}` : message);
     else untied ??= message;
   }
   for (const [i, { index, op }] of entries.entries()) {

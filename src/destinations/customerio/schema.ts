@@ -8,7 +8,13 @@ export const CustomerioConfig = z
       .enum(["us", "eu"])
       .default("us")
       .openapi({ description: "Your account's data center: us (track.customer.io) or eu (track-eu.customer.io)." }),
-    batch_size: z.number().int().min(1).max(1000).default(100).openapi({ description: "People per call, 1-1000 (calls also stay under 500 KB)." }),
+    batch_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(100)
+      .openapi({ description: "People per call, 1-1000 (calls also stay under 500 KB)." }),
     api_base: localUrl.optional().openapi({
       description:
         "Local development only: a private/loopback base URL replacing the region's Track API URL (e.g. a fake Customer.io). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
