@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectError } from "../harness";
+import { control } from "./helpers";
 import {
   changeModel,
   createDestination,
@@ -25,7 +26,7 @@ const FIELDS = { email: "email", name: "first_name", plan: "plan", score: "score
 const text = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
 
 interface Vendor {
-  create(): Promise<{ destinationId: string; read: () => Promise<Rows> }>;
+  create(): Promise<{ destinationId: string; read: () => Promise<Rows>; workspace: string }>;
   /** The destination field the connector fills from the key itself. */
   keyField: string;
 }
@@ -56,6 +57,7 @@ const vendors: Record<"braze" | "customerio", Vendor> = {
       });
       return {
         destinationId,
+        workspace,
         read: async () => asRows((await getJson<{ users: Record<string, Record<string, unknown>> }>(`${workspace}/_state`)).users),
       };
     },
@@ -71,6 +73,7 @@ const vendors: Record<"braze" | "customerio", Vendor> = {
       });
       return {
         destinationId,
+        workspace,
         read: async () => asRows((await getJson<{ people: Record<string, Record<string, unknown>> }>(`${workspace}/_state`)).people),
       };
     },
@@ -110,6 +113,18 @@ describe("engagement destinations end to end through the API", () => {
   for (const [type, vendor] of Object.entries(vendors)) {
     it.concurrent(`${type}: upsert and mirror (with deletes) leave the profiles as the mode implies`, async () => {
       await Promise.all((["upsert", "mirror"] as const).map((mode) => exercise(vendor, mode)));
+    }, 90_000);
+
+    it.concurrent(`${type}: a 503 and a 429 with Retry-After during a run are retried; every row arrives`, async () => {
+      const table = await customersTable(20);
+      const { destinationId, read, workspace } = await vendor.create();
+      await control(`${workspace}/_config`, { faults: [{ status: 503 }, { status: 429, retry_after: "1" }] });
+      const syncId = await createSync(await modelOf(table), destinationId, "mirror", FIELDS);
+      const run = await runSync(syncId);
+      expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: 20, rows_failed: 0 });
+      expect(await read()).toEqual(await modelNow(table));
+      const { requests } = await getJson<{ requests: { status: number }[] }>(`${workspace}/_state`);
+      expect(requests.map((r) => r.status).slice(0, 2)).toEqual([503, 429]);
     }, 90_000);
 
     it.concurrent(`${type}: a sync mapping a column onto the key's field (${vendor.keyField}) is refused with a 400 naming it`, async () => {
