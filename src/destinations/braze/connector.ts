@@ -10,7 +10,7 @@ import {
   retryOutcome,
   truncate,
 } from "../../lib/http";
-import type { Connector, ConnectorContext, DestinationField, Operation, RowResult } from "../destination";
+import type { Connector, ConnectorContext, DestinationField, FieldType, Operation, RowResult } from "../destination";
 import type { BrazeConfig, BrazeCredentials } from "./schema";
 
 /**
@@ -103,7 +103,7 @@ interface Indexed {
   op: Operation;
 }
 
-const profileField = (name: string, label: string, type: DestinationField["type"] = "string"): DestinationField => ({
+const profileField = (name: string, label: string, type: FieldType = "string"): DestinationField => ({
   name,
   label,
   type,
