@@ -27,6 +27,8 @@ export default defineConfig(async () => {
             SNOWFLAKE_URL: `http://127.0.0.1:${inject("snowflakePort")}`,
             // A Neon-style WebSocket proxy to the local Postgres (test/servers/wsproxy.ts).
             WSPROXY_URL: `ws://127.0.0.1:${inject("wsProxyPort")}/v1`,
+            BRAZE_URL: `http://127.0.0.1:${inject("brazePort")}`,
+            CUSTOMERIO_URL: `http://127.0.0.1:${inject("customerioPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             TEST_MYSQL_URL: mysqlUrl,

@@ -24,6 +24,10 @@ declare global {
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
       WSPROXY_URL: string;
+      /** Fake Braze REST API (test/servers/braze.ts); workspaces under /t/{name}. */
+      BRAZE_URL: string;
+      /** Fake Customer.io Track API (test/servers/customerio.ts); workspaces under /t/{name}. */
+      CUSTOMERIO_URL: string;
     }
   }
 }

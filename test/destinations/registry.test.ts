@@ -46,6 +46,14 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
       credentials: { access_token: "pat-x" },
     },
   },
+  braze: {
+    public: { config: { rest_endpoint: "https://rest.iad-01.braze.com" }, credentials: { api_key: "braze-key" } },
+    private: { config: { rest_endpoint: "http://10.0.0.7/braze" }, credentials: { api_key: "braze-key" } },
+  },
+  customerio: {
+    public: { config: { region: "eu" }, credentials: { site_id: "site", api_key: "key" } },
+    private: { config: { api_base: "http://127.0.0.1:9/cio" }, credentials: { site_id: "site", api_key: "key" } },
+  },
 };
 
 interface Settings {

@@ -2,6 +2,8 @@ import type { TestProject } from "vitest/node";
 import { startFakeBigquery } from "../servers/bigquery";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeDatabricks } from "../servers/databricks";
+import { startFakeBraze } from "../servers/braze";
+import { startFakeCustomerio } from "../servers/customerio";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
@@ -26,6 +28,8 @@ declare module "vitest" {
     mysqlUp: boolean;
     snowflakePort: number;
     wsProxyPort: number;
+    brazePort: number;
+    customerioPort: number;
   }
 }
 
@@ -53,6 +57,10 @@ export default async function setup(project: TestProject) {
   project.provide("snowflakePort", snowflake.port);
   const wsProxy = await startWsProxy();
   project.provide("wsProxyPort", wsProxy.port);
+  const braze = await startFakeBraze();
+  project.provide("brazePort", braze.port);
+  const customerio = await startFakeCustomerio();
+  project.provide("customerioPort", customerio.port);
   const servers = [
     wsProxy.server,
     receiver.server,
@@ -65,6 +73,8 @@ export default async function setup(project: TestProject) {
     slack.server,
     pagerDuty.server,
     snowflake.server,
+    braze.server,
+    customerio.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
