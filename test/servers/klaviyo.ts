@@ -372,7 +372,7 @@ function page<T>(items: T[], url: URL, base: string, cap: number, defaultSize: n
   const size = Math.min(Number(url.searchParams.get("page[size]") ?? defaultSize) || defaultSize, cap);
   const from = Number(url.searchParams.get("page[cursor]") ?? 0) || 0;
   const next = new URL(`${base}${url.pathname.replace(/^\/t\/[^/]+/, "")}`);
-  url.searchParams.forEach((v, k) => next.searchParams.set(k, v));
+  for (const [k, v] of url.searchParams) next.searchParams.set(k, v);
   next.searchParams.set("page[cursor]", String(from + size));
   return { data: items.slice(from, from + size), links: { next: from + size < items.length ? next.toString() : null } };
 }
