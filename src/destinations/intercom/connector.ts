@@ -23,7 +23,7 @@ export type IntercomConnectorConfig = IntercomConfig & { timeout_ms?: number };
 type Ctx = ConnectorContext<IntercomConnectorConfig, IntercomCredentials>;
 
 /** The REST API version every request names (`Intercom-Version`), so answers keep their shape. */
-export const INTERCOM_VERSION = "2.11";
+const INTERCOM_VERSION = "2.11";
 const MAX_BATCH = 50;
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Intercom spreads its per-minute allowance over 10-second windows (its rate-limiting reference). */

@@ -14,9 +14,9 @@ type Ctx = ConnectorContext<KlaviyoConnectorConfig, KlaviyoCredentials>;
 /** Klaviyo's API host. */
 export const KLAVIYO_API_BASE = "https://a.klaviyo.com";
 /** The API revision every request names (Klaviyo requires the `revision` header). */
-export const KLAVIYO_REVISION = "2025-01-15";
+const KLAVIYO_REVISION = "2025-01-15";
 /** Bulk Import Profiles: "up to 10,000 profiles per request", payload at most 5 MB, a profile at most 100 KB. */
-export const KLAVIYO_MAX_PROFILES = 10_000;
+const KLAVIYO_MAX_PROFILES = 10_000;
 const MAX_JOB_BYTES = 5 * 1024 * 1024 - 4096; // headroom for the envelope around the profiles
 const MAX_PROFILE_BYTES = 100 * 1024;
 /** Remove Profiles from List takes at most 1,000 profiles; Get Profiles pages hold at most 100. */

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { localUrl, rateLimit, secret } from "../fields";
 
 /** The profile attributes Klaviyo matches profiles by (at least one must be present on each profile). */
-export const KLAVIYO_IDENTIFIERS = ["email", "external_id", "phone_number"] as const;
+const KLAVIYO_IDENTIFIERS = ["email", "external_id", "phone_number"] as const;
 
 /** Klaviyo: rows are upserted as profiles through bulk import jobs (10,000 profiles, 5 MB per job), optionally into a list. */
 export const KlaviyoConfig = z
