@@ -26,6 +26,8 @@ type Ctx = ConnectorContext<IntercomConnectorConfig, IntercomCredentials>;
 const INTERCOM_VERSION = "2.11";
 const MAX_BATCH = 50;
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Rows of a batch written at once. */
+const ROWS_IN_FLIGHT = 4;
 /** Intercom spreads its per-minute allowance over 10-second windows (its rate-limiting reference). */
 const WINDOW_MS = 10_000;
 
@@ -46,8 +48,8 @@ const STANDARD_ATTRIBUTES = new Set([
 const TIMESTAMPS = new Set(["signed_up_at", "last_seen_at"]);
 
 /**
- * Intercom destination (access token as Bearer, `Intercom-Version`), one contact per request, the
- * rows of a batch in turn:
+ * Intercom destination (access token as Bearer, `Intercom-Version`), one contact per request, four
+ * rows of a batch at a time:
  *
  * - create, update and upsert: `POST /contacts/search` by `external_id` (the row's mapped value),
  *   then `PUT /contacts/{id}` when found, else `POST /contacts` with the config's role. Search can
@@ -100,10 +102,14 @@ export const intercomConnector: Connector<IntercomConnectorConfig, IntercomCrede
   async send(ctx, batch) {
     if (batch.operations.length > MAX_BATCH) return { kind: "rejected", error: `a batch may carry at most ${MAX_BATCH} contacts` };
     const results: RowResult[] = [];
-    for (const op of batch.operations) {
-      const result = op.op === "delete" ? await archive(ctx, op) : await write(ctx, op, updateOnly(batch));
-      if ("kind" in result) return result;
-      results.push(result);
+    // A few rows at a time: each is one or two calls, so a send stays a short burst.
+    for (let i = 0; i < batch.operations.length; i += ROWS_IN_FLIGHT) {
+      const slice = batch.operations.slice(i, i + ROWS_IN_FLIGHT);
+      const done = await Promise.all(slice.map((op) => (op.op === "delete" ? archive(ctx, op) : write(ctx, op, updateOnly(batch)))));
+      // A failure of the whole batch wins: rows already written are absorbed when it is resent (found, or 409).
+      const failed = done.find((r): r is FailureOutcome => "kind" in r);
+      if (failed) return failed;
+      for (const r of done) if (!("kind" in r)) results.push(r);
     }
     return { kind: "results", results };
   },

@@ -80,7 +80,7 @@ export const klaviyoConnector: Connector<KlaviyoConnectorConfig, KlaviyoCredenti
 
   /** Reads the list (or one profile without a list): the key must work and the list exist. */
   async test(ctx) {
-    const path = ctx.config.list_id ? `/api/lists/${ctx.config.list_id}` : "/api/profiles?page[size]=1";
+    const path = ctx.config.list_id ? `/api/lists/${encodeURIComponent(ctx.config.list_id)}` : "/api/profiles?page[size]=1";
     const { response, outcome } = await call(ctx, "GET", path);
     if (outcome) return { ok: false, error: outcome.error };
     if (response.status === 404) return { ok: false, error: `Klaviyo has no list ${ctx.config.list_id}: ${errorText(response)}` };
@@ -404,7 +404,7 @@ async function removeFromList(ctx: Ctx, items: Indexed[], results: Map<number, R
   const all = [...ids];
   for (let i = 0; i < all.length; i += LIST_REMOVE_MAX) {
     const data = all.slice(i, i + LIST_REMOVE_MAX).map((id) => ({ type: "profile", id }));
-    const { response, outcome } = await call(ctx, "DELETE", `/api/lists/${listId}/relationships/profiles`, { data });
+    const { response, outcome } = await call(ctx, "DELETE", `/api/lists/${encodeURIComponent(listId)}/relationships/profiles`, { data });
     if (outcome) return outcome;
     if (response.status < 200 || response.status >= 300) return failure(response);
   }
