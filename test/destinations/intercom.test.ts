@@ -117,6 +117,18 @@ describe("intercom connector: contacts by external_id", () => {
     ]);
   });
 
+  it("a batch failed midway (5xx) and sent again writes each contact once, even while search lags", async () => {
+    const { ctx, configure, byExternalId } = setup();
+    await intercomConnector.send(ctx, batchOf(users(2)));
+    await configure({ search_lag: true, faults: [{ status: 502, route: "PUT" }] });
+    expectKind(await intercomConnector.send(ctx, batchOf(users(6))), "retry");
+    // Some rows of the failed attempt were created: the resend finds them through the 409.
+    expect(Object.keys(await byExternalId()).length).toBeGreaterThan(2);
+    const again = await intercomConnector.send(ctx, batchOf(users(6)));
+    expect([...rowsOf(again).values()].every((r) => r.ok)).toBe(true);
+    expect(Object.keys(await byExternalId()).sort()).toEqual(["k0", "k1", "k2", "k3", "k4", "k5"]);
+  });
+
   it("in update mode a missing contact is a not_found row and nothing is created; existing ones are updated", async () => {
     const { ctx, byExternalId } = setup();
     await intercomConnector.send(ctx, batchOf(users(1)));

@@ -162,6 +162,18 @@ describe("klaviyo connector: bulk import jobs", () => {
     expect((await state()).profiles).toHaveLength(60);
   });
 
+  it("a batch whose job was created but not read back (5xx) is a retry, and sending it again makes no duplicates", async () => {
+    const { ctx, configure, state } = setup();
+    await configure({ faults: [{ status: 503, path: "/api/profile-bulk-import-jobs/" }] });
+    expectKind(await klaviyoConnector.send(ctx, batchOf(people(3))), "retry");
+    const again = await klaviyoConnector.send(ctx, batchOf(people(3)));
+    expect([...rowsOf(again).values()].every((r) => r.ok)).toBe(true);
+    const after = await state();
+    expect(after.profiles.map((p) => p.email).sort()).toEqual(["user0@example.com", "user1@example.com", "user2@example.com"]);
+    expect(after.lists.Y6nRLr).toHaveLength(3);
+    expect(after.requests.filter((r) => r.method === "POST")).toHaveLength(2);
+  });
+
   it("a job still processing when the wait ends is a retry (resending an upsert is absorbed)", async () => {
     const { ctx, configure } = setup({ poll_timeout_ms: 200 });
     await configure({ stuck: true });
