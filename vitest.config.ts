@@ -18,6 +18,8 @@ export default defineConfig(async () => {
             WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${inject("webhookPort")}`,
             SALESFORCE_URL: `http://127.0.0.1:${inject("salesforcePort")}`,
             HUBSPOT_URL: `http://127.0.0.1:${inject("hubspotPort")}`,
+            KLAVIYO_URL: `http://127.0.0.1:${inject("klaviyoPort")}`,
+            INTERCOM_URL: `http://127.0.0.1:${inject("intercomPort")}`,
             BIGQUERY_URL: `http://127.0.0.1:${inject("bigqueryPort")}`,
             DATABRICKS_URL: `http://127.0.0.1:${inject("databricksPort")}`,
             ALERT_RECEIVER_URL: `http://127.0.0.1:${inject("alertReceiverPort")}`,

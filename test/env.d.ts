@@ -13,6 +13,10 @@ declare global {
       SALESFORCE_URL: string;
       /** Fake HubSpot (test/servers/hubspot.ts); portals under /t/{name}. */
       HUBSPOT_URL: string;
+      /** Fake Klaviyo (test/servers/klaviyo.ts); accounts under /t/{name}. */
+      KLAVIYO_URL: string;
+      /** Fake Intercom (test/servers/intercom.ts); workspaces under /t/{name}. */
+      INTERCOM_URL: string;
       /** Fake BigQuery (test/servers/bigquery.ts): API and token endpoint; projects under /bigquery/v2/projects/{name}. */
       BIGQUERY_URL: string;
       /** Fake Databricks workspace (test/servers/databricks.ts); workspaces under /t/{name}. */

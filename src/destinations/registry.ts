@@ -5,6 +5,8 @@ import { braze } from "./braze";
 import { customerio } from "./customerio";
 import { isPrivateHost } from "./fields";
 import { hubspot } from "./hubspot";
+import { intercom } from "./intercom";
+import { klaviyo } from "./klaviyo";
 import { postgres } from "./postgres";
 import { salesforce } from "./salesforce";
 import { webhook } from "./webhook";
@@ -14,7 +16,7 @@ import { webhook } from "./webhook";
  * request bodies (routes/destinations/schema.ts), the stored type (db/schema/destinations.ts), the
  * private-address refusal and openDestination() all come from this list.
  */
-export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, braze, customerio] as const;
+export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, braze, customerio, klaviyo, intercom] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 /** A destination type's name, e.g. "webhook". */

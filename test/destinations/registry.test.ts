@@ -54,6 +54,14 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
     public: { config: { region: "eu" }, credentials: { site_id: "site", api_key: "key" } },
     private: { config: { api_base: "http://127.0.0.1:9/cio" }, credentials: { site_id: "site", api_key: "key" } },
   },
+  klaviyo: {
+    public: { config: { list_id: "Y6nRLr" }, credentials: { api_key: "pk_x" } },
+    private: { config: { api_base: "http://127.0.0.1:9/k" }, credentials: { api_key: "pk_x" } },
+  },
+  intercom: {
+    public: { config: { region: "eu" }, credentials: { access_token: "dG9rOjE=" } },
+    private: { config: { api_base: "http://10.0.0.7/i" }, credentials: { access_token: "dG9rOjE=" } },
+  },
 };
 
 interface Settings {

@@ -5,6 +5,8 @@ import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeBraze } from "../servers/braze";
 import { startFakeCustomerio } from "../servers/customerio";
 import { startFakeHubspot } from "../servers/hubspot";
+import { startFakeIntercom } from "../servers/intercom";
+import { startFakeKlaviyo } from "../servers/klaviyo";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -19,6 +21,8 @@ declare module "vitest" {
     webhookPort: number;
     salesforcePort: number;
     hubspotPort: number;
+    klaviyoPort: number;
+    intercomPort: number;
     clickhouseCurrentPort: number;
     bigqueryPort: number;
     databricksPort: number;
@@ -41,6 +45,10 @@ export default async function setup(project: TestProject) {
   project.provide("salesforcePort", salesforce.port);
   const hubspot = await startFakeHubspot();
   project.provide("hubspotPort", hubspot.port);
+  const klaviyo = await startFakeKlaviyo();
+  project.provide("klaviyoPort", klaviyo.port);
+  const intercom = await startFakeIntercom();
+  project.provide("intercomPort", intercom.port);
   const clickhouse = await startFakeClickhouse();
   project.provide("clickhouseCurrentPort", clickhouse.port);
   const bigquery = await startFakeBigquery();
@@ -66,6 +74,8 @@ export default async function setup(project: TestProject) {
     receiver.server,
     salesforce.server,
     hubspot.server,
+    klaviyo.server,
+    intercom.server,
     clickhouse.server,
     bigquery.server,
     databricks.server,
