@@ -23,6 +23,8 @@ declare global {
       SLACK_URL: string;
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
+      /** Plain JSON REST API for the http destination (test/servers/rest-api.ts); tenants under /t/{name}. */
+      REST_API_URL: string;
     }
   }
 }

@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { maskCredentials } from "../lib/secrets";
 import type { Destination, SyncShape } from "./destination";
 import { isPrivateHost } from "./fields";
+import { http } from "./http";
 import { hubspot } from "./hubspot";
 import { postgres } from "./postgres";
 import { salesforce } from "./salesforce";
@@ -12,7 +13,7 @@ import { webhook } from "./webhook";
  * request bodies (routes/destinations/schema.ts), the stored type (db/schema/destinations.ts), the
  * private-address refusal and openDestination() all come from this list.
  */
-export const DESTINATIONS = [webhook, postgres, salesforce, hubspot] as const;
+export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, http] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 /** A destination type's name, e.g. "webhook". */

@@ -46,6 +46,19 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
       credentials: { access_token: "pat-x" },
     },
   },
+  http: {
+    public: {
+      config: {
+        url: "https://api.example.com/users/{{ key | url_encode }}",
+        overrides: { delete: { method: "DELETE", url: "https://api.example.com/u/{{ key }}" } },
+      },
+      credentials: { bearer_token: "tok" },
+    },
+    private: {
+      config: { url: "http://10.0.0.7/users/{{ key }}", overrides: { delete: { url: "http://[::1]:8080/u/{{ key }}" } } },
+      credentials: null,
+    },
+  },
 };
 
 interface Settings {

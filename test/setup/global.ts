@@ -10,6 +10,7 @@ import { startAlertReceiver } from "../servers/alert-receiver";
 import { startFakePagerDuty } from "../servers/pagerduty";
 import { startFakeSlack } from "../servers/slack";
 import { startMariadb } from "../servers/mariadb";
+import { startFakeRestApi } from "../servers/rest-api";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -24,6 +25,7 @@ declare module "vitest" {
     pagerDutyPort: number;
     mysqlUp: boolean;
     snowflakePort: number;
+    restApiPort: number;
   }
 }
 
@@ -49,6 +51,8 @@ export default async function setup(project: TestProject) {
   project.provide("pagerDutyPort", pagerDuty.port);
   const snowflake = await startFakeSnowflake();
   project.provide("snowflakePort", snowflake.port);
+  const restApi = await startFakeRestApi();
+  project.provide("restApiPort", restApi.port);
   const servers = [
     receiver.server,
     salesforce.server,
@@ -60,6 +64,7 @@ export default async function setup(project: TestProject) {
     slack.server,
     pagerDuty.server,
     snowflake.server,
+    restApi.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
