@@ -104,7 +104,7 @@ export interface RestApiConfig {
 }
 
 /** One request as the API saw it. */
-export interface LoggedRequest {
+interface LoggedRequest {
   at: number;
   method: string;
   /** Path below the tenant, decoded: `/users/42`. */
@@ -131,7 +131,7 @@ interface Tenant {
 
 type Answer = (status: number, body: unknown, headers?: Record<string, string>) => void;
 
-function handle(tenant: Tenant, req: LoggedRequest, segments: string[], answer: Answer): void {
+function handle(tenant: Tenant, req: LoggedRequest, segments: string[], answer: Answer) {
   const [collection, id, ...more] = segments;
   if (req.method === "GET") return answer(200, {});
   if (collection !== "users" || !id || more.length > 0) return answer(404, { message: `no such resource ${req.path}` });

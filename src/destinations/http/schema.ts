@@ -6,7 +6,7 @@ import { headers, rateLimit, secret } from "../fields";
 import { parseResponsePath } from "./response-path";
 
 /** Methods a request may use. */
-export const HTTP_METHODS = ["POST", "PUT", "PATCH", "DELETE"] as const;
+const HTTP_METHODS = ["POST", "PUT", "PATCH", "DELETE"] as const;
 
 /** A Liquid template that must compile (the 400 names the field and liquid's message). */
 const template = z
