@@ -344,8 +344,37 @@ describe("http destination through the API", () => {
     delete expected["7"];
     expect(s.users).toEqual(expected);
     expect(s.requests.filter((r) => r.status === 503 || r.status === 429)).toHaveLength(2);
-    // Each row sent once successfully, the faulted ones again: no row applied twice.
-    const applied = s.requests.filter((r) => r.status === 200).map((r) => r.path);
-    expect(new Set(applied).size).toBe(applied.length);
+    // A row sent again (the faulted ones, or any redelivery) carries the same Idempotency-Key each time.
+    const keysByPath = new Map<string, Set<string | undefined>>();
+    for (const r of s.requests) keysByPath.set(r.path, (keysByPath.get(r.path) ?? new Set()).add(r.headers["idempotency-key"]));
+    expect(keysByPath.size).toBe(12);
+    for (const [path, keys] of keysByPath) expect([...keys], path).toEqual([expect.stringMatching(/^run_/)]);
+  });
+
+  it("a batch-mode sync: rows go as {items:[…]}, a batch the API refuses is split until the bad row fails alone", async () => {
+    const table = await customersTable(20);
+    const name = uniqueName("e2eb");
+    await control(`${env.REST_API_URL}/_config/${name}`, { reject_ids: ["5"] } satisfies RestApiConfig);
+    const destination = await create({
+      url: `${env.REST_API_URL}/t/${name}/users/batch`,
+      request: "batch",
+      batch_size: 8,
+      body: '{"items": [{% for r in rows %}{"id": {{ r.key | json }}, "Email": {{ r.Email | json }}}{% unless forloop.last %},{% endunless %}{% endfor %}]}',
+      success_path: "results[*].ok",
+      error_path: "results[*].error",
+    });
+    expectStatus(destination, 201);
+    const syncId = await createSync(await modelOf(table), destination.body.id, "upsert", WEBHOOK_FIELDS);
+    const run = await runSync(syncId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "partial", rows_created: 19, rows_failed: 1 });
+    const s = await stateOf<RestApiState>(`${env.REST_API_URL}/_state/${name}`);
+    const expected = Object.fromEntries(
+      Object.entries(await modelRows(table))
+        .filter(([id]) => id !== "5")
+        .map(([id, row]) => [id, { id, Email: row.Email }]),
+    );
+    expect(s.users).toEqual(expected);
+    // 3 batches of ≤8, the one holding id 5 split down to it alone (8 → 4 → 2 → 1): no row sent after it was applied.
+    expect(s.requests.filter((r) => r.status === 400).length).toBeGreaterThanOrEqual(4);
   });
 });
