@@ -8,6 +8,12 @@ import { parseResponsePath } from "./response-path";
 /** Methods a request may use. */
 const HTTP_METHODS = ["POST", "PUT", "PATCH", "DELETE"] as const;
 
+/**
+ * OpenAPI 3.1 `contentMediaType` of a multi-line template, so the console draws a text area (as
+ * src/sources/source.ts `multiLine` does for key files; zod-to-openapi's metadata type lacks it).
+ */
+const LIQUID: Record<string, string> = { contentMediaType: "text/x-liquid" };
+
 /** A Liquid template that must compile (the 400 names the field and liquid's message). */
 const template = z
   .string()
@@ -63,6 +69,7 @@ const OperationRequest = z
       example: "https://api.example.com/users/{{ key }}",
     }),
     body: template.optional().openapi({
+      ...LIQUID,
       description: 'Body template for this operation (default: the destination\'s body); "" sends no body.',
       example: "",
     }),
@@ -82,6 +89,7 @@ export const HttpConfig = z
       .optional()
       .openapi({ description: "Extra non-secret headers; secret ones go in credentials.headers.", example: { "X-Team": "growth" } }),
     body: template.optional().openapi({
+      ...LIQUID,
       description:
         'JSON body template (Liquid); write values with the json filter: {"email": {{ email | json }}}. Scope, one row per request: the row\'s fields, fields, key, op, batch_id. Batch mode: rows (each row\'s fields with key and op), operations ([{op, key, fields}]), batch_id. Default: {{ fields | json }}, or in batch mode {"operations": {{ operations | json }}}. Must render to JSON; empty sends no body.',
       example: '{"email": {{ email | json }}, "plan": {{ plan | json }}}',
