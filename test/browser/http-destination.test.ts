@@ -41,7 +41,7 @@ describe.skipIf(!hasChromium)("the console's http destination form in Chromium",
     await page.fill("#field-name", "Users API");
     await page.fill("[name='config.url']", `${api}/t/${TENANT}/users/{{ key }}`);
     await page.selectOption("[name='config.method']", "PUT");
-    expect(await page.evaluate(() => document.querySelector("[name='config.body']")?.tagName)).toBe("TEXTAREA");
+    expect(await page.locator("[name='config.body']").evaluate((el) => el.tagName)).toBe("TEXTAREA");
     await page.fill("[name='config.body']", '{"email": {{ email | shout }}}');
     expect(await page.getAttribute("[name='credentials.bearer_token']", "type")).toBe("password");
     await page.fill("[name='credentials.bearer_token']", "good-token");
