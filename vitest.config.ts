@@ -31,6 +31,7 @@ export default defineConfig(async () => {
             WSPROXY_URL: `ws://127.0.0.1:${inject("wsProxyPort")}/v1`,
             BRAZE_URL: `http://127.0.0.1:${inject("brazePort")}`,
             CUSTOMERIO_URL: `http://127.0.0.1:${inject("customerioPort")}`,
+            REST_API_URL: `http://127.0.0.1:${inject("restApiPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             TEST_MYSQL_URL: mysqlUrl,

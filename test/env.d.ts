@@ -32,6 +32,8 @@ declare global {
       BRAZE_URL: string;
       /** Fake Customer.io Track API (test/servers/customerio.ts); workspaces under /t/{name}. */
       CUSTOMERIO_URL: string;
+      /** Plain JSON REST API for the http destination (test/servers/rest-api.ts); tenants under /t/{name}. */
+      REST_API_URL: string;
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Destination, SyncShape } from "./destination";
 import { braze } from "./braze";
 import { customerio } from "./customerio";
 import { isPrivateHost } from "./fields";
+import { http } from "./http";
 import { hubspot } from "./hubspot";
 import { intercom } from "./intercom";
 import { klaviyo } from "./klaviyo";
@@ -16,7 +17,7 @@ import { webhook } from "./webhook";
  * request bodies (routes/destinations/schema.ts), the stored type (db/schema/destinations.ts), the
  * private-address refusal and openDestination() all come from this list.
  */
-export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, braze, customerio, klaviyo, intercom] as const;
+export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, braze, customerio, klaviyo, intercom, http] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 /** A destination type's name, e.g. "webhook". */

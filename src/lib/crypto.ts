@@ -28,8 +28,32 @@ export function timingSafeEqual(a: string, b: string): boolean {
 }
 
 /** Hex HMAC-SHA256 of `body` under `secret`. */
-export async function hmacSha256Hex(secret: string, body: string | Uint8Array): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+export function hmacSha256Hex(secret: string, body: string | Uint8Array): Promise<string> {
+  return hmacSign(secret, body, "sha256", "hex");
+}
+
+/** Hash functions a body signature may use. */
+export const HMAC_ALGORITHMS = ["sha256", "sha512"] as const;
+/** How a signature is written in its header. */
+export const SIGNATURE_ENCODINGS = ["hex", "base64"] as const;
+
+const WEBCRYPTO_HASH = { sha256: "SHA-256", sha512: "SHA-512" } as const;
+
+/** HMAC of `body` under `secret` (request signing: webhooks, the http destination), as hex or base64. */
+export async function hmacSign(
+  secret: string,
+  body: string | Uint8Array,
+  algorithm: (typeof HMAC_ALGORITHMS)[number],
+  encoding: (typeof SIGNATURE_ENCODINGS)[number],
+): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: WEBCRYPTO_HASH[algorithm] },
+    false,
+    ["sign"],
+  );
   const data = typeof body === "string" ? new TextEncoder().encode(body) : body;
-  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, data)));
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
+  return encoding === "hex" ? toHex(mac) : btoa(String.fromCharCode(...mac));
 }

@@ -41,8 +41,24 @@ for (const name of ["include", "render", "layout", "block"]) {
 export interface CompiledTemplate {
   /** The top-level names it reads (`{{ address.city }}` reads "address"), in first-use order. */
   variables: string[];
-  /** The template's output for one row. Throws {@link TemplateError} (e.g. over a limit). */
-  render(scope: Record<string, unknown>): string;
+  /**
+   * The template's output for one row. Throws {@link TemplateError} (e.g. over a limit). `limits`
+   * raises the per-row limits for a render over many rows at once (a batch request body).
+   */
+  render(scope: Record<string, unknown>, limits?: RenderLimits): string;
+}
+
+/** Limits of one render, for a template whose scope holds many rows (defaults: one row's). */
+export interface RenderLimits {
+  /** Milliseconds the render may take. */
+  ms: number;
+  /** Bytes of strings and array items it may create. */
+  bytes: number;
+}
+
+/** The limits of one render over `rows` rows: one row's, times `rows`, capped at `max`. */
+export function limitsForRows(rows: number, max: RenderLimits): RenderLimits {
+  return { ms: Math.min(RENDER_LIMIT_MS * rows, max.ms), bytes: Math.min(MEMORY_LIMIT * rows, max.bytes) };
 }
 
 /** A template that cannot be used, with a message fit for a 400 or a failed row. */
@@ -63,9 +79,9 @@ export function compileTemplate(source: string): CompiledTemplate {
   }
   return {
     variables,
-    render(scope) {
+    render(scope, limits) {
       try {
-        return liquid.renderSync(parsed, scope);
+        return liquid.renderSync(parsed, scope, limits && { renderLimit: limits.ms, memoryLimit: limits.bytes });
       } catch (err) {
         throw new TemplateError(messageOf(err));
       }

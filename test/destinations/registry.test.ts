@@ -62,6 +62,19 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
     public: { config: { region: "eu" }, credentials: { access_token: "dG9rOjE=" } },
     private: { config: { api_base: "http://10.0.0.7/i" }, credentials: { access_token: "dG9rOjE=" } },
   },
+  http: {
+    public: {
+      config: {
+        url: "https://api.example.com/users/{{ key | url_encode }}",
+        overrides: { delete: { method: "DELETE", url: "https://api.example.com/u/{{ key }}" } },
+      },
+      credentials: { bearer_token: "tok" },
+    },
+    private: {
+      config: { url: "http://10.0.0.7/users/{{ key }}", overrides: { delete: { url: "http://[::1]:8080/u/{{ key }}" } } },
+      credentials: null,
+    },
+  },
 };
 
 interface Settings {

@@ -15,6 +15,7 @@ import { startFakePagerDuty } from "../servers/pagerduty";
 import { startFakeSlack } from "../servers/slack";
 import { startMariadb } from "../servers/mariadb";
 import { startWsProxy } from "../servers/wsproxy";
+import { startFakeRestApi } from "../servers/rest-api";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -34,6 +35,7 @@ declare module "vitest" {
     wsProxyPort: number;
     brazePort: number;
     customerioPort: number;
+    restApiPort: number;
   }
 }
 
@@ -69,6 +71,8 @@ export default async function setup(project: TestProject) {
   project.provide("brazePort", braze.port);
   const customerio = await startFakeCustomerio();
   project.provide("customerioPort", customerio.port);
+  const restApi = await startFakeRestApi();
+  project.provide("restApiPort", restApi.port);
   const servers = [
     wsProxy.server,
     receiver.server,
@@ -85,6 +89,7 @@ export default async function setup(project: TestProject) {
     snowflake.server,
     braze.server,
     customerio.server,
+    restApi.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileTemplate, MAX_TEMPLATE_LENGTH, TemplateError } from "../../src/sync/template";
+import { compileTemplate, limitsForRows, MAX_TEMPLATE_LENGTH, TemplateError } from "../../src/sync/template";
 
 describe("templates (safe Liquid)", () => {
   it("renders a row's values through filters and names the columns it reads", () => {
@@ -43,5 +43,15 @@ describe("templates (safe Liquid)", () => {
       "{% assign s = 'xxxxxxxxxx' %}{% for i in (1..20) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}",
     );
     expect(() => big.render({})).toThrow(TemplateError);
+  });
+
+  it("raises the limits for a render over many rows (a batch body), up to a ceiling", () => {
+    const grow = compileTemplate(
+      "{% assign s = 'xxxxxxxxxx' %}{% for i in (1..17) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}",
+    );
+    expect(() => grow.render({})).toThrow(/memory/);
+    expect(grow.render({}, limitsForRows(8, { ms: 1_000, bytes: 16_000_000 }))).toBe(String(10 * 2 ** 17));
+    expect(limitsForRows(1000, { ms: 1_000, bytes: 16_000_000 })).toEqual({ ms: 1_000, bytes: 16_000_000 });
+    expect(limitsForRows(2, { ms: 1_000, bytes: 16_000_000 })).toEqual({ ms: 100, bytes: 2_000_000 });
   });
 });
