@@ -23,6 +23,10 @@ declare global {
       SLACK_URL: string;
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
+      /** Fake Google Ads API and token endpoint (test/servers/google-ads.ts); accounts under /t/{name}. */
+      GOOGLE_ADS_URL: string;
+      /** Fake Graph API (test/servers/meta.ts); accounts under /t/{name}. */
+      META_URL: string;
     }
   }
 }

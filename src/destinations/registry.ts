@@ -2,7 +2,9 @@ import type { z } from "@hono/zod-openapi";
 import { maskCredentials } from "../lib/secrets";
 import type { Destination, SyncShape } from "./destination";
 import { isPrivateHost } from "./fields";
+import { googleAds } from "./google_ads";
 import { hubspot } from "./hubspot";
+import { metaAudiences } from "./meta_audiences";
 import { postgres } from "./postgres";
 import { salesforce } from "./salesforce";
 import { webhook } from "./webhook";
@@ -12,7 +14,7 @@ import { webhook } from "./webhook";
  * request bodies (routes/destinations/schema.ts), the stored type (db/schema/destinations.ts), the
  * private-address refusal and openDestination() all come from this list.
  */
-export const DESTINATIONS = [webhook, postgres, salesforce, hubspot] as const;
+export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, googleAds, metaAudiences] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 /** A destination type's name, e.g. "webhook". */

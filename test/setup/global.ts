@@ -2,7 +2,9 @@ import type { TestProject } from "vitest/node";
 import { startFakeBigquery } from "../servers/bigquery";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeDatabricks } from "../servers/databricks";
+import { startFakeGoogleAds } from "../servers/google-ads";
 import { startFakeHubspot } from "../servers/hubspot";
+import { startFakeMeta } from "../servers/meta";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -24,6 +26,8 @@ declare module "vitest" {
     pagerDutyPort: number;
     mysqlUp: boolean;
     snowflakePort: number;
+    googleAdsPort: number;
+    metaPort: number;
   }
 }
 
@@ -49,6 +53,10 @@ export default async function setup(project: TestProject) {
   project.provide("pagerDutyPort", pagerDuty.port);
   const snowflake = await startFakeSnowflake();
   project.provide("snowflakePort", snowflake.port);
+  const googleAds = await startFakeGoogleAds();
+  project.provide("googleAdsPort", googleAds.port);
+  const meta = await startFakeMeta();
+  project.provide("metaPort", meta.port);
   const servers = [
     receiver.server,
     salesforce.server,
@@ -60,6 +68,8 @@ export default async function setup(project: TestProject) {
     slack.server,
     pagerDuty.server,
     snowflake.server,
+    googleAds.server,
+    meta.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
