@@ -49,6 +49,19 @@ export const email: Normalizer = (raw) => {
   return /^[^@\s]+@[^@\s]+$/.test(value) ? ok(value) : bad("is not an email address");
 };
 
+/**
+ * Google: also, for gmail.com and googlemail.com, no dots and no "+tag" before the @
+ * ("cloudy.sanfrancisco+shopping@gmail.com" → "cloudysanfrancisco@gmail.com"; other domains keep both).
+ */
+export const emailGoogle: Normalizer = (raw) => {
+  const base = email(raw.replace(/\s+/g, ""));
+  if (!base.ok) return base;
+  const at = base.value.lastIndexOf("@");
+  const [local, domain] = [base.value.slice(0, at), base.value.slice(at + 1)];
+  if (domain !== "gmail.com" && domain !== "googlemail.com") return base;
+  return ok(`${local.replace(/\+.*$/, "").replaceAll(".", "")}@${domain}`);
+};
+
 /** The digits of a phone number with its country code, without leading zeros (an international "00" prefix included). */
 function phoneDigits(raw: string): Normalized {
   const digits = raw.replace(/\D/g, "").replace(/^0+/, "");
@@ -66,7 +79,11 @@ export const phoneE164: Normalizer = (raw) => {
 };
 
 /** Lower-cased, without punctuation or symbols; letters outside a-z are kept (UTF-8). */
-const lowerNoPunctuation = (raw: string) => raw.toLowerCase().replace(/[\p{P}\p{S}]/gu, "");
+const lowerNoPunctuation = (raw: string) =>
+  raw
+    .normalize("NFC")
+    .toLowerCase()
+    .replace(/[\p{P}\p{S}]/gu, "");
 
 /** Names without punctuation or any spaces (Meta: "Mary-Ann" → "maryann"). */
 export const nameNoSpaces: Normalizer = (raw) => nonEmpty(lowerNoPunctuation(raw).replace(/\s+/g, ""));

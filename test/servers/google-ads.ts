@@ -17,7 +17,8 @@ import { json, readBody } from "./http";
  *   `{resourceName}`; `{job}:addOperations` `{operations:[{create|remove:{userIdentifiers}}], enablePartialFailure}`
  *   with at most 100,000 identifiers per request and 20 per UserData (TOO_MANY_USER_IDENTIFIERS,
  *   the whole request refused); a hashed value that is not 64 lowercase hex is
- *   INVALID_SHA256_FORMAT, an incomplete address INCOMPLETE_ADDRESS… each a
+ *   INVALID_SHA256_FORMAT, an incomplete address INCOMPLETE_ADDRESS, an identifier of another
+ *   upload key type than the list's (CONTACT_INFO, CRM_ID, MOBILE_ADVERTISING_ID) INCOMPATIBLE_UPLOAD_KEY_TYPE, each a
  *   `partialFailureError` entry at `operations[i]` (or a 400 without partial failure); `{job}:run`
  *   → a long-running operation; a job runs `run_ms` then becomes SUCCESS (or `job_failure`:
  *   FAILED with that reason) and only then applies to the list;
@@ -36,6 +37,8 @@ interface AccountConfig {
   developer_token: string;
   /** Lists by `customers/{id}/userLists/{id}`. */
   user_lists: string[];
+  /** The lists' upload key type: CONTACT_INFO lists refuse mobile ids and user ids (INCOMPATIBLE_UPLOAD_KEY_TYPE). */
+  upload_key_type: "CONTACT_INFO" | "CRM_ID" | "MOBILE_ADVERTISING_ID";
   /** Required login-customer-id, if any. */
   login_customer_id?: string;
   token_ttl_s: number;
@@ -79,6 +82,7 @@ const defaults = (): AccountConfig => ({
   refresh_token: "1//google-refresh",
   developer_token: "google-dev-token",
   user_lists: ["customers/1234567890/userLists/555"],
+  upload_key_type: "CONTACT_INFO",
   token_ttl_s: 3600,
   run_ms: 0,
   faults: [],
@@ -256,7 +260,7 @@ export function startFakeGoogleAds(port = 0): Promise<{ server: Server; port: nu
       operations.forEach((op, index) => {
         const kind = "create" in op ? "create" : "remove" in op ? "remove" : undefined;
         const ids = kind ? (op[kind]?.userIdentifiers ?? []) : [];
-        const problem = kind === undefined ? "INVALID_OPERATION" : validate(ids);
+        const problem = kind === undefined ? "INVALID_OPERATION" : validate(ids, account.config.upload_key_type);
         if (problem) {
           errors.push({
             errorCode: { offlineUserDataJobError: problem },
@@ -362,12 +366,15 @@ const MESSAGES: Record<string, string> = {
   INCOMPLETE_ADDRESS: "The address info is incomplete: first name, last name, country code and postal code are all required.",
   MISSING_USER_IDENTIFIER: "The user data has no user identifier.",
   INVALID_COUNTRY_CODE: "The country code is invalid.",
+  INCOMPATIBLE_UPLOAD_KEY_TYPE: "The user identifier is not compatible with the user list's upload key type.",
 };
 
 /** What is wrong with one UserData's identifiers, as an OfflineUserDataJobError code. */
-function validate(ids: Identifier[]): string | undefined {
+function validate(ids: Identifier[], keyType: AccountConfig["upload_key_type"]): string | undefined {
   if (ids.length === 0) return "MISSING_USER_IDENTIFIER";
   for (const id of ids) {
+    const type = "mobileId" in id ? "MOBILE_ADVERTISING_ID" : "thirdPartyUserId" in id ? "CRM_ID" : "CONTACT_INFO";
+    if (type !== keyType) return "INCOMPATIBLE_UPLOAD_KEY_TYPE";
     for (const field of ["hashedEmail", "hashedPhoneNumber"])
       if (field in id && !SHA256.test(String(id[field]))) return "INVALID_SHA256_FORMAT";
     if ("addressInfo" in id) {

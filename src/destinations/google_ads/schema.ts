@@ -1,19 +1,29 @@
 import { z } from "@hono/zod-openapi";
 import { localUrl, rateLimit, secret } from "../fields";
-import { countryCode, email, type IdentifierKind, nameCollapsedSpaces, phoneE164, plain, type VendorRules, zipPlain } from "../identifiers";
+import {
+  countryCode,
+  emailGoogle,
+  type IdentifierKind,
+  nameCollapsedSpaces,
+  phoneE164,
+  plain,
+  type VendorRules,
+  zipPlain,
+} from "../identifiers";
 
 /**
  * Google's identifier kinds for Customer Match and how each is normalised, as the Google Ads API
  * documents them (UserIdentifier: https://developers.google.com/google-ads/api/reference/rpc/latest/UserIdentifier,
  * OfflineUserAddressInfo: https://developers.google.com/google-ads/api/reference/rpc/latest/OfflineUserAddressInfo,
  * normalisation: https://developers.google.com/google-ads/api/docs/remarketing/audience-segments/customer-match/get-started):
- * email trimmed and lower-cased, phone in E.164 (with "+"), first and last names lower-cased
+ * email trimmed and lower-cased (gmail.com/googlemail.com without dots or "+tag" before the @, as
+ * https://developers.google.com/data-manager/api/get-started/formatting says), phone in E.164 (with "+"), first and last names lower-cased
  * without punctuation and extra spaces, all SHA-256 hashed; country code (ISO 3166-1 alpha-2) and
  * postal code, mobile id and your user id (third_party_user_id) in clear. An address needs first
  * name, last name, country and zip together.
  */
 export const GOOGLE_RULES: VendorRules = {
-  email: { normalize: email, hashed: true, label: "Email (hashed_email)" },
+  email: { normalize: emailGoogle, hashed: true, label: "Email (hashed_email)" },
   phone: { normalize: phoneE164, hashed: true, label: "Phone, E.164 (hashed_phone_number)" },
   first_name: { normalize: nameCollapsedSpaces, hashed: true, label: "First name (address_info.hashed_first_name)" },
   last_name: { normalize: nameCollapsedSpaces, hashed: true, label: "Last name (address_info.hashed_last_name)" },
