@@ -168,7 +168,8 @@ export function startFakeMeta(port = 0): Promise<{ server: Server; port: number 
         s.ended = body.session.last_batch_flag === true;
         account.sessions.set(sessionId, s);
       }
-      const members = account.members.get(audience) ?? [];
+      const index = new Map<string, string[]>();
+      for (const m of account.members.get(audience) ?? []) for (const id of m) index.set(id, m);
       const samples: Record<string, string> = {};
       let invalid = 0;
       for (const row of data) {
@@ -186,18 +187,17 @@ export function startFakeMeta(port = 0): Promise<{ server: Server; port: number 
           invalid++;
           continue;
         }
-        const sharing = (m: string[]) => m.some((id) => ids.includes(id));
+        // Members by identifier, so large uploads stay linear.
+        const found = new Set(ids.map((id) => index.get(id)).filter((m): m is string[] => m !== undefined));
         if (req.method === "DELETE") {
-          for (let i = members.length - 1; i >= 0; i--) if (sharing(members[i] ?? [])) members.splice(i, 1);
+          for (const m of found) for (const id of m) index.delete(id);
         } else {
-          const existing = members.find(sharing);
-          if (existing)
-            for (const id of ids)
-              if (!existing.includes(id)) existing.push(id);
-              else members.push(ids);
+          const existing = [...found][0] ?? [];
+          for (const id of ids) if (!existing.includes(id)) existing.push(id);
+          for (const id of existing) index.set(id, existing);
         }
       }
-      account.members.set(audience, members);
+      account.members.set(audience, [...new Set(index.values())]);
       return reply(200, {
         audience_id: audience,
         session_id: sessionId,
