@@ -9,7 +9,7 @@ import type { DestinationField, Operation, SyncShape } from "./destination";
  */
 
 /** Every identifier kind an audience destination may accept (the destination field names). */
-export const IDENTIFIER_KINDS = [
+const IDENTIFIER_KINDS = [
   "email",
   "phone",
   "first_name",

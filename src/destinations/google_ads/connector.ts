@@ -32,7 +32,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * and a UserData at most 20 (https://developers.google.com/google-ads/api/docs/remarketing/audience-segments/customer-match/get-started#customer_match_considerations);
  * a person here carries at most 5 (email, phone, address, mobile id, user id), so 20,000 people fit one request.
  */
-export const GOOGLE_MAX_PEOPLE_PER_JOB = 20_000;
+const GOOGLE_MAX_PEOPLE_PER_JOB = 20_000;
 // Refresh an access token this long before Google says it expires (they last an hour).
 const TOKEN_MARGIN_MS = 60_000;
 
@@ -337,7 +337,7 @@ function failure(res: HttpResponse): FailureOutcome {
 }
 
 /** Seconds to wait after RESOURCE_EXHAUSTED: `Retry-After`, else the failure's `quotaErrorDetails.retryDelay` ("30s"). */
-export function googleRetryDelay(res: HttpResponse): number | undefined {
+function googleRetryDelay(res: HttpResponse): number | undefined {
   const explicit = retryAfterSeconds(res.headers);
   if (explicit !== undefined) return explicit;
   const body = parseJson(res.text);

@@ -24,7 +24,7 @@ export const META_API_BASE = "https://graph.facebook.com";
  * "You can add an unlimited number of records for an audience, but only a maximum of 10000 at a
  * time" (https://developers.facebook.com/docs/marketing-api/reference/custom-audience/users).
  */
-export const META_MAX_USERS_PER_REQUEST = 10_000;
+const META_MAX_USERS_PER_REQUEST = 10_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 // Graph API error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling):
@@ -194,7 +194,7 @@ function failure(res: HttpResponse): FailureOutcome {
  * Seconds to wait when throttled: `Retry-After` when given, else the largest
  * `estimated_time_to_regain_access` (minutes) in `X-Business-Use-Case-Usage` or `X-Ad-Account-Usage`.
  */
-export function metaRetryAfter(headers: Headers): number | undefined {
+function metaRetryAfter(headers: Headers): number | undefined {
   const explicit = retryAfterSeconds(headers);
   if (explicit !== undefined) return explicit;
   let minutes: number | undefined;
