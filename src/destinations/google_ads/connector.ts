@@ -258,7 +258,7 @@ class Session {
       if (typeof token !== "string") return { outcome: token };
       const result = await httpRequest(this.ctx, {
         method,
-        url: `${base}/${config.api_version ?? "v22"}${path}`,
+        url: `${base}/${config.api_version ?? "v24"}${path}`,
         headers: {
           Authorization: `Bearer ${token}`,
           "developer-token": credentials.developer_token,

@@ -63,8 +63,8 @@ export const GoogleAdsConfig = z
       .openapi({ description: "EU user consent sent with each job (customer_match_user_list_metadata.consent); required for EEA users." }),
     api_version: z
       .string()
-      .regex(/^v\d{2}$/, { message: 'must look like "v22"' })
-      .default("v22")
+      .regex(/^v\d{2}$/, { message: 'must look like "v24"' })
+      .default("v24")
       .openapi({ description: "Google Ads API version." }),
     batch_size: z.number().int().min(1).max(20_000).default(10_000).openapi({
       description:
