@@ -140,6 +140,16 @@ describe("meta_audiences connector", () => {
     expect(expectKind(await metaAudiencesConnector.send(missing.ctx, batchOf(people(1))), "rejected").error).toMatch(/does not exist/);
   });
 
+  it("a flagged audience (operation_status 471) fails test() and its uploads are rejected with Meta's message", async () => {
+    const { ctx } = await setup({}, { flagged: true });
+    expect(await metaAudiencesConnector.test(ctx)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/flagged \(operation_status 471\)/),
+    });
+    const outcome = expectKind(await metaAudiencesConnector.send(ctx, batchOf(people(2))), "rejected");
+    expect(outcome.error).toMatch(/OAuthException 100\/1713230: Invalid parameter: Before updating user memberships/);
+  });
+
   it("reads the throttle from X-Business-Use-Case-Usage", () => {
     const headers = new Headers({ "x-business-use-case-usage": JSON.stringify({ act_1: [{ estimated_time_to_regain_access: 2 }] }) });
     expect(metaRateSignal(400, headers)).toEqual({ throttled: true, retryAfterSeconds: 120 });

@@ -16,7 +16,8 @@ import { json, readBody } from "./http";
  * - errors (https://developers.facebook.com/docs/graph-api/guides/error-handling): a bad token is
  *   HTTP 400 OAuthException code 190; faults inject 429, 5xx, and code 80003 (custom audience rate
  *   limit) with `X-Business-Use-Case-Usage`;
- * - `GET /{version}/{audience_id}` reads the audience.
+ * - `GET /{version}/{audience_id}` reads the audience; a flagged audience has `operation_status`
+ *   471 and refuses member changes (code 100, subcode 1713230, "Audience Upload Blocked").
  *
  * Members are sets of `KEY:value`: an add merges into a member sharing any, a remove drops members
  * sharing any. Paths are under `/t/{ns}`. Control: `GET /t/{ns}/_state`, `POST /t/{ns}/_config`.
@@ -25,6 +26,8 @@ interface AccountConfig {
   access_token: string;
   audiences: string[];
   rejected_values: string[];
+  /** The audience is flagged (operation_status 471): member changes are refused with subcode 1713230. */
+  flagged: boolean;
   faults: Fault[];
 }
 
@@ -43,7 +46,13 @@ interface Account {
   requests: { method: string; path: string; status: number; users?: number; schema?: string[]; data?: unknown[][] }[];
 }
 
-const defaults = (): AccountConfig => ({ access_token: "meta-test-token", audiences: ["2385000001"], rejected_values: [], faults: [] });
+const defaults = (): AccountConfig => ({
+  access_token: "meta-test-token",
+  audiences: ["2385000001"],
+  rejected_values: [],
+  flagged: false,
+  faults: [],
+});
 const MAX_USERS = 10_000;
 const HASHED = new Set(["EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY", "GEN"]);
 const CLEAR = new Set(["MADID", "EXTERN_ID"]);
@@ -132,6 +141,18 @@ export function startFakeMeta(port = 0): Promise<{ server: Server; port: number 
           400,
           graphError(100, "OAuthException", `Unsupported post request. Object with ID '${audience}' does not exist`, false, 33),
         );
+      if (account.config.flagged) {
+        return reply(400, {
+          error: {
+            message: "Invalid parameter",
+            type: "OAuthException",
+            code: 100,
+            error_subcode: 1713230,
+            error_user_title: "Audience Upload Blocked",
+            error_user_msg: "Before updating user memberships, you must resolve integrity restrictions on this Data File Custom Audience.",
+          },
+        });
+      }
       const body = JSON.parse(raw || "{}") as {
         payload?: { schema?: string | string[]; data?: unknown[] };
         session?: Record<string, unknown>;
@@ -214,7 +235,9 @@ export function startFakeMeta(port = 0): Promise<{ server: Server; port: number 
         id: read[1],
         name: "Fake customer list",
         subtype: "CUSTOM",
-        operation_status: { code: 200, description: "Normal" },
+        operation_status: account.config.flagged
+          ? { code: 471, description: "Audience flagged: resolve its restrictions in Audience Manager" }
+          : { code: 200, description: "Normal" },
       });
     }
     reply(400, graphError(100, "OAuthException", `Unknown path components: ${path}`));

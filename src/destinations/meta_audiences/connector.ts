@@ -67,6 +67,14 @@ export const metaAudiencesConnector: Connector<MetaConnectorConfig, MetaAudience
     if (isRecord(body) && typeof body.subtype === "string" && body.subtype !== "CUSTOM") {
       return { ok: false, error: `audience ${ctx.config.audience_id} is a ${body.subtype} audience, not a customer list (CUSTOM)` };
     }
+    // 471: flagged by Meta's restrictions; its members cannot be changed until resolved in Audience Manager.
+    const status = isRecord(body) && isRecord(body.operation_status) ? body.operation_status : undefined;
+    if (status?.code === 471) {
+      return {
+        ok: false,
+        error: `audience ${ctx.config.audience_id} is flagged (operation_status 471): ${String(status.description ?? "")}`,
+      };
+    }
     return { ok: true };
   },
 
