@@ -33,7 +33,8 @@ export const GOOGLE_RULES: VendorRules = {
   external_id: { normalize: plain(false), hashed: false, label: "Your own user id, for CRM_ID lists (third_party_user_id)" },
 };
 
-const GOOGLE_KINDS = Object.keys(GOOGLE_RULES) as [IdentifierKind, ...IdentifierKind[]];
+// Kinds that match a person alone (an address needs four fields): what a removed row's key can be.
+const GOOGLE_KEY_KINDS = ["email", "phone", "mobile_advertiser_id", "external_id"] as const satisfies readonly IdentifierKind[];
 const customerId = (what: string) =>
   z
     .string()
@@ -53,7 +54,7 @@ export const GoogleAdsConfig = z
       description:
         "The manager account you log in through, when the token reaches customer_id through a manager account (login-customer-id header).",
     }),
-    key_identifier: z.enum(GOOGLE_KINDS).default("email").openapi({
+    key_identifier: z.enum(GOOGLE_KEY_KINDS).default("email").openapi({
       description:
         "The identifier the model's primary key holds. Mirror mode removes people who left the model by it, so a mirror sync must map the primary key to this field.",
     }),
