@@ -172,6 +172,21 @@ describe("google_ads connector: auth and failures", () => {
     expect((await state()).token_requests).toBe(1);
   });
 
+  it("a cached token about to expire (under a minute left) is refreshed before the call", async () => {
+    const { ctx, state } = await setup({}, { token_ttl_s: 30 });
+    rowsOf(await googleAdsConnector.send(ctx, batchOf(people(1))));
+    rowsOf(await googleAdsConnector.send(ctx, batchOf(people(1, 1))));
+    const s = await state();
+    expect(s.token_requests).toBe(2);
+    expect(s.requests.filter((r) => r.status === 401)).toEqual([]);
+  });
+
+  it("batches hold at most 20,000 people (100,000 identifiers per request, 5 per person)", async () => {
+    const { ctx } = await setup();
+    expect(googleAdsConnector.maxBatchSize(ctx.config)).toBe(10_000);
+    expect(googleAdsConnector.maxBatchSize({ ...ctx.config, batch_size: 50_000 })).toBe(20_000);
+  });
+
   it("an access token Google no longer accepts (401) is refreshed once and the call repeated", async () => {
     const { ctx, state, base } = await setup();
     rowsOf(await googleAdsConnector.send(ctx, batchOf(people(1))));

@@ -243,6 +243,8 @@ const accessTokens = new Map<string, { token: string; expiresAt: number }>();
 class Session {
   private key: Promise<string> | undefined;
   private refreshedOn401 = false;
+  // The token this send uses: once fetched, kept for the send's few calls even near its expiry.
+  private token: string | undefined;
 
   constructor(readonly ctx: Ctx) {}
 
@@ -273,6 +275,7 @@ class Session {
       // The access token expired or was revoked early: get a new one once and try again.
       this.refreshedOn401 = true;
       accessTokens.delete(await this.cacheKey());
+      this.token = undefined;
     }
   }
 
@@ -288,9 +291,13 @@ class Session {
 
   /** A cached access token, or a new one from `grant_type=refresh_token`; an outcome when that failed. */
   private async accessToken(): Promise<string | FailureOutcome> {
+    if (this.token) return this.token;
     const key = await this.cacheKey();
     const cached = accessTokens.get(key);
-    if (cached && cached.expiresAt - TOKEN_MARGIN_MS > Date.now()) return cached.token;
+    if (cached && cached.expiresAt - TOKEN_MARGIN_MS > Date.now()) {
+      this.token = cached.token;
+      return cached.token;
+    }
     const { client_id, client_secret, refresh_token } = this.ctx.credentials;
     const result = await httpRequest(this.ctx, {
       method: "POST",
@@ -305,6 +312,7 @@ class Session {
     if (res.status === 200 && isRecord(body) && typeof body.access_token === "string") {
       const ttl = typeof body.expires_in === "number" ? body.expires_in : 3600;
       accessTokens.set(key, { token: body.access_token, expiresAt: Date.now() + ttl * 1000 });
+      this.token = body.access_token;
       return body.access_token;
     }
     const detail = isRecord(body)
