@@ -32,6 +32,8 @@ export default defineConfig(async () => {
             BRAZE_URL: `http://127.0.0.1:${inject("brazePort")}`,
             CUSTOMERIO_URL: `http://127.0.0.1:${inject("customerioPort")}`,
             REST_API_URL: `http://127.0.0.1:${inject("restApiPort")}`,
+            GOOGLE_ADS_URL: `http://127.0.0.1:${inject("googleAdsPort")}`,
+            META_URL: `http://127.0.0.1:${inject("metaPort")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             TEST_MYSQL_URL: mysqlUrl,

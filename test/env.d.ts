@@ -34,6 +34,10 @@ declare global {
       CUSTOMERIO_URL: string;
       /** Plain JSON REST API for the http destination (test/servers/rest-api.ts); tenants under /t/{name}. */
       REST_API_URL: string;
+      /** Fake Google Ads API and token endpoint (test/servers/google-ads.ts); accounts under /t/{name}. */
+      GOOGLE_ADS_URL: string;
+      /** Fake Graph API (test/servers/meta.ts); accounts under /t/{name}. */
+      META_URL: string;
     }
   }
 }

@@ -8,6 +8,8 @@ import { http } from "./http";
 import { hubspot } from "./hubspot";
 import { intercom } from "./intercom";
 import { klaviyo } from "./klaviyo";
+import { googleAds } from "./google_ads";
+import { metaAudiences } from "./meta_audiences";
 import { postgres } from "./postgres";
 import { salesforce } from "./salesforce";
 import { webhook } from "./webhook";
@@ -17,7 +19,19 @@ import { webhook } from "./webhook";
  * request bodies (routes/destinations/schema.ts), the stored type (db/schema/destinations.ts), the
  * private-address refusal and openDestination() all come from this list.
  */
-export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, braze, customerio, klaviyo, intercom, http] as const;
+export const DESTINATIONS = [
+  webhook,
+  postgres,
+  salesforce,
+  hubspot,
+  braze,
+  customerio,
+  klaviyo,
+  intercom,
+  http,
+  googleAds,
+  metaAudiences,
+] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 /** A destination type's name, e.g. "webhook". */

@@ -20,6 +20,8 @@ import { parsedConfig } from "./helpers";
  * every such URL private. Keyed by the registry's types, so a new type without samples fails to
  * typecheck here (the only place besides its own folder that must name it).
  */
+const GOOGLE_SAMPLE_CREDENTIALS = { client_id: "cid", client_secret: "cs", refresh_token: "1//rt", developer_token: "dev" };
+
 const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings } } = {
   webhook: {
     public: { config: { url: "https://hooks.example.com/in" }, credentials: { signing_secret: "0123456789abcdef" } },
@@ -74,6 +76,17 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
       config: { url: "http://10.0.0.7/users/{{ key }}", overrides: { delete: { url: "http://[::1]:8080/u/{{ key }}" } } },
       credentials: null,
     },
+  },
+  google_ads: {
+    public: { config: { customer_id: "123-456-7890", user_list_id: "42" }, credentials: GOOGLE_SAMPLE_CREDENTIALS },
+    private: {
+      config: { customer_id: "1234567890", user_list_id: "42", api_base: "http://127.0.0.1:9/g", token_url: "http://127.0.0.1:9/t" },
+      credentials: GOOGLE_SAMPLE_CREDENTIALS,
+    },
+  },
+  meta_audiences: {
+    public: { config: { audience_id: "2385" }, credentials: { access_token: "EAAB" } },
+    private: { config: { audience_id: "2385", api_base: "http://10.1.2.3/graph" }, credentials: { access_token: "EAAB" } },
   },
 };
 

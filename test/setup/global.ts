@@ -7,6 +7,8 @@ import { startFakeCustomerio } from "../servers/customerio";
 import { startFakeHubspot } from "../servers/hubspot";
 import { startFakeIntercom } from "../servers/intercom";
 import { startFakeKlaviyo } from "../servers/klaviyo";
+import { startFakeGoogleAds } from "../servers/google-ads";
+import { startFakeMeta } from "../servers/meta";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -36,6 +38,8 @@ declare module "vitest" {
     brazePort: number;
     customerioPort: number;
     restApiPort: number;
+    googleAdsPort: number;
+    metaPort: number;
   }
 }
 
@@ -73,6 +77,10 @@ export default async function setup(project: TestProject) {
   project.provide("customerioPort", customerio.port);
   const restApi = await startFakeRestApi();
   project.provide("restApiPort", restApi.port);
+  const googleAds = await startFakeGoogleAds();
+  project.provide("googleAdsPort", googleAds.port);
+  const meta = await startFakeMeta();
+  project.provide("metaPort", meta.port);
   const servers = [
     wsProxy.server,
     receiver.server,
@@ -90,6 +98,8 @@ export default async function setup(project: TestProject) {
     braze.server,
     customerio.server,
     restApi.server,
+    googleAds.server,
+    meta.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);

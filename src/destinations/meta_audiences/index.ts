@@ -1,0 +1,29 @@
+import type { Destination } from "../destination";
+import { audienceSyncProblems } from "../identifiers";
+import { META_API_BASE, metaAudiencesConnector } from "./connector";
+import { META_RULES, MetaAudiencesConfig, MetaAudiencesCredentials } from "./schema";
+
+/**
+ * Meta Custom Audiences destination: people added to and (mirror) removed from a customer list
+ * audience through `/{audience_id}/users`, identifiers hashed by Meta's rules, system user token.
+ */
+export const metaAudiences: Destination<"meta_audiences", MetaAudiencesConfig, MetaAudiencesCredentials> = {
+  type: "meta_audiences",
+  config: MetaAudiencesConfig,
+  credentials: MetaAudiencesCredentials,
+  modes: ["upsert", "mirror", "append"],
+  credentialsRequired: true,
+  hosts: (config) =>
+    config.api_base === undefined
+      ? [{ path: "config.api_base", url: META_API_BASE }]
+      : [
+          {
+            path: "config.api_base",
+            url: config.api_base,
+            // The token may only ever go to Meta itself outside local development.
+            refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://graph.facebook.com",
+          },
+        ],
+  validateSync: (config, sync) => audienceSyncProblems("Meta", META_RULES, config.key_identifier, sync),
+  connector: metaAudiencesConnector,
+};
