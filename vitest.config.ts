@@ -25,6 +25,7 @@ export default defineConfig(async () => {
             PAGERDUTY_EVENTS_URL: `http://127.0.0.1:${inject("pagerDutyPort")}/v2/enqueue`,
             ALERT_EMAIL_FROM: "alerts@retl.example.com",
             SNOWFLAKE_URL: `http://127.0.0.1:${inject("snowflakePort")}`,
+            S3_URL: `http://127.0.0.1:${inject("s3Port")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             TEST_MYSQL_URL: mysqlUrl,

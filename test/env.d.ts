@@ -23,6 +23,8 @@ declare global {
       SLACK_URL: string;
       /** Fake Snowflake SQL API (test/servers/snowflake.ts); accounts under /t/{name}. */
       SNOWFLAKE_URL: string;
+      /** Fake S3-compatible store checking SigV4 (test/servers/s3.ts); path-style buckets, control under /_control/. */
+      S3_URL: string;
     }
   }
 }

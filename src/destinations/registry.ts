@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { maskCredentials } from "../lib/secrets";
 import type { Destination, SyncShape } from "./destination";
 import { isPrivateHost } from "./fields";
+import { files } from "./files";
 import { hubspot } from "./hubspot";
 import { postgres } from "./postgres";
 import { salesforce } from "./salesforce";
@@ -12,7 +13,7 @@ import { webhook } from "./webhook";
  * request bodies (routes/destinations/schema.ts), the stored type (db/schema/destinations.ts), the
  * private-address refusal and openDestination() all come from this list.
  */
-export const DESTINATIONS = [webhook, postgres, salesforce, hubspot] as const;
+export const DESTINATIONS = [webhook, postgres, salesforce, hubspot, files] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
 /** A destination type's name, e.g. "webhook". */
@@ -38,21 +39,25 @@ export function destinationOf<T extends DestinationType>(type: T): DestinationsB
 
 /**
  * What a run plans with, read from a destination's stored config without its credentials: the
- * batch limit and the default rate limit. Stored configs were validated when saved, so one that no
+ * batch limit, the default rate limit and whether every row is planned. Stored configs were validated when saved, so one that no
  * longer parses is an error, not a default.
  */
 export function destinationLimits<T extends DestinationType>(type: T) {
-  const { connector } = destinationOf(type);
+  const plugin = destinationOf(type);
+  const { connector } = plugin;
+  const parsed = (storedConfig: unknown) => {
+    const result = parseConfig(type, storedConfig);
+    if (!result.ok)
+      throw new Error(
+        `the stored ${type} destination config is invalid: ${result.problems.map((p) => `${p.path} ${p.message}`).join("; ")}`,
+      );
+    return result.value;
+  };
   return {
     defaultRateLimit: connector.defaultRateLimit,
-    maxBatchSize(storedConfig: unknown): number {
-      const parsed = parseConfig(type, storedConfig);
-      if (!parsed.ok)
-        throw new Error(
-          `the stored ${type} destination config is invalid: ${parsed.problems.map((p) => `${p.path} ${p.message}`).join("; ")}`,
-        );
-      return connector.maxBatchSize(parsed.value);
-    },
+    maxBatchSize: (storedConfig: unknown): number => connector.maxBatchSize(parsed(storedConfig)),
+    /** Whether runs must plan every valid row (the plug-in's `plansEveryRow`). */
+    plansEveryRow: (storedConfig: unknown): boolean => plugin.plansEveryRow?.(parsed(storedConfig)) ?? false,
   };
 }
 

@@ -46,6 +46,16 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
       credentials: { access_token: "pat-x" },
     },
   },
+  files: {
+    public: {
+      config: { target: "s3", endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "partner-drop", region: "eu-west-1" },
+      credentials: { access_key_id: "AKIAEXAMPLE", secret_access_key: "secret" },
+    },
+    private: {
+      config: { target: "s3", endpoint: "http://10.0.0.5:9000", bucket: "partner-drop" },
+      credentials: { access_key_id: "AKIAEXAMPLE", secret_access_key: "secret" },
+    },
+  },
 };
 
 interface Settings {

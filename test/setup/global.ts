@@ -3,6 +3,7 @@ import { startFakeBigquery } from "../servers/bigquery";
 import { startFakeClickhouse } from "../servers/clickhouse-current";
 import { startFakeDatabricks } from "../servers/databricks";
 import { startFakeHubspot } from "../servers/hubspot";
+import { startFakeS3 } from "../servers/s3";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -24,6 +25,7 @@ declare module "vitest" {
     pagerDutyPort: number;
     mysqlUp: boolean;
     snowflakePort: number;
+    s3Port: number;
   }
 }
 
@@ -49,6 +51,8 @@ export default async function setup(project: TestProject) {
   project.provide("pagerDutyPort", pagerDuty.port);
   const snowflake = await startFakeSnowflake();
   project.provide("snowflakePort", snowflake.port);
+  const s3 = await startFakeS3();
+  project.provide("s3Port", s3.port);
   const servers = [
     receiver.server,
     salesforce.server,
@@ -60,6 +64,7 @@ export default async function setup(project: TestProject) {
     slack.server,
     pagerDuty.server,
     snowflake.server,
+    s3.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
