@@ -2,7 +2,18 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RunManifest } from "../../src/destinations/files/connector";
 import { api, expectStatus } from "../harness";
-import { changeModel, createDestination, createSync, customersTable, modelNow, modelOf, pg, type Rows, runSync } from "../harness/run";
+import {
+  changeModel,
+  createDestination,
+  createSync,
+  customersTable,
+  modelNow,
+  modelOf,
+  pg,
+  type Rows,
+  runSync,
+  uniqueName,
+} from "../harness/run";
 
 /**
  * A files sync end to end through the API, on the Worker's own R2 bucket: a full export, then a
@@ -99,5 +110,34 @@ describe("files sync end to end", () => {
     const last = await runOutput(syncId, fourth.id);
     expect(last.manifest).toMatchObject({ rows: 39, operations: { delete: 0 } });
     expect(asRows(last.rows)).toEqual(await modelNow(table));
+  });
+});
+
+describe("files sync whose files cannot be assembled", () => {
+  it("a bucket that refuses listing fails the run with the store's reason and commits nothing; the next run sends every row", async () => {
+    const bucket = uniqueName("drop").replaceAll("_", "-");
+    const control = (method: string, body: unknown) =>
+      fetch(`${env.S3_URL}/_control/${bucket}`, { method, body: JSON.stringify(body) }).then((r) => r.body?.cancel());
+    const keys = { access_key_id: "AKIDFILESSYNC", secret_access_key: "files-sync-secret" };
+    // A write-only policy: PutObject is allowed, listing the staged parts is not.
+    await control("PUT", { ...keys, region: "us-east-1", deny: ["ListObjectsV2"] });
+    const table = await customersTable(12);
+    const destinationId = await createDestination({
+      type: "files",
+      config: { target: "s3", endpoint: env.S3_URL, bucket, format: "csv", path: "drop/" },
+      credentials: keys,
+    });
+    const syncId = await createSync(await modelOf(table), destinationId, "upsert", FIELDS);
+    const failed = await runSync(syncId);
+    expect(failed, JSON.stringify(failed)).toMatchObject({
+      status: "failed",
+      error: { code: "destination_finish_failed", message: expect.stringMatching(/s3:\/\/.*HTTP 403: S3 ListObjectsV2: AccessDenied/) },
+    });
+
+    await control("PATCH", {});
+    const next = await runSync(syncId);
+    expect(next, JSON.stringify(next)).toMatchObject({ status: "succeeded", rows_created: 12 });
+    const manifest = (await (await fetch(`${env.S3_URL}/_control/${bucket}/drop/${next.id}.manifest.json`)).json()) as RunManifest;
+    expect(manifest).toMatchObject({ rows: 12, operations: { upsert: 12 } });
   });
 });

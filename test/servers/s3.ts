@@ -26,8 +26,10 @@ import { json } from "./http";
  *   https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html.
  *
  * Control (unsigned, under `/_control/`): `PUT /_control/{bucket}` creates a bucket with
- * `{access_key_id, secret_access_key, region, slow_down?: n}` (the next n requests get 503
- * SlowDown); `GET /_control/{bucket}` lists its objects with sizes and the requests seen;
+ * `{access_key_id, secret_access_key, region, slow_down?: n, deny?: [operation]}` (the next n
+ * requests get 503 SlowDown; the operations named, e.g. "ListObjectsV2", get 403 AccessDenied, as
+ * a write-only bucket policy answers); `PATCH /_control/{bucket}` changes `slow_down` and `deny`,
+ * objects kept; `GET /_control/{bucket}` lists its objects with sizes and the requests seen;
  * `GET /_control/{bucket}/{key}` answers an object's bytes.
  */
 interface Bucket {
@@ -35,8 +37,17 @@ interface Bucket {
   secretAccessKey: string;
   region: string;
   slowDown: number;
+  deny: string[];
   objects: Map<string, { body: Buffer; contentType: string }>;
   requests: { method: string; path: string; status: number }[];
+}
+
+interface BucketConfig {
+  access_key_id: string;
+  secret_access_key: string;
+  region: string;
+  slow_down?: number;
+  deny?: string[];
 }
 
 const MAX_SKEW_MS = 15 * 60_000;
@@ -60,6 +71,8 @@ export async function startFakeS3(port = 0): Promise<{ server: Server; port: num
     if (!bucket) return fail(404, "NoSuchBucket", "The specified bucket does not exist");
     const refusal = checkSignature(req, url, body, bucket);
     if (refusal) return fail(refusal.status, refusal.code, refusal.message);
+    const operation = !key ? "ListObjectsV2" : req.method === "PUT" ? "PutObject" : req.method === "DELETE" ? "DeleteObject" : "GetObject";
+    if (bucket.deny.includes(operation)) return fail(403, "AccessDenied", "Access Denied");
     if (bucket.slowDown > 0) {
       bucket.slowDown -= 1;
       return fail(503, "SlowDown", "Please reduce your request rate.");
@@ -102,17 +115,13 @@ export async function startFakeS3(port = 0): Promise<{ server: Server; port: num
     const [name, ...rest] = parts;
     if (!name) return json(res, 404, { error: "no bucket" });
     if (req.method === "PUT" && rest.length === 0) {
-      const c = JSON.parse(body.toString("utf8")) as {
-        access_key_id: string;
-        secret_access_key: string;
-        region: string;
-        slow_down?: number;
-      };
+      const c = JSON.parse(body.toString("utf8")) as BucketConfig;
       buckets.set(name, {
         accessKeyId: c.access_key_id,
         secretAccessKey: c.secret_access_key,
         region: c.region,
         slowDown: c.slow_down ?? 0,
+        deny: c.deny ?? [],
         objects: new Map(),
         requests: [],
       });
@@ -120,6 +129,12 @@ export async function startFakeS3(port = 0): Promise<{ server: Server; port: num
     }
     const bucket = buckets.get(name);
     if (!bucket) return json(res, 404, { error: `no bucket ${name}` });
+    if (req.method === "PATCH" && rest.length === 0) {
+      const c = JSON.parse(body.toString("utf8")) as Partial<BucketConfig>;
+      bucket.slowDown = c.slow_down ?? 0;
+      bucket.deny = c.deny ?? [];
+      return json(res, 200, { bucket: name });
+    }
     if (rest.length === 0) {
       const objects = [...bucket.objects].map(([key, o]) => ({ key, size: o.body.length, content_type: o.contentType }));
       return json(res, 200, { objects, requests: bucket.requests });
