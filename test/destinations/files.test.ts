@@ -222,6 +222,37 @@ describe("files destination on the Worker's R2 bucket", () => {
   });
 });
 
+describe("files destination through the API's connection test", () => {
+  it("only an R2 binding is a bucket: the Worker's other bindings (D1, a secret) are refused by name", async () => {
+    const testOf = async (r2_binding: string) => {
+      const id = (await api.post("/api/v1/destinations", { body: { name: "files", type: "files", config: { r2_binding } } })).body.id;
+      return (await api.post(`/api/v1/destinations/${id}/test`)).body;
+    };
+    expect(await testOf("SNAPSHOTS")).toEqual({ ok: true });
+    for (const binding of ["DB", "ENCRYPTION_KEY", "SYNC", "toString"]) {
+      expect(await testOf(binding)).toEqual({
+        ok: false,
+        error: `no R2 bucket is bound to this Worker as ${binding} (wrangler.toml [[r2_buckets]])`,
+      });
+    }
+  });
+
+  it("another bound bucket keeps the path as given (no exports/{sync}/ folder, which only guards the Worker's own bucket)", async () => {
+    const run = runOf();
+    // The test Worker has one bucket: here it stands in for a second binding named LAKE.
+    const ctx = {
+      ...ctxOf({ r2_binding: "LAKE", path: `lake-${run.sync_id}/`, format: "ndjson" }),
+      bucket: (b: string) => (b === "LAKE" ? env.SNAPSHOTS : undefined),
+    };
+    rowsOf(await connector.send(ctx, batchOf(run, "0.0", [op("create", "1", person(1))])));
+    expect(await connector.finishRun?.(ctx, run)).toEqual({ ok: true });
+    expect([...(await r2Objects(`lake-${run.sync_id}/`)).keys()].sort()).toEqual([
+      `lake-${run.sync_id}/${run.run_id}-00001.ndjson`,
+      `lake-${run.sync_id}/${run.run_id}.manifest.json`,
+    ]);
+  });
+});
+
 describe("files destination on S3-compatible storage (SigV4 checked by the fake)", () => {
   async function s3Bucket(options: { slow_down?: number } = {}) {
     const bucket = uniqueName("drop").replaceAll("_", "-");
