@@ -39,8 +39,8 @@ export function destinationOf<T extends DestinationType>(type: T): DestinationsB
 
 /**
  * What a run plans with, read from a destination's stored config without its credentials: the
- * batch limit, the default rate limit and whether every row is planned. Stored configs were validated when saved, so one that no
- * longer parses is an error, not a default.
+ * batch limit, the default rate limit and whether every row is planned. Stored configs were
+ * validated when saved, so one that no longer parses is an error, not a default.
  */
 export function destinationLimits<T extends DestinationType>(type: T) {
   const plugin = destinationOf(type);
