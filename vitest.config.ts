@@ -34,6 +34,7 @@ export default defineConfig(async () => {
             REST_API_URL: `http://127.0.0.1:${inject("restApiPort")}`,
             GOOGLE_ADS_URL: `http://127.0.0.1:${inject("googleAdsPort")}`,
             META_URL: `http://127.0.0.1:${inject("metaPort")}`,
+            S3_URL: `http://127.0.0.1:${inject("s3Port")}`,
             TEST_MIGRATIONS: migrations,
             TEST_WAREHOUSE_URL: warehouseUrl,
             TEST_MYSQL_URL: mysqlUrl,

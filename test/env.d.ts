@@ -38,6 +38,8 @@ declare global {
       GOOGLE_ADS_URL: string;
       /** Fake Graph API (test/servers/meta.ts); accounts under /t/{name}. */
       META_URL: string;
+      /** Fake S3-compatible store checking SigV4 (test/servers/s3.ts); path-style buckets, control under /_control/. */
+      S3_URL: string;
     }
   }
 }

@@ -92,6 +92,20 @@ export interface ConnectorContext<Config, Credentials> {
   fetch: typeof fetch;
   /** Told the status, headers and body of every response (src/lib/http.ts calls it); the limiter learns from them. */
   observe?: (status: number, headers: Headers, body: string) => void;
+  /** The R2 bucket bound to the Worker under `binding`, if there is one (the files destination writes there). */
+  bucket?: (binding: string) => R2Bucket | undefined;
+}
+
+/**
+ * A run whose deliveries are all settled, as {@link Connector.finishRun} gets it: `fields` are the
+ * sync's mapped destination fields, in mapping order.
+ */
+export interface FinishedRun {
+  sync_id: string;
+  run_id: string;
+  /** When the run started (ISO 8601). */
+  started_at: string;
+  fields: string[];
 }
 
 /** The implementation of one destination type, given its parsed config and decrypted credentials. */
@@ -114,6 +128,13 @@ export interface Connector<Config, Credentials> {
   rateSignal?(status: number, headers: Headers): RateSignal;
   /** The destination object's fields, where its API describes them (see {@link DestinationField}). */
   fields?(ctx: ConnectorContext<Config, Credentials>): Promise<FieldsAnswer>;
+  /**
+   * Called once every batch of a run is settled, before the run commits (the files destination
+   * assembles its files and manifest). It may run again for the same run after a crash, so it must
+   * be idempotent; an error fails the run with that reason and nothing is committed (the next run
+   * sends the rows again).
+   */
+  finishRun?(ctx: ConnectorContext<Config, Credentials>, run: FinishedRun): Promise<ConnectionTest>;
 }
 
 /** One destination field as a sync fills it: from a model column (`source`), a constant or a template. */
@@ -168,5 +189,10 @@ export interface Destination<Type extends string, Config extends CommonConfig, C
    * `{path, message}` with paths from the sync body (`field_mappings`); checked when a sync is saved.
    */
   validateSync?(config: Config, sync: SyncShape): { path: string; message: string }[];
+  /**
+   * Whether a run must plan every valid row of the model, changed or not (as a full resync does;
+   * mirror deletes are still planned): the files destination's full exports.
+   */
+  plansEveryRow?(config: Config): boolean;
   connector: Connector<Config, Credentials>;
 }

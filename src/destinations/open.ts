@@ -3,7 +3,7 @@ import type { Database } from "../db/client";
 import { destinations } from "../db/schema";
 import { type RateSignal, standardRateSignal } from "../lib/http";
 import { decryptSecret } from "../lib/secrets";
-import type { Batch, ConnectionTest, RateLimit, SendOutcome } from "./destination";
+import type { Batch, ConnectionTest, FinishedRun, RateLimit, SendOutcome } from "./destination";
 import { type DestinationType, destinationOf, parseConfig } from "./registry";
 
 /**
@@ -25,6 +25,8 @@ export interface OpenedDestination {
    * `onResponse` each response's status and body (the run log keeps the last one).
    */
   send(batch: Batch, onSignal?: (signal: RateSignal) => void, onResponse?: (status: number, body: string) => void): Promise<SendOutcome>;
+  /** The connector's end-of-run hook ({@link Connector.finishRun}); `{ok: true}` for types without one. */
+  finishRun(run: FinishedRun): Promise<ConnectionTest>;
 }
 
 /**
@@ -33,8 +35,8 @@ export interface OpenedDestination {
  */
 type OpenResult = { ok: true; destination: OpenedDestination } | { ok: false; reason: "not_found" | "unreadable"; error: string };
 
-/** What opening needs from the Worker env. */
-type OpenEnv = Pick<Env, "ENCRYPTION_KEY" | "ALLOW_PRIVATE_DESTINATIONS">;
+/** What opening needs from the Worker env: its settings, and its R2 bindings for the files destination. */
+type OpenEnv = Env;
 
 /**
  * Loads destination `id` of the workspace, decrypts and parses its credentials and config with its
@@ -58,7 +60,18 @@ export async function openDestination(db: Database, env: OpenEnv, workspaceId: s
     allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true",
     // Unbound, workerd's fetch throws "Illegal invocation" when called as a method of another object.
     fetch: globalThis.fetch.bind(globalThis),
+    bucket: (binding) => r2BindingOf(env, binding),
   });
+}
+
+/** The env's binding `name` when it is an R2 bucket (never another kind of binding). */
+function r2BindingOf(env: OpenEnv, name: string): R2Bucket | undefined {
+  const value: unknown = Object.hasOwn(env, name) ? (env as unknown as Record<string, unknown>)[name] : undefined;
+  const isBucket =
+    typeof value === "object" &&
+    value !== null &&
+    ["put", "get", "list", "delete", "createMultipartUpload"].every((m) => typeof (value as Record<string, unknown>)[m] === "function");
+  return isBucket ? (value as R2Bucket) : undefined;
 }
 
 function bind<T extends DestinationType>(
@@ -66,7 +79,7 @@ function bind<T extends DestinationType>(
   id: string,
   storedConfig: unknown,
   credentialsJson: string | null,
-  io: { allowPrivate: boolean; fetch: typeof fetch },
+  io: { allowPrivate: boolean; fetch: typeof fetch; bucket: (binding: string) => R2Bucket | undefined },
 ): OpenResult {
   const plugin = destinationOf(type);
   const config = parseConfig(type, storedConfig);
@@ -104,6 +117,7 @@ function bind<T extends DestinationType>(
       };
       return connector.send({ ...ctx, observe }, batch);
     },
+    finishRun: (run) => (connector.finishRun ? connector.finishRun(ctx, run) : Promise.resolve({ ok: true })),
   };
   return { ok: true, destination };
 }

@@ -5,6 +5,7 @@ import { braze } from "./braze";
 import { customerio } from "./customerio";
 import { isPrivateHost } from "./fields";
 import { http } from "./http";
+import { files } from "./files";
 import { hubspot } from "./hubspot";
 import { intercom } from "./intercom";
 import { klaviyo } from "./klaviyo";
@@ -31,6 +32,7 @@ export const DESTINATIONS = [
   http,
   googleAds,
   metaAudiences,
+  files,
 ] as const;
 
 type AnyDestination = (typeof DESTINATIONS)[number];
@@ -57,21 +59,25 @@ export function destinationOf<T extends DestinationType>(type: T): DestinationsB
 
 /**
  * What a run plans with, read from a destination's stored config without its credentials: the
- * batch limit and the default rate limit. Stored configs were validated when saved, so one that no
- * longer parses is an error, not a default.
+ * batch limit, the default rate limit and whether every row is planned. Stored configs were
+ * validated when saved, so one that no longer parses is an error, not a default.
  */
 export function destinationLimits<T extends DestinationType>(type: T) {
-  const { connector } = destinationOf(type);
+  const plugin = destinationOf(type);
+  const { connector } = plugin;
+  const parsed = (storedConfig: unknown) => {
+    const result = parseConfig(type, storedConfig);
+    if (!result.ok)
+      throw new Error(
+        `the stored ${type} destination config is invalid: ${result.problems.map((p) => `${p.path} ${p.message}`).join("; ")}`,
+      );
+    return result.value;
+  };
   return {
     defaultRateLimit: connector.defaultRateLimit,
-    maxBatchSize(storedConfig: unknown): number {
-      const parsed = parseConfig(type, storedConfig);
-      if (!parsed.ok)
-        throw new Error(
-          `the stored ${type} destination config is invalid: ${parsed.problems.map((p) => `${p.path} ${p.message}`).join("; ")}`,
-        );
-      return connector.maxBatchSize(parsed.value);
-    },
+    maxBatchSize: (storedConfig: unknown): number => connector.maxBatchSize(parsed(storedConfig)),
+    /** Whether runs must plan every valid row (the plug-in's `plansEveryRow`). */
+    plansEveryRow: (storedConfig: unknown): boolean => plugin.plansEveryRow?.(parsed(storedConfig)) ?? false,
   };
 }
 

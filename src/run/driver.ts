@@ -220,6 +220,7 @@ export class RunEngine {
         destinationId: destination.id,
         destinationType: destination.type,
         maxBatchSize: destinationLimits(destination.type).maxBatchSize(destination.config),
+        plansEveryRow: destinationLimits(destination.type).plansEveryRow(destination.config),
         massDeleteThresholdPct: sync.massDeleteThresholdPct,
         maxRunMinutes: sync.maxRunMinutes,
       },

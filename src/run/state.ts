@@ -104,6 +104,8 @@ interface RunConfig {
   destinationId: string;
   destinationType: (typeof destinations.$inferSelect)["type"];
   maxBatchSize: number;
+  /** The destination needs every valid row each run (the files destination's full exports); absent before it existed. */
+  plansEveryRow?: boolean;
   massDeleteThresholdPct: number;
   /** The run's time limit (`max_run_minutes`), from its start. */
   maxRunMinutes?: number;
@@ -165,6 +167,14 @@ export function extractionFigures(s: RunState): Record<string, number> {
   const plan = s.extraction;
   if (plan?.route !== "keyset") return {};
   return { pages_read: plan.mark?.pages ?? 0, extract_resumes: plan.resumes, rows_reread: plan.rowsReread };
+}
+
+/**
+ * Whether the run plans every valid row, changed or not: a full resync, or a destination that needs
+ * every row each run (files' full exports). Extraction then keeps every row's values.
+ */
+export function plansEveryRow(s: RunState, options: { full_resync?: boolean }): boolean {
+  return options.full_resync === true || s.config.plansEveryRow === true;
 }
 
 /** Operations the diff planned over all partitions so far. */

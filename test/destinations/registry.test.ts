@@ -88,6 +88,16 @@ const SAMPLES: { [T in DestinationType]: { public: Settings; private: Settings }
     public: { config: { audience_id: "2385" }, credentials: { access_token: "EAAB" } },
     private: { config: { audience_id: "2385", api_base: "http://10.1.2.3/graph" }, credentials: { access_token: "EAAB" } },
   },
+  files: {
+    public: {
+      config: { target: "s3", endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "partner-drop", region: "eu-west-1" },
+      credentials: { access_key_id: "AKIAEXAMPLE", secret_access_key: "secret" },
+    },
+    private: {
+      config: { target: "s3", endpoint: "http://10.0.0.5:9000", bucket: "partner-drop" },
+      credentials: { access_key_id: "AKIAEXAMPLE", secret_access_key: "secret" },
+    },
+  },
 };
 
 interface Settings {

@@ -9,6 +9,7 @@ import { startFakeIntercom } from "../servers/intercom";
 import { startFakeKlaviyo } from "../servers/klaviyo";
 import { startFakeGoogleAds } from "../servers/google-ads";
 import { startFakeMeta } from "../servers/meta";
+import { startFakeS3 } from "../servers/s3";
 import { startFakeSalesforce } from "../servers/salesforce";
 import { startFakeSnowflake } from "../servers/snowflake";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
@@ -40,6 +41,7 @@ declare module "vitest" {
     restApiPort: number;
     googleAdsPort: number;
     metaPort: number;
+    s3Port: number;
   }
 }
 
@@ -81,6 +83,8 @@ export default async function setup(project: TestProject) {
   project.provide("googleAdsPort", googleAds.port);
   const meta = await startFakeMeta();
   project.provide("metaPort", meta.port);
+  const s3 = await startFakeS3();
+  project.provide("s3Port", s3.port);
   const servers = [
     wsProxy.server,
     receiver.server,
@@ -100,6 +104,7 @@ export default async function setup(project: TestProject) {
     restApi.server,
     googleAds.server,
     meta.server,
+    s3.server,
   ];
   project.provide("mysqlUp", await startMariadb());
   return () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);

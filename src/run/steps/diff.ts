@@ -7,7 +7,7 @@ import { plannedEntries } from "../../run-log/entry";
 import { writeBatchLog, writeRunManifest } from "../../run-log/store";
 import type { FailedRowRecord } from "../ledger";
 import { savePlannedPartition } from "../plan-file";
-import { plannedOperations, RunFailure, type RunState, valuesPerRow } from "../state";
+import { plannedOperations, plansEveryRow, RunFailure, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot } from "../storage";
 import { budgetSpent, type StepContext, type StepOutcome } from "./context";
 import { fieldsOf } from "./deliver";
@@ -34,7 +34,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
       loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s)),
     ]);
     const diff = diffPartition(prev, rows);
-    const plan = planPartition(diff, s.config.mode, { fullResync: run.options.full_resync === true });
+    const plan = planPartition(diff, s.config.mode, { fullResync: plansEveryRow(s, run.options) });
     diffCounters.partitionsPlanned += 1;
     // A dry run never delivers or commits: its plan is counted and listed in the run log.
     if (dryRun) await logPlannedPartition(ctx, s, p, plan, rows, prev);

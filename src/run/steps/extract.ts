@@ -8,7 +8,7 @@ import { openSource } from "../../sources/registry";
 import { type Source, warehouseOptions } from "../../sources/source";
 import { type Extraction, extractModel } from "../extraction";
 import { transientWarehouseError, warehouseRetryDelayMs, warehouseRetryPolicy } from "../retry";
-import { type ExtractionPlan, extractionFigures, RunFailure, type RunState } from "../state";
+import { type ExtractionPlan, extractionFigures, plansEveryRow, RunFailure, type RunState } from "../state";
 import { deletePrefix, loadKnownRows, paths } from "../storage";
 import type { StepContext, StepOutcome } from "./context";
 
@@ -106,7 +106,7 @@ async function extract(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   ctx.checkpoint(s);
   const hasher = await loadHasher();
   // Rows the last snapshot holds unchanged are stored without values (a full resync sends them all).
-  const known = run.options.full_resync === true ? null : await loadKnownRows(bucket, syncId, pointer);
+  const known = plansEveryRow(s, run.options) ? null : await loadKnownRows(bucket, syncId, pointer);
   const keyset = plan.route === "keyset" ? plan : null;
   const extraction = await extractModel({
     source,
