@@ -73,7 +73,7 @@ export interface RunRows {
 }
 
 /** Per-field hashes of a snapshot's entries (see field-hashes.ts). */
-export interface SnapshotFields {
+interface SnapshotFields {
   /** Field hashes per entry: the model columns the mapping reads. */
   readonly count: number;
   /** The mapping seed of the row hashes they were computed with. */
