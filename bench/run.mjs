@@ -371,7 +371,8 @@ async function main() {
       console.log(
         `    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`,
       );
-      if (send === "changed_fields") console.log(`    ${df.partialUpdates} updates with only their changed fields (${df.changedFields} fields in all)`);
+      if (send === "changed_fields")
+        console.log(`    ${df.partialUpdates} updates with only their changed fields (${df.changedFields} fields in all)`);
       if (mem) {
         console.log(`peak memory (Node, same modules; heap + ArrayBuffers over the phase's start)`);
         console.log(`  extraction  live ${mb(mem.extract.liveBytes)}, with garbage ${mb(mem.extract.withGarbageBytes)}`);
