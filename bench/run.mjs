@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --rows 1000000 --rows 10000000 --mode mirror --page-size 5000 --repeat 3 --no-memory]`
+ * `npm run bench [-- --rows 1000000 --rows 10000000 --mode mirror --send changed_fields --page-size 5000 --repeat 3 --no-memory]`
  *
  * Builds a model of N rows × 10 columns in the local Postgres (schema retl_bench, dropped and
  * rebuilt each time), syncs it once, changes 1% of it (0.8% updated, 0.1% deleted, 0.1% new) and
@@ -59,6 +59,7 @@ const values = (name) =>
   args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]] : a.startsWith(`--${name}=`) ? [a.slice(name.length + 3)] : []));
 const rowCounts = (values("rows").length > 0 ? values("rows") : ["1000000"]).map((v) => Math.round(Number(v.replaceAll("_", ""))));
 const mode = values("mode")[0] ?? "mirror";
+const send = values("send")[0] ?? "all_fields";
 const pageSize = Number(values("page-size")[0] ?? 5000);
 const batchSize = Number(values("batch-size")[0] ?? 500);
 const withMemory = !flag("no-memory");
@@ -280,13 +281,13 @@ async function main() {
 
   try {
     for (const n of rowCounts) {
-      console.log(`\n=== ${n.toLocaleString("en-US")} rows × ${FIELDS.length} columns, mode ${mode} ===`);
+      console.log(`\n=== ${n.toLocaleString("en-US")} rows × ${FIELDS.length} columns, mode ${mode}, send ${send} ===`);
       let t = performance.now();
       setup(n);
       const bytes = Number(psql(`SELECT sum(pg_column_size(m.*)) FROM retl_bench.people m`));
       console.log(`setup: ${sec(performance.now() - t)} (table data ≈ ${Math.round(bytes / n)} B/row)`);
       const partitions = choosePartitionCount(n);
-      const base = { connectionString, sql: MODEL, primaryKey: "id", mapped: MAPPED, partitions, pageSize, mode, batchSize };
+      const base = { connectionString, sql: MODEL, primaryKey: "id", mapped: MAPPED, partitions, pageSize, mode, batchSize, send };
 
       // Both extraction paths must hash alike (checked on a sample with every awkward text form).
       const check = await call(worker, "/verify", { ...base, sql: VERIFY_SQL, mapped: VERIFY_MAPPED });
@@ -379,6 +380,8 @@ async function main() {
       console.log(
         `    new ${df.new}, updated ${df.updated}, unchanged ${df.unchanged}, deleted ${df.gone}; ${df.operations} operations in ${df.batches} batches; snapshot ${mb(df.snapshotBytes)}`,
       );
+      if (send === "changed_fields")
+        console.log(`    ${df.partialUpdates} updates with only their changed fields (${df.changedFields} fields in all)`);
       if (mem) {
         console.log(`peak memory (Node, same modules; heap + ArrayBuffers over the phase's start)`);
         console.log(`  extraction  live ${mb(mem.extract.liveBytes)}, with garbage ${mb(mem.extract.withGarbageBytes)}`);

@@ -8,7 +8,7 @@
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
 import { resolveColumns } from "../src/engine/extract";
-import { loadHasher } from "../src/engine/hash";
+import { type Hasher, loadHasher } from "../src/engine/hash";
 import { checkMassDelete, operationBatches, planPartition } from "../src/engine/plan";
 import { decodeRunChunk, decodeSnapshot, emptySnapshot, encodeSnapshot, joinRunChunks } from "../src/engine/snapshot";
 import { extractModel } from "../src/run/extraction";
@@ -19,6 +19,9 @@ import { openPostgres } from "../src/sources/postgres";
 import { openSource, type SourceType } from "../src/sources/registry";
 import type { WarehouseOptions } from "../src/sources/source";
 import type { SyncMode } from "../src/sync/mode";
+import type { SendFields } from "../src/sync/mapping";
+import { changedColumns, type FieldLayout, knownFieldHashes, RowFieldHashes } from "../src/engine/field-hashes";
+import { ROW_UPDATED } from "../src/engine/diff";
 
 interface BenchEnv {
   BENCH: R2Bucket;
@@ -39,6 +42,8 @@ interface Job {
   chunkCounts?: number[];
   mode: SyncMode;
   batchSize: number;
+  /** `changed_fields`: snapshots keep field hashes, updates pick their changed fields (src/run/changed-fields.ts). */
+  send?: SendFields;
   /** Extraction route: COPY (the engine's default) or cursor pages (Neon's route). */
   via?: CopyVia;
   /** Read through this Neon-style WebSocket proxy (Neon's route, with a local proxy). */
@@ -109,6 +114,8 @@ async function extract(env: BenchEnv, job: Job & Partial<SourceJob>) {
         env.BENCH,
         Array.from({ length: job.partitions }, (_, p) => `snap/${job.knownGen}/part-${p}`),
         job.knownRows ?? 0,
+        undefined,
+        fieldLayout(job, hasher),
       )
     : null;
   // The clock moves only on I/O in workerd: this is the R2 reads plus the decoding before them.
@@ -139,9 +146,30 @@ async function extract(env: BenchEnv, job: Job & Partial<SourceJob>) {
   };
 }
 
+/** The field hashes a `changed_fields` job keeps (as src/run/changed-fields.ts fieldLayoutOf). */
+function fieldLayout(job: Job, hasher: Hasher): FieldLayout | null {
+  return job.send === "changed_fields" ? { count: job.mapped.length, seed: hasher.mappingSeed(job.mapped) } : null;
+}
+
 /** Diff, plan (every operation materialized in batches), all-acknowledged commit, per partition. */
 async function diffAll(env: BenchEnv, job: Job) {
-  const counts = { rows: 0, new: 0, updated: 0, unchanged: 0, gone: 0, failed: 0, operations: 0, batches: 0, payloadChars: 0, previous: 0 };
+  const counts = {
+    rows: 0,
+    new: 0,
+    updated: 0,
+    unchanged: 0,
+    gone: 0,
+    failed: 0,
+    operations: 0,
+    batches: 0,
+    payloadChars: 0,
+    previous: 0,
+    /** Updates sent with only their changed fields, and those fields. */
+    partialUpdates: 0,
+    changedFields: 0,
+  };
+  const hasher = await loadHasher();
+  const layout = fieldLayout(job, hasher);
   const chunkCounts = job.chunkCounts ?? [];
   let snapshotBytes = 0;
   for (let p = 0; p < job.partitions; p++) {
@@ -160,14 +188,27 @@ async function diffAll(env: BenchEnv, job: Job) {
     const diff = diffPartition(prev, rows);
     const plan = planPartition(diff, job.mode);
     const results = new Uint8Array(plan.count);
+    const fields = layout && new RowFieldHashes(hasher, rows, layout.count, layout.seed);
+    const prevFields = layout && knownFieldHashes(prev, layout);
     for (const batch of operationBatches(plan, rows, prev, { maxOperations: job.batchSize })) {
       counts.batches++;
       for (const op of batch) {
         counts.payloadChars += op.key.length + (op.values?.length ?? 0);
         results[op.index] = RESULT_ACKNOWLEDGED;
+        const row = plan.rows[op.index] ?? -1;
+        const at = plan.prevs[op.index] ?? -1;
+        // What the deliver step does per update of a changed_fields sync: hash the row's fields, compare.
+        if (fields && prevFields && row >= 0 && at >= 0 && diff.rowStatus[row] === ROW_UPDATED) {
+          const current = fields.of(row);
+          const changed = current && changedColumns(current, prevFields, at, layout.count);
+          if (changed) {
+            counts.partialUpdates++;
+            counts.changedFields += changed.reduce((a, b) => a + b, 0);
+          }
+        }
       }
     }
-    const { snapshot } = commitPartition(prev, rows, diff, plan, results);
+    const { snapshot } = commitPartition(prev, rows, diff, plan, results, fields);
     const encoded = encodeSnapshot(snapshot);
     snapshotBytes += encoded.length;
     await env.BENCH.put(`snap/${job.nextGen}/part-${p}`, encoded);

@@ -58,6 +58,16 @@
  */
 
 /**
+ * What an update carries: every mapped field, or only the changed ones.
+ * @typedef {"all_fields" | "changed_fields"} SendFields
+ */
+
+/**
+ * Whether null fields are sent or left out.
+ * @typedef {"send" | "skip"} NullValues
+ */
+
+/**
  * A sync with its last run.
  * @typedef {object} Sync
  * @property {string} id
@@ -69,6 +79,8 @@
  * @property {FieldMapping[]} field_mappings
  * @property {number} mass_delete_threshold_pct
  * @property {number} max_run_minutes
+ * @property {SendFields} send
+ * @property {NullValues} null_values
  * @property {AlertRules} alerts
  * @property {SyncStatus} status
  * @property {string | null} status_reason
@@ -90,6 +102,8 @@
  * @property {FieldMapping[]} field_mappings
  * @property {number} mass_delete_threshold_pct
  * @property {number} [max_run_minutes]
+ * @property {SendFields} [send]
+ * @property {NullValues} [null_values]
  * @property {AlertRules | null} [alerts]
  * @property {boolean} [paused]
  */

@@ -194,5 +194,11 @@ export interface Destination<Type extends string, Config extends CommonConfig, C
    * mirror deletes are still planned): the files destination's full exports.
    */
   plansEveryRow?(config: Config): boolean;
+  /**
+   * Destination fields the destination finds a record by (e.g. HubSpot's `id_property`), sent with
+   * every update of a sync that sends changed fields only, changed or not. The field the primary
+   * key is mapped to is always added; without this hook it is the only one.
+   */
+  identityFields?(config: Config, sync: SyncShape): string[];
   connector: Connector<Config, Credentials>;
 }

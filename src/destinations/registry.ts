@@ -162,3 +162,15 @@ export function syncProblems<T extends DestinationType>(type: T, storedConfig: u
   if (!parsed.ok || !plugin.validateSync) return [];
   return plugin.validateSync(parsed.value, sync);
 }
+
+/**
+ * Destination fields an update of a sync that sends changed fields carries even when unchanged:
+ * the field the primary key is mapped to, and the plug-in's {@link Destination.identityFields}.
+ */
+export function identityFields<T extends DestinationType>(type: T, storedConfig: unknown, sync: SyncShape): string[] {
+  const plugin = destinationOf(type);
+  const fields = sync.mappings.filter((m) => m.source === sync.primaryKey).map((m) => m.destination);
+  const parsed = parseConfig(type, storedConfig);
+  if (parsed.ok && plugin.identityFields) fields.push(...plugin.identityFields(parsed.value, sync));
+  return [...new Set(fields)];
+}

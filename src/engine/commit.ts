@@ -1,4 +1,5 @@
-import { type PartitionDiff, PREV_GONE, PREV_HELD, PREV_MATCHED } from "./diff";
+import { type PartitionDiff, PREV_GONE, PREV_HELD, PREV_MATCHED, ROW_UNCHANGED } from "./diff";
+import { knownFieldHashes, type RowFieldHashes } from "./field-hashes";
 import { compareEntries, sortByKey, words } from "./keys";
 import { OP_CREATE, OP_DELETE, OP_UPDATE, OP_UPSERT, type PartitionPlan } from "./plan";
 import { type RunRows, SnapshotBuilder, type SnapshotPartition } from "./snapshot";
@@ -38,7 +39,9 @@ export interface CommitCounts {
  *   again (as Hightouch does, comparing with the previous run's result set). Keeping them instead
  *   would grow the snapshot forever on models with churning keys.
  *
- * `results` has one code per plan operation (RESULT_*).
+ * `results` has one code per plan operation (RESULT_*). With `fields` (syncs that send changed
+ * fields), each entry also keeps its field hashes: an acknowledged row's own, else the previous
+ * entry's (an unchanged row's own when the previous entry has none: a first run after switching).
  */
 export function commitPartition(
   prev: SnapshotPartition,
@@ -46,6 +49,7 @@ export function commitPartition(
   diff: PartitionDiff,
   plan: PartitionPlan,
   results: Uint8Array,
+  fields: RowFieldHashes | null = null,
 ): { snapshot: SnapshotPartition; counts: CommitCounts } {
   if (results.length !== plan.count) throw new RangeError(`${results.length} results for ${plan.count} operations`);
   if (diff.prevStatus.length !== prev.count || diff.rowStatus.length !== rows.count) {
@@ -93,14 +97,15 @@ export function commitPartition(
   const prw = words(prev.rowHashes);
   const kw = words(rows.keyHashes);
   const rw = words(rows.rowHashes);
-  const out = new SnapshotBuilder(prev.count + order.length);
+  const out = new SnapshotBuilder(prev.count + order.length, fields && { count: fields.count, seed: fields.seed });
+  const prevFields = fields && knownFieldHashes(prev, fields);
   let next = 0;
   const takeIncomingBefore = (p: number) => {
     // Merge: incoming rows that sort before previous entry p (all of them when p is -1).
     while (next < order.length) {
       const i = order[next] ?? 0;
       if (p >= 0 && compareEntries(kw, rows.keys, i, pkw, prev.keys, p) > 0) break;
-      out.append(rows.keys, kw, i, rw, i);
+      out.append(rows.keys, kw, i, rw, i, fields?.of(i));
       next++;
     }
   };
@@ -119,8 +124,12 @@ export function commitPartition(
     }
     if (!keep) continue;
     takeIncomingBefore(p);
-    if (fromRow >= 0) out.append(prev.keys, pkw, p, rw, fromRow);
-    else out.append(prev.keys, pkw, p, prw, p);
+    if (fromRow >= 0) out.append(prev.keys, pkw, p, rw, fromRow, fields?.of(fromRow));
+    else if (prevFields !== null || fields === null) out.append(prev.keys, pkw, p, prw, p, prevFields, p * (fields?.count ?? 0));
+    else {
+      const i = prevRow[p] ?? -1;
+      out.append(prev.keys, pkw, p, prw, p, i >= 0 && diff.rowStatus[i] === ROW_UNCHANGED ? fields.of(i) : null);
+    }
   }
   takeIncomingBefore(-1);
   return { snapshot: out.build(), counts };

@@ -17,6 +17,8 @@ export type { RawValue } from "./row";
 const KEY_SEED = 0n;
 /** Base seed of row hashes, used when no mapping seed is given. */
 const ROW_SEED = 0x9e3779b97f4a7c15n;
+/** Seed of field hashes (only syncs that send changed fields keep them). */
+const FIELD_SEED = 0x85ebca6b;
 
 /** Hash functions bound to a loaded xxhash-wasm instance. */
 export interface Hasher {
@@ -36,6 +38,11 @@ export interface Hasher {
    * re-ordered mapping re-sends every row even when the values did not change.
    */
   mappingSeed(destinationFields: readonly string[]): bigint;
+  /**
+   * XXH32 of one value as COPY text UTF-8 (a row's bytes between tabs), never 0: 0 marks a field
+   * hash the snapshot does not know (field-hashes.ts).
+   */
+  hashField(utf8: Uint8Array): number;
 }
 
 let loading: Promise<Hasher> | undefined;
@@ -43,13 +50,14 @@ let loading: Promise<Hasher> | undefined;
 /** Loads the wasm module once per isolate and returns the hash functions. */
 export function loadHasher(): Promise<Hasher> {
   loading ??= xxhash().then((api): Hasher => {
-    const { h64, h64Raw } = api;
+    const { h64, h64Raw, h32Raw } = api;
     return {
       hashKey: (key) => h64(key, KEY_SEED),
       hashKeyBytes: (utf8) => h64Raw(utf8, KEY_SEED),
       hashRow: (values, seed = ROW_SEED) => h64(encodeRow(values), seed),
       hashEncodedRow: (utf8, seed = ROW_SEED) => h64Raw(utf8, seed),
       mappingSeed: (fields) => h64(encodeRow(fields), ROW_SEED),
+      hashField: (utf8) => h32Raw(utf8, FIELD_SEED) >>> 0 || 1,
     };
   });
   return loading;

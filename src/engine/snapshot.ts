@@ -35,12 +35,22 @@ import { decodeRow, maxRowUtf8, type RawValue, writeRowUtf8, writeUtf8 } from ".
  * The snapshot keeps key strings, not only their hashes: mirror deletes need the key of a row
  * that is gone from the model, and comparing keys whenever hashes match makes a 64-bit collision
  * between two different keys harmless (both entries coexist under one hash).
+ *
+ * Snapshot partition with field hashes ("ERS2"), written only for syncs that send changed fields:
+ *   header  u32 magic 0x32535245 ("ERS2"), u32 entries n, u32 lengthsBytes, u32 textBytes,
+ *           u32 fields f, u32 seed low, u32 seed high, u32 0                     (32 bytes)
+ *   u64[n]  key hashes (sorted)      u64[n]  row hashes      u32[n·f] field hashes (entry-major)
+ *   varint  n key lengths (UTF-16 units)      UTF-8  keys, concatenated
+ * The seed is the row hashes' mapping seed: field hashes are compared only under the mapping that
+ * wrote them. A field hash of 0 is unknown (field-hashes.ts).
  */
 
 const CHUNK_MAGIC = 0x32435245;
 const SNAPSHOT_MAGIC = 0x31535245;
+const FIELDS_SNAPSHOT_MAGIC = 0x32535245;
 const CHUNK_HEADER = 32;
 const SNAPSHOT_HEADER = 16;
+const FIELDS_SNAPSHOT_HEADER = 32;
 
 const encoder = new TextEncoder();
 // ignoreBOM: keep a leading U+FEFF of the first key, or every offset after it shifts.
@@ -58,6 +68,18 @@ export interface RunRows {
   key(i: number): string | null;
   /** Mapped values of row i, in mapping order (decoded on demand). */
   values(i: number): RawValue[];
+  /** Row i's values as stored (COPY text UTF-8, see row.ts), or null when they were not kept. */
+  valueBytes(i: number): Uint8Array | null;
+}
+
+/** Per-field hashes of a snapshot's entries (see field-hashes.ts). */
+interface SnapshotFields {
+  /** Field hashes per entry: the model columns the mapping reads. */
+  readonly count: number;
+  /** The mapping seed of the row hashes they were computed with. */
+  readonly seed: bigint;
+  /** `count` hashes per entry, entry-major; 0 = unknown. */
+  readonly hashes: Uint32Array;
 }
 
 /** A committed snapshot partition: key → row hash the destination acknowledged, sorted by key hash; keys adjacent in `keys.text`. */
@@ -66,6 +88,8 @@ export interface SnapshotPartition {
   readonly keyHashes: BigUint64Array;
   readonly rowHashes: BigUint64Array;
   readonly keys: KeyColumn;
+  /** Field hashes, kept for syncs that send changed fields only. */
+  readonly fields?: SnapshotFields;
 }
 
 /** A chunk or snapshot object that is not in the expected format (truncated, wrong kind). */
@@ -344,6 +368,12 @@ class ChunkRows implements RunRows {
   }
 
   values(i: number): RawValue[] {
+    const bytes = this.valueBytes(i);
+    if (bytes === null) throw new RangeError(`row ${i}: its values were not kept (unchanged since the last snapshot)`);
+    return decodeRow(decoder.decode(bytes), this.columns);
+  }
+
+  valueBytes(i: number): Uint8Array | null {
     if (!(i >= 0 && i < this.count)) throw new RangeError(`row ${i} is not in [0, ${this.count})`);
     // Last section whose first row is <= i (one section unless chunks were joined).
     let lo = 0;
@@ -356,9 +386,8 @@ class ChunkRows implements RunRows {
     const section = this.sections[lo];
     if (section === undefined) throw new RangeError(`row ${i} has no values`);
     const r = i - (this.firsts[lo] ?? 0);
-    if (section.omitted?.[r]) throw new RangeError(`row ${i}: its values were not kept (unchanged since the last snapshot)`);
-    const text = decoder.decode(section.bytes.subarray(section.offsets[r] ?? 0, section.offsets[r + 1] ?? 0));
-    return decodeRow(text, this.columns);
+    if (section.omitted?.[r]) return null;
+    return section.bytes.subarray(section.offsets[r] ?? 0, section.offsets[r + 1] ?? 0);
   }
 }
 
@@ -431,11 +460,35 @@ export function joinRunChunks(chunks: readonly RunRows[], columns = 0): RunRows 
  * Only the key and row hashes of an encoded snapshot partition, as 32-bit word pairs (keys are not
  * decoded): what extraction needs to recognise unchanged rows (see KnownRows).
  */
-export function snapshotHashWords(bytes: Uint8Array): { keyWords: Uint32Array; rowWords: Uint32Array } {
-  const n = header(bytes, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, "snapshot")[1] ?? 0;
-  if (bytes.length < SNAPSHOT_HEADER + 16 * n) throw new FormatError("snapshot: shorter than its hashes");
-  const words = new Uint32Array(bytes.slice(SNAPSHOT_HEADER, SNAPSHOT_HEADER + 16 * n).buffer);
-  return { keyWords: words.subarray(0, 2 * n), rowWords: words.subarray(2 * n, 4 * n) };
+export function snapshotHashWords(bytes: Uint8Array): {
+  keyWords: Uint32Array;
+  rowWords: Uint32Array;
+  /** Field hashes per entry and their seed; null when the snapshot keeps none. */
+  fields: { count: number; seed: bigint } | null;
+} {
+  const h = snapshotHeader(bytes);
+  const n = h.n;
+  if (bytes.length < h.size + 16 * n) throw new FormatError("snapshot: shorter than its hashes");
+  const words = new Uint32Array(bytes.slice(h.size, h.size + 16 * n).buffer);
+  return { keyWords: words.subarray(0, 2 * n), rowWords: words.subarray(2 * n, 4 * n), fields: h.fields };
+}
+
+/** The header of either snapshot format. */
+function snapshotHeader(bytes: Uint8Array): {
+  size: number;
+  n: number;
+  lengths: number;
+  textBytes: number;
+  fields: { count: number; seed: bigint } | null;
+} {
+  const magic = bytes.length >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) : 0;
+  if (magic === FIELDS_SNAPSHOT_MAGIC) {
+    const h = header(bytes, FIELDS_SNAPSHOT_HEADER, FIELDS_SNAPSHOT_MAGIC, "snapshot");
+    const seed = (BigInt(h[6] ?? 0) << 32n) | BigInt(h[5] ?? 0);
+    return { size: FIELDS_SNAPSHOT_HEADER, n: h[1] ?? 0, lengths: h[2] ?? 0, textBytes: h[3] ?? 0, fields: { count: h[4] ?? 0, seed } };
+  }
+  const h = header(bytes, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, "snapshot");
+  return { size: SNAPSHOT_HEADER, n: h[1] ?? 0, lengths: h[2] ?? 0, textBytes: h[3] ?? 0, fields: null };
 }
 
 /** A snapshot partition with no entries (first run). */
@@ -456,24 +509,48 @@ export class SnapshotBuilder {
   private readonly offsets: Uint32Array;
   private readonly parts: string[] = [];
   private offset = 0;
+  private readonly fieldHashes: Uint32Array | null;
 
-  /** `capacity`: the most entries that will be appended. */
-  constructor(capacity: number) {
+  /**
+   * `capacity`: the most entries that will be appended. `fields`: keep that many field hashes per
+   * entry under that seed (syncs that send changed fields); without it the snapshot keeps none.
+   */
+  constructor(
+    capacity: number,
+    private readonly fields: { count: number; seed: bigint } | null = null,
+  ) {
     this.keyHashes = new BigUint64Array(capacity);
     this.rowHashes = new BigUint64Array(capacity);
     this.kw = words(this.keyHashes);
     this.rw = words(this.rowHashes);
     this.offsets = new Uint32Array(capacity + 1);
+    this.fieldHashes = fields === null ? null : new Uint32Array(capacity * fields.count);
   }
 
-  /** Appends key i of `keys` with key hash i of `keyWords` and row hash j of `rowWords`. */
-  append(keys: KeyColumn, keyWords: Uint32Array, i: number, rowWords: Uint32Array, j: number): void {
+  /**
+   * Appends key i of `keys` with key hash i of `keyWords` and row hash j of `rowWords`, and (when
+   * the builder keeps field hashes) the entry's field hashes from `fieldHashes` at `fieldsAt`
+   * (none: unknown, all 0).
+   */
+  append(
+    keys: KeyColumn,
+    keyWords: Uint32Array,
+    i: number,
+    rowWords: Uint32Array,
+    j: number,
+    fieldHashes: Uint32Array | null = null,
+    fieldsAt = 0,
+  ): void {
     const n = this.n;
     if (n >= this.keyHashes.length) throw new RangeError("snapshot builder capacity exceeded");
     this.kw[2 * n] = keyWords[2 * i] ?? 0;
     this.kw[2 * n + 1] = keyWords[2 * i + 1] ?? 0;
     this.rw[2 * n] = rowWords[2 * j] ?? 0;
     this.rw[2 * n + 1] = rowWords[2 * j + 1] ?? 0;
+    if (this.fieldHashes !== null && fieldHashes !== null) {
+      const f = this.fields?.count ?? 0;
+      this.fieldHashes.set(fieldHashes.subarray(fieldsAt, fieldsAt + f), n * f);
+    }
     const from = keys.starts[i] ?? 0;
     const to = keys.ends[i] ?? 0;
     this.parts.push(keys.text.slice(from, to));
@@ -485,11 +562,15 @@ export class SnapshotBuilder {
   /** The snapshot of the entries appended so far. */
   build(): SnapshotPartition {
     const n = this.n;
+    const fields = this.fields;
     return {
       count: n,
       keyHashes: this.keyHashes.subarray(0, n),
       rowHashes: this.rowHashes.subarray(0, n),
       keys: adjacentKeys(this.parts.join(""), this.offsets.subarray(0, n + 1)),
+      ...(fields === null || this.fieldHashes === null
+        ? {}
+        : { fields: { count: fields.count, seed: fields.seed, hashes: this.fieldHashes.subarray(0, n * fields.count) } }),
     };
   }
 }
@@ -503,29 +584,40 @@ export function encodeSnapshot(snapshot: SnapshotPartition): Uint8Array {
   const first = n > 0 ? (starts[0] ?? 0) : 0;
   const last = n > 0 ? (ends[n - 1] ?? 0) : 0;
   const keyText = encoder.encode(first === 0 && last === text.length ? text : text.slice(first, last));
-  const out = new Uint8Array(SNAPSHOT_HEADER + 16 * n + lengths.length + keyText.length);
-  new Uint32Array(out.buffer, 0, SNAPSHOT_HEADER / 4).set([SNAPSHOT_MAGIC, n, lengths.length, keyText.length]);
-  new BigUint64Array(out.buffer, SNAPSHOT_HEADER, n).set(snapshot.keyHashes.subarray(0, n));
-  new BigUint64Array(out.buffer, SNAPSHOT_HEADER + 8 * n, n).set(snapshot.rowHashes.subarray(0, n));
-  out.set(lengths.buf.subarray(0, lengths.length), SNAPSHOT_HEADER + 16 * n);
-  out.set(keyText, SNAPSHOT_HEADER + 16 * n + lengths.length);
+  const fields = snapshot.fields;
+  const size = fields === undefined ? SNAPSHOT_HEADER : FIELDS_SNAPSHOT_HEADER;
+  const fieldBytes = fields === undefined ? 0 : 4 * n * fields.count;
+  const out = new Uint8Array(size + 16 * n + fieldBytes + lengths.length + keyText.length);
+  if (fields === undefined) {
+    new Uint32Array(out.buffer, 0, size / 4).set([SNAPSHOT_MAGIC, n, lengths.length, keyText.length]);
+  } else {
+    const seed = [Number(fields.seed & 0xffffffffn), Number(fields.seed >> 32n)];
+    new Uint32Array(out.buffer, 0, size / 4).set([FIELDS_SNAPSHOT_MAGIC, n, lengths.length, keyText.length, fields.count, ...seed, 0]);
+    new Uint32Array(out.buffer, size + 16 * n, n * fields.count).set(fields.hashes.subarray(0, n * fields.count));
+  }
+  new BigUint64Array(out.buffer, size, n).set(snapshot.keyHashes.subarray(0, n));
+  new BigUint64Array(out.buffer, size + 8 * n, n).set(snapshot.rowHashes.subarray(0, n));
+  out.set(lengths.buf.subarray(0, lengths.length), size + 16 * n + fieldBytes);
+  out.set(keyText, size + 16 * n + fieldBytes + lengths.length);
   return out;
 }
 
 /** Decodes a snapshot partition (copied out of `bytes`). */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotPartition {
-  const h = header(bytes, SNAPSHOT_HEADER, SNAPSHOT_MAGIC, "snapshot");
-  const [n, lengths, textBytes] = [h[1] ?? 0, h[2] ?? 0, h[3] ?? 0];
-  const lengthsAt = SNAPSHOT_HEADER + 16 * n;
+  const { size, n, lengths, textBytes, fields } = snapshotHeader(bytes);
+  const fieldBytes = fields === null ? 0 : 4 * n * fields.count;
+  const lengthsAt = size + 16 * n + fieldBytes;
   if (bytes.length !== lengthsAt + lengths + textBytes) throw new FormatError("snapshot: size does not match its header");
   const { offsets } = readLengths(bytes, lengthsAt, lengthsAt + lengths, n, false, "snapshot");
   const text = decoder.decode(bytes.subarray(lengthsAt + lengths));
   if (text.length !== offsets[n]) throw new FormatError("snapshot: text length does not match its offsets");
+  const at = size + 16 * n;
   return {
     count: n,
-    keyHashes: u64s(bytes, SNAPSHOT_HEADER, n),
-    rowHashes: u64s(bytes, SNAPSHOT_HEADER + 8 * n, n),
+    keyHashes: u64s(bytes, size, n),
+    rowHashes: u64s(bytes, size + 8 * n, n),
     keys: adjacentKeys(text, offsets),
+    ...(fields === null ? {} : { fields: { ...fields, hashes: new Uint32Array(bytes.slice(at, at + fieldBytes).buffer) } }),
   };
 }
 
@@ -559,6 +651,10 @@ export function restrictSnapshot(parts: readonly SnapshotPartition[], p: number,
   const n = ranges.reduce((sum, r) => sum + (r.to - r.from), 0);
   const keyHashes = new BigUint64Array(n);
   const rowHashes = new BigUint64Array(n);
+  // Field hashes survive only if every part has them under one layout (one run wrote them all).
+  const first = parts[0]?.fields;
+  const sameFields = first !== undefined && parts.every((s) => s.fields?.count === first.count && s.fields.seed === first.seed);
+  const fieldHashes = sameFields ? new Uint32Array(n * first.count) : null;
   const offsets = new Uint32Array(n + 1);
   const texts: string[] = [];
   let at = 0;
@@ -566,6 +662,9 @@ export function restrictSnapshot(parts: readonly SnapshotPartition[], p: number,
   for (const { s, from, to } of ranges) {
     keyHashes.set(s.keyHashes.subarray(from, to), at);
     rowHashes.set(s.rowHashes.subarray(from, to), at);
+    if (fieldHashes !== null && sameFields && s.fields) {
+      fieldHashes.set(s.fields.hashes.subarray(from * first.count, to * first.count), at * first.count);
+    }
     for (let i = from; i < to; i++) {
       offset += (s.keys.ends[i] ?? 0) - (s.keys.starts[i] ?? 0);
       offsets[at + i - from + 1] = offset;
@@ -573,5 +672,7 @@ export function restrictSnapshot(parts: readonly SnapshotPartition[], p: number,
     if (to > from) texts.push(s.keys.text.slice(s.keys.starts[from] ?? 0, s.keys.ends[to - 1] ?? 0));
     at += to - from;
   }
-  return { count: n, keyHashes, rowHashes, keys: adjacentKeys(texts.join(""), offsets) };
+  const keys = adjacentKeys(texts.join(""), offsets);
+  if (fieldHashes === null || !sameFields) return { count: n, keyHashes, rowHashes, keys };
+  return { count: n, keyHashes, rowHashes, keys, fields: { count: first.count, seed: first.seed, hashes: fieldHashes } };
 }

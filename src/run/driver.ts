@@ -2,7 +2,7 @@ import { and, eq } from "drizzle-orm";
 import { createDb } from "../db/client";
 import { destinations, models, sources, syncs } from "../db/schema";
 import type { Operation as DestinationOperation } from "../destinations/destination";
-import { destinationLimits } from "../destinations/registry";
+import { destinationLimits, identityFields } from "../destinations/registry";
 import type { BatchRowResult, DeliveryMessage } from "../delivery/message";
 import { deliveryMessage } from "../delivery/producer";
 import { MissingColumnError } from "../engine/extract";
@@ -223,6 +223,13 @@ export class RunEngine {
         plansEveryRow: destinationLimits(destination.type).plansEveryRow(destination.config),
         massDeleteThresholdPct: sync.massDeleteThresholdPct,
         maxRunMinutes: sync.maxRunMinutes,
+        send: sync.send,
+        nullValues: sync.nullValues,
+        identityFields: identityFields(destination.type, destination.config, {
+          mappings: sync.fieldMappings,
+          mode: sync.mode,
+          primaryKey: model.primaryKey,
+        }),
       },
       partitions: 1,
       chunks: [],

@@ -1,6 +1,6 @@
 import type { SourceType } from "../sources/registry";
 import type { destinations, RunPhase } from "../db/schema";
-import { type FieldMapping, mappingColumns } from "../sync/mapping";
+import { type FieldMapping, mappingColumns, type NullValues, type SendFields } from "../sync/mapping";
 import type { SyncMode } from "../sync/mode";
 import type { ExtractionMark } from "./extraction";
 
@@ -109,6 +109,12 @@ interface RunConfig {
   massDeleteThresholdPct: number;
   /** The run's time limit (`max_run_minutes`), from its start. */
   maxRunMinutes?: number;
+  /** What an update carries (absent in checkpoints from before the setting: all fields). */
+  send?: SendFields;
+  /** Whether null fields are sent (absent: sent). */
+  nullValues?: NullValues;
+  /** Fields every update carries when only changed fields are sent (registry `identityFields`). */
+  identityFields?: string[];
 }
 
 /** A run's checkpoint: everything needed to continue it after eviction or a crash. */

@@ -9,6 +9,7 @@ import {
   type SnapshotPartition,
 } from "../engine/snapshot";
 import type { ReadyChunk } from "../engine/extract";
+import type { FieldLayout } from "../engine/field-hashes";
 import { KnownRows } from "../engine/known-rows";
 import { sourcePartitions } from "../engine/partition";
 
@@ -70,11 +71,18 @@ export async function loadSnapshot(
 /**
  * The committed snapshot's (key hash, row hash) pairs, for extraction to store unchanged rows
  * without their values; null without a snapshot or when it is too big to hold (see KnownRows).
+ * With `fields` (a sync that keeps field hashes), also null when the snapshot lacks them under that
+ * layout: every value is stored so the commit can hash the fields of unchanged rows too.
  */
-export async function loadKnownRows(bucket: R2Bucket, syncId: string, pointer: SnapshotPointer | null): Promise<KnownRows | null> {
+export async function loadKnownRows(
+  bucket: R2Bucket,
+  syncId: string,
+  pointer: SnapshotPointer | null,
+  fields: FieldLayout | null = null,
+): Promise<KnownRows | null> {
   if (!pointer) return null;
   const keys = Array.from({ length: pointer.partitions }, (_, p) => paths.snapshot(syncId, pointer.runId, p));
-  return knownRowsOf(bucket, keys, pointer.rows);
+  return knownRowsOf(bucket, keys, pointer.rows, KnownRows.MAX_ROWS, fields);
 }
 
 /** {@link loadKnownRows} from the snapshot partitions at `keys`, holding `rows` entries in all. */
@@ -83,13 +91,15 @@ export async function knownRowsOf(
   keys: readonly string[],
   rows: number,
   maxRows = KnownRows.MAX_ROWS,
+  fields: FieldLayout | null = null,
 ): Promise<KnownRows | null> {
   // Above maxRows every value is stored: a partial set (some partitions' pairs) was tried, and its
   // one 10M-row bench ran at 0.29× COPY against 0.49× without a set; the cause is not found yet.
   if (rows === 0 || rows > maxRows) return null;
   const known = new KnownRows(rows);
   for (const key of keys) {
-    const { keyWords, rowWords } = snapshotHashWords(await bytesOf(bucket, key));
+    const { keyWords, rowWords, fields: kept } = snapshotHashWords(await bytesOf(bucket, key));
+    if (fields !== null && (kept?.count !== fields.count || kept.seed !== fields.seed)) return null;
     // More entries than the pointer said: store every value rather than fail the run.
     if (known.size + keyWords.length / 2 > rows) return null;
     known.addWords(keyWords, rowWords);

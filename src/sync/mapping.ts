@@ -20,7 +20,15 @@ interface TemplateMapping {
 }
 
 /** Whether a null field is sent (clearing it at the destination) or left out (keeping what is there). */
-export type NullValues = "send" | "skip";
+export const NULL_VALUES = ["send", "skip"] as const;
+export type NullValues = (typeof NULL_VALUES)[number];
+
+/**
+ * What an update carries: every mapped field, or only those whose values changed since the last
+ * delivered state (plus the fields the destination finds the record by).
+ */
+export const SEND_FIELDS = ["all_fields", "changed_fields"] as const;
+export type SendFields = (typeof SEND_FIELDS)[number];
 
 export interface MappingProblem {
   path: string;
@@ -39,6 +47,20 @@ export function mappingColumns(mappings: readonly FieldMapping[]): string[] {
     for (const name of compileTemplate(m.template).variables) if (!columns.includes(name)) columns.push(name);
   }
   return columns;
+}
+
+/**
+ * Per mapping, the positions in {@link mappingColumns} of the columns its value depends on: a
+ * column mapping's column, a template's columns, none for a constant.
+ */
+export function mappingColumnIndexes(mappings: readonly FieldMapping[]): number[][] {
+  const columns = mappingColumns(mappings);
+  let column = 0;
+  return mappings.map((m) => {
+    if ("source" in m) return [column++];
+    if ("static" in m) return [];
+    return compileTemplate(m.template).variables.map((v) => columns.indexOf(v));
+  });
 }
 
 /**

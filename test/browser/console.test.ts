@@ -281,6 +281,24 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
     expect(await page.locator("#sync-next-run").textContent()).toMatch(/\(in \d+ (min|h)\)/);
   });
 
+  it("offers what updates send and whether nulls are sent, saves both and shows them", async () => {
+    const { page } = f;
+    await page.goto(`${f.worker.base}/#/syncs/${syncId}/edit`);
+    await page.waitForSelector("#send");
+    await expect.poll(() => page.locator("#mappings select[name=mapping-source]").count()).toBe(4);
+    expect(await page.locator("#send").inputValue()).toBe("all_fields");
+    expect(await page.locator("#null-values").inputValue()).toBe("send");
+    await page.selectOption("#send", "changed_fields");
+    await page.selectOption("#null-values", "skip");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#sync-send:has-text('only the fields that changed')");
+    expect(await page.locator("#sync-send").textContent()).toContain("null fields are left out");
+    const saved = await apiCall<{ send: string; null_values: string }>(f.worker, "GET", `/syncs/${syncId}`);
+    expect(saved).toMatchObject({ send: "changed_fields", null_values: "skip" });
+    // Back to the defaults, as the later tests expect them.
+    await apiCall(f.worker, "PUT", `/syncs/${syncId}`, { send: "all_fields", null_values: "send" });
+  });
+
   it("archives and restores, with the run button disabled while archived", async () => {
     const { page } = f;
     await page.click("button[name=archive]");

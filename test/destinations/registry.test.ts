@@ -9,6 +9,7 @@ import {
   DESTINATIONS,
   type DestinationType,
   destinationOf,
+  identityFields,
   parseCredentials,
   privateAddressProblems,
 } from "../../src/destinations/registry";
@@ -202,5 +203,25 @@ describe("openDestination", () => {
       reason: "unreadable",
       error: "the stored credentials cannot be decrypted; set them again",
     });
+  });
+});
+
+describe("identity fields (sent with every update of a changed_fields sync)", () => {
+  const mappings = [
+    { source: "id", destination: "ExtId" },
+    { source: "email", destination: "email" },
+    { source: "name", destination: "Name" },
+  ];
+  const sync = { mappings, mode: "upsert" as const, primaryKey: "id" };
+
+  it("are the field the key is mapped to plus what the plug-in finds records by", () => {
+    expect(identityFields("webhook", SAMPLES.webhook.public.config, sync)).toEqual(["ExtId"]);
+    expect(identityFields("hubspot", SAMPLES.hubspot.public.config, sync)).toEqual(["ExtId", "email"]);
+    expect(identityFields("salesforce", SAMPLES.salesforce.public.config, sync)).toEqual(["ExtId", "External_Id__c"]);
+    // Once each, and none when the key is not mapped and the type has no hook.
+    expect(identityFields("hubspot", { ...SAMPLES.hubspot.public.config, id_property: "extid" }, { ...sync, primaryKey: "email" })).toEqual(
+      ["email", "extid"],
+    );
+    expect(identityFields("webhook", SAMPLES.webhook.public.config, { ...sync, primaryKey: "nope" })).toEqual([]);
   });
 });

@@ -136,4 +136,5 @@ const emptyRowsPlaceholder = {
   keys: { text: "", starts: new Uint32Array(0), ends: new Uint32Array(0), nulls: null },
   key: () => null,
   values: () => [],
+  valueBytes: () => null,
 };

@@ -16,7 +16,8 @@ import {
 /**
  * The fake webhook destination of the tests, stress suites and delivery bench: applies
  * `{batch_id, operations:[{op,key,fields}]}` to an in-memory table per endpoint and answers
- * `{results:[{key,ok,error?}]}` like a careful API. Per endpoint (`POST /config/{name}`,
+ * `{results:[{key,ok,error?}]}` like a careful API (an update or upsert of a held row merges its
+ * fields into the row, like a CRM's PATCH). Per endpoint (`POST /config/{name}`,
  * {@link WebhookConfig}) it can
  * - refuse single records (`fail_keys`) or whole batches (`reject_keys`);
  * - check an HMAC signature (`signing_secret`) and honour `Idempotency-Key` (`idempotent`);
@@ -278,7 +279,9 @@ function apply(
     if (o.op === "delete") e.rows.delete(o.key);
     else {
       if (o.op === "create" || !held) e.creates.set(o.key, (e.creates.get(o.key) ?? 0) + 1);
-      e.rows.set(o.key, o.fields ?? {});
+      // An update or upsert of a held row merges like a PATCH (as CRMs apply it): a field the
+      // operation leaves out (a sync that sends changed fields only, or skips nulls) keeps its value.
+      e.rows.set(o.key, o.op === "create" || !held ? (o.fields ?? {}) : { ...e.rows.get(o.key), ...o.fields });
     }
     return { key: o.key, ok: true };
   });

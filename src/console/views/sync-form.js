@@ -1,7 +1,7 @@
 // @ts-check
 // #/syncs/new and #/syncs/{id}/edit: the sync form (model, destination, mode, schedule, field
 // mappings offered from the model's columns), saved with POST or PUT.
-/** @import { AlertChannel, AlertRules, FieldMapping, ModelColumn, Schedule, SyncBody, SyncMode } from "../types.js" */
+/** @import { AlertChannel, AlertRules, FieldMapping, ModelColumn, NullValues, Schedule, SendFields, SyncBody, SyncMode } from "../types.js" */
 /** @import { ViewContext } from "../view-context.js" */
 import { createSync, getModel, getSync, listAlertChannels, listDestinations, listModels, updateSync } from "../api.js";
 import { errorBox, h, put } from "../dom.js";
@@ -58,6 +58,8 @@ export async function viewSyncForm(ctx, id) {
     schedule: { type: "interval", interval_minutes: 60 },
     field_mappings: [],
     mass_delete_threshold_pct: 50,
+    send: "all_fields",
+    null_values: "send",
   };
   const schedule = sync.schedule;
   /** @type {ModelColumn[]} */
@@ -107,6 +109,33 @@ export async function viewSyncForm(ctx, id) {
     h("label", { for: "threshold" }, "Mass-delete guard (%)"),
     threshold,
     h("div", { class: "hint" }, "A mirror run that would delete more than this share of the synced rows stops and asks for confirmation."),
+  );
+
+  // Simple selects of the sync's send options (src/sync/mapping.ts SEND_FIELDS, NULL_VALUES).
+  const sendSelect = h(
+    "select",
+    { id: "send", name: "send" },
+    [
+      ["all_fields", "every mapped field"],
+      ["changed_fields", "only the fields that changed (and the record's identity fields)"],
+    ].map(([v, t]) => h("option", { value: v, selected: (sync.send ?? "all_fields") === v }, t)),
+  );
+  const nullSelect = h(
+    "select",
+    { id: "null-values", name: "null_values" },
+    [
+      ["send", "send them (clear the field at the destination)"],
+      ["skip", "leave them out (keep what the destination has)"],
+    ].map(([v, t]) => h("option", { value: v, selected: (sync.null_values ?? "send") === v }, t)),
+  );
+  const sendFields = h(
+    "div",
+    { class: "field" },
+    h("label", { for: "send" }, "An update sends"),
+    sendSelect,
+    h("div", { class: "hint" }, "Changed fields only: the snapshot keeps a small hash per field and row to tell which changed."),
+    h("label", { for: "null-values" }, "Null values"),
+    nullSelect,
   );
 
   const scheduleType = h(
@@ -307,6 +336,8 @@ export async function viewSyncForm(ctx, id) {
           schedule: scheduleValue(),
           field_mappings: mappingsValue(),
           mass_delete_threshold_pct: Number(threshold.value),
+          send: /** @type {SendFields} */ (sendSelect.value),
+          null_values: /** @type {NullValues} */ (nullSelect.value),
           alerts: alerts.value(),
         };
         if (!id && paused.checked) body.paused = true;
@@ -343,6 +374,7 @@ export async function viewSyncForm(ctx, id) {
     ),
     h("fieldset", {}, h("legend", {}, "Mode"), modeInputs),
     thresholdField,
+    sendFields,
     h(
       "div",
       { class: "field" },

@@ -121,6 +121,13 @@ function settings(sync, model, destination, triggerUrl) {
           h("dd", {}, `a run may delete up to ${sync.mass_delete_threshold_pct}% of the synced rows without confirmation`),
         ]
       : null,
+    h("dt", {}, "Updates send"),
+    h(
+      "dd",
+      { id: "sync-send" },
+      sync.send === "changed_fields" ? "only the fields that changed (and the record's identity fields)" : "every mapped field",
+      sync.null_values === "skip" ? "; null fields are left out" : "; null fields are sent",
+    ),
     h("dt", {}, "Time limit"),
     h("dd", { id: "sync-time-limit" }, `a run still going after ${count(sync.max_run_minutes)} minutes is stopped and counts as failed`),
     h("dt", {}, "Trigger webhook"),

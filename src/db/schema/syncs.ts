@@ -2,7 +2,7 @@ import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { SyncMode } from "../../sync/mode";
 import type { Schedule } from "../../sync/schedule";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
-import type { FieldMapping } from "../../sync/mapping";
+import { type FieldMapping, NULL_VALUES, SEND_FIELDS } from "../../sync/mapping";
 import type { AlertRules } from "../../alerts/rules";
 import { timestamps } from "./columns";
 import { destinations } from "./destinations";
@@ -37,6 +37,10 @@ export const syncs = sqliteTable(
     massDeleteThresholdPct: integer("mass_delete_threshold_pct").notNull().default(50),
     /** A run still going after this many minutes is stopped (`run_timeout`) and counts as failed. */
     maxRunMinutes: integer("max_run_minutes").notNull().default(360),
+    /** What an update carries: every mapped field, or only the changed ones (the snapshot then keeps field hashes). */
+    send: text("send", { enum: SEND_FIELDS }).notNull().default("all_fields"),
+    /** Whether null fields are sent or left out. */
+    nullValues: text("null_values", { enum: NULL_VALUES }).notNull().default("send"),
     /** The sync's own alert rules; null: the workspace's default channels with the default rules. */
     alerts: text("alerts", { mode: "json" }).$type<AlertRules>(),
     archivedAt: text("archived_at"),

@@ -46,5 +46,6 @@ export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> 
     }
     return [];
   },
+  identityFields: (config) => [config.id_property],
   connector: hubspotConnector,
 };

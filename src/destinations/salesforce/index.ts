@@ -11,5 +11,7 @@ export const salesforce: Destination<"salesforce", SalesforceConfig, SalesforceC
   credentialsRequired: true,
   // API calls and the OAuth token refresh both go to the instance.
   hosts: (config) => [{ path: "config.instance_url", url: config.instance_url }],
+  // The connector sets it from the key too; a mapped value is what the record is matched by.
+  identityFields: (config) => [config.external_id_field],
   connector: salesforceConnector,
 };

@@ -43,6 +43,8 @@ export function registerCreateSync(app: Router) {
       fieldMappings: body.field_mappings,
       massDeleteThresholdPct: body.mass_delete_threshold_pct ?? 50,
       maxRunMinutes: body.max_run_minutes ?? DEFAULT_MAX_RUN_MINUTES,
+      send: body.send ?? "all_fields",
+      nullValues: body.null_values ?? "send",
       alerts: rulesFromBody(body.alerts) ?? null,
       status,
       triggerSecretCiphertext: await encryptSecret(c.env.ENCRYPTION_KEY, secret, id),

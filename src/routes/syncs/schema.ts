@@ -7,7 +7,7 @@ import { Name } from "../../api/openapi";
 import { syncProblems } from "../../destinations/registry";
 import { SYNC_MODES, type SyncMode } from "../../sync/mode";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
-import { checkFieldMappings, type FieldMapping } from "../../sync/mapping";
+import { checkFieldMappings, type FieldMapping, NULL_VALUES, SEND_FIELDS } from "../../sync/mapping";
 import { MAX_TEMPLATE_LENGTH } from "../../sync/template";
 import { cronProblem, isTimeZone } from "../../sync/schedule";
 import { runFromRow, type RunRecord } from "../../run/record";
@@ -78,6 +78,16 @@ const MaxRunMinutes = z.number().int().min(1).max(10_080).openapi({
     "Time limit of a run in minutes (default 360, at most a week). A run still going is stopped with error `run_timeout` and counts as failed.",
   example: 360,
 });
+const SendFieldsSchema = z.enum(SEND_FIELDS).openapi({
+  description:
+    "What an update carries: `all_fields` (default) every mapped field; `changed_fields` only the fields whose values changed since the last delivered state, plus the fields the destination finds the record by (the field the primary key is mapped to, HubSpot's id_property, Salesforce's external id field). Creates always carry every field. The snapshot then keeps a 4-byte hash per mapped column per row.",
+  example: "changed_fields",
+});
+const NullValuesSchema = z.enum(NULL_VALUES).openapi({
+  description:
+    "`send` (default): a null value is sent, clearing the field at the destination; `skip`: null fields are left out, keeping what the destination has.",
+  example: "skip",
+});
 const MassDeleteThreshold = z.number().int().min(0).max(100).openapi({
   description: "Percent of the destination's synced rows a mirror run may delete without confirmation.",
 });
@@ -93,6 +103,8 @@ export const CreateSyncBody = z
     paused: z.boolean().optional().openapi({ description: "Create without arming the schedule." }),
     mass_delete_threshold_pct: MassDeleteThreshold.optional(),
     max_run_minutes: MaxRunMinutes.optional(),
+    send: SendFieldsSchema.optional(),
+    null_values: NullValuesSchema.optional(),
     alerts: AlertRulesBody.nullable()
       .optional()
       .openapi({ description: "Alert rules; without them the workspace's default channels and rules apply." }),
@@ -109,6 +121,8 @@ export const UpdateSyncBody = z
     field_mappings: FieldMappings.optional(),
     mass_delete_threshold_pct: MassDeleteThreshold.optional(),
     max_run_minutes: MaxRunMinutes.optional(),
+    send: SendFieldsSchema.optional(),
+    null_values: NullValuesSchema.optional(),
     alerts: AlertRulesBody.nullable()
       .optional()
       .openapi({ description: "Replaces the alert rules; null: back to the workspace's default channels and rules." }),
@@ -126,6 +140,8 @@ export const SyncSchema = z
     field_mappings: z.array(FieldMappingObject),
     mass_delete_threshold_pct: z.number(),
     max_run_minutes: z.number(),
+    send: SendFieldsSchema,
+    null_values: NullValuesSchema,
     alerts: AlertRulesSchema.openapi({ description: "The alert rules in force; `channel_ids` null: the workspace's default channels." }),
     status: z.enum(SYNC_STATUSES),
     status_reason: z.string().nullable(),
@@ -157,6 +173,8 @@ function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: str
     field_mappings: row.fieldMappings,
     mass_delete_threshold_pct: row.massDeleteThresholdPct,
     max_run_minutes: row.maxRunMinutes,
+    send: row.send,
+    null_values: row.nullValues,
     alerts: rulesOf(row.alerts),
     status: row.status,
     status_reason: row.statusReason,

@@ -49,6 +49,8 @@ export function registerUpdateSync(app: Router) {
         ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
         ...(body.mass_delete_threshold_pct === undefined ? {} : { massDeleteThresholdPct: body.mass_delete_threshold_pct }),
         ...(body.max_run_minutes === undefined ? {} : { maxRunMinutes: body.max_run_minutes }),
+        ...(body.send === undefined ? {} : { send: body.send }),
+        ...(body.null_values === undefined ? {} : { nullValues: body.null_values }),
         ...(body.alerts === undefined ? {} : { alerts: rulesFromBody(body.alerts) ?? null }),
         modelId: merged.model_id,
         destinationId: merged.destination_id,

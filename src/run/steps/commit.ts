@@ -2,6 +2,7 @@ import { commitPartition, RESULT_ACKNOWLEDGED, RESULT_FAILED, RESULT_NOT_FOUND }
 import { operationAt } from "../../engine/plan";
 import { encodeSnapshot } from "../../engine/snapshot";
 import type { FailedRowRecord } from "../ledger";
+import { rowFieldHashes } from "../changed-fields";
 import { loadPlannedPartition } from "../plan-file";
 import { isStop, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot, paths } from "../storage";
@@ -40,7 +41,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     }
     ledger.clearStepFailures(run.id, p, "abort");
     ledger.addFailures(run.id, aborted, "abort");
-    const { snapshot, counts } = commitPartition(prev, rows, diff, plan, results);
+    const { snapshot, counts } = commitPartition(prev, rows, diff, plan, results, await rowFieldHashes(s, rows));
     await bucket.put(paths.snapshot(syncId, run.id, p), encodeSnapshot(snapshot));
     s.committed.created += counts.created;
     s.committed.updated += counts.updated;

@@ -6,6 +6,7 @@ import { emptySnapshot, joinRunChunks } from "../../engine/snapshot";
 import { sourcePlugin } from "../../sources/registry";
 import { fieldMaker } from "../../sync/mapping";
 import { TemplateError } from "../../sync/template";
+import { changedFieldsOf, keepFields } from "../changed-fields";
 import { loadPlannedPartition } from "../plan-file";
 import type { OpenBatch } from "../ledger";
 import { RunFailure, type RunState, valuesPerRow } from "../state";
@@ -24,16 +25,19 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   while (s.partition < s.partitions && !budgetSpent(ctx)) {
     if (s.abort || ctx.stopRequested()) return stopEnqueueing(ctx, s);
     const p = s.partition;
-    const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
-    // Deletes come first in a plan and read the snapshot; the rest read this run's rows. Only what
-    // the operations still to send need is loaded (a partition without changes loads nothing).
+    const { diff, plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
+    // Deletes come first in a plan and read the snapshot; the rest read this run's rows (and the
+    // snapshot's field hashes when only changed fields are sent). Only what the operations still to
+    // send need is loaded (a partition without changes loads nothing).
+    const needsPrev = s.operation < plan.counts.delete || (s.config.send === "changed_fields" && s.operation < plan.count);
     const [prev, rows] = await Promise.all([
-      s.operation < plan.counts.delete ? loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions) : emptySnapshot(),
+      needsPrev ? loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions) : emptySnapshot(),
       Math.max(s.operation, plan.counts.delete) < plan.count
         ? loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s))
         : joinRunChunks([], valuesPerRow(s)),
     ]);
     const fields = fieldsOf(s);
+    const changed = await changedFieldsOf(s, run.options.full_resync === true, { diff, plan, rows, prev });
     const checkpoint = (nextOperation: number) => {
       s.operation = nextOperation;
       ctx.checkpoint(s);
@@ -49,7 +53,9 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
       const first = batch[0];
       if (!first) continue;
       const batchId = `${run.id}.${p}.${first.index}`;
-      const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: fields(op.values) }));
+      const operations = batch.map(
+        (op): DestinationOperation => ({ op: op.kind, key: op.key, fields: keepFields(fields(op.values), changed(op)) }),
+      );
       const body = await deliveryMessage(bucket, envelope, batchId, operations, paths.batch(syncId, run.id, batchId));
       const size = messageSize(body);
       if (!producer.fits(size)) {
@@ -102,17 +108,18 @@ export async function rebuildMessages(ctx: StepContext, s: RunState, batches: re
   const partitions = [...new Set(batches.map((b) => b.partition))].sort((a, b) => a - b);
   const fields = fieldsOf(s);
   for (const p of partitions) {
-    const { plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
+    const { diff, plan } = await loadPlannedPartition(bucket, syncId, run.id, p);
     const [prev, rows] = await Promise.all([
       loadSnapshot(bucket, syncId, ctx.pointer, p, s.partitions),
       loadRunRows(bucket, syncId, run.id, p, s.chunks[p] ?? 0, valuesPerRow(s)),
     ]);
+    const changed = await changedFieldsOf(s, run.options.full_resync === true, { diff, plan, rows, prev });
     for (const batch of batches) {
       if (batch.partition !== p) continue;
       const operations: DestinationOperation[] = [];
       for (let k = batch.firstOp; k <= batch.lastOp && k < plan.count; k++) {
         const op = operationAt(plan, k, rows, prev);
-        operations.push({ op: op.kind, key: op.key, fields: fields(op.values) });
+        operations.push({ op: op.kind, key: op.key, fields: keepFields(fields(op.values), changed(op)) });
       }
       out.push(await deliveryMessage(bucket, envelope, batch.batchId, operations, paths.batch(syncId, run.id, batch.batchId)));
     }
@@ -137,7 +144,7 @@ export function envelopeOf(syncId: string, runId: string, s: RunState): BatchEnv
  */
 export function fieldsOf(s: RunState): (values: (string | null)[] | null) => Record<string, unknown> {
   const plugin = sourcePlugin(s.config.sourceType ?? "postgres");
-  const make = fieldMaker(s.config.mappings);
+  const make = fieldMaker(s.config.mappings, s.config.nullValues ?? "send");
   return (values) => {
     if (!values) return {};
     try {

@@ -1,11 +1,12 @@
 import type { Operation as DestinationOperation } from "../../destinations/destination";
 import { MAX_BATCH_BYTES } from "../../delivery/producer";
-import { diffPartition } from "../../engine/diff";
+import { diffPartition, type PartitionDiff } from "../../engine/diff";
 import { checkMassDelete, operationBatches, type PartitionPlan, planPartition } from "../../engine/plan";
 import type { RunRows, SnapshotPartition } from "../../engine/snapshot";
 import { plannedEntries } from "../../run-log/entry";
 import { writeBatchLog, writeRunManifest } from "../../run-log/store";
 import type { FailedRowRecord } from "../ledger";
+import { changedFieldsOf, keepFields } from "../changed-fields";
 import { savePlannedPartition } from "../plan-file";
 import { plannedOperations, plansEveryRow, RunFailure, type RunState, valuesPerRow } from "../state";
 import { loadRunRows, loadSnapshot } from "../storage";
@@ -37,7 +38,7 @@ export async function run(ctx: StepContext, s: RunState): Promise<StepOutcome> {
     const plan = planPartition(diff, s.config.mode, { fullResync: plansEveryRow(s, run.options) });
     diffCounters.partitionsPlanned += 1;
     // A dry run never delivers or commits: its plan is counted and listed in the run log.
-    if (dryRun) await logPlannedPartition(ctx, s, p, plan, rows, prev);
+    if (dryRun) await logPlannedPartition(ctx, s, p, { diff, plan, rows, prev });
     else await savePlannedPartition(bucket, syncId, run.id, p, { diff, plan });
     ledger.clearStepFailures(run.id, p, "validate");
     ledger.addFailures(
@@ -86,18 +87,20 @@ async function logPlannedPartition(
   ctx: StepContext,
   s: RunState,
   p: number,
-  plan: PartitionPlan,
-  rows: RunRows,
-  prev: SnapshotPartition,
+  part: { diff: PartitionDiff; plan: PartitionPlan; rows: RunRows; prev: SnapshotPartition },
 ): Promise<void> {
+  const { plan, rows, prev } = part;
   const fields = fieldsOf(s);
+  const changed = await changedFieldsOf(s, ctx.run.options.full_resync === true, part);
   const at = new Date().toISOString();
   const writes: Promise<void>[] = [];
   for (const batch of operationBatches(plan, rows, prev, { maxOperations: s.config.maxBatchSize, maxBytes: MAX_BATCH_BYTES })) {
     const first = batch[0];
     if (!first) continue;
     const batchId = `${ctx.run.id}.${p}.${first.index}`;
-    const operations = batch.map((op): DestinationOperation => ({ op: op.kind, key: op.key, fields: fields(op.values) }));
+    const operations = batch.map(
+      (op): DestinationOperation => ({ op: op.kind, key: op.key, fields: keepFields(fields(op.values), changed(op)) }),
+    );
     writes.push(writeBatchLog(ctx.bucket, ctx.syncId, ctx.run.id, batchId, plannedEntries(operations, batchId, at)));
     // A few puts in flight at a time: memory stays bounded by a handful of batches.
     if (writes.length >= 8) await Promise.all(writes.splice(0));

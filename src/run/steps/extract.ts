@@ -6,6 +6,7 @@ import { decryptSecret } from "../../lib/secrets";
 import { WarehouseError } from "../../sources/errors";
 import { openSource } from "../../sources/registry";
 import { type Source, warehouseOptions } from "../../sources/source";
+import { fieldLayoutOf } from "../changed-fields";
 import { type Extraction, extractModel } from "../extraction";
 import { transientWarehouseError, warehouseRetryDelayMs, warehouseRetryPolicy } from "../retry";
 import { type ExtractionPlan, extractionFigures, plansEveryRow, RunFailure, type RunState } from "../state";
@@ -106,7 +107,7 @@ async function extract(ctx: StepContext, s: RunState): Promise<StepOutcome> {
   ctx.checkpoint(s);
   const hasher = await loadHasher();
   // Rows the last snapshot holds unchanged are stored without values (a full resync sends them all).
-  const known = plansEveryRow(s, run.options) ? null : await loadKnownRows(bucket, syncId, pointer);
+  const known = plansEveryRow(s, run.options) ? null : await loadKnownRows(bucket, syncId, pointer, fieldLayoutOf(s, hasher));
   const keyset = plan.route === "keyset" ? plan : null;
   const extraction = await extractModel({
     source,
