@@ -3,7 +3,8 @@ import type { Database } from "../db/client";
 import { destinations } from "../db/schema";
 import { type RateSignal, standardRateSignal } from "../lib/http";
 import { decryptSecret } from "../lib/secrets";
-import type { Batch, ConnectionTest, RateLimit, SendOutcome } from "./destination";
+import type { Batch, ConnectionTest, FieldsAnswer, RateLimit, SendOutcome } from "./destination";
+import { cachedFields } from "./field-cache";
 import { type DestinationType, destinationOf, parseConfig } from "./registry";
 
 /**
@@ -25,6 +26,13 @@ export interface OpenedDestination {
    * `onResponse` each response's status and body (the run log keeps the last one).
    */
   send(batch: Batch, onSignal?: (signal: RateSignal) => void, onResponse?: (status: number, body: string) => void): Promise<SendOutcome>;
+  /**
+   * The destination object's fields as its API describes them, cached a few minutes per isolate
+   * (field-cache.ts); absent when the type cannot describe its fields (a webhook).
+   */
+  fields?: () => Promise<FieldsAnswer>;
+  /** Delivery casts mapped values to the described types, unless the destination does it itself. */
+  castsValues: boolean;
 }
 
 /**
@@ -54,7 +62,7 @@ export async function openDestination(db: Database, env: OpenEnv, workspaceId: s
       return { ok: false, reason: "unreadable", error: "the stored credentials cannot be decrypted; set them again" };
     }
   }
-  return bind(row.type, row.id, row.config, plaintext, {
+  return bind(row.type, row.id, row.updatedAt, row.config, plaintext, {
     allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true",
     // Unbound, workerd's fetch throws "Illegal invocation" when called as a method of another object.
     fetch: globalThis.fetch.bind(globalThis),
@@ -64,6 +72,7 @@ export async function openDestination(db: Database, env: OpenEnv, workspaceId: s
 function bind<T extends DestinationType>(
   type: T,
   id: string,
+  updatedAt: string,
   storedConfig: unknown,
   credentialsJson: string | null,
   io: { allowPrivate: boolean; fetch: typeof fetch },
@@ -95,6 +104,7 @@ function bind<T extends DestinationType>(
       concurrency: own?.concurrency ?? connector.defaultRateLimit.concurrency,
     },
     maxBatchSize: connector.maxBatchSize(config.value),
+    castsValues: connector.castsValues === true,
     test: () => connector.test(ctx),
     send: (batch, onSignal, onResponse) => {
       if (!onSignal && !onResponse) return connector.send(ctx, batch);
@@ -105,6 +115,9 @@ function bind<T extends DestinationType>(
       return connector.send({ ...ctx, observe }, batch);
     },
   };
+  const { fields } = connector;
+  // Keyed by the destination's last update: a changed config (another object, table) is described afresh.
+  if (fields) destination.fields = () => cachedFields(`${id}@${updatedAt}`, () => fields(ctx));
   return { ok: true, destination };
 }
 

@@ -5,6 +5,7 @@ import { closePostgres, connectPostgres } from "../../sources/postgres/connectio
 import { blockedHostReason } from "../../lib/ssrf";
 // After the sources split: connectPostgres/closePostgres from "../../sources/postgres/connection".
 import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
+import { postgresFields } from "./fields";
 import type { PostgresConfig, PostgresCredentials } from "./schema";
 
 const DEFAULT_BATCH_SIZE = 500;
@@ -69,6 +70,9 @@ export const postgresConnector: Connector<PostgresConfig, PostgresCredentials> =
     }
   },
 
+  fields: (ctx) => postgresFields(ctx),
+  castsValues: true,
+
   async send(ctx, batch) {
     const connected = await open(ctx);
     if ("outcome" in connected) return connected.outcome;
@@ -106,7 +110,7 @@ SELECT has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDA
   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped
  WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`;
 
-async function open(
+export async function open(
   ctx: ConnectorContext<PostgresConfig, PostgresCredentials>,
 ): Promise<{ client: Client } | { outcome: SendOutcome & { error: string } }> {
   const connectionString = ctx.credentials.connection_string;
@@ -295,7 +299,7 @@ function rowError(err: unknown): string {
 }
 
 /** Maps a connection or statement failure to the outcome of the whole batch. */
-function classifyError(err: unknown): SendOutcome & { error: string } {
+export function classifyError(err: unknown): SendOutcome & { error: string } {
   if (err instanceof WarehouseError) {
     if (err.code === "auth_failed" || err.code === "permission_denied") return { kind: "auth_failed", error: err.message };
     return err.retryable ? { kind: "retry", error: err.message } : { kind: "rejected", error: err.message };
