@@ -92,7 +92,8 @@ function toDatetime(value: unknown): CastResult {
   let text = value.trim();
   if (DATE.test(text)) text = `${text}T00:00:00Z`;
   else if (DATETIME_NO_OFFSET.test(text)) text = `${text.replace(" ", "T")}Z`;
-  else if (DATETIME.test(text)) text = text
+  else if (DATETIME.test(text))
+    text = text
       .replace(" ", "T")
       .replace(/([+-]\d{2})(\d{2})$/, "$1:$2")
       .replace(/([+-]\d{2})$/, "$1:00");

@@ -46,7 +46,8 @@ export async function postgresFields(ctx: ConnectorContext<PostgresConfig, Postg
       schema ?? "public",
       table,
     ]);
-    if (result.rows.length === 0) return { ok: false, error: `table ${schema ?? "public"}.${table} does not exist (or is not visible to this role)` };
+    if (result.rows.length === 0)
+      return { ok: false, error: `table ${schema ?? "public"}.${table} does not exist (or is not visible to this role)` };
     const fields = result.rows.map(
       (c): DestinationField => ({
         name: c.column_name,
