@@ -1,7 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { destinations } from "../db/schema";
-import { type RateSignal, standardRateSignal } from "../lib/http";
+import { messageOf, type RateSignal, standardRateSignal } from "../lib/http";
 import { decryptSecret } from "../lib/secrets";
 import type { Batch, ConnectionTest, FieldsAnswer, RateLimit, SendOutcome } from "./destination";
 import { cachedFields } from "./field-cache";
@@ -28,7 +28,7 @@ export interface OpenedDestination {
   send(batch: Batch, onSignal?: (signal: RateSignal) => void, onResponse?: (status: number, body: string) => void): Promise<SendOutcome>;
   /**
    * The destination object's fields as its API describes them, cached a few minutes per isolate
-   * (field-cache.ts); absent when the type cannot describe its fields (a webhook).
+   * (field-cache.ts); never throws. Absent when the type cannot describe its fields (a webhook).
    */
   fields?: () => Promise<FieldsAnswer>;
   /** Delivery casts mapped values to the described types, unless the destination does it itself. */
@@ -42,7 +42,7 @@ export interface OpenedDestination {
 type OpenResult = { ok: true; destination: OpenedDestination } | { ok: false; reason: "not_found" | "unreadable"; error: string };
 
 /** What opening needs from the Worker env. */
-type OpenEnv = Pick<Env, "ENCRYPTION_KEY" | "ALLOW_PRIVATE_DESTINATIONS">;
+export type OpenEnv = Pick<Env, "ENCRYPTION_KEY" | "ALLOW_PRIVATE_DESTINATIONS">;
 
 /**
  * Loads destination `id` of the workspace, decrypts and parses its credentials and config with its
@@ -117,7 +117,14 @@ function bind<T extends DestinationType>(
   };
   const { fields } = connector;
   // Keyed by the destination's last update: a changed config (another object, table) is described afresh.
-  if (fields) destination.fields = () => cachedFields(`${id}@${updatedAt}`, () => fields(ctx));
+  if (fields) {
+    // Connectors answer refusals themselves; anything thrown is still an answer, never a 500.
+    destination.fields = () =>
+      cachedFields(`${id}@${updatedAt}`, () => fields(ctx)).catch((err: unknown) => ({
+        ok: false,
+        error: `describing the fields failed: ${messageOf(err)}`,
+      }));
+  }
   return { ok: true, destination };
 }
 
