@@ -18,6 +18,9 @@ async function salesforce(required: string[] = []) {
   return { id, org, describes };
 }
 
+/** The `data` of a fields answer. */
+const dataOf = (res: { body: unknown }) => (res.body as { data: { name: string }[] }).data;
+
 const mapping = (source: string, destination: string) => ({ source, destination });
 
 describe("GET /api/v1/destinations/{id}/fields", () => {
@@ -25,7 +28,7 @@ describe("GET /api/v1/destinations/{id}/fields", () => {
     const { id, describes } = await salesforce(["LastName"]);
     const res = await api.get(`/api/v1/destinations/${id}/fields`);
     expectStatus(res, 200);
-    const fields = new Map((res.body.data as { name: string }[]).map((f) => [f.name, f]));
+    const fields = new Map(dataOf(res).map((f) => [f.name, f]));
     expect(fields.get("LastName")).toEqual({ name: "LastName", label: "LastName", type: "string", required: true });
     expect(fields.get("Score__c")).toMatchObject({ type: "number", required: false });
     expect(fields.get("External_Id__c")).toMatchObject({ identifier: true });
@@ -44,7 +47,7 @@ describe("GET /api/v1/destinations/{id}/fields", () => {
     });
     const res = await api.get(`/api/v1/destinations/${id}/fields`);
     expectStatus(res, 200);
-    expect(res.body.data).toContainEqual({ name: "amount", label: "amount", type: "number", required: false });
+    expect(dataOf(res)).toContainEqual({ name: "amount", label: "amount", type: "number", required: false });
   });
 
   it("409 for a type that cannot describe its fields, 422 when the destination refuses, 404 for an unknown id", async () => {
