@@ -9,7 +9,7 @@ import type { FieldsAnswer } from "./destination";
  */
 
 /** How long a description is trusted: a field added at the destination shows up within this. */
-export const FIELDS_TTL_MS = 5 * 60_000;
+const FIELDS_TTL_MS = 5 * 60_000;
 // Bounds the memory an isolate spends on descriptions (the oldest entry goes first).
 const MAX_ENTRIES = 200;
 

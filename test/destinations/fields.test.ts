@@ -1,10 +1,12 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectorContext, DestinationField, FieldsAnswer } from "../../src/destinations/destination";
-import { type HubspotConnectorConfig, hubspotConnector } from "../../src/destinations/hubspot/connector";
-import { postgresConnector } from "../../src/destinations/postgres/connector";
+import type { HubspotConnectorConfig } from "../../src/destinations/hubspot/connector";
+import { hubspotFields } from "../../src/destinations/hubspot/fields";
+import { postgresFields } from "../../src/destinations/postgres/fields";
 import type { DestinationConfig, DestinationCredentials } from "../../src/destinations/registry";
-import { type SalesforceConnectorConfig, salesforceConnector } from "../../src/destinations/salesforce/connector";
+import type { SalesforceConnectorConfig } from "../../src/destinations/salesforce/connector";
+import { salesforceFields } from "../../src/destinations/salesforce/fields";
 import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { control, stateOf, uniqueName } from "./helpers";
 
@@ -36,7 +38,7 @@ describe("Salesforce fields (sObject describe)", () => {
   it("lists the writable fields with their types; required = createable, not nillable, not defaulted; the external id is the identifier", async () => {
     const { ctx, configure } = setup();
     await configure({ required_fields: ["LastName"], extra_fields: [{ name: "Renewal__c", type: "datetime" }] });
-    const fields = byName((await salesforceConnector.fields?.(ctx)) ?? { ok: false, error: "no fields hook" });
+    const fields = byName((await salesforceFields(ctx)) ?? { ok: false, error: "no fields hook" });
     expect(fields.get("LastName")).toMatchObject({ type: "string", required: true });
     expect(fields.get("Email")).toMatchObject({ type: "string", required: false });
     expect(fields.get("Score__c")).toMatchObject({ type: "number", required: false });
@@ -52,9 +54,9 @@ describe("Salesforce fields (sObject describe)", () => {
 
   it("an unknown sObject, or a refused token, is an answer with Salesforce's reason; a 401 is classified", async () => {
     const { ctx } = setup();
-    const unknown = await salesforceConnector.fields?.({ ...ctx, config: { ...ctx.config, object: "Nope__c" } });
+    const unknown = await salesforceFields({ ...ctx, config: { ...ctx.config, object: "Nope__c" } });
     expect(unknown).toMatchObject({ ok: false, error: expect.stringMatching(/sObject Nope__c not found/) });
-    const refused = await salesforceConnector.fields?.(setup({ access_token: "wrong" }).ctx);
+    const refused = await salesforceFields(setup({ access_token: "wrong" }).ctx);
     expect(refused).toMatchObject({ ok: false, failure: { kind: "auth_failed" } });
   });
 });
@@ -79,7 +81,7 @@ describe("HubSpot fields (read all properties)", () => {
         { name: "score_calc", type: "number", readOnlyValue: true },
       ],
     });
-    const fields = byName((await hubspotConnector.fields?.(ctx)) ?? { ok: false, error: "no fields hook" });
+    const fields = byName((await hubspotFields(ctx)) ?? { ok: false, error: "no fields hook" });
     expect(fields.get("amount")).toMatchObject({ type: "number", required: false });
     expect(fields.get("subscribed")?.type).toBe("boolean");
     expect(fields.get("closedate")?.type).toBe("date");
@@ -94,7 +96,7 @@ describe("HubSpot fields (read all properties)", () => {
 
   it("a refused token is classified like a send's failure", async () => {
     const { ctx } = setup();
-    const answer = await hubspotConnector.fields?.({ ...ctx, credentials: { access_token: "wrong" } });
+    const answer = await hubspotFields({ ...ctx, credentials: { access_token: "wrong" } });
     expect(answer).toMatchObject({ ok: false, failure: { kind: "auth_failed" } });
   });
 });
@@ -127,7 +129,7 @@ describe("Postgres fields (information_schema.columns)", () => {
   afterAll(() => sql(`DROP TABLE IF EXISTS ${table}`));
 
   it("NOT NULL without a default is required; types follow the columns; the key column is the identifier", async () => {
-    const fields = byName((await postgresConnector.fields?.(ctx())) ?? { ok: false, error: "no fields hook" });
+    const fields = byName((await postgresFields(ctx())) ?? { ok: false, error: "no fields hook" });
     expect([...fields.keys()]).toEqual(["id", "name", "status", "amount", "active", "born", "signed_up", "tags", "meta", "serial_no"]);
     expect(fields.get("id")).toEqual({ name: "id", type: "integer", required: true, identifier: true });
     expect(fields.get("name")).toEqual({ name: "name", type: "string", required: true });
@@ -142,7 +144,7 @@ describe("Postgres fields (information_schema.columns)", () => {
   });
 
   it("a missing table is an answer, not an exception", async () => {
-    expect(await postgresConnector.fields?.(ctx({ table: "describe_no_such_table" }))).toMatchObject({
+    expect(await postgresFields(ctx({ table: "describe_no_such_table" }))).toMatchObject({
       ok: false,
       error: expect.stringMatching(/does not exist/),
     });

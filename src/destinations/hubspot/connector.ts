@@ -11,7 +11,6 @@ import {
   truncate,
 } from "../../lib/http";
 import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
-import { hubspotFields } from "./fields";
 import type { HubspotConfig, HubspotCredentials } from "./schema";
 
 /**
@@ -74,8 +73,6 @@ export const hubspotConnector: Connector<HubspotConnectorConfig, HubspotCredenti
   },
 
   rateSignal: (status, headers) => hubspotRateSignal(status, headers),
-
-  fields: (ctx) => hubspotFields(ctx),
 
   async send(ctx, batch) {
     const invalid = checkConfig(ctx.config);

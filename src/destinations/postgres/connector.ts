@@ -5,7 +5,6 @@ import { closePostgres, connectPostgres } from "../../sources/postgres/connectio
 import { blockedHostReason } from "../../lib/ssrf";
 // After the sources split: connectPostgres/closePostgres from "../../sources/postgres/connection".
 import type { Batch, Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
-import { postgresFields } from "./fields";
 import type { PostgresConfig, PostgresCredentials } from "./schema";
 
 const DEFAULT_BATCH_SIZE = 500;
@@ -70,7 +69,6 @@ export const postgresConnector: Connector<PostgresConfig, PostgresCredentials> =
     }
   },
 
-  fields: (ctx) => postgresFields(ctx),
   castsValues: true,
 
   async send(ctx, batch) {

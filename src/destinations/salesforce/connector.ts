@@ -14,7 +14,6 @@ import {
   truncate,
 } from "../../lib/http";
 import type { Connector, ConnectorContext, Operation, RowResult, SendOutcome } from "../destination";
-import { salesforceFields } from "./fields";
 import type { SalesforceConfig, SalesforceCredentials } from "./schema";
 
 /**
@@ -73,8 +72,6 @@ export const salesforceConnector: Connector<SalesforceConnectorConfig, Salesforc
       return { ok: false, error: `${object}.${ext} is not an External ID field, so upserts cannot match on it` };
     return { ok: true };
   },
-
-  fields: (ctx) => salesforceFields(ctx),
 
   async send(ctx, batch) {
     const invalid = checkConfig(ctx);

@@ -1,5 +1,6 @@
 import type { Destination } from "../destination";
 import { salesforceConnector } from "./connector";
+import { salesforceFields } from "./fields";
 import { SalesforceConfig, SalesforceCredentials } from "./schema";
 
 /** Salesforce destination: sObject Collections upserts by External ID, OAuth token or refresh token. */
@@ -11,5 +12,6 @@ export const salesforce: Destination<"salesforce", SalesforceConfig, SalesforceC
   credentialsRequired: true,
   // API calls and the OAuth token refresh both go to the instance.
   hosts: (config) => [{ path: "config.instance_url", url: config.instance_url }],
-  connector: salesforceConnector,
+  // fields.ts reads the same API through the connector's helpers: joined here, so connector.ts need not import it.
+  connector: { ...salesforceConnector, fields: salesforceFields },
 };

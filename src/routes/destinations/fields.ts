@@ -6,7 +6,7 @@ import { openDestination } from "../../destinations/open";
 import { log } from "../../lib/log";
 
 /** One field of the destination's object, as its API describes it. */
-export const DestinationFieldSchema = z
+const DestinationFieldSchema = z
   .object({
     name: z.string().openapi({ example: "LastName", description: "What a field mapping's `destination` names." }),
     label: z.string().optional().openapi({ example: "Last Name" }),
