@@ -6,7 +6,7 @@ import { castFields } from "../sync/cast";
 import type { BatchRowResult } from "./message";
 
 /** A batch's operations after casting: those to send, the rows that failed, or why not to send now. */
-interface CastBatch {
+export interface CastBatch {
   send: Operation[];
   failed: BatchRowResult[];
   /** The description failed in a way that is the batch's answer (a 429, a spent quota, refused credentials). */

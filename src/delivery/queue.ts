@@ -7,7 +7,7 @@ import { type BatchAnswer, settledEntries } from "../run-log/entry";
 import { writeBatchLog } from "../run-log/store";
 
 import { backoffPolicy, MAX_QUEUE_DELAY_SECONDS, QUEUE_MAX_ATTEMPTS, retryDelaySeconds } from "./backoff";
-import { castBatch } from "./cast";
+import { type CastBatch, castBatch } from "./cast";
 import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, OperationsSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
@@ -141,7 +141,7 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<v
   // What each response said about the rate limit: the limiter learns the rate the destination accepts.
   const signals: RateSignal[] = [];
   // Values cast to the destination's field types (see cast.ts); a row that cannot be cast fails alone.
-  let cast: Awaited<ReturnType<typeof castBatch>> = { send: operations, failed: [] };
+  let cast: CastBatch = { send: operations, failed: [] };
   try {
     cast = await castBatch(destination, operations, { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id });
     if (cast.outcome) outcome = cast.outcome;

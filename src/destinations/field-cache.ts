@@ -16,10 +16,10 @@ const MAX_ENTRIES = 200;
 const described = new Map<string, { answer: FieldsAnswer; until: number }>();
 const pending = new Map<string, Promise<FieldsAnswer>>();
 
-/** The cached description of `key`, or `describe()`'s answer (cached when it succeeded). */
-export function cachedFields(key: string, describe: () => Promise<FieldsAnswer>): Promise<FieldsAnswer> {
+/** The cached description of `key` (unless `fresh`), or `describe()`'s answer (cached when it succeeded). */
+export function cachedFields(key: string, describe: () => Promise<FieldsAnswer>, fresh = false): Promise<FieldsAnswer> {
   const hit = described.get(key);
-  if (hit && Date.now() < hit.until) return Promise.resolve(hit.answer);
+  if (hit && !fresh && Date.now() < hit.until) return Promise.resolve(hit.answer);
   const inFlight = pending.get(key);
   if (inFlight) return inFlight;
   const request = describe()

@@ -28,9 +28,9 @@ export interface OpenedDestination {
   send(batch: Batch, onSignal?: (signal: RateSignal) => void, onResponse?: (status: number, body: string) => void): Promise<SendOutcome>;
   /**
    * The destination object's fields as its API describes them, cached a few minutes per isolate
-   * (field-cache.ts); never throws. Absent when the type cannot describe its fields (a webhook).
+   * (field-cache.ts) unless `fresh`; never throws. Absent when the type cannot describe its fields (a webhook).
    */
-  fields?: () => Promise<FieldsAnswer>;
+  fields?: (fresh?: boolean) => Promise<FieldsAnswer>;
   /** Delivery casts mapped values to the described types, unless the destination does it itself. */
   castsValues: boolean;
 }
@@ -119,8 +119,8 @@ function bind<T extends DestinationType>(
   // Keyed by the destination's last update: a changed config (another object, table) is described afresh.
   if (fields) {
     // Connectors answer refusals themselves; anything thrown is still an answer, never a 500.
-    destination.fields = () =>
-      cachedFields(`${id}@${updatedAt}`, () => fields(ctx)).catch((err: unknown) => ({
+    destination.fields = (fresh) =>
+      cachedFields(`${id}@${updatedAt}`, () => fields(ctx), fresh).catch((err: unknown) => ({
         ok: false,
         error: `describing the fields failed: ${messageOf(err)}`,
       }));

@@ -107,6 +107,19 @@ describe("a sync save checks its mappings against the described fields", () => {
     expect(details.find((d) => d.path === "field_mappings.2.destination")?.message).toMatch(/did you mean "LastName"/);
   });
 
+  it("a field added at the destination since its description was cached is accepted (a refusal is confirmed afresh)", async () => {
+    const { id, org } = await salesforce();
+    const mappings = [mapping("email", "Email"), mapping("plan", "Tier__c")];
+    expectError(
+      await api.post("/api/v1/syncs", { body: body(id, "upsert", mappings) }),
+      400,
+      "validation_failed",
+      "field_mappings.1.destination",
+    );
+    await control(`${org}/_config`, { extra_fields: [{ name: "Tier__c", type: "picklist" }] });
+    expectStatus(await api.post("/api/v1/syncs", { body: body(id, "upsert", mappings) }), 201);
+  });
+
   it("a destination that cannot be described now does not block the save", async () => {
     const org = `${env.SALESFORCE_URL}/t/${uniqueName("org")}`;
     await control(`${org}/_config`, { faults: [{ status: 503, body: [{ errorCode: "SERVER_UNAVAILABLE", message: "down" }] }] });

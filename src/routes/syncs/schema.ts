@@ -256,17 +256,21 @@ const DESCRIBE_AT_SAVE_MS = 8_000;
  */
 async function describedProblems(db: Database, env: OpenEnv, workspaceId: string, destinationId: string, sync: SyncShape) {
   const opened = await openDestination(db, env, workspaceId, destinationId);
-  if (!opened.ok || !opened.destination.fields) return [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<FieldsAnswer>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, error: `no answer within ${DESCRIBE_AT_SAVE_MS} ms` }), DESCRIBE_AT_SAVE_MS);
-  });
-  const answer = await Promise.race([opened.destination.fields(), timeout]).finally(() => clearTimeout(timer));
-  if (!answer.ok) {
+  const fields = opened.ok ? opened.destination.fields : undefined;
+  if (!fields) return [];
+  const check = async (fresh: boolean) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<FieldsAnswer>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, error: `no answer within ${DESCRIBE_AT_SAVE_MS} ms` }), DESCRIBE_AT_SAVE_MS);
+    });
+    const answer = await Promise.race([fields(fresh), timeout]).finally(() => clearTimeout(timer));
+    if (answer.ok) return describedFieldProblems(answer.fields, sync);
     log("sync_fields_unchecked", { destination_id: destinationId, error: answer.error }, "warn");
     return [];
-  }
-  return describedFieldProblems(answer.fields, sync);
+  };
+  const problems = await check(false);
+  // A refusal by a cached description is confirmed afresh: a field added at the destination a minute ago is no mistake.
+  return problems.length > 0 ? check(true) : problems;
 }
 
 /** A 400 unless every channel id names an alert channel of the workspace. */
