@@ -69,8 +69,6 @@ export const postgresConnector: Connector<PostgresConfig, PostgresCredentials> =
     }
   },
 
-  castsValues: true,
-
   async send(ctx, batch) {
     const connected = await open(ctx);
     if ("outcome" in connected) return connected.outcome;

@@ -13,5 +13,6 @@ export const postgres: Destination<"postgres", PostgresConfig, PostgresCredentia
   // The host is in the connection string: only checkable when credentials are being set.
   hosts: (_config, credentials) => (credentials ? [{ path: "credentials.connection_string", url: credentials.connection_string }] : []),
   // fields.ts reads the same API through the connector's helpers: joined here, so connector.ts need not import it.
-  connector: { ...postgresConnector, fields: postgresFields },
+  // Postgres casts values to the columns' types itself (json_populate_recordset, see the connector).
+  connector: { ...postgresConnector, fields: postgresFields, castsValues: true },
 };
