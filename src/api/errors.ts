@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   "payload_too_large",
   "unsupported_media_type",
   "source_error",
+  "destination_error",
   "internal_error",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -31,6 +32,7 @@ const codeToStatus: Record<ErrorCode, ContentfulStatusCode> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   source_error: 422,
+  destination_error: 422,
   internal_error: 500,
 };
 

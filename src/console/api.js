@@ -1,7 +1,7 @@
 // @ts-check
 // The console's API client: Bearer token from localStorage, JSON in and out, API errors as ApiError,
 // and one typed function per endpoint the console calls (shapes in types.js).
-/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, ErrorDetail, FieldMapping, Model, ModelBody, OperationFilter, Page, Preview, RecordEvent, RowError, Run, RunOperation, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
+/** @import { AlertChannel, AlertChannelBody, ConnectionTest, Destination, DestinationField, ErrorDetail, FieldMapping, Model, ModelBody, OperationFilter, Page, Preview, RecordEvent, RowError, Run, RunOperation, RunOptions, Source, SourceTest, Sync, SyncBody, TriggerSecret } from "./types.js" */
 
 const TOKEN_KEY = "reverse-etl.token";
 
@@ -291,6 +291,17 @@ export const updateDestination = (id, body) => call("PUT", `/destinations/${id}`
 
 /** Whether the destination accepts the credentials (a refusal is a result). @param {string} id @returns {Promise<ConnectionTest>} */
 export const testDestination = (id) => call("POST", `/destinations/${id}/test`);
+
+/**
+ * The fields the destination describes (Salesforce describe, HubSpot properties, a table's columns).
+ * @param {string} id
+ * @returns {Promise<DestinationField[]>}
+ */
+export const listDestinationFields = async (id) => {
+  /** @type {{ data: DestinationField[] }} */
+  const answer = await call("GET", `/destinations/${id}/fields`);
+  return answer.data;
+};
 
 // Alert channels
 

@@ -189,6 +189,11 @@
 /** The answer of POST /destinations/{id}/test. @typedef {{ ok: boolean, error?: string }} ConnectionTest */
 
 /**
+ * A field of a destination's object (GET /destinations/{id}/fields); `required` ones must be mapped by syncs that create records.
+ * @typedef {{ name: string, label?: string, type: string, required: boolean, identifier?: boolean }} DestinationField
+ */
+
+/**
  * A destination; credentials come masked.
  * @typedef {object} Destination
  * @property {string} id

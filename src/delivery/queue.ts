@@ -7,6 +7,7 @@ import { type BatchAnswer, settledEntries } from "../run-log/entry";
 import { writeBatchLog } from "../run-log/store";
 
 import { backoffPolicy, MAX_QUEUE_DELAY_SECONDS, QUEUE_MAX_ATTEMPTS, retryDelaySeconds } from "./backoff";
+import { type CastBatch, castBatch } from "./cast";
 import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, OperationsSchema } from "./message";
 
 /** Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue. */
@@ -139,14 +140,20 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<v
   let outcome: SendOutcome | undefined;
   // What each response said about the rate limit: the limiter learns the rate the destination accepts.
   const signals: RateSignal[] = [];
+  // Values cast to the destination's field types (see cast.ts); a row that cannot be cast fails alone.
+  let cast: CastBatch = { send: operations, failed: [] };
   try {
-    outcome = await destination.send(
-      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations, ...(m.mode ? { mode: m.mode } : {}) },
-      (s) => signals.push(s),
-      (status, body) => {
-        lastResponse = { status, body };
-      },
-    );
+    cast = await castBatch(destination, operations, { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id });
+    if (cast.outcome) outcome = cast.outcome;
+    else if (cast.send.length === 0) outcome = { kind: "results", results: [] };
+    else
+      outcome = await destination.send(
+        { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations: cast.send, ...(m.mode ? { mode: m.mode } : {}) },
+        (s) => signals.push(s),
+        (status, body) => {
+          lastResponse = { status, body };
+        },
+      );
   } finally {
     // A spent quota holds every sender of this destination, not only this batch.
     const pauseSeconds = outcome?.kind === "quota_exhausted" ? outcome.retryAfterSeconds : undefined;
@@ -157,8 +164,8 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later): Promise<v
   switch (outcome.kind) {
     case "results": {
       const opOf = new Map(operations.map((o) => [o.key, o.op]));
-      await settle(outcome.results.map((r) => ({ ...r, op: opOf.get(r.key) ?? "upsert" })));
-      log("batch_delivered", { ...fields, failed: outcome.results.filter((r) => !r.ok).length });
+      await settle([...cast.failed, ...outcome.results.map((r) => ({ ...r, op: opOf.get(r.key) ?? "upsert" }))]);
+      log("batch_delivered", { ...fields, failed: cast.failed.length + outcome.results.filter((r) => !r.ok).length });
       if ((m.quota_waits ?? 0) > 0) await sync.noteDestinationWait(m.run_id, null, null);
       return msg.ack();
     }

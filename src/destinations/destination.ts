@@ -79,8 +79,13 @@ export interface DestinationField {
   identifier?: boolean;
 }
 
-/** The answer of a field description: `error` is the destination's own reason when it refused. */
-export type FieldsAnswer = { ok: true; fields: DestinationField[] } | { ok: false; error: string };
+/**
+ * The answer of a field description: `error` is the destination's own reason when it refused;
+ * `failure` classifies a failed call like a send's (a 429 or a spent quota is no reason to send
+ * uncast values, but one for the batch to wait), absent when the destination answered but the
+ * description is unusable.
+ */
+export type FieldsAnswer = { ok: true; fields: DestinationField[] } | { ok: false; error: string; failure?: FailureOutcome };
 
 /** What a connector gets to do its work. */
 export interface ConnectorContext<Config, Credentials> {
@@ -135,6 +140,11 @@ export interface Connector<Config, Credentials> {
    * sends the rows again).
    */
   finishRun?(ctx: ConnectorContext<Config, Credentials>, run: FinishedRun): Promise<ConnectionTest>;
+  /**
+   * The destination casts values to its fields' types itself (Postgres, through the table's row
+   * type, exactly for numerics and bigints): delivery then sends mapped values as they are.
+   */
+  castsValues?: boolean;
 }
 
 /** One destination field as a sync fills it: from a model column (`source`), a constant or a template. */

@@ -1,9 +1,10 @@
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { destinations } from "../db/schema";
-import { type RateSignal, standardRateSignal } from "../lib/http";
+import { messageOf, type RateSignal, standardRateSignal } from "../lib/http";
 import { decryptSecret } from "../lib/secrets";
-import type { Batch, ConnectionTest, FinishedRun, RateLimit, SendOutcome } from "./destination";
+import type { Batch, ConnectionTest, FieldsAnswer, FinishedRun, RateLimit, SendOutcome } from "./destination";
+import { cachedFields } from "./field-cache";
 import { type DestinationType, destinationOf, parseConfig } from "./registry";
 
 /**
@@ -27,6 +28,13 @@ export interface OpenedDestination {
   send(batch: Batch, onSignal?: (signal: RateSignal) => void, onResponse?: (status: number, body: string) => void): Promise<SendOutcome>;
   /** The connector's end-of-run hook ({@link Connector.finishRun}); `{ok: true}` for types without one. */
   finishRun(run: FinishedRun): Promise<ConnectionTest>;
+  /**
+   * The destination object's fields as its API describes them, cached a few minutes per isolate
+   * (field-cache.ts) unless `fresh`; never throws. Absent when the type cannot describe its fields (a webhook).
+   */
+  fields?: (fresh?: boolean) => Promise<FieldsAnswer>;
+  /** Delivery casts mapped values to the described types, unless the destination does it itself. */
+  castsValues: boolean;
 }
 
 /**
@@ -36,7 +44,7 @@ export interface OpenedDestination {
 type OpenResult = { ok: true; destination: OpenedDestination } | { ok: false; reason: "not_found" | "unreadable"; error: string };
 
 /** What opening needs from the Worker env: its settings, and its R2 bindings for the files destination. */
-type OpenEnv = Env;
+export type OpenEnv = Env;
 
 /**
  * Loads destination `id` of the workspace, decrypts and parses its credentials and config with its
@@ -56,7 +64,7 @@ export async function openDestination(db: Database, env: OpenEnv, workspaceId: s
       return { ok: false, reason: "unreadable", error: "the stored credentials cannot be decrypted; set them again" };
     }
   }
-  return bind(row.type, row.id, row.config, plaintext, {
+  return bind(row.type, row.id, row.updatedAt, row.config, plaintext, {
     allowPrivate: env.ALLOW_PRIVATE_DESTINATIONS === "true",
     // Unbound, workerd's fetch throws "Illegal invocation" when called as a method of another object.
     fetch: globalThis.fetch.bind(globalThis),
@@ -77,6 +85,7 @@ function r2BindingOf(env: OpenEnv, name: string): R2Bucket | undefined {
 function bind<T extends DestinationType>(
   type: T,
   id: string,
+  updatedAt: string,
   storedConfig: unknown,
   credentialsJson: string | null,
   io: { allowPrivate: boolean; fetch: typeof fetch; bucket: (binding: string) => R2Bucket | undefined },
@@ -108,6 +117,7 @@ function bind<T extends DestinationType>(
       concurrency: own?.concurrency ?? connector.defaultRateLimit.concurrency,
     },
     maxBatchSize: connector.maxBatchSize(config.value),
+    castsValues: connector.castsValues === true,
     test: () => connector.test(ctx),
     send: (batch, onSignal, onResponse) => {
       if (!onSignal && !onResponse) return connector.send(ctx, batch);
@@ -119,6 +129,16 @@ function bind<T extends DestinationType>(
     },
     finishRun: (run) => (connector.finishRun ? connector.finishRun(ctx, run) : Promise.resolve({ ok: true })),
   };
+  const { fields } = connector;
+  // Keyed by the destination's last update: a changed config (another object, table) is described afresh.
+  if (fields) {
+    // Connectors answer refusals themselves; anything thrown is still an answer, never a 500.
+    destination.fields = (fresh) =>
+      cachedFields(`${id}@${updatedAt}`, () => fields(ctx), fresh).catch((err: unknown) => ({
+        ok: false,
+        error: `describing the fields failed: ${messageOf(err)}`,
+      }));
+  }
   return { ok: true, destination };
 }
 

@@ -16,6 +16,8 @@ const FAIL_KEYS = { "7": "email address is invalid", "17": "duplicate record in 
 
 interface Fixture {
   worker: Worker;
+  /** The customers table the model reads (also a Postgres destination's table in the fields check). */
+  table: string;
   receiver: { server: Server; port: number };
   context: BrowserContext;
   page: Page;
@@ -64,7 +66,7 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
       cleanups.push(browser.close);
       const page = await browser.context.newPage();
       page.setDefaultTimeout(15_000);
-      f = { worker, receiver, context: browser.context, page, cleanups };
+      f = { worker, table: table.table, receiver, context: browser.context, page, cleanups };
     } catch (err) {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
       throw err;
@@ -353,6 +355,33 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
       .poll(async () => (await apiCall<{ field_mappings: Mapping[] }>(f.worker, "GET", `/syncs/${syncId}`)).field_mappings)
       .toEqual([...mappings, { static: "Warehouse", destination: "lead_source" }]);
     expect(await page.locator("table.mappings").textContent()).toContain("template {{ first_name | upcase }} <{{ email }}>");
+  });
+
+  it("suggests the destination's fields in the mapping editor and names the required ones not mapped", async () => {
+    const { page } = f;
+    await apiCall(f.worker, "POST", "/destinations", {
+      name: "Ops table",
+      type: "postgres",
+      config: { table: f.table, key_column: "id" },
+      credentials: { connection_string: WAREHOUSE_URL },
+    });
+    await page.click("nav >> text=New sync");
+    await page.selectOption("#destination", { label: "Ops table (postgres)" });
+    const suggested = page.locator("#destination-fields option");
+    await expect.poll(() => suggested.count()).toBe(5);
+    expect(await suggested.evaluateAll((os) => os.map((o) => o.getAttribute("value")))).toEqual([
+      "id",
+      "email",
+      "first_name",
+      "plan",
+      "lifetime_value",
+    ]);
+    expect(await suggested.nth(1).textContent()).toBe("email · string · required");
+    expect(await page.locator("#mappings input[name=mapping-destination]").first().getAttribute("list")).toBe("destination-fields");
+    // Every non-key column is mapped at first, email (NOT NULL) among them; dropping it names it.
+    expect(await page.locator("#required-fields").textContent()).toBe("");
+    await page.locator("#mappings tr").nth(0).locator("text=remove").click();
+    await expect.poll(() => page.locator("#required-fields").textContent()).toBe("Required by the destination and not mapped yet: email");
   });
 
   it("renders the API reference at /docs from its own assets, with no request leaving the machine", async () => {

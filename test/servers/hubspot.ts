@@ -17,7 +17,12 @@ import { json as sendJson, readBody } from "./http";
  * - `POST /crm/v3/objects/{type}/batch/read` `{idProperty, inputs:[{id}], properties}` → 200, or 207
  *   with an `OBJECT_NOT_FOUND` error whose `context.ids` lists the unknown ids;
  * - `POST /crm/v3/objects/{type}/batch/archive` `{inputs:[{id}]}` → 204;
- * - `GET /crm/v3/properties/{type}/{name}`.
+ * - `GET /crm/v3/properties/{type}/{name}` and `GET /crm/v3/properties/{type}` ("Read a property",
+ *   "Read all properties": https://developers.hubspot.com/docs/api-reference/legacy/crm/properties/get-properties):
+ *   `{results:[{name, label, type, fieldType, hasUniqueValue, calculated, archived,
+ *   modificationMetadata:{readOnlyValue, …}}]}` with the types the properties guide lists
+ *   (https://developers.hubspot.com/docs/api-reference/latest/crm/properties/guide): every type
+ *   has {@link KNOWN_PROPERTIES}, its unique properties and `extra_properties`.
  *
  * Every path is under `/t/{portal}/…` (each test's namespace has its own records, config and
  * faults). Control: `GET /t/{portal}/_state`, `POST /t/{portal}/_config` (a partial
@@ -45,6 +50,8 @@ interface PortalConfig {
   /** Properties with unique values per object type (`*` applies to every type); contacts also upsert by email. */
   unique_properties: Record<string, string[]>;
   required_properties: string[];
+  /** More properties "Read all properties" lists (type `string` unless said). */
+  extra_properties: { name: string; type?: string; fieldType?: string; readOnlyValue?: boolean }[];
   multi_status: boolean;
   rate_limit: { max: number; interval_ms?: number; retry_after?: boolean; headers?: boolean } | null;
   faults: Fault[];
@@ -87,13 +94,61 @@ const defaults = (): PortalConfig => ({
   access_token: "hubspot-test-token",
   unique_properties: { "*": ["external_id"] },
   required_properties: [],
+  extra_properties: [],
   multi_status: true,
   rate_limit: null,
   faults: [],
 });
 
 const MAX_INPUTS = 100;
-const KNOWN_PROPERTIES = ["email", "firstname", "lastname", "company", "phone", "name", "domain", "amount", "external_id"];
+/** Properties every object type has: `[type, fieldType]`, and whether HubSpot sets the value itself. */
+const KNOWN_PROPERTIES: Record<string, [string, string, boolean?]> = {
+  email: ["string", "text"],
+  firstname: ["string", "text"],
+  lastname: ["string", "text"],
+  company: ["string", "text"],
+  phone: ["string", "phonenumber"],
+  name: ["string", "text"],
+  domain: ["string", "text"],
+  amount: ["number", "number"],
+  external_id: ["string", "text"],
+  closedate: ["date", "date"],
+  subscribed: ["bool", "booleancheckbox"],
+  lifecyclestage: ["enumeration", "radio"],
+  createdate: ["datetime", "date", true],
+  hs_object_id: ["number", "number", true],
+};
+
+/** A property definition as "Read a property" answers it. */
+function property(name: string, type: string, fieldType: string, unique: boolean, readOnlyValue = false) {
+  return {
+    name,
+    label: name,
+    type,
+    fieldType,
+    hasUniqueValue: unique,
+    calculated: false,
+    archived: false,
+    hubspotDefined: name in KNOWN_PROPERTIES,
+    modificationMetadata: { archivable: !(name in KNOWN_PROPERTIES), readOnlyDefinition: false, readOnlyValue },
+  };
+}
+
+/** Every property of `type` on the portal (email is matched on but not flagged unique, as HubSpot does). */
+function properties(portal: Portal, type: string) {
+  const unique = uniqueProperties(portal, type);
+  const out = new Map(
+    Object.entries(KNOWN_PROPERTIES).map(([name, [t, f, readOnly]]) => [
+      name,
+      property(name, t, f, unique.includes(name) && name !== "email", readOnly),
+    ]),
+  );
+  for (const name of unique) if (!out.has(name)) out.set(name, property(name, "string", "text", name !== "email"));
+  for (const p of portal.config.extra_properties) {
+    out.set(p.name, property(p.name, p.type ?? "string", p.fieldType ?? "text", unique.includes(p.name), p.readOnlyValue));
+  }
+  return [...out.values()];
+}
 
 /** Starts the fake HubSpot server on 127.0.0.1. */
 export function startFakeHubspot(port = 0): Promise<{ server: Server; port: number }> {
@@ -205,13 +260,15 @@ export function startFakeHubspot(port = 0): Promise<{ server: Server; port: numb
         res.writeHead(204, rateHeaders);
         return res.end();
       }
-      const property = req.method === "GET" ? /^\/crm\/v3\/properties\/([\w-]+)\/(\w+)$/.exec(path) : null;
-      if (property?.[1] && property[2]) {
-        const [type, name] = [property[1], property[2]];
-        const unique = uniqueProperties(portal, type).includes(name);
-        if (!unique && !KNOWN_PROPERTIES.includes(name)) return reply(404, error("OBJECT_NOT_FOUND", `Unable to find property ${name}`));
-        return reply(200, { name, label: name, type: "string", fieldType: "text", hasUniqueValue: unique && name !== "email" });
+      const one = req.method === "GET" ? /^\/crm\/v3\/properties\/([\w-]+)\/(\w+)$/.exec(path) : null;
+      if (one?.[1] && one[2]) {
+        const [type, name] = [one[1], one[2]];
+        const found = properties(portal, type).find((p) => p.name === name);
+        if (!found) return reply(404, error("OBJECT_NOT_FOUND", `Unable to find property ${name}`));
+        return reply(200, found);
       }
+      const all = req.method === "GET" ? /^\/crm\/v3\/properties\/([\w-]+)$/.exec(path) : null;
+      if (all?.[1]) return reply(200, { results: properties(portal, all[1]) });
       reply(404, error("OBJECT_NOT_FOUND", `no route for ${req.method} ${path}`));
     } catch (err) {
       json(res, 400, error("VALIDATION_ERROR", `Invalid input JSON: ${String(err)}`));

@@ -13,7 +13,13 @@ import { json as sendJson, readBody } from "./http";
  * - `PATCH /services/data/vXX.X/composite/sobjects` (sObject Collections update by `Id`, ≤200
  *   records, each with `attributes.type`; an unknown id fails with `ENTITY_IS_DELETED` or
  *   `INVALID_CROSS_REFERENCE_KEY`; https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm);
- * - `GET /services/data/vXX.X/sobjects/{object}/describe`;
+ * - `GET /services/data/vXX.X/sobjects/{object}/describe` ("sObject Describe",
+ *   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm):
+ *   `{name, createable, updateable, fields:[{name, label, type, createable, updateable, nillable,
+ *   defaultedOnCreate, externalId, idLookup}]}`, field types and flags as the DescribeSObjectResult
+ *   reference lists them (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_describesobjects_describesobjectresult.htm).
+ *   Every object has the same {@link STANDARD_FIELDS}, the external id fields, the `required_fields`
+ *   (not nillable) and `extra_fields`;
  * - `POST /services/oauth2/token` (`grant_type=refresh_token`).
  *
  * Every path is under `/t/{org}/…`: each org (a test's namespace) has its own records, config
@@ -50,6 +56,8 @@ interface OrgConfig {
   external_id_fields: string[];
   /** Fields a new record must have. */
   required_fields: string[];
+  /** More fields the describe lists (unspecified flags: createable, updateable and nillable). */
+  extra_fields: Partial<DescribedField>[];
   /** External ids whose records refuse deletion. */
   undeletable: string[];
   /** Records per query page before `nextRecordsUrl`. */
@@ -101,6 +109,7 @@ const defaults = (): OrgConfig => ({
   objects: ["Contact", "Account", "Lead"],
   external_id_fields: ["External_Id__c"],
   required_fields: [],
+  extra_fields: [],
   undeletable: [],
   query_page_size: 2000,
   rate_limit: null,
@@ -110,6 +119,59 @@ const defaults = (): OrgConfig => ({
 });
 
 const MAX_RECORDS = 200;
+
+/** One field of a describe, with the flags the connector reads. */
+interface DescribedField {
+  name: string;
+  label: string;
+  type: string;
+  createable: boolean;
+  updateable: boolean;
+  nillable: boolean;
+  defaultedOnCreate: boolean;
+  externalId: boolean;
+  idLookup: boolean;
+}
+
+const field = (name: string, type: string, flags: Partial<DescribedField> = {}): DescribedField => ({
+  name,
+  label: name.replace(/__c$/, "").replace(/_/g, " "),
+  type,
+  createable: true,
+  updateable: true,
+  nillable: true,
+  defaultedOnCreate: false,
+  externalId: false,
+  idLookup: false,
+  ...flags,
+});
+
+/** The fields every object of the fake org describes, a Contact's usual ones and a few custom ones. */
+const STANDARD_FIELDS: DescribedField[] = [
+  field("Id", "id", { createable: false, updateable: false, nillable: false, defaultedOnCreate: true, idLookup: true }),
+  field("FirstName", "string"),
+  field("LastName", "string"),
+  field("Name", "string"),
+  field("Email", "email", { idLookup: true }),
+  field("Phone", "phone"),
+  field("LeadSource", "picklist"),
+  field("Birthdate", "date"),
+  field("HasOptedOutOfEmail", "boolean", { nillable: false, defaultedOnCreate: true }),
+  field("NumberOfEmployees", "int"),
+  field("MailingAddress", "address", { createable: false, updateable: false }),
+  field("CreatedDate", "datetime", { createable: false, updateable: false, nillable: false, defaultedOnCreate: true }),
+  field("Plan__c", "string"),
+  field("Score__c", "double"),
+  field("Meta__c", "textarea"),
+];
+
+function describedFields(config: OrgConfig): DescribedField[] {
+  const fields = new Map(STANDARD_FIELDS.map((f) => [f.name, f]));
+  for (const name of config.external_id_fields) fields.set(name, field(name, "string", { externalId: true, idLookup: true }));
+  for (const extra of config.extra_fields) if (extra.name) fields.set(extra.name, field(extra.name, extra.type ?? "string", extra));
+  for (const name of config.required_fields) fields.set(name, { ...(fields.get(name) ?? field(name, "string")), nillable: false });
+  return [...fields.values()];
+}
 
 /** Starts the fake org server on 127.0.0.1. */
 export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: number }> {
@@ -238,13 +300,7 @@ export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: n
         if (!org.config.objects.includes(object)) {
           return reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
         }
-        const fields = [
-          { name: "Id", type: "id", externalId: false, idLookup: true },
-          { name: "LastName", type: "string", externalId: false, idLookup: false },
-          { name: "Email", type: "email", externalId: false, idLookup: true },
-          ...org.config.external_id_fields.map((name) => ({ name, type: "string", externalId: true, idLookup: true })),
-        ];
-        return reply(200, { name: object, createable: true, updateable: true, deletable: true, fields });
+        return reply(200, { name: object, createable: true, updateable: true, deletable: true, fields: describedFields(org.config) });
       }
       reply(404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
     } catch (err) {

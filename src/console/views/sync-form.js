@@ -1,9 +1,18 @@
 // @ts-check
 // #/syncs/new and #/syncs/{id}/edit: the sync form (model, destination, mode, schedule, field
 // mappings offered from the model's columns), saved with POST or PUT.
-/** @import { AlertChannel, AlertRules, FieldMapping, ModelColumn, NullValues, Schedule, SendFields, SyncBody, SyncMode } from "../types.js" */
+/** @import { AlertChannel, AlertRules, DestinationField, FieldMapping, ModelColumn, NullValues, Schedule, SendFields, SyncBody, SyncMode } from "../types.js" */
 /** @import { ViewContext } from "../view-context.js" */
-import { createSync, getModel, getSync, listAlertChannels, listDestinations, listModels, updateSync } from "../api.js";
+import {
+  createSync,
+  getModel,
+  getSync,
+  listAlertChannels,
+  listDestinationFields,
+  listDestinations,
+  listModels,
+  updateSync,
+} from "../api.js";
 import { errorBox, h, put } from "../dom.js";
 import { scheduleInWords } from "../format.js";
 import { MODES, SYNC_MODES } from "../vocabulary.js";
@@ -90,6 +99,36 @@ export async function viewSyncForm(ctx, id) {
     );
   };
   destinationSelect.addEventListener("change", updateDestinationHint);
+  // The destination's own fields, offered to every mapping's destination input; required ones are named until mapped.
+  /** @type {DestinationField[]} */
+  let destinationFields = [];
+  const fieldList = h("datalist", { id: "destination-fields" });
+  const requiredHint = h("div", { class: "hint", id: "required-fields" });
+  const updateRequiredHint = () => {
+    const mapped = new Set(mappingsValue().map((m) => m.destination));
+    const missing = destinationFields.filter((f) => f.required && !f.identifier && !mapped.has(f.name)).map((f) => f.name);
+    const creates = modeValue() !== /** @type {string} */ ("update");
+    put(requiredHint, creates && missing.length > 0 ? `Required by the destination and not mapped yet: ${missing.join(", ")}` : "");
+  };
+  const loadDestinationFields = async () => {
+    const chosen = destinationSelect.value;
+    // A destination that cannot describe its fields (a webhook) or is unreachable just offers no suggestions.
+    const fields = await listDestinationFields(chosen).catch(() => []);
+    if (destinationSelect.value !== chosen) return;
+    destinationFields = fields;
+    put(
+      fieldList,
+      ...fields.map((f) =>
+        h(
+          "option",
+          { value: f.name },
+          `${f.label ?? f.name} · ${f.type}${f.required ? " · required" : ""}${f.identifier ? " · identifier" : ""}`,
+        ),
+      ),
+    );
+    updateRequiredHint();
+  };
+  destinationSelect.addEventListener("change", loadDestinationFields);
   const modeRadios = SYNC_MODES.map((mode) => ({
     mode,
     input: h("input", { type: "radio", name: "mode", value: mode, checked: sync.mode === mode, onchange: () => updateMode() }),
@@ -208,6 +247,7 @@ export async function viewSyncForm(ctx, id) {
   };
   const updateMode = () => {
     thresholdField.hidden = modeValue() !== "mirror";
+    updateRequiredHint();
   };
   /** @returns {SyncMode} */
   const modeValue = () => modeRadios.find(({ input }) => input.checked)?.mode ?? "upsert";
@@ -257,7 +297,12 @@ export async function viewSyncForm(ctx, id) {
       template.hidden = kind.value !== "template";
     };
     show();
-    const dest = h("input", { name: "mapping-destination", value: m.destination, placeholder: "destination field" });
+    const dest = h("input", {
+      name: "mapping-destination",
+      list: "destination-fields",
+      value: m.destination,
+      placeholder: "destination field",
+    });
     /** @type {HTMLTableRowElement} */
     const row = h(
       "tr",
@@ -391,7 +436,13 @@ export async function viewSyncForm(ctx, id) {
         { class: "hint" },
         "Each model column on the left is sent as the destination field on the right. The key column always travels as the record key.",
       ),
-      h("table", { class: "mappings", id: "mappings" }, mappingsBody),
+      h(
+        "table",
+        { class: "mappings", id: "mappings", oninput: () => updateRequiredHint(), onclick: () => updateRequiredHint() },
+        mappingsBody,
+      ),
+      fieldList,
+      requiredHint,
       h(
         "div",
         { class: "actions" },
@@ -426,7 +477,8 @@ export async function viewSyncForm(ctx, id) {
     h("h1", {}, existing ? `Edit “${existing.name}”` : "New sync"),
     form,
   );
-  await loadColumns(existing ? existing.field_mappings : []);
+  await Promise.all([loadColumns(existing ? existing.field_mappings : []), loadDestinationFields()]);
+  updateRequiredHint();
 }
 
 /** The rules a new sync starts with (the API's defaults, src/alerts/rules.ts). @type {AlertRules} */

@@ -111,7 +111,7 @@ interface Indexed {
   op: Operation;
 }
 
-function checkConfig(config: HubspotConnectorConfig): string | undefined {
+export function checkConfig(config: HubspotConnectorConfig): string | undefined {
   // Both go into URL paths; config.ts allows narrower forms, but the connector may get any object.
   if (!/^[A-Za-z0-9_-]+$/.test(config.object_type)) return `invalid object type ${JSON.stringify(config.object_type)}`;
   if (!/^[a-z][a-z0-9_]*$/.test(config.id_property)) return `invalid id property ${JSON.stringify(config.id_property)}`;
@@ -316,7 +316,7 @@ async function archive(ctx: Ctx, items: Indexed[], results: Map<number, RowResul
 // ---------------------------------------------------------------------------------------------
 // HTTP and errors
 
-function call(ctx: Ctx, method: "GET" | "POST", path: string, body?: unknown) {
+export function call(ctx: Ctx, method: "GET" | "POST", path: string, body?: unknown) {
   const base = ctx.allowPrivate && ctx.config.api_base ? ctx.config.api_base.replace(/\/+$/, "") : HUBSPOT_API_BASE;
   return httpRequest(ctx, {
     method,
@@ -332,7 +332,7 @@ function call(ctx: Ctx, method: "GET" | "POST", path: string, body?: unknown) {
 }
 
 /** `CATEGORY: message` of a HubSpot error body, or the raw text. */
-function errorText(res: HttpResponse): string {
+export function errorText(res: HttpResponse): string {
   const body = parseJson(res.text);
   if (isRecord(body)) {
     const text = [body.category ?? body.errorType, body.message].filter((v) => typeof v === "string").join(": ");
@@ -341,7 +341,7 @@ function errorText(res: HttpResponse): string {
   return truncate(res.text, 500);
 }
 
-function failure(res: HttpResponse): FailureOutcome {
+export function failure(res: HttpResponse): FailureOutcome {
   if (res.status === 429) return retryOutcome(`HTTP 429: ${errorText(res)}`, hubspotRetryAfter(res.headers));
   return classifyStatus(res, errorText(res));
 }

@@ -1,5 +1,6 @@
 import type { Destination } from "../destination";
 import { HUBSPOT_API_BASE, hubspotConnector } from "./connector";
+import { hubspotFields } from "./fields";
 import { HubspotConfig, HubspotCredentials } from "./schema";
 
 /**
@@ -47,5 +48,6 @@ export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> 
     return [];
   },
   identityFields: (config) => [config.id_property],
-  connector: hubspotConnector,
+  // fields.ts reads the same API through the connector's helpers: joined here, so connector.ts need not import it.
+  connector: { ...hubspotConnector, fields: hubspotFields },
 };

@@ -107,7 +107,7 @@ SELECT has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDA
   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped
  WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`;
 
-async function open(
+export async function open(
   ctx: ConnectorContext<PostgresConfig, PostgresCredentials>,
 ): Promise<{ client: Client } | { outcome: SendOutcome & { error: string } }> {
   const connectionString = ctx.credentials.connection_string;
@@ -319,7 +319,7 @@ function rowError(err: unknown): string {
 }
 
 /** Maps a connection or statement failure to the outcome of the whole batch. */
-function classifyError(err: unknown): SendOutcome & { error: string } {
+export function classifyError(err: unknown): SendOutcome & { error: string } {
   if (err instanceof WarehouseError) {
     if (err.code === "auth_failed" || err.code === "permission_denied") return { kind: "auth_failed", error: err.message };
     return err.retryable ? { kind: "retry", error: err.message } : { kind: "rejected", error: err.message };

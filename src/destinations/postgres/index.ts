@@ -1,5 +1,6 @@
 import type { Destination } from "../destination";
 import { postgresConnector } from "./connector";
+import { postgresFields } from "./fields";
 import { PostgresConfig, PostgresCredentials } from "./schema";
 
 /** Postgres destination: rows upserted into a table over the Postgres wire protocol. */
@@ -11,5 +12,7 @@ export const postgres: Destination<"postgres", PostgresConfig, PostgresCredentia
   credentialsRequired: true,
   // The host is in the connection string: only checkable when credentials are being set.
   hosts: (_config, credentials) => (credentials ? [{ path: "credentials.connection_string", url: credentials.connection_string }] : []),
-  connector: postgresConnector,
+  // fields.ts reads the same API through the connector's helpers: joined here, so connector.ts need not import it.
+  // Postgres casts values to the columns' types itself (json_populate_recordset, see the connector).
+  connector: { ...postgresConnector, fields: postgresFields, castsValues: true },
 };

@@ -113,7 +113,7 @@ interface Indexed {
 }
 
 /** What the connector needs from the config beyond the API schema (it may be given unvalidated). */
-function checkConfig(ctx: Ctx): string | undefined {
+export function checkConfig(ctx: Ctx): string | undefined {
   const { config } = ctx;
   if (!API_NAME.test(config.object)) return `invalid sObject name ${JSON.stringify(config.object)}`;
   if (!API_NAME.test(config.external_id_field)) return `invalid field name ${JSON.stringify(config.external_id_field)}`;
@@ -319,7 +319,7 @@ export function soqlString(value: string): string {
 const refreshedTokens = new Map<string, string>();
 
 /** Authenticated calls to one org's REST API, refreshing the access token at most once per send. */
-class Session {
+export class Session {
   private token: string | undefined;
   private refreshed = false;
   private key: Promise<string | undefined> | undefined;
@@ -412,7 +412,7 @@ class Session {
 }
 
 /** The error text of a REST failure: `[{message, errorCode, fields}]` joined, or the raw body. */
-function errorText(res: HttpResponse): string {
+export function errorText(res: HttpResponse): string {
   const body = parseJson(res.text);
   const list = Array.isArray(body) ? body.filter(isRecord) : isRecord(body) ? [body] : [];
   const text = list
@@ -434,7 +434,7 @@ function errorCodes(res: HttpResponse): string[] {
  * seconds cannot help, so the batch waits (`quota_exhausted`); the concurrent long-running request
  * limit, or a 429, passes in seconds (`retry`).
  */
-function failure(res: HttpResponse): FailureOutcome {
+export function failure(res: HttpResponse): FailureOutcome {
   const detail = errorText(res);
   if (errorCodes(res).includes("REQUEST_LIMIT_EXCEEDED")) {
     const error = `HTTP ${res.status}: ${detail}`;

@@ -1,5 +1,6 @@
 import type { Destination } from "../destination";
 import { salesforceConnector } from "./connector";
+import { salesforceFields } from "./fields";
 import { SalesforceConfig, SalesforceCredentials } from "./schema";
 
 /** Salesforce destination: sObject Collections upserts by External ID, OAuth token or refresh token. */
@@ -13,5 +14,6 @@ export const salesforce: Destination<"salesforce", SalesforceConfig, SalesforceC
   hosts: (config) => [{ path: "config.instance_url", url: config.instance_url }],
   // The connector sets it from the key too; a mapped value is what the record is matched by.
   identityFields: (config) => [config.external_id_field],
-  connector: salesforceConnector,
+  // fields.ts reads the same API through the connector's helpers: joined here, so connector.ts need not import it.
+  connector: { ...salesforceConnector, fields: salesforceFields },
 };

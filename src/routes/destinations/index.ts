@@ -1,12 +1,13 @@
 import type { Router } from "../../api/openapi";
 import { registerCreateDestination } from "./create";
 import { registerDeleteDestination } from "./delete";
+import { registerDestinationFields } from "./fields";
 import { registerGetDestination } from "./get";
 import { registerListDestinations } from "./list";
 import { registerTestDestination } from "./test";
 import { registerUpdateDestination } from "./update";
 
-/** `/api/v1/destinations`: list, create, get, update, delete, and a connection test. */
+/** `/api/v1/destinations`: list, create, get, update, delete, a connection test and the field description. */
 export function registerDestinationRoutes(app: Router) {
   registerListDestinations(app);
   registerCreateDestination(app);
@@ -14,4 +15,5 @@ export function registerDestinationRoutes(app: Router) {
   registerUpdateDestination(app);
   registerDeleteDestination(app);
   registerTestDestination(app);
+  registerDestinationFields(app);
 }

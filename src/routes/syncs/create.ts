@@ -26,7 +26,7 @@ export function registerCreateSync(app: Router) {
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
     const { workspaceId } = c.var.principal;
-    await checkSyncReferences(c.var.db, workspaceId, body);
+    await checkSyncReferences(c.var.db, c.env, workspaceId, body);
     await checkAlertChannels(c.var.db, workspaceId, body.alerts?.channel_ids);
     const id = newId("sync");
     const secret = randomSecret(24);

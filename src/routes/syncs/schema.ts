@@ -4,7 +4,11 @@ import type { Database } from "../../db/client";
 import { alertChannels, destinations, models, syncRuns, syncs } from "../../db/schema";
 import { ApiError, notFound, validationError, type ErrorDetail } from "../../api/errors";
 import { Name } from "../../api/openapi";
+import type { FieldsAnswer, SyncShape } from "../../destinations/destination";
+import { type OpenEnv, openDestination } from "../../destinations/open";
 import { syncProblems } from "../../destinations/registry";
+import { log } from "../../lib/log";
+import { describedFieldProblems } from "../../sync/destination-fields";
 import { SYNC_MODES, type SyncMode } from "../../sync/mode";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
 import { checkFieldMappings, type FieldMapping, NULL_VALUES, SEND_FIELDS } from "../../sync/mapping";
@@ -224,11 +228,14 @@ export async function syncResponse(db: Database, workspaceId: string, id: string
 
 /**
  * Checks the references and mappings of a sync body: model and destination in the workspace,
- * mapping sources among the model's columns, and what the destination's type requires of a sync
- * (its plug-in's `validateSync`, e.g. HubSpot's `id_property` mapped). Throws one 400 listing every problem.
+ * mapping sources among the model's columns, what the destination's type requires of a sync
+ * (its plug-in's `validateSync`, e.g. HubSpot's `id_property` mapped), and, where the destination
+ * describes its fields, that each mapped field exists and required ones are mapped
+ * ({@link describedFieldProblems}). Throws one 400 listing every problem.
  */
 export async function checkSyncReferences(
   db: Database,
+  env: OpenEnv,
   workspaceId: string,
   body: { model_id: string; destination_id: string; field_mappings: FieldMapping[]; mode: SyncMode },
 ): Promise<void> {
@@ -252,8 +259,37 @@ export async function checkSyncReferences(
   if (model && destination) {
     const sync = { mappings: body.field_mappings, mode: body.mode, primaryKey: model.primaryKey };
     problems.push(...syncProblems(destination.type, destination.config, sync));
+    // Only a body otherwise valid is worth a call to the destination.
+    if (problems.length === 0) problems.push(...(await describedProblems(db, env, workspaceId, body.destination_id, sync)));
   }
   if (problems.length) throw validationError(problems);
+}
+
+/** How long a sync save waits for the destination's field description before saving unchecked. */
+const DESCRIBE_AT_SAVE_MS = 8_000;
+
+/**
+ * The sync's problems against the fields the destination describes (cached a few minutes). A
+ * destination that cannot be described right now (unreachable, refusing, slow) does not block the
+ * save: the check is skipped and the destination reports bad fields per row when the sync runs.
+ */
+async function describedProblems(db: Database, env: OpenEnv, workspaceId: string, destinationId: string, sync: SyncShape) {
+  const opened = await openDestination(db, env, workspaceId, destinationId);
+  const fields = opened.ok ? opened.destination.fields : undefined;
+  if (!fields) return [];
+  const check = async (fresh: boolean) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<FieldsAnswer>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, error: `no answer within ${DESCRIBE_AT_SAVE_MS} ms` }), DESCRIBE_AT_SAVE_MS);
+    });
+    const answer = await Promise.race([fields(fresh), timeout]).finally(() => clearTimeout(timer));
+    if (answer.ok) return describedFieldProblems(answer.fields, sync);
+    log("sync_fields_unchecked", { destination_id: destinationId, error: answer.error }, "warn");
+    return [];
+  };
+  const problems = await check(false);
+  // A refusal by a cached description is confirmed afresh: a field added at the destination a minute ago is no mistake.
+  return problems.length > 0 ? check(true) : problems;
 }
 
 /** A 400 unless every channel id names an alert channel of the workspace. */

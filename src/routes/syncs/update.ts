@@ -39,7 +39,7 @@ export function registerUpdateSync(app: Router) {
       field_mappings: body.field_mappings ?? row.fieldMappings,
       mode: body.mode ?? row.mode,
     };
-    await checkSyncReferences(c.var.db, workspaceId, merged);
+    await checkSyncReferences(c.var.db, c.env, workspaceId, merged);
     await checkAlertChannels(c.var.db, workspaceId, body.alerts?.channel_ids);
     await c.var.db
       .update(syncs)
