@@ -85,7 +85,17 @@ export interface DestinationField {
  * uncast values, but one for the batch to wait), absent when the destination answered but the
  * description is unusable.
  */
-export type FieldsAnswer = { ok: true; fields: DestinationField[] } | { ok: false; error: string; failure?: FailureOutcome };
+export type FieldsAnswer =
+  | {
+      ok: true;
+      fields: DestinationField[];
+      /**
+       * The destination also takes fields it does not list (Braze's and Klaviyo's custom
+       * attributes): a mapped field outside the list is not refused, and its value is sent as it is.
+       */
+      open?: boolean;
+    }
+  | { ok: false; error: string; failure?: FailureOutcome };
 
 /** What a connector gets to do its work. */
 export interface ConnectorContext<Config, Credentials> {

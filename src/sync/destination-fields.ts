@@ -16,16 +16,18 @@ interface FieldProblem {
 }
 
 /**
- * Each mapping to a field the destination does not describe (`field_mappings.N.destination`), and
+ * Each mapping to a field the destination does not describe (`field_mappings.N.destination`;
+ * not for a destination `open` to fields it does not list), and
  * for modes that create records, the required fields no mapping fills (`field_mappings`).
  * Identifier fields are left to the type: Salesforce's external id and the Postgres key column
  * are filled from each row's key, HubSpot's `id_property` is checked by its `validateSync`.
  */
-export function describedFieldProblems(fields: readonly DestinationField[], sync: SyncShape): FieldProblem[] {
+export function describedFieldProblems(fields: readonly DestinationField[], sync: SyncShape, open = false): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const names = new Set(fields.map((f) => f.name));
   for (const [i, mapping] of sync.mappings.entries()) {
-    if (names.has(mapping.destination)) continue;
+    // A destination open to custom fields takes any other name.
+    if (open || names.has(mapping.destination)) continue;
     const folded = mapping.destination.toLowerCase();
     const near = fields.find((f) => f.name.toLowerCase() === folded);
     problems.push({

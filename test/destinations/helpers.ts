@@ -34,10 +34,15 @@ export async function stateOf<T>(url: string): Promise<T> {
 }
 
 /** Asserts per-row results and returns them keyed, printing the whole outcome when it is not `results`. */
-export function rowsOf(outcome: SendOutcome): Map<string, { ok: boolean; error?: string }> {
+export function rowsOf(outcome: SendOutcome): Map<string, { ok: boolean; error?: string; not_found?: true }> {
   expect(outcome.kind, JSON.stringify(outcome)).toBe("results");
   if (outcome.kind !== "results") return new Map();
-  return new Map(outcome.results.map((r) => [r.key, r.ok ? { ok: true } : { ok: false, error: r.error }]));
+  return new Map(
+    outcome.results.map((r) => [
+      r.key,
+      r.ok ? { ok: true } : { ok: false, error: r.error, ...(r.not_found ? { not_found: true as const } : {}) },
+    ]),
+  );
 }
 
 /** Asserts an outcome's kind, printing it when it differs, and returns it narrowed. */

@@ -77,6 +77,23 @@ describe("http destination: one row per request", () => {
     expect((await state()).users).toEqual({});
   });
 
+  it("update mode: a PATCH answered 404 is not_found, the existing record is updated", async () => {
+    const { ctx, state } = setup((t) => ({ url: `${t}/users/{{ key }}`, method: "PUT", overrides: { update: { method: "PATCH" } } }));
+    rowsOf(await httpConnector.send(ctx, batchOf([upsert("here", { plan: "free" })])));
+    const update = (key: string, fields: Record<string, unknown>): Operation => ({ op: "update", key, fields });
+    const outcome = await httpConnector.send(ctx, {
+      ...batchOf([update("here", { plan: "pro" }), update("gone", { plan: "pro" })]),
+      mode: "update",
+    });
+    const rows = rowsOf(outcome);
+    expect(rows.get("here")).toEqual({ ok: true });
+    expect(rows.get("gone")).toEqual({ ok: false, error: "HTTP 404: no user gone", not_found: true });
+    expect((await state()).users).toEqual({ here: { plan: "pro" } });
+    // Outside update mode a 404 is an ordinary refusal of the row.
+    const upsertOutcome = rowsOf(await httpConnector.send(ctx, batchOf([update("gone", { plan: "pro" })])));
+    expect(upsertOutcome.get("gone")).toEqual({ ok: false, error: "HTTP 404: no user gone" });
+  });
+
   it("reads success from a path in the response (success_path / success_value / error_path)", async () => {
     const { ctx, configure } = setup((t) => ({ url: `${t}/users/{{ key }}`, method: "PUT", success_path: "ok", error_path: "id" }));
     rowsOf(await httpConnector.send(ctx, batchOf([upsert("fine", {})])));

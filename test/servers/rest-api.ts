@@ -13,7 +13,8 @@ import { json, readBody } from "./http";
  * - 429 and 503 with Retry-After, RFC 9110 §10.2.3 (https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3).
  *
  * Each tenant (`/t/{tenant}/…`) is a separate API with its own `users` collection:
- * - `PUT|PATCH|POST /t/{tenant}/users/{id}`: writes the JSON body as the user (PATCH merges);
+ * - `PUT|PATCH|POST /t/{tenant}/users/{id}`: writes the JSON body as the user (PATCH merges into
+ *   an existing user, 404 `{"message"}` when there is none, RFC 5789 §2);
  *   answers `{"ok":true,"id"}`, or 422 `{"message"}` for an id in `fail_ids`.
  * - `DELETE /t/{tenant}/users/{id}`: removes it (204).
  * - `POST /t/{tenant}/users/batch` with `{"items":[{"id",…}]}`: writes each item and answers
@@ -158,7 +159,9 @@ function handle(tenant: Tenant, req: LoggedRequest, segments: string[], answer: 
   const error = failIds[id];
   if (error !== undefined) return answer(422, { message: error });
   const body = JSON.parse(req.body || "{}") as Record<string, unknown>;
-  tenant.users.set(id, req.method === "PATCH" ? { ...tenant.users.get(id), ...body } : body);
+  const existing = tenant.users.get(id);
+  if (req.method === "PATCH" && !existing) return answer(404, { message: `no user ${id}` });
+  tenant.users.set(id, req.method === "PATCH" ? { ...existing, ...body } : body);
   return answer(200, { ok: true, id });
 }
 

@@ -440,6 +440,8 @@ describe("secrets", () => {
     );
     await step("testDestination", "POST", `/api/v1/destinations/${f.destinationId}/test`, {}, 200);
     await step("testDestination", "POST", `/api/v1/destinations/${dests[0]}/test`, {}, 200);
+    // A webhook describes no fields (409); the walk checks the answer carries no secret.
+    await step("listDestinationFields", "GET", `/api/v1/destinations/${f.destinationId}/fields`, {}, 409);
     await step("deleteDestination", "DELETE", `/api/v1/destinations/${dests[0]}`, {}, 204);
 
     // Alert channels: a Slack webhook URL and a PagerDuty routing key are secrets; a webhook

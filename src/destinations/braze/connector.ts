@@ -95,7 +95,8 @@ export const brazeConnector: Connector<BrazeConnectorConfig, BrazeCredentials> =
   },
 
   /** Braze's standard user profile fields (https://www.braze.com/docs/api/objects_filters/user_attributes_object); custom attributes are any other name. */
-  fields: async () => ({ ok: true, fields: BRAZE_PROFILE_FIELDS }),
+  // Any other mapped field is a custom attribute.
+  fields: async () => ({ ok: true, fields: BRAZE_PROFILE_FIELDS, open: true }),
 };
 
 interface Indexed {

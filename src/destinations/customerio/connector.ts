@@ -68,7 +68,8 @@ export const customerioConnector: Connector<CustomerioConnectorConfig, Customeri
   },
 
   /** The attributes Customer.io gives a meaning (https://docs.customer.io/journeys/attributes/); any other name is a custom attribute. */
-  fields: async () => ({ ok: true, fields: CUSTOMERIO_FIELDS }),
+  // Any other mapped field is a custom attribute.
+  fields: async () => ({ ok: true, fields: CUSTOMERIO_FIELDS, open: true }),
 };
 
 const CUSTOMERIO_FIELDS: DestinationField[] = [

@@ -18,6 +18,7 @@ type Ctx = ConnectorContext<HttpConfig, HttpCredentials>;
  *   network errors and timeouts `retry` (Retry-After honoured); another 4xx fails the row of a
  *   one-row request with the response's message, and rejects a batch request (the delivery layer
  *   splits it). A row whose URL or body cannot be rendered fails with the template's message.
+ * - Update mode: a one-row `update` answered 404 (or 410) is `not_found` (no record to update).
  */
 export const httpConnector: Connector<HttpConfig, HttpCredentials> = {
   maxBatchSize: (config) => (config.request === "batch" ? config.batch_size : 1),
@@ -82,7 +83,12 @@ async function sendRequest(
   if (response.status < 200 || response.status >= 300) {
     const failure = classifyStatus(response, detailOf(response.text, config.error_path));
     if (failure.kind !== "rejected" || config.request === "batch") return failure;
-    for (const index of request.indexes) results.set(index, failed(batch, index, failure.error));
+    // Update mode never creates: an update whose record is not there is "not found", not a rejection.
+    const notFound = batch.mode === "update" && (response.status === 404 || response.status === 410);
+    for (const index of request.indexes) {
+      const result = failed(batch, index, failure.error);
+      results.set(index, notFound && batch.operations[index]?.op === "update" ? { ...result, not_found: true } : result);
+    }
     return undefined;
   }
   for (const [row, index] of request.indexes.entries()) {
@@ -163,6 +169,6 @@ function keyOf(batch: Batch, index: number): string {
   return batch.operations[index]?.key ?? "";
 }
 
-function failed(batch: Batch, index: number, error: string): RowResult {
+function failed(batch: Batch, index: number, error: string): RowResult & { ok: false } {
   return { key: keyOf(batch, index), ok: false, error };
 }

@@ -106,7 +106,7 @@ export const klaviyoConnector: Connector<KlaviyoConnectorConfig, KlaviyoCredenti
         required: false,
       })),
     ];
-    return { ok: true, fields };
+    return { ok: true, fields, open: true };
   },
 
   async send(ctx, batch) {

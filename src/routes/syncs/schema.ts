@@ -283,7 +283,7 @@ async function describedProblems(db: Database, env: OpenEnv, workspaceId: string
       timer = setTimeout(() => resolve({ ok: false, error: `no answer within ${DESCRIBE_AT_SAVE_MS} ms` }), DESCRIBE_AT_SAVE_MS);
     });
     const answer = await Promise.race([fields(fresh), timeout]).finally(() => clearTimeout(timer));
-    if (answer.ok) return describedFieldProblems(answer.fields, sync);
+    if (answer.ok) return describedFieldProblems(answer.fields, sync, answer.open === true);
     log("sync_fields_unchecked", { destination_id: destinationId, error: answer.error }, "warn");
     return [];
   };
