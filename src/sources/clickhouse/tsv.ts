@@ -69,7 +69,7 @@ export function unescapeTsv(s: string): string {
 const CODE_PREFIX = [0x43, 0x6f, 0x64, 0x65, 0x3a, 0x20];
 
 function startsWithCode(line: Uint8Array): boolean {
-  return CODE_PREFIX.every((b, k) => line[k] === b);
+  return line[0] === CODE_PREFIX[0] && CODE_PREFIX.every((b, k) => line[k] === b);
 }
 
 // Reads of the body fill at least this much (workerd's default reader hands over 4 KiB at a time,
