@@ -20,9 +20,10 @@
  *              Before timing, cursor rows and COPY lines are checked to give the same row hashes.
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
  *
- * `npm run bench -- --source clickhouse|mysql [--rows N] [--repeat 3]` measures another source's
- * extraction against the warehouse's own export instead (bench/sources.mjs; BENCH_MYSQL,
- * BENCH_CLICKHOUSE); `--source postgres` is the default above.
+ * `npm run bench -- --source clickhouse|mysql|snowflake|bigquery|databricks [--rows N] [--repeat 3]`
+ * measures another source's extraction against the warehouse's own export instead
+ * (bench/sources.mjs; BENCH_MYSQL, BENCH_CLICKHOUSE; the cloud warehouses' local fakes run on
+ * BENCH_PG); `--source postgres` is the default above.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync, rmSync } from "node:fs";
@@ -32,26 +33,11 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { unstable_startWorker } from "wrangler";
 import { startWsProxy } from "../test/servers/wsproxy.ts";
-import { benchSource } from "./sources.mjs";
+import { benchSource, PG_URL, psqlArgs, rowExpr } from "./sources.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = join(here, ".data");
-const connectionString = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
-const url = new URL(connectionString);
-const psqlArgs = [
-  "-X",
-  "-q",
-  "-v",
-  "ON_ERROR_STOP=1",
-  "-h",
-  url.hostname,
-  "-p",
-  url.port || "5432",
-  "-U",
-  decodeURIComponent(url.username) || "postgres",
-  "-d",
-  url.pathname.slice(1) || "postgres",
-];
+const connectionString = PG_URL;
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
@@ -85,17 +71,6 @@ function timedPsql(sql) {
     child.on("exit", (code) => (code === 0 ? resolve(performance.now() - t) : reject(new Error(`psql exited ${code}: ${sql}`))));
   });
 }
-
-const rowExpr = (i) => `${i} AS id,
-  'user' || ${i} || '@example.com' AS email,
-  'Person ' || ${i} AS name,
-  (ARRAY['Paris','Berlin','Lisbon','Oslo','Rome'])[1 + ${i} % 5] AS city,
-  (${i} * 7919) % 1000 AS score,
-  round(((${i} * 104729) % 100000) / 100.0, 2) AS amount,
-  (${i} % 3 = 0) AS active,
-  timestamptz '2024-01-01 00:00:00+00' + (${i} % 100000) * interval '1 minute' AS created_at,
-  CASE WHEN ${i} % 10 = 0 THEN NULL ELSE 'plan-' || (${i} % 50) END AS plan,
-  md5(${i}::text) AS token`;
 
 function setup(n) {
   psql(`DROP SCHEMA IF EXISTS retl_bench CASCADE; CREATE SCHEMA retl_bench;

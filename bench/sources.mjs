@@ -1,23 +1,64 @@
 /**
- * `npm run bench -- --source clickhouse|mysql [--rows 1000000] [--repeat 3]`: a source's extraction
- * in workerd against the warehouse's own export of the same query, measured in the same run.
+ * `npm run bench -- --source clickhouse|mysql|snowflake|bigquery|databricks [--rows 1000000] [--repeat 3]`:
+ * a source's extraction in workerd against a baseline export of the same query, measured in the same run.
  *
  * The model is the Postgres bench's 10 columns (id, email, name, city, score, amount, active,
  * created_at, plan, token), built in the warehouse. Printed, best of --repeat samples each:
- *   baseline  the warehouse's own client exporting the model as text to /dev/null;
+ *   baseline  the warehouse's own client exporting the model as text to /dev/null; for the cloud
+ *             warehouses, whose local fakes (test/servers) run the SQL on the local Postgres, that
+ *             Postgres' own `COPY (model) TO STDOUT` (the fake's JSON encoding, on the same cores,
+ *             is part of what "ours" measures);
  *   ours      in workerd (bench/worker.ts): reading only (every row as a canonical COPY line,
  *             the source's whole work), and the engine's extraction step (src/run/extraction.ts:
  *             read + hash + partition + chunks) with chunks to local R2 and discarded, as a sync's
  *             second run does it: the first run's snapshot loaded, unchanged rows stored without values.
  *
  * A source is one entry of SOURCES: how to build the table, the model, the export command and the
- * stored secret the plug-in opens (src/sources/registry.ts). HTTP warehouses add a line here,
- * with their local server (test/servers) as the warehouse.
+ * stored secret the plug-in opens (src/sources/registry.ts); a cloud warehouse also starts its fake.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 
+const here = dirname(fileURLToPath(import.meta.url));
+const dataDir = join(here, ".data");
 const MYSQL_URL = process.env.BENCH_MYSQL ?? "mysql://root@127.0.0.1:3306/retl_mysql_bench";
 const CLICKHOUSE_URL = process.env.BENCH_CLICKHOUSE ?? "http://127.0.0.1:8123";
+/** The Postgres of the Postgres bench, and the warehouse behind the cloud fakes. */
+export const PG_URL = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** psql's connection flags for {@link PG_URL}. */
+export const psqlArgs = (() => {
+  const url = new URL(PG_URL);
+  return [
+    "-X",
+    "-q",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-h",
+    url.hostname,
+    "-p",
+    url.port || "5432",
+    "-U",
+    decodeURIComponent(url.username) || "postgres",
+    "-d",
+    url.pathname.slice(1) || "postgres",
+  ];
+})();
+
+/** The model's row `i` as Postgres expressions (the Postgres bench's table, and the cloud fakes' warehouse). */
+export const rowExpr = (i) => `${i} AS id,
+  'user' || ${i} || '@example.com' AS email,
+  'Person ' || ${i} AS name,
+  (ARRAY['Paris','Berlin','Lisbon','Oslo','Rome'])[1 + ${i} % 5] AS city,
+  (${i} * 7919) % 1000 AS score,
+  round(((${i} * 104729) % 100000) / 100.0, 2) AS amount,
+  (${i} % 3 = 0) AS active,
+  timestamptz '2024-01-01 00:00:00+00' + (${i} % 100000) * interval '1 minute' AS created_at,
+  CASE WHEN ${i} % 10 = 0 THEN NULL ELSE 'plan-' || (${i} % 50) END AS plan,
+  md5(${i}::text) AS token`;
 
 function run(command, args, input) {
   const r = spawnSync(command, args, { input, encoding: "utf8", maxBuffer: 1 << 26 });
@@ -40,6 +81,63 @@ const clickhouseArgs = () => {
   // clickhouse-client speaks the native protocol (9000), the plug-in HTTP (8123): same server.
   return [`--host=${url.hostname}`];
 };
+
+const PG_SCHEMA = "retl_bench_warehouse";
+const pgModel = () => `SELECT id, email, name, city, score, amount, active, created_at, plan, token FROM ${PG_SCHEMA}.people`;
+const psql = (sql) => run("psql", [...psqlArgs, "-At", "-f", "-"], sql);
+
+/**
+ * A cloud warehouse's fake (test/servers/NAME.ts) started in this process, its SQL run on
+ * {@link PG_URL}; `options` give how to reach it, the stored secret and its fake's settings.
+ */
+function fakeWarehouse(name, { start, configure, secret, sqlName }) {
+  let server;
+  let settings;
+  return {
+    start: async () => {
+      // The fakes read their warehouse's URL when loaded.
+      process.env.TEST_WAREHOUSE_URL = PG_URL;
+      mkdirSync(dataDir, { recursive: true });
+      const outfile = join(dataDir, `fake-${name}.mjs`);
+      const entry = join(here, `../test/servers/${name}.ts`);
+      await build({
+        entryPoints: [entry],
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        packages: "external",
+        outfile,
+        logLevel: "warning",
+      });
+      const started = await (await import(outfile))[start]();
+      server = started.server;
+      settings = await configure(`http://127.0.0.1:${started.port}`);
+    },
+    stop: () => new Promise((resolve) => (server ? server.close(resolve) : resolve())),
+    version: () => `fake ${sqlName} (test/servers/${name}.ts) on Postgres ${psql("SHOW server_version")}`,
+    model: pgModel,
+    setup: (n) =>
+      psql(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE; CREATE SCHEMA ${PG_SCHEMA};
+        CREATE UNLOGGED TABLE ${PG_SCHEMA}.people AS SELECT ${rowExpr("i")} FROM generate_series(1::bigint, ${n}) i;
+        ALTER TABLE ${PG_SCHEMA}.people ADD PRIMARY KEY (id); VACUUM ANALYZE ${PG_SCHEMA}.people;`),
+    export: (sql) => ["psql", [...psqlArgs, "-c", `COPY (${sql}) TO STDOUT`]],
+    exportName: "Postgres COPY (model) TO STDOUT",
+    secret: () => JSON.stringify(secret(settings)),
+    teardown: () => psql(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`),
+  };
+}
+
+/** POSTs a fake's control body, failing on an error answer. */
+async function control(url, body) {
+  const res = await fetch(url, body === undefined ? undefined : { method: "POST", body: JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${text}`);
+  return text;
+}
+
+// Result pieces as large as the services make them for a result of this width: Snowflake's
+// partitions and Databricks' chunks run to megabytes (the fakes' defaults of 1,000 rows are for tests).
+const PIECE_ROWS = 50_000;
 
 /** Every source the bench can measure. */
 export const SOURCES = {
@@ -93,6 +191,45 @@ export const SOURCES = {
     },
     teardown: () => run("clickhouse-client", [...clickhouseArgs(), "--query", "DROP TABLE IF EXISTS default.retl_bench_people"]),
   },
+  snowflake: {
+    // Snowflake names unquoted columns in upper case.
+    fieldName: (name) => name.toUpperCase(),
+    ...fakeWarehouse("snowflake", {
+      start: "startFakeSnowflake",
+      sqlName: "Snowflake SQL API",
+      configure: async (base) => {
+        const endpoint = `${base}/t/retl-bench`;
+        await control(`${endpoint}/_config`, { tokens: ["bench-token"], partition_rows: PIECE_ROWS });
+        return { endpoint };
+      },
+      secret: ({ endpoint }) => ({
+        account: "xy12345.eu-central-1",
+        user: "retl",
+        warehouse: "COMPUTE_WH",
+        database: "ANALYTICS",
+        schema: "PUBLIC",
+        role: "RETL_READER",
+        endpoint,
+        token: "bench-token",
+      }),
+    }),
+  },
+  bigquery: fakeWarehouse("bigquery", {
+    start: "startFakeBigquery",
+    sqlName: "BigQuery API",
+    configure: async (endpoint) => ({ endpoint, keyFile: await control(`${endpoint}/_fake/retl-bench/key`) }),
+    secret: ({ endpoint, keyFile }) => ({ project_id: "retl-bench", location: "US", endpoint, service_account_json: keyFile }),
+  }),
+  databricks: fakeWarehouse("databricks", {
+    start: "startFakeDatabricks",
+    sqlName: "Databricks Statement Execution API",
+    configure: async (base) => {
+      const host = `${base}/t/retl-bench`;
+      await control(`${host}/_config`, { chunk_rows: PIECE_ROWS, max_rows: 1e9 });
+      return { host };
+    },
+    secret: ({ host }) => ({ host, warehouse_id: "wh-test", catalog: "main", schema: "public", token: "dapi-test-token" }),
+  }),
 };
 
 /** Wall time of a command whose output goes to /dev/null. */
@@ -117,8 +254,11 @@ const spread = (samples) =>
 export async function benchSource(type, { rowCounts, repeats: repeatOption, call, partitionsFor }) {
   const source = SOURCES[type];
   if (!source) throw new Error(`unknown --source ${type}; one of postgres, ${Object.keys(SOURCES).join(", ")}`);
-  const fields = ["id", "email", "name", "city", "score", "amount", "active", "created_at", "plan", "token"];
+  const fields = ["id", "email", "name", "city", "score", "amount", "active", "created_at", "plan", "token"].map(
+    source.fieldName ?? ((name) => name),
+  );
   const mapped = fields.slice(1);
+  await source.start?.();
   try {
     for (const n of rowCounts) {
       console.log(`\n=== source ${type}: ${n.toLocaleString("en-US")} rows × ${fields.length} columns ===`);
@@ -126,7 +266,7 @@ export async function benchSource(type, { rowCounts, repeats: repeatOption, call
       source.setup(n);
       console.log(`setup: ${sec(performance.now() - t)}; server ${source.version()}`);
       const sql = source.model();
-      const job = { type, secret: source.secret(), sql, primaryKey: "id", mapped, partitions: partitionsFor(n) };
+      const job = { type, secret: source.secret(), sql, primaryKey: fields[0], mapped, partitions: partitionsFor(n) };
       const repeats = Math.max(1, repeatOption ?? 3);
       // Warm the server's caches for every reader alike, then alternate the samples.
       const [command, args] = source.export(sql);
@@ -180,5 +320,6 @@ export async function benchSource(type, { rowCounts, repeats: repeatOption, call
     }
   } finally {
     source.teardown();
+    await source.stop?.();
   }
 }

@@ -101,6 +101,42 @@ export interface Extracted {
 }
 
 /**
+ * What a handler threw or rejected with, once it did: a source reading rows rethrows that as it is
+ * (not as a {@link WarehouseError} of the reading it interrupted).
+ */
+export interface HandlerFailure {
+  error?: unknown;
+}
+
+/** `handler.columns(fields)`, remembering in `failure` what it threw. */
+export function pickColumns(handler: ExtractHandler, fields: readonly SourceField[], failure: HandlerFailure): readonly string[] {
+  try {
+    return handler.columns(fields);
+  } catch (err) {
+    failure.error = err;
+    throw err;
+  }
+}
+
+/** `handler.line` as a function of the line, remembering in `failure` what it threw or rejected with. */
+export function forwardLines(handler: ExtractHandler, failure: HandlerFailure): (line: Uint8Array) => void | Promise<void> {
+  const remember = (err: unknown): never => {
+    failure.error = err;
+    throw err;
+  };
+  return (line) => {
+    let wait: void | Promise<void>;
+    try {
+      wait = handler.line(line);
+    } catch (err) {
+      failure.error = err;
+      throw err;
+    }
+    return wait?.catch(remember);
+  };
+}
+
+/**
  * One source type, as the registry (src/sources/registry.ts) lists it: its request fields as zod
  * schemas, how they are stored, the hosts it contacts and how to open it. Methods (not function
  * properties), so a plug-in with typed settings fits the registry's list.

@@ -2,8 +2,9 @@ import { retryAfterSeconds } from "../lib/http";
 import { WarehouseError } from "./errors";
 
 /**
- * HTTP plumbing for warehouses reached through a statement API (Snowflake's SQL API; BigQuery's
- * and Databricks' are alike): one request with a deadline and no redirects, retried on 429, 503
+ * HTTP plumbing for warehouses reached through a statement API (Snowflake's SQL API, Databricks'
+ * Statement Execution API; BigQuery's client keeps its own loop, whose retries depend on the error
+ * body's reason and whose token is refreshed between attempts): one request with a deadline and no redirects, retried on 429, 503
  * and 504 after the server's Retry-After; and the delays between polls of a running statement.
  */
 
@@ -19,6 +20,8 @@ export interface WarehouseFetchOptions {
   maxWaitMs?: number;
   /** Nothing is sent, and no wait begins, after this time (ms since the epoch). */
   deadline?: number;
+  /** Aborts the request (e.g. the statement's deadline): its reason is what is thrown. */
+  signal?: AbortSignal;
 }
 
 const RETRY_STATUSES = new Set([429, 503, 504]);
@@ -48,15 +51,18 @@ export async function warehouseFetch(
   const attempts = opts.attempts ?? 4;
   const maxWaitMs = opts.maxWaitMs ?? 30_000;
   for (let attempt = 1; ; attempt++) {
+    opts.signal?.throwIfAborted();
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), opts.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
     let answer: WarehouseAnswer;
     try {
-      const res = await fetch(url, { ...init, signal: abort.signal, redirect: "manual" });
+      const res = await fetch(url, { ...init, signal, redirect: "manual" });
       if (opts.stream && res.status === 200 && res.body)
         return { status: res.status, headers: res.headers, body: new Uint8Array(0), stream: res.body };
       answer = { status: res.status, headers: res.headers, body: new Uint8Array(await res.arrayBuffer()) };
     } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
       if (abort.signal.aborted)
         throw new WarehouseError("timeout", `${opts.vendor} did not answer within ${opts.timeoutMs} ms`, { cause: err });
       throw new WarehouseError("unreachable", `could not reach ${opts.vendor} at ${new URL(url).host}: ${String(err)}`, { cause: err });
@@ -65,7 +71,10 @@ export async function warehouseFetch(
     }
     const { status, headers } = answer;
     if (status >= 300 && status < 400)
-      throw new WarehouseError("invalid_connection_string", `${opts.vendor} answered with a redirect (HTTP ${status}); use the final URL`);
+      throw new WarehouseError(
+        "invalid_connection_string",
+        `${opts.vendor} answered with a redirect (HTTP ${status}) to ${headers.get("location") ?? "?"}; use the final URL`,
+      );
     if (!RETRY_STATUSES.has(status) || attempt >= attempts) return answer;
     const after = retryAfterSeconds(headers);
     const waitMs = Math.min(maxWaitMs, after === undefined ? 500 * 2 ** (attempt - 1) : after * 1000);

@@ -1,6 +1,18 @@
 import { decodeRow } from "../../engine/row";
 import { WarehouseError } from "../errors";
-import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview, Source, SourceField, WarehouseOptions } from "../source";
+import {
+  type ConnectionTest,
+  type ExtractHandler,
+  type Extracted,
+  forwardLines,
+  type HandlerFailure,
+  type JsonValue,
+  pickColumns,
+  type QueryPreview,
+  type Source,
+  type SourceField,
+  type WarehouseOptions,
+} from "../source";
 import { type ClickhouseSettings, clickhouseRequest, executionSeconds } from "./http";
 import { clickhouseModelSql, selectFrom } from "./sql-guard";
 import { readLines, TsvToCopy, unescapeTsv } from "./tsv";
@@ -28,7 +40,7 @@ async function queryText(settings: ClickhouseSettings, sql: string, opts: Wareho
   const lines: string[] = [];
   const decoder = new TextDecoder();
   try {
-    await readLines(response, (line) => void lines.push(decoder.decode(line)));
+    await readLines(response, (line) => void lines.push(decoder.decode(line.subarray(0, -1))));
   } finally {
     done();
   }
@@ -84,7 +96,7 @@ async function previewQuery(settings: ClickhouseSettings, sql: string, limit: nu
   try {
     await readLines(response, (line) => {
       if (header.length < 2) {
-        header.push(decoder.decode(line));
+        header.push(decoder.decode(line.subarray(0, -1)));
         if (header.length === 2) {
           fields = headerFields(header[0], header[1]);
           convert = new TsvToCopy(fields.map((f) => isCompositeType(f.type)));
@@ -136,7 +148,7 @@ async function estimateRows(settings: ClickhouseSettings, sql: string, opts: War
 /**
  * Extraction: the model is described (`LIMIT 0`), `handler.columns` picks the columns, and
  * `SELECT <columns> FROM (<model>) FORMAT TabSeparated` streams every row, converted line by line
- * to COPY text (./tsv.ts). The body is read a chunk at a time and not read on while the handler's
+ * to COPY text (./tsv.ts). The body is read 64 KiB or more at a time and not read on while the handler's
  * promise is pending, so TCP backpressure holds the server. Throws {@link WarehouseError}, or what
  * the handler threw.
  */
@@ -148,32 +160,17 @@ async function extractQuery(
 ): Promise<Extracted> {
   const model = clickhouseModelSql(sql);
   const fields = await describeFields(settings, model, opts);
-  const failure: { error?: unknown } = {};
-  let columns: readonly string[];
-  try {
-    columns = handler.columns(fields);
-  } catch (err) {
-    failure.error = err;
-    throw err;
-  }
+  const failure: HandlerFailure = {};
+  const columns = pickColumns(handler, fields, failure);
   const byName = new Map(fields.map((f) => [f.name, f]));
   const convert = new TsvToCopy(columns.map((c) => isCompositeType(byName.get(c)?.type ?? "String")));
+  const line = forwardLines(handler, failure);
   const { response, done } = await clickhouseRequest(settings, `${selectFrom(model, columns)} FORMAT TabSeparated`, opts);
   let rows = 0;
   try {
-    await readLines(response, (line) => {
+    await readLines(response, (tsv) => {
       rows++;
-      let wait: void | Promise<void>;
-      try {
-        wait = handler.line(convert.line(line));
-      } catch (err) {
-        failure.error = err;
-        throw err;
-      }
-      return wait?.catch((err: unknown) => {
-        failure.error = err;
-        throw err;
-      });
+      return line(convert.line(tsv));
     });
   } catch (err) {
     if ("error" in failure) throw failure.error;

@@ -1,13 +1,14 @@
 import { clientCredentialsToken, forgetClientCredentialsToken, TokenRequestError } from "../../lib/client-credentials";
-import { isRecord, parseJson, retryAfterSeconds, truncate } from "../../lib/http";
+import { isRecord, parseJson, truncate } from "../../lib/http";
 import { WarehouseError } from "../errors";
 import type { WarehouseOptions } from "../source";
+import { sleep, warehouseFetch } from "../statement-http";
 
 /**
  * Calls to a Databricks workspace's REST API (https://docs.databricks.com/api/workspace): the
  * bearer token (a personal access token, or an OAuth M2M token from `<host>/oidc/v1/token`,
- * https://docs.databricks.com/aws/en/dev-tools/auth/oauth-m2m), retries of 429 and 503 after their
- * Retry-After, and Databricks' error JSON (`{"error_code","message"}`) as {@link WarehouseError}s.
+ * https://docs.databricks.com/aws/en/dev-tools/auth/oauth-m2m), retries of 429, 503 and 504 after
+ * their Retry-After, and Databricks' error JSON (`{"error_code","message"}`) as {@link WarehouseError}s.
  */
 
 /** Where and as whom a Databricks source connects (its config and credentials together). */
@@ -80,61 +81,44 @@ export interface ApiCall {
 }
 
 /**
- * Sends one call and returns its JSON body. 429 and 503 are retried after their Retry-After (at
- * most 4 attempts); 401/403 are `auth_failed` (an OAuth token is asked again once, in case it was
+ * Sends one call and returns its JSON body (through ../statement-http.ts: no redirects, 429, 503
+ * and 504 retried after their Retry-After, at most 4 attempts); 401/403 are `auth_failed` (an OAuth token is asked again once, in case it was
  * revoked). Throws {@link WarehouseError}.
  */
 export async function databricksApi(settings: DatabricksSettings, opts: WarehouseOptions, call: ApiCall): Promise<Record<string, unknown>> {
   const url = `${baseUrl(settings)}${call.path}`;
-  let refreshed = false;
-  for (let attempt = 1; ; attempt++) {
+  for (let refreshed = false; ; refreshed = true) {
     const token = await bearerToken(settings, opts);
-    let res: Response;
-    const timeout = AbortSignal.timeout(CALL_TIMEOUT_MS);
-    try {
-      res = await fetch(url, {
+    const answer = await warehouseFetch(
+      url,
+      {
         method: call.method,
         headers: { authorization: `Bearer ${token}`, accept: "application/json", "content-type": "application/json" },
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
-        signal: call.signal ? AbortSignal.any([call.signal, timeout]) : timeout,
-        // A redirect could lead past the SSRF guard to a host it would refuse.
-        redirect: "manual",
-      });
-    } catch (err) {
-      if (call.signal?.aborted) throw call.signal.reason;
-      throw new WarehouseError("unreachable", `could not reach Databricks at ${new URL(url).host}: ${String(err)}`, { cause: err });
-    }
-    const text = await res.text().catch(() => "");
-    if (res.status === 200) {
+      },
+      { vendor: "Databricks", timeoutMs: CALL_TIMEOUT_MS, attempts: MAX_ATTEMPTS, maxWaitMs: MAX_RETRY_AFTER_MS, signal: call.signal },
+    );
+    const text = new TextDecoder().decode(answer.body);
+    if (answer.status === 200) {
       const body = parseJson(text);
       if (isRecord(body)) return body;
       throw new WarehouseError("unreachable", `not a Databricks answer (HTTP 200): ${truncate(text, 200)}`, { retryable: false });
     }
-    if ((res.status === 429 || res.status === 503) && attempt < MAX_ATTEMPTS) {
-      await sleep(waitMs(retryAfterSeconds(res.headers)));
-      continue;
-    }
     const oauth = oauthCredentials(settings, opts);
-    if (res.status === 401 && oauth && !refreshed) {
-      refreshed = true;
+    if (answer.status === 401 && oauth && !refreshed) {
       forgetClientCredentialsToken(oauth);
       continue;
     }
-    throw apiError(res.status, text, res.headers);
+    throw apiError(answer.status, text);
   }
 }
 
 /** Databricks' error answer (`{"error_code","message"}`) as a {@link WarehouseError}. */
-function apiError(status: number, text: string, headers: Headers): WarehouseError {
+function apiError(status: number, text: string): WarehouseError {
   const body = parseJson(text);
   const code = isRecord(body) && typeof body.error_code === "string" ? body.error_code : undefined;
   const message = isRecord(body) && typeof body.message === "string" ? body.message : truncate(text, 300);
   const what = `Databricks${code ? ` ${code}` : ""} (HTTP ${status}): ${message || "no message"}`;
-  if (status >= 300 && status < 400)
-    return new WarehouseError(
-      "invalid_connection_string",
-      `Databricks' host answered with a redirect (HTTP ${status}) to ${headers.get("location") ?? "?"}; use the workspace URL itself`,
-    );
   if (status === 401 || status === 403) return new WarehouseError("auth_failed", what);
   if (status === 404 && code === "RESOURCE_DOES_NOT_EXIST") return new WarehouseError("database_not_found", what);
   if (status === 429 || status >= 500) return new WarehouseError("unreachable", what);
@@ -145,8 +129,4 @@ function apiError(status: number, text: string, headers: Headers): WarehouseErro
 
 function waitMs(seconds: number | undefined): number {
   return seconds === undefined ? 1000 : Math.min(MAX_RETRY_AFTER_MS, seconds * 1000);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -2,7 +2,8 @@ import { isRecord, retryAfterSeconds, truncate } from "../../lib/http";
 import { checkOutboundUrl } from "../../lib/ssrf";
 import { WarehouseError } from "../errors";
 import type { SourceField, WarehouseOptions } from "../source";
-import { type DatabricksSettings, databricksApi, sleep } from "./api";
+import { sleep } from "../statement-http";
+import { type DatabricksSettings, databricksApi } from "./api";
 import { JsonArrayRows } from "./json-array";
 import { databricksTypeId } from "./types";
 

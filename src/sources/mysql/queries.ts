@@ -1,6 +1,17 @@
 import { decodeRow } from "../../engine/row";
 import { WarehouseError } from "../errors";
-import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview, Source, WarehouseOptions } from "../source";
+import {
+  type ConnectionTest,
+  type ExtractHandler,
+  type Extracted,
+  forwardLines,
+  type HandlerFailure,
+  type JsonValue,
+  pickColumns,
+  type QueryPreview,
+  type Source,
+  type WarehouseOptions,
+} from "../source";
 import { type MysqlTarget, MysqlConnection } from "./connection";
 import { parseConnectionString } from "./connection-string";
 import { mysqlModelSql, selectFrom } from "./sql-guard";
@@ -159,38 +170,21 @@ async function estimateRows(target: MysqlTarget, sql: string, opts: WarehouseOpt
  */
 async function extractQuery(target: MysqlTarget, sql: string, opts: WarehouseOptions, handler: ExtractHandler): Promise<Extracted> {
   const model = mysqlModelSql(sql);
-  const failure: { error?: unknown } = {};
+  const failure: HandlerFailure = {};
   try {
     return await withSession(target, opts, async (conn) => {
       const fields = await describeFields(conn, model);
-      let columns: readonly string[];
-      try {
-        columns = handler.columns(fields);
-      } catch (err) {
-        failure.error = err;
-        throw err;
-      }
+      const columns = pickColumns(handler, fields, failure);
       const byName = new Map(fields.map((f) => [f.name, f]));
       const convert = new RowToCopy(
         columns.map((c) => byName.get(c)?.form ?? "text"),
         columns.map((_, k) => k),
       );
+      const line = forwardLines(handler, failure);
       const rows = await conn.stream(
         selectFrom(model, columns),
         () => undefined,
-        (packet) => {
-          let wait: void | Promise<void>;
-          try {
-            wait = handler.line(convert.line(packet));
-          } catch (err) {
-            failure.error = err;
-            throw err;
-          }
-          return wait?.catch((err: unknown) => {
-            failure.error = err;
-            throw err;
-          });
-        },
+        (packet) => line(convert.line(packet)),
       );
       return { fields: fields.map(({ name, type, typeId }) => ({ name, type, typeId })), rows };
     });

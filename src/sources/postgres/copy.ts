@@ -1,5 +1,5 @@
 import type { Client } from "@neondatabase/serverless";
-import type { ExtractHandler, Extracted } from "../source";
+import { type ExtractHandler, type Extracted, type HandlerFailure, pickColumns, type SourceField } from "../source";
 import { beginReadOnly, closeClient, openClient, type PostgresOptions, parseConnectionString } from "./connection";
 import { copyDataSplitter } from "./copy-data";
 import { type SqlSpan, toWarehouseError } from "./errors";
@@ -31,26 +31,12 @@ export async function copyQuery(
 ): Promise<Extracted> {
   const model = modelSql(sql);
   const control = new ReadControl();
-  const describePrefix = "SELECT * FROM (\n";
-  let span: SqlSpan = { start: describePrefix.length, length: model.length };
-  const handlerFailure: { error?: unknown } = {};
+  let span: SqlSpan = { start: DESCRIBE_PREFIX.length, length: model.length };
+  const handlerFailure: HandlerFailure = {};
   const client = await openClient(connectionString, opts, control);
   try {
     await beginReadOnly(client, opts);
-    const described = await client.query({
-      name: "retl_copy_describe",
-      text: `${describePrefix}${model}\n) AS model LIMIT 0`,
-      rowMode: "array",
-    });
-    const fields = await fieldTypes(client, described.fields);
-    let columns: readonly string[];
-    try {
-      columns = handler.columns(fields);
-    } catch (err) {
-      handlerFailure.error = err;
-      throw err;
-    }
-    const select = copySelect(model, columns);
+    const { fields, select } = await describeForCopy(client, model, handler, handlerFailure);
     let rows: number;
     if (via === "copy") {
       const prefix = "COPY (";
@@ -74,6 +60,29 @@ export async function copyQuery(
   }
 }
 
+// Where the model starts in the describing statement (for an error's position in the model).
+export const DESCRIBE_PREFIX = "SELECT * FROM (\n";
+
+/**
+ * The opening of a read by COPY text lines, in the open read-only transaction: the model described
+ * (`LIMIT 0`, extended protocol, so a second statement is refused), `handler.columns` picking the
+ * columns (what it throws is remembered in `failure`), and the SELECT of those columns.
+ */
+export async function describeForCopy(
+  client: Client,
+  model: string,
+  handler: ExtractHandler,
+  failure: HandlerFailure,
+): Promise<{ fields: SourceField[]; select: ReturnType<typeof copySelect> }> {
+  const described = await client.query({
+    name: "retl_copy_describe",
+    text: `${DESCRIBE_PREFIX}${model}\n) AS model LIMIT 0`,
+    rowMode: "array",
+  });
+  const fields = await fieldTypes(client, described.fields);
+  return { fields, select: copySelect(model, pickColumns(handler, fields, failure)) };
+}
+
 /** The driver's hook for protocol flows it does not know (a "submittable", as pg-copy-streams uses). */
 interface CopyConnection {
   parse(q: { text: string; name: string; types: number[] }): void;
@@ -92,7 +101,7 @@ export function copyOut(
   text: string,
   handler: ExtractHandler,
   control: ReadControl,
-  failure: { error?: unknown },
+  failure: HandlerFailure,
 ): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let rows = 0;

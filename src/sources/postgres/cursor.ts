@@ -1,6 +1,6 @@
 import type { Client, QueryArrayResult } from "@neondatabase/serverless";
 import { maxRowUtf8, writeRowUtf8 } from "../../engine/row";
-import type { ExtractHandler, SourceField, WarehouseOptions } from "../source";
+import { type ExtractHandler, forwardLines, type HandlerFailure, type SourceField, type WarehouseOptions } from "../source";
 import { beginReadOnly, closeClient, openClient } from "./connection";
 import { toWarehouseError } from "./errors";
 import { dataRowSplitter } from "./copy-data";
@@ -114,11 +114,12 @@ export async function cursorLines(
   client: Client,
   declare: string | { name: string; text: string },
   handler: ExtractHandler,
-  failure: { error?: unknown },
+  failure: HandlerFailure,
   pageRows = CURSOR_PAGE_ROWS,
   control?: ReadControl,
 ): Promise<number> {
   if (control?.splits) return splitCursorLines(client, declare, handler, failure, pageRows, control);
+  const forward = forwardLines(handler, failure);
   let rows = 0;
   let line = new Uint8Array(4096);
   for await (const page of cursorPages(
@@ -134,13 +135,8 @@ export async function cursorLines(
       if (room > line.length) line = new Uint8Array(Math.max(room, 2 * line.length));
       const end = writeRowUtf8(row, line, 0);
       line[end] = 0x0a;
-      try {
-        const wait = handler.line(line.subarray(0, end + 1));
-        if (wait) await wait;
-      } catch (err) {
-        failure.error = err;
-        throw err;
-      }
+      const wait = forward(line.subarray(0, end + 1));
+      if (wait) await wait;
     }
   }
   return rows;
@@ -157,7 +153,7 @@ async function splitCursorLines(
   client: Client,
   declare: string | { name: string; text: string },
   handler: ExtractHandler,
-  failure: { error?: unknown },
+  failure: HandlerFailure,
   pageRows: number,
   control: ReadControl,
 ): Promise<number> {

@@ -35,7 +35,7 @@ const credentials = z.object({
  */
 export function openPostgres(
   connectionString: string,
-  warehouse: WarehouseOptions,
+  warehouse: WarehouseOptions & Pick<PostgresOptions, "webSocketProxy">,
   via?: CopyVia,
   flavor: PostgresOptions["flavor"] = "postgres",
 ): Source {
@@ -49,7 +49,8 @@ export function openPostgres(
     keyset: {
       cheap: (sql, key, pageRows) => keysetCheap(connectionString, sql, key, pageRows, opts),
       extract: (sql, read, handler) =>
-        keysetQuery(connectionString, sql, opts, read, handler, via ?? (parseConnectionString(connectionString).neon ? "cursor" : "copy")),
+        // COPY on every route, Neon's WebSocket too: a page bounds what arrives while the socket cannot be paused.
+        keysetQuery(connectionString, sql, opts, read, handler, via ?? "copy"),
     },
   };
 }

@@ -1,12 +1,12 @@
 import type { Client } from "@neondatabase/serverless";
-import type { ExtractHandler, Extracted, KeysetRead, PageCursor } from "../source";
+import type { ExtractHandler, Extracted, HandlerFailure, KeysetRead, PageCursor } from "../source";
 import { beginReadOnly, closeClient, openClient, type PostgresOptions, withReadOnlyTransaction } from "./connection";
-import { type CopyVia, copyOut } from "./copy";
+import { type CopyVia, copyOut, DESCRIBE_PREFIX, describeForCopy } from "./copy";
 import { cursorLines } from "./cursor";
 import { type SqlSpan, toWarehouseError } from "./errors";
-import { copySelect, modelSql, quoteIdent } from "./sql-guard";
+import { modelSql, quoteIdent } from "./sql-guard";
 import { ReadControl } from "./tcp-websocket";
-import { fieldTypes, type RawRow, rawTextTypes } from "./types";
+import { type RawRow, rawTextTypes } from "./types";
 
 /**
  * The keyset route of extraction: the model in pages of its key's order, each page a key range
@@ -98,26 +98,12 @@ export async function keysetQuery(
 ): Promise<Extracted> {
   const model = modelSql(sql);
   const control = new ReadControl();
-  const describePrefix = "SELECT * FROM (\n";
-  let span: SqlSpan = { start: describePrefix.length, length: model.length };
-  const handlerFailure: { error?: unknown } = {};
+  let span: SqlSpan = { start: DESCRIBE_PREFIX.length, length: model.length };
+  const handlerFailure: HandlerFailure = {};
   const client = await openClient(connectionString, opts, control);
   try {
     await beginReadOnly(client, opts);
-    const described = await client.query({
-      name: "retl_keyset_describe",
-      text: `${describePrefix}${model}\n) AS model LIMIT 0`,
-      rowMode: "array",
-    });
-    const fields = await fieldTypes(client, described.fields);
-    let columns: readonly string[];
-    try {
-      columns = handler.columns(fields);
-    } catch (err) {
-      handlerFailure.error = err;
-      throw err;
-    }
-    const select = copySelect(model, columns);
+    const { fields, select } = await describeForCopy(client, model, handler, handlerFailure);
     const pageRows = Math.max(1, Math.floor(read.pageRows));
     let from = read.from;
     let rows = 0;
@@ -133,7 +119,7 @@ export async function keysetQuery(
         const prefix = redshift ? "DECLARE model_copy CURSOR FOR " : "DECLARE model_copy NO SCROLL CURSOR FOR ";
         span = { start: prefix.length + select.modelAt, length: model.length };
         const declare = { name: `retl_keyset_page_${page}`, text: `${prefix}${text}` };
-        rows += await cursorLines(client, declare, handler, handlerFailure, redshift ? 1000 : undefined);
+        rows += await cursorLines(client, declare, handler, handlerFailure, redshift ? 1000 : undefined, control);
         await client.query("CLOSE model_copy");
       }
       let more: boolean;

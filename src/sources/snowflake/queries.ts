@@ -1,6 +1,16 @@
 import { maxRowUtf8, type RawValue, writeRowUtf8 } from "../../engine/row";
 import { WarehouseError } from "../errors";
-import type { ConnectionTest, ExtractHandler, Extracted, JsonValue, QueryPreview, Source, SourceField } from "../source";
+import {
+  type ConnectionTest,
+  type ExtractHandler,
+  type Extracted,
+  forwardLines,
+  type HandlerFailure,
+  type JsonValue,
+  type QueryPreview,
+  type Source,
+  type SourceField,
+} from "../source";
 import { fetchPartition, type Row, runStatement, type SnowflakeConnection, type StatementResult, timeoutSeconds } from "./api";
 import { streamRows } from "./rows";
 import { selectAll, snowflakeModelSql } from "./sql-guard";
@@ -169,7 +179,8 @@ async function extractQuery(conn: SnowflakeConnection, sql: string, handler: Ext
   const convert = rowConverter(fields, indexes);
   let buffer = new Uint8Array(4096);
   let rows = 0;
-  const failure: { error?: unknown } = {};
+  const failure: HandlerFailure = {};
+  const line = forwardLines(handler, failure);
   try {
     await readRows(conn, result, (row) => {
       const values = convert(row);
@@ -178,17 +189,7 @@ async function extractQuery(conn: SnowflakeConnection, sql: string, handler: Ext
       const end = writeRowUtf8(values, buffer, 0);
       buffer[end] = 0x0a;
       rows++;
-      let wait: void | Promise<void>;
-      try {
-        wait = handler.line(buffer.subarray(0, end + 1));
-      } catch (err) {
-        failure.error = err;
-        throw err;
-      }
-      return wait?.catch((err: unknown) => {
-        failure.error = err;
-        throw err;
-      });
+      return line(buffer.subarray(0, end + 1));
     });
   } catch (err) {
     if ("error" in failure) throw failure.error;

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 /**
  * The keyset route (src/sources/postgres/keyset.ts) against the local Postgres: pages are key
  * ranges whose bounds the warehouse compares (numeric order for numbers, the column's collation for
@@ -75,10 +76,13 @@ async function readPages(reader: KeysetReader, sql: string, pageRows: number, fr
   return { pages, rows: extracted.rows };
 }
 
-for (const via of ["copy", "cursor"] as const) {
+// COPY over TCP, cursor pages (Redshift's route), and COPY pages over a Neon-style WebSocket proxy (Neon's route).
+for (const via of ["copy", "cursor", "websocket"] as const) {
   describe(`keyset pages (${via} route)`, () => {
-    const flavor = via === "cursor" ? "redshift" : "postgres";
-    const source = openPostgres(URL_, opts, via, flavor);
+    const source =
+      via === "websocket"
+        ? openPostgres(URL_, { ...opts, webSocketProxy: env.WSPROXY_URL })
+        : openPostgres(URL_, opts, via, via === "cursor" ? "redshift" : "postgres");
     const reader = source.keyset as KeysetReader;
 
     it("cuts pages at numeric key ranges, never splits a repeated key, and reads null keys last", async () => {
