@@ -10,6 +10,7 @@ import {
   retryOutcome,
   truncate,
 } from "../../lib/http";
+import { resultsByPosition } from "../row-errors";
 import type { Connector, ConnectorContext, DestinationField, FieldType, Operation, RowResult } from "../destination";
 import type { BrazeConfig, BrazeCredentials } from "./schema";
 
@@ -156,19 +157,11 @@ async function track(
   if (response.status < 200 || response.status >= 300) return failure(response);
   const body = parseJson(response.text);
   const errors = isRecord(body) && Array.isArray(body.errors) ? body.errors : [];
-  const failed = new Map<number, string>();
-  let untied: string | undefined;
-  for (const err of errors) {
-    const message = errorType(err);
-    const index = isRecord(err) ? err.index : undefined;
-    const tied = isRecord(err) && err.input_array === "attributes" && typeof index === "number" && index >= 0 && index < items.length;
-    if (tied) failed.set(index, failed.has(index) ? `${failed.get(index)}; ${message}` : message);
-    else untied ??= message;
-  }
-  for (const [i, { index, op }] of items.entries()) {
-    const error = failed.get(i) ?? untied;
-    results.set(index, error === undefined ? { key: op.key, ok: true } : { key: op.key, ok: false, error: truncate(error, 1000) });
-  }
+  const positioned = errors.map((err) => ({
+    at: isRecord(err) && err.input_array === "attributes" && typeof err.index === "number" ? err.index : undefined,
+    message: errorType(err),
+  }));
+  resultsByPosition(items, positioned, results);
   return undefined;
 }
 

@@ -1,4 +1,5 @@
 import { classifyStatus, type FailureOutcome, type HttpResponse, httpRequest, isRecord, parseJson, truncate } from "../../lib/http";
+import { resultsByPosition } from "../row-errors";
 import type { Connector, ConnectorContext, DestinationField, Operation, RowResult } from "../destination";
 import type { CustomerioConfig, CustomerioCredentials } from "./schema";
 
@@ -130,19 +131,11 @@ async function sendRequest(ctx: Ctx, entries: Entry[], results: Map<number, RowR
   if (response.status < 200 || response.status >= 300) return failure(response);
   const body = parseJson(response.text);
   const errors = isRecord(body) && Array.isArray(body.errors) ? body.errors : [];
-  const failed = new Map<number, string>();
-  let untied: string | undefined;
-  for (const err of errors) {
-    const message = entryError(err);
-    const at = isRecord(err) ? err.batch_index : undefined;
-    if (typeof at === "number" && at >= 0 && at < entries.length)
-      failed.set(at, failed.has(at) ? `${failed.get(at)}; ${message}` : message);
-    else untied ??= message;
-  }
-  for (const [i, { index, op }] of entries.entries()) {
-    const error = failed.get(i) ?? untied;
-    results.set(index, error === undefined ? { key: op.key, ok: true } : { key: op.key, ok: false, error: truncate(error, 1000) });
-  }
+  const positioned = errors.map((err) => ({
+    at: isRecord(err) && typeof err.batch_index === "number" ? err.batch_index : undefined,
+    message: entryError(err),
+  }));
+  resultsByPosition(entries, positioned, results);
   return undefined;
 }
 
