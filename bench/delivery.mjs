@@ -207,7 +207,8 @@ async function main() {
         `${(f.totalMs / f.copyMs).toFixed(1)}× COPY's time (target ≥ 100k rows/s, ≤ 10×)\n` +
         `  trigger → first request ${(f.firstMs / 1000).toFixed(2)} s; first request → last answer ${(f.deliveryMs / 1000).toFixed(2)} s ` +
         `(${Math.round(f.rows / (f.deliveryMs / 1000)).toLocaleString("en-US")} rows/s); ${f.requests} requests, ${f.throttled} × 429, ` +
-        `peak ${f.peakInFlight} in flight at the webhook, ${f.duplicates} duplicate creates; run ${f.status} after ${(f.runMs / 1000).toFixed(2)} s`,
+        `peak ${f.peakInFlight} in flight at the webhook, busy ${(f.webhookBusyMs / 1000).toFixed(2)} s answering; ` +
+        `${f.duplicates} duplicate creates; run ${f.status} after ${(f.runMs / 1000).toFixed(2)} s`,
     );
   }
   if (results.length === 0) return;
@@ -287,6 +288,8 @@ async function fullLoad(worker, sinkBase, source, n) {
     requests: state.deliveries.length,
     throttled: state.deliveries.filter((r) => r.status === 429).length,
     peakInFlight: state.stats.peak_in_flight,
+    // The webhook's own time (arrival to answer, summed): its share of the delivery window.
+    webhookBusyMs: state.deliveries.reduce((sum, r) => sum + (r.end - r.at), 0),
     duplicates: state.stats.duplicate_creates,
     status: final.status,
     runMs: final.duration_ms,

@@ -1,6 +1,8 @@
 import { createDb } from "../db/client";
 import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
+import type { DestinationLimiter, Permit } from "../../durable-objects/destination-limiter";
+import type { RateLimit } from "../destinations/destination";
 import type { RateSignal } from "../lib/http";
 import { log } from "../lib/log";
 import { type BatchAnswer, settledEntries } from "../run-log/entry";
@@ -12,12 +14,13 @@ import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, Opera
 /** A destination opened for the messages of one queue batch. */
 type Opened = ReturnType<typeof openDestination>;
 
+/** Longest the consumer polls in-process (a pause, the concurrency cap) before handing the wait to the queue. */
+const MAX_INLINE_WAIT_MS = 5_000;
 /**
- * Longest the consumer waits in-process for a rate-limit slot before handing the wait to the queue.
- * Its messages reserve their slots this far ahead, one limiter call each: a batch of 100 messages
- * at 5 requests/s is sent within it, with no polling.
+ * How far ahead the consumer reserves rate-limit slots (and then waits for them in-process): a
+ * queue batch of 100 messages at 5 requests/s is sent within it, with no polling.
  */
-const MAX_INLINE_WAIT_MS = 30_000;
+const MAX_RESERVE_AHEAD_MS = 30_000;
 
 function syncStub(env: Env, syncId: string) {
   return env.SYNC.get(env.SYNC.idFromName(syncId));
@@ -40,11 +43,20 @@ export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env, c
     }
     return result;
   };
+  const brokers = new Map<string, SlotBroker>();
+  const slots = (destinationId: string) => {
+    let broker = brokers.get(destinationId);
+    if (!broker) {
+      broker = new SlotBroker(env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destinationId)));
+      brokers.set(destinationId, broker);
+    }
+    return broker;
+  };
   await Promise.all(
     batch.messages.map(async (msg) => {
       try {
         if (deadLetters) await settleDeadLetter(msg, env, later);
-        else await deliver(msg, env, later, open);
+        else await deliver(msg, env, later, open, slots);
       } catch (err) {
         // Our own failure (RPC, D1, R2): the batch is unharmed; try it again later.
         log("delivery_error", { error: String(err), attempts: msg.attempts }, "error");
@@ -96,7 +108,13 @@ async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] |
   return "invalid";
 }
 
-async function deliver(msg: Message<unknown>, env: Env, later: Later, open: (m: DeliveryMessage) => Opened): Promise<void> {
+async function deliver(
+  msg: Message<unknown>,
+  env: Env,
+  later: Later,
+  open: (m: DeliveryMessage) => Opened,
+  slots: (destinationId: string) => SlotBroker,
+): Promise<void> {
   const m = parse(msg);
   if (!m) return;
   const sync = syncStub(env, m.sync_id);
@@ -122,11 +140,12 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later, open: (m: 
   if (!opened.ok) throw new Error(`destination ${m.destination_id}: ${opened.error}`);
   const { destination } = opened;
   const limit = destination.rateLimit;
-  const limiter = env.DESTINATION_LIMITER.get(env.DESTINATION_LIMITER.idFromName(destination.id));
+  const broker = slots(destination.id);
+  const limiter = broker.limiter;
 
   const started = Date.now();
-  const ahead = () => Math.max(0, MAX_INLINE_WAIT_MS - (Date.now() - started));
-  let permit = await limiter.acquire(limit, ahead());
+  const ahead = () => Math.max(0, MAX_RESERVE_AHEAD_MS - (Date.now() - started));
+  let permit = await broker.acquire(limit, ahead());
   let waited = !permit.granted;
   for (;;) {
     if (permit.granted) {
@@ -152,7 +171,7 @@ async function deliver(msg: Message<unknown>, env: Env, later: Later, open: (m: 
       return msg.ack();
     }
     await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
-    permit = await limiter.acquire(limit, ahead());
+    permit = await broker.acquire(limit, ahead());
   }
   // While this batch waited for a slot its run may have stopped (credentials refused): don't send it.
   if (waited && !(await sync.claimBatch(m.run_id, m.batch_id))) {
@@ -255,6 +274,42 @@ async function settleDeadLetter(msg: Message<unknown>, env: Env, later: Later): 
 }
 
 const now = () => new Date().toISOString();
+
+/**
+ * Asks the destination's limiter for the slots of every message of a queue batch that asks at about
+ * the same time in one call (acquireMany), instead of one round trip each, which the limiter
+ * answers one after another (100 of them took ~1.4 s of a 2 s batch: README "Benchmarks").
+ */
+class SlotBroker {
+  private waiting: { limit: RateLimit; aheadMs: number; resolve: (p: Permit) => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(readonly limiter: DurableObjectStub<DestinationLimiter>) {}
+
+  acquire(limit: RateLimit, aheadMs: number): Promise<Permit> {
+    return new Promise((resolve, reject) => {
+      if (this.waiting.push({ limit, aheadMs, resolve, reject }) === 1) setTimeout(() => this.flush(), 0);
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const waiting = this.waiting;
+    this.waiting = [];
+    const [first] = waiting;
+    if (!first) return;
+    try {
+      // Senders of one batch share the limit and wait about alike: the shortest wait applies to all.
+      const aheadMs = Math.min(...waiting.map((w) => w.aheadMs));
+      const permits = await this.limiter.acquireMany(first.limit, waiting.length, aheadMs);
+      waiting.forEach((w, i) => {
+        const permit = permits[i];
+        if (permit) w.resolve(permit);
+        else w.reject(new Error("the limiter answered fewer permits than asked"));
+      });
+    } catch (err) {
+      for (const w of waiting) w.reject(err);
+    }
+  }
+}
 
 /** A release that failed only delays the slot's lease expiry: logged, never a reason to send again. */
 async function releaseSlot(release: Promise<void>): Promise<void> {
