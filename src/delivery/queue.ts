@@ -143,7 +143,9 @@ async function deliver(
   const broker = slots(destination.id);
   const limiter = broker.limiter;
 
-  const started = Date.now();
+  // Waits count from here, or from the last reserved slot a pause voided (its wait was not in vain
+  // for lack of patience: everyone's slot was voided, and the queue would only add its own delay).
+  let started = Date.now();
   const ahead = () => Math.max(0, MAX_RESERVE_AHEAD_MS - (Date.now() - started));
   let permit = await broker.acquire(limit, ahead());
   let waited = !permit.granted;
@@ -156,7 +158,7 @@ async function deliver(
       waited = true;
       await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
       permit = await limiter.confirm(permit.leaseId, limit);
-      waited ||= !permit.granted;
+      if (!permit.granted) started = Date.now();
       continue;
     }
     if (permit.slotInMs !== undefined || Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
