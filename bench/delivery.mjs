@@ -9,6 +9,10 @@
  * through the real Worker (wrangler's unstable_startWorker: API, SyncObject, Queues, limiter), then:
  *   rows/s over the delivery window (first request's arrival to the last answer at the webhook),
  *   against the ceiling N × batch size; the run's own wall time; requests refused with 429.
+ * `--full-load 1000000` (repeatable) adds the first mirror run of that many rows into a webhook
+ * without a limit of its own (batch 1000, `--full-load-concurrency`, default 20), timed from the
+ * trigger until the webhook holds every row, against COPY of the model in the same run (best of
+ * `--repeat`, default 3); without --rps only the full load runs.
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { spawnSync } from "node:child_process";
@@ -44,13 +48,21 @@ const valuesOf = (name) =>
 // `--delivery-rows` etc. win, so bench/run.mjs can forward its arguments without its own --rows applying here.
 const values = (name) => (valuesOf(`delivery-${name}`).length > 0 ? valuesOf(`delivery-${name}`) : valuesOf(name));
 const rows = Number((values("rows")[0] ?? "10000").replaceAll("_", ""));
-const rates = (values("rps").length > 0 ? values("rps") : ["5", "20"]).map(Number);
+const rates = (values("rps").length > 0 ? values("rps") : values("full-load").length > 0 ? [] : ["5", "20"]).map(Number);
 const batchSize = Number(values("batch-size")[0] ?? 100);
+// The full load: a first mirror run of this many rows into a webhook with no rate limit of its own.
+const fullRows = values("full-load").map((v) => Number(v.replaceAll("_", "")));
+const fullConcurrency = Number(values("full-load-concurrency")[0] ?? 20);
+const copyRepeat = Number(values("repeat")[0] ?? 3);
 
 const ADMIN = "bench_admin_token";
 // 32 bytes, base64: a throwaway key for the bench's own local state.
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
-const TABLE = "retl_bench_delivery.people";
+// A schema of this process's own: other checkouts may run this bench on the same Postgres at once.
+const SCHEMA = `retl_bench_delivery_${process.pid}`;
+const TABLE = `${SCHEMA}.people`;
+const FULL_TABLE = `${SCHEMA}.full_load`;
+const modelSql = (table) => `SELECT id, email, name, plan, score FROM ${table}`;
 
 function psql(sql) {
   const r = spawnSync("psql", [...psqlArgs, "-At", "-f", "-"], { input: sql, encoding: "utf8" });
@@ -97,10 +109,13 @@ async function main() {
   const sink = await startWebhookReceiver();
   const sinkBase = `http://127.0.0.1:${sink.port}`;
 
-  psql(`DROP SCHEMA IF EXISTS retl_bench_delivery CASCADE; CREATE SCHEMA retl_bench_delivery;
-    CREATE TABLE ${TABLE} AS SELECT g::text AS id, 'user' || g || '@example.com' AS email, 'Person ' || g AS name,
-      (ARRAY['free','pro','enterprise'])[1 + g % 3] AS plan, g % 1000 AS score FROM generate_series(1, ${rows}) g;
-    ALTER TABLE ${TABLE} ADD PRIMARY KEY (id);`);
+  const people = (table, n) => `CREATE TABLE ${table} AS SELECT g::text AS id, 'user' || g || '@example.com' AS email,
+      'Person ' || g AS name, (ARRAY['free','pro','enterprise'])[1 + g % 3] AS plan, g % 1000 AS score
+      FROM generate_series(1, ${n}) g;
+    ALTER TABLE ${table} ADD PRIMARY KEY (id);`;
+  psql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE; CREATE SCHEMA ${SCHEMA};
+    ${rates.length > 0 ? people(TABLE, rows) : ""} ${fullRows.length > 0 ? people(FULL_TABLE, Math.max(...fullRows)) : ""}
+    VACUUM ANALYZE;`);
 
   const persist = join(dataDir, "delivery-state");
   rmSync(persist, { recursive: true, force: true });
@@ -117,14 +132,18 @@ async function main() {
   await worker.ready;
 
   const results = [];
+  const fullLoads = [];
   try {
     const source = await api(worker, "POST", "/api/v1/sources", { name: "bench", type: "postgres", connection_string: connectionString });
-    const model = await api(worker, "POST", "/api/v1/models", {
-      name: "bench people",
-      source_id: source.id,
-      sql: `SELECT id, email, name, plan, score FROM ${TABLE}`,
-      primary_key: "id",
-    });
+    for (const n of fullRows) fullLoads.push(await fullLoad(worker, sinkBase, source, n));
+    const model =
+      rates.length > 0 &&
+      (await api(worker, "POST", "/api/v1/models", {
+        name: "bench people",
+        source_id: source.id,
+        sql: modelSql(TABLE),
+        primary_key: "id",
+      }));
     for (const rps of rates) {
       const name = `bench_${rps}_${batchSize}_${Date.now()}`;
       await fetch(`${sinkBase}/config/${name}`, { method: "POST", body: JSON.stringify({ idempotent: true, accept_rps: rps }) });
@@ -173,9 +192,26 @@ async function main() {
     await worker.dispose();
     await new Promise((resolve) => sink.server.close(resolve));
     rmSync(persist, { recursive: true, force: true });
-    psql("DROP SCHEMA IF EXISTS retl_bench_delivery CASCADE");
+    psql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
   }
 
+  for (const f of fullLoads) {
+    const copyRate = f.rows / (f.copyMs / 1000);
+    const rate = f.rows / (f.totalMs / 1000);
+    console.log(
+      `\n=== full load: first mirror run of ${f.rows.toLocaleString("en-US")} rows, webhook batch 1000, concurrency ${fullConcurrency}, no 429s ===`,
+    );
+    console.log(
+      `  COPY (model) TO STDOUT (psql, best of ${copyRepeat}): ${(f.copyMs / 1000).toFixed(2)} s, ${Math.round(copyRate).toLocaleString("en-US")} rows/s\n` +
+        `  trigger → every row at the webhook: ${(f.totalMs / 1000).toFixed(2)} s, ${Math.round(rate).toLocaleString("en-US")} rows/s, ` +
+        `${(f.totalMs / f.copyMs).toFixed(1)}× COPY's time (target ≥ 100k rows/s, ≤ 10×)\n` +
+        `  trigger → first request ${(f.firstMs / 1000).toFixed(2)} s; first request → last answer ${(f.deliveryMs / 1000).toFixed(2)} s ` +
+        `(${Math.round(f.rows / (f.deliveryMs / 1000)).toLocaleString("en-US")} rows/s); ${f.requests} requests, ${f.throttled} × 429, ` +
+        `peak ${f.peakInFlight} in flight at the webhook, busy ${(f.webhookBusyMs / 1000).toFixed(2)} s answering; ` +
+        `${f.duplicates} duplicate creates; run ${f.status} after ${(f.runMs / 1000).toFixed(2)} s`,
+    );
+  }
+  if (results.length === 0) return;
   console.log(`\n=== delivery: ${rows.toLocaleString("en-US")} rows, upsert, webhook batch size ${batchSize} ===`);
   console.log("webhook accepts N req/s; destination rate_limit N req/s; ceiling = N × batch size");
   for (const r of results) {
@@ -187,6 +223,77 @@ async function main() {
         `run ${(r.runMs / 1000).toFixed(1)} s (${r.status}); ${r.applied} requests applied, ${r.throttled} refused with 429`,
     );
   }
+}
+
+/** Best of `copyRepeat` timings of `COPY (model) TO STDOUT` through psql to /dev/null. */
+function copyMs(sql) {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < copyRepeat; i++) {
+    const t = performance.now();
+    const r = spawnSync("psql", [...psqlArgs, "-c", `COPY (${sql}) TO STDOUT`], { stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status !== 0) throw new Error(`COPY failed: ${r.stderr}`);
+    best = Math.min(best, performance.now() - t);
+  }
+  return best;
+}
+
+/**
+ * The first mirror run of an `n`-row model, timed from the trigger until the webhook holds every
+ * row, against COPY of the same model in the same run.
+ */
+async function fullLoad(worker, sinkBase, source, n) {
+  const sql = `${modelSql(FULL_TABLE)} WHERE id::int <= ${n}`;
+  const copy = copyMs(sql);
+  const name = `bench_full_${n}_${Date.now()}`;
+  await fetch(`${sinkBase}/config/${name}`, { method: "POST", body: JSON.stringify({ idempotent: true }) });
+  const model = await api(worker, "POST", "/api/v1/models", { name: `full load ${n}`, source_id: source.id, sql, primary_key: "id" });
+  const destination = await api(worker, "POST", "/api/v1/destinations", {
+    name: `full load sink ${n}`,
+    type: "webhook",
+    config: { url: `${sinkBase}/hook/${name}`, batch_size: 1000, rate_limit: { requests_per_second: 1000, concurrency: fullConcurrency } },
+  });
+  const sync = await api(worker, "POST", "/api/v1/syncs", {
+    name: `full load ${n}`,
+    model_id: model.id,
+    destination_id: destination.id,
+    mode: "mirror",
+    schedule: { type: "manual" },
+    field_mappings: ["email", "name", "plan", "score"].map((c) => ({ source: c, destination: c })),
+  });
+  const started = Date.now();
+  const run = await api(worker, "POST", `/api/v1/syncs/${sync.id}/trigger`);
+  let summary;
+  for (;;) {
+    summary = await (await fetch(`${sinkBase}/state/${name}?summary=1`)).json();
+    if (summary.row_count >= n) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const totalMs = Date.now() - started;
+  let final;
+  for (;;) {
+    final = await api(worker, "GET", `/api/v1/syncs/${sync.id}/runs/${run.id}`);
+    if (["succeeded", "partial", "failed", "cancelled"].includes(final.status)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const state = await sinkState(sinkBase, name);
+  if (process.env.BENCH_DEBUG) console.error(JSON.stringify(final));
+  const first = Math.min(...state.deliveries.map((r) => r.at));
+  const last = Math.max(...state.deliveries.map((r) => r.end));
+  return {
+    rows: n,
+    copyMs: copy,
+    totalMs,
+    firstMs: first - started,
+    deliveryMs: last - first,
+    requests: state.deliveries.length,
+    throttled: state.deliveries.filter((r) => r.status === 429).length,
+    peakInFlight: state.stats.peak_in_flight,
+    // The webhook's own time (arrival to answer, summed): its share of the delivery window.
+    webhookBusyMs: state.deliveries.reduce((sum, r) => sum + (r.end - r.at), 0),
+    duplicates: state.stats.duplicate_creates,
+    status: final.status,
+    runMs: final.duration_ms,
+  };
 }
 
 await main();
