@@ -4,7 +4,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAlertReceiver } from "../servers/alert-receiver";
 import type { FakeState } from "../servers/alert-types";
-import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
+import { apiCall, createCustomersTable, hasChromium, openConsole, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
 
 const TOKEN = "browser_alerts_token";
 
@@ -48,15 +48,8 @@ describe.skipIf(!hasChromium)("console alerts in Chromium against wrangler dev",
         type: "webhook",
         config: { url: `http://127.0.0.1:${receiver.port}/r/crm` },
       });
-      const browser = await launchChromium();
-      cleanups.push(browser.close);
-      const page = await browser.context.newPage();
-      page.setDefaultTimeout(15_000);
-      f = { worker, receiver, context: browser.context, page, cleanups };
-      await page.goto(`${worker.base}/`);
-      await page.fill("input[name=token]", TOKEN);
-      await page.click("text=Save token");
-      await page.waitForSelector("h1:has-text('Syncs')");
+      const { context, page } = await openConsole(worker, TOKEN, cleanups);
+      f = { worker, receiver, context, page, cleanups };
     } catch (err) {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
       throw err;

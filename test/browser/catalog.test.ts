@@ -6,7 +6,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
 import type { ReceiverState } from "../servers/webhook-receiver-types";
-import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
+import { apiCall, createCustomersTable, hasChromium, openConsole, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
 
 const TOKEN = "browser_catalog_token";
 const ROWS = 30;
@@ -47,15 +47,8 @@ describe.skipIf(!hasChromium)("the console's sources, models and destinations in
       });
       const worker = await startWorker(TOKEN);
       cleanups.push(worker.stop);
-      const browser = await launchChromium();
-      cleanups.push(browser.close);
-      const page = await browser.context.newPage();
-      page.setDefaultTimeout(15_000);
-      await page.goto(`${worker.base}/`);
-      await page.fill("input[name=token]", TOKEN);
-      await page.click("text=Save token");
-      await page.waitForSelector("h1:has-text('Syncs')");
-      f = { worker, receiver, context: browser.context, page, table: table.table, cleanups };
+      const { context, page } = await openConsole(worker, TOKEN, cleanups);
+      f = { worker, receiver, context, page, table: table.table, cleanups };
     } catch (err) {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
       throw err;

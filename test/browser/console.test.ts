@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebhookReceiver } from "../servers/webhook-receiver";
-import { apiCall, createCustomersTable, hasChromium, launchChromium, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
+import { apiCall, createCustomersTable, hasChromium, openConsole, startWorker, WAREHOUSE_URL, type Worker } from "./harness";
 
 if (!hasChromium) {
   console.warn("test/browser skipped: /usr/bin/chromium not found (install it with `apt-get install -y chromium`; .ci/run does).");
@@ -62,11 +62,9 @@ describe.skipIf(!hasChromium)("web console in Chromium against wrangler dev", ()
         config: { url: `http://127.0.0.1:${receiver.port}/hook/browser` },
       });
 
-      const browser = await launchChromium();
-      cleanups.push(browser.close);
-      const page = await browser.context.newPage();
-      page.setDefaultTimeout(15_000);
-      f = { worker, table: table.table, receiver, context: browser.context, page, cleanups };
+      // Not signed in: the first test signs in through the token form.
+      const { context, page } = await openConsole(worker, TOKEN, cleanups, false);
+      f = { worker, table: table.table, receiver, context, page, cleanups };
     } catch (err) {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
       throw err;

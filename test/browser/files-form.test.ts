@@ -1,7 +1,7 @@
 // The files destination's console form, drawn from the OpenAPI document like every other type's.
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiCall, hasChromium, launchChromium, startWorker, type Worker } from "./harness";
+import { apiCall, hasChromium, openConsole, startWorker, type Worker } from "./harness";
 
 const TOKEN = "browser_files_token";
 
@@ -13,14 +13,7 @@ describe.skipIf(!hasChromium)("the files destination's form in Chromium", () => 
   beforeAll(async () => {
     worker = await startWorker(TOKEN);
     cleanups.push(worker.stop);
-    const browser = await launchChromium();
-    cleanups.push(browser.close);
-    page = await browser.context.newPage();
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${worker.base}/`);
-    await page.fill("input[name=token]", TOKEN);
-    await page.click("text=Save token");
-    await page.waitForSelector("h1:has-text('Syncs')");
+    ({ page } = await openConsole(worker, TOKEN, cleanups));
   });
 
   afterAll(async () => {

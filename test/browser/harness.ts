@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { chromium, type BrowserContext } from "playwright-core";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { startWranglerDev, type WranglerDev } from "../servers/wrangler-dev";
 
 /** Debian's Chromium; the browser tests are skipped when it is absent. */
@@ -31,7 +31,7 @@ export async function startWorker(token: string): Promise<Worker> {
 }
 
 /** Chromium with the flags of an offline CI machine and a fresh profile; `close()` removes the profile. */
-export async function launchChromium(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+async function launchChromium(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const profile = mkdtempSync(path.join(tmpdir(), "retl-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -55,6 +55,29 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Chromium on the console of `worker`: a page with a 15 s default timeout, signed in with `token`
+ * unless `signIn` is false (the console then asks for it). Its `close` goes to `cleanups`.
+ */
+export async function openConsole(
+  worker: Worker,
+  token: string,
+  cleanups: (() => Promise<void>)[],
+  signIn = true,
+): Promise<{ context: BrowserContext; page: Page }> {
+  const browser = await launchChromium();
+  cleanups.push(browser.close);
+  const page = await browser.context.newPage();
+  page.setDefaultTimeout(15_000);
+  if (signIn) {
+    await page.goto(`${worker.base}/`);
+    await page.fill("input[name=token]", token);
+    await page.click("text=Save token");
+    await page.waitForSelector("h1:has-text('Syncs')");
+  }
+  return { context: browser.context, page };
 }
 
 /** A table of customers in the test warehouse, dropped by `drop()`. */

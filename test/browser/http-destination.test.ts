@@ -1,7 +1,7 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeRestApi } from "../servers/rest-api";
-import { apiCall, hasChromium, launchChromium, startWorker, type Worker } from "./harness";
+import { apiCall, hasChromium, openConsole, startWorker, type Worker } from "./harness";
 
 const TOKEN = "browser_http_token";
 const TENANT = "console";
@@ -20,14 +20,7 @@ describe.skipIf(!hasChromium)("the console's http destination form in Chromium",
     await fetch(`${api}/_config/${TENANT}`, { method: "POST", body: JSON.stringify({ auth: { type: "bearer", token: "good-token" } }) });
     worker = await startWorker(TOKEN);
     cleanups.push(worker.stop);
-    const browser = await launchChromium();
-    cleanups.push(browser.close);
-    page = await browser.context.newPage();
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${worker.base}/`);
-    await page.fill("input[name=token]", TOKEN);
-    await page.click("text=Save token");
-    await page.waitForSelector("h1:has-text('Syncs')");
+    ({ page } = await openConsole(worker, TOKEN, cleanups));
   });
 
   afterAll(async () => {
