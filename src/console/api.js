@@ -293,7 +293,7 @@ export const updateDestination = (id, body) => call("PUT", `/destinations/${id}`
 export const testDestination = (id) => call("POST", `/destinations/${id}/test`);
 
 /**
- * The fields the destination describes (Salesforce describe, HubSpot properties, a table's columns).
+ * The fields the destination describes (Salesforce describe, HubSpot properties, a table's columns, an engagement tool's attributes).
  * @param {string} id
  * @returns {Promise<DestinationField[]>}
  */

@@ -107,7 +107,7 @@ export async function viewSyncForm(ctx, id) {
   const updateRequiredHint = () => {
     const mapped = new Set(mappingsValue().map((m) => m.destination));
     const missing = destinationFields.filter((f) => f.required && !f.identifier && !mapped.has(f.name)).map((f) => f.name);
-    const creates = modeValue() !== /** @type {string} */ ("update");
+    const creates = modeValue() !== "update";
     put(requiredHint, creates && missing.length > 0 ? `Required by the destination and not mapped yet: ${missing.join(", ")}` : "");
   };
   const loadDestinationFields = async () => {
