@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node
 import { join } from "node:path";
 import { commitPartition, RESULT_ACKNOWLEDGED } from "../src/engine/commit";
 import { diffPartition } from "../src/engine/diff";
-import { copyColumns, PartitionWriter, type ReadyChunk, writerLimitsBeside } from "../src/engine/extract";
+import { copyColumns, PartitionWriter, type ReadyChunk } from "../src/engine/extract";
 import { copySelect } from "../src/sources/postgres/sql-guard";
 import { KnownRows } from "../src/engine/known-rows";
 import { loadHasher } from "../src/engine/hash";
@@ -94,8 +94,7 @@ async function extract(job: Job, meter: Meter) {
       known.addWords(keyWords, rowWords);
     }
   }
-  const limits = writerLimitsBeside(known?.bytes ?? 0);
-  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped), limits, known);
+  const writer = new PartitionWriter(hasher, job.partitions, copyColumns(job.mapped.length), hasher.mappingSeed(job.mapped), {}, known);
   const sql = `COPY (${copySelect(job.sql, [job.primaryKey, ...job.mapped]).text}) TO STDOUT`;
   const child = spawn("psql", [...job.psql, "-c", sql], { stdio: ["ignore", "pipe", "inherit"] });
   // Finished chunks stay in memory until 16 MiB are "uploading", as ChunkUploads lets them

@@ -68,18 +68,6 @@ export interface WriterLimits {
 }
 
 /**
- * Memory the last snapshot's pairs (KnownRows, up to 16 MiB) and the partition buffers share during
- * extraction. Without a set (above `KnownRows.MAX_ROWS`, where every value is stored) the buffers
- * take all of it: each partition's chunks are bigger, so there are fewer puts for the same bytes.
- */
-export const EXTRACTION_BUFFER_BYTES = 40 * 1024 * 1024;
-
-/** The writer's limits beside a known-rows set of `setBytes` (0 without one): the buffers get the rest of {@link EXTRACTION_BUFFER_BYTES}. */
-export function writerLimitsBeside(setBytes: number): WriterLimits {
-  return { maxBufferedBytes: Math.max(8 * 1024 * 1024, EXTRACTION_BUFFER_BYTES - setBytes) };
-}
-
-/**
  * Extraction's core: hashes each row's key and routes the row to its partition's chunk builder,
  * which encodes and hashes it. Memory stays within `maxBufferedBytes` plus one chunk being
  * encoded, whatever P and the model size; finished chunks wait in {@link PartitionWriter.takeReady}.

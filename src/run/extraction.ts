@@ -1,4 +1,4 @@
-import { copyColumns, PartitionWriter, type ReadyChunk, resolveColumns, writerLimitsBeside } from "../engine/extract";
+import { copyColumns, PartitionWriter, resolveColumns, type ReadyChunk } from "../engine/extract";
 import type { Hasher } from "../engine/hash";
 import type { KnownRows } from "../engine/known-rows";
 import type { ExtractHandler, PageCursor, Source } from "../sources/source";
@@ -76,8 +76,7 @@ export interface Extraction {
 /**
  * Step 1 of a run: the model's rows, as COPY text lines of the key and the mapped values, hashed
  * and routed to partitions as bytes (no string per value) and stored as R2 chunks while reading
- * goes on. Memory: the last snapshot's pairs and the writer's buffers (40 MiB together, see
- * EXTRACTION_BUFFER_BYTES) plus at most 16 MiB of uploads, then the warehouse waits.
+ * goes on. Memory: the writer's buffers plus at most 16 MiB of uploads, then the warehouse waits.
  *
  * With `job.pages` (and a source with `keyset`) the model is read in key ranges: after each page
  * every partition's pending rows become a chunk, and once the page's chunks are stored its mark
@@ -96,9 +95,7 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     (c) => job.chunkKey(seqBase(c.partition) === 0 ? c : { ...c, seq: seqBase(c.partition) + c.seq }),
     MAX_UPLOAD_BYTES,
   );
-  const known = job.known ?? null;
-  const limits = writerLimitsBeside(known?.bytes ?? 0);
-  const writer = new PartitionWriter(job.hasher, job.partitions, copyColumns(job.mapped.length), job.rowSeed, limits, known);
+  const writer = new PartitionWriter(job.hasher, job.partitions, copyColumns(job.mapped.length), job.rowSeed, {}, job.known ?? null);
   const baseRows = base?.rows ?? 0;
   const every = job.progressEvery ?? 50_000;
   let nextProgress = baseRows + every;

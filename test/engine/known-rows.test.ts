@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { copyColumns, EXTRACTION_BUFFER_BYTES, PartitionWriter, writerLimitsBeside } from "../../src/engine/extract";
+import { copyColumns, PartitionWriter } from "../../src/engine/extract";
 import { loadHasher } from "../../src/engine/hash";
 import { KnownRows } from "../../src/engine/known-rows";
 import { decodeRunChunk, emptySnapshot, encodeSnapshot, joinRunChunks, snapshotHashWords } from "../../src/engine/snapshot";
@@ -101,25 +101,5 @@ describe("PartitionWriter with the last snapshot's pairs", () => {
     }
     const count = (r: typeof full) => r.rows.reduce((n, x) => n + (x?.count ?? 0), 0);
     expect(count(lean)).toBe(count(full));
-  });
-  it("gives the partition buffers the memory a set does not take: without one, chunks hold more rows", async () => {
-    const h = await loadHasher();
-    const te = new TextEncoder();
-    const setBytes = new KnownRows(KnownRows.MAX_ROWS).bytes;
-    expect(writerLimitsBeside(setBytes).maxBufferedBytes).toBe(EXTRACTION_BUFFER_BYTES - setBytes);
-    expect(writerLimitsBeside(0).maxBufferedBytes).toBe(EXTRACTION_BUFFER_BYTES);
-    // Rows added before the buffers' budget finishes a first chunk (8 partitions: the 8 MiB chunk cap is not what stops them).
-    const rowsBeforeFirstChunk = (budgetSetBytes: number) => {
-      const w = new PartitionWriter(h, 8, copyColumns(1), 1n, writerLimitsBeside(budgetSetBytes));
-      const pad = "x".repeat(240);
-      for (let i = 0; ; i++) {
-        w.addCopyLine(te.encode(`${i}\t${pad}`));
-        if (w.takeReady().length > 0) return { rows: w.rows, held: w.bufferedBytes };
-      }
-    };
-    const beside = rowsBeforeFirstChunk(setBytes);
-    const alone = rowsBeforeFirstChunk(0);
-    expect(alone.rows).toBeGreaterThan(1.4 * beside.rows);
-    expect(alone.held).toBeLessThanOrEqual(EXTRACTION_BUFFER_BYTES);
   });
 });
