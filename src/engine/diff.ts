@@ -20,6 +20,17 @@ export const PREV_HELD = 3;
 /** Why a row of the model can never become an operation. */
 type FailedRowCode = "null_primary_key" | "duplicate_primary_key";
 
+/**
+ * A new or changed row was stored without its values: extraction took it for unchanged (see
+ * KnownRows), so it cannot be sent. The run must stop rather than send a row without fields.
+ */
+export class MissingValuesError extends Error {
+  constructor(readonly key: string | null) {
+    super(`row ${JSON.stringify(key)} changed but was stored without its values; extract again with every value kept`);
+    this.name = "MissingValuesError";
+  }
+}
+
 /** A row reported as failed by the diff (never sent). */
 interface FailedRow {
   /** Index in the partition's rows. */
@@ -63,6 +74,7 @@ export interface PartitionDiff {
  * Compares this run's rows of one partition with the previous committed snapshot of that partition,
  * by key (key hash first, key text to confirm, so colliding hashes of different keys stay apart),
  * then by row hash. O(rows + entries) with an open-addressing table of row indices.
+ * Throws {@link MissingValuesError} when a new or changed row has no stored values.
  */
 export function diffPartition(prev: SnapshotPartition, rows: RunRows): PartitionDiff {
   const n = rows.count;
@@ -143,9 +155,11 @@ export function diffPartition(prev: SnapshotPartition, rows: RunRows): Partition
       case 0:
         rowStatus[i] = ROW_NEW;
         counts.new++;
+        mustHaveValues(rows, i);
         break;
       case ROW_UPDATED:
         counts.updated++;
+        mustHaveValues(rows, i);
         break;
       case ROW_UNCHANGED:
         counts.unchanged++;
@@ -175,4 +189,9 @@ export function diffPartition(prev: SnapshotPartition, rows: RunRows): Partition
     }
   }
   return { rowStatus, prevMatch, prevStatus, counts, failed };
+}
+
+/** Rows to send need their values; only a row extraction took for unchanged lacks them. */
+function mustHaveValues(rows: RunRows, i: number): void {
+  if (rows.valueBytes(i) === null) throw new MissingValuesError(keyAt(rows.keys, i));
 }

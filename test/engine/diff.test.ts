@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   diffPartition,
+  MissingValuesError,
   PREV_GONE,
   PREV_HELD,
   PREV_MATCHED,
@@ -10,7 +11,8 @@ import {
   ROW_UNCHANGED,
   ROW_UPDATED,
 } from "../../src/engine/diff";
-import { emptySnapshot } from "../../src/engine/snapshot";
+import { loadHasher } from "../../src/engine/hash";
+import { decodeRunChunk, emptySnapshot, RunChunkBuilder } from "../../src/engine/snapshot";
 import { entries, rowsOf, runOnce } from "./helpers";
 
 describe("diffPartition", () => {
@@ -143,5 +145,43 @@ describe("diffPartition", () => {
     expect(d.counts.new).toBe(0);
     expect(d.counts.updated + d.counts.unchanged).toBe(4500);
     expect(d.counts.updated).toBe(Math.ceil(4500 / 7));
+  });
+  it("refuses a new or changed row stored without its values, and accepts an unchanged one", async () => {
+    const hasher = await loadHasher();
+    const { snapshot } = await runOnce(
+      emptySnapshot(),
+      [
+        ["1", "a"],
+        ["2", "b"],
+      ],
+      "mirror",
+    );
+    const utf8 = new TextEncoder();
+    // As extraction stores a row its known-rows set holds: key, hashes, no values.
+    const withoutValues = (rows: [string, string][]) => {
+      const b = new RunChunkBuilder(1, (bytes) => hasher.hashEncodedRow(bytes));
+      for (const [key, value] of rows) {
+        b.addEncoded(utf8.encode(key), key.length, hasher.hashKey(key), null, hasher.hashEncodedRow(utf8.encode(value)));
+      }
+      return decodeRunChunk(b.encode());
+    };
+    const same = diffPartition(
+      snapshot,
+      withoutValues([
+        ["1", "a"],
+        ["2", "b"],
+      ]),
+    );
+    expect(same.counts).toMatchObject({ unchanged: 2, updated: 0, new: 0 });
+    expect(() =>
+      diffPartition(
+        snapshot,
+        withoutValues([
+          ["1", "a"],
+          ["2", "B"],
+        ]),
+      ),
+    ).toThrow(MissingValuesError);
+    expect(() => diffPartition(snapshot, withoutValues([["3", "c"]]))).toThrow(/"3" changed but was stored without its values/);
   });
 });
