@@ -2,49 +2,24 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
 import { WAREHOUSE_URL } from "../harness";
+import { exerciseModes, exerciseUpdate, type ModesTarget } from "../harness/modes";
 import {
-  changeModel,
   configureWebhook,
   createDestination,
-  createSync,
-  customersTable,
-  expectedRows,
-  type Mode,
-  modelNow,
-  modelOf,
   pg,
-  type Rows,
-  runErrors,
-  runSync,
-  SECOND_RUN_COUNTS,
+  text,
   uniqueName,
   WEBHOOK_FIELDS,
   webhookRows,
   webhookState,
   webhookUrl,
 } from "../harness/run";
+import { stateOf } from "../destinations/helpers";
 
-const N = 40;
 const BATCH = 15;
 const MODES = ["upsert", "mirror", "append"] as const;
 
-const text = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
-
-/** A fresh destination of one type, through the API, and how to read back what it holds. */
-interface Target {
-  fields: { email: string; name: string; plan: string; score: string };
-  /** Where the model's key column goes too, when the destination matches records by a mapped field (HubSpot's id_property). */
-  keyField?: string;
-  create(): Promise<{ destinationId: string; read: () => Promise<Rows>; extra?: () => Promise<void> }>;
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
-  expect(res.status, url).toBe(200);
-  return (await res.json()) as T;
-}
-
-const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target> = {
+const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", ModesTarget> = {
   webhook: {
     fields: WEBHOOK_FIELDS,
     async create() {
@@ -99,7 +74,7 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
         credentials: { access_token: "sf-test-token" },
       });
       const read = async () => {
-        const state = await getJson<{ records: Record<string, Record<string, unknown>[]> }>(`${org}/_state`);
+        const state = await stateOf<{ records: Record<string, Record<string, unknown>[]> }>(`${org}/_state`);
         return Object.fromEntries(
           (state.records.Contact ?? []).map((r) => [
             String(r.External_Id__c),
@@ -122,7 +97,7 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
         credentials: { access_token: "hubspot-test-token" },
       });
       const read = async () => {
-        const state = await getJson<{ objects: Record<string, { properties: Record<string, string> }[]> }>(`${portal}/_state`);
+        const state = await stateOf<{ objects: Record<string, { properties: Record<string, string> }[]> }>(`${portal}/_state`);
         return Object.fromEntries(
           (state.objects.contacts ?? []).map(({ properties: p }) => [
             String(p.external_id),
@@ -135,87 +110,10 @@ const targets: Record<"webhook" | "postgres" | "salesforce" | "hubspot", Target>
   },
 };
 
-/** Syncs a table in one mode: the destination must equal what the mode implies after each run. */
-async function exercise(target: Target, mode: Exclude<Mode, "update">): Promise<void> {
-  const table = await customersTable(N);
-  const before = await modelNow(table);
-  const { destinationId, read, extra } = await target.create();
-  const mappings = (["email", "name", "plan", "score"] as const).map((source) => ({ source, destination: target.fields[source] }));
-  const keyMapping = target.keyField ? { field_mappings: [...mappings, { source: "id", destination: target.keyField }] } : {};
-  const syncId = await createSync(await modelOf(table), destinationId, mode, target.fields, keyMapping);
-
-  const first = await runSync(syncId);
-  expect(first, `${mode} run 1: ${JSON.stringify(first)}`).toMatchObject({ status: "succeeded", rows_created: N, rows_failed: 0 });
-  expect(await read(), `${mode} after run 1`).toEqual(before);
-
-  await changeModel(table, N);
-  const after = await modelNow(table);
-  const second = await runSync(syncId);
-  expect(second, `${mode} run 2: ${JSON.stringify(second)}`).toMatchObject({
-    status: "succeeded",
-    rows_failed: 0,
-    ...SECOND_RUN_COUNTS[mode],
-  });
-  const expected = expectedRows(mode, before, after);
-  expect(await read(), `${mode} after run 2`).toEqual(expected);
-  // The expectation itself differs by mode (so each assertion can tell modes apart).
-  if (mode !== "mirror") expect(expected["31"], mode).toEqual(before["31"]);
-  if (mode === "append") expect(expected["11"]?.plan).not.toBe("enterprise");
-  await extra?.();
-}
-
-/**
- * Update mode: an upsert sync of half the customers puts their records at the destination; an
- * update sync of all of them updates those and creates nothing. The others fail as `not_found`
- * once, and are sent again only when they change.
- */
-async function exerciseUpdate(target: Target): Promise<void> {
-  const half = N / 2;
-  const seedTable = await customersTable(half);
-  const table = await customersTable(N);
-  const { destinationId, read, extra } = await target.create();
-  const mappings = (["email", "name", "plan", "score"] as const).map((source) => ({ source, destination: target.fields[source] }));
-  const keyMapping = target.keyField ? { field_mappings: [...mappings, { source: "id", destination: target.keyField }] } : {};
-  const seed = await createSync(await modelOf(seedTable), destinationId, "upsert", target.fields, keyMapping);
-  expect(await runSync(seed)).toMatchObject({ status: "succeeded", rows_created: half });
-  const held = await read();
-  expect(Object.keys(held)).toHaveLength(half);
-
-  const syncId = await createSync(await modelOf(table), destinationId, "update", target.fields, keyMapping);
-  const first = await runSync(syncId);
-  expect(first, JSON.stringify(first)).toMatchObject({ status: "partial", rows_created: 0, rows_updated: half, rows_failed: N - half });
-  const errors = await runErrors(syncId, first.id);
-  expect(new Set(errors.map((e) => e.code))).toEqual(new Set(["not_found"]));
-  expect(errors.map((e) => Number(e.primary_key)).sort((a, b) => a - b)).toEqual(Array.from({ length: N - half }, (_, i) => half + 1 + i));
-  expect(await read(), "nothing created").toEqual(held);
-
-  // Nothing changed: the records that were not found are not tried again.
-  expect(await runSync(syncId)).toMatchObject({ status: "succeeded", rows_updated: 0, rows_failed: 0 });
-
-  const before = await modelNow(table);
-  await changeModel(table, N);
-  const after = await modelNow(table);
-  const third = await runSync(syncId);
-  // 11-16 changed and are held: updated. 41-45 are new and not held: not found. 31-34 left the model: kept.
-  expect(third, JSON.stringify(third)).toMatchObject({
-    status: "partial",
-    rows_created: 0,
-    rows_updated: 6,
-    rows_deleted: 0,
-    rows_failed: 5,
-  });
-  const expected = expectedRows("update", held, after);
-  expect(expected["11"]?.plan).toBe("enterprise");
-  expect(expected["41"]).toBeUndefined();
-  expect(before["11"]?.plan).not.toBe("enterprise");
-  expect(await read(), "after the changes").toEqual(expected);
-  await extra?.();
-}
-
 describe("each mode × each connector, end to end through the API", () => {
   for (const [type, target] of Object.entries(targets)) {
     it.concurrent(`${type}: upsert, mirror and append leave the destination as the mode implies`, async () => {
-      await Promise.all(MODES.map((mode) => exercise(target, mode)));
+      await Promise.all(MODES.map((mode) => exerciseModes(target, mode)));
     }, 90_000);
     it.concurrent(`${type}: update mode updates what the destination holds and creates nothing`, async () => {
       await exerciseUpdate(target);

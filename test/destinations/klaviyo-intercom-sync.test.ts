@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectError, expectStatus } from "../harness";
-import { changeModel, createDestination, customersTable, modelNow, modelOf, runSync, uniqueName } from "../harness/run";
+import { exerciseModes, type ModesTarget, type TargetDestination } from "../harness/modes";
+import { createDestination, customersTable, modelOf, type Rows, text, uniqueName } from "../harness/run";
 import { control, stateOf } from "./helpers";
 
 /**
@@ -35,7 +36,6 @@ interface IntercomState {
 }
 
 const KLAVIYO_FIELDS = [mapping("id", "external_id"), mapping("email", "email"), mapping("name", "first_name"), mapping("plan", "plan")];
-const INTERCOM_FIELDS = [mapping("id", "external_id"), mapping("email", "email"), mapping("name", "name"), mapping("plan", "plan")];
 
 async function klaviyoDestination(account: string, config: Record<string, unknown> = {}): Promise<string> {
   // Jobs complete at the first read, so runs do not wait on polls.
@@ -46,6 +46,56 @@ async function klaviyoDestination(account: string, config: Record<string, unknow
     credentials: { api_key: "pk_test_klaviyo" },
   });
 }
+
+/** The Klaviyo list's members as rows, keyed by external_id (plan and score are custom properties). */
+function listRows(state: KlaviyoState): Rows {
+  const byId = new Map(state.profiles.map((p) => [p.id, p]));
+  return Object.fromEntries(
+    (state.lists.Y6nRLr ?? []).map((id) => {
+      const p = byId.get(id);
+      return [
+        String(p?.external_id),
+        { email: text(p?.email), name: text(p?.attributes.first_name), plan: text(p?.properties.plan), score: text(p?.properties.score) },
+      ];
+    }),
+  );
+}
+
+const klaviyo: ModesTarget<TargetDestination & { account: string }> = {
+  fields: { email: "email", name: "first_name", plan: "plan", score: "score" },
+  keyField: "external_id",
+  async create() {
+    const account = `${env.KLAVIYO_URL}/t/${uniqueName("acct")}`;
+    const destinationId = await klaviyoDestination(account);
+    return { destinationId, account, read: async () => listRows(await stateOf<KlaviyoState>(`${account}/_state`)) };
+  },
+};
+
+/** Intercom's contacts that are not archived as rows, keyed by external_id (plan and score are custom attributes). */
+function liveContacts(state: IntercomState): Rows {
+  return Object.fromEntries(
+    state.contacts
+      .filter((c) => !c.archived)
+      .map((c) => [
+        c.external_id,
+        { email: text(c.email), name: text(c.name), plan: text(c.custom_attributes.plan), score: text(c.custom_attributes.score) },
+      ]),
+  );
+}
+
+const intercom: ModesTarget<TargetDestination & { workspace: string }> = {
+  fields: { email: "email", name: "name", plan: "plan", score: "score" },
+  keyField: "external_id",
+  async create() {
+    const workspace = `${env.INTERCOM_URL}/t/${uniqueName("ws")}`;
+    const destinationId = await createDestination({
+      type: "intercom",
+      config: { api_base: workspace, batch_size: 10, rate_limit: { requests_per_second: 20, concurrency: 4 } },
+      credentials: { access_token: "intercom-test-token" },
+    });
+    return { destinationId, workspace, read: async () => liveContacts(await stateOf<IntercomState>(`${workspace}/_state`)) };
+  },
+};
 
 describe("Klaviyo syncs", () => {
   it("mirror without list_id → 400 on mode saying what to set; without the identifier mapped → 400 on field_mappings", async () => {
@@ -65,85 +115,39 @@ describe("Klaviyo syncs", () => {
   });
 
   it("mirror: imports the model into the list, then updates changed rows and removes deleted ones from the list", async () => {
-    const table = await customersTable(40);
-    const account = `${env.KLAVIYO_URL}/t/${uniqueName("acct")}`;
-    const created = await api.post("/api/v1/syncs", {
-      body: syncBody(await modelOf(table), await klaviyoDestination(account), "mirror", KLAVIYO_FIELDS),
-    });
-    expectStatus(created, 201);
-    const first = await runSync(created.body.id);
-    expect(first, JSON.stringify(first)).toMatchObject({ status: "succeeded", rows_created: 40, rows_failed: 0 });
-    expect((await stateOf<KlaviyoState>(`${account}/_state`)).lists.Y6nRLr).toHaveLength(40);
-
-    await changeModel(table, 40);
-    const second = await runSync(created.body.id);
-    expect(second, JSON.stringify(second)).toMatchObject({
-      status: "succeeded",
-      rows_created: 5,
-      rows_updated: 6,
-      rows_deleted: 4,
-      rows_failed: 0,
-    });
-    const state = await stateOf<KlaviyoState>(`${account}/_state`);
-    const byId = new Map(state.profiles.map((p) => [p.id, p]));
-    const members = (state.lists.Y6nRLr ?? []).map((id) => byId.get(id)?.external_id).sort();
-    expect(members).toEqual(Object.keys(await modelNow(table)).sort());
+    // The list's members equal the model after each run (exerciseModes).
+    const { destination } = await exerciseModes(klaviyo, "mirror");
+    const state = await stateOf<KlaviyoState>(`${destination.account}/_state`);
     // Removed from the list, not erased: 45 profiles for 41 members.
     expect(state.profiles).toHaveLength(45);
-    expect(state.profiles.find((p) => p.external_id === "12")?.properties).toEqual({ plan: "enterprise" });
+    expect(state.profiles.find((p) => p.external_id === "12")?.properties).toEqual({ plan: "enterprise", score: 1012 });
   });
 
   it("upsert: rows gone from the model stay in the list", async () => {
-    const table = await customersTable(40);
-    const account = `${env.KLAVIYO_URL}/t/${uniqueName("acct")}`;
-    const created = await api.post("/api/v1/syncs", {
-      body: syncBody(await modelOf(table), await klaviyoDestination(account), "upsert", KLAVIYO_FIELDS),
-    });
-    expectStatus(created, 201);
-    expect(await runSync(created.body.id)).toMatchObject({ status: "succeeded", rows_failed: 0 });
-    await changeModel(table, 40);
-    expect(await runSync(created.body.id)).toMatchObject({ status: "succeeded", rows_deleted: 0, rows_failed: 0 });
-    const state = await stateOf<KlaviyoState>(`${account}/_state`);
+    const { destination } = await exerciseModes(klaviyo, "upsert");
+    const state = await stateOf<KlaviyoState>(`${destination.account}/_state`);
     expect(state.lists.Y6nRLr).toHaveLength(45);
     expect(state.requests.filter((r) => r.method === "DELETE")).toEqual([]);
   });
 });
 
 describe("Intercom syncs", () => {
-  it("mirror: creates contacts by external_id, updates changed ones and archives deleted ones", async () => {
-    const table = await customersTable(40);
-    const workspace = `${env.INTERCOM_URL}/t/${uniqueName("ws")}`;
-    const destinationId = await createDestination({
-      type: "intercom",
-      config: { api_base: workspace, batch_size: 10, rate_limit: { requests_per_second: 20, concurrency: 4 } },
-      credentials: { access_token: "intercom-test-token" },
-    });
-    // Mirror deletes find contacts by the key: a non-key column on external_id is refused.
-    const modelId = await modelOf(table);
+  it("mirror: a non-key column on external_id is refused (deletes find contacts by the key)", async () => {
+    const { destinationId } = await intercom.create();
+    const modelId = await modelOf(await customersTable(3));
     expectError(
       await api.post("/api/v1/syncs", { body: syncBody(modelId, destinationId, "mirror", [mapping("email", "external_id")]) }),
       400,
       "validation_failed",
       "field_mappings.0.source",
     );
-    const created = await api.post("/api/v1/syncs", { body: syncBody(modelId, destinationId, "mirror", INTERCOM_FIELDS) });
-    expectStatus(created, 201);
-    const first = await runSync(created.body.id);
-    expect(first, JSON.stringify(first)).toMatchObject({ status: "succeeded", rows_created: 40, rows_failed: 0 });
+  });
 
-    await changeModel(table, 40);
-    const second = await runSync(created.body.id);
-    expect(second, JSON.stringify(second)).toMatchObject({
-      status: "succeeded",
-      rows_created: 5,
-      rows_updated: 6,
-      rows_deleted: 4,
-      rows_failed: 0,
-    });
-    const { contacts } = await stateOf<IntercomState>(`${workspace}/_state`);
+  it("mirror: creates contacts by external_id, updates changed ones and archives deleted ones", async () => {
+    // The contacts not archived equal the model after each run (exerciseModes).
+    const { destination } = await exerciseModes(intercom, "mirror");
+    const { contacts } = await stateOf<IntercomState>(`${destination.workspace}/_state`);
     expect(contacts).toHaveLength(45);
-    const live = contacts.filter((c) => !c.archived).map((c) => c.external_id);
-    expect(live.sort()).toEqual(Object.keys(await modelNow(table)).sort());
     expect(
       contacts
         .filter((c) => c.archived)

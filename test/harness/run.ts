@@ -87,7 +87,8 @@ type Row = { email: string | null; name: string | null; plan: string | null; sco
 export type Rows = Record<string, Row>;
 export type Mode = SyncMode;
 
-const text = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
+/** A value as destinations hold it: text, with empty and missing as null. */
+export const text = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
 
 /** Counts the run after changeModel (5 inserts, 6 updates, 4 deletes) must report, by mode. */
 export const SECOND_RUN_COUNTS: Record<Exclude<Mode, "update">, { rows_created: number; rows_updated: number; rows_deleted: number }> = {
