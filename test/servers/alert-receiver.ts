@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { CannedAnswer, FakeState, ReceivedRequest } from "./alert-types";
-import { readBody } from "./http";
+import { readBody, tenants } from "./http";
 
 /**
  * A local receiver for webhook alert channels: `POST /r/{name}` records the request (headers and
@@ -9,15 +9,7 @@ import { readBody } from "./http";
  * `GET /_state/{name}` returns what it received.
  */
 export function startAlertReceiver(port = 0): Promise<{ server: Server; port: number }> {
-  const endpoints = new Map<string, { answers: CannedAnswer[]; requests: ReceivedRequest[] }>();
-  const endpoint = (name: string) => {
-    let e = endpoints.get(name);
-    if (!e) {
-      e = { answers: [], requests: [] };
-      endpoints.set(name, e);
-    }
-    return e;
-  };
+  const endpoint = tenants<{ answers: CannedAnswer[]; requests: ReceivedRequest[] }>(() => ({ answers: [], requests: [] })).of;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const [, kind, name = ""] = url.pathname.split("/");

@@ -3,7 +3,7 @@ import { generateKeyPairSync, type KeyObject, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { decodeProtectedHeader, jwtVerify } from "jose";
 import pg from "pg";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake BigQuery for the BigQuery source tests, executing the SQL on the local Postgres. It follows:
@@ -125,28 +125,23 @@ export async function startFakeBigquery(): Promise<{ server: Server; port: numbe
     idleTimeoutMillis: 1000,
     allowExitOnIdle: true,
   });
-  const projects = new Map<string, Project>();
   const keys = new Map<string, { publicKey: KeyObject; privatePem: string; project: string }>();
   const rogue = keyPair();
   const tokens = new Map<string, { project: string; expiresAt: number }>();
   let port = 0;
   const tokenUri = () => `http://127.0.0.1:${port}/token`;
 
-  const projectOf = (name: string): Project => {
-    let p = projects.get(name);
-    if (!p) {
-      const kid = randomUUID().replaceAll("-", "");
-      const pair = keyPair();
-      keys.set(kid, {
-        publicKey: pair.publicKey,
-        privatePem: pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-        project: name,
-      });
-      p = { config: defaults(), kid, grants: [], requests: [], jobs: new Map(), requestIds: new Map(), cancelled: [] };
-      projects.set(name, p);
-    }
-    return p;
-  };
+  // A project's service account key is made with it.
+  const projectOf = tenants<Project>((name) => {
+    const kid = randomUUID().replaceAll("-", "");
+    const pair = keyPair();
+    keys.set(kid, {
+      publicKey: pair.publicKey,
+      privatePem: pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      project: name,
+    });
+    return { config: defaults(), kid, grants: [], requests: [], jobs: new Map(), requestIds: new Map(), cancelled: [] };
+  }).of;
   const emailOf = (project: string) => `retl@${project}.iam.gserviceaccount.com`;
 
   const sendError = (res: ServerResponse, status: number, reason: string, message: string, headers: Record<string, string> = {}) =>

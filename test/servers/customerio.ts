@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Customer.io workspace for connector tests, following the Track API's documented contract
@@ -44,21 +44,12 @@ const bytes = (s: string) => Buffer.byteLength(s, "utf8");
 
 /** Starts the fake Customer.io Track API on 127.0.0.1. */
 export function startFakeCustomerio(port = 0): Promise<{ server: Server; port: number }> {
-  const workspaces = new Map<string, Workspace>();
-  const workspaceOf = (name: string) => {
-    let w = workspaces.get(name);
-    if (!w) {
-      w = { config: defaults(), people: new Map(), requests: [], hits: [] };
-      workspaces.set(name, w);
-    }
-    return w;
-  };
+  const workspaces = tenants<Workspace>(() => ({ config: defaults(), people: new Map(), requests: [], hits: [] }));
 
   const server = createServer(async (req, res) => {
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(new URL(req.url ?? "/", "http://127.0.0.1").pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, { meta: { error: "unknown path" } });
-    const ws = workspaceOf(match[1]);
-    const path = match[2];
+    const found = workspaces.route(new URL(req.url ?? "/", "http://127.0.0.1"));
+    if (!found) return json(res, 404, { meta: { error: "unknown path" } });
+    const { tenant: ws, path } = found;
     const raw = await readBody(req);
     if (path === "/_state" && req.method === "GET") {
       return json(res, 200, { people: Object.fromEntries(ws.people), requests: ws.requests });

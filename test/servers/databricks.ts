@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import pg from "pg";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Databricks workspace for the Databricks source's tests, following the documented contract of:
@@ -101,6 +101,8 @@ interface Statement {
   done: Promise<void>;
 }
 interface Workspace {
+  /** The tenant name in `/t/{name}/…` (external links point back to it). */
+  name: string;
   config: WorkspaceConfig;
   statements: Map<string, Statement>;
   oauthTokens: Map<string, number>;
@@ -116,23 +118,16 @@ const LINK_TTL_MS = 15 * 60_000;
 
 /** Starts the fake on 127.0.0.1. */
 export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: number }> {
-  const workspaces = new Map<string, Workspace>();
-  const workspace = (name: string): Workspace => {
-    let ws = workspaces.get(name);
-    if (!ws) {
-      ws = {
-        config: defaults(),
-        statements: new Map(),
-        oauthTokens: new Map(),
-        links: new Map(),
-        requests: [],
-        tokenGrants: 0,
-        downloads: [],
-      };
-      workspaces.set(name, ws);
-    }
-    return ws;
-  };
+  const workspaces = tenants<Workspace>((name) => ({
+    name,
+    config: defaults(),
+    statements: new Map(),
+    oauthTokens: new Map(),
+    links: new Map(),
+    requests: [],
+    tokenGrants: 0,
+    downloads: [],
+  }));
   let origin = "";
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => json(res, 500, { error_code: "INTERNAL_ERROR", message: String(err) }));
@@ -140,10 +135,9 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const m = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!m) return json(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message: "no workspace in the path" });
-    const [, name = "", path = ""] = m;
-    const ws = workspace(name);
+    const found = workspaces.route(url);
+    if (!found) return json(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message: "no workspace in the path" });
+    const { tenant: ws, path } = found;
     const body = await readBody(req);
 
     if (path === "/_config" && req.method === "POST") {
@@ -286,13 +280,12 @@ export function startFakeDatabricks(port = 0): Promise<{ server: Server; port: n
     const size = ws.config.chunk_rows;
     const rowCount = Math.min(size, s.rows.length - index * size);
     const last = index + 1 >= chunkCount(ws, s);
-    const wsPath = [...workspaces.entries()].find(([, w]) => w === ws)?.[0] ?? "";
     return {
       chunk_index: index,
       row_offset: index * size,
       row_count: rowCount,
       byte_count: JSON.stringify(s.rows.slice(index * size, index * size + rowCount)).length,
-      external_link: `${origin}/t/${wsPath}/storage/${s.id}/${index}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature=${signature}`,
+      external_link: `${origin}/t/${ws.name}/storage/${s.id}/${index}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature=${signature}`,
       expiration: new Date(expires).toISOString(),
       ...(last
         ? {}

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Google Ads API (REST) and OAuth2 token endpoint for the google_ads destination, following:
@@ -94,22 +94,22 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Starts the fake Google Ads API on 127.0.0.1. */
 export function startFakeGoogleAds(port = 0): Promise<{ server: Server; port: number }> {
-  const accounts = new Map<string, Account>();
-  const accountOf = (name: string) => {
-    let a = accounts.get(name);
-    if (!a) {
-      a = { config: defaults(), tokens: new Map(), jobs: new Map(), members: new Map(), requests: [], tokenRequests: 0, nextJob: 1 };
-      accounts.set(name, a);
-    }
-    return a;
-  };
+  const accounts = tenants<Account>(() => ({
+    config: defaults(),
+    tokens: new Map(),
+    jobs: new Map(),
+    members: new Map(),
+    requests: [],
+    tokenRequests: 0,
+    nextJob: 1,
+  }));
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, status(404, "NOT_FOUND", "unknown path"));
-    const account = accountOf(match[1]);
-    const path = decodeURIComponent(match[2]);
+    const found = accounts.route(url);
+    if (!found) return json(res, 404, status(404, "NOT_FOUND", "unknown path"));
+    const account = found.tenant;
+    const path = decodeURIComponent(found.path);
     const raw = await readBody(req);
     if (path === "/_state" && req.method === "GET") {
       return json(res, 200, {

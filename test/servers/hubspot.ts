@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import { json as sendJson, readBody } from "./http";
+import { json as sendJson, readBody, tenants } from "./http";
 
 /**
  * A fake HubSpot portal for connector tests, implementing the documented shapes of the CRM v3
@@ -152,22 +152,13 @@ function properties(portal: Portal, type: string) {
 
 /** Starts the fake HubSpot server on 127.0.0.1. */
 export function startFakeHubspot(port = 0): Promise<{ server: Server; port: number }> {
-  const portals = new Map<string, Portal>();
-  const portalOf = (name: string) => {
-    let p = portals.get(name);
-    if (!p) {
-      p = { config: defaults(), objects: new Map(), requests: [], hits: [], nextId: 1001 };
-      portals.set(name, p);
-    }
-    return p;
-  };
+  const portals = tenants<Portal>(() => ({ config: defaults(), objects: new Map(), requests: [], hits: [], nextId: 1001 }));
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, error("OBJECT_NOT_FOUND", "unknown path"));
-    const portal = portalOf(match[1]);
-    const path = match[2];
+    const found = portals.route(url);
+    if (!found) return json(res, 404, error("OBJECT_NOT_FOUND", "unknown path"));
+    const { tenant: portal, path } = found;
     try {
       const raw = await readBody(req);
       if (path === "/_state" && req.method === "GET") {

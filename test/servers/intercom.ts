@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Intercom workspace for connector tests, following the documented REST API (2.11):
@@ -98,22 +98,13 @@ const WINDOW_MS = 10_000;
 
 /** Starts the fake Intercom server on 127.0.0.1. */
 export function startFakeIntercom(port = 0): Promise<{ server: Server; port: number }> {
-  const workspaces = new Map<string, Workspace>();
-  const workspaceOf = (name: string) => {
-    let w = workspaces.get(name);
-    if (!w) {
-      w = { config: defaults(), contacts: new Map(), requests: [], window: { start: 0, count: 0 } };
-      workspaces.set(name, w);
-    }
-    return w;
-  };
+  const workspaces = tenants<Workspace>(() => ({ config: defaults(), contacts: new Map(), requests: [], window: { start: 0, count: 0 } }));
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, errorList("not_found", "Resource Not Found"));
-    const ws = workspaceOf(match[1]);
-    const path = match[2];
+    const found = workspaces.route(url);
+    if (!found) return json(res, 404, errorList("not_found", "Resource Not Found"));
+    const { tenant: ws, path } = found;
     const method = req.method ?? "GET";
     const raw = await readBody(req);
     if (path === "/_state" && method === "GET") {

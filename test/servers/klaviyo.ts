@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Klaviyo account for connector tests, following the documented contracts of:
@@ -110,23 +110,22 @@ const IDENTIFIERS = ["email", "phone_number", "external_id"] as const;
 
 /** Starts the fake Klaviyo server on 127.0.0.1. */
 export function startFakeKlaviyo(port = 0): Promise<{ server: Server; port: number }> {
-  const accounts = new Map<string, Account>();
-  const accountOf = (name: string) => {
-    let a = accounts.get(name);
-    if (!a) {
-      a = { config: defaults(), profiles: new Map(), lists: new Map(), jobs: new Map(), requests: [], burst: [], steady: [] };
-      accounts.set(name, a);
-    }
-    return a;
-  };
+  const accounts = tenants<Account>(() => ({
+    config: defaults(),
+    profiles: new Map(),
+    lists: new Map(),
+    jobs: new Map(),
+    requests: [],
+    burst: [],
+    steady: [],
+  }));
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, errors(404, "not_found", "unknown path"));
-    const account = accountOf(match[1]);
-    const path = match[2];
-    const base = `http://${req.headers.host}/t/${match[1]}`;
+    const found = accounts.route(url);
+    if (!found) return json(res, 404, errors(404, "not_found", "unknown path"));
+    const { tenant: account, path } = found;
+    const base = `http://${req.headers.host}/t/${found.name}`;
     const raw = await readBody(req);
     if (path === "/_state" && req.method === "GET") {
       return json(res, 200, {

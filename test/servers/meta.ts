@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Graph API for the meta_audiences destination, following:
@@ -59,22 +59,13 @@ const CLEAR = new Set(["MADID", "EXTERN_ID"]);
 
 /** Starts the fake Graph API on 127.0.0.1. */
 export function startFakeMeta(port = 0): Promise<{ server: Server; port: number }> {
-  const accounts = new Map<string, Account>();
-  const accountOf = (name: string) => {
-    let a = accounts.get(name);
-    if (!a) {
-      a = { config: defaults(), members: new Map(), sessions: new Map(), requests: [] };
-      accounts.set(name, a);
-    }
-    return a;
-  };
+  const accounts = tenants<Account>(() => ({ config: defaults(), members: new Map(), sessions: new Map(), requests: [] }));
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, graphError(803, "OAuthException", "unknown path"));
-    const account = accountOf(match[1]);
-    const path = match[2];
+    const found = accounts.route(url);
+    if (!found) return json(res, 404, graphError(803, "OAuthException", "unknown path"));
+    const { tenant: account, path } = found;
     const raw = await readBody(req);
     if (path === "/_state" && req.method === "GET") {
       return json(res, 200, {

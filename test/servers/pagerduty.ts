@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { headersOf, listen } from "./alert-receiver";
 import type { CannedAnswer, PagerDutyState } from "./alert-types";
-import { readBody } from "./http";
+import { readBody, tenants } from "./http";
 
 /**
  * A fake PagerDuty Events API v2, following its documented contract
@@ -22,15 +22,7 @@ import { readBody } from "./http";
  * `{"answers":[{status, body?, retry_after?, times?}]}`, `GET /_state/{routing_key}`.
  */
 export function startFakePagerDuty(port = 0): Promise<{ server: Server; port: number }> {
-  const keys = new Map<string, PagerDutyState & { answers: CannedAnswer[] }>();
-  const ns = (key: string) => {
-    let k = keys.get(key);
-    if (!k) {
-      k = { answers: [], requests: [], alerts: {} };
-      keys.set(key, k);
-    }
-    return k;
-  };
+  const ns = tenants<PagerDutyState & { answers: CannedAnswer[] }>(() => ({ answers: [], requests: [], alerts: {} })).of;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const raw = await readBody(req);

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A plain JSON REST API for the generic `http` destination's tests: no vendor, so it follows the
@@ -24,20 +24,12 @@ import { json, readBody } from "./http";
  * Control: `POST /_config/{tenant}` ({@link RestApiConfig}), `GET /_state/{tenant}` ({@link RestApiState}).
  */
 export function startFakeRestApi(port = 0): Promise<{ server: Server; port: number }> {
-  const tenants = new Map<string, Tenant>();
-  const tenantOf = (name: string): Tenant => {
-    let t = tenants.get(name);
-    if (!t) {
-      t = { config: {}, users: new Map(), requests: [], faults: [] };
-      tenants.set(name, t);
-    }
-    return t;
-  };
+  const all = tenants<Tenant>(() => ({ config: {}, users: new Map(), requests: [], faults: [] }));
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const [, kind = "", name = "", ...rest] = url.pathname.split("/");
     try {
-      const tenant = tenantOf(name);
+      const tenant = all.of(name);
       const raw = await readBody(req);
       if (kind === "_config" && req.method === "POST") {
         tenant.config = JSON.parse(raw || "{}") as RestApiConfig;

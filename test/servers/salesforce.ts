@@ -1,7 +1,7 @@
 // Over 400 lines: one fake org implementing every Salesforce endpoint and limit the connector uses, as documented.
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import { json as sendJson, readBody } from "./http";
+import { json as sendJson, readBody, tenants } from "./http";
 
 /**
  * A fake Salesforce org for connector tests, implementing the documented shapes of:
@@ -175,22 +175,22 @@ function describedFields(config: OrgConfig): DescribedField[] {
 
 /** Starts the fake org server on 127.0.0.1. */
 export function startFakeSalesforce(port = 0): Promise<{ server: Server; port: number }> {
-  const orgs = new Map<string, Org>();
-  const orgOf = (name: string) => {
-    let org = orgs.get(name);
-    if (!org) {
-      org = { config: defaults(), records: new Map(), requests: [], hits: [], calls: [], tokensIssued: 0, nextId: 1, cursors: new Map() };
-      orgs.set(name, org);
-    }
-    return org;
-  };
+  const orgs = tenants<Org>(() => ({
+    config: defaults(),
+    records: new Map(),
+    requests: [],
+    hits: [],
+    calls: [],
+    tokensIssued: 0,
+    nextId: 1,
+    cursors: new Map(),
+  }));
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const match = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!match?.[1] || !match[2]) return json(res, 404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
-    const org = orgOf(match[1]);
-    const path = match[2];
+    const found = orgs.route(url);
+    if (!found) return json(res, 404, [{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }]);
+    const { tenant: org, path } = found;
     try {
       const raw = await readBody(req);
       if (path === "/_state" && req.method === "GET") {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { headersOf, listen } from "./alert-receiver";
 import type { CannedAnswer, FakeState, ReceivedRequest } from "./alert-types";
-import { readBody } from "./http";
+import { readBody, tenants } from "./http";
 
 /**
  * A fake Slack incoming webhook, following its documented contract:
@@ -33,15 +33,10 @@ interface HookConfig {
 }
 
 export function startFakeSlack(port = 0): Promise<{ server: Server; port: number }> {
-  const hooks = new Map<string, { config: HookConfig; requests: ReceivedRequest[] }>();
-  const hook = (name: string) => {
-    let h = hooks.get(name);
-    if (!h) {
-      h = { config: { answers: [], per_second: 1 }, requests: [] };
-      hooks.set(name, h);
-    }
-    return h;
-  };
+  const hook = tenants<{ config: HookConfig; requests: ReceivedRequest[] }>(() => ({
+    config: { answers: [], per_second: 1 },
+    requests: [],
+  })).of;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const [, kind, name = ""] = url.pathname.split("/");

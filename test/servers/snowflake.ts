@@ -3,7 +3,7 @@ import { createHash, createPublicKey, randomUUID, verify } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
 import pg from "pg";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 
 /**
  * A fake Snowflake account for the Snowflake source tests: the SQL API v2 as documented, running
@@ -121,20 +121,14 @@ const warehouseUrl = process.env.TEST_WAREHOUSE_URL ?? "postgres://postgres@127.
 
 /** Starts the fake on 127.0.0.1. */
 export function startFakeSnowflake(port = 0): Promise<{ server: Server; port: number }> {
-  const accounts = new Map<string, Account>();
+  const accounts = tenants<Account>(() => ({ config: defaults(), requests: [], statements: new Map() }));
   const pool = new pg.Pool({ connectionString: warehouseUrl, max: 6, idleTimeoutMillis: 1000, allowExitOnIdle: true });
   pool.on("error", () => undefined);
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const m = /^\/t\/([^/]+)(\/.*)$/.exec(url.pathname);
-    if (!m) return json(res, 404, { message: "no such account path" });
-    const name = m[1] ?? "";
-    const path = m[2] ?? "";
-    let account = accounts.get(name);
-    if (!account) {
-      account = { config: defaults(), requests: [], statements: new Map() };
-      accounts.set(name, account);
-    }
+    const found = accounts.route(url);
+    if (!found) return json(res, 404, { message: "no such account path" });
+    const { tenant: account, path } = found;
     const arrived = Date.now();
     const raw = await readBody(req);
     if (path === "/_config" && req.method === "POST") {

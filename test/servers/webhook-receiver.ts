@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { json, readBody } from "./http";
+import { json, readBody, tenants } from "./http";
 import { seeded } from "./seeded";
 import {
   CHAOS_KINDS,
@@ -34,15 +34,7 @@ import {
  * test files running in parallel never share one.
  */
 export function startWebhookReceiver(port = 0): Promise<{ server: Server; port: number }> {
-  const endpoints = new Map<string, Endpoint>();
-  const endpointOf = (name: string): Endpoint => {
-    let e = endpoints.get(name);
-    if (!e) {
-      e = newEndpoint();
-      endpoints.set(name, e);
-    }
-    return e;
-  };
+  const endpointOf = tenants<Endpoint>(newEndpoint).of;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const [, kind, name = "default"] = url.pathname.split("/");
