@@ -171,7 +171,7 @@ export interface SyncShape {
 }
 
 /** A URL a destination will contact, with the dotted request path it comes from (e.g. "config.url"). */
-interface DestinationHost {
+export interface DestinationHost {
   path: string;
   url: string;
   /** Why it is refused when its host is private and the deployment does not allow that (a default otherwise). */

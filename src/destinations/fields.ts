@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { blockedHostReason } from "../lib/ssrf";
+import type { DestinationHost } from "./destination";
 
 /**
  * Schema pieces several destination types share: secrets, HTTP headers and URLs, local vendor
@@ -63,10 +64,39 @@ export function isLocalUrl(s: string): boolean {
 }
 
 /** A local fake's base URL (refused at save time unless ALLOW_PRIVATE_DESTINATIONS, through the type's hosts()). */
-export const localUrl = z
+const localUrl = z
   .string()
   .max(2048)
   .refine(isLocalUrl, { message: "must be an http(s) URL on a private or loopback host (local development only)" });
+
+/**
+ * A vendor's URL replaced by a local fake's (`api_base`, `token_url`): optional, on a private or
+ * loopback host, refused at save time unless ALLOW_PRIVATE_DESTINATIONS (see {@link vendorHost}).
+ * `replaces` says what it stands for, e.g. "https://api.hubapi.com (e.g. a fake HubSpot)".
+ */
+export const localOverride = (replaces: string, what = "base URL") =>
+  localUrl.optional().openapi({
+    description: `Local development only: a private/loopback ${what} replacing ${replaces}. Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.`,
+  });
+
+/**
+ * The host a destination contacts for a {@link localOverride} at `path`: the vendor's own (at
+ * `vendor.path`, by default the same) when the override is unset, else the override, refused
+ * outside local development with how to go back to the vendor (`vendor.name`, by default its URL):
+ * secrets may only ever go to the vendor itself.
+ */
+export function vendorHost(
+  path: string,
+  override: string | undefined,
+  vendor: { url: string; path?: string; name?: string },
+): DestinationHost {
+  if (override === undefined) return { path: vendor.path ?? path, url: vendor.url };
+  return {
+    path,
+    url: override,
+    refusal: `is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use ${vendor.name ?? vendor.url}`,
+  };
+}
 
 /**
  * Requests per second and requests in flight allowed against the destination account, shared by

@@ -1,4 +1,5 @@
 import type { Destination } from "../destination";
+import { vendorHost } from "../fields";
 import { CUSTOMERIO_RESERVED_FIELDS, CUSTOMERIO_TRACK_URLS, customerioConnector } from "./connector";
 import { CustomerioConfig, CustomerioCredentials } from "./schema";
 
@@ -12,17 +13,14 @@ export const customerio: Destination<"customerio", CustomerioConfig, CustomerioC
   credentials: CustomerioCredentials,
   modes: ["upsert", "mirror", "append"],
   credentialsRequired: true,
-  hosts: (config) =>
-    config.api_base === undefined
-      ? [{ path: "config.region", url: CUSTOMERIO_TRACK_URLS[config.region] }]
-      : [
-          {
-            path: "config.api_base",
-            url: config.api_base,
-            // The Track API key may only ever go to Customer.io itself outside local development.
-            refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use the region's Track API",
-          },
-        ],
+  // The Track API key may only ever go to Customer.io itself outside local development.
+  hosts: (config) => [
+    vendorHost("config.api_base", config.api_base, {
+      path: "config.region",
+      url: CUSTOMERIO_TRACK_URLS[config.region],
+      name: "the region's Track API",
+    }),
+  ],
   validateSync: (_config, sync) =>
     sync.mappings.flatMap((m, i) =>
       CUSTOMERIO_RESERVED_FIELDS.includes(m.destination)

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { localUrl, rateLimit, secret } from "../fields";
+import { localOverride, rateLimit, secret } from "../fields";
 
 /** Customer.io: rows become people keyed by `id` (Track API v2 `/api/v2/batch`, up to 500 KB a call). */
 export const CustomerioConfig = z
@@ -15,10 +15,7 @@ export const CustomerioConfig = z
       .max(1000)
       .default(100)
       .openapi({ description: "People per call, 1-1000 (calls also stay under 500 KB)." }),
-    api_base: localUrl.optional().openapi({
-      description:
-        "Local development only: a private/loopback base URL replacing the region's Track API URL (e.g. a fake Customer.io). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
+    api_base: localOverride("the region's Track API URL (e.g. a fake Customer.io)"),
     rate_limit: rateLimit,
   })
   .openapi("CustomerioConfig");

@@ -1,9 +1,11 @@
 import type { Destination } from "../destination";
+import { vendorHost } from "../fields";
 import { audienceSyncProblems } from "../identifiers";
 import { GOOGLE_ADS_API_BASE, GOOGLE_TOKEN_URL, googleAdsConnector } from "./connector";
 import { GOOGLE_RULES, GoogleAdsConfig, GoogleAdsCredentials } from "./schema";
 
-const LOCAL_ONLY = "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use Google's own endpoint";
+/** Where the refusal of a local-only URL sends users back to. */
+const GOOGLE = "Google's own endpoint";
 
 /**
  * Google Ads Customer Match destination: people added to and (mirror) removed from a Customer
@@ -18,12 +20,8 @@ export const googleAds: Destination<"google_ads", GoogleAdsConfig, GoogleAdsCred
   credentialsRequired: true,
   // The OAuth tokens may only ever go to Google itself outside local development.
   hosts: (config) => [
-    config.api_base === undefined
-      ? { path: "config.api_base", url: GOOGLE_ADS_API_BASE }
-      : { path: "config.api_base", url: config.api_base, refusal: LOCAL_ONLY },
-    config.token_url === undefined
-      ? { path: "config.token_url", url: GOOGLE_TOKEN_URL }
-      : { path: "config.token_url", url: config.token_url, refusal: LOCAL_ONLY },
+    vendorHost("config.api_base", config.api_base, { url: GOOGLE_ADS_API_BASE, name: GOOGLE }),
+    vendorHost("config.token_url", config.token_url, { url: GOOGLE_TOKEN_URL, name: GOOGLE }),
   ],
   validateSync: (config, sync) => audienceSyncProblems("Google Ads", GOOGLE_RULES, config.key_identifier, sync),
   connector: googleAdsConnector,

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { localUrl, rateLimit, secret } from "../fields";
+import { localOverride, rateLimit, secret } from "../fields";
 import {
   countryCode,
   emailGoogle,
@@ -71,14 +71,8 @@ export const GoogleAdsConfig = z
       description:
         "People per job, 1-20,000 (Google recommends 10,000 identifiers per request and allows 100,000: at most 5 per person here).",
     }),
-    api_base: localUrl.optional().openapi({
-      description:
-        "Local development only: a private/loopback base URL replacing https://googleads.googleapis.com (a fake Google Ads API). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
-    token_url: localUrl.optional().openapi({
-      description:
-        "Local development only: replaces https://oauth2.googleapis.com/token (a fake token endpoint). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
+    api_base: localOverride("https://googleads.googleapis.com (a fake Google Ads API)"),
+    token_url: localOverride("https://oauth2.googleapis.com/token (a fake token endpoint)", "URL"),
     rate_limit: rateLimit,
   })
   .openapi("GoogleAdsConfig");

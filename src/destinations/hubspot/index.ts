@@ -1,4 +1,5 @@
 import type { Destination } from "../destination";
+import { vendorHost } from "../fields";
 import { HUBSPOT_API_BASE, hubspotConnector } from "./connector";
 import { hubspotFields } from "./fields";
 import { HubspotConfig, HubspotCredentials } from "./schema";
@@ -13,17 +14,8 @@ export const hubspot: Destination<"hubspot", HubspotConfig, HubspotCredentials> 
   credentials: HubspotCredentials,
   modes: ["upsert", "mirror", "append", "update"],
   credentialsRequired: true,
-  hosts: (config) =>
-    config.api_base === undefined
-      ? [{ path: "config.api_base", url: HUBSPOT_API_BASE }]
-      : [
-          {
-            path: "config.api_base",
-            url: config.api_base,
-            // The token may only ever go to HubSpot itself outside local development.
-            refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://api.hubapi.com",
-          },
-        ],
+  // The token may only ever go to HubSpot itself outside local development.
+  hosts: (config) => [vendorHost("config.api_base", config.api_base, { url: HUBSPOT_API_BASE })],
   validateSync: (config, sync) => {
     const { id_property: idProperty } = config;
     const index = sync.mappings.findIndex((m) => m.destination === idProperty);

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { localUrl, rateLimit, secret } from "../fields";
+import { localOverride, rateLimit, secret } from "../fields";
 
 const HUBSPOT_OBJECTS = ["contacts", "companies", "deals", "tickets"] as const;
 
@@ -18,10 +18,7 @@ export const HubspotConfig = z
       .regex(/^[a-z][a-z0-9_]*$/, { message: 'must be a property\'s internal name, e.g. "email"' })
       .openapi({ description: "Unique property the upsert matches on (email for contacts, or a unique custom property)." }),
     batch_size: z.number().int().min(1).max(100).default(100).openapi({ description: "Records per call, 1-100." }),
-    api_base: localUrl.optional().openapi({
-      description:
-        "Local development only: a private/loopback base URL replacing https://api.hubapi.com (e.g. a fake HubSpot). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
+    api_base: localOverride("https://api.hubapi.com (e.g. a fake HubSpot)"),
     rate_limit: rateLimit,
   })
   .openapi("HubspotConfig");

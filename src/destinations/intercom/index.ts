@@ -1,4 +1,5 @@
 import type { Destination } from "../destination";
+import { vendorHost } from "../fields";
 import { intercomConnector } from "./connector";
 import { INTERCOM_REGIONS, IntercomConfig, IntercomCredentials } from "./schema";
 
@@ -12,17 +13,14 @@ export const intercom: Destination<"intercom", IntercomConfig, IntercomCredentia
   credentials: IntercomCredentials,
   modes: ["upsert", "mirror", "append", "update"],
   credentialsRequired: true,
-  hosts: (config) =>
-    config.api_base === undefined
-      ? [{ path: "config.region", url: INTERCOM_REGIONS[config.region] }]
-      : [
-          {
-            path: "config.api_base",
-            url: config.api_base,
-            // The token may only ever go to Intercom itself outside local development.
-            refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use the region's Intercom host",
-          },
-        ],
+  // The token may only ever go to Intercom itself outside local development.
+  hosts: (config) => [
+    vendorHost("config.api_base", config.api_base, {
+      path: "config.region",
+      url: INTERCOM_REGIONS[config.region],
+      name: "the region's Intercom host",
+    }),
+  ],
   validateSync: (_config, sync) => {
     const index = sync.mappings.findIndex((m) => m.destination === "external_id");
     const mapping = sync.mappings[index];

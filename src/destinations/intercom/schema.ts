@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { localUrl, rateLimit, secret } from "../fields";
+import { localOverride, rateLimit, secret } from "../fields";
 
 /** Intercom's regional API hosts (a workspace lives in one region). */
 export const INTERCOM_REGIONS = {
@@ -26,10 +26,7 @@ export const IntercomConfig = z
       .max(50)
       .default(20)
       .openapi({ description: "Contacts per batch, 1-50 (Intercom writes one contact per request; a batch is up to two requests a row)." }),
-    api_base: localUrl.optional().openapi({
-      description:
-        "Local development only: a private/loopback base URL replacing the region's host (e.g. a fake Intercom). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
+    api_base: localOverride("the region's host (e.g. a fake Intercom)"),
     rate_limit: rateLimit,
   })
   .openapi("IntercomConfig");

@@ -1,4 +1,5 @@
 import type { Destination } from "../destination";
+import { vendorHost } from "../fields";
 import { KLAVIYO_API_BASE, klaviyoConnector } from "./connector";
 import { KlaviyoConfig, KlaviyoCredentials } from "./schema";
 
@@ -12,17 +13,8 @@ export const klaviyo: Destination<"klaviyo", KlaviyoConfig, KlaviyoCredentials> 
   credentials: KlaviyoCredentials,
   modes: ["upsert", "mirror", "append"],
   credentialsRequired: true,
-  hosts: (config) =>
-    config.api_base === undefined
-      ? [{ path: "config.api_base", url: KLAVIYO_API_BASE }]
-      : [
-          {
-            path: "config.api_base",
-            url: config.api_base,
-            // The API key may only ever go to Klaviyo itself outside local development.
-            refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://a.klaviyo.com",
-          },
-        ],
+  // The API key may only ever go to Klaviyo itself outside local development.
+  hosts: (config) => [vendorHost("config.api_base", config.api_base, { url: KLAVIYO_API_BASE })],
   validateSync: (config, sync) => {
     const { identifier } = config;
     const index = sync.mappings.findIndex((m) => m.destination === identifier);

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { localUrl, rateLimit, secret } from "../fields";
+import { localOverride, rateLimit, secret } from "../fields";
 
 /** The profile attributes Klaviyo matches profiles by (at least one must be present on each profile). */
 const KLAVIYO_IDENTIFIERS = ["email", "external_id", "phone_number"] as const;
@@ -26,10 +26,7 @@ export const KlaviyoConfig = z
       .max(10_000)
       .default(1000)
       .openapi({ description: "Profiles per bulk import job, 1-10,000 (jobs are also kept under Klaviyo's 5 MB)." }),
-    api_base: localUrl.optional().openapi({
-      description:
-        "Local development only: a private/loopback base URL replacing https://a.klaviyo.com (e.g. a fake Klaviyo). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
+    api_base: localOverride("https://a.klaviyo.com (e.g. a fake Klaviyo)"),
     rate_limit: rateLimit,
   })
   .openapi("KlaviyoConfig");

@@ -1,4 +1,5 @@
 import type { Destination } from "../destination";
+import { vendorHost } from "../fields";
 import { audienceSyncProblems } from "../identifiers";
 import { META_API_BASE, metaAudiencesConnector } from "./connector";
 import { META_RULES, MetaAudiencesConfig, MetaAudiencesCredentials } from "./schema";
@@ -13,17 +14,8 @@ export const metaAudiences: Destination<"meta_audiences", MetaAudiencesConfig, M
   credentials: MetaAudiencesCredentials,
   modes: ["upsert", "mirror", "append"],
   credentialsRequired: true,
-  hosts: (config) =>
-    config.api_base === undefined
-      ? [{ path: "config.api_base", url: META_API_BASE }]
-      : [
-          {
-            path: "config.api_base",
-            url: config.api_base,
-            // The token may only ever go to Meta itself outside local development.
-            refusal: "is for local development only (ALLOW_PRIVATE_DESTINATIONS); remove it to use https://graph.facebook.com",
-          },
-        ],
+  // The token may only ever go to Meta itself outside local development.
+  hosts: (config) => [vendorHost("config.api_base", config.api_base, { url: META_API_BASE })],
   validateSync: (config, sync) => audienceSyncProblems("Meta", META_RULES, config.key_identifier, sync),
   connector: metaAudiencesConnector,
 };

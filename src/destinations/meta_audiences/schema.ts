@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { localUrl, rateLimit, secret } from "../fields";
+import { localOverride, rateLimit, secret } from "../fields";
 import {
   countryCode,
   email,
@@ -77,10 +77,7 @@ export const MetaAudiencesConfig = z
       description:
         "People per batch, 1-100,000; a batch over 10,000 (Meta's limit per request) goes as one upload session of several requests.",
     }),
-    api_base: localUrl.optional().openapi({
-      description:
-        "Local development only: a private/loopback base URL replacing https://graph.facebook.com (e.g. a fake Graph API). Refused unless the deployment sets ALLOW_PRIVATE_DESTINATIONS.",
-    }),
+    api_base: localOverride("https://graph.facebook.com (e.g. a fake Graph API)"),
     rate_limit: rateLimit,
   })
   .openapi("MetaAudiencesConfig");
