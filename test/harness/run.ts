@@ -4,7 +4,7 @@ import type { SyncMode } from "../../src/sync/mode";
  * and the fake webhook receiver's control (test/servers/webhook-receiver.ts). Used by the run,
  * delivery, sweep and stress tests.
  */
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { closePostgres, connectPostgres } from "../../src/sources/postgres/connection";
@@ -217,11 +217,43 @@ export async function waitForRun(syncId: string, runId: string, opts: { token?: 
   throw new Error(`run ${runId} not final after ${timeoutMs} ms: ${JSON.stringify(run)}`);
 }
 
-/** Triggers a run and waits for its end. */
-export async function runSync(syncId: string, body?: Record<string, unknown>): Promise<Run> {
+/** Triggers a run; its id. */
+export async function triggerRun(syncId: string, body?: Record<string, unknown>): Promise<string> {
   const res = await api.post(`/api/v1/syncs/${syncId}/trigger`, body ? { body } : {});
   expectStatus(res, 202);
-  return waitForRun(syncId, res.body.id);
+  return res.body.id;
+}
+
+/** Triggers a run and waits for its end. */
+export async function runSync(syncId: string, body?: Record<string, unknown>): Promise<Run> {
+  return waitForRun(syncId, await triggerRun(syncId, body));
+}
+
+/*
+ * Kills (abortAllDurableObjects: every object of the isolate loses its memory, storage and alarms
+ * stay), so a test file using them runs its tests one at a time.
+ */
+
+/** Triggers a run, kills the sync's object after each of its first `kills` steps, then lets the run finish. */
+export async function runKilledBetweenSteps(syncId: string, kills = 8): Promise<Run> {
+  const runId = await triggerRun(syncId);
+  for (let i = 0; i < kills; i++) {
+    await runDurableObjectAlarm(stubOf(syncId));
+    await abortAllDurableObjects();
+  }
+  return waitForRun(syncId, runId);
+}
+
+/** Triggers a run, kills the sync's object a few times while a step is under way, then lets the run finish. */
+export async function runKilledInSteps(syncId: string): Promise<Run> {
+  const runId = await triggerRun(syncId);
+  for (const ms of [5, 30, 60, 120, 10, 250]) {
+    const step = runDurableObjectAlarm(stubOf(syncId)).catch(() => false);
+    await new Promise((r) => setTimeout(r, ms));
+    await abortAllDurableObjects();
+    await step;
+  }
+  return waitForRun(syncId, runId);
 }
 
 /** Every failed row of a run, all pages. */

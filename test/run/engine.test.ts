@@ -3,7 +3,19 @@ import { describe, expect, it } from "vitest";
 import { RunEngine } from "../../src/run/driver";
 import { diffCounters } from "../../src/run/steps/diff";
 import { api, expectStatus, WAREHOUSE_URL } from "../harness";
-import { configureWebhook, customersTable, modelRows, pg, runSync, stubOf, waitForRun, webhookState, webhookSync } from "../harness/run";
+import {
+  configureWebhook,
+  customersTable,
+  modelRows,
+  pg,
+  runKilledBetweenSteps,
+  runKilledInSteps,
+  runSync,
+  stubOf,
+  waitForRun,
+  webhookState,
+  webhookSync,
+} from "../harness/run";
 
 const N = 3_000;
 
@@ -231,13 +243,8 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
     const { syncId, endpoint } = await webhookSync(table, "mirror");
     await runSync(syncId);
     await change(table);
-    const res = await api.post(`/api/v1/syncs/${syncId}/trigger`);
     // Kill the object after every step: its in-memory state is lost, only storage survives.
-    for (let i = 0; i < 8; i++) {
-      await runDurableObjectAlarm(stubOf(syncId));
-      await abortAllDurableObjects();
-    }
-    const run = await waitForRun(syncId, res.body.id);
+    const run = await runKilledBetweenSteps(syncId);
     expect(run).toMatchObject({ status: "succeeded", rows_created: 5, rows_updated: 10, rows_deleted: 7, rows_processed: N - 2 });
     // Final progress comes from the checkpoint, not from a run record a kill may have lost.
     expect(run.progress).toMatchObject({
@@ -254,14 +261,7 @@ describe("run engine end to end (Postgres → R2 → diff → Queue → webhook)
   it("resumes after the object is killed in the middle of steps", async () => {
     const table = await customersTable(N);
     const { syncId, endpoint } = await webhookSync(table, "mirror");
-    const res = await api.post(`/api/v1/syncs/${syncId}/trigger`);
-    for (const ms of [5, 30, 60, 120, 10, 250]) {
-      const step = runDurableObjectAlarm(stubOf(syncId)).catch(() => false);
-      await new Promise((r) => setTimeout(r, ms));
-      await abortAllDurableObjects();
-      await step;
-    }
-    const run = await waitForRun(syncId, res.body.id);
+    const run = await runKilledInSteps(syncId);
     expect(run).toMatchObject({ status: "succeeded", rows_processed: N, rows_created: N, rows_failed: 0 });
     expect(run.progress).toMatchObject({ rows_read: N, operations_planned: N, partitions_diffed: run.progress.partitions });
     const state = await webhookState(endpoint);

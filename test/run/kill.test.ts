@@ -22,9 +22,12 @@ import {
   pg,
   type ReceiverState,
   runErrors,
+  runKilledBetweenSteps,
+  runKilledInSteps,
   runSync,
   stubOf,
   text,
+  triggerRun,
   uniqueName,
   waitForRun,
   webhookRows,
@@ -33,34 +36,6 @@ import {
 } from "../harness/run";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function trigger(syncId: string): Promise<string> {
-  const res = await api.post(`/api/v1/syncs/${syncId}/trigger`);
-  expectStatus(res, 202);
-  return res.body.id;
-}
-
-/** Runs the sync, killing its object after each of its first steps; then lets the run finish. */
-async function runKilledBetweenSteps(syncId: string, kills = 8): Promise<Run> {
-  const runId = await trigger(syncId);
-  for (let i = 0; i < kills; i++) {
-    await runDurableObjectAlarm(stubOf(syncId));
-    await abortAllDurableObjects();
-  }
-  return waitForRun(syncId, runId);
-}
-
-/** Runs the sync, killing its object a few times while a step is under way; then lets the run finish. */
-async function runKilledInSteps(syncId: string): Promise<Run> {
-  const runId = await trigger(syncId);
-  for (const ms of [5, 30, 60, 120, 10, 250]) {
-    const step = runDurableObjectAlarm(stubOf(syncId)).catch(() => false);
-    await sleep(ms);
-    await abortAllDurableObjects();
-    await step;
-  }
-  return waitForRun(syncId, runId);
-}
 
 // ---- the files destination's finishRun ----
 
@@ -109,7 +84,7 @@ afterEach(() => {
 
 /** Drives the run's alarms until the write has `landed`, then kills the object and lets the run finish. */
 async function runKilledAt(syncId: string, landed: () => boolean): Promise<Run> {
-  const runId = await trigger(syncId);
+  const runId = await triggerRun(syncId);
   const deadline = Date.now() + 60_000;
   let step: Promise<unknown> = Promise.resolve();
   let stepDone = true;
@@ -294,7 +269,7 @@ describe("an update-mode run stopped mid-run", () => {
     // 20 batches, one at a time, 150 ms each: long enough to cancel in the middle.
     const fx = await updateSync(rows, { batch_size: 100, rate_limit: { concurrency: 1 } });
     await configureWebhook(fx.endpoint, { idempotent: true, delay_ms: 150 });
-    const runId = await trigger(fx.syncId);
+    const runId = await triggerRun(fx.syncId);
     const start = (await webhookState(fx.endpoint)).requests;
     for (let t = Date.now(); (await webhookState(fx.endpoint)).requests < start + 4; await sleep(50)) {
       if (Date.now() - t > 30_000) throw new Error("no batches applied");
