@@ -53,7 +53,7 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     }
     const token = match[1];
     const hash = await sha256Hex(token);
-    if (c.env.ADMIN_TOKEN && timingSafeEqual(hash, await sha256Hex(c.env.ADMIN_TOKEN))) {
+    if (c.env.ADMIN_TOKEN && timingSafeEqual(hash, await adminTokenHash(c.env.ADMIN_TOKEN))) {
       c.set("principal", { workspaceId: DEFAULT_WORKSPACE_ID, scope: "admin", tokenId: null, tokenName: "ADMIN_TOKEN" });
     } else {
       const known = await lookUpToken(c.var.db, hash);
@@ -76,6 +76,13 @@ export function bearerAuth(): MiddlewareHandler<AppEnv> {
     requireScopeOf(c.var.principal.scope, needed);
     await next();
   };
+}
+
+/** ADMIN_TOKEN's hash, computed once per isolate (and again if the secret changes). */
+let adminHash: { token: string; hash: Promise<string> } | undefined;
+function adminTokenHash(token: string): Promise<string> {
+  if (adminHash?.token !== token) adminHash = { token, hash: sha256Hex(token) };
+  return adminHash.hash;
 }
 
 /**

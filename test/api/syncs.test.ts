@@ -156,6 +156,38 @@ describe("GET/PUT /api/v1/syncs", () => {
     expectError(await api.get("/api/v1/syncs?limit=0", { token }), 400, "validation_failed", "limit");
   });
 
+  it("filters by model and destination, alone, together and with a status and a cursor", async () => {
+    const { workspaceId, token } = await newWorkspace();
+    const one = await seedModelAndDestination(workspaceId);
+    const two = await seedModelAndDestination(workspaceId);
+    const a = await createSync({}, token, one);
+    const b = await createSync({}, token, { modelId: one.modelId, destinationId: two.destinationId });
+    const c = await createSync({ paused: true }, token, two);
+    const d = await createSync({}, token, one);
+    const ids = async (query: string) => {
+      const res = await api.get(`/api/v1/syncs?${query}` as "/api/v1/syncs", { token });
+      expectStatus(res, 200);
+      return res.body.data.map((s) => s.id);
+    };
+    expect(await ids(`model_id=${one.modelId}`)).toEqual([d.id, b.id, a.id]);
+    expect(await ids(`destination_id=${two.destinationId}`)).toEqual([c.id, b.id]);
+    expect(await ids(`model_id=${one.modelId}&destination_id=${one.destinationId}`)).toEqual([d.id, a.id]);
+    expect(await ids(`model_id=${two.modelId}&status=paused`)).toEqual([c.id]);
+    expect(await ids(`model_id=${two.modelId}&status=active`)).toEqual([]);
+    expect(await ids(`model_id=${one.modelId}&cursor=${d.id}&limit=1`)).toEqual([b.id]);
+    // Every field of the answer comes from its own column, decoded (JSON, integers).
+    const [listed] = (await api.get(`/api/v1/syncs?destination_id=${two.destinationId}&status=paused`, { token })).body.data;
+    const fetched = (await api.get(`/api/v1/syncs/${c.id}`, { token })).body;
+    expect(listed).toEqual(fetched);
+    expect(listed).toMatchObject({
+      id: c.id,
+      status: "paused",
+      model_id: two.modelId,
+      schedule: { type: "interval", interval_minutes: 60 },
+    });
+    expect(listed?.field_mappings).toEqual(syncBody(two).field_mappings);
+  });
+
   it("updates fields, re-checks mappings and re-arms a changed schedule", async () => {
     const sync = await createSync();
     const res = await api.put(`/api/v1/syncs/${sync.id}`, {

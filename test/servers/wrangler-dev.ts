@@ -83,6 +83,8 @@ export interface WranglerDevOptions {
 /** A running `wrangler dev`, and how to stop it. */
 export interface WranglerDev {
   base: string;
+  /** Its process group: wrangler, esbuild and workerd (for CPU accounting). */
+  pgid: number;
   /** Everything wrangler printed, for failure messages. */
   output: () => string;
   stop: () => Promise<void>;
@@ -143,5 +145,5 @@ export async function startWranglerDev(opts: WranglerDevOptions): Promise<Wrangl
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { base, output: () => output, stop };
+  return { base, pgid: child.pid ?? 0, output: () => output, stop };
 }

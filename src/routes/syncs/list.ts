@@ -1,9 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt, ne } from "drizzle-orm";
-import { syncs } from "../../db/schema";
 import { jsonResponse, ListQuery, listOf, openApiErrorResponses, page, type Router } from "../../api/openapi";
 import { SYNC_STATUSES } from "../../sync/lifecycle";
-import { SyncSchema, selectSyncsWithLastRun, serializeSyncWithLastRun } from "./schema";
+import { listSyncsWithLastRun, SyncSchema, serializeSyncWithLastRun } from "./schema";
 
 const route = createRoute({
   operationId: "listSyncs",
@@ -23,22 +21,15 @@ const route = createRoute({
 export function registerListSyncs(app: Router) {
   app.openapi(route, async (c) => {
     const q = c.req.valid("query");
-    const rows = await selectSyncsWithLastRun(c.var.db)
-      .where(
-        and(
-          eq(syncs.workspaceId, c.var.principal.workspaceId),
-          q.status ? eq(syncs.status, q.status) : ne(syncs.status, "archived"),
-          q.model_id ? eq(syncs.modelId, q.model_id) : undefined,
-          q.destination_id ? eq(syncs.destinationId, q.destination_id) : undefined,
-          q.cursor ? lt(syncs.id, q.cursor) : undefined,
-        ),
-      )
-      .orderBy(desc(syncs.id))
-      .limit(q.limit + 1);
-    const { items, nextCursor } = page(
-      rows.map((r) => ({ id: r.sync.id, ...r })),
-      q.limit,
-    );
+    const rows = await listSyncsWithLastRun(c.var.db, {
+      workspaceId: c.var.principal.workspaceId,
+      status: q.status,
+      modelId: q.model_id,
+      destinationId: q.destination_id,
+      before: q.cursor,
+      limit: q.limit + 1,
+    });
+    const { items, nextCursor } = page(rows, q.limit);
     const origin = new URL(c.req.url).origin;
     return c.json({ data: items.map((r) => serializeSyncWithLastRun(r, origin)), next_cursor: nextCursor }, 200);
   });

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, lt, ne, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { type Columns, decodeColumns, RenderedStatements } from "../../db/rendered";
 import { alertChannels, destinations, models, syncRuns, syncs } from "../../db/schema";
 import { ApiError, notFound, validationError, type ErrorDetail } from "../../api/errors";
 import { Name } from "../../api/openapi";
@@ -10,7 +11,7 @@ import { syncProblems } from "../../destinations/registry";
 import { log } from "../../lib/log";
 import { describedFieldProblems } from "../../sync/destination-fields";
 import { SYNC_MODES, type SyncMode } from "../../sync/mode";
-import { SYNC_STATUSES } from "../../sync/lifecycle";
+import { SYNC_STATUSES, type SyncStatus } from "../../sync/lifecycle";
 import { checkFieldMappings, type FieldMapping, NULL_VALUES, SEND_FIELDS } from "../../sync/mapping";
 import { MAX_TEMPLATE_LENGTH } from "../../sync/template";
 import { cronProblem, isTimeZone } from "../../sync/schedule";
@@ -160,13 +161,39 @@ export const SyncSchema = z
   .openapi("Sync");
 
 export type SyncRow = typeof syncs.$inferSelect;
+type RunRow = typeof syncRuns.$inferSelect;
+
+/** The columns of a sync that its answer shows (not its sealed trigger secret nor bookkeeping). */
+const SYNC_ANSWER_KEYS = [
+  "id",
+  "name",
+  "modelId",
+  "destinationId",
+  "mode",
+  "schedule",
+  "fieldMappings",
+  "massDeleteThresholdPct",
+  "maxRunMinutes",
+  "send",
+  "nullValues",
+  "alerts",
+  "status",
+  "statusReason",
+  "nextRunAt",
+  "createdAt",
+  "updatedAt",
+] as const satisfies readonly (keyof SyncRow)[];
+type SyncAnswerRow = Pick<SyncRow, (typeof SYNC_ANSWER_KEYS)[number]>;
+const syncColumns = getTableColumns(syncs);
+const SYNC_ANSWER_COLUMNS: Columns = SYNC_ANSWER_KEYS.map((key) => [key, syncColumns[key]] as const);
+const RUN_COLUMNS: Columns = Object.entries(getTableColumns(syncRuns));
 
 /** The trigger webhook URL; `secret` only right after creation or rotation, masked otherwise. */
 export function triggerUrl(origin: string, syncId: string, secret?: string): string {
   return `${origin}/api/v1/hooks/syncs/${syncId}/${secret ?? "****"}`;
 }
 
-function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: string, secret?: string): z.infer<typeof SyncSchema> {
+function serializeSync(row: SyncAnswerRow, lastRun: RunRecord | undefined, origin: string, secret?: string): z.infer<typeof SyncSchema> {
   return {
     id: row.id,
     name: row.name,
@@ -190,17 +217,82 @@ function serializeSync(row: SyncRow, lastRun: RunRecord | undefined, origin: str
   };
 }
 
-/** Syncs with their last run, in one query (one D1 round trip): add `.where(…)` and ordering. */
-export function selectSyncsWithLastRun(db: Database) {
-  return db.select({ sync: syncs, run: syncRuns }).from(syncs).leftJoin(syncRuns, eq(syncRuns.id, syncs.lastRunId));
+/** Which filters of the syncs list are present: its statement's shape. */
+type ListShape = `${"status" | "live"}${"" | "+model"}${"" | "+destination"}${"" | "+cursor"}`;
+const placeholder = (name: string) => sql.placeholder(name);
+
+/** Syncs with their last run, newest first: one query (one D1 round trip), rendered once per shape. */
+const syncListStatements = new RenderedStatements<ListShape>((db, shape) =>
+  db
+    .select({ sync: Object.fromEntries(SYNC_ANSWER_COLUMNS), run: Object.fromEntries(RUN_COLUMNS) })
+    .from(syncs)
+    .leftJoin(syncRuns, eq(syncRuns.id, syncs.lastRunId))
+    .where(
+      and(
+        eq(syncs.workspaceId, placeholder("workspace")),
+        shape.startsWith("status") ? eq(syncs.status, placeholder("status")) : ne(syncs.status, "archived"),
+        shape.includes("+model") ? eq(syncs.modelId, placeholder("model")) : undefined,
+        shape.includes("+destination") ? eq(syncs.destinationId, placeholder("destination")) : undefined,
+        shape.includes("+cursor") ? lt(syncs.id, placeholder("cursor")) : undefined,
+      ),
+    )
+    .orderBy(desc(syncs.id))
+    .limit(placeholder("limit")),
+);
+
+/** One sync with its last run, in one query. */
+const oneSyncStatement = new RenderedStatements<"one">((db) =>
+  db
+    .select({ sync: Object.fromEntries(SYNC_ANSWER_COLUMNS), run: Object.fromEntries(RUN_COLUMNS) })
+    .from(syncs)
+    .leftJoin(syncRuns, eq(syncRuns.id, syncs.lastRunId))
+    .where(and(eq(syncs.id, placeholder("id")), eq(syncs.workspaceId, placeholder("workspace")))),
+);
+
+/** A sync answer's row: the sync and its last run (null when it has none). */
+interface SyncWithLastRun {
+  id: string;
+  sync: SyncAnswerRow;
+  run: RunRow | null;
 }
 
-/** A row of {@link selectSyncsWithLastRun}, serialized. */
-export function serializeSyncWithLastRun(
-  row: { sync: SyncRow; run: typeof syncRuns.$inferSelect | null },
-  origin: string,
-  secret?: string,
-) {
+/** A row of these statements: drizzle renders the selected columns in the select object's key order, the sync's then the run's. */
+function syncWithLastRun(row: readonly unknown[]): SyncWithLastRun {
+  const sync = decodeColumns<SyncAnswerRow>(SYNC_ANSWER_COLUMNS, row);
+  // A left join without a match: every run column is null, its primary key too.
+  const run = row[SYNC_ANSWER_COLUMNS.length] === null ? null : decodeColumns<RunRow>(RUN_COLUMNS, row, SYNC_ANSWER_COLUMNS.length);
+  return { id: sync.id, sync, run };
+}
+
+/** What the syncs list filters on. */
+export interface SyncListFilter {
+  workspaceId: string;
+  /** Only this status; without it, every sync but archived ones. */
+  status?: SyncStatus;
+  modelId?: string;
+  destinationId?: string;
+  /** Only syncs with ids below this (keyset pagination). */
+  before?: string;
+  limit: number;
+}
+
+/** Syncs with their last run, newest first, in one D1 round trip. */
+export async function listSyncsWithLastRun(db: Database, f: SyncListFilter): Promise<SyncWithLastRun[]> {
+  const shape =
+    `${f.status ? "status" : "live"}${f.modelId ? "+model" : ""}${f.destinationId ? "+destination" : ""}${f.before ? "+cursor" : ""}` as ListShape;
+  const rows = await syncListStatements.rows(db, shape, {
+    workspace: f.workspaceId,
+    status: f.status,
+    model: f.modelId,
+    destination: f.destinationId,
+    cursor: f.before,
+    limit: f.limit,
+  });
+  return rows.map(syncWithLastRun);
+}
+
+/** A row of {@link listSyncsWithLastRun}, serialized. */
+export function serializeSyncWithLastRun(row: SyncWithLastRun, origin: string, secret?: string) {
   return serializeSync(row.sync, row.run ? runFromRow(row.run) : undefined, origin, secret);
 }
 
@@ -221,9 +313,9 @@ export async function loadSync(db: Database, workspaceId: string, id: string): P
 
 /** The sync with its last run, serialized. */
 export async function syncResponse(db: Database, workspaceId: string, id: string, origin: string, secret?: string) {
-  const [row] = await selectSyncsWithLastRun(db).where(and(eq(syncs.id, id), eq(syncs.workspaceId, workspaceId)));
+  const [row] = await oneSyncStatement.rows(db, "one", { id, workspace: workspaceId });
   if (!row) throw notFound("sync", id);
-  return serializeSyncWithLastRun(row, origin, secret);
+  return serializeSyncWithLastRun(syncWithLastRun(row), origin, secret);
 }
 
 /**

@@ -10,8 +10,15 @@ export { SyncObject, DestinationLimiter } from "../../../src/index";
  * D1 queries and Durable Object calls cost per request on this machine. The product itself gets
  * no benchmark route.
  */
-const bare = new Hono();
+const bare = new Hono<{ Bindings: Env }>();
 bare.get("/__bare/hello", (c) => c.json({ ok: true }));
+// The floor of any route that reads D1: a bare route making one D1 round trip (SELECT 1) in a
+// D1 session, as the product's requests do.
+bare.get("/__bare/d1", async (c) => {
+  const session = c.env.DB.withSession("first-unconstrained");
+  const [row] = await session.prepare("SELECT 1 AS one").raw();
+  return c.json({ ok: row?.[0] === 1 });
+});
 
 export default {
   fetch(request, env, ctx) {

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
@@ -14,6 +15,7 @@ import { percentile, table as textTable } from "../lib";
  * The baseline is a bare Hono route in the same process and isolate: test/long/bench/bench-worker.ts
  * is the product's own default export plus `GET /__bare/hello` answered by a bare `new Hono()`
  * (the product gets no benchmark route). The product's routes measured:
+ * - the floor of any D1 read: a bare Hono route (`/__bare/d1`) making one D1 round trip in a session;
  * - `GET /api/v1/syncs` without a token: the middleware stack down to the 401 (no D1);
  * - `GET /api/v1/syncs` with an API token: token lookup in D1, the list query (20 syncs);
  * - `POST /api/v1/syncs/{id}/trigger` with the token, across 20 syncs: D1, the SyncObject's RPC,
@@ -22,7 +24,8 @@ import { percentile, table as textTable } from "../lib";
  *
  * Each route gets STRESS_API_SECONDS (default 10; the read routes in 3 alternating slices, so
  * the machine's drift falls on all alike) with STRESS_API_CONNECTIONS (default 10) connections;
- * requests/s, p50 and p99 over every response are printed next to the baseline's, with the ratio.
+ * requests/s, p50 and p99 over every response are printed next to the baseline's, with the ratio,
+ * and the CPU wrangler dev's processes spent per request (steadier than latency on a shared machine).
  */
 
 const CONFIG = path.join(import.meta.dirname, "../bench/wrangler.toml");
@@ -68,6 +71,37 @@ interface Figure {
   statuses: Record<string, number>;
   errors: number;
   timeouts: number;
+  cpuPerRequest: number;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU ms used so far by the processes of group `pgid` (wrangler dev: wrangler, esbuild, workerd),
+ * from /proc; 0 where there is no /proc. A throughput-bound route's cost per request, unlike
+ * its latency, does not move with what else the machine is running.
+ */
+function groupCpuMs(pgid: number): number {
+  let ms = 0;
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // Fields after the command name: state, ppid, pgrp, …, utime (14th field), stime (15th).
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) !== pgid) continue;
+      ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ms;
 }
 
 /** What one route collected over all its slices: every response time and status. */
@@ -75,6 +109,8 @@ class Sample {
   latencies: number[] = [];
   statuses: Record<string, number> = {};
   seconds = 0;
+  /** CPU ms of wrangler dev's processes while the route was under load. */
+  serverCpuMs = 0;
   errors = 0;
   timeouts = 0;
 
@@ -91,6 +127,7 @@ class Sample {
       statuses: this.statuses,
       errors: this.errors,
       timeouts: this.timeouts,
+      cpuPerRequest: this.serverCpuMs / Math.max(total, 1),
     };
   }
 }
@@ -103,7 +140,9 @@ async function slice(sample: Sample, seconds: number, opts: Partial<autocannon.O
     sample.statuses[String(status)] = (sample.statuses[String(status)] ?? 0) + 1;
   });
   const started = Date.now();
+  const cpuBefore = groupCpuMs(worker?.pgid ?? -1);
   const result = await instance;
+  sample.serverCpuMs += groupCpuMs(worker?.pgid ?? -1) - cpuBefore;
   sample.seconds += (Date.now() - started) / 1000;
   sample.errors += result.errors;
   sample.timeouts += result.timeouts;
@@ -193,6 +232,7 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
     // The read routes in turns (ROUNDS slices each), so the machine's drift (other processes on
     // its 2 cores) falls on all of them alike; then the triggers, which start runs in the background.
     const bare = new Sample("bare Hono route (baseline)");
+    const bareD1 = new Sample("bare Hono route + one D1 query (SELECT 1)");
     const unauthorized = new Sample("GET /api/v1/syncs, no token (401)");
     const list = new Sample("GET /api/v1/syncs, API token");
     const trigger = new Sample("POST /api/v1/syncs/{id}/trigger");
@@ -200,26 +240,40 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
     const sliceSeconds = Math.max(1, Math.round(SECONDS / ROUNDS));
     for (let round = 0; round < ROUNDS; round++) {
       await slice(bare, sliceSeconds, { url: `${base}/__bare/hello` });
+      await slice(bareD1, sliceSeconds, { url: `${base}/__bare/d1` });
       await slice(unauthorized, sliceSeconds, { url: `${base}/api/v1/syncs` });
       await slice(list, sliceSeconds, { url: `${base}/api/v1/syncs`, headers: auth });
     }
     await slice(triggerOne, SECONDS, { url: base, connections: 1, requests: triggerRequests });
     await slice(trigger, SECONDS, { url: base, requests: triggerRequests });
-    const figures = [bare, unauthorized, list, triggerOne, trigger].map((f) => f.figure());
+    const figures = [bare, bareD1, unauthorized, list, triggerOne, trigger].map((f) => f.figure());
     const runsAfter = await Promise.all(syncIds.map((id) => api<{ data: { status: string }[] }>("GET", `/syncs/${id}/runs?limit=200`)));
 
+    const listed = await api<{ data: { last_run: unknown }[] }>("GET", "/syncs", undefined, token);
     const baseline = figures[0] as Figure;
     console.log(
       [
         "",
         `LOAD (b) — wrangler dev (local workerd), autocannon, ${CONNECTIONS} connections (unless noted), ${ROUNDS * sliceSeconds} s per route (read routes in ${ROUNDS} alternating slices), same process and isolate as the baseline`,
         textTable([
-          ["route", "requests/s", "p50 ms", "p99 ms", "requests", "statuses", "errors", "req/s vs baseline", "p99 vs baseline"],
+          [
+            "route",
+            "requests/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/req",
+            "requests",
+            "statuses",
+            "errors",
+            "req/s vs baseline",
+            "p99 vs baseline",
+          ],
           ...figures.map((f) => [
             f.name,
             f.rps.toFixed(0),
             f.p50.toFixed(1),
             f.p99.toFixed(1),
+            f.cpuPerRequest.toFixed(2),
             f.total,
             Object.entries(f.statuses)
               .map(([k, v]) => `${k}×${v}`)
@@ -230,6 +284,7 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
           ]),
         ]),
         `runs made by the triggers (coalesced per sync): ${runsAfter.reduce((n, r) => n + r.data.length, 0)}`,
+        `GET /api/v1/syncs lists ${listed.data.length} syncs, ${listed.data.filter((s) => s.last_run).length} with their last run`,
       ].join("\n"),
     );
 
@@ -238,8 +293,9 @@ describe("load: API throughput and p99 against wrangler dev, next to a bare Hono
       expect(f.timeouts, `${f.name}: timeouts`).toBe(0);
       expect(f.total, `${f.name}: requests answered`).toBeGreaterThan(0);
     }
-    const [bareF, unauthorizedF, listF, triggerOneF, triggerF] = figures as [Figure, Figure, Figure, Figure, Figure];
+    const [bareF, bareD1F, unauthorizedF, listF, triggerOneF, triggerF] = figures as [Figure, Figure, Figure, Figure, Figure, Figure];
     expect(Object.keys(bareF.statuses)).toEqual(["200"]);
+    expect(Object.keys(bareD1F.statuses)).toEqual(["200"]);
     expect(Object.keys(unauthorizedF.statuses)).toEqual(["401"]);
     expect(Object.keys(listF.statuses)).toEqual(["200"]);
     expect(Object.keys(triggerOneF.statuses)).toEqual(["202"]);
