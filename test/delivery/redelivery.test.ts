@@ -132,12 +132,13 @@ describe("at-least-once redelivery", () => {
 
     // Its copy goes out once the slot is free, and the run completes.
     if (held.granted) await limiter.release(held.leaseId);
-    const run = await waitForRun(syncId, runId);
+    // The copy comes back after the delay the limiter's wait asked for (up to half a minute).
+    const run = await waitForRun(syncId, runId, { timeoutMs: 90_000 });
     expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: rows, rows_failed: 0 });
     const state = await webhookState(name);
     expect(state.deliveries.map((r) => `${r.status} ${r.outcome}`)).toEqual(["503 refused", "200 applied"]);
     expect(webhookRows(state)).toEqual(await modelNow(table));
-  }, 60_000);
+  }, 120_000);
 
   it("acks (drops) a malformed message instead of retrying it forever", async () => {
     for (const queue of ["deliveries", "deliveries-dlq"] as const) {
