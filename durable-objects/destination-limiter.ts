@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type AdaptiveRate, initialRate, observe, observedRate, spacingMs } from "../src/delivery/adaptive-rate";
+import { type AdaptiveRate, currentRate, initialRate, observe, observedRate, spacingMs } from "../src/delivery/adaptive-rate";
 import type { RateLimit } from "../src/destinations/destination";
 import type { RateSignal } from "../src/lib/http";
 
@@ -15,6 +15,8 @@ export type Permit =
       waitMs: number;
       /** Set when refused only because the next free slot lies beyond `aheadMs`: how far away it is. */
       slotInMs?: number;
+      /** Set when a slot reserved ahead was voided by a pause (a 429, a spent quota) begun since. */
+      voided?: true;
     };
 
 /** What a sender reports when it gives its slot back: what the destination's answers said. */
@@ -32,8 +34,16 @@ export interface ReleaseReport {
  * the next slots instead of polling for them. A pause voids every slot reserved before it began.
  */
 const RESERVE_AHEAD_MS = 250;
-/** The furthest ahead a sender may reserve. */
-const MAX_AHEAD_MS = 60_000;
+/**
+ * The furthest ahead a sender may reserve: a few seconds' worth covers the queue's round trip for
+ * the senders after it, while a slot further ahead would keep its sender (and, on a consumer that
+ * gets one batch at a time, every message behind it) waiting for nothing. Slots are granted in
+ * order, so no reserved slot lies further than this (plus one spacing) ahead: a sender told to
+ * come back later is told a time the limiter knows.
+ */
+export const MAX_AHEAD_MS = 5_000;
+/** Send times kept: the window rule of {@link DestinationLimiter.earliestSend} looks this far back at most. */
+const SENT_KEPT = 1000;
 /** A lease not released within this time (a crashed consumer) frees its slot anyway. */
 const LEASE_MS = 120_000;
 /** Storage key of the learned rate (what survives eviction). */
@@ -74,8 +84,8 @@ interface StoredRate {
 export class DestinationLimiter extends DurableObject<Env> {
   /** Earliest time (epoch ms) of the next grant. */
   private nextAt = 0;
-  /** Time of the latest slot whose request went out. */
-  private lastSentAt = 0;
+  /** Times the latest requests went out (at most {@link SENT_KEPT}), oldest first. */
+  private readonly sent: number[] = [];
   /** Pauses begun so far: a slot reserved before the latest one is void. */
   private pauses = 0;
   private readonly leases = new Map<string, Lease>();
@@ -101,14 +111,19 @@ export class DestinationLimiter extends DurableObject<Env> {
 
   /**
    * {@link acquire} for `count` senders at once (a queue batch's messages): their permits in order,
-   * every one after the first refusal refused alike. One call instead of one per message.
+   * every one after the first refusal refused alike, but for a slot beyond the horizon: each sender
+   * after it is told the slot after the previous one's (at the current rate), so deferred senders
+   * come back one slot apart instead of all at once. One call instead of one per message.
    */
   async acquireMany(limit: RateLimit, count: number, aheadMs = RESERVE_AHEAD_MS): Promise<Permit[]> {
     const now = Date.now();
+    const spacing = spacingMs(this.rate, limit.requestsPerSecond, now);
     const permits: Permit[] = [];
     for (let i = 0; i < count; i++) {
       const last = permits.at(-1);
-      permits.push(last && !last.granted ? last : this.grant(limit, aheadMs, now));
+      if (!last || last.granted) permits.push(this.grant(limit, aheadMs, now));
+      else if (last.slotInMs === undefined) permits.push(last);
+      else permits.push({ granted: false, waitMs: Math.ceil(last.waitMs + spacing), slotInMs: Math.ceil(last.slotInMs + spacing) });
     }
     return permits;
   }
@@ -117,7 +132,7 @@ export class DestinationLimiter extends DurableObject<Env> {
     for (const [id, { expires }] of this.leases) if (expires <= now) this.leases.delete(id);
 
     if (now < this.rate.pausedUntil) return { granted: false, waitMs: Math.ceil(this.rate.pausedUntil - now) };
-    const startAt = Math.max(now, this.nextAt);
+    const startAt = Math.max(now, this.nextAt, this.earliestSend(limit, now));
     if (startAt <= now && this.sending() >= limit.concurrency) return { granted: false, waitMs: 50 };
     const ahead = Math.min(MAX_AHEAD_MS, Math.max(0, aheadMs));
     if (startAt - now > ahead) {
@@ -128,7 +143,7 @@ export class DestinationLimiter extends DurableObject<Env> {
     const leaseId = crypto.randomUUID();
     const sending = startAt <= now;
     this.leases.set(leaseId, { pauses: this.pauses, at: startAt, expires: startAt + LEASE_MS, sending });
-    if (sending) this.lastSentAt = startAt;
+    if (sending) this.noteSent(startAt);
     return { granted: true, leaseId, delayMs: Math.ceil(startAt - now) };
   }
 
@@ -145,12 +160,18 @@ export class DestinationLimiter extends DurableObject<Env> {
         this.leases.delete(leaseId);
         return { granted: false, waitMs: 50 };
       }
+      // Slots before this one went out late (a busy thread): it waits until the window allows it.
+      const earliest = limit ? this.earliestSend(limit, now) : now;
+      if (earliest > now) {
+        lease.at = earliest;
+        return { granted: true, leaseId, delayMs: Math.ceil(earliest - now) };
+      }
       lease.sending = true;
-      this.lastSentAt = Math.max(this.lastSentAt, now);
+      this.noteSent(now);
       return { granted: true, leaseId, delayMs: 0 };
     }
     this.leases.delete(leaseId);
-    return { granted: false, waitMs: Math.max(1, Math.ceil(this.rate.pausedUntil - now)) };
+    return { granted: false, waitMs: Math.max(1, Math.ceil(this.rate.pausedUntil - now)), voided: true };
   }
 
   /**
@@ -182,13 +203,32 @@ export class DestinationLimiter extends DurableObject<Env> {
       // Every slot reserved until now is void (its sender asks again): slots start again when the
       // pause ends, at the cut rate, not after the reserved ones of the old rate.
       this.pauses += 1;
-      this.nextAt = Math.max(this.rate.pausedUntil, this.lastSentAt + spacing, now + spacing);
+      this.nextAt = Math.max(this.rate.pausedUntil, (this.sent.at(-1) ?? 0) + spacing, now + spacing);
     }
   }
 
   /** The rate learned from the destination's answers (at most `configured`), or null while nothing was learned. */
   async observed(configured: number): Promise<{ requests_per_second: number; updated_at: string } | null> {
     return observedRate(this.rate, configured);
+  }
+
+  /**
+   * The earliest a request may go out so that no window of n spacings (n the whole requests a
+   * second allows, at least 1) holds more than n requests: slots are spaced when granted, but a
+   * sender whose slot came late (timers fire late on a busy thread) would otherwise bunch with the
+   * on-time slots after it, and the vendor counts arrivals, not grants. A slot late by less than a
+   * spacing delays nobody.
+   */
+  private earliestSend(limit: RateLimit, now: number): number {
+    const rate = currentRate(this.rate, limit.requestsPerSecond);
+    const n = Math.min(SENT_KEPT, Math.max(1, Math.floor(rate)));
+    const nth = this.sent[this.sent.length - n];
+    return nth === undefined ? now : nth + n * spacingMs(this.rate, limit.requestsPerSecond, now);
+  }
+
+  private noteSent(at: number): void {
+    this.sent.push(at);
+    if (this.sent.length > SENT_KEPT) this.sent.splice(0, this.sent.length - SENT_KEPT);
   }
 
   /** Requests being sent now, but `except`: slots whose time has come count, reserved ones still ahead do not. */

@@ -1,7 +1,7 @@
 import { createDb } from "../db/client";
 import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
-import type { DestinationLimiter, Permit } from "../../durable-objects/destination-limiter";
+import { type DestinationLimiter, MAX_AHEAD_MS, type Permit } from "../../durable-objects/destination-limiter";
 import type { RateLimit } from "../destinations/destination";
 import type { RateSignal } from "../lib/http";
 import { log } from "../lib/log";
@@ -18,11 +18,11 @@ type Opened = ReturnType<typeof openDestination>;
 /** Longest the consumer polls in-process (a pause, the concurrency cap) before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;
 /**
- * How far ahead the consumer reserves rate-limit slots (and then waits for them in-process): a
- * queue batch of 100 messages at 5 requests/s is sent within it, with no polling.
+ * How long a deferred batch takes to come back beyond its queue delay (the consumer's
+ * `max_batch_timeout` of 1 s, and the dispatch): a batch deferred until its slot comes back this
+ * much sooner, so it finds its slot within the limiter's horizon and the destination is not left idle.
  */
-const MAX_RESERVE_AHEAD_MS = 30_000;
-
+const QUEUE_RETURN_MS = 1_500;
 function syncStub(env: Env, syncId: string) {
   return env.SYNC.get(env.SYNC.idFromName(syncId));
 }
@@ -146,8 +146,10 @@ async function deliver(
 
   // Waits count from here, or from the last reserved slot a pause voided (its wait was not in vain
   // for lack of patience: everyone's slot was voided, and the queue would only add its own delay).
+  // Slots are reserved at most the limiter's horizon ahead (MAX_AHEAD_MS): this consumer waits for
+  // no slot longer than that, so the messages queued behind its batch are not held back.
   let started = Date.now();
-  const ahead = () => Math.max(0, MAX_RESERVE_AHEAD_MS - (Date.now() - started));
+  const ahead = () => Math.max(0, MAX_AHEAD_MS - (Date.now() - started));
   let permit = await broker.acquire(limit, ahead());
   let waited = !permit.granted;
   for (;;) {
@@ -159,18 +161,19 @@ async function deliver(
       waited = true;
       await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
       permit = await limiter.confirm(permit.leaseId, limit);
-      if (!permit.granted) started = Date.now();
+      if (!permit.granted && permit.voided) started = Date.now();
       continue;
     }
     if (permit.slotInMs !== undefined || Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
       // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
       // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.
-      // Slots are taken as far ahead as this consumer waits: come back when they are used up.
-      const waitMs = permit.slotInMs ?? permit.waitMs;
+      // Come back when the limiter says a slot may be free: the pause's end, the slot beyond the
+      // horizon (a little before it, for the queue's own delay), or at once (1 s) for the concurrency cap.
+      const waitMs = permit.slotInMs !== undefined ? permit.slotInMs - QUEUE_RETURN_MS : permit.waitMs;
       const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(1, Math.ceil(waitMs / 1000)));
       await env.DELIVERIES.send({ ...m, failures }, { delaySeconds });
       await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds);
-      log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: waitMs });
+      log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: permit.slotInMs ?? permit.waitMs });
       return msg.ack();
     }
     await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
