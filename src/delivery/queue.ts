@@ -11,6 +11,7 @@ import { writeBatchLog } from "../run-log/store";
 import { backoffPolicy, MAX_QUEUE_DELAY_SECONDS, QUEUE_MAX_ATTEMPTS, retryDelaySeconds } from "./backoff";
 import { type CastBatch, castBatch } from "./cast";
 import { type BatchRowResult, type DeliveryMessage, DeliveryMessageSchema, OperationsSchema } from "./message";
+import { gunzipped } from "./producer";
 
 /** A destination opened for the messages of one queue batch. */
 type Opened = ReturnType<typeof openDestination>;
@@ -78,20 +79,28 @@ function parse(msg: Message<unknown>): DeliveryMessage | undefined {
 }
 
 /**
- * The batch's operations: inline, or read from R2 and checked against the same schema as inline
+ * The batch's operations: inline, compressed inline, or read from R2, and checked against the same schema as inline
  * ones. `missing` when the spilled object is gone (its run was deleted), `invalid` when it does not
  * parse (the run resends the batch, rebuilt from its plan, if its report never comes).
  */
 async function operationsOf(env: Env, m: DeliveryMessage): Promise<Operation[] | "missing" | "invalid"> {
   if (m.operations) return m.operations;
-  if (!m.operations_key) return "missing";
-  const object = await env.SNAPSHOTS.get(m.operations_key);
-  if (!object) return "missing";
   let json: unknown;
-  try {
-    json = await object.json();
-  } catch {
-    json = undefined;
+  if (m.operations_gzip !== undefined) {
+    try {
+      json = JSON.parse(await gunzipped(m.operations_gzip));
+    } catch {
+      json = undefined;
+    }
+  } else {
+    if (!m.operations_key) return "missing";
+    const object = await env.SNAPSHOTS.get(m.operations_key);
+    if (!object) return "missing";
+    try {
+      json = await object.json();
+    } catch {
+      json = undefined;
+    }
   }
   const parsed = OperationsSchema.safeParse(json);
   if (parsed.success) return parsed.data;
