@@ -156,7 +156,9 @@ export class DestinationLimiter extends DurableObject<Env> {
     const now = Date.now();
     const lease = this.leases.get(leaseId);
     if (lease && now >= this.rate.pausedUntil && lease.pauses === this.pauses) {
-      if (limit && this.sending(leaseId) >= limit.concurrency) {
+      // Only requests already out count here: the slots due alongside this one are confirmed as
+      // they come (counting them too would refuse every one of a batch whose slots fell due together).
+      if (limit && this.sending(leaseId, true) >= limit.concurrency) {
         this.leases.delete(leaseId);
         return { granted: false, waitMs: 50 };
       }
@@ -231,11 +233,14 @@ export class DestinationLimiter extends DurableObject<Env> {
     if (this.sent.length > SENT_KEPT) this.sent.splice(0, this.sent.length - SENT_KEPT);
   }
 
-  /** Requests being sent now, but `except`: slots whose time has come count, reserved ones still ahead do not. */
-  private sending(except?: string): number {
+  /**
+   * Requests being sent now, but `except`; unless `outOnly`, also the slots whose time has come but
+   * whose senders have not confirmed yet (they go before a sender asking now).
+   */
+  private sending(except?: string, outOnly = false): number {
     const now = Date.now();
     let n = 0;
-    for (const [id, lease] of this.leases) if (id !== except && (lease.sending || lease.at <= now)) n += 1;
+    for (const [id, lease] of this.leases) if (id !== except && (lease.sending || (!outOnly && lease.at <= now))) n += 1;
     return n;
   }
 

@@ -18,6 +18,8 @@ type Opened = ReturnType<typeof openDestination>;
 
 /** Longest the consumer polls in-process (a pause, the concurrency cap) before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;
+/** A batch that waited longer than this for its slot is claimed again before it is sent. */
+const RECLAIM_AFTER_MS = 1_000;
 /**
  * How long a deferred batch takes to come back beyond its queue delay (the consumer's
  * `max_batch_timeout` of 1 s, and the dispatch): a batch deferred until its slot comes back this
@@ -157,18 +159,29 @@ async function deliver(
   // for lack of patience: everyone's slot was voided, and the queue would only add its own delay).
   // Slots are reserved at most the limiter's horizon ahead (MAX_AHEAD_MS): this consumer waits for
   // no slot longer than that, so the messages queued behind its batch are not held back.
-  let started = Date.now();
+  let claimedAt = Date.now();
+  let started = claimedAt;
   const ahead = () => Math.max(0, MAX_AHEAD_MS - (Date.now() - started));
   let permit = await broker.acquire(limit, ahead());
-  let waited = !permit.granted;
+  // While this batch waits for a slot its run may stop (credentials refused): it is claimed again
+  // before it is sent, which also tells its sync's object the consumer is still at work (a
+  // restarted object then does not send it again at once). A slot reserved a few milliseconds
+  // ahead (a fast destination's) is no such wait.
+  const stillClaimed = async () => {
+    if (Date.now() - claimedAt <= RECLAIM_AFTER_MS) return true;
+    claimedAt = Date.now();
+    return sync.claimBatch(m.run_id, m.batch_id);
+  };
   for (;;) {
     if (permit.granted) {
       if (permit.delayMs <= 0) break;
       // A slot reserved a little ahead: at its time, a pause begun meanwhile (a 429, a spent quota) voids it.
-      // Waiting for it is waiting: the batch is claimed before it is sent, which tells its sync's object
-      // the consumer is at work (a restarted object then does not send it again at once).
-      waited = true;
       await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
+      // Claimed before the confirm, not between it and the send: the request leaves at its slot's time.
+      if (!(await stillClaimed())) {
+        await later(releaseSlot(limiter.release(permit.leaseId)));
+        return msg.ack();
+      }
       permit = await limiter.confirm(permit.leaseId, limit);
       if (!permit.granted && permit.voided) started = Date.now();
       continue;
@@ -188,8 +201,7 @@ async function deliver(
     await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
     permit = await broker.acquire(limit, ahead());
   }
-  // While this batch waited for a slot its run may have stopped (credentials refused): don't send it.
-  if (waited && !(await sync.claimBatch(m.run_id, m.batch_id))) {
+  if (!(await stillClaimed())) {
     await later(releaseSlot(limiter.release(permit.leaseId)));
     return msg.ack();
   }
