@@ -56,8 +56,23 @@ export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env, c
     }
     return broker;
   };
+  // Copies of one destination batch (the run resent it after a restart, a deferral crossed a retry)
+  // in one queue batch would all claim it before any settles it: the first is attempted, and it
+  // settles, retries or defers the batch itself, so the others are dropped.
+  const attempted = new Set<string>();
+  const copies = new Set<Message<unknown>>();
+  for (const msg of batch.messages) {
+    const id = batchIdOf(msg.body);
+    if (id === undefined) continue;
+    if (attempted.has(id)) copies.add(msg);
+    attempted.add(id);
+  }
   await Promise.all(
     batch.messages.map(async (msg) => {
+      if (copies.has(msg)) {
+        log("batch_copy_dropped", { batch_id: batchIdOf(msg.body), attempts: msg.attempts });
+        return msg.ack();
+      }
       try {
         if (deadLetters) await settleDeadLetter(msg, env, later);
         else await deliver(msg, env, later, open, slots);
@@ -68,6 +83,13 @@ export async function handleDeliveries(batch: MessageBatch<unknown>, env: Env, c
       }
     }),
   );
+}
+
+/** A message's run and batch, read without validating the rest (parse() does that). */
+function batchIdOf(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const { run_id, batch_id } = body as { run_id?: unknown; batch_id?: unknown };
+  return typeof run_id === "string" && typeof batch_id === "string" ? `${run_id}/${batch_id}` : undefined;
 }
 
 function parse(msg: Message<unknown>): DeliveryMessage | undefined {

@@ -86,6 +86,28 @@ describe("at-least-once redelivery", () => {
     expect(after.body, "the finished run's counts did not move").toMatchObject({ rows_created: rows, rows_failed: 0 });
   }, 60_000);
 
+  it.concurrent("copies of one batch in one queue batch (the run resent it after a restart) are sent once", async () => {
+    const rows = 6;
+    const { syncId, name, runId, message } = await runWithPendingBatch(rows, "60");
+    // Not idempotent: a second send of these creates would be a duplicate at the destination.
+    await configureWebhook(name, { idempotent: false });
+    const batch = createMessageBatch("deliveries", [
+      { id: "copy-a", timestamp: new Date(), attempts: 1, body: message },
+      { id: "copy-b", timestamp: new Date(), attempts: 1, body: message },
+      { id: "copy-c", timestamp: new Date(), attempts: 1, body: message },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result, JSON.stringify(result)).toMatchObject({ retryMessages: [] });
+    expect([...result.explicitAcks].sort()).toEqual(["copy-a", "copy-b", "copy-c"]);
+    const run = await waitForRun(syncId, runId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: rows, rows_failed: 0 });
+    const state = await webhookState(name);
+    expect(state.deliveries.map((r) => `${r.status} ${r.outcome}`)).toEqual(["503 refused", "200 applied"]);
+    expect(Math.max(...Object.values(state.creates))).toBe(1);
+  }, 60_000);
+
   it.concurrent("the dead-letter consumer fails the batch's rows with the last error, once", async () => {
     const rows = 8;
     const { name, syncId, runId, message } = await runWithPendingBatch(rows, "60");
