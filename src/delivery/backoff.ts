@@ -50,7 +50,7 @@ const QUEUE_MAX_RETRIES = 8;
 /** Attempts the queue makes of one message before it dead-letters it. */
 export const QUEUE_MAX_ATTEMPTS = QUEUE_MAX_RETRIES + 1;
 
-/** Longest one attempt of a batch takes: the slowest destination timeout (60 s) plus the consumer's rate-limit wait (5 s), with margin. */
+/** Longest one attempt of a batch takes: the slowest destination timeout (60 s) plus the consumer's rate-limit waits (5 s polling, a slot at most 5 s ahead), with margin. */
 export const ATTEMPT_SECONDS = 90;
 
 /** The last thing the run heard of a batch: enqueued, or a transient failure or wait announced by the consumer. */

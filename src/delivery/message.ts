@@ -12,8 +12,9 @@ const OperationSchema = z.object({
 export const OperationsSchema = z.array(OperationSchema);
 
 /**
- * One queue message per destination batch. Operations travel inline, or in R2 under `operations_key`
- * when they would exceed the queue's message size limit.
+ * One queue message per destination batch. Operations travel inline (as JSON, or compressed when
+ * only that fits), or in R2 under `operations_key` when even compressed they would exceed the
+ * queue's message size limit.
  */
 export const DeliveryMessageSchema = z
   .object({
@@ -23,6 +24,11 @@ export const DeliveryMessageSchema = z
     destination_id: z.string(),
     workspace_id: z.string(),
     operations: OperationsSchema.optional(),
+    /**
+     * The operations' JSON, gzip-compressed and base64-encoded: a batch too big to travel as plain
+     * JSON (1,000 operations are ~125 KB) but small enough compressed, so it needs no R2 put and get.
+     */
+    operations_gzip: z.string().optional(),
     operations_key: z.string().optional(),
     /** The sync's mode: in `update` mode an update never creates (absent in messages of older runs). */
     mode: z.enum(SYNC_MODES).optional(),
@@ -37,8 +43,8 @@ export const DeliveryMessageSchema = z
      */
     quota_waits: z.number().int().min(0).optional(),
   })
-  .refine((m) => (m.operations === undefined) !== (m.operations_key === undefined), {
-    message: "exactly one of operations or operations_key",
+  .refine((m) => [m.operations, m.operations_gzip, m.operations_key].filter((o) => o !== undefined).length === 1, {
+    message: "exactly one of operations, operations_gzip or operations_key",
   });
 export type DeliveryMessage = z.infer<typeof DeliveryMessageSchema>;
 
