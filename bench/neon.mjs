@@ -23,6 +23,9 @@ const value = (name, fallback) => {
 const n = value("rows", 1_000_000);
 const repeats = value("repeat", 3);
 const pageRows = value("page-rows", 100_000);
+// --compare <dir>: the same WebSocket routes also through <dir>'s code (e.g. an export of an older
+// commit with this bench copied in), interleaved, so before and after share the run's conditions.
+const compare = args.includes("--compare") ? args[args.indexOf("--compare") + 1] : null;
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
 const MODEL = "SELECT id, email, name, city, score, amount, active, created_at, plan, token FROM retl_bench.people";
 
@@ -56,6 +59,13 @@ const worker = await unstable_startWorker({
   dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, logLevel: "error", watch: false },
 });
 await worker.ready;
+const before = compare
+  ? await unstable_startWorker({
+      config: join(compare, "bench/wrangler.toml"),
+      dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: `${persist}-before`, logLevel: "error", watch: false },
+    })
+  : null;
+await before?.ready;
 const proxy = await startWsProxy();
 // NEON_PROXY: another proxy (e.g. one under a profiler); the proxy's figures then count nothing.
 const webSocketProxy = process.env.NEON_PROXY ?? `ws://127.0.0.1:${proxy.port}/v1`;
@@ -105,7 +115,7 @@ function backendCpu(seen) {
   }
 }
 
-async function read(job) {
+async function read(job, on = worker) {
   const down = proxy.bytes.down;
   const frames = proxy.bytes.frames;
   const workerd = workerdPids();
@@ -115,7 +125,7 @@ async function read(job) {
   const poll = setInterval(() => backendCpu(backends), 20);
   const cpu = process.cpuUsage();
   const t = performance.now();
-  const res = await worker.fetch("http://bench/read", {
+  const res = await on.fetch("http://bench/read", {
     method: "POST",
     body: JSON.stringify({ connectionString: PG_URL, sql: MODEL, primaryKey: "id", ...job }),
   });
@@ -138,12 +148,20 @@ async function read(job) {
   };
 }
 
+const wsRoutes = {
+  "ws copy (one read, unpaused)": (on) => read({ via: "copy", webSocketProxy }, on),
+  [`ws keyset copy pages of ${pageRows}`]: (on) => read({ via: "copy", webSocketProxy, pageRows }, on),
+  "ws cursor pages": (on) => read({ via: "cursor", webSocketProxy }, on),
+};
 const routes = {
   psql: () => timedPsql(`COPY (${MODEL}) TO STDOUT`).then((ms) => ({ ms })),
   "tcp copy": () => read({ via: "copy" }),
-  "ws copy (one read, unpaused)": () => read({ via: "copy", webSocketProxy }),
-  [`ws keyset copy pages of ${pageRows}`]: () => read({ via: "copy", webSocketProxy, pageRows }),
-  "ws cursor pages": () => read({ via: "cursor", webSocketProxy }),
+  ...Object.fromEntries(
+    Object.entries(wsRoutes).flatMap(([name, run]) => [
+      [name, () => run(worker)],
+      ...(before ? [[`before: ${name}`, () => run(before)]] : []),
+    ]),
+  ),
 };
 const samples = Object.fromEntries(Object.keys(routes).map((k) => [k, []]));
 try {
@@ -154,6 +172,8 @@ try {
     }
 } finally {
   await worker.dispose();
+  await before?.dispose();
+  rmSync(`${persist}-before`, { recursive: true, force: true });
   proxy.server.close();
   rmSync(persist, { recursive: true, force: true });
   psql("DROP SCHEMA IF EXISTS retl_bench CASCADE");
