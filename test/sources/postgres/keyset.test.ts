@@ -129,7 +129,15 @@ for (const via of ["copy", "cursor", "websocket"] as const) {
       const seen: PageCursor[] = [];
       const read = reader.extract(
         failing,
-        { key: "k", from: null, pageRows: 5, pageDone: (next) => (next && seen.push(next), true) },
+        {
+          key: "k",
+          from: null,
+          pageRows: 5,
+          pageDone: (next) => {
+            if (next) seen.push(next);
+            return true;
+          },
+        },
         { columns: () => ["k", "v"], line: () => undefined },
       );
       await expect(read).rejects.toMatchObject({ name: "WarehouseError", message: expect.stringContaining("division by zero") });
