@@ -69,6 +69,9 @@ await before?.ready;
 const proxy = await startWsProxy();
 // NEON_PROXY: another proxy (e.g. one under a profiler); the proxy's figures then count nothing.
 const webSocketProxy = process.env.NEON_PROXY ?? `ws://127.0.0.1:${proxy.port}/v1`;
+// With --compare, the other tree's proxy too: "before" routes go through it.
+const beforeProxy = compare ? await (await import(join(compare, "test/servers/wsproxy.ts"))).startWsProxy() : null;
+const beforeWebSocketProxy = beforeProxy && `ws://127.0.0.1:${beforeProxy.port}/v1`;
 
 import { readdirSync, readFileSync } from "node:fs";
 /** CPU ms (user + system) of a process, or undefined once it has gone. */
@@ -100,9 +103,9 @@ function workerdPids() {
   return [...parents].filter(([pid, p]) => p.name === "workerd" && mine(pid)).map(([pid]) => pid);
 }
 /** Postgres backends serving the proxy's connections (cmdline names the client port), with their CPU so far. */
-function backendCpu(seen) {
+function backendCpu(seen, counts) {
   for (const pid of seen.keys()) seen.set(pid, cpuOf(pid) ?? seen.get(pid));
-  const ports = new Set(proxy.bytes.ports.map(String));
+  const ports = new Set(counts.ports.map(String));
   if (ports.size === seen.size) return;
   for (const d of readdirSync("/proc")) {
     if (seen.has(d)) continue;
@@ -116,13 +119,14 @@ function backendCpu(seen) {
 }
 
 async function read(job, on = worker) {
-  const down = proxy.bytes.down;
-  const frames = proxy.bytes.frames;
+  const counts = job.webSocketProxy === beforeWebSocketProxy && beforeProxy ? beforeProxy.bytes : proxy.bytes;
+  const down = counts.down;
+  const frames = counts.frames;
   const workerd = workerdPids();
   const workerdStart = workerd.reduce((a, p) => a + (cpuOf(p) ?? 0), 0);
   const backends = new Map();
-  proxy.bytes.ports.length = 0;
-  const poll = setInterval(() => backendCpu(backends), 20);
+  counts.ports.length = 0;
+  const poll = setInterval(() => backendCpu(backends, counts), 20);
   const cpu = process.cpuUsage();
   const t = performance.now();
   const res = await on.fetch("http://bench/read", {
@@ -139,8 +143,8 @@ async function read(job, on = worker) {
   const used = process.cpuUsage(cpu);
   return {
     ms,
-    proxyBytes: proxy.bytes.down - down,
-    proxyFrames: proxy.bytes.frames - frames,
+    proxyBytes: counts.down - down,
+    proxyFrames: counts.frames - frames,
     proxyCpuMs: (used.user + used.system) / 1000,
     proxySysMs: used.system / 1000,
     workerdMs,
@@ -149,20 +153,22 @@ async function read(job, on = worker) {
 }
 
 const wsRoutes = {
-  "ws copy (one read, unpaused)": (on) => read({ via: "copy", webSocketProxy }, on),
-  [`ws keyset copy pages of ${pageRows}`]: (on) => read({ via: "copy", webSocketProxy, pageRows }, on),
-  "ws cursor pages": (on) => read({ via: "cursor", webSocketProxy }, on),
+  "ws copy (one read, unpaused)": (on, p) => read({ via: "copy", webSocketProxy: p, pageRows: 0 }, on),
+  [`ws keyset copy pages of ${pageRows}`]: (on, p) => read({ via: "copy", webSocketProxy: p, pageRows }, on),
+  "ws cursor pages": (on, p) => read({ via: "cursor", webSocketProxy: p, pageRows: 0 }, on),
 };
 const routes = {
   psql: () => timedPsql(`COPY (${MODEL}) TO STDOUT`).then((ms) => ({ ms })),
   "tcp copy": () => read({ via: "copy" }),
   ...Object.fromEntries(
     Object.entries(wsRoutes).flatMap(([name, run]) => [
-      [name, () => run(worker)],
-      ...(before ? [[`before: ${name}`, () => run(before)]] : []),
+      [name, () => run(worker, webSocketProxy)],
+      ...(before ? [[`before: ${name}`, () => run(before, beforeWebSocketProxy)]] : []),
     ]),
   ),
 };
+if (beforeProxy)
+  routes["ws copy (one read), before's proxy"] = () => read({ via: "copy", webSocketProxy: beforeWebSocketProxy, pageRows: 0 });
 const samples = Object.fromEntries(Object.keys(routes).map((k) => [k, []]));
 try {
   for (let i = 0; i < repeats; i++)
@@ -175,6 +181,7 @@ try {
   await before?.dispose();
   rmSync(`${persist}-before`, { recursive: true, force: true });
   proxy.server.close();
+  beforeProxy?.server.close();
   rmSync(persist, { recursive: true, force: true });
   psql("DROP SCHEMA IF EXISTS retl_bench CASCADE");
 }
@@ -187,7 +194,9 @@ for (const [name, list] of Object.entries(samples)) {
   const ms = list.map((s) => s.ms);
   const ratios = list.map((s, i) => (psqlMs[i] ?? psqlMs[0]) / s.ms);
   let line = `  ${name.padEnd(38)} ${sec(Math.min(...ms))}–${sec(Math.max(...ms))}`;
-  if (name !== "psql") line += `  ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  if (name !== "psql")
+    line += `  ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} (median ${median(ratios).toFixed(2)})`;
   if (list[0].proxyCpuMs !== undefined)
     line += `  this process' CPU ${sec(Math.min(...list.map((s) => s.proxyCpuMs)))} (system ${sec(Math.min(...list.map((s) => s.proxySysMs)))})`;
   const proxied = list.filter((s) => s.proxyBytes);

@@ -1,10 +1,15 @@
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import type * as WS from "ws";
 
 // Loaded the Node way: vite's resolver picks ws's browser stub, which has no server.
 const { WebSocketServer } = createRequire(import.meta.url)("ws") as typeof WS;
+
+/** Largest read from Postgres, so largest frame (Node's default read size, as before). */
+const READ_BYTES = 64 * 1024;
+/** How far the client may fall behind before reading from Postgres pauses. */
+const BEHIND_BYTES = 1024 * 1024;
 
 /** Bytes piped each way, frames sent, and the local ports of the connections to Postgres (for the bench). */
 export interface ProxyCounts {
@@ -30,8 +35,36 @@ export function startWsProxy(port = 0): Promise<{ server: Server; port: number; 
     const address = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.get("address") ?? "";
     const [host, portText] = address.split(":");
     if (!host || !portText) return ws.close(1008, "address=host:port is required");
-    // No Nagle delay (as Go's net.Dial, under Neon's wsproxy): a small query sent in two frames must not wait for an ACK.
-    const tcp = connect({ host, port: Number(portText), noDelay: true });
+    // A plain byte pump, as cheap as Node allows (this proxy shares the bench's cores; Neon's runs on
+    // Neon's machines): reads land in one reused buffer, replaced only while a frame still holds it
+    // (not yet written out), and reading pauses while the client is more than BEHIND_BYTES behind
+    // (Postgres then blocks on its socket, as behind a real proxy). No Nagle delay (as Go's
+    // net.Dial, under Neon's wsproxy): a small query sent in two frames must not wait for an ACK.
+    let buffer = Buffer.allocUnsafe(READ_BYTES);
+    const tcp: Socket = connect({
+      host,
+      port: Number(portText),
+      noDelay: true,
+      onread: {
+        buffer: () => buffer,
+        callback: (n) => {
+          bytes.down += n;
+          bytes.frames++;
+          ws.send(buffer.subarray(0, n), { binary: true }, resume);
+          if (ws.bufferedAmount === 0) return true;
+          buffer = Buffer.allocUnsafe(READ_BYTES);
+          // false stops reading until tcp.resume().
+          paused = ws.bufferedAmount >= BEHIND_BYTES;
+          return !paused;
+        },
+      },
+    });
+    let paused = false;
+    const resume = () => {
+      if (!paused || ws.bufferedAmount >= BEHIND_BYTES) return;
+      paused = false;
+      tcp.resume();
+    };
     const pending: Buffer[] = [];
     tcp.on("connect", () => {
       for (const chunk of pending.splice(0)) tcp.write(chunk);
@@ -41,11 +74,6 @@ export function startWsProxy(port = 0): Promise<{ server: Server; port: number; 
       tcp.connecting ? pending.push(data) : tcp.write(data);
     });
     tcp.on("connect", () => bytes.ports.push(tcp.localPort ?? 0));
-    tcp.on("data", (chunk) => {
-      bytes.down += chunk.length;
-      bytes.frames++;
-      ws.send(chunk, { binary: true });
-    });
     tcp.on("close", () => ws.close());
     tcp.on("error", () => ws.close(1011, "upstream error"));
     ws.on("close", () => tcp.destroy());
