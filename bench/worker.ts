@@ -278,6 +278,38 @@ async function drainCopy(job: Job) {
   return { rows, bytes };
 }
 
+/**
+ * Reads the model as COPY lines and nothing more, by any route: COPY or cursor pages (`via`), over
+ * TCP or a Neon-style WebSocket proxy, in one go or in keyset pages of `pageRows` (Neon's route).
+ */
+async function read(job: Job) {
+  let bytes = 0;
+  const source = openPostgres(job.connectionString, job.webSocketProxy ? { ...opts, webSocketProxy: job.webSocketProxy } : opts, job.via);
+  const handler = {
+    columns: (fields: readonly { name: string }[]) => fields.map((f) => f.name),
+    line: (line: Uint8Array) => {
+      bytes += line.length;
+    },
+  };
+  let pages = 0;
+  const out = job.pageRows
+    ? await source.keyset?.extract(
+        job.sql,
+        {
+          key: job.primaryKey,
+          from: null,
+          pageRows: job.pageRows,
+          pageDone: () => {
+            pages++;
+            return true;
+          },
+        },
+        handler,
+      )
+    : await source.extract(job.sql, handler);
+  return { rows: out?.rows ?? 0, bytes, pages };
+}
+
 /** Deletes a run's chunks and an old snapshot generation (not timed). */
 async function cleanup(env: BenchEnv, prefixes: string[]) {
   for (const prefix of prefixes) {
@@ -299,6 +331,7 @@ export default {
       let out: unknown;
       if (path === "/drain") out = await drain(job);
       else if (path === "/drain-copy") out = await drainCopy(job);
+      else if (path === "/read") out = await read(job);
       else if (path === "/verify") out = await verifyPaths(job);
       else if (path === "/extract" || path === "/source-extract") out = await extract(env, job);
       else if (path === "/source-read") out = await sourceRead(job as SourceJob);

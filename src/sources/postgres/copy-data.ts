@@ -10,11 +10,12 @@ import { ESCAPES } from "../../engine/row";
  * the rows together. {@link copyDataSplitter} takes COPY rows, {@link dataRowSplitter} a cursor's.
  */
 export class MessageSplitter {
-  /** An incomplete message carried over to the next chunk. */
-  private carry: Uint8Array[] = [];
-  private carried = 0;
-  /** Bytes the carried message needs in all (0 while its 5-byte header is incomplete). */
-  private needed = 0;
+  /**
+   * The message cut by the end of the last chunk, copied out of it: its bytes so far
+   * (`partialLength` of them), in an array of its whole length once its 5-byte header is known.
+   */
+  private partial: Uint8Array | null = null;
+  private partialLength = 0;
   done = false;
 
   constructor(
@@ -25,24 +26,73 @@ export class MessageSplitter {
   /**
    * Splits one chunk read from the socket; returns the bytes for the driver (null when none).
    * The chunk, the rows handed out and the bytes returned are valid until the next call (the
-   * reader reuses its buffer): what is carried over to the next chunk is copied.
+   * reader reuses its buffer): only the message cut by the chunk's end is copied, never the
+   * whole chunk (a WebSocket message or socket read is tens of KiB, a row a few hundred bytes).
    */
   feed(chunk: Uint8Array): Uint8Array | null {
     if (this.done) return chunk;
-    let buf = chunk;
-    if (this.carried > 0) {
-      this.carry.push(chunk.slice());
-      this.carried += chunk.length;
-      if (this.needed === 0 && this.carried >= 5) this.needed = messageLength(joined(this.carry, 5), 0);
-      if (this.needed === 0 || this.carried < this.needed) return null;
-      buf = joined(this.carry, this.carried);
-      this.carry = [];
-      this.carried = 0;
-      this.needed = 0;
-    }
     const forward: Uint8Array[] = [];
-    let runStart = -1; // start of a run of messages for the driver
     let at = 0;
+    if (this.partial) {
+      at = this.completePartial(chunk, forward);
+      if (at < 0) return null;
+    }
+    if (!this.done) at = this.scan(chunk, at, forward);
+    else if (at < chunk.length) forward.push(chunk.subarray(at));
+    if (!this.done && at < chunk.length) this.keepPartial(chunk.subarray(at));
+    return forward.length === 0
+      ? null
+      : joined(
+          forward,
+          forward.reduce((n, f) => n + f.length, 0),
+        );
+  }
+
+  /**
+   * Adds the chunk's first bytes to the message carried over; once it is whole, handles it.
+   * Returns where the chunk's own messages start, or -1 when the chunk went into the message.
+   */
+  private completePartial(chunk: Uint8Array, forward: Uint8Array[]): number {
+    let partial = this.partial as Uint8Array;
+    let at = 0;
+    if (this.partialLength < 5) {
+      const take = Math.min(5 - this.partialLength, chunk.length);
+      partial.set(chunk.subarray(0, take), this.partialLength);
+      this.partialLength += take;
+      at = take;
+      if (this.partialLength < 5) return -1;
+      const whole = new Uint8Array(messageLength(partial, 0));
+      whole.set(partial.subarray(0, 5));
+      this.partial = partial = whole;
+    }
+    const take = Math.min(partial.length - this.partialLength, chunk.length - at);
+    partial.set(chunk.subarray(at, at + take), this.partialLength);
+    this.partialLength += take;
+    at += take;
+    if (this.partialLength < partial.length) return -1;
+    this.partial = null;
+    this.partialLength = 0;
+    // One message: scanned as a chunk of its own (it may be ReadyForQuery).
+    this.scan(partial, 0, forward);
+    return at;
+  }
+
+  /** Copies the cut message at the chunk's end (its header may be cut too). */
+  private keepPartial(rest: Uint8Array): void {
+    const whole = rest.length >= 5 ? messageLength(rest, 0) : 5;
+    this.partial = new Uint8Array(whole);
+    this.partial.set(rest);
+    this.partialLength = rest.length;
+  }
+
+  /**
+   * Hands out the messages of `type` in `buf` from `at` on and collects runs of the others in
+   * `forward`; returns where the first incomplete message starts (`buf.length` when none is).
+   * At ReadyForQuery the splitter is done and the rest of `buf` is forwarded.
+   */
+  private scan(buf: Uint8Array, from: number, forward: Uint8Array[]): number {
+    let runStart = -1; // start of a run of messages for the driver
+    let at = from;
     while (at + 5 <= buf.length) {
       const end = messageLength(buf, at) + at;
       if (end > buf.length) break;
@@ -55,24 +105,14 @@ export class MessageSplitter {
         if (runStart < 0) runStart = at;
         if (type === 0x5a) {
           this.done = true;
-          at = buf.length;
-          break;
+          forward.push(buf.subarray(runStart));
+          return buf.length;
         }
       }
       at = end;
     }
-    if (runStart >= 0) forward.push(buf.subarray(runStart, this.done ? buf.length : at));
-    if (at < buf.length) {
-      this.carry = [buf.slice(at)];
-      this.carried = buf.length - at;
-      this.needed = this.carried >= 5 ? messageLength(buf, at) : 0;
-    }
-    return forward.length === 0
-      ? null
-      : joined(
-          forward,
-          forward.reduce((n, f) => n + f.length, 0),
-        );
+    if (runStart >= 0) forward.push(buf.subarray(runStart, at));
+    return at;
   }
 }
 

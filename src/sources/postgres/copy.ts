@@ -92,9 +92,24 @@ interface CopyConnection {
 }
 
 /**
- * Runs a `COPY … TO STDOUT` statement, handing each row (a CopyData message) to the handler. On
- * the TCP route a {@link copyDataSplitter} takes the rows out of the socket's bytes before the
- * driver parses them (much cheaper per row); elsewhere the driver hands them over one by one.
+ * Statements sent behind a COPY in the same round trip (one Sync): keyset pages ask the next page's
+ * bound while the current page streams, so a page costs one round trip instead of four. They run
+ * in order after the COPY; `completed` counts the statements that finished (the COPY first) and
+ * `rows` gets their DataRows (text values). An error of one of them does not fail the COPY, whose
+ * rows were all read: it is left in `error` for the caller.
+ */
+export interface CopyPipeline {
+  statements: string[];
+  completed: number;
+  rows: (string | null)[][];
+  error?: unknown;
+}
+
+/**
+ * Runs a `COPY … TO STDOUT` statement, handing each row (a CopyData message) to the handler, then
+ * `pipeline`'s statements if any. A {@link copyDataSplitter} takes the rows out of the socket's
+ * bytes before the driver parses them (much cheaper per row) wherever the socket splits (TCP, and
+ * the WebSocket of neon-websocket.ts); elsewhere the driver hands them over one by one.
  */
 export function copyOut(
   client: Client,
@@ -102,6 +117,7 @@ export function copyOut(
   handler: ExtractHandler,
   control: ReadControl,
   failure: HandlerFailure,
+  pipeline?: CopyPipeline,
 ): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let rows = 0;
@@ -128,29 +144,41 @@ export function copyOut(
         fail(err);
       }
     };
+    // Rows count as read once the handler's pending work has settled.
+    const settled = () => void Promise.all(waits).then(() => ("error" in failure ? undefined : resolve(rows)));
     const submittable = {
       submit(connection: CopyConnection) {
         // Unnamed statement and portal through Parse/Bind/Execute: exactly one statement or an error.
         connection.parse({ text, name: "", types: [] });
         connection.bind({ portal: "", statement: "", values: [], binary: false });
         connection.execute({ portal: "", rows: 0 });
+        for (const statement of pipeline?.statements ?? []) {
+          connection.parse({ text: statement, name: "", types: [] });
+          connection.bind({ portal: "", statement: "", values: [], binary: false });
+          connection.execute({ portal: "", rows: 0 });
+        }
         connection.sync();
       },
       handleCopyData(msg: { chunk: Uint8Array }) {
         row(msg.chunk);
       },
-      handleCommandComplete() {},
+      handleCommandComplete() {
+        if (pipeline) pipeline.completed++;
+      },
       handleEmptyQuery() {},
       handleRowDescription() {},
-      handleDataRow() {},
+      handleDataRow(msg: { fields: (string | null)[] }) {
+        pipeline?.rows.push(msg.fields);
+      },
       handlePortalSuspended() {},
       handleCopyInResponse() {},
       // The driver drops the query on an error, before the server's ReadyForQuery.
-      handleError: (err: unknown) => reject(err),
-      handleReadyForQuery() {
-        // Rows count as read once the handler's pending work has settled.
-        void Promise.all(waits).then(() => ("error" in failure ? undefined : resolve(rows)));
+      handleError: (err: unknown) => {
+        if (!pipeline || pipeline.completed === 0) return reject(err);
+        pipeline.error = err;
+        settled();
       },
+      handleReadyForQuery: () => settled(),
     };
     // The connection is idle (the last query ended with ReadyForQuery): the next byte read starts a message.
     control.splitter = copyDataSplitter(row);

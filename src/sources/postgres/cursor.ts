@@ -101,8 +101,14 @@ async function* cursorPages(
   }
 }
 
-/** Rows per page of {@link copyQuery}'s cursor route. */
+/** Rows per page of {@link copyQuery}'s cursor route when the driver parses the rows. */
 const CURSOR_PAGE_ROWS = 5000;
+/**
+ * Rows per page when they are taken off the socket's bytes: a page costs a round trip, and Neon's
+ * WebSocket (a proxy in between) makes it dearer, so pages are bigger (about 6 MB of a 10-column
+ * model's text, what a page holds at most over the WebSocket, which cannot be paused).
+ */
+const SPLIT_PAGE_ROWS = 50_000;
 
 /**
  * The cursor route of {@link copyQuery}: pages of text values encoded as the same COPY lines. The
@@ -115,10 +121,10 @@ export async function cursorLines(
   declare: string | { name: string; text: string },
   handler: ExtractHandler,
   failure: HandlerFailure,
-  pageRows = CURSOR_PAGE_ROWS,
+  pageRows?: number,
   control?: ReadControl,
 ): Promise<number> {
-  if (control?.splits) return splitCursorLines(client, declare, handler, failure, pageRows, control);
+  if (control?.splits) return splitCursorLines(client, declare, handler, failure, pageRows ?? SPLIT_PAGE_ROWS, control);
   const forward = forwardLines(handler, failure);
   let rows = 0;
   let line = new Uint8Array(4096);
@@ -126,7 +132,7 @@ export async function cursorLines(
     client,
     typeof declare === "string" ? { name: "retl_copy_cursor", text: declare } : declare,
     "model_copy",
-    pageRows,
+    pageRows ?? CURSOR_PAGE_ROWS,
   )) {
     for (const row of page.rows) {
       rows++;

@@ -1,7 +1,7 @@
 import type { Client } from "@neondatabase/serverless";
 import type { ExtractHandler, Extracted, HandlerFailure, KeysetRead, PageCursor } from "../source";
 import { beginReadOnly, closeClient, openClient, type PostgresOptions, withReadOnlyTransaction } from "./connection";
-import { type CopyVia, copyOut, DESCRIBE_PREFIX, describeForCopy } from "./copy";
+import { type CopyPipeline, type CopyVia, copyOut, DESCRIBE_PREFIX, describeForCopy } from "./copy";
 import { cursorLines } from "./cursor";
 import { type SqlSpan, toWarehouseError } from "./errors";
 import { modelSql, quoteIdent } from "./sql-guard";
@@ -107,13 +107,19 @@ export async function keysetQuery(
     const pageRows = Math.max(1, Math.floor(read.pageRows));
     let from = read.from;
     let rows = 0;
+    // The next page's range when it came with the page before (see pipelinedBound).
+    let known: PageRange | null = null;
     for (let page = 0; ; page++) {
-      const bound = await pageRange(client, model, read.key, from, pageRows, opts.flavor, page, (s) => (span = s));
+      const bound: PageRange = known ?? (await pageRange(client, model, read.key, from, pageRows, opts.flavor, page, (s) => (span = s)));
+      known = null;
+      let ahead: PipelinedBound | null = null;
       const text = `${select.text} WHERE ${bound.where}`;
       if (via === "copy") {
         const prefix = "COPY (";
         span = { start: prefix.length + select.modelAt, length: model.length };
-        rows += await copyOut(client, `${prefix}${text}) TO STDOUT`, handler, control, handlerFailure);
+        ahead = opts.flavor === "redshift" ? null : pipelinedBound(model, read.key, bound.next, pageRows);
+        rows += await copyOut(client, `${prefix}${text}) TO STDOUT`, handler, control, handlerFailure, ahead?.pipeline);
+        if (ahead && !("error" in ahead.pipeline)) known = ahead.range();
       } else {
         const redshift = opts.flavor === "redshift";
         const prefix = redshift ? "DECLARE model_copy CURSOR FOR " : "DECLARE model_copy NO SCROLL CURSOR FOR ";
@@ -130,6 +136,11 @@ export async function keysetQuery(
         throw err;
       }
       if (bound.next === null || !more) break;
+      if (ahead && "error" in ahead.pipeline) {
+        // The next page's bound failed behind this page, which is done: as if asked after it.
+        span = ahead.span;
+        throw ahead.pipeline.error;
+      }
       from = bound.next;
     }
     await client.query("COMMIT");
@@ -141,6 +152,40 @@ export async function keysetQuery(
     control.open();
     await closeClient(client);
   }
+}
+
+interface PipelinedBound {
+  pipeline: CopyPipeline;
+  /** Where the model is in the bound's text (for an error's position). */
+  span: SqlSpan;
+  /** The next page's range, once the COPY and the statements behind it have finished. */
+  range(): PageRange;
+}
+
+/**
+ * The next page's bound, asked behind the current page's COPY in the same round trip (Postgres
+ * only): with the sort setting around it as {@link pageRange} does, so a page costs one round
+ * trip, not four, and the warehouse works out the next bound as soon as the page's rows are sent.
+ * Null when the next page needs no bound (the null keys, or no page after this one).
+ */
+function pipelinedBound(model: string, key: string, next: PageCursor | null, pageRows: number): PipelinedBound | null {
+  if (next === null || "nulls" in next) return null;
+  const text = boundQuery(model, key, next.after, pageRows, "postgres");
+  const pipeline: CopyPipeline = { statements: [SORT_OFF, text, SORT_ON], completed: 0, rows: [] };
+  return {
+    pipeline,
+    span: { start: text.indexOf(model), length: model.length },
+    range: () => rangeAfter(key, next, pipeline.rows[0]?.[0] ?? null, "postgres"),
+  };
+}
+
+/** The page after `from` whose last key is `upper` (null: no rows left with a key). */
+function rangeAfter(key: string, from: PageCursor | null, upper: string | null, flavor: PostgresOptions["flavor"]): PageRange {
+  const k = quoteIdent(key);
+  const after = from !== null && "after" in from ? from.after : null;
+  const lower = after === null ? `${k} IS NOT NULL` : `${k} > ${textLiteral(after, flavor)}`;
+  if (upper === null) return { where: lower, next: { nulls: true } };
+  return { where: `${lower} AND ${k} <= ${textLiteral(upper, flavor)}`, next: { after: upper } };
 }
 
 /** The range of the page starting at `from`: its upper bound asked of the warehouse. */
@@ -165,8 +210,5 @@ async function pageRange(
   const result = await client.query<RawRow>({ name: `retl_keyset_bound_${page}`, text, rowMode: "array", types: rawTextTypes });
   // The page itself (and the model's own plan in it) plans as usual.
   if (postgres) await client.query(SORT_ON);
-  const upper = result.rows[0]?.[0] ?? null;
-  const lower = after === null ? `${k} IS NOT NULL` : `${k} > ${textLiteral(after, flavor)}`;
-  if (upper === null) return { where: lower, next: { nulls: true } };
-  return { where: `${lower} AND ${k} <= ${textLiteral(upper, flavor)}`, next: { after: upper } };
+  return rangeAfter(key, from, result.rows[0]?.[0] ?? null, flavor);
 }

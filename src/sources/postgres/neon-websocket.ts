@@ -45,8 +45,11 @@ export function splittingWebSocketClass(control: ReadControl) {
         if (!splitter || !(event.data instanceof ArrayBuffer)) return listener(event);
         const passed = splitter.feed(new Uint8Array(event.data));
         if (splitter.done) control.splitter = null;
-        // What the splitter passes on may be a view into its own buffers: the driver gets a copy.
-        if (passed && passed.byteLength > 0) listener({ type: "message", data: passed.slice().buffer });
+        if (!passed || passed.byteLength === 0) return;
+        // The message untouched (nothing taken out of it) goes on as it came.
+        if (passed.buffer === event.data && passed.byteLength === event.data.byteLength) return listener(event);
+        // Else a view into the message or the splitter's own buffers: the driver gets a copy.
+        listener({ type: "message", data: passed.slice().buffer });
       });
     }
 

@@ -78,6 +78,16 @@ describe("copyQuery", () => {
     }
   });
 
+  it("reads more rows than a cursor page holds (50,000 where rows are split off the bytes): each once, in order", async () => {
+    const n = 120_001;
+    for (const via of ROUTES) {
+      const { rows, lines } = await copyLines(`SELECT i AS id, 'r' || i AS v FROM generate_series(1, ${n}) i`, null, via);
+      expect(rows, via).toBe(n);
+      expect(lines.length, via).toBe(n);
+      expect(lines.filter((line, k) => line !== `${k + 1}\tr${k + 1}\n`).length, via).toBe(0);
+    }
+  });
+
   it("reads only the chosen columns, in the chosen order, a column twice if asked", async () => {
     for (const via of ROUTES) {
       const { lines } = await copyLines(`SELECT * FROM ${big} WHERE id <= 3`, ["c6", "id", "c6"], via);

@@ -121,6 +121,29 @@ for (const via of ["copy", "cursor", "websocket"] as const) {
       expect(first.rows + rest.rows).toBe(31);
     });
 
+    // Not on the Redshift flavour: without enable_sort = off its first bound sorts every row, reaching key 20 at once.
+    it.skipIf(via === "cursor")("a page's bound that fails ends the read after the pages before it, which are done", async () => {
+      // Reading key 20 fails: the bound of the page after key 17 reaches it (on the COPY routes that
+      // bound is asked behind page 4's COPY, in the same round trip).
+      const failing = `SELECT k, v FROM ${nums} WHERE 1 / (CASE WHEN k = 20 THEN 0 ELSE 1 END) = 1`;
+      const seen: PageCursor[] = [];
+      const read = reader.extract(
+        failing,
+        {
+          key: "k",
+          from: null,
+          pageRows: 5,
+          pageDone: (next) => {
+            if (next) seen.push(next);
+            return true;
+          },
+        },
+        { columns: () => ["k", "v"], line: () => undefined },
+      );
+      await expect(read).rejects.toMatchObject({ name: "WarehouseError", message: expect.stringContaining("division by zero") });
+      expect(seen).toEqual([{ after: "5" }, { after: "8" }, { after: "12" }, { after: "17" }]);
+    });
+
     it("compares text keys in the warehouse's collation, quotes and backslashes included", async () => {
       const { pages } = await readPages(reader, `SELECT k, v FROM ${texts}`, 2);
       const keys = pages.flatMap((p) => p.keys);
