@@ -181,9 +181,10 @@ export class PartitionWriter {
    * {@link PartitionWriter.addCopyLine} of each line in `lines` (each ending with its newline; the
    * last may lack it), in order. Rows go in batches: hashed first, then looked up in the last
    * snapshot together (see {@link KnownRows.hasWords}), then copied to their partitions from
-   * `lines` itself, with no BigInt and no view per row past the hashing.
+   * `lines` itself, with no BigInt and no view per row past the hashing. Returns the rows added.
    */
-  addCopyLines(lines: Uint8Array): void {
+  addCopyLines(lines: Uint8Array): number {
+    const before = this.rows;
     const batch = this.batch;
     const keyHashes = batch.keyHashes;
     const rowHashes = batch.rowHashes;
@@ -228,6 +229,7 @@ export class PartitionWriter {
       }
     }
     this.addBatch(lines, count);
+    return this.rows - before;
   }
 
   /** Routes the first `count` rows of the batch to their partitions (see {@link PartitionWriter.addCopyLines}). */
