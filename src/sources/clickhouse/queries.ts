@@ -175,7 +175,10 @@ async function extractQuery(
     onLines: (bytes) => {
       const taken = lines(bytes);
       if (typeof taken === "number") rows += taken;
-      else return taken.then((n) => void (rows += n));
+      else
+        return taken.then((n) => {
+          rows += n;
+        });
     },
   };
   try {
