@@ -174,7 +174,8 @@ export class PartitionWriter {
    * no string is made per value. The line must hold the key then the mapped values.
    */
   addCopyLine(line: Uint8Array): void {
-    this.addCopyLines(line);
+    // Not a batch of one: for a single row the batch's bookkeeping costs more than it saves.
+    this.addLine(line);
   }
 
   /**
@@ -210,7 +211,7 @@ export class PartitionWriter {
         // A null or escaped key (rare): the batch so far, then this line alone.
         this.addBatch(lines, count);
         count = 0;
-        this.addEscapedKeyLine(lines.subarray(at, next));
+        this.addLine(lines.subarray(at, next));
         at = next;
         continue;
       }
@@ -254,8 +255,8 @@ export class PartitionWriter {
     if (this.known !== null) known.fill(0, 0, count);
   }
 
-  /** {@link PartitionWriter.addCopyLine} of a line whose key is null or has escapes. */
-  private addEscapedKeyLine(line: Uint8Array): void {
+  /** {@link PartitionWriter.addCopyLine}: one line, any key (addCopyLines sends it those whose key is null or escaped). */
+  private addLine(line: Uint8Array): void {
     let end = line.length;
     if (end > 0 && line[end - 1] === NEWLINE) end--;
     let tab = 0;
