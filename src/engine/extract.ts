@@ -56,6 +56,23 @@ export interface ReadyChunk {
 
 const NONE_READY: ReadyChunk[] = [];
 
+/** Rows hashed before they are looked up and routed together (see {@link PartitionWriter.addCopyLines}). */
+const BATCH_ROWS = 256;
+
+/** Per-row scratch of a batch: where each line's parts are, and its hashes (u64, read as u32 pairs). */
+class LineBatch {
+  readonly keyFrom = new Int32Array(BATCH_ROWS);
+  readonly keyTo = new Int32Array(BATCH_ROWS);
+  readonly keyUnits = new Int32Array(BATCH_ROWS);
+  readonly valuesTo = new Int32Array(BATCH_ROWS);
+  readonly keyHashes = new BigUint64Array(BATCH_ROWS);
+  readonly rowHashes = new BigUint64Array(BATCH_ROWS);
+  readonly keyWords = new Uint32Array(this.keyHashes.buffer);
+  readonly rowWords = new Uint32Array(this.rowHashes.buffer);
+  /** 1 where the last snapshot holds the row unchanged. */
+  readonly known = new Uint8Array(BATCH_ROWS);
+}
+
 /** Chunk and memory limits of a {@link PartitionWriter}. */
 export interface WriterLimits {
   /** A partition's chunk is finished once its encoding reaches this size (default 8 MiB). */
@@ -79,6 +96,7 @@ export class PartitionWriter {
   private readonly maxChunk: number;
   private readonly maxBuffered: number;
   private readonly ready: ReadyChunk[] = [];
+  private readonly batch = new LineBatch();
   private readonly hw = new Uint32Array(2);
   private readonly hb = new BigUint64Array(this.hw.buffer);
   private readonly values: RawValue[];
@@ -156,6 +174,89 @@ export class PartitionWriter {
    * no string is made per value. The line must hold the key then the mapped values.
    */
   addCopyLine(line: Uint8Array): void {
+    // Not a batch of one: for a single row the batch's bookkeeping costs more than it saves.
+    this.addLine(line);
+  }
+
+  /**
+   * {@link PartitionWriter.addCopyLine} of each line in `lines` (each ending with its newline; the
+   * last may lack it), in order. Rows go in batches: hashed first, then looked up in the last
+   * snapshot together (see {@link KnownRows.hasWords}), then copied to their partitions from
+   * `lines` itself, with no BigInt and no view per row past the hashing. Returns the rows added.
+   */
+  addCopyLines(lines: Uint8Array): number {
+    const before = this.rows;
+    const batch = this.batch;
+    const keyHashes = batch.keyHashes;
+    const rowHashes = batch.rowHashes;
+    const mapped = this.columns.values.length;
+    const size = lines.length;
+    let at = 0;
+    let count = 0;
+    while (at < size) {
+      const newline = lines.indexOf(NEWLINE, at);
+      const end = newline === -1 ? size : newline;
+      const next = newline === -1 ? size : newline + 1;
+      // The key: up to the first tab, counting its UTF-16 units (lead bytes; a 4-byte sequence is a pair).
+      let tab = at;
+      let units = 0;
+      let escaped = false;
+      for (; tab < end; tab++) {
+        const b = lines[tab] ?? 0;
+        if (b === TAB) break;
+        if (b === BACKSLASH) escaped = true;
+        if ((b & 0xc0) !== 0x80) units += b >= 0xf0 ? 2 : 1;
+      }
+      if (escaped) {
+        // A null or escaped key (rare): the batch so far, then this line alone.
+        this.addBatch(lines, count);
+        count = 0;
+        this.addLine(lines.subarray(at, next));
+        at = next;
+        continue;
+      }
+      if (tab === end && mapped > 0) throw new RangeError("COPY line has no values after its key");
+      const valuesFrom = Math.min(tab + 1, end);
+      batch.keyFrom[count] = at;
+      batch.keyTo[count] = tab;
+      batch.keyUnits[count] = units;
+      batch.valuesTo[count] = end;
+      keyHashes[count] = this.hasher.hashKeyBytes(lines.subarray(at, tab));
+      rowHashes[count] = this.hashRow(lines.subarray(valuesFrom, end));
+      at = next;
+      if (++count === BATCH_ROWS) {
+        this.addBatch(lines, count);
+        count = 0;
+      }
+    }
+    this.addBatch(lines, count);
+    return this.rows - before;
+  }
+
+  /** Routes the first `count` rows of the batch to their partitions (see {@link PartitionWriter.addCopyLines}). */
+  private addBatch(lines: Uint8Array, count: number): void {
+    if (count === 0) return;
+    const { keyWords, rowWords, keyFrom, keyTo, keyUnits, valuesTo, known } = this.batch;
+    if (this.known !== null) this.known.hasWords(keyWords, rowWords, count, known);
+    for (let i = 0; i < count; i++) {
+      const p = partitionOfHigh(keyWords[2 * i + 1] ?? 0, this.bits);
+      const builder = this.builder(p);
+      const before = builder.heldBytes;
+      const to = keyTo[i] ?? 0;
+      const valuesEnd = valuesTo[i] ?? 0;
+      let valuesFrom = Math.min(to + 1, valuesEnd);
+      if (known[i] === 1) {
+        this.unchanged++;
+        valuesFrom = -1;
+      }
+      builder.addLine(lines, keyFrom[i] ?? 0, to, keyUnits[i] ?? 0, valuesFrom, valuesEnd, keyWords, rowWords, i);
+      this.added(p, builder, before);
+    }
+    if (this.known !== null) known.fill(0, 0, count);
+  }
+
+  /** {@link PartitionWriter.addCopyLine}: one line, any key (addCopyLines sends it those whose key is null or escaped). */
+  private addLine(line: Uint8Array): void {
     let end = line.length;
     if (end > 0 && line[end - 1] === NEWLINE) end--;
     let tab = 0;

@@ -138,6 +138,21 @@ class Bytes {
     this.length += b.length;
   }
 
+  /** Appends `src[from, to)`: short runs by a loop (a `set` call and its view cost more than a key's few bytes). */
+  copy(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.length;
+    if (n <= 24) {
+      for (let i = from; i < to; i++) buf[p++] = src[i] ?? 0;
+    } else {
+      buf.set(src.subarray(from, to), p);
+      p += n;
+    }
+    this.length = p;
+  }
+
   /** Appends `values` as COPY text UTF-8; returns the bytes written. */
   row(values: readonly RawValue[]): number {
     this.ensure(maxRowUtf8(values));
@@ -158,6 +173,9 @@ export class RunChunkBuilder {
   private n = 0;
   private keyHashes = new BigUint64Array(INITIAL_ROWS);
   private rowHashes = new BigUint64Array(INITIAL_ROWS);
+  // The same hashes as u32 pairs (low word first): rows added as words need no BigInt.
+  private keyWords = new Uint32Array(this.keyHashes.buffer);
+  private rowWords = new Uint32Array(this.rowHashes.buffer);
   private keyLengths = new Bytes(INITIAL_ROWS);
   private valueLengths = new Bytes(INITIAL_ROWS);
   private keyText = new Bytes(INITIAL_TEXT / 4);
@@ -257,14 +275,52 @@ export class RunChunkBuilder {
     return hash;
   }
 
+  /**
+   * Adds one row of a COPY line in `src` with a non-null key: the key's UTF-8 at [keyFrom, keyTo)
+   * (`keyUnits` UTF-16 units), the values at [valuesFrom, valuesTo), or `valuesFrom` -1 to keep only
+   * the row hash (a row known unchanged). The hashes are u32 pairs at `2 * at` in `keyWords` and
+   * `rowWords` (see PartitionWriter.addCopyLines): no BigInt and no view per row.
+   */
+  addLine(
+    src: Uint8Array,
+    keyFrom: number,
+    keyTo: number,
+    keyUnits: number,
+    valuesFrom: number,
+    valuesTo: number,
+    keyWords: Uint32Array,
+    rowWords: Uint32Array,
+    at: number,
+  ): void {
+    const n = this.n;
+    if (n === this.keyHashes.length) this.growHashes();
+    this.keyLengths.varint(keyUnits + 1);
+    this.keyText.copy(src, keyFrom, keyTo);
+    if (valuesFrom < 0) {
+      this.valueLengths.varint(0);
+    } else {
+      this.valueText.copy(src, valuesFrom, valuesTo);
+      this.valueLengths.varint(valuesTo - valuesFrom + 1);
+    }
+    const w = 2 * n;
+    const a = 2 * at;
+    this.keyWords[w] = keyWords[a] ?? 0;
+    this.keyWords[w + 1] = keyWords[a + 1] ?? 0;
+    this.rowWords[w] = rowWords[a] ?? 0;
+    this.rowWords[w + 1] = rowWords[a + 1] ?? 0;
+    this.n = n + 1;
+  }
+
   private growHashes(): void {
     const n = this.n;
     const kh = new BigUint64Array(n * 2);
     kh.set(this.keyHashes);
     this.keyHashes = kh;
+    this.keyWords = new Uint32Array(kh.buffer);
     const rh = new BigUint64Array(n * 2);
     rh.set(this.rowHashes);
     this.rowHashes = rh;
+    this.rowWords = new Uint32Array(rh.buffer);
   }
 
   /** The chunk's bytes; the builder is empty afterwards and releases its buffers. */
@@ -283,6 +339,8 @@ export class RunChunkBuilder {
     this.n = 0;
     this.keyHashes = new BigUint64Array(INITIAL_ROWS);
     this.rowHashes = new BigUint64Array(INITIAL_ROWS);
+    this.keyWords = new Uint32Array(this.keyHashes.buffer);
+    this.rowWords = new Uint32Array(this.rowHashes.buffer);
     this.keyLengths = new Bytes(INITIAL_ROWS);
     this.valueLengths = new Bytes(INITIAL_ROWS);
     this.keyText = new Bytes(INITIAL_TEXT / 4);

@@ -132,6 +132,14 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
       nextProgress += every;
       return Promise.all([backlog, job.onProgress(rows)]).then(() => undefined);
     },
+    lines: (bytes) => {
+      const taken = writer.addCopyLines(bytes);
+      const backlog = store(writer.takeReady());
+      const rows = baseRows + writer.rows;
+      if (rows < nextProgress || !job.onProgress) return backlog ? backlog.then(() => taken) : taken;
+      while (nextProgress <= rows) nextProgress += every;
+      return Promise.all([backlog, job.onProgress(rows)]).then(() => taken);
+    },
   };
   // Page marks wait for their chunks' puts, in page order; a failed put writes no more marks.
   let marks: Promise<void> = Promise.resolve();

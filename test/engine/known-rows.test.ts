@@ -35,6 +35,26 @@ describe("KnownRows", () => {
     expect(held.some(([k, r]) => known.has(k, r ^ 1n) || known.has(r, k))).toBe(false);
   });
 
+  it("answers many pairs given as words (hasWords) as has() answers each", () => {
+    const gen = hashes(11n);
+    const next = () => gen.next().value as bigint;
+    // A nearly half-full table, so probes run past occupied home slots.
+    const known = new KnownRows(1000);
+    const held = Array.from({ length: 1020 }, () => [next(), next()] as const);
+    for (const [k, r] of held) known.add(k, r);
+    const asked = [
+      ...held.slice(0, 300),
+      ...Array.from({ length: 300 }, () => [next(), next()] as const),
+      ...held.map(([k, r]) => [k, r ^ 1n] as const),
+    ];
+    const keys = new BigUint64Array(asked.map(([k]) => k));
+    const rowHashes = new BigUint64Array(asked.map(([, r]) => r));
+    const out = new Uint8Array(asked.length);
+    known.hasWords(new Uint32Array(keys.buffer), new Uint32Array(rowHashes.buffer), asked.length, out);
+    expect([...out]).toEqual(asked.map(([k, r]) => (known.has(k, r) ? 1 : 0)));
+    expect(out.reduce((n, x) => n + x, 0)).toBe(300);
+  });
+
   it("takes a committed snapshot's hashes as words, equal to adding each pair", async () => {
     const model: Row[] = Array.from({ length: 500 }, (_, i) => [`k${i}`, `v${i}`, i % 7 === 0 ? null : "x"]);
     const { snapshot } = await runOnce(emptySnapshot(), model, "mirror");

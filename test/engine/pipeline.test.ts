@@ -3,6 +3,7 @@ import { commitPartition, RESULT_ACKNOWLEDGED } from "../../src/engine/commit";
 import { diffPartition } from "../../src/engine/diff";
 import { copySelect } from "../../src/sources/postgres/sql-guard";
 import { copyColumns, MissingColumnError, PartitionWriter, resolveColumns, type ReadyChunk } from "../../src/engine/extract";
+import { KnownRows } from "../../src/engine/known-rows";
 import { encodeRow } from "../../src/engine/row";
 import { loadHasher, type RawValue } from "../../src/engine/hash";
 import { partitionOf, sourcePartitions } from "../../src/engine/partition";
@@ -103,6 +104,45 @@ describe("PartitionWriter.addCopyLine", () => {
         expect(c.values(i)).toEqual(original?.slice(1));
         expect(c.rowHashes[i]).toBe(h.hashRow(original?.slice(1) ?? [], seed));
       }
+    }
+  });
+
+  it("gives the same chunks for a buffer of many lines (addCopyLines) as line by line, across batches and small chunks", async () => {
+    const h = await loadHasher();
+    const seed = h.mappingSeed(["a", "b"]);
+    const te = new TextEncoder();
+    // Over two batches of rows, with null, escaped, empty and non-ASCII keys among plain ones.
+    const rows: RawValue[][] = Array.from({ length: 700 }, (_, i): RawValue[] => {
+      const key = i % 97 === 5 ? null : i % 89 === 7 ? `k\\${i}` : i % 83 === 3 ? "" : i % 7 === 0 ? `ключ😀${i}` : String(i);
+      return [key, `v${i}`, i % 3 === 0 ? null : "x".repeat(i % 40)];
+    });
+    const text = rows.map((r) => `${encodeRow(r)}\n`).join("");
+    const limits = { maxChunkBytes: 4096 };
+    // The last snapshot holds every other row unchanged.
+    const known = new KnownRows(rows.length);
+    rows.forEach((r, i) => {
+      if (i % 2 === 0 && r[0] !== null) known.add(h.hashKey(r[0] ?? ""), h.hashRow(r.slice(1), seed));
+    });
+    for (const snapshot of [null, known]) {
+      const byLine = new PartitionWriter(h, 4, copyColumns(2), seed, limits, snapshot);
+      // Without a snapshot the reference is the rows as strings (add), else line by line.
+      for (const r of rows) {
+        if (snapshot === null) byLine.add(r);
+        else byLine.addCopyLine(te.encode(`${encodeRow(r)}\n`));
+      }
+      const byBuffer = new PartitionWriter(h, 4, copyColumns(2), seed, limits, snapshot);
+      // Two buffers, the second without its last newline.
+      const bytes = te.encode(text.slice(0, -1));
+      const cut = bytes.indexOf(10, bytes.length >> 1) + 1;
+      byBuffer.addCopyLines(bytes.subarray(0, cut));
+      const early = byBuffer.takeReady();
+      byBuffer.addCopyLines(bytes.subarray(cut));
+      const a = byLine.finishAll();
+      const b = [...early, ...byBuffer.finishAll()];
+      expect(b.length).toBeGreaterThan(4);
+      expect(b.map((c) => [c.partition, c.seq, c.rows, c.bytes])).toEqual(a.map((c) => [c.partition, c.seq, c.rows, c.bytes]));
+      expect([byBuffer.rows, byBuffer.unchanged]).toEqual([byLine.rows, byLine.unchanged]);
+      if (snapshot) expect(byBuffer.unchanged).toBeGreaterThan(300);
     }
   });
 

@@ -5,6 +5,7 @@ import {
   type ExtractHandler,
   type Extracted,
   forwardLines,
+  forwardManyLines,
   type HandlerFailure,
   type JsonValue,
   pickColumns,
@@ -15,7 +16,7 @@ import {
 } from "../source";
 import { type ClickhouseSettings, clickhouseRequest, executionSeconds } from "./http";
 import { clickhouseModelSql, selectFrom } from "./sql-guard";
-import { readLines, TsvToCopy, unescapeTsv } from "./tsv";
+import { type ManyLines, readLines, TsvToCopy, unescapeTsv } from "./tsv";
 import { clickhouseTypeId, isCompositeType, jsonValue } from "./types";
 
 /** The ClickHouse {@link Source}: each method is one or two HTTP statements (see ./http.ts). */
@@ -165,13 +166,30 @@ async function extractQuery(
   const byName = new Map(fields.map((f) => [f.name, f]));
   const convert = new TsvToCopy(columns.map((c) => isCompositeType(byName.get(c)?.type ?? "String")));
   const line = forwardLines(handler, failure);
+  const lines = forwardManyLines(handler, failure);
   const { response, done } = await clickhouseRequest(settings, `${selectFrom(model, columns)} FORMAT TabSeparated`, opts);
   let rows = 0;
+  // Runs of lines with nothing to convert go to the handler together (a read buffer's worth).
+  const many: ManyLines | undefined = lines && {
+    plainEnd: (bytes, from, to) => convert.plainEnd(bytes, from, to),
+    onLines: (bytes) => {
+      const taken = lines(bytes);
+      if (typeof taken === "number") rows += taken;
+      else
+        return taken.then((n) => {
+          rows += n;
+        });
+    },
+  };
   try {
-    await readLines(response, (tsv) => {
-      rows++;
-      return line(convert.line(tsv));
-    });
+    await readLines(
+      response,
+      (tsv) => {
+        rows++;
+        return line(convert.line(tsv));
+      },
+      many,
+    );
   } catch (err) {
     if ("error" in failure) throw failure.error;
     if (err instanceof WarehouseError) throw err;

@@ -20,6 +20,10 @@ const V = 0x76;
 /** Converts ClickHouse TSV lines to COPY lines; `composite[k]` says column k is a literal (see the module comment). */
 export class TsvToCopy {
   private out = new Uint8Array(4096);
+  // plainEnd's buffer and the next backslash and vertical tab in it.
+  private scanned: Uint8Array | undefined;
+  private backslashAt = -1;
+  private vtabAt = -1;
   constructor(private readonly composite: readonly boolean[]) {}
 
   /**
@@ -29,6 +33,29 @@ export class TsvToCopy {
    */
   line(tsv: Uint8Array): Uint8Array {
     if (tsv.indexOf(BACKSLASH) === -1 && tsv.indexOf(VTAB) === -1) return tsv;
+    return this.convert(tsv);
+  }
+
+  /**
+   * Where the lines of `tsv[from, to)` that are already COPY lines (no backslash, no vertical tab)
+   * end: `to`, or the start of the first line that needs {@link TsvToCopy.line}. Two native scans
+   * for a whole read buffer instead of two per line.
+   */
+  plainEnd(tsv: Uint8Array, from: number, to: number): number {
+    // Called with `from` going up through one buffer: each byte is searched once (-1: none left).
+    if (tsv !== this.scanned) {
+      this.scanned = tsv;
+      this.backslashAt = tsv.indexOf(BACKSLASH, from);
+      this.vtabAt = tsv.indexOf(VTAB, from);
+    }
+    if (this.backslashAt !== -1 && this.backslashAt < from) this.backslashAt = tsv.indexOf(BACKSLASH, from);
+    if (this.vtabAt !== -1 && this.vtabAt < from) this.vtabAt = tsv.indexOf(VTAB, from);
+    const special = this.backslashAt === -1 ? this.vtabAt : this.vtabAt === -1 ? this.backslashAt : Math.min(this.backslashAt, this.vtabAt);
+    if (special === -1 || special >= to) return to;
+    return Math.max(from, tsv.lastIndexOf(NEWLINE, special) + 1);
+  }
+
+  private convert(tsv: Uint8Array): Uint8Array {
     if (this.out.length < 2 * tsv.length) this.out = new Uint8Array(2 * tsv.length + 1024);
     const out = this.out;
     let p = 0;
@@ -86,7 +113,7 @@ const MIN_READ = 64 * 1024;
  * throws that {@link WarehouseError}. A body cut off mid-line throws `connection_lost`. `onLine`
  * returning `false` stops reading (the body is cancelled).
  */
-export async function readLines(response: Response, onLine: (line: Uint8Array) => unknown): Promise<void> {
+export async function readLines(response: Response, onLine: (line: Uint8Array) => unknown, many?: ManyLines): Promise<void> {
   const body = response.body;
   if (!body) return;
   const tagged = response.headers.has("x-clickhouse-exception-tag");
@@ -145,7 +172,21 @@ export async function readLines(response: Response, onLine: (line: Uint8Array) =
       buffer = filled.buffer;
       const bytes = buffer.subarray(0, filled.end);
       let start = 0;
+      // Whole lines end at `whole`; with `many`, runs of them go in one call (see ManyLines).
+      const whole = many ? bytes.lastIndexOf(NEWLINE) + 1 : 0;
+      // The first line at or after `start` that may be exception text (searched again once passed).
+      let care = -1;
       for (;;) {
+        if (many && start < whole && !block && !held) {
+          if (care < start) care = careEnd(bytes, start, whole, tagged);
+          const end = Math.min(many.plainEnd(bytes, start, whole), care);
+          if (end > start) {
+            const ok = many.onLines(bytes.subarray(start, end));
+            if ((ok instanceof Promise ? await ok : ok) === false) return;
+            start = end;
+            continue;
+          }
+        }
         const end = bytes.indexOf(NEWLINE, start);
         if (end === -1) break;
         const ok = deliver(bytes.subarray(start, end + 1));
@@ -173,6 +214,38 @@ export async function readLines(response: Response, onLine: (line: Uint8Array) =
     // Stops the query when reading ends early (a handler failure, `false`, or an error).
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/**
+ * Lines of a read buffer handed over together, for a caller whose per-line work is cheap next to a
+ * call per line: `plainEnd(bytes, from, to)` says how far from `from` the lines may go as they are
+ * (a line boundary, `to` for all), and `onLines` takes them (its `false` stops reading, as
+ * `onLine`'s). Lines that may be exception text, and those `plainEnd` leaves, go to `onLine`.
+ */
+export interface ManyLines {
+  plainEnd(bytes: Uint8Array, from: number, to: number): number;
+  onLines(lines: Uint8Array): unknown;
+}
+
+/**
+ * The start of the first line in `bytes[from, to)` (whole lines) that {@link readLines} must look
+ * at alone: one starting with ClickHouse's exception text ("Code: "), or with `__exception__`
+ * when the response is tagged; `to` when there is none. Native scans for the first byte.
+ */
+function careEnd(bytes: Uint8Array, from: number, to: number, tagged: boolean): number {
+  let end = firstLineStarting(bytes, from, to, CODE_PREFIX);
+  if (tagged) end = Math.min(end, firstLineStarting(bytes, from, end, EXCEPTION_TAG_PREFIX));
+  return end;
+}
+
+const EXCEPTION_TAG_PREFIX = [...new TextEncoder().encode("__exception__")];
+
+function firstLineStarting(bytes: Uint8Array, from: number, to: number, prefix: readonly number[]): number {
+  const first = prefix[0] ?? 0;
+  for (let i = bytes.indexOf(first, from); i !== -1 && i < to; i = bytes.indexOf(first, i + 1)) {
+    if ((i === from || bytes[i - 1] === NEWLINE) && prefix.every((b, k) => bytes[i + k] === b)) return i;
+  }
+  return to;
 }
 
 /** A read into a buffer: the buffer (a new view where the read transferred it), where its bytes end, and whether the body ended. */

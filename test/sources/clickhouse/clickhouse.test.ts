@@ -171,6 +171,49 @@ describe.skipIf(!clickhouseUp)("ClickHouse source (local clickhouse-server)", ()
     expect(arrType?.type).toBe("Array(Nullable(String))");
   });
 
+  it("hands runs of plain lines to a handler's lines(), in row order with the converted ones, as line() gets them", async () => {
+    const table = uniqueName("batch");
+    await ch(`CREATE TABLE default.${table} (id UInt32, v String) ENGINE = MergeTree ORDER BY id`);
+    // Every 1000th value needs converting (a quote ClickHouse escapes and COPY does not), and the next (a vertical
+    // tab); the one after starts its line like ClickHouse's exception text; the rest pass as they are.
+    await ch(
+      `INSERT INTO default.${table} SELECT toUInt32(number), multiIf(number % 1000 = 0, concat('it\\'s ', toString(number)), number % 1000 = 1, concat('v\\x0B', toString(number)), number % 1000 = 2, concat('Code: ', toString(number)), concat('x', toString(number))) FROM system.numbers LIMIT 60000`,
+    );
+    const sql = `SELECT v, id FROM default.${table} ORDER BY id`;
+    const byLine = await extractLines(open(), sql);
+    const decoder = new TextDecoder();
+    const got: string[] = [];
+    let calls = 0;
+    let many = 0;
+    const extracted = await open().extract(sql, {
+      columns: () => ["v", "id"],
+      line: (bytes) => {
+        calls++;
+        got.push(decoder.decode(bytes));
+      },
+      lines: async (bytes) => {
+        calls++;
+        many++;
+        const text = decoder.decode(bytes);
+        expect(text.endsWith("\n")).toBe(true);
+        const split = text
+          .slice(0, -1)
+          .split("\n")
+          .map((l) => `${l}\n`);
+        got.push(...split);
+        if (many % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        return split.length;
+      },
+    });
+    expect(byLine).toHaveLength(60_000);
+    expect(byLine.slice(999, 1003)).toEqual(["x999\t999\n", "it's 1000\t1000\n", "v\\v1001\t1001\n", "Code: 1002\t1002\n"]);
+    expect(got).toEqual(byLine);
+    expect(extracted.rows).toBe(60_000);
+    // Mostly buffers of many lines: a call for each of the 180 lines that need care, and the runs between them.
+    expect(many).toBeGreaterThan(10);
+    expect(calls).toBeLessThan(1000);
+  });
+
   it("gives the same lines on every run (stable hashes) and streams many rows with a slow handler", async () => {
     const table = uniqueName("many");
     await ch(`CREATE TABLE default.${table} (id UInt32, v String) ENGINE = MergeTree ORDER BY id`);

@@ -13,10 +13,24 @@ function open(name: string, password = "pw"): Source {
   return openSource("clickhouse", JSON.stringify({ url: `${base}/${name}/`, database: "analytics", username: "retl", password }), opts);
 }
 
-async function lines(source: Source, sql: string): Promise<string[]> {
+/** The extracted lines; with `many`, the handler also takes runs of lines at once (`lines`), as extraction's does. */
+async function lines(source: Source, sql: string, many = false): Promise<string[]> {
   const out: string[] = [];
   const decoder = new TextDecoder();
-  await source.extract(sql, { columns: (fields) => fields.map((f) => f.name), line: (bytes) => void out.push(decoder.decode(bytes)) });
+  const line = (bytes: Uint8Array) => void out.push(decoder.decode(bytes));
+  await source.extract(sql, {
+    columns: (fields) => fields.map((f) => f.name),
+    line,
+    ...(many
+      ? {
+          lines: (bytes: Uint8Array) => {
+            const split = decoder.decode(bytes).slice(0, -1).split("\n");
+            for (const l of split) out.push(`${l}\n`);
+            return split.length;
+          },
+        }
+      : {}),
+  });
   return out;
 }
 
@@ -40,6 +54,7 @@ describe("ClickHouse source against a current release's answers", () => {
   it("reads Bool as true/false and passes rows through", async () => {
     const source = open(uniqueName("ch"));
     expect(await lines(source, "SELECT id, active FROM events")).toEqual(["1\ttrue\n", "2\tfalse\n", "3\ttrue\n"]);
+    expect(await lines(source, "SELECT id, active FROM events", true)).toEqual(["1\ttrue\n", "2\tfalse\n", "3\ttrue\n"]);
     expect((await source.preview("SELECT id, active FROM events", 5)).rows).toEqual([
       { id: 1, active: true },
       { id: 2, active: false },
@@ -52,11 +67,13 @@ describe("ClickHouse source against a current release's answers", () => {
   });
 
   it("fails a query whose exception follows rows already sent, plain or tagged, instead of taking it for a row", async () => {
-    const plain = await warehouseError(lines(open(uniqueName("ch")), "SELECT id, active FROM events WHERE midstream"));
-    expect([plain.code, plain.kind]).toEqual(["timeout", "retryable"]);
-    const tagged = await warehouseError(lines(open(uniqueName("ch")), "SELECT id, active FROM events WHERE tagged"));
-    expect(tagged.code).toBe("query_failed");
-    expect(tagged.message).toContain("Memory limit");
+    for (const many of [false, true]) {
+      const plain = await warehouseError(lines(open(uniqueName("ch")), "SELECT id, active FROM events WHERE midstream", many));
+      expect([plain.code, plain.kind]).toEqual(["timeout", "retryable"]);
+      const tagged = await warehouseError(lines(open(uniqueName("ch")), "SELECT id, active FROM events WHERE tagged", many));
+      expect(tagged.code).toBe("query_failed");
+      expect(tagged.message).toContain("Memory limit");
+    }
   });
 
   it("does not follow a redirect, which could lead past the SSRF guard", async () => {
