@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type AdaptiveRate, currentRate, initialRate, observe, observedRate, spacingMs } from "../src/delivery/adaptive-rate";
+import { type AdaptiveRate, currentRate, initialRate, MAX_AHEAD_MS, observe, observedRate, spacingMs } from "../src/delivery/adaptive-rate";
 import type { RateLimit } from "../src/destinations/destination";
 import type { RateSignal } from "../src/lib/http";
 
@@ -34,14 +34,6 @@ export interface ReleaseReport {
  * the next slots instead of polling for them. A pause voids every slot reserved before it began.
  */
 const RESERVE_AHEAD_MS = 250;
-/**
- * The furthest ahead a sender may reserve: a few seconds' worth covers the queue's round trip for
- * the senders after it, while a slot further ahead would keep its sender (and, on a consumer that
- * gets one batch at a time, every message behind it) waiting for nothing. Slots are granted in
- * order, so no reserved slot lies further than this (plus one spacing) ahead: a sender told to
- * come back later is told a time the limiter knows.
- */
-export const MAX_AHEAD_MS = 5_000;
 /** Send times kept: the window rule of {@link DestinationLimiter.earliestSend} looks this far back at most. */
 const SENT_KEPT = 1000;
 /** A lease not released within this time (a crashed consumer) frees its slot anyway. */

@@ -32,6 +32,15 @@ export interface AdaptiveRate {
   jitterAt: number;
 }
 
+/**
+ * The furthest ahead a sender may reserve: a few seconds' worth covers the queue's round trip for
+ * the senders after it, while a slot further ahead would keep its sender (and, on a consumer that
+ * gets one batch at a time, every message behind it) waiting for nothing. Slots are granted in
+ * order, so no reserved slot lies further than this (plus one spacing) ahead: a sender told to
+ * come back later is told a time the limiter knows.
+ */
+export const MAX_AHEAD_MS = 5_000;
+
 /** On a 429 the rate becomes this share of the rate the destination was accepting. */
 export const DECREASE_FACTOR = 0.8;
 /**

@@ -1,7 +1,8 @@
 import { createDb } from "../db/client";
 import type { Operation, SendOutcome } from "../destinations/destination";
 import { openDestination } from "../destinations/open";
-import { type DestinationLimiter, MAX_AHEAD_MS, type Permit } from "../../durable-objects/destination-limiter";
+import type { DestinationLimiter, Permit } from "../../durable-objects/destination-limiter";
+import { MAX_AHEAD_MS } from "./adaptive-rate";
 import type { RateLimit } from "../destinations/destination";
 import type { RateSignal } from "../lib/http";
 import { log } from "../lib/log";

@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type DestinationLimiter, MAX_AHEAD_MS } from "../../durable-objects/destination-limiter";
+import type { DestinationLimiter } from "../../durable-objects/destination-limiter";
+import { MAX_AHEAD_MS } from "../../src/delivery/adaptive-rate";
 
 /** The DestinationLimiter keeps what the destination's answers taught it (src/delivery/adaptive-rate.ts). */
 describe("DestinationLimiter learning", () => {
