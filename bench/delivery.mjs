@@ -21,26 +21,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { unstable_startWorker } from "wrangler";
+import { PG_URL as connectionString, psql, psqlArgs } from "./psql.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const dataDir = join(here, ".data");
-const connectionString = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
-const url = new URL(connectionString);
-const psqlArgs = [
-  "-X",
-  "-q",
-  "-v",
-  "ON_ERROR_STOP=1",
-  "-h",
-  url.hostname,
-  "-p",
-  url.port || "5432",
-  "-U",
-  decodeURIComponent(url.username) || "postgres",
-  "-d",
-  url.pathname.slice(1) || "postgres",
-];
 
 const args = process.argv.slice(2);
 const valuesOf = (name) =>
@@ -63,12 +48,6 @@ const SCHEMA = `retl_bench_delivery_${process.pid}`;
 const TABLE = `${SCHEMA}.people`;
 const FULL_TABLE = `${SCHEMA}.full_load`;
 const modelSql = (table) => `SELECT id, email, name, plan, score FROM ${table}`;
-
-function psql(sql) {
-  const r = spawnSync("psql", [...psqlArgs, "-At", "-f", "-"], { input: sql, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}\n${sql}`);
-  return r.stdout.trim();
-}
 
 function npx(cmd) {
   const r = spawnSync("npx", cmd, { cwd: root, encoding: "utf8", env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });

@@ -6,13 +6,13 @@
  * prints the bytes the proxy piped and this process' CPU time over the read (the proxy's cost: the
  * process does nothing else meanwhile). Samples are interleaved, each route's best and spread printed.
  */
-import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_startWorker } from "wrangler";
 import { startWsProxy } from "../test/servers/wsproxy.ts";
-import { PG_URL, psqlArgs, rowExpr } from "./sources.mjs";
+import { PG_URL, psql, timedPsql } from "./psql.mjs";
+import { rowExpr } from "./sources.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -28,21 +28,6 @@ const pageRows = value("page-rows", 100_000);
 const compare = args.includes("--compare") ? args[args.indexOf("--compare") + 1] : null;
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
 const MODEL = "SELECT id, email, name, city, score, amount, active, created_at, plan, token FROM retl_bench.people";
-
-function psql(sql) {
-  const r = spawnSync("psql", [...psqlArgs, "-At", "-f", "-"], { input: sql, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-function timedPsql(sql) {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn("psql", [...psqlArgs, "-c", sql], { stdio: ["ignore", "ignore", "inherit"] });
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(performance.now() - t) : reject(new Error(`psql exited ${code}`))));
-  });
-}
 
 process.env.WRANGLER_SEND_METRICS = "false";
 process.env.PGOPTIONS = "-c client_min_messages=warning";

@@ -25,7 +25,7 @@
  * (bench/sources.mjs; BENCH_MYSQL, BENCH_CLICKHOUSE; the cloud warehouses' local fakes run on
  * BENCH_PG); `--source postgres` is the default above.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
@@ -33,7 +33,8 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { unstable_startWorker } from "wrangler";
 import { startWsProxy } from "../test/servers/wsproxy.ts";
-import { benchSource, PG_URL, psqlArgs, rowExpr } from "./sources.mjs";
+import { PG_URL, psql, psqlArgs, timedPsql } from "./psql.mjs";
+import { benchSource, rowExpr } from "./sources.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = join(here, ".data");
@@ -54,23 +55,6 @@ const sourceType = values("source")[0] ?? "postgres";
 const FIELDS = ["id", "email", "name", "city", "score", "amount", "active", "created_at", "plan", "token"];
 const MAPPED = FIELDS.slice(1);
 const MODEL = `SELECT ${FIELDS.join(", ")} FROM retl_bench.people`;
-
-function psql(sql, { quiet = true } = {}) {
-  // SQL on stdin: statements run one by one (-c would wrap them in one transaction, refusing VACUUM).
-  const r = spawnSync("psql", [...psqlArgs, ...(quiet ? ["-At"] : []), "-f", "-"], { input: sql, encoding: "utf8", maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}\n${sql}`);
-  return r.stdout.trim();
-}
-
-/** Wall time of a psql command whose output goes to /dev/null. */
-function timedPsql(sql) {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const child = spawn("psql", [...psqlArgs, "-c", sql], { stdio: ["ignore", "ignore", "inherit"] });
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(performance.now() - t) : reject(new Error(`psql exited ${code}: ${sql}`))));
-  });
-}
 
 function setup(n) {
   psql(`DROP SCHEMA IF EXISTS retl_bench CASCADE; CREATE SCHEMA retl_bench;

@@ -21,32 +21,12 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { PG_URL, psql, psqlArgs } from "./psql.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = join(here, ".data");
 const MYSQL_URL = process.env.BENCH_MYSQL ?? "mysql://root@127.0.0.1:3306/retl_mysql_bench";
 const CLICKHOUSE_URL = process.env.BENCH_CLICKHOUSE ?? "http://127.0.0.1:8123";
-/** The Postgres of the Postgres bench, and the warehouse behind the cloud fakes. */
-export const PG_URL = process.env.BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
-
-/** psql's connection flags for {@link PG_URL}. */
-export const psqlArgs = (() => {
-  const url = new URL(PG_URL);
-  return [
-    "-X",
-    "-q",
-    "-v",
-    "ON_ERROR_STOP=1",
-    "-h",
-    url.hostname,
-    "-p",
-    url.port || "5432",
-    "-U",
-    decodeURIComponent(url.username) || "postgres",
-    "-d",
-    url.pathname.slice(1) || "postgres",
-  ];
-})();
 
 /** The model's row `i` as Postgres expressions (the Postgres bench's table, and the cloud fakes' warehouse). */
 export const rowExpr = (i) => `${i} AS id,
@@ -84,7 +64,6 @@ const clickhouseArgs = () => {
 
 const PG_SCHEMA = "retl_bench_warehouse";
 const pgModel = () => `SELECT id, email, name, city, score, amount, active, created_at, plan, token FROM ${PG_SCHEMA}.people`;
-const psql = (sql) => run("psql", [...psqlArgs, "-At", "-f", "-"], sql);
 
 /**
  * A cloud warehouse's fake (test/servers/NAME.ts) started in this process, its SQL run on
