@@ -49,6 +49,15 @@ const TABLE = `${SCHEMA}.people`;
 const FULL_TABLE = `${SCHEMA}.full_load`;
 const modelSql = (table) => `SELECT id, email, name, plan, score FROM ${table}`;
 
+/** Polls a run until it has ended; returns it. */
+async function waitForRun(worker, syncId, runId) {
+  for (;;) {
+    const run = await api(worker, "GET", `/api/v1/syncs/${syncId}/runs/${runId}`);
+    if (["succeeded", "partial", "failed", "cancelled"].includes(run.status)) return run;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 function npx(cmd) {
   const r = spawnSync("npx", cmd, { cwd: root, encoding: "utf8", env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
   if (r.status !== 0) throw new Error(`npx ${cmd.join(" ")} failed: ${r.stderr}`);
@@ -140,12 +149,7 @@ async function main() {
         field_mappings: ["email", "name", "plan", "score"].map((c) => ({ source: c, destination: c })),
       });
       const run = await api(worker, "POST", `/api/v1/syncs/${sync.id}/trigger`);
-      let final;
-      for (;;) {
-        final = await api(worker, "GET", `/api/v1/syncs/${sync.id}/runs/${run.id}`);
-        if (["succeeded", "partial", "failed", "cancelled"].includes(final.status)) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      const final = await waitForRun(worker, sync.id, run.id);
       const state = await sinkState(sinkBase, name);
       if (process.env.BENCH_DEBUG) {
         const t0 = Math.min(...state.deliveries.map((r) => r.at));
@@ -248,12 +252,7 @@ async function fullLoad(worker, sinkBase, source, n) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const totalMs = Date.now() - started;
-  let final;
-  for (;;) {
-    final = await api(worker, "GET", `/api/v1/syncs/${sync.id}/runs/${run.id}`);
-    if (["succeeded", "partial", "failed", "cancelled"].includes(final.status)) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const final = await waitForRun(worker, sync.id, run.id);
   const state = await sinkState(sinkBase, name);
   if (process.env.BENCH_DEBUG) console.error(JSON.stringify(final));
   const first = Math.min(...state.deliveries.map((r) => r.at));

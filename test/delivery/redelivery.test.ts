@@ -19,9 +19,8 @@ import {
   webhookRows,
   webhookState,
   webhookUrl,
+  sleep,
 } from "../harness/run";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Hands one message to the Worker's queue() handler, as the queue would, and returns what it acked or retried. */
 async function deliver(queue: "deliveries" | "deliveries-dlq", id: string, body: unknown, attempts = 1) {

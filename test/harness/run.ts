@@ -37,6 +37,8 @@ export async function pg(sql: string, params: unknown[] = []): Promise<void> {
 }
 
 /** A unique lower-case name for a receiver endpoint, fake org/portal or table. */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export const uniqueName = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
 
 /** A fresh warehouse table of `rows` customers: id, email, name, plan, score. */

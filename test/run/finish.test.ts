@@ -22,9 +22,8 @@ import {
   webhookRows,
   webhookState,
   webhookSync,
+  sleep,
 } from "../harness/run";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs whose messages are lost, with which of their messages (by order of sending) to lose. */
 const losses = new Map<string, { lose: (index: number, body: DeliveryMessage) => boolean; sent: number; lost: string[] }>();

@@ -33,9 +33,8 @@ import {
   webhookRows,
   webhookState,
   webhookSync,
+  sleep,
 } from "../harness/run";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the files destination's finishRun ----
 

@@ -26,9 +26,9 @@ import {
   waitForRun,
   webhookState,
   webhookUrl,
+  sleep,
 } from "../harness/run";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PAGE_ROWS = 1000;
 const ROWS = 10_000;
 

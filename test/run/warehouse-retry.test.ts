@@ -19,9 +19,8 @@ import {
   webhookState,
   webhookSync,
   webhookUrl,
+  sleep,
 } from "../harness/run";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Once a backend sleeps in a query naming `flag`: puts a row in `flag` (the sleeping read's
