@@ -41,12 +41,14 @@ describe("DestinationLimiter learning", () => {
 
   it("a pause begun after a slot was reserved ahead voids it when its time comes", async () => {
     const l = limiter();
-    const first = await l.acquire(limit);
-    const reserved = await l.acquire(limit);
+    // 2 per second, reserved up to 1 s ahead: the second slot is 500 ms away, so the pause begins before it even on a loaded machine.
+    const slow = { requestsPerSecond: 2, concurrency: 10 };
+    const first = await l.acquire(slow, 1_000);
+    const reserved = await l.acquire(slow, 1_000);
     expect([first.granted, reserved.granted]).toEqual([true, true]);
     if (!first.granted || !reserved.granted) return;
-    expect(reserved.delayMs).toBeGreaterThan(90);
-    await l.release(first.leaseId, { signals: [{ throttled: true, retryAfterSeconds: 2 }], limit });
+    expect(reserved.delayMs).toBeGreaterThan(250);
+    await l.release(first.leaseId, { signals: [{ throttled: true, retryAfterSeconds: 2 }], limit: slow });
     const voided = await l.confirm(reserved.leaseId);
     expect(voided, JSON.stringify(voided)).toMatchObject({ granted: false });
     if (!voided.granted) expect(voided.waitMs).toBeGreaterThan(1500);

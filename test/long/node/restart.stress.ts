@@ -343,6 +343,8 @@ describe("an interrupted extraction resumes from its last page", () => {
       120_000,
     );
     expect(midway?.status, "the extraction was still running when the warehouse dropped it").toBe("running");
+    // A run is "running" while it delivers too: the drop must land inside the extraction (raise STRESS_EXTRACT_ROWS).
+    expect(midway?.progress.rows_read, "rows read when the warehouse dropped it").toBeLessThan(EXTRACT_ROWS);
     const restart = process.env.STRESS_PG_RESTART === "1";
     const droppedAt = Date.now();
     if (restart) execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", "15", "main", "restart"], { stdio: "ignore" });
@@ -384,6 +386,8 @@ describe("an interrupted extraction resumes from its last page", () => {
       120_000,
     );
     expect(midway?.status, "the extraction was still running when the stack was killed").toBe("running");
+    // A run is "running" while it delivers too: the drop must land inside the extraction (raise STRESS_EXTRACT_ROWS).
+    expect(midway?.progress.rows_read, "rows read when the stack was killed").toBeLessThan(EXTRACT_ROWS);
     await killGroup(s.dev.child);
     const killedAt = Date.now();
     s.dev.child = await startDev(s.state, s.port);
