@@ -57,7 +57,12 @@ interface Job {
   remoteBucket?: string;
   /** Extraction in keyset pages of this many rows (the route a run takes where an index serves the key). */
   pageRows?: number;
+  /** /diff stops each partition after this stage (bench/plan-stages.mjs times where the change plan's time goes). */
+  stop?: PlanStage;
 }
+
+/** Stages of the change plan per partition, in order; the last one, the snapshot put, has no name. */
+type PlanStage = "read" | "decode" | "diff" | "batches" | "commit" | "encode";
 
 const opts: WarehouseOptions = { statementTimeoutMs: 3_600_000, allowPrivate: true };
 
@@ -178,6 +183,11 @@ async function diffAll(env: BenchEnv, job: Job) {
       job.prevGen === null ? null : env.BENCH.get(`snap/${job.prevGen}/part-${p}`),
       ...Array.from({ length: n }, (_, i) => env.BENCH.get(`runs/${job.run}/part-${p}-${i}`)),
     ]);
+    if (job.stop === "read") {
+      await prevObj?.arrayBuffer();
+      for (const o of chunkObjs) await o?.arrayBuffer();
+      continue;
+    }
     const prev = prevObj ? decodeSnapshot(new Uint8Array(await prevObj.arrayBuffer())) : emptySnapshot();
     const chunks = [];
     for (const o of chunkObjs) {
@@ -185,7 +195,9 @@ async function diffAll(env: BenchEnv, job: Job) {
       chunks.push(decodeRunChunk(new Uint8Array(await o.arrayBuffer())));
     }
     const rows = joinRunChunks(chunks, job.mapped.length);
+    if (job.stop === "decode") continue;
     const diff = diffPartition(prev, rows);
+    if (job.stop === "diff") continue;
     const plan = planPartition(diff, job.mode);
     const results = new Uint8Array(plan.count);
     const fields = layout && new RowFieldHashes(hasher, rows, layout.count, layout.seed);
@@ -208,8 +220,11 @@ async function diffAll(env: BenchEnv, job: Job) {
         }
       }
     }
+    if (job.stop === "batches") continue;
     const { snapshot } = commitPartition(prev, rows, diff, plan, results, fields);
+    if (job.stop === "commit") continue;
     const encoded = encodeSnapshot(snapshot);
+    if (job.stop === "encode") continue;
     snapshotBytes += encoded.length;
     await env.BENCH.put(`snap/${job.nextGen}/part-${p}`, encoded);
     counts.rows += diff.counts.rows;
