@@ -60,8 +60,9 @@ const stages: Record<string, (env: StagesEnv, i: number) => unknown> = {
   "run log entries + NDJSON": () => encodeEntries(entries()),
   "run log gzip": () => gzipSync(encodeEntries(entries())),
   "R2 put, 1 KB": (env, i) => env.BENCH.put(`small/${i}`, "x".repeat(1000)),
-  "R2 put, run log as NDJSON (before)": (env, i) => env.BENCH.put(`plain/${i}`, encodeEntries(entries())),
-  "R2 put, run log (writeBatchLog: gzip)": (env, i) => writeBatchLog(env.BENCH, "s", RUN, `${RUN}.3.${i}`, entries()),
+  "R2 put, run log as NDJSON": (env, i) => env.BENCH.put(`plain/${i}`, encodeEntries(entries())),
+  "R2 put, run log gzipped": (env, i) => env.BENCH.put(`gzip/${i}`, gzipSync(encodeEntries(entries()))),
+  "run log as the consumer writes it (writeBatchLog)": (env, i) => writeBatchLog(env.BENCH, "s", RUN, `${RUN}.3.${i}`, entries()),
 };
 
 export default {

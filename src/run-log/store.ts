@@ -1,4 +1,3 @@
-import { gunzipSync, gzipSync } from "node:zlib";
 import { loadHasher } from "../engine/hash";
 import { partitionOf } from "../engine/partition";
 import { log } from "../lib/log";
@@ -42,9 +41,6 @@ async function readManifest(bucket: R2Bucket, syncId: string, runId: string): Pr
   return object ? ((await object.json()) as RunManifest) : null;
 }
 
-/** Custom metadata of a compressed log object; objects written before compression carry none and are plain NDJSON. */
-const GZIPPED = { encoding: "gzip" };
-
 /** Writes (or overwrites) one batch's entries. A batch id not of this run's form is not logged. */
 export async function writeBatchLog(
   bucket: R2Bucket,
@@ -55,11 +51,8 @@ export async function writeBatchLog(
 ): Promise<void> {
   const name = batchLogName(runId, batchId);
   if (!name || entries.length === 0) return;
-  // Compressed: a 1,000-row batch's ~150 KB of NDJSON is ~12 KB gzipped, and the put of the
-  // smaller object cost the consumer's thread ~2 ms less per message locally (README "Benchmarks").
-  await bucket.put(`${paths.partition(syncId, runId, name.partition)}${name.name}.ndjson`, gzipSync(encodeEntries(entries)), {
+  await bucket.put(`${paths.partition(syncId, runId, name.partition)}${name.name}.ndjson`, encodeEntries(entries), {
     httpMetadata: { contentType: "application/x-ndjson" },
-    customMetadata: GZIPPED,
   });
 }
 
@@ -68,9 +61,7 @@ const MAX_OBJECTS_PER_PAGE = 200;
 
 async function entriesOf(bucket: R2Bucket, key: string): Promise<OperationLogEntry[]> {
   const object = await bucket.get(key);
-  if (!object) return [];
-  const gzipped = object.customMetadata?.encoding === GZIPPED.encoding;
-  return decodeEntries(gzipped ? gunzipSync(await object.arrayBuffer()).toString("utf8") : await object.text());
+  return object ? decodeEntries(await object.text()) : [];
 }
 
 /**

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { copyColumns, PartitionWriter } from "../../src/engine/extract";
 import { loadHasher } from "../../src/engine/hash";
 import { decodeRunChunk } from "../../src/engine/snapshot";
-import { encodeEntries, plannedEntries } from "../../src/run-log/entry";
+import { plannedEntries } from "../../src/run-log/entry";
 import { operationsPage, writeBatchLog, writeRunManifest } from "../../src/run-log/store";
 
 describe("run log store", () => {
@@ -41,28 +41,5 @@ describe("run log store", () => {
     const outside = [...(byPartition.get(5) ?? [])][0] ?? "";
     expect(inFirst.has(outside)).toBe(false);
     expect((await operationsPage(env.SNAPSHOTS, syncId, runId, { key: outside }, 10, null))?.data).toEqual([]);
-  });
-
-  it("stores a batch's log gzip-compressed and still reads the plain objects written before compression", async () => {
-    const syncId = `syn_gzip_${crypto.randomUUID().slice(0, 8)}`;
-    const runId = "run_gzip";
-    await writeRunManifest(env.SNAPSHOTS, syncId, runId, { partitions: 1, dry_run: true });
-    const ops = (from: number) =>
-      Array.from({ length: 500 }, (_, i) => ({
-        op: "upsert" as const,
-        key: `k${from + i}`,
-        fields: { email: `user${from + i}@example.com` },
-      }));
-    const compressed = plannedEntries(ops(0), `${runId}.0.0`, "t");
-    await writeBatchLog(env.SNAPSHOTS, syncId, runId, `${runId}.0.0`, compressed);
-    // An object as the log was written before compression: plain NDJSON, no metadata.
-    const plain = plannedEntries(ops(500), `${runId}.0.500`, "t");
-    await env.SNAPSHOTS.put(`run-logs/${syncId}/${runId}/p0000/0000000500.ndjson`, encodeEntries(plain));
-
-    const stored = await env.SNAPSHOTS.head(`run-logs/${syncId}/${runId}/p0000/0000000000.ndjson`);
-    expect(stored?.customMetadata).toEqual({ encoding: "gzip" });
-    expect(stored?.size, "bytes stored for 500 operations").toBeLessThan(encodeEntries(compressed).length / 4);
-    const all = await operationsPage(env.SNAPSHOTS, syncId, runId, {}, 2000, null);
-    expect(all?.data).toEqual([...compressed, ...plain]);
   });
 });
