@@ -62,9 +62,6 @@ export class RunLedger {
       step TEXT NOT NULL DEFAULT 'deliver'
     )`);
     sql.exec("CREATE INDEX IF NOT EXISTS failures_run_partition ON failures (run_id, partition)");
-    // Every report counts the run's open batches (openBatches): without it, a scan of every batch
-    // row, ~1 ms a report at 1,000 batches in the full load's CPU profile (README "Benchmarks").
-    sql.exec("CREATE INDEX IF NOT EXISTS batches_open ON batches (run_id, settled)");
     // Batches that ran out of retries (dead-lettered), as opposed to records the destination rejected.
     sql.exec("CREATE TABLE IF NOT EXISTS exhausted (batch_id TEXT PRIMARY KEY, run_id TEXT NOT NULL)");
     // Columns added after the table's first version (objects that already hold a ledger).
