@@ -16,10 +16,11 @@
  * Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { WebSocket } from "ws";
 import { unstable_startWorker } from "wrangler";
 import { PG_URL as connectionString, psql, psqlArgs } from "./psql.mjs";
 
@@ -39,6 +40,46 @@ const batchSize = Number(values("batch-size")[0] ?? 100);
 const fullRows = values("full-load").map((v) => Number(v.replaceAll("_", "")));
 const fullConcurrency = Number(values("full-load-concurrency")[0] ?? 20);
 const copyRepeat = Number(values("repeat")[0] ?? 3);
+// BENCH_CPU_PROFILE=dir: a CPU profile of the Worker's isolate (consumer, API, sync objects) over each full load.
+const cpuProfileDir = process.env.BENCH_CPU_PROFILE;
+const INSPECTOR_PORT = 9239;
+
+/** Starts V8's sampling profiler in the Worker's isolate through wrangler's inspector proxy. */
+async function startCpuProfile() {
+  const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
+  const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
+  // The inspector proxy refuses upgrades without an Origin of its own host.
+  const socket = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  let nextId = 0;
+  const pending = new Map();
+  socket.onmessage = (event) => {
+    const reply = JSON.parse(String(event.data));
+    pending.get(reply.id)?.(reply);
+    pending.delete(reply.id);
+  };
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 500 });
+  await send("Profiler.start");
+  return {
+    async stop(path) {
+      const reply = await send("Profiler.stop");
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, JSON.stringify(reply.result.profile));
+      socket.close();
+      console.error(`CPU profile: ${path}`);
+    },
+  };
+}
 
 const ADMIN = "bench_admin_token";
 // 32 bytes, base64: a throwaway key for the bench's own local state.
@@ -115,7 +156,13 @@ async function main() {
       ENCRYPTION_KEY: { type: "plain_text", value: ENCRYPTION_KEY },
       ALLOW_PRIVATE_DESTINATIONS: { type: "plain_text", value: "true" },
     },
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, logLevel: "error", watch: false },
+    dev: {
+      server: { hostname: "127.0.0.1", port: 0 },
+      inspector: cpuProfileDir ? { port: INSPECTOR_PORT } : false,
+      persist,
+      logLevel: "error",
+      watch: false,
+    },
   });
   await worker.ready;
 
@@ -243,6 +290,7 @@ async function fullLoad(worker, sinkBase, source, n) {
     schedule: { type: "manual" },
     field_mappings: ["email", "name", "plan", "score"].map((c) => ({ source: c, destination: c })),
   });
+  const profiler = cpuProfileDir ? await startCpuProfile() : undefined;
   const started = Date.now();
   const run = await api(worker, "POST", `/api/v1/syncs/${sync.id}/trigger`);
   let summary;
@@ -252,6 +300,7 @@ async function fullLoad(worker, sinkBase, source, n) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const totalMs = Date.now() - started;
+  if (profiler) await profiler.stop(join(cpuProfileDir, `full-load-${n}.cpuprofile`));
   const final = await waitForRun(worker, sync.id, run.id);
   const state = await sinkState(sinkBase, name);
   if (process.env.BENCH_DEBUG) console.error(JSON.stringify(final));

@@ -19,6 +19,8 @@ type Opened = ReturnType<typeof openDestination>;
 
 /** Longest the consumer polls in-process (a pause, the concurrency cap) before handing the wait to the queue. */
 const MAX_INLINE_WAIT_MS = 5_000;
+/** 429s a message answers with in-process sends on the limiter's next slot before the queue's retry takes over. */
+const MAX_INLINE_THROTTLED_RETRIES = 3;
 /** A batch that waited longer than this for its slot is claimed again before it is sent. */
 const RECLAIM_AFTER_MS = 1_000;
 /**
@@ -162,7 +164,7 @@ async function deliver(
 
   const opened = await open(m);
   // Attempts of this batch that failed before this one, across re-enqueued copies of the message.
-  const failures = (m.failures ?? 0) + msg.attempts - 1;
+  let failures = (m.failures ?? 0) + msg.attempts - 1;
   /** The destination's last response to this batch: the run log keeps it with every operation. */
   let lastResponse: { status: number; body: string } | undefined;
   const settle = (results: BatchRowResult[]) =>
@@ -183,9 +185,6 @@ async function deliver(
   // Slots are reserved at most the limiter's horizon ahead (MAX_AHEAD_MS): this consumer waits for
   // no slot longer than that, so the messages queued behind its batch are not held back.
   let claimedAt = Date.now();
-  let started = claimedAt;
-  const ahead = () => Math.max(0, MAX_AHEAD_MS - (Date.now() - started));
-  let permit = await broker.acquire(limit, ahead());
   // While this batch waits for a slot its run may stop (credentials refused): it is claimed again
   // before it is sent, which also tells its sync's object the consumer is still at work (a
   // restarted object then does not send it again at once). A slot reserved a few milliseconds
@@ -195,61 +194,101 @@ async function deliver(
     claimedAt = Date.now();
     return sync.claimBatch(m.run_id, m.batch_id);
   };
-  for (;;) {
-    if (permit.granted) {
-      if (permit.delayMs <= 0) break;
-      // A slot reserved a little ahead: at its time, a pause begun meanwhile (a 429, a spent quota) voids it.
-      await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
-      // Claimed before the confirm, not between it and the send: the request leaves at its slot's time.
-      if (!(await stillClaimed())) {
-        await later(releaseSlot(limiter.release(permit.leaseId)));
-        return msg.ack();
+  /**
+   * Waits for this batch's request slot: the permit to send on, `done` when the message was
+   * settled meanwhile (run stopped, or deferred to the queue), or `far` when the slot is beyond
+   * the inline wait and `deferrable` is false (the caller then retries through the queue).
+   */
+  const waitForSlot = async (deferrable: boolean): Promise<Extract<Permit, { granted: true }> | "done" | "far"> => {
+    let started = Date.now();
+    const ahead = () => Math.max(0, MAX_AHEAD_MS - (Date.now() - started));
+    let permit = await broker.acquire(limit, ahead());
+    for (;;) {
+      if (permit.granted) {
+        if (permit.delayMs <= 0) break;
+        // A slot reserved a little ahead: at its time, a pause begun meanwhile (a 429, a spent quota) voids it.
+        await new Promise((r) => setTimeout(r, permit.granted ? permit.delayMs : 0));
+        // Claimed before the confirm, not between it and the send: the request leaves at its slot's time.
+        if (!(await stillClaimed())) {
+          await later(releaseSlot(limiter.release(permit.leaseId)));
+          msg.ack();
+          return "done";
+        }
+        permit = await limiter.confirm(permit.leaseId, limit);
+        if (!permit.granted && permit.voided) started = Date.now();
+        continue;
       }
-      permit = await limiter.confirm(permit.leaseId, limit);
-      if (!permit.granted && permit.voided) started = Date.now();
-      continue;
+      if (permit.slotInMs !== undefined || Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
+        if (!deferrable) return "far";
+        // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
+        // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.
+        // Come back when the limiter says a slot may be free: the pause's end, the slot beyond the
+        // horizon (a little before it, for the queue's own delay), or at once (1 s) for the concurrency cap.
+        const waitMs = permit.slotInMs !== undefined ? permit.slotInMs - QUEUE_RETURN_MS : permit.waitMs;
+        const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(1, Math.ceil(waitMs / 1000)));
+        await env.DELIVERIES.send({ ...m, failures }, { delaySeconds });
+        await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds);
+        log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: permit.slotInMs ?? permit.waitMs });
+        msg.ack();
+        return "done";
+      }
+      await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
+      permit = await broker.acquire(limit, ahead());
     }
-    if (permit.slotInMs !== undefined || Date.now() - started + permit.waitMs > MAX_INLINE_WAIT_MS) {
-      // Waiting for a slot is not a failed attempt: retry() would spend the batch's retries (and a
-      // busy destination would dead-letter healthy batches), so enqueue it again and ack this copy.
-      // Come back when the limiter says a slot may be free: the pause's end, the slot beyond the
-      // horizon (a little before it, for the queue's own delay), or at once (1 s) for the concurrency cap.
-      const waitMs = permit.slotInMs !== undefined ? permit.slotInMs - QUEUE_RETURN_MS : permit.waitMs;
-      const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(1, Math.ceil(waitMs / 1000)));
-      await env.DELIVERIES.send({ ...m, failures }, { delaySeconds });
-      await sync.noteBatchWait(m.run_id, m.batch_id, delaySeconds);
-      log("batch_deferred", { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, wait_ms: permit.slotInMs ?? permit.waitMs });
-      return msg.ack();
+    if (!(await stillClaimed())) {
+      await later(releaseSlot(limiter.release(permit.leaseId)));
+      msg.ack();
+      return "done";
     }
-    await new Promise((r) => setTimeout(r, permit.granted ? 0 : permit.waitMs));
-    permit = await broker.acquire(limit, ahead());
-  }
-  if (!(await stillClaimed())) {
-    await later(releaseSlot(limiter.release(permit.leaseId)));
-    return msg.ack();
-  }
-  let outcome: SendOutcome | undefined;
-  // What each response said about the rate limit: the limiter learns the rate the destination accepts.
-  const signals: RateSignal[] = [];
+    return permit;
+  };
+
+  // Set by the first send: the loop leaves without one of its own only after a 429 ("far").
+  let outcome!: SendOutcome;
   // Values cast to the destination's field types (see cast.ts); a row that cannot be cast fails alone.
   let cast: CastBatch = { send: operations, failed: [] };
-  try {
-    cast = await castBatch(destination, operations, { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id });
-    if (cast.outcome) outcome = cast.outcome;
-    else if (cast.send.length === 0) outcome = { kind: "results", results: [] };
-    else
-      outcome = await destination.send(
-        { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations: cast.send, ...(m.mode ? { mode: m.mode } : {}) },
-        (s) => signals.push(s),
-        (status, body) => {
-          lastResponse = { status, body };
-        },
-      );
-  } finally {
-    // A spent quota holds every sender of this destination, not only this batch.
-    const pauseSeconds = outcome?.kind === "quota_exhausted" ? outcome.retryAfterSeconds : undefined;
-    // Off the batch's path: the limiter learns from it, the sender needs no answer.
-    await later(releaseSlot(limiter.release(permit.leaseId, { signals, limit, ...(pauseSeconds ? { pauseSeconds } : {}) })));
+  for (let throttled = 0; ; throttled++) {
+    // After a 429 the batch is not deferred to the queue as a new message (that would restart the
+    // queue's count of its attempts): a slot too far off goes through the queue's retry instead.
+    const permit = await waitForSlot(throttled === 0);
+    if (permit === "done") return;
+    if (permit === "far") break;
+    // What each response said about the rate limit: the limiter learns the rate the destination accepts.
+    const signals: RateSignal[] = [];
+    let sent: SendOutcome | undefined;
+    let released: Promise<void> | undefined;
+    try {
+      cast = await castBatch(destination, operations, { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id });
+      if (cast.outcome) sent = cast.outcome;
+      else if (cast.send.length === 0) sent = { kind: "results", results: [] };
+      else
+        sent = await destination.send(
+          { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, operations: cast.send, ...(m.mode ? { mode: m.mode } : {}) },
+          (signal) => signals.push(signal),
+          (status, body) => {
+            lastResponse = { status, body };
+          },
+        );
+    } finally {
+      // A spent quota holds every sender of this destination, not only this batch.
+      const pauseSeconds = sent?.kind === "quota_exhausted" ? sent.retryAfterSeconds : undefined;
+      // Off the batch's path: the limiter learns from it, the sender needs no answer.
+      released = releaseSlot(limiter.release(permit.leaseId, { signals, limit, ...(pauseSeconds ? { pauseSeconds } : {}) }));
+      await later(released);
+    }
+    outcome = sent;
+    // A 429 refused the whole request, so nothing of it landed: it is sent again on the next slot
+    // the limiter gives (after the pause the 429 started), in-process, instead of waiting for the
+    // queue's retry and its next batch (seconds at a low rate). Each such send is a failed attempt.
+    if (outcome.kind !== "retry" || !signals.some((x) => x.throttled) || throttled >= MAX_INLINE_THROTTLED_RETRIES) break;
+    failures += 1;
+    log(
+      "batch_throttled",
+      { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, error: outcome.error, attempts: failures },
+      "warn",
+    );
+    // The limiter must know the pause before this sender asks again.
+    await released;
   }
 
   const fields = { sync_id: m.sync_id, run_id: m.run_id, batch_id: m.batch_id, rows: operations.length, attempts: msg.attempts };

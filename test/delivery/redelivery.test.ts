@@ -173,6 +173,35 @@ describe("at-least-once redelivery", () => {
     expect(applied - releasedAt, "ms from the slot's release to the copy's send").toBeLessThan(20_000);
   }, 90_000);
 
+  it.concurrent("a batch answered 429 is sent again in-process on the limiter's next slot, after the Retry-After, not through the queue's retry", async () => {
+    const rows = 10;
+    const { table, name, syncId, runId, message } = await runWithPendingBatch(rows, "60");
+    await configureWebhook(name, { idempotent: true, faults: [{ status: 429, retry_after: "1", label: "throttled" }] });
+
+    const result = await deliver("deliveries", "throttled-once", message, 2);
+    expect(result, JSON.stringify(result)).toMatchObject({ explicitAcks: ["throttled-once"], retryMessages: [] });
+    const state = await webhookState(name);
+    expect(state.deliveries.map((r) => `${r.status} ${r.outcome}`)).toEqual(["503 refused", "429 fault:throttled", "200 applied"]);
+    const [, refused, applied] = state.deliveries;
+    // The 429's Retry-After paused the destination's limiter: the resend waited for its end.
+    expect((applied?.at ?? 0) - (refused?.at ?? 0), "ms from the 429 to the resend").toBeGreaterThanOrEqual(900);
+    const run = await waitForRun(syncId, runId);
+    expect(run, JSON.stringify(run)).toMatchObject({ status: "succeeded", rows_created: rows, rows_failed: 0 });
+    expect(webhookRows(state)).toEqual(await modelNow(table));
+  }, 60_000);
+
+  it.concurrent("a batch answered 429 again and again goes back to the queue's retry after a few in-process resends", async () => {
+    const rows = 4;
+    const { name, message } = await runWithPendingBatch(rows, "60");
+    await configureWebhook(name, { idempotent: true, faults: [{ status: 429, retry_after: "1", times: 10, label: "throttled" }] });
+
+    const result = await deliver("deliveries", "throttled-always", message, 2);
+    // retry(): the queue counts the attempt, so a destination that never stops refusing still dead-letters the batch.
+    expect(result, JSON.stringify(result)).toMatchObject({ explicitAcks: [], retryMessages: [{ msgId: "throttled-always" }] });
+    const state = await webhookState(name);
+    expect(state.deliveries.map((r) => r.status)).toEqual([503, 429, 429, 429, 429]);
+  }, 60_000);
+
   it("acks (drops) a malformed message instead of retrying it forever", async () => {
     for (const queue of ["deliveries", "deliveries-dlq"] as const) {
       const result = await deliver(queue, "junk", { sync_id: "syn_x", operations: "nope" });
