@@ -135,15 +135,21 @@ function bindHasher(exports: XxhashExports): Hasher {
       const to = batch.valuesTo[count - 1] ?? 0;
       reserve(to - from);
       bytes.set(lines.subarray(from, to), INPUT);
-      ints.set(batch.keyFrom.subarray(0, count), KEY_FROM / 4);
-      ints.set(batch.keyTo.subarray(0, count), KEY_TO / 4);
-      ints.set(batch.valuesFrom.subarray(0, count), VALUES_FROM / 4);
-      ints.set(batch.valuesTo.subarray(0, count), VALUES_TO / 4);
+      // Element loops, not subarray + set: no view objects, and a batch of one stays cheap.
+      const { keyFrom, keyTo, valuesFrom, valuesTo, keyWords, rowWords } = batch;
+      for (let i = 0; i < count; i++) {
+        ints[KEY_FROM / 4 + i] = keyFrom[i] ?? 0;
+        ints[KEY_TO / 4 + i] = keyTo[i] ?? 0;
+        ints[VALUES_FROM / 4 + i] = valuesFrom[i] ?? 0;
+        ints[VALUES_TO / 4 + i] = valuesTo[i] ?? 0;
+      }
       const base = INPUT - from;
       xxh64Ranges(base, KEY_FROM, KEY_TO, count, KEY_SEED, KEY_OUT);
       xxh64Ranges(base, VALUES_FROM, VALUES_TO, count, seed, ROW_OUT);
-      batch.keyWords.set(words.subarray(KEY_OUT / 4, KEY_OUT / 4 + 2 * count));
-      batch.rowWords.set(words.subarray(ROW_OUT / 4, ROW_OUT / 4 + 2 * count));
+      for (let w = 0; w < 2 * count; w++) {
+        keyWords[w] = words[KEY_OUT / 4 + w] ?? 0;
+        rowWords[w] = words[ROW_OUT / 4 + w] ?? 0;
+      }
     },
     mappingSeed: (fields) => hashString(encodeRow(fields), ROW_SEED),
     hashField: (utf8) => {
