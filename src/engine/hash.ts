@@ -72,6 +72,11 @@ export interface Hasher {
    * hash the snapshot does not know (field-hashes.ts).
    */
   hashField(utf8: Uint8Array): number;
+  /**
+   * {@link Hasher.hashField} of each value of a row's COPY text UTF-8 (values split at tabs), the
+   * first `count` written to `out` from `at`, in one wasm call. Returns the number of values.
+   */
+  hashFields(utf8: Uint8Array, count: number, out: Uint32Array, at: number): number;
 }
 
 interface XxhashExports {
@@ -79,6 +84,7 @@ interface XxhashExports {
   xxh64(at: number, length: number, seed: bigint): bigint;
   xxh32(at: number, length: number, seed: number): number;
   xxh64Ranges(base: number, from: number, to: number, count: number, seed: bigint, out: number): void;
+  xxh32Fields(at: number, length: number, count: number, seed: number, out: number): number;
 }
 
 // Wasm memory layout (bytes): the batch's four range tables, its two outputs, then the input.
@@ -97,7 +103,7 @@ const PAGE = 65536;
  * never see each other's state and one instance serves the whole isolate.
  */
 function bindHasher(exports: XxhashExports): Hasher {
-  const { memory, xxh64, xxh32, xxh64Ranges } = exports;
+  const { memory, xxh64, xxh32, xxh64Ranges, xxh32Fields } = exports;
   const encoder = new TextEncoder();
   let bytes = new Uint8Array(memory.buffer);
   let words = new Uint32Array(memory.buffer);
@@ -156,6 +162,16 @@ function bindHasher(exports: XxhashExports): Hasher {
       reserve(utf8.length);
       bytes.set(utf8, INPUT);
       return xxh32(INPUT, utf8.length, FIELD_SEED) >>> 0 || 1;
+    },
+    hashFields: (utf8, count, out, at) => {
+      // The hashes go right after the input, 4-aligned.
+      const hashes = INPUT + ((utf8.length + 4) & ~3);
+      reserve(hashes - INPUT + 4 * count);
+      bytes.set(utf8, INPUT);
+      const found = xxh32Fields(INPUT, utf8.length, count, FIELD_SEED, hashes);
+      const n = Math.min(found, count);
+      for (let k = 0; k < n; k++) out[at + k] = (words[hashes / 4 + k] ?? 0) || 1;
+      return found;
     },
   };
 }

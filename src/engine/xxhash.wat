@@ -131,7 +131,7 @@
       (i32.const 0x9E3779B1)))
 
   ;; XXH32 of [p, p + len) with `seed`.
-  (func (export "xxh32") (param $p i32) (param $len i32) (param $seed i32) (result i32)
+  (func $xxh32 (export "xxh32") (param $p i32) (param $len i32) (param $seed i32) (result i32)
     (local $end i32) (local $limit i32)
     (local $v1 i32) (local $v2 i32) (local $v3 i32) (local $v4 i32) (local $h i32)
     (local.set $end (i32.add (local.get $p) (local.get $len)))
@@ -181,4 +181,27 @@
     (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 15))) (i32.const 0x85EBCA77)))
     (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xC2B2AE3D)))
     (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))))
+
+  ;; XXH32 with `seed` of each tab-separated field of [p, p + len) (COPY text: a raw tab only
+  ;; separates values), the first `count` written as u32 at out + 4k. Returns the number of fields.
+  (func (export "xxh32Fields") (param $p i32) (param $len i32) (param $count i32) (param $seed i32) (param $out i32) (result i32)
+    (local $i i32) (local $end i32) (local $start i32) (local $k i32)
+    (local.set $i (local.get $p))
+    (local.set $start (local.get $p))
+    (local.set $end (i32.add (local.get $p) (local.get $len)))
+    (loop $scan
+      (if (i32.or
+            (i32.eq (local.get $i) (local.get $end))
+            (i32.eq (i32.load8_u (local.get $i)) (i32.const 9)))
+        (then
+          (if (i32.lt_u (local.get $k) (local.get $count))
+            (then
+              (i32.store
+                (i32.add (local.get $out) (i32.shl (local.get $k) (i32.const 2)))
+                (call $xxh32 (local.get $start) (i32.sub (local.get $i) (local.get $start)) (local.get $seed)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (local.set $start (i32.add (local.get $i) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $scan (i32.le_u (local.get $i) (local.get $end))))
+    (local.get $k))
 )
