@@ -14,9 +14,9 @@ const SINK_PAYLOADS = 1024;
 
 /**
  * Takes one kind of message straight out of the bytes a Postgres connection receives, ahead of the
- * driver: the messages of `type` go to `onPayloads` as ranges of the bytes read (all of a read
- * buffer's in one call, so the rows are handled as a batch), every other message
- * is passed on, in order, for the driver to handle as usual (row descriptions, CommandComplete,
+ * driver: the messages of `type` go to `onPayloads` as ranges of the bytes read (a read buffer's
+ * in one call, up to 1024, so the engine takes its rows as a batch), every other message is
+ * passed on, in order, for the driver to handle as usual (row descriptions, CommandComplete,
  * errors, notices). At ReadyForQuery ('Z') the query is over: that message and everything after it
  * go to the driver and the splitter is done. It exists for speed: the driver's parser allocates a
  * message object and fires events per row, which made reading cost as much as hashing and chunking
