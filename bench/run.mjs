@@ -31,6 +31,7 @@ import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { compiledWasm } from "./wasm-module.mjs";
 import { unstable_startWorker } from "wrangler";
 import { startWsProxy } from "../test/servers/wsproxy.ts";
 import { PG_URL, psql, psqlArgs, timedPsql } from "./psql.mjs";
@@ -174,6 +175,7 @@ async function main() {
       format: "esm",
       target: "node20",
       outfile: memoryScript,
+      plugins: [compiledWasm],
       logLevel: "warning",
     });
   }
@@ -186,6 +188,7 @@ async function main() {
     format: "esm",
     target: "node20",
     outfile: formatsScript,
+    plugins: [compiledWasm],
     logLevel: "warning",
   });
   const fr = spawnSync(process.execPath, [formatsScript], { encoding: "utf8" });

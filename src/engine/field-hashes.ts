@@ -14,8 +14,6 @@ import type { RunRows, SnapshotPartition } from "./snapshot";
  * counts as changed. 4 bytes per column per snapshot entry.
  */
 
-const TAB = 0x09;
-
 /** What a sync's field hashes are: how many per row, and the mapping seed of its row hashes. */
 export interface FieldLayout {
   readonly count: number;
@@ -25,15 +23,8 @@ export interface FieldLayout {
 /** Writes the `count` field hashes of one row's stored values (COPY text UTF-8) into `out` at `at`. */
 export function hashFields(hasher: Hasher, bytes: Uint8Array, count: number, out: Uint32Array, at = 0): void {
   if (count === 0) return;
-  let start = 0;
-  let k = 0;
-  for (let i = 0; i <= bytes.length; i++) {
-    if (i < bytes.length && bytes[i] !== TAB) continue;
-    if (k < count) out[at + k] = hasher.hashField(bytes.subarray(start, i));
-    k++;
-    start = i + 1;
-  }
-  if (k !== count) throw new RangeError(`row has ${k} values, expected ${count}`);
+  const found = hasher.hashFields(bytes, count, out, at);
+  if (found !== count) throw new RangeError(`row has ${found} values, expected ${count}`);
 }
 
 /** Field hashes of a run's rows, computed on demand from their stored bytes. */
