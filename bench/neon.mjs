@@ -1,5 +1,5 @@
 /**
- * `node bench/neon.mjs [--rows 1000000] [--repeat 3] [--page-rows 100000]`: Neon's route, read only,
+ * `node bench/neon.mjs [--rows 1000000] [--repeat 3] [--page-rows 100000] [--extract]`: Neon's route, read only,
  * against `psql COPY (model) TO STDOUT` in the same run. The driver in workerd (bench/worker.ts
  * `/read`) reaches the local Postgres through the Neon-style WebSocket proxy of test/servers/wsproxy.ts
  * (in this Node process), as it reaches Neon; TCP COPY for comparison. Per WebSocket read it also
@@ -27,6 +27,8 @@ const pageRows = value("page-rows", 100_000);
 // commit with this bench copied in), interleaved, so before and after share the run's conditions.
 const compare = args.includes("--compare") ? args[args.indexOf("--compare") + 1] : null;
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
+// --extract: also the engine's extraction (read, hash, partition, chunks made but not stored) per route.
+const withExtract = args.includes("--extract");
 const MODEL = "SELECT id, email, name, city, score, amount, active, created_at, plan, token FROM retl_bench.people";
 
 process.env.WRANGLER_SEND_METRICS = "false";
@@ -103,7 +105,7 @@ function backendCpu(seen, counts) {
   }
 }
 
-async function read(job, on = worker) {
+async function read(job, on = worker, path = "/read") {
   const counts = job.webSocketProxy === beforeWebSocketProxy && beforeProxy ? beforeProxy.bytes : proxy.bytes;
   const down = counts.down;
   const frames = counts.frames;
@@ -114,7 +116,7 @@ async function read(job, on = worker) {
   const poll = setInterval(() => backendCpu(backends, counts), 20);
   const cpu = process.cpuUsage();
   const t = performance.now();
-  const res = await on.fetch("http://bench/read", {
+  const res = await on.fetch(`http://bench${path}`, {
     method: "POST",
     body: JSON.stringify({ connectionString: PG_URL, sql: MODEL, primaryKey: "id", ...job }),
   });
@@ -142,11 +144,27 @@ const wsRoutes = {
   [`ws keyset copy pages of ${pageRows}`]: (on, p) => read({ via: "copy", webSocketProxy: p, pageRows }, on),
   "ws cursor pages": (on, p) => read({ via: "cursor", webSocketProxy: p, pageRows: 0 }, on),
 };
+// The engine's extraction as a first run does it (every value kept, 8 partitions), chunks discarded:
+// the local R2 emulation's cost stays out, so before and after differ by the reading and the engine only.
+const EXTRACT = {
+  mapped: ["email", "name", "city", "score", "amount", "active", "created_at", "plan", "token"],
+  partitions: 8,
+  run: "neon",
+  discardChunks: true,
+};
+const extract = (job, on, p) => read({ ...EXTRACT, ...job, ...(p ? { webSocketProxy: p } : {}) }, on, "/extract");
+const extractRoutes = withExtract
+  ? {
+      "extract: tcp copy": (on) => extract({ via: "copy" }, on),
+      [`extract: ws keyset copy pages of ${pageRows}`]: (on, p) => extract({ via: "copy", pageRows }, on, p),
+      "extract: ws cursor pages": (on, p) => extract({ via: "cursor" }, on, p),
+    }
+  : {};
 const routes = {
   psql: () => timedPsql(`COPY (${MODEL}) TO STDOUT`).then((ms) => ({ ms })),
   "tcp copy": () => read({ via: "copy" }),
   ...Object.fromEntries(
-    Object.entries(wsRoutes).flatMap(([name, run]) => [
+    Object.entries({ ...wsRoutes, ...extractRoutes }).flatMap(([name, run]) => [
       [name, () => run(worker, webSocketProxy)],
       ...(before ? [[`before: ${name}`, () => run(before, beforeWebSocketProxy)]] : []),
     ]),
@@ -191,6 +209,8 @@ for (const [name, list] of Object.entries(samples)) {
     line += `  proxy ${mb.toFixed(0)} MiB, proxy CPU ${sec(Math.min(...cpu))}–${sec(Math.max(...cpu))}`;
     line += ` (${(mb / (Math.min(...cpu) / 1000)).toFixed(0)} MiB per CPU s, ${Math.round(proxied[0].proxyBytes / proxied[0].proxyFrames)} B/frame)`;
     line += `; CPU workerd ${sec(Math.min(...proxied.map((s) => s.workerdMs)))}, Postgres backend (sampled) ${sec(Math.min(...proxied.map((s) => s.pgMs)))}`;
+  } else if (list[0].workerdMs !== undefined) {
+    line += `  CPU workerd ${sec(Math.min(...list.map((s) => s.workerdMs)))}`;
   }
   console.log(line);
 }

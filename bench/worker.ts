@@ -289,6 +289,9 @@ async function drainCopy(job: Job) {
     line: (line) => {
       bytes += line.length;
     },
+    lineRanges: (_line, starts, ends, count) => {
+      for (let i = 0; i < count; i++) bytes += (ends[i] ?? 0) - (starts[i] ?? 0);
+    },
   });
   return { rows, bytes };
 }
@@ -304,6 +307,10 @@ async function read(job: Job) {
     columns: (fields: readonly { name: string }[]) => fields.map((f) => f.name),
     line: (line: Uint8Array) => {
       bytes += line.length;
+    },
+    // As extraction takes them: a read buffer's rows at once where the source batches them.
+    lineRanges: (_line: Uint8Array, starts: Int32Array, ends: Int32Array, count: number) => {
+      for (let i = 0; i < count; i++) bytes += (ends[i] ?? 0) - (starts[i] ?? 0);
     },
   };
   let pages = 0;

@@ -226,6 +226,53 @@ export class PartitionWriter {
     return this.rows - before;
   }
 
+  /**
+   * {@link PartitionWriter.addCopyLines} of lines that are not contiguous: line i is
+   * `buffer[starts[i], ends[i])` (with or without its newline), for i below `count`, in order.
+   * For Postgres, whose rows come one per CopyData message, each behind a 5-byte header: the
+   * payloads are hashed (a batch per wasm call) and copied where they lie in the read buffer, not gathered first.
+   * Returns the rows added (`count`).
+   */
+  addCopyLineRanges(buffer: Uint8Array, starts: Int32Array, ends: Int32Array, count: number): number {
+    const before = this.rows;
+    const batch = this.batch;
+    const mapped = this.columns.values.length;
+    let n = 0;
+    // The loop of addCopyLines, over ranges instead of newlines (kept apart so each stays one tight loop).
+    for (let r = 0; r < count; r++) {
+      const at = starts[r] ?? 0;
+      const next = ends[r] ?? 0;
+      const end = next > at && buffer[next - 1] === NEWLINE ? next - 1 : next;
+      let tab = at;
+      let units = 0;
+      let escaped = false;
+      for (; tab < end; tab++) {
+        const b = buffer[tab] ?? 0;
+        if (b === TAB) break;
+        if (b === BACKSLASH) escaped = true;
+        if ((b & 0xc0) !== 0x80) units += b >= 0xf0 ? 2 : 1;
+      }
+      if (escaped) {
+        this.addBatch(buffer, n);
+        n = 0;
+        this.addLine(buffer.subarray(at, next));
+        continue;
+      }
+      if (tab === end && mapped > 0) throw new RangeError("COPY line has no values after its key");
+      batch.keyFrom[n] = at;
+      batch.keyTo[n] = tab;
+      batch.keyUnits[n] = units;
+      batch.valuesFrom[n] = Math.min(tab + 1, end);
+      batch.valuesTo[n] = end;
+      if (++n === LINE_BATCH_ROWS) {
+        this.addBatch(buffer, n);
+        n = 0;
+      }
+    }
+    this.addBatch(buffer, n);
+    return this.rows - before;
+  }
+
   /** Hashes the first `count` rows of the batch and routes them to their partitions (see {@link PartitionWriter.addCopyLines}). */
   private addBatch(lines: Uint8Array, count: number): void {
     if (count === 0) return;

@@ -114,6 +114,14 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     bytes,
     fieldTypes,
   });
+  // After a batch of rows: the chunks it finished stored, progress reported past each mark it crossed.
+  const afterMany = (): Promise<void> | undefined => {
+    const backlog = store(writer.takeReady());
+    const rows = baseRows + writer.rows;
+    if (rows < nextProgress || !job.onProgress) return backlog;
+    while (nextProgress <= rows) nextProgress += every;
+    return Promise.all([backlog, job.onProgress(rows)]).then(() => undefined);
+  };
   const handler: ExtractHandler = {
     columns: (fields) => {
       const columns = resolveColumns(
@@ -134,11 +142,12 @@ export async function extractModel(job: ExtractionJob): Promise<Extraction> {
     },
     lines: (bytes) => {
       const taken = writer.addCopyLines(bytes);
-      const backlog = store(writer.takeReady());
-      const rows = baseRows + writer.rows;
-      if (rows < nextProgress || !job.onProgress) return backlog ? backlog.then(() => taken) : taken;
-      while (nextProgress <= rows) nextProgress += every;
-      return Promise.all([backlog, job.onProgress(rows)]).then(() => taken);
+      const wait = afterMany();
+      return wait ? wait.then(() => taken) : taken;
+    },
+    lineRanges: (bytes, starts, ends, count) => {
+      writer.addCopyLineRanges(bytes, starts, ends, count);
+      return afterMany();
     },
   };
   // Page marks wait for their chunks' puts, in page order; a failed put writes no more marks.

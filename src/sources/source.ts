@@ -99,6 +99,13 @@ export interface ExtractHandler {
    * and `line` for the rest, in row order: a call per row costs more than the engine's work on a row.
    */
   lines?(bytes: Uint8Array): number | Promise<number>;
+  /**
+   * Optional: many rows at once, each where it lies in `bytes`: row i is `bytes[starts[i], ends[i])`,
+   * as {@link ExtractHandler.line} takes it, for i below `count`, in order; all are taken. For
+   * sources whose rows are not contiguous (Postgres sends each in a message of its own). The
+   * arrays and bytes are valid during the call only; a promise pauses reading as `line`'s does.
+   */
+  lineRanges?(bytes: Uint8Array, starts: Int32Array, ends: Int32Array, count: number): void | Promise<void>;
 }
 
 /** What {@link Source.extract} read: the model's fields and the number of rows. */

@@ -146,6 +146,51 @@ describe("PartitionWriter.addCopyLine", () => {
     }
   });
 
+  it("gives the same chunks for lines given as ranges of a buffer (addCopyLineRanges) as line by line", async () => {
+    const h = await loadHasher();
+    const seed = h.mappingSeed(["a", "b"]);
+    const te = new TextEncoder();
+    const rows: RawValue[][] = Array.from({ length: 700 }, (_, i): RawValue[] => {
+      const key = i % 97 === 5 ? null : i % 89 === 7 ? `k\\${i}` : i % 83 === 3 ? "" : i % 7 === 0 ? `ключ😀${i}` : String(i);
+      return [key, `v${i}`, i % 3 === 0 ? null : "x".repeat(i % 40)];
+    });
+    const lines = rows.map((r) => te.encode(`${encodeRow(r)}\n`));
+    const limits = { maxChunkBytes: 4096 };
+    const known = new KnownRows(rows.length);
+    rows.forEach((r, i) => {
+      if (i % 2 === 0 && r[0] !== null) known.add(h.hashKey(r[0] ?? ""), h.hashRow(r.slice(1), seed));
+    });
+    // As CopyData messages lie in a read buffer: each line behind a 5-byte header (here 0xff bytes),
+    // every fifth one without its newline.
+    const buffer = new Uint8Array(lines.reduce((n, l) => n + 5 + l.length, 0)).fill(0xff);
+    const starts = new Int32Array(lines.length);
+    const ends = new Int32Array(lines.length);
+    let at = 0;
+    lines.forEach((l, i) => {
+      at += 5;
+      buffer.set(l, at);
+      starts[i] = at;
+      ends[i] = at + l.length - (i % 5 === 4 ? 1 : 0);
+      at += l.length;
+    });
+    for (const snapshot of [null, known]) {
+      const byLine = new PartitionWriter(h, 4, copyColumns(2), seed, limits, snapshot);
+      for (const l of lines) byLine.addCopyLine(l);
+      const byRanges = new PartitionWriter(h, 4, copyColumns(2), seed, limits, snapshot);
+      // Two calls, the second from an offset into the range arrays.
+      const half = 333;
+      expect(byRanges.addCopyLineRanges(buffer, starts, ends, half)).toBe(half);
+      const early = byRanges.takeReady();
+      expect(byRanges.addCopyLineRanges(buffer, starts.subarray(half), ends.subarray(half), lines.length - half)).toBe(lines.length - half);
+      const a = byLine.finishAll();
+      const b = [...early, ...byRanges.finishAll()];
+      expect(b.length).toBeGreaterThan(4);
+      expect(b.map((c) => [c.partition, c.seq, c.rows, c.bytes])).toEqual(a.map((c) => [c.partition, c.seq, c.rows, c.bytes]));
+      expect([byRanges.rows, byRanges.unchanged]).toEqual([byLine.rows, byLine.unchanged]);
+      if (snapshot) expect(byRanges.unchanged).toBeGreaterThan(300);
+    }
+  });
+
   it("selects the key and mapped columns for COPY", () => {
     const select = copySelect("SELECT * FROM users -- all", ["id", "email", 'we"ird']);
     expect(select.text).toBe('SELECT "id", "email", "we""ird" FROM (\nSELECT * FROM users -- all\n) AS model');

@@ -1,9 +1,22 @@
 import { ESCAPES } from "../../engine/row";
+import type { ExtractHandler, HandlerFailure } from "../source";
+import type { ReadControl } from "./tcp-websocket";
+
+/**
+ * Where a splitter's messages go: the payloads of one read buffer's messages at once, payload i
+ * being `buf[starts[i], ends[i])`, for i below `count`, in order. The arrays and `buf` are valid
+ * during the call only.
+ */
+export type PayloadSink = (buf: Uint8Array, starts: Int32Array, ends: Int32Array, count: number) => void;
+
+/** Payloads handed to a {@link PayloadSink} per call at most. */
+const SINK_PAYLOADS = 1024;
 
 /**
  * Takes one kind of message straight out of the bytes a Postgres connection receives, ahead of the
- * driver: each message of `type` goes to `onMessage` as a view of its payload, every other message
- * is passed on, in order, for the driver to handle as usual (row descriptions, CommandComplete,
+ * driver: the messages of `type` go to `onPayloads` as ranges of the bytes read (a read buffer's
+ * in one call, up to 1024, so the engine takes its rows as a batch), every other message is
+ * passed on, in order, for the driver to handle as usual (row descriptions, CommandComplete,
  * errors, notices). At ReadyForQuery ('Z') the query is over: that message and everything after it
  * go to the driver and the splitter is done. It exists for speed: the driver's parser allocates a
  * message object and fires events per row, which made reading cost as much as hashing and chunking
@@ -16,11 +29,13 @@ export class MessageSplitter {
    */
   private partial: Uint8Array | null = null;
   private partialLength = 0;
+  private readonly starts = new Int32Array(SINK_PAYLOADS);
+  private readonly ends = new Int32Array(SINK_PAYLOADS);
   done = false;
 
   constructor(
     private readonly type: number,
-    private readonly onMessage: (payload: Uint8Array) => void,
+    private readonly onPayloads: PayloadSink,
   ) {}
 
   /**
@@ -93,6 +108,8 @@ export class MessageSplitter {
   private scan(buf: Uint8Array, from: number, forward: Uint8Array[]): number {
     let runStart = -1; // start of a run of messages for the driver
     let at = from;
+    const { starts, ends } = this;
+    let count = 0;
     while (at + 5 <= buf.length) {
       const end = messageLength(buf, at) + at;
       if (end > buf.length) break;
@@ -100,65 +117,156 @@ export class MessageSplitter {
       if (type === this.type) {
         if (runStart >= 0) forward.push(buf.subarray(runStart, at));
         runStart = -1;
-        this.onMessage(buf.subarray(at + 5, end));
+        starts[count] = at + 5;
+        ends[count] = end;
+        if (++count === SINK_PAYLOADS) {
+          this.onPayloads(buf, starts, ends, count);
+          count = 0;
+        }
       } else {
         if (runStart < 0) runStart = at;
         if (type === 0x5a) {
           this.done = true;
           forward.push(buf.subarray(runStart));
-          return buf.length;
+          at = buf.length;
+          break;
         }
       }
       at = end;
     }
-    if (runStart >= 0) forward.push(buf.subarray(runStart, at));
+    // The driver gets the messages after this buffer's rows are handled, as when they came one by one.
+    if (count > 0) this.onPayloads(buf, starts, ends, count);
+    if (runStart >= 0 && !this.done) forward.push(buf.subarray(runStart, at));
     return at;
   }
 }
 
-/** COPY rows: each CopyData ('d') payload is one line of COPY text, handed on as it is. */
-export function copyDataSplitter(onLine: (line: Uint8Array) => void): MessageSplitter {
-  return new MessageSplitter(0x64, onLine);
+/** COPY rows: each CopyData ('d') payload is one line of COPY text, handed on as it is, where it lies. */
+export function copyDataSplitter(onLines: PayloadSink): MessageSplitter {
+  return new MessageSplitter(0x64, onLines);
 }
 
 /**
  * A cursor's rows: each DataRow ('D') of text values becomes the line `COPY … TO STDOUT` would
- * have sent for it (tab-separated, `\N` for NULL, COPY's escapes, newline-terminated), written into
- * one reused buffer, so the cursor route hashes and stores the same bytes as the COPY route
- * without a string per value.
+ * have sent for it (tab-separated, `\N` for NULL, COPY's escapes, newline-terminated), written one
+ * after the other into one reused buffer, so the cursor route hashes and stores the same bytes as
+ * the COPY route without a string per value; `onLines` gets a read buffer's lines at once.
  */
-export function dataRowSplitter(onLine: (line: Uint8Array) => void): MessageSplitter {
-  let line = new Uint8Array(4096);
-  return new MessageSplitter(0x44, (payload) => {
+export function dataRowSplitter(onLines: PayloadSink): MessageSplitter {
+  let lines = new Uint8Array(64 * 1024);
+  const starts = new Int32Array(SINK_PAYLOADS);
+  const ends = new Int32Array(SINK_PAYLOADS);
+  return new MessageSplitter(0x44, (buf, from, to, count) => {
     // Worst case: every byte escaped, plus a separator (or `\N`) per column and the newline.
-    const columns = ((payload[0] ?? 0) << 8) | (payload[1] ?? 0);
-    const room = 2 * payload.length + 3 * columns + 1;
-    if (room > line.length) line = new Uint8Array(Math.max(room, 2 * line.length));
+    let room = 0;
+    for (let i = 0; i < count; i++) {
+      const length = (to[i] ?? 0) - (from[i] ?? 0);
+      const columns = ((buf[from[i] ?? 0] ?? 0) << 8) | (buf[(from[i] ?? 0) + 1] ?? 0);
+      room += 2 * length + 3 * columns + 1;
+    }
+    if (room > lines.length) lines = new Uint8Array(Math.max(room, 2 * lines.length));
+    const line = lines;
     let p = 0;
-    let at = 2;
-    for (let c = 0; c < columns; c++) {
-      if (c > 0) line[p++] = 0x09;
-      const length = ((payload[at] ?? 0) << 24) | ((payload[at + 1] ?? 0) << 16) | ((payload[at + 2] ?? 0) << 8) | (payload[at + 3] ?? 0);
-      at += 4;
-      if (length < 0) {
-        line[p++] = 0x5c;
-        line[p++] = 0x4e;
-        continue;
-      }
-      for (const end = at + length; at < end; at++) {
-        const b = payload[at] ?? 0;
-        const e = b < 0x80 ? (ESCAPES[b] ?? 0) : 0;
-        if (e !== 0) {
+    for (let i = 0; i < count; i++) {
+      starts[i] = p;
+      let at = from[i] ?? 0;
+      const columns = ((buf[at] ?? 0) << 8) | (buf[at + 1] ?? 0);
+      at += 2;
+      for (let c = 0; c < columns; c++) {
+        if (c > 0) line[p++] = 0x09;
+        const length = ((buf[at] ?? 0) << 24) | ((buf[at + 1] ?? 0) << 16) | ((buf[at + 2] ?? 0) << 8) | (buf[at + 3] ?? 0);
+        at += 4;
+        if (length < 0) {
           line[p++] = 0x5c;
-          line[p++] = e;
-        } else {
-          line[p++] = b;
+          line[p++] = 0x4e;
+          continue;
+        }
+        for (const end = at + length; at < end; at++) {
+          const b = buf[at] ?? 0;
+          const e = b < 0x80 ? (ESCAPES[b] ?? 0) : 0;
+          if (e !== 0) {
+            line[p++] = 0x5c;
+            line[p++] = e;
+          } else {
+            line[p++] = b;
+          }
         }
       }
+      line[p++] = 0x0a;
+      ends[i] = p;
     }
-    line[p++] = 0x0a;
-    onLine(line.subarray(0, p));
+    onLines(line, starts, ends, count);
   });
+}
+
+/**
+ * Hands rows to an extraction handler while a query reads on: a splitter's batches through
+ * `handler.lineRanges` (else `handler.line` per row), or single lines the driver parsed. While a
+ * promise the handler returned is pending, `control` is closed (the TCP socket is not read on);
+ * the first error the handler throws or rejects with goes to `failure` and `onError`, and ends
+ * the handing over.
+ */
+export class LineFeed {
+  /** Rows handed over. */
+  rows = 0;
+  private readonly waits = new Set<Promise<void>>();
+  private readonly ranges: ExtractHandler["lineRanges"];
+
+  constructor(
+    private readonly handler: ExtractHandler,
+    private readonly control: ReadControl,
+    private readonly failure: HandlerFailure,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {
+    this.ranges = handler.lineRanges?.bind(handler);
+  }
+
+  /** A {@link PayloadSink} of lines (for {@link copyDataSplitter} and {@link dataRowSplitter}). */
+  readonly take: PayloadSink = (buf, starts, ends, count) => {
+    if ("error" in this.failure) return;
+    this.rows += count;
+    try {
+      if (this.ranges) return this.track(this.ranges(buf, starts, ends, count));
+      for (let i = 0; i < count && !("error" in this.failure); i++) this.track(this.handler.line(buf.subarray(starts[i], ends[i])));
+    } catch (err) {
+      this.fail(err);
+    }
+  };
+
+  /** One row's line. */
+  line(bytes: Uint8Array): void {
+    if ("error" in this.failure) return;
+    this.rows++;
+    try {
+      this.track(this.handler.line(bytes));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Resolves once every promise the handler returned so far has settled. */
+  settled(): Promise<unknown> {
+    return Promise.all(this.waits);
+  }
+
+  private track(wait: void | Promise<void>): void {
+    if (!wait) return;
+    this.control.close();
+    const tracked: Promise<void> = wait.then(
+      () => {
+        this.waits.delete(tracked);
+        if (this.waits.size === 0) this.control.open();
+      },
+      (err: unknown) => this.fail(err),
+    );
+    this.waits.add(tracked);
+  }
+
+  private fail(err: unknown): void {
+    if (!("error" in this.failure)) this.failure.error = err;
+    this.control.open();
+    this.onError(err);
+  }
 }
 
 /** Type byte plus the message's own length field (which counts itself but not the type). */

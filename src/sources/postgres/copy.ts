@@ -1,7 +1,7 @@
 import type { Client } from "@neondatabase/serverless";
 import { type ExtractHandler, type Extracted, type HandlerFailure, pickColumns, type SourceField } from "../source";
 import { beginReadOnly, closeClient, openClient, type PostgresOptions, parseConnectionString } from "./connection";
-import { copyDataSplitter } from "./copy-data";
+import { copyDataSplitter, LineFeed } from "./copy-data";
 import { type SqlSpan, toWarehouseError } from "./errors";
 import { cursorLines } from "./cursor";
 import { copySelect, modelSql } from "./sql-guard";
@@ -109,7 +109,8 @@ export interface CopyPipeline {
  * Runs a `COPY … TO STDOUT` statement, handing each row (a CopyData message) to the handler, then
  * `pipeline`'s statements if any. A {@link copyDataSplitter} takes the rows out of the socket's
  * bytes before the driver parses them (much cheaper per row) wherever the socket splits (TCP, and
- * the WebSocket of neon-websocket.ts); elsewhere the driver hands them over one by one.
+ * the WebSocket of neon-websocket.ts), a read buffer's rows at once (`handler.lineRanges`);
+ * elsewhere the driver hands them over one by one.
  */
 export function copyOut(
   client: Client,
@@ -120,32 +121,10 @@ export function copyOut(
   pipeline?: CopyPipeline,
 ): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    let rows = 0;
-    const waits = new Set<Promise<void>>();
     // A handler failure ends the read at once: the caller closes the connection, which stops the COPY.
-    const fail = (err: unknown) => {
-      if (!("error" in failure)) failure.error = err;
-      control.open();
-      reject(err);
-    };
-    const row = (bytes: Uint8Array) => {
-      if ("error" in failure) return;
-      rows++;
-      try {
-        const wait = handler.line(bytes);
-        if (!wait) return;
-        control.close();
-        const tracked: Promise<void> = wait.then(() => {
-          waits.delete(tracked);
-          if (waits.size === 0) control.open();
-        }, fail);
-        waits.add(tracked);
-      } catch (err) {
-        fail(err);
-      }
-    };
+    const feed = new LineFeed(handler, control, failure, reject);
     // Rows count as read once the handler's pending work has settled.
-    const settled = () => void Promise.all(waits).then(() => ("error" in failure ? undefined : resolve(rows)));
+    const settled = () => void feed.settled().then(() => ("error" in failure ? undefined : resolve(feed.rows)));
     const submittable = {
       submit(connection: CopyConnection) {
         // Unnamed statement and portal through Parse/Bind/Execute: exactly one statement or an error.
@@ -160,7 +139,7 @@ export function copyOut(
         connection.sync();
       },
       handleCopyData(msg: { chunk: Uint8Array }) {
-        row(msg.chunk);
+        feed.line(msg.chunk);
       },
       handleCommandComplete() {
         if (pipeline) pipeline.completed++;
@@ -181,7 +160,7 @@ export function copyOut(
       handleReadyForQuery: () => settled(),
     };
     // The connection is idle (the last query ended with ReadyForQuery): the next byte read starts a message.
-    control.splitter = copyDataSplitter(row);
+    control.splitter = copyDataSplitter(feed.take);
     (client as unknown as { query(submittable: unknown): void }).query(submittable);
   });
 }

@@ -3,7 +3,7 @@ import { maxRowUtf8, writeRowUtf8 } from "../../engine/row";
 import { type ExtractHandler, forwardLines, type HandlerFailure, type SourceField, type WarehouseOptions } from "../source";
 import { beginReadOnly, closeClient, openClient } from "./connection";
 import { toWarehouseError } from "./errors";
-import { dataRowSplitter } from "./copy-data";
+import { dataRowSplitter, LineFeed } from "./copy-data";
 import { modelSql } from "./sql-guard";
 import type { ReadControl } from "./tcp-websocket";
 import { fieldTypes, type RawRow, rawTextTypes } from "./types";
@@ -166,37 +166,17 @@ async function splitCursorLines(
   await client.query(typeof declare === "string" ? { name: "retl_copy_cursor", text: declare } : declare);
   let rows = 0;
   for (;;) {
-    let page = 0;
-    const waits = new Set<Promise<void>>();
-    const settle = (err: unknown) => {
-      if (!("error" in failure)) failure.error = err;
-      control.open();
-    };
+    const feed = new LineFeed(handler, control, failure);
     // The connection is idle (the last query ended with ReadyForQuery): the next byte read starts a message.
-    control.splitter = dataRowSplitter((line) => {
-      if ("error" in failure) return;
-      page++;
-      try {
-        const wait = handler.line(line);
-        if (!wait) return;
-        control.close();
-        const tracked: Promise<void> = wait.then(() => {
-          waits.delete(tracked);
-          if (waits.size === 0) control.open();
-        }, settle);
-        waits.add(tracked);
-      } catch (err) {
-        settle(err);
-      }
-    });
+    control.splitter = dataRowSplitter(feed.take);
     try {
       await client.query(`FETCH FORWARD ${pageRows} FROM model_copy`);
     } finally {
       control.splitter = null;
     }
-    await Promise.all(waits);
+    await feed.settled();
     if ("error" in failure) throw failure.error;
-    rows += page;
-    if (page < pageRows) return rows;
+    rows += feed.rows;
+    if (feed.rows < pageRows) return rows;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeRow } from "../../../src/engine/row";
-import { copyDataSplitter, dataRowSplitter } from "../../../src/sources/postgres/copy-data";
+import { copyDataSplitter, dataRowSplitter, type PayloadSink } from "../../../src/sources/postgres/copy-data";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -12,6 +12,14 @@ function message(type: string, payload: Uint8Array = new Uint8Array(0)): Uint8Ar
   new DataView(out.buffer).setInt32(1, 4 + payload.length);
   out.set(payload, 5);
   return out;
+}
+
+/** A sink pushing each payload, decoded, to `seen`, and each call's count to `calls`. */
+function collect(seen: string[], calls: number[] = []): PayloadSink {
+  return (buf, starts, ends, count) => {
+    calls.push(count);
+    for (let i = 0; i < count; i++) seen.push(td.decode(buf.subarray(starts[i], ends[i])));
+  };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -45,7 +53,7 @@ const forwarded = concat([...before, notice, ...after, next]);
  */
 function split(chunks: Uint8Array[], reuse = false) {
   const seen: string[] = [];
-  const splitter = copyDataSplitter((payload) => seen.push(td.decode(payload)));
+  const splitter = copyDataSplitter(collect(seen));
   const out: Uint8Array[] = [];
   const buffer = new Uint8Array(Math.max(0, ...chunks.map((c) => c.length)));
   for (const c of chunks) {
@@ -118,6 +126,28 @@ function dataRow(values: (string | null)[]): Uint8Array {
   return message("D", payload);
 }
 
+describe("copyDataSplitter batches", () => {
+  it("hands a read buffer's rows over in one call, before the messages after them reach the driver", () => {
+    const many = Array.from({ length: 2500 }, (_, i) => `${i}\tv${i}\n`);
+    const bytes = concat([...before, ...many.map((r) => message("d", te.encode(r))), notice, ...after]);
+    const seen: string[] = [];
+    const calls: number[] = [];
+    const order: string[] = [];
+    const sink = collect(seen, calls);
+    const splitter = copyDataSplitter((buf, starts, ends, count) => {
+      order.push("rows");
+      sink(buf, starts, ends, count);
+    });
+    const passed = splitter.feed(bytes);
+    order.push("driver");
+    expect(seen).toEqual(many);
+    // At most 1024 a call: the sink's arrays are the splitter's, of a fixed size.
+    expect(calls).toEqual([1024, 1024, 452]);
+    expect(order).toEqual(["rows", "rows", "rows", "driver"]);
+    expect(passed).toEqual(concat([...before, notice, ...after]));
+  });
+});
+
 describe("dataRowSplitter", () => {
   it("turns each DataRow into the line COPY would send for it, however the bytes are cut", () => {
     const rowsOfValues: (string | null)[][] = [
@@ -134,7 +164,7 @@ describe("dataRowSplitter", () => {
     const bytes = concat([head, ...rowsOfValues.map(dataRow), ...tail]);
     for (const size of [1, 5, 64, 4096, bytes.length]) {
       const seen: string[] = [];
-      const splitter = dataRowSplitter((line) => seen.push(td.decode(line)));
+      const splitter = dataRowSplitter(collect(seen));
       const passed: Uint8Array[] = [];
       for (let at = 0; at < bytes.length; at += size) {
         const out = splitter.feed(bytes.slice(at, at + size));

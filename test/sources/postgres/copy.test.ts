@@ -16,18 +16,31 @@ const { suffix, table, big } = useTables();
 type Route = CopyVia | "websocket";
 const ROUTES: Route[] = ["copy", "cursor", "websocket"];
 
-/** Every line of copyQuery as text, by route. */
-async function copyLines(sql: string, columns: string[] | null, via: Route, o: WarehouseOptions = opts) {
+/**
+ * Every line of copyQuery as text, by route; with `ranges` the handler also takes batches of
+ * lines (`lineRanges`, as extraction's does), else only one line at a time.
+ */
+async function copyLines(sql: string, columns: string[] | null, via: Route, o: WarehouseOptions = opts, ranges = true) {
   const lines: string[] = [];
   const decoder = new TextDecoder();
+  let batches = 0;
+  const handler: ExtractHandler = {
+    columns: (fields) => columns ?? fields.map((f) => f.name),
+    line: (b) => void lines.push(decoder.decode(b)),
+  };
+  if (ranges)
+    handler.lineRanges = (bytes, starts, ends, count) => {
+      batches++;
+      for (let i = 0; i < count; i++) lines.push(decoder.decode(bytes.subarray(starts[i], ends[i])));
+    };
   const result = await copyQuery(
     URL_,
     sql,
     via === "websocket" ? { ...o, webSocketProxy: env.WSPROXY_URL } : o,
-    { columns: (fields) => columns ?? fields.map((f) => f.name), line: (b) => void lines.push(decoder.decode(b)) },
+    handler,
     via === "websocket" ? undefined : via,
   );
-  return { ...result, lines };
+  return { ...result, lines, batches };
 }
 
 describe("copyQuery", () => {
@@ -71,20 +84,32 @@ describe("copyQuery", () => {
       FROM generate_series(1, 20000) i`;
     const expected = Array.from({ length: 20000 }, (_, n) => n + 1).map((i) => `${i}\t${long(i, i % 5000 === 0 ? 200000 : 1 + (i % 7))}\n`);
     for (const via of ROUTES) {
-      const { lines } = await copyLines(sql, null, via);
-      expect(lines.length, via).toBe(20000);
-      const wrong = lines.filter((line, n) => line !== expected[n]).length;
-      expect(wrong, via).toBe(0);
+      for (const ranges of [true, false]) {
+        const { lines } = await copyLines(sql, null, via, opts, ranges);
+        expect(lines.length, via).toBe(20000);
+        const wrong = lines.filter((line, n) => line !== expected[n]).length;
+        expect(wrong, `${via}, ranges ${ranges}`).toBe(0);
+      }
     }
   });
 
   it("reads more rows than a cursor page holds (50,000 where rows are split off the bytes): each once, in order", async () => {
     const n = 120_001;
     for (const via of ROUTES) {
-      const { rows, lines } = await copyLines(`SELECT i AS id, 'r' || i AS v FROM generate_series(1, ${n}) i`, null, via);
-      expect(rows, via).toBe(n);
-      expect(lines.length, via).toBe(n);
-      expect(lines.filter((line, k) => line !== `${k + 1}\tr${k + 1}\n`).length, via).toBe(0);
+      for (const ranges of [true, false]) {
+        const { rows, lines, batches } = await copyLines(
+          `SELECT i AS id, 'r' || i AS v FROM generate_series(1, ${n}) i`,
+          null,
+          via,
+          opts,
+          ranges,
+        );
+        expect(rows, via).toBe(n);
+        expect(lines.length, via).toBe(n);
+        expect(lines.filter((line, k) => line !== `${k + 1}\tr${k + 1}\n`).length, `${via}, ranges ${ranges}`).toBe(0);
+        // Taken off the bytes, rows come in batches of a read buffer's worth (many rows a batch).
+        if (ranges) expect(batches, via).toBeLessThan(n / 20);
+      }
     }
   });
 
@@ -122,6 +147,16 @@ describe("copyQuery", () => {
     await expect(copyQuery(URL_, `SELECT * FROM ${big}`, { ...opts, applicationName }, failing)).rejects.toBe(late);
     // Stopped at the failure rather than reading the other 199,000 rows.
     expect(seen).toBeLessThan(100_000);
+    seen = 0;
+    const failingBatches: ExtractHandler = {
+      ...failing,
+      lineRanges: (_bytes, _starts, _ends, count) => {
+        seen += count;
+        if (seen >= 1000) return Promise.reject(late);
+      },
+    };
+    await expect(copyQuery(URL_, `SELECT * FROM ${big}`, { ...opts, applicationName }, failingBatches)).rejects.toBe(late);
+    expect(seen).toBeLessThan(100_000);
     await expect
       .poll(() => admin(`SELECT pid FROM pg_stat_activity WHERE application_name = '${applicationName}'`), { timeout: 5_000 })
       .toEqual([]);
@@ -131,23 +166,31 @@ describe("copyQuery", () => {
     let total = 0;
     let duringPause = 0;
     let paused = false;
-    await copyQuery(URL_, `SELECT * FROM ${big}`, opts, {
-      columns: (fields) => fields.map((f) => f.name),
-      line: () => {
-        total++;
-        if (paused) duringPause++;
-        if (total !== 10) return;
-        paused = true;
-        return new Promise<void>((resolve) =>
-          setTimeout(() => {
-            paused = false;
-            resolve();
-          }, 1_500),
-        );
-      },
-    });
+    // `rows` more rows came: a pause at the 10th row's call.
+    const took = (rows: number) => {
+      const before = total;
+      total += rows;
+      if (paused) duringPause += rows;
+      if (before >= 10 || total < 10) return;
+      paused = true;
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          paused = false;
+          resolve();
+        }, 1_500),
+      );
+    };
+    await copyQuery(URL_, `SELECT * FROM ${big}`, opts, { columns: (fields) => fields.map((f) => f.name), line: () => took(1) });
     expect(total).toBe(200_000);
     // Only rows already in the socket buffer at the pause arrive during it (a few kilobytes' worth).
+    expect(duringPause).toBeLessThan(10_000);
+    total = duringPause = 0;
+    await copyQuery(URL_, `SELECT * FROM ${big}`, opts, {
+      columns: (fields) => fields.map((f) => f.name),
+      line: () => took(1),
+      lineRanges: (_bytes, _starts, _ends, count) => took(count),
+    });
+    expect(total).toBe(200_000);
     expect(duringPause).toBeLessThan(10_000);
   });
 
