@@ -24,9 +24,10 @@ const MAX_INLINE_THROTTLED_RETRIES = 3;
 /** A batch that waited longer than this for its slot is claimed again before it is sent. */
 const RECLAIM_AFTER_MS = 1_000;
 /**
- * How long a deferred batch takes to come back beyond its queue delay (the consumer's
- * `max_batch_timeout` of 1 s, and the dispatch): a batch deferred until its slot comes back this
- * much sooner, so it finds its slot within the limiter's horizon and the destination is not left idle.
+ * How long a deferred batch may take to come back beyond its queue delay (whole seconds, the
+ * dispatch, an invocation still running where the queue runs one at a time): a batch deferred until
+ * its slot comes back this much sooner, so it finds its slot within the limiter's horizon and the
+ * destination is not left idle.
  */
 const QUEUE_RETURN_MS = 1_500;
 function syncStub(env: Env, syncId: string) {
