@@ -72,6 +72,24 @@ describe("PartitionWriter", () => {
   });
 });
 
+/**
+ * 700 rows (over two batches of lines) with null, escaped, empty and non-ASCII keys among plain
+ * ones, and a last snapshot holding every other row unchanged.
+ */
+async function awkwardRows() {
+  const h = await loadHasher();
+  const seed = h.mappingSeed(["a", "b"]);
+  const rows: RawValue[][] = Array.from({ length: 700 }, (_, i): RawValue[] => {
+    const key = i % 97 === 5 ? null : i % 89 === 7 ? `k\\${i}` : i % 83 === 3 ? "" : i % 7 === 0 ? `ключ😀${i}` : String(i);
+    return [key, `v${i}`, i % 3 === 0 ? null : "x".repeat(i % 40)];
+  });
+  const known = new KnownRows(rows.length);
+  rows.forEach((r, i) => {
+    if (i % 2 === 0 && r[0] !== null) known.add(h.hashKey(r[0] ?? ""), h.hashRow(r.slice(1), seed));
+  });
+  return { h, seed, rows, known };
+}
+
 describe("PartitionWriter.addCopyLine", () => {
   it("stores and hashes COPY lines exactly as the same rows given as strings", async () => {
     const h = await loadHasher();
@@ -108,21 +126,10 @@ describe("PartitionWriter.addCopyLine", () => {
   });
 
   it("gives the same chunks for a buffer of many lines (addCopyLines) as line by line, across batches and small chunks", async () => {
-    const h = await loadHasher();
-    const seed = h.mappingSeed(["a", "b"]);
+    const { h, seed, rows, known } = await awkwardRows();
     const te = new TextEncoder();
-    // Over two batches of rows, with null, escaped, empty and non-ASCII keys among plain ones.
-    const rows: RawValue[][] = Array.from({ length: 700 }, (_, i): RawValue[] => {
-      const key = i % 97 === 5 ? null : i % 89 === 7 ? `k\\${i}` : i % 83 === 3 ? "" : i % 7 === 0 ? `ключ😀${i}` : String(i);
-      return [key, `v${i}`, i % 3 === 0 ? null : "x".repeat(i % 40)];
-    });
     const text = rows.map((r) => `${encodeRow(r)}\n`).join("");
     const limits = { maxChunkBytes: 4096 };
-    // The last snapshot holds every other row unchanged.
-    const known = new KnownRows(rows.length);
-    rows.forEach((r, i) => {
-      if (i % 2 === 0 && r[0] !== null) known.add(h.hashKey(r[0] ?? ""), h.hashRow(r.slice(1), seed));
-    });
     for (const snapshot of [null, known]) {
       const byLine = new PartitionWriter(h, 4, copyColumns(2), seed, limits, snapshot);
       // Without a snapshot the reference is the rows as strings (add), else line by line.
@@ -147,19 +154,10 @@ describe("PartitionWriter.addCopyLine", () => {
   });
 
   it("gives the same chunks for lines given as ranges of a buffer (addCopyLineRanges) as line by line", async () => {
-    const h = await loadHasher();
-    const seed = h.mappingSeed(["a", "b"]);
+    const { h, seed, rows, known } = await awkwardRows();
     const te = new TextEncoder();
-    const rows: RawValue[][] = Array.from({ length: 700 }, (_, i): RawValue[] => {
-      const key = i % 97 === 5 ? null : i % 89 === 7 ? `k\\${i}` : i % 83 === 3 ? "" : i % 7 === 0 ? `ключ😀${i}` : String(i);
-      return [key, `v${i}`, i % 3 === 0 ? null : "x".repeat(i % 40)];
-    });
     const lines = rows.map((r) => te.encode(`${encodeRow(r)}\n`));
     const limits = { maxChunkBytes: 4096 };
-    const known = new KnownRows(rows.length);
-    rows.forEach((r, i) => {
-      if (i % 2 === 0 && r[0] !== null) known.add(h.hashKey(r[0] ?? ""), h.hashRow(r.slice(1), seed));
-    });
     // As CopyData messages lie in a read buffer: each line behind a 5-byte header (here 0xff bytes),
     // every fifth one without its newline.
     const buffer = new Uint8Array(lines.reduce((n, l) => n + 5 + l.length, 0)).fill(0xff);
