@@ -12,8 +12,8 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { unstable_startWorker } from "wrangler";
+import { loadChoosePartitionCount } from "./partition-count.mjs";
 import { PG_URL, psql } from "./psql.mjs";
 import { rowExpr } from "./sources.mjs";
 
@@ -50,15 +50,7 @@ async function call(path, job) {
 
 /** Run 1 (snapshot g1), 1% changed, run 2's extraction (chunks r2): the state /diff reads. */
 async function prepare() {
-  await build({
-    entryPoints: [join(here, "../src/engine/partition.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    outfile: join(persist, "partition.mjs"),
-    logLevel: "warning",
-  });
-  const { choosePartitionCount } = await import(join(persist, "partition.mjs"));
+  const choosePartitionCount = await loadChoosePartitionCount(persist);
   psql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE; CREATE SCHEMA ${SCHEMA};
     CREATE UNLOGGED TABLE ${SCHEMA}.people AS SELECT ${rowExpr("i")} FROM generate_series(1::bigint, ${n}) i;
     ALTER TABLE ${SCHEMA}.people ADD PRIMARY KEY (id); VACUUM ANALYZE ${SCHEMA}.people;`);

@@ -34,6 +34,7 @@ import { build } from "esbuild";
 import { compiledWasm } from "./wasm-module.mjs";
 import { unstable_startWorker } from "wrangler";
 import { startWsProxy } from "../test/servers/wsproxy.ts";
+import { loadChoosePartitionCount } from "./partition-count.mjs";
 import { PG_URL, psql, psqlArgs, timedPsql } from "./psql.mjs";
 import { benchSource, rowExpr } from "./sources.mjs";
 
@@ -133,15 +134,7 @@ async function sourceMain() {
   mkdirSync(dataDir, { recursive: true });
   const persist = join(dataDir, "wrangler-state");
   rmSync(persist, { recursive: true, force: true });
-  await build({
-    entryPoints: [join(here, "../src/engine/partition.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    outfile: join(dataDir, "partition.mjs"),
-    logLevel: "warning",
-  });
-  const { choosePartitionCount } = await import(join(dataDir, "partition.mjs"));
+  const choosePartitionCount = await loadChoosePartitionCount(dataDir);
   const worker = await unstable_startWorker({
     config: join(here, "wrangler.toml"),
     dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, logLevel: "error", watch: false },
@@ -231,15 +224,7 @@ async function main() {
   // Neon's route, locally: the driver over a WebSocket to a proxy in front of this Postgres (as Neon's wsproxy).
   const wsProxy = await startWsProxy();
   const webSocketProxy = `ws://127.0.0.1:${wsProxy.port}/v1`;
-  await build({
-    entryPoints: [join(here, "../src/engine/partition.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    outfile: join(dataDir, "partition.mjs"),
-    logLevel: "warning",
-  });
-  const { choosePartitionCount } = await import(join(dataDir, "partition.mjs"));
+  const choosePartitionCount = await loadChoosePartitionCount(dataDir);
 
   try {
     for (const n of rowCounts) {
