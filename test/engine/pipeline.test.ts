@@ -90,6 +90,19 @@ async function awkwardRows() {
   return { h, seed, rows, known };
 }
 
+/**
+ * `batched` (whose chunks taken early are `early`) made the chunks `byLine` made, over more than
+ * 4 chunks, and skipped as many unchanged rows (over 300 when the last snapshot was given).
+ */
+function expectSameChunks(byLine: PartitionWriter, batched: PartitionWriter, early: ReadyChunk[], withSnapshot: boolean) {
+  const a = byLine.finishAll();
+  const b = [...early, ...batched.finishAll()];
+  expect(b.length).toBeGreaterThan(4);
+  expect(b.map((c) => [c.partition, c.seq, c.rows, c.bytes])).toEqual(a.map((c) => [c.partition, c.seq, c.rows, c.bytes]));
+  expect([batched.rows, batched.unchanged]).toEqual([byLine.rows, byLine.unchanged]);
+  if (withSnapshot) expect(batched.unchanged).toBeGreaterThan(300);
+}
+
 describe("PartitionWriter.addCopyLine", () => {
   it("stores and hashes COPY lines exactly as the same rows given as strings", async () => {
     const h = await loadHasher();
@@ -144,12 +157,7 @@ describe("PartitionWriter.addCopyLine", () => {
       byBuffer.addCopyLines(bytes.subarray(0, cut));
       const early = byBuffer.takeReady();
       byBuffer.addCopyLines(bytes.subarray(cut));
-      const a = byLine.finishAll();
-      const b = [...early, ...byBuffer.finishAll()];
-      expect(b.length).toBeGreaterThan(4);
-      expect(b.map((c) => [c.partition, c.seq, c.rows, c.bytes])).toEqual(a.map((c) => [c.partition, c.seq, c.rows, c.bytes]));
-      expect([byBuffer.rows, byBuffer.unchanged]).toEqual([byLine.rows, byLine.unchanged]);
-      if (snapshot) expect(byBuffer.unchanged).toBeGreaterThan(300);
+      expectSameChunks(byLine, byBuffer, early, snapshot !== null);
     }
   });
 
@@ -180,12 +188,7 @@ describe("PartitionWriter.addCopyLine", () => {
       expect(byRanges.addCopyLineRanges(buffer, starts, ends, half)).toBe(half);
       const early = byRanges.takeReady();
       expect(byRanges.addCopyLineRanges(buffer, starts.subarray(half), ends.subarray(half), lines.length - half)).toBe(lines.length - half);
-      const a = byLine.finishAll();
-      const b = [...early, ...byRanges.finishAll()];
-      expect(b.length).toBeGreaterThan(4);
-      expect(b.map((c) => [c.partition, c.seq, c.rows, c.bytes])).toEqual(a.map((c) => [c.partition, c.seq, c.rows, c.bytes]));
-      expect([byRanges.rows, byRanges.unchanged]).toEqual([byLine.rows, byLine.unchanged]);
-      if (snapshot) expect(byRanges.unchanged).toBeGreaterThan(300);
+      expectSameChunks(byLine, byRanges, early, snapshot !== null);
     }
   });
 
